@@ -1,0 +1,97 @@
+/// The shape of the configuration: every key the gateway knows, and what kind of value it takes.
+///
+/// One table drives validation of the file (unknown keys, mapping-versus-value mistakes), the
+/// list of environment variables that may override it, and the test that keeps
+/// `docs/configuration.md` complete.
+public enum ConfigSchema {
+    public indirect enum Node: Sendable {
+        /// A single value (string, number, duration, byte count, boolean).
+        case value
+        /// A list of values.
+        case list
+        /// A single value or a list (for example `self_signed: true` or a list of names).
+        case valueOrList
+        /// A fixed set of keys.
+        case section([(String, Node)])
+        /// Keys chosen by the user (listener and route names), each holding the same section.
+        case named([(String, Node)])
+    }
+
+    static let compression: [(String, Node)] = [
+        ("enabled", .value),
+        ("server_no_context_takeover", .value),
+        ("client_no_context_takeover", .value),
+        ("server_max_window_bits", .value),
+        ("client_max_window_bits", .value),
+        ("level", .value),
+        ("memory_level", .value),
+        ("min_message_bytes", .value),
+    ]
+
+    static let route: [(String, Node)] = [
+        ("path", .value),
+        ("kind", .value),
+        ("subprotocols", .list),
+        ("require_subprotocol", .value),
+        ("max_message_bytes", .value),
+        ("ping_interval", .value),
+        ("pong_timeout", .value),
+        ("idle_timeout", .value),
+        ("close_timeout", .value),
+        ("send_queue_bytes", .value),
+        ("compression", .section(compression)),
+    ]
+
+    static let listener: [(String, Node)] = [
+        ("address", .value),
+        ("tls", .section([
+            ("certificate", .value),
+            ("key", .value),
+            ("self_signed", .valueOrList),
+            ("min_version", .value),
+        ])),
+    ]
+
+    public static let root: [(String, Node)] = [
+        ("log", .section([("level", .value), ("format", .value)])),
+        ("server", .section([("threads", .value), ("drain_timeout", .value)])),
+        ("http", .section([("max_header_bytes", .value), ("header_timeout", .value), ("idle_timeout", .value)])),
+        ("listeners", .named(listener)),
+        ("routes", .named(route)),
+    ]
+
+    /// Every key path, with `<name>` standing for a user-chosen name: for documentation checks.
+    public static var allKeyPatterns: [String] {
+        var result: [String] = []
+        func walk(_ entries: [(String, Node)], _ prefix: String) {
+            for (key, node) in entries {
+                let path = prefix.isEmpty ? key : "\(prefix).\(key)"
+                switch node {
+                case .value, .list, .valueOrList: result.append(path)
+                case .section(let children): walk(children, path)
+                case .named(let children): walk(children, "\(path).<name>")
+                }
+            }
+        }
+        walk(root, "")
+        return result
+    }
+
+    /// Every concrete key path for the given listener and route names.
+    static func keyPaths(names: [String: [String]]) -> [[String]] {
+        var result: [[String]] = []
+        func walk(_ entries: [(String, Node)], _ prefix: [String]) {
+            for (key, node) in entries {
+                let path = prefix + [key]
+                switch node {
+                case .value, .list, .valueOrList: result.append(path)
+                case .section(let children): walk(children, path)
+                case .named(let children):
+                    for name in names[key] ?? [] { walk(children, path + [name]) }
+                }
+            }
+        }
+        walk(root, [])
+        return result
+    }
+}

@@ -1,0 +1,234 @@
+import Configuration
+import GatewayCore
+import NIOCore
+
+/// Reads every known key through swift-configuration and turns the strings into typed values.
+/// Every value is read as a string and parsed here, so a value of the wrong type stops the load
+/// with its key named rather than being replaced by a default.
+struct ConfigurationBuilder {
+    let reader: ConfigReader
+    let names: [String: [String]]
+
+    func build() throws(ConfigurationError) -> GatewayConfiguration {
+        let logDefaults = LogSettings()
+        let log = LogSettings(
+            level: try choice(["log", "level"], default: logDefaults.level),
+            format: try choice(["log", "format"], default: logDefaults.format)
+        )
+        let serverDefaults = ServerSettings()
+        let server = ServerSettings(
+            threads: try integer(["server", "threads"], default: serverDefaults.threads, range: 0...256),
+            drainTimeout: try duration(["server", "drain_timeout"], default: serverDefaults.drainTimeout)
+        )
+        let httpDefaults = HTTPSettings()
+        let http = HTTPSettings(
+            maxHeaderBytes: try bytes(["http", "max_header_bytes"], default: httpDefaults.maxHeaderBytes, range: 1024...(1 << 20)),
+            headerTimeout: try duration(["http", "header_timeout"], default: httpDefaults.headerTimeout, positive: true),
+            idleTimeout: try duration(["http", "idle_timeout"], default: httpDefaults.idleTimeout, positive: true)
+        )
+
+        var listeners: [ListenerConfiguration] = []
+        var addresses: [ListenAddress: String] = [:]
+        for name in names["listeners"] ?? [] {
+            let listener = try self.listener(name)
+            if let other = addresses[listener.address] {
+                throw ConfigurationError(.duplicate, key: "listeners.\(name).address", "\(listener.address) is also the address of listeners.\(other)")
+            }
+            addresses[listener.address] = name
+            listeners.append(listener)
+        }
+        guard !listeners.isEmpty else {
+            throw ConfigurationError(.missingValue, key: "listeners", "at least one listener is needed")
+        }
+
+        var routes: [RouteConfiguration] = []
+        var paths: [String: String] = [:]
+        for name in names["routes"] ?? [] {
+            let route = try self.route(name)
+            if let other = paths[route.path] {
+                throw ConfigurationError(.duplicate, key: "routes.\(name).path", "path \(route.path) is also the path of routes.\(other)")
+            }
+            paths[route.path] = name
+            routes.append(route)
+        }
+        return GatewayConfiguration(log: log, server: server, http: http, listeners: listeners, routes: routes)
+    }
+
+    // MARK: Sections
+
+    private func listener(_ name: String) throws(ConfigurationError) -> ListenerConfiguration {
+        let base = ["listeners", name]
+        let addressText = try required(base + ["address"])
+        let address: ListenAddress
+        do {
+            address = try ListenAddress(parsing: addressText)
+        } catch {
+            throw error.at(dotted(base + ["address"]))
+        }
+        let tlsBase = base + ["tls"]
+        let certificate = string(tlsBase + ["certificate"])
+        let key = string(tlsBase + ["key"])
+        let selfSigned = selfSignedNames(tlsBase + ["self_signed"])
+        let minimumVersion: TLSSettings.Version = try choice(tlsBase + ["min_version"], default: .tls12)
+        var tls: TLSSettings?
+        switch (certificate, key, selfSigned) {
+        case (nil, nil, nil):
+            if string(tlsBase + ["min_version"]) != nil {
+                throw ConfigurationError(.missingValue, key: dotted(tlsBase), "min_version needs certificate and key, or self_signed")
+            }
+        case (let certificate?, let key?, nil):
+            tls = TLSSettings(source: .files(certificate: certificate, key: key), minimumVersion: minimumVersion)
+        case (nil, nil, let names?):
+            if !names.isEmpty { tls = TLSSettings(source: .selfSigned(names: names), minimumVersion: minimumVersion) }
+        case (_, _, .some):
+            throw ConfigurationError(.invalidValue, key: dotted(tlsBase + ["self_signed"]), "use either self_signed or certificate and key, not both")
+        case (nil, .some, nil):
+            throw ConfigurationError(.missingValue, key: dotted(tlsBase + ["certificate"]), "a key needs its certificate")
+        case (.some, nil, nil):
+            throw ConfigurationError(.missingValue, key: dotted(tlsBase + ["key"]), "a certificate needs its key")
+        }
+        return ListenerConfiguration(name: name, address: address, tls: tls)
+    }
+
+    private func route(_ name: String) throws(ConfigurationError) -> RouteConfiguration {
+        let base = ["routes", name]
+        let path = try required(base + ["path"])
+        guard path.hasPrefix("/"), !path.contains("?"), !path.contains("#"), !path.contains(" ") else {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["path"]), "'\(path)' is not a path: it must start with '/' and hold no '?', '#' or spaces")
+        }
+        guard !HealthPaths.all.contains(path) else {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["path"]), "\(path) is reserved for health checks")
+        }
+        guard string(base + ["kind"]) != nil else {
+            throw ConfigurationError(.missingValue, key: dotted(base + ["kind"]), "every route needs a kind (\(RouteConfiguration.Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        let kind: RouteConfiguration.Kind = try choice(base + ["kind"], default: .echo)
+        let subprotocols = list(base + ["subprotocols"]) ?? []
+        for value in subprotocols where !HTTPToken.isToken(value) {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["subprotocols"]), "'\(value)' is not a valid subprotocol token")
+        }
+        let requireSubprotocol = try boolean(base + ["require_subprotocol"], default: false)
+        if requireSubprotocol && subprotocols.isEmpty {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["require_subprotocol"]), "needs at least one entry in subprotocols")
+        }
+        let d = WebSocketLimits()
+        let limits = WebSocketLimits(
+            maxMessageBytes: try bytes(base + ["max_message_bytes"], default: d.maxMessageBytes, range: 125...(1 << 30)),
+            pingInterval: try duration(base + ["ping_interval"], default: d.pingInterval, positive: true),
+            pongTimeout: try duration(base + ["pong_timeout"], default: d.pongTimeout, positive: true),
+            idleTimeout: try duration(base + ["idle_timeout"], default: d.idleTimeout),
+            closeTimeout: try duration(base + ["close_timeout"], default: d.closeTimeout, positive: true),
+            sendQueueBytes: try bytes(base + ["send_queue_bytes"], default: d.sendQueueBytes, range: 1024...(1 << 30))
+        )
+        let c = base + ["compression"]
+        let cd = CompressionSettings()
+        let compression = CompressionSettings(
+            enabled: try boolean(c + ["enabled"], default: cd.enabled),
+            serverNoContextTakeover: try boolean(c + ["server_no_context_takeover"], default: cd.serverNoContextTakeover),
+            clientNoContextTakeover: try boolean(c + ["client_no_context_takeover"], default: cd.clientNoContextTakeover),
+            serverMaxWindowBits: try integer(c + ["server_max_window_bits"], default: cd.serverMaxWindowBits, range: 9...15),
+            clientMaxWindowBits: try integer(c + ["client_max_window_bits"], default: cd.clientMaxWindowBits, range: 9...15),
+            level: try integer(c + ["level"], default: cd.level, range: 1...9),
+            memoryLevel: try integer(c + ["memory_level"], default: cd.memoryLevel, range: 1...9),
+            minMessageBytes: try bytes(c + ["min_message_bytes"], default: cd.minMessageBytes, range: 0...(1 << 30))
+        )
+        return RouteConfiguration(
+            name: name, path: path, kind: kind, subprotocols: subprotocols,
+            requireSubprotocol: requireSubprotocol, limits: limits, compression: compression
+        )
+    }
+
+    // MARK: Typed reads
+
+    private func dotted(_ path: [String]) -> String { path.joined(separator: ".") }
+
+    private func string(_ path: [String]) -> String? {
+        reader.string(forKey: ConfigKey(path))
+    }
+
+    private func list(_ path: [String]) -> [String]? {
+        reader.stringArray(forKey: ConfigKey(path)) ?? reader.string(forKey: ConfigKey(path)).map { text in
+            text.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }
+        }
+    }
+
+    /// `self_signed: true` means the loopback names; a list names the certificate's subjects.
+    private func selfSignedNames(_ path: [String]) -> [String]? {
+        if let text = string(path) {
+            switch ValueParsing.bool(text) {
+            case true?: return TLSSettings.loopbackNames
+            case false?: return []
+            case nil: break
+            }
+        }
+        guard let names = list(path) else { return nil }
+        if names.count == 1, let flag = ValueParsing.bool(names[0]) { return flag ? TLSSettings.loopbackNames : [] }
+        return names
+    }
+
+    private func required(_ path: [String]) throws(ConfigurationError) -> String {
+        guard let value = string(path), !value.isEmpty else {
+            throw ConfigurationError(.missingValue, key: dotted(path), "a value is required")
+        }
+        return value
+    }
+
+    private func choice<T: RawRepresentable & CaseIterable>(_ path: [String], default value: T) throws(ConfigurationError) -> T where T.RawValue == String {
+        guard let text = string(path) else { return value }
+        guard let parsed = T(rawValue: text) else {
+            let options = T.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ConfigurationError(.invalidValue, key: dotted(path), "'\(text)' is not one of: \(options)")
+        }
+        return parsed
+    }
+
+    private func boolean(_ path: [String], default value: Bool) throws(ConfigurationError) -> Bool {
+        guard let text = string(path) else { return value }
+        guard let parsed = ValueParsing.bool(text) else {
+            throw ConfigurationError(.wrongType, key: dotted(path), "'\(text)' is not a boolean (true or false)")
+        }
+        return parsed
+    }
+
+    private func integer(_ path: [String], default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let text = string(path) else { return value }
+        guard let parsed = Int(text) else {
+            throw ConfigurationError(.wrongType, key: dotted(path), "'\(text)' is not an integer")
+        }
+        guard range.contains(parsed) else {
+            throw ConfigurationError(.invalidValue, key: dotted(path), "\(parsed) is outside \(range.lowerBound)…\(range.upperBound)")
+        }
+        return parsed
+    }
+
+    private func bytes(_ path: [String], default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let text = string(path) else { return value }
+        guard let parsed = ValueParsing.byteCount(text) else {
+            throw ConfigurationError(.wrongType, key: dotted(path), "'\(text)' is not a byte count (such as 65536, 64KiB or 1MiB)")
+        }
+        guard range.contains(parsed) else {
+            throw ConfigurationError(.invalidValue, key: dotted(path), "\(parsed) bytes is outside \(range.lowerBound)…\(range.upperBound)")
+        }
+        return parsed
+    }
+
+    private func duration(_ path: [String], default value: TimeAmount, positive: Bool = false) throws(ConfigurationError) -> TimeAmount {
+        guard let text = string(path) else { return value }
+        guard let parsed = ValueParsing.duration(text) else {
+            throw ConfigurationError(.wrongType, key: dotted(path), "'\(text)' is not a duration (such as 30, 30s, 500ms or 5m)")
+        }
+        if positive && parsed <= .zero {
+            throw ConfigurationError(.invalidValue, key: dotted(path), "must be longer than zero")
+        }
+        return parsed
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return String(s)
+    }
+}

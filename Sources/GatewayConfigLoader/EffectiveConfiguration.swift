@@ -1,0 +1,76 @@
+import GatewayCore
+import NIOCore
+
+/// Prints a configuration as the YAML that would produce it, every default spelled out:
+/// what `wssgate check-config` shows.
+public enum EffectiveConfiguration {
+    public static func yaml(_ configuration: GatewayConfiguration) -> String {
+        var out = ""
+        func line(_ indent: Int, _ text: String) { out += String(repeating: "  ", count: indent) + text + "\n" }
+        func duration(_ amount: TimeAmount) -> String { ValueParsing.format(amount) }
+        func quoted(_ text: String) -> String {
+            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        line(0, "log:")
+        line(1, "level: \(configuration.log.level.rawValue)")
+        line(1, "format: \(configuration.log.format.rawValue)")
+        line(0, "server:")
+        line(1, "threads: \(configuration.server.threads)")
+        line(1, "drain_timeout: \(duration(configuration.server.drainTimeout))")
+        line(0, "http:")
+        line(1, "max_header_bytes: \(configuration.http.maxHeaderBytes)")
+        line(1, "header_timeout: \(duration(configuration.http.headerTimeout))")
+        line(1, "idle_timeout: \(duration(configuration.http.idleTimeout))")
+        line(0, "listeners:")
+        for listener in configuration.listeners {
+            line(1, "\(listener.name):")
+            line(2, "address: \(quoted(listener.address.description))")
+            if let tls = listener.tls {
+                line(2, "tls:")
+                switch tls.source {
+                case .files(let certificate, let key):
+                    line(3, "certificate: \(quoted(certificate))")
+                    line(3, "key: \(quoted(key))")
+                case .selfSigned(let names):
+                    line(3, "self_signed: [\(names.map(quoted).joined(separator: ", "))]")
+                }
+                line(3, "min_version: \(quoted(tls.minimumVersion.rawValue))")
+            }
+        }
+        line(0, "routes:")
+        for route in configuration.routes {
+            line(1, "\(route.name):")
+            line(2, "path: \(quoted(route.path))")
+            line(2, "kind: \(route.kind.rawValue)")
+            line(2, "subprotocols: [\(route.subprotocols.map(quoted).joined(separator: ", "))]")
+            line(2, "require_subprotocol: \(route.requireSubprotocol)")
+            line(2, "max_message_bytes: \(route.limits.maxMessageBytes)")
+            line(2, "ping_interval: \(duration(route.limits.pingInterval))")
+            line(2, "pong_timeout: \(duration(route.limits.pongTimeout))")
+            line(2, "idle_timeout: \(duration(route.limits.idleTimeout))")
+            line(2, "close_timeout: \(duration(route.limits.closeTimeout))")
+            line(2, "send_queue_bytes: \(route.limits.sendQueueBytes)")
+            let c = route.compression
+            line(2, "compression:")
+            line(3, "enabled: \(c.enabled)")
+            line(3, "server_no_context_takeover: \(c.serverNoContextTakeover)")
+            line(3, "client_no_context_takeover: \(c.clientNoContextTakeover)")
+            line(3, "server_max_window_bits: \(c.serverMaxWindowBits)")
+            line(3, "client_max_window_bits: \(c.clientMaxWindowBits)")
+            line(3, "level: \(c.level)")
+            line(3, "memory_level: \(c.memoryLevel)")
+            line(3, "min_message_bytes: \(c.minMessageBytes)")
+        }
+        return out
+    }
+}
+
+extension String {
+    fileprivate func replacingOccurrences(of target: Character, with replacement: String) -> String {
+        var result = ""
+        for character in self {
+            if character == target { result += replacement } else { result.append(character) }
+        }
+        return result
+    }
+}

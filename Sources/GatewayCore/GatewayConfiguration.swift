@@ -1,0 +1,74 @@
+import NIOCore
+
+/// The whole, validated configuration of one gateway process.
+///
+/// Values only: nothing here opens a file or a socket. The loader in `GatewayConfigLoader` builds
+/// it from YAML, environment and flags (and from its embedded default when there is no file).
+public struct GatewayConfiguration: Sendable, Equatable {
+    public var log: LogSettings
+    public var server: ServerSettings
+    public var http: HTTPSettings
+    /// Listeners, sorted by name so that the order never depends on a dictionary.
+    public var listeners: [ListenerConfiguration]
+    /// Routes, sorted by name.
+    public var routes: [RouteConfiguration]
+
+    public init(
+        log: LogSettings = .init(),
+        server: ServerSettings = .init(),
+        http: HTTPSettings = .init(),
+        listeners: [ListenerConfiguration],
+        routes: [RouteConfiguration]
+    ) {
+        self.log = log
+        self.server = server
+        self.http = http
+        self.listeners = listeners.sorted { $0.name < $1.name }
+        self.routes = routes.sorted { $0.name < $1.name }
+    }
+}
+
+/// Log output.
+public struct LogSettings: Sendable, Equatable {
+    public enum Format: String, Sendable, CaseIterable { case logfmt, json }
+    public enum Level: String, Sendable, CaseIterable { case trace, debug, info, notice, warning, error, critical }
+    public var level: Level
+    public var format: Format
+    public init(level: Level = .info, format: Format = .logfmt) {
+        self.level = level
+        self.format = format
+    }
+}
+
+/// Process-wide settings.
+public struct ServerSettings: Sendable, Equatable {
+    /// Event-loop threads; 0 means one per core.
+    public var threads: Int
+    /// How long a drain (SIGTERM) may take before what is left is closed.
+    public var drainTimeout: TimeAmount
+    public init(threads: Int = 0, drainTimeout: TimeAmount = .seconds(30)) {
+        self.threads = threads
+        self.drainTimeout = drainTimeout
+    }
+}
+
+/// Limits of the HTTP/1.1 side, shared by every listener.
+public struct HTTPSettings: Sendable, Equatable {
+    /// Largest header block (names and values) accepted; past it the answer is 431. The request
+    /// line is bounded by the same figure, so a client cannot stream an endless URL either.
+    public var maxHeaderBytes: Int
+    /// Time allowed from the first byte of a request (or the connection's start) to the end of its
+    /// header block: the slowloris guard.
+    public var headerTimeout: TimeAmount
+    /// How long a keep-alive connection may sit between requests.
+    public var idleTimeout: TimeAmount
+    public init(
+        maxHeaderBytes: Int = 16 * 1024,
+        headerTimeout: TimeAmount = .seconds(10),
+        idleTimeout: TimeAmount = .seconds(60)
+    ) {
+        self.maxHeaderBytes = maxHeaderBytes
+        self.headerTimeout = headerTimeout
+        self.idleTimeout = idleTimeout
+    }
+}

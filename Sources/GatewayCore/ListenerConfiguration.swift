@@ -1,0 +1,81 @@
+/// One place the gateway accepts connections.
+public struct ListenerConfiguration: Sendable, Equatable {
+    public var name: String
+    public var address: ListenAddress
+    /// `nil`: plain HTTP / `ws://` (fine on loopback or behind another TLS terminator).
+    public var tls: TLSSettings?
+    public init(name: String, address: ListenAddress, tls: TLSSettings? = nil) {
+        self.name = name
+        self.address = address
+        self.tls = tls
+    }
+}
+
+/// Where a listener binds.
+public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    /// IPv4 or IPv6 literal (or a name resolvable at start) and a port; port 0 picks a free one.
+    case tcp(host: String, port: Int)
+    /// A Unix stream socket path.
+    case unix(path: String)
+
+    /// Parses `host:port`, `[v6]:port`, `:port` (all interfaces) or `unix:/path`.
+    public init(parsing text: String) throws(ConfigurationError) {
+        func bad(_ why: String) -> ConfigurationError {
+            ConfigurationError(.invalidValue, key: "", "\(why) in address '\(text)'")
+        }
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            guard path.hasPrefix("/") || path.hasPrefix(".") else { throw bad("a Unix socket path must be absolute or start with '.'") }
+            guard path.utf8.count < 108 else { throw bad("a Unix socket path must be shorter than 108 bytes") }
+            self = .unix(path: path)
+            return
+        }
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw bad("missing ']'") }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { throw bad("missing ':port'") }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { throw bad("missing ':port'") }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") { throw bad("an IPv6 address must be written in brackets") }
+        }
+        guard let port = Int(portText), (0...65535).contains(port) else { throw bad("the port must be 0 to 65535") }
+        self = .tcp(host: host.isEmpty ? "0.0.0.0" : String(host), port: port)
+    }
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unix(let path): "unix:\(path)"
+        }
+    }
+}
+
+/// Where a listener's certificate comes from, and which TLS versions it speaks.
+public struct TLSSettings: Sendable, Equatable {
+    public enum Source: Sendable, Equatable {
+        /// PEM files as Let's Encrypt writes them: `fullchain.pem` (leaf first, then intermediates)
+        /// and `privkey.pem` (PKCS#8, SEC1 or PKCS#1).
+        case files(certificate: String, key: String)
+        /// A certificate generated in process at start for these DNS names and IP addresses.
+        case selfSigned(names: [String])
+    }
+    public enum Version: String, Sendable, Equatable, CaseIterable {
+        case tls12 = "1.2"
+        case tls13 = "1.3"
+    }
+    public static let loopbackNames = ["localhost", "127.0.0.1", "::1"]
+
+    public var source: Source
+    /// Lowest version accepted; 1.2 by default (never below).
+    public var minimumVersion: Version
+    public init(source: Source, minimumVersion: Version = .tls12) {
+        self.source = source
+        self.minimumVersion = minimumVersion
+    }
+}

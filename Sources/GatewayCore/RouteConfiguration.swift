@@ -1,0 +1,114 @@
+import NIOCore
+
+/// A path and what serves it.
+public struct RouteConfiguration: Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
+        /// Sends every message back with its type: a conformance target and a smoke test.
+        case echo
+    }
+
+    public var name: String
+    /// Exact path, starting with `/`; the query string is not part of the match.
+    public var path: String
+    public var kind: Kind
+    /// Subprotocols this route speaks, in order of preference. The first one the client also
+    /// offers is selected; with none in common the upgrade goes on without one, unless
+    /// `requireSubprotocol` is set (then 400).
+    public var subprotocols: [String]
+    public var requireSubprotocol: Bool
+    public var limits: WebSocketLimits
+    public var compression: CompressionSettings
+
+    public init(
+        name: String,
+        path: String,
+        kind: Kind,
+        subprotocols: [String] = [],
+        requireSubprotocol: Bool = false,
+        limits: WebSocketLimits = .init(),
+        compression: CompressionSettings = .init()
+    ) {
+        self.name = name
+        self.path = path
+        self.kind = kind
+        self.subprotocols = subprotocols
+        self.requireSubprotocol = requireSubprotocol
+        self.limits = limits
+        self.compression = compression
+    }
+}
+
+/// The limits and timers of one WebSocket session.
+public struct WebSocketLimits: Sendable, Equatable {
+    /// Largest message after reassembly and decompression; past it the session closes with 1009.
+    public var maxMessageBytes: Int
+    /// A ping is sent after this long without hearing from the client…
+    public var pingInterval: TimeAmount
+    /// …and the session is closed (1011) when nothing arrives within this long after it.
+    public var pongTimeout: TimeAmount
+    /// Close (1000) after this long without a data message either way; zero turns it off.
+    public var idleTimeout: TimeAmount
+    /// How long to wait for the client's Close after sending ours before dropping TCP.
+    public var closeTimeout: TimeAmount
+    /// Bytes queued towards a client that is not reading before reads from it pause
+    /// (the high watermark of the channel's write buffer).
+    public var sendQueueBytes: Int
+
+    public init(
+        maxMessageBytes: Int = 1 << 20,
+        pingInterval: TimeAmount = .seconds(30),
+        pongTimeout: TimeAmount = .seconds(30),
+        idleTimeout: TimeAmount = .zero,
+        closeTimeout: TimeAmount = .seconds(5),
+        sendQueueBytes: Int = 1 << 20
+    ) {
+        self.maxMessageBytes = maxMessageBytes
+        self.pingInterval = pingInterval
+        self.pongTimeout = pongTimeout
+        self.idleTimeout = idleTimeout
+        self.closeTimeout = closeTimeout
+        self.sendQueueBytes = sendQueueBytes
+    }
+}
+
+/// permessage-deflate (RFC 7692) as this route offers it.
+///
+/// The defaults ask both sides to reset their compression context after every message
+/// (`*_no_context_takeover`). That costs some ratio on small, repetitive messages, but it lets
+/// the gateway hold no zlib state at all on an idle connection — about 300 KB per connection
+/// otherwise — which is the right trade for a gateway holding many connections.
+public struct CompressionSettings: Sendable, Equatable {
+    public var enabled: Bool
+    public var serverNoContextTakeover: Bool
+    public var clientNoContextTakeover: Bool
+    /// LZ77 window of the gateway's compressor, 9…15 (zlib cannot do 8).
+    public var serverMaxWindowBits: Int
+    /// Window the client is asked to use, 9…15, when it says it can limit it.
+    public var clientMaxWindowBits: Int
+    /// zlib level 1…9.
+    public var level: Int
+    /// zlib memLevel 1…9 (memory of the compressor's hash tables).
+    public var memoryLevel: Int
+    /// Messages shorter than this go out uncompressed: deflate does not pay below it.
+    public var minMessageBytes: Int
+
+    public init(
+        enabled: Bool = true,
+        serverNoContextTakeover: Bool = true,
+        clientNoContextTakeover: Bool = true,
+        serverMaxWindowBits: Int = 15,
+        clientMaxWindowBits: Int = 15,
+        level: Int = 6,
+        memoryLevel: Int = 8,
+        minMessageBytes: Int = 64
+    ) {
+        self.enabled = enabled
+        self.serverNoContextTakeover = serverNoContextTakeover
+        self.clientNoContextTakeover = clientNoContextTakeover
+        self.serverMaxWindowBits = serverMaxWindowBits
+        self.clientMaxWindowBits = clientMaxWindowBits
+        self.level = level
+        self.memoryLevel = memoryLevel
+        self.minMessageBytes = minMessageBytes
+    }
+}

@@ -1,0 +1,171 @@
+import GatewayCore
+import GatewayTLS
+import Logging
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+
+/// Binds every listener and serves until a graceful shutdown, then drains: stop accepting,
+/// `/readyz` → 503, every WebSocket closed with 1001, and whatever is left after the drain
+/// timeout closed by force.
+public final class GatewayServer: Service, Sendable {
+    /// A bound listener, with the address it really got (port 0 becomes a real port).
+    public struct BoundListener: Sendable {
+        public var name: String
+        public var address: SocketAddress
+        public var tls: Bool
+    }
+
+    public let state: GatewayState
+    private let configuration: GatewayConfiguration
+    private let tls: [String: ServerTLS]
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let onReady: @Sendable ([BoundListener]) -> Void
+    private let connections = ConnectionRegistry()
+
+    /// - Parameters:
+    ///   - tls: the TLS side of each listener that has one, by listener name.
+    ///   - onReady: called once every listener is bound.
+    public init(
+        configuration: GatewayConfiguration,
+        tls: [String: ServerTLS],
+        group: any EventLoopGroup,
+        logger: Logger,
+        state: GatewayState = GatewayState(),
+        onReady: @escaping @Sendable ([BoundListener]) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.tls = tls
+        self.group = group
+        self.logger = logger
+        self.state = state
+        self.onReady = onReady
+    }
+
+    public func run() async throws {
+        let quiesce = ServerQuiescingHelper(group: group)
+        var channels: [any Channel] = []
+        var bound: [BoundListener] = []
+        do {
+            for listener in configuration.listeners {
+                let channel = try await bind(listener, quiesce: quiesce)
+                channels.append(channel)
+                let address = channel.localAddress!
+                bound.append(BoundListener(name: listener.name, address: address, tls: listener.tls != nil))
+                logger.info("listening", metadata: [
+                    "listener": .string(listener.name),
+                    "address": .string(Self.describe(address)),
+                    "tls": .stringConvertible(listener.tls != nil),
+                ])
+            }
+        } catch {
+            for channel in channels { try? await channel.close() }
+            throw error
+        }
+        state.setPhase(.ready)
+        onReady(bound)
+
+        // Serve until a graceful shutdown (or cancellation) is asked for.
+        try? await gracefulShutdown()
+        await drain(quiesce: quiesce, channels: channels)
+    }
+
+    private func drain(quiesce: ServerQuiescingHelper, channels: [any Channel]) async {
+        state.setPhase(.draining)
+        logger.info("draining", metadata: [
+            "websockets": .stringConvertible(state.webSocketSessions),
+            "timeout": .string(ValueParsing.format(configuration.server.drainTimeout)),
+        ])
+        let done = group.next().makePromise(of: Void.self)
+        quiesce.initiateShutdown(promise: done)
+        let timedOut = group.next().makePromise(of: Void.self)
+        let timeout = group.next().scheduleTask(in: configuration.server.drainTimeout) {
+            timedOut.succeed()
+        }
+        // Whichever comes first: every connection closed, or the drain timeout.
+        let first = group.next().makePromise(of: Bool.self)
+        done.futureResult.whenComplete { _ in first.succeed(false) }
+        timedOut.futureResult.whenComplete { _ in first.succeed(true) }
+        if (try? await first.futureResult.get()) == true {
+            logger.warning("drain timeout: closing what is left", metadata: ["connections": .stringConvertible(state.httpConnections)])
+            connections.closeAll()
+        }
+        timeout.cancel()
+        for channel in channels { try? await channel.close() }
+        logger.info("stopped")
+    }
+
+    private func bind(_ listener: ListenerConfiguration, quiesce: ServerQuiescingHelper) async throws -> any Channel {
+        let serverTLS = tls[listener.name]
+        let dependencies = HTTPConnectionHandler.Dependencies(
+            routes: RouteTable(configuration.routes),
+            state: state,
+            applications: ApplicationRegistry(),
+            logger: logger,
+            isTLS: serverTLS != nil
+        )
+        let http = configuration.http
+        let state = self.state
+        let connections = self.connections
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    connections.add(channel)
+                    try Self.configureConnection(channel: channel, tls: serverTLS, http: http, dependencies: dependencies, state: state)
+                }
+            }
+        switch listener.address {
+        case .tcp(let host, let port):
+            return try await bootstrap.bind(host: host, port: port).get()
+        case .unix(let path):
+            return try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+        }
+    }
+
+    /// TLS (when configured) → request guard → HTTP/1.1 codec → the gateway's HTTP handler.
+    static func configureConnection(channel: any Channel, tls: ServerTLS?, http: HTTPSettings, dependencies: HTTPConnectionHandler.Dependencies, state: GatewayState) throws {
+        state.connectionOpened()
+        channel.closeFuture.whenComplete { _ in state.connectionClosed() }
+        let pipeline = channel.pipeline.syncOperations
+        if let tls {
+            try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
+        }
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = http.maxHeaderBytes
+        limits.maxHeaderFieldSize = http.maxHeaderBytes
+        limits.maxHeaderFieldCount = 256
+        let requestGuard = HTTPRequestGuard(
+            maxHeaderBytes: http.maxHeaderBytes,
+            headerTimeout: http.headerTimeout,
+            idleTimeout: http.idleTimeout,
+            onReject: { state.refused(status: $0) }
+        )
+        let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: limits))
+        let encoder = HTTPResponseEncoder()
+        try pipeline.addHandler(requestGuard)
+        try pipeline.addHandler(decoder)
+        try pipeline.addHandler(encoder)
+        try pipeline.addHandler(HTTPConnectionHandler(dependencies: dependencies, decoder: decoder, encoder: encoder, requestGuard: requestGuard))
+    }
+
+    public static func describe(_ address: SocketAddress) -> String {
+        switch address {
+        case .v4: "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
+        case .v6: "[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"
+        case .unixDomainSocket: "unix:\(address.pathname ?? "?")"
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import NIOConcurrencyHelpers
+
+/// What `/readyz` reports, and the live figures of the process.
+public final class GatewayState: Sendable {
+    public enum Phase: String, Sendable { case starting, ready, draining }
+
+    private struct Values {
+        var phase = Phase.starting
+        var httpConnections = 0
+        var webSocketSessions = 0
+        var tlsHandshakeFailures = 0
+        var refusedRequests: [Int: Int] = [:]
+    }
+    private let values = NIOLockedValueBox(Values())
+
+    public init() {}
+
+    public var phase: Phase {
+        get { values.withLockedValue { $0.phase } }
+    }
+
+    public func setPhase(_ phase: Phase) {
+        values.withLockedValue { $0.phase = phase }
+    }
+
+    public var webSocketSessions: Int { values.withLockedValue { $0.webSocketSessions } }
+    public var httpConnections: Int { values.withLockedValue { $0.httpConnections } }
+    public var tlsHandshakeFailures: Int { values.withLockedValue { $0.tlsHandshakeFailures } }
+    /// Refused requests by HTTP status (4xx/5xx answered by the gateway itself).
+    public var refusedRequests: [Int: Int] { values.withLockedValue { $0.refusedRequests } }
+
+    func connectionOpened() { values.withLockedValue { $0.httpConnections += 1 } }
+    func connectionClosed() { values.withLockedValue { $0.httpConnections -= 1 } }
+    func sessionOpened() { values.withLockedValue { $0.webSocketSessions += 1 } }
+    func sessionClosed() { values.withLockedValue { $0.webSocketSessions -= 1 } }
+    func tlsHandshakeFailed() { values.withLockedValue { $0.tlsHandshakeFailures += 1 } }
+    func refused(status: Int) { values.withLockedValue { $0.refusedRequests[status, default: 0] += 1 } }
+}

@@ -1,0 +1,215 @@
+import GatewayCore
+import GatewayWebSocket
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import NIOWebSocket
+
+/// The HTTP/1.1 side of a connection: health endpoints, clear refusals, and the upgrade to a
+/// WebSocket session, done here rather than by NIO's one-shot upgrade handler so every refusal
+/// gets its exact status and keep-alive requests may upgrade later on the same connection.
+final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    struct Dependencies {
+        var routes: RouteTable
+        var state: GatewayState
+        var applications: ApplicationRegistry
+        var logger: Logger
+        var isTLS: Bool
+    }
+
+    /// What to do once the request's `.end` arrives.
+    private enum Pending {
+        case respond(HTTPResponseStatus, HTTPHeaders, String, keepAlive: Bool, head: Bool)
+        case upgrade(UpgradeNegotiator.Acceptance, HTTPRequestHead)
+    }
+
+    private let dependencies: Dependencies
+    private let decoder: ByteToMessageHandler<HTTPRequestDecoder>
+    private let encoder: HTTPResponseEncoder
+    private let requestGuard: HTTPRequestGuard
+    private var pending: Pending?
+    private var quiescing = false
+    private var responding = false
+    private var failed = false
+
+    init(dependencies: Dependencies, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder, requestGuard: HTTPRequestGuard) {
+        self.dependencies = dependencies
+        self.decoder = decoder
+        self.encoder = encoder
+        self.requestGuard = requestGuard
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            context.triggerUserOutboundEvent(HTTPRequestGuard.Event.headReceived, promise: nil)
+            pending = decide(head, context: context)
+        case .body:
+            // Nothing here takes a body; it is read and dropped.
+            break
+        case .end:
+            guard let pending else { return }
+            self.pending = nil
+            switch pending {
+            case .respond(let status, let headers, let body, let keepAlive, let head):
+                respond(context: context, status: status, headers: headers, body: body, keepAlive: keepAlive && !quiescing, headOnly: head)
+            case .upgrade(let acceptance, let head):
+                if quiescing {
+                    respond(context: context, status: .serviceUnavailable, headers: [:], body: "draining\n", keepAlive: false, headOnly: false)
+                } else {
+                    upgrade(context: context, acceptance: acceptance, head: head)
+                }
+            }
+        }
+    }
+
+    private func decide(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> Pending {
+        let keepAlive = head.isKeepAlive
+        if UpgradeNegotiator.isUpgradeRequest(head) {
+            switch UpgradeNegotiator.negotiate(head, routes: dependencies.routes) {
+            case .success(let acceptance):
+                if hasBody(head) {
+                    return .respond(.badRequest, [:], "an upgrade request has no body\n", keepAlive: false, head: false)
+                }
+                return .upgrade(acceptance, head)
+            case .failure(let refusal):
+                return .respond(refusal.status, refusal.headers, refusal.message + "\n", keepAlive: keepAlive && !hasBody(head), head: false)
+            }
+        }
+        let path = RouteTable.path(of: head.uri)
+        let isHead = head.method == .HEAD
+        let keep = keepAlive && !hasBody(head)
+        switch path {
+        case HealthPaths.live, HealthPaths.ready:
+            guard head.method == .GET || isHead else {
+                return .respond(.methodNotAllowed, ["Allow": "GET, HEAD"], "use GET\n", keepAlive: keep, head: false)
+            }
+            if path == HealthPaths.live {
+                return .respond(.ok, [:], "ok\n", keepAlive: keep, head: isHead)
+            }
+            let phase = dependencies.state.phase
+            return phase == .ready
+                ? .respond(.ok, [:], "ready\n", keepAlive: keep, head: isHead)
+                : .respond(.serviceUnavailable, ["Retry-After": "1"], "\(phase.rawValue)\n", keepAlive: keep, head: isHead)
+        default:
+            if dependencies.routes.route(forTarget: head.uri) != nil {
+                guard head.method == .GET || isHead else {
+                    return .respond(.methodNotAllowed, ["Allow": "GET"], "this path serves WebSocket connections\n", keepAlive: keep, head: false)
+                }
+                return .respond(
+                    .upgradeRequired,
+                    ["Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"],
+                    "this path serves WebSocket connections: connect with a WebSocket client\n",
+                    keepAlive: keep, head: isHead
+                )
+            }
+            return .respond(.notFound, [:], "not found\n", keepAlive: keep, head: isHead)
+        }
+    }
+
+    private func hasBody(_ head: HTTPRequestHead) -> Bool {
+        if head.headers.contains(name: "transfer-encoding") { return true }
+        if let length = head.headers.first(name: "content-length"), let value = Int(length), value > 0 { return true }
+        return false
+    }
+
+    private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, headers extra: HTTPHeaders, body: String, keepAlive: Bool, headOnly: Bool) {
+        if status.code >= 400 { dependencies.state.refused(status: Int(status.code)) }
+        var headers = extra
+        headers.replaceOrAdd(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
+        headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
+        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if !headOnly {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if keepAlive {
+            context.triggerUserOutboundEvent(HTTPRequestGuard.Event.responseComplete, promise: nil)
+        } else {
+            done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+
+    /// Swaps the HTTP handlers for the WebSocket ones. Any bytes the client sent after its
+    /// request (its first frames, even) are kept by the HTTP decoder and handed on when it is
+    /// removed, so they reach the frame decoder in order.
+    private func upgrade(context: ChannelHandlerContext, acceptance: UpgradeNegotiator.Acceptance, head: HTTPRequestHead) {
+        let route = acceptance.route
+        let channel = context.channel
+        let peer = PeerAddress.describe(channel.remoteAddress)
+        var sessionLogger = dependencies.logger
+        sessionLogger[metadataKey: "route"] = .string(route.name)
+        let session = WebSocketSessionHandler(
+            configuration: .init(routeName: route.name, limits: route.limits, deflate: acceptance.deflate, subprotocol: acceptance.subprotocol),
+            application: dependencies.applications.application(for: route),
+            peer: peer,
+            logger: dependencies.logger
+        )
+        let state = dependencies.state
+        do {
+            let pipeline = context.pipeline.syncOperations
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: acceptance.responseHeaders))), promise: nil)
+            context.flush()
+            // A frame may carry a whole message (plus compression slack): the frame limit is the
+            // message limit, and the session checks the reassembled size itself.
+            let frameLimit = min(route.limits.maxMessageBytes + 1024, Int(UInt32.max))
+            try pipeline.addHandlers(
+                [
+                    WebSocketFrameEncoder(),
+                    ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: frameLimit)),
+                    session,
+                ],
+                position: .after(self)
+            )
+            try channel.syncOptions?.setOption(
+                ChannelOptions.writeBufferWaterMark,
+                value: .init(low: route.limits.sendQueueBytes / 2, high: route.limits.sendQueueBytes)
+            )
+            pipeline.removeHandler(encoder, promise: nil)
+            pipeline.removeHandler(requestGuard, promise: nil)
+            pipeline.removeHandler(context: context, promise: nil)
+            pipeline.removeHandler(decoder, promise: nil)
+            state.sessionOpened()
+            channel.closeFuture.whenComplete { _ in state.sessionClosed() }
+        } catch {
+            dependencies.logger.error("upgrade failed", metadata: ["peer": .string(peer), "error": .string("\(error)")])
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case let error as HTTPParserError:
+            guard !failed else { return }
+            failed = true
+            let status: HTTPResponseStatus = error == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+            respond(context: context, status: status, headers: [:], body: status == .badRequest ? "malformed request\n" : "request head too large\n", keepAlive: false, headOnly: false)
+        case NIOSSLError.uncleanShutdown:
+            context.close(promise: nil)
+        case is NIOSSLError, is BoringSSLError:
+            dependencies.state.tlsHandshakeFailed()
+            dependencies.logger.debug("tls handshake failed", metadata: ["peer": .string(PeerAddress.describe(context.channel.remoteAddress)), "error": .string("\(error)")])
+            context.close(promise: nil)
+        default:
+            dependencies.logger.debug("connection error", metadata: ["peer": .string(PeerAddress.describe(context.channel.remoteAddress)), "error": .string("\(error)")])
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            quiescing = true
+            // Between requests: close now. Mid-request: the response says `Connection: close`.
+            if pending == nil { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}

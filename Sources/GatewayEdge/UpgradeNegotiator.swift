@@ -1,0 +1,70 @@
+import GatewayCore
+import GatewayWebSocket
+import NIOHTTP1
+
+/// Decides a WebSocket upgrade request (RFC 6455 §4.2): which route, which subprotocol, which
+/// extensions — or which HTTP status refuses it. Pure: no channel, no I/O.
+enum UpgradeNegotiator {
+    struct Acceptance {
+        var route: RouteConfiguration
+        var subprotocol: String?
+        var deflate: PerMessageDeflateParameters?
+        var responseHeaders: HTTPHeaders
+    }
+
+    struct Refusal: Error {
+        var status: HTTPResponseStatus
+        var headers: HTTPHeaders
+        var message: String
+    }
+
+    /// Whether a request asks for the WebSocket protocol at all.
+    static func isUpgradeRequest(_ head: HTTPRequestHead) -> Bool {
+        let upgrade = WebSocketHandshake.listItems(head.headers["upgrade"])
+        let connection = WebSocketHandshake.listItems(head.headers["connection"])
+        return upgrade.contains { $0.lowercased() == "websocket" } && connection.contains { $0.lowercased() == "upgrade" }
+    }
+
+    static func negotiate(_ head: HTTPRequestHead, routes: RouteTable) -> Result<Acceptance, Refusal> {
+        func refuse(_ status: HTTPResponseStatus, _ message: String, _ headers: HTTPHeaders = [:]) -> Result<Acceptance, Refusal> {
+            .failure(Refusal(status: status, headers: headers, message: message))
+        }
+        guard let route = routes.route(forTarget: head.uri) else {
+            return refuse(.notFound, "no WebSocket route at this path")
+        }
+        guard head.method == .GET else {
+            return refuse(.methodNotAllowed, "a WebSocket upgrade is a GET request", ["Allow": "GET"])
+        }
+        guard head.version.major == 1, head.version.minor >= 1 else {
+            return refuse(.badRequest, "a WebSocket upgrade needs HTTP/1.1")
+        }
+        guard head.headers["host"].count == 1 else {
+            return refuse(.badRequest, "exactly one Host header is required")
+        }
+        let versions = WebSocketHandshake.listItems(head.headers["sec-websocket-version"])
+        guard versions == ["13"] else {
+            return refuse(.upgradeRequired, "only WebSocket version 13 is supported", ["Sec-WebSocket-Version": "13"])
+        }
+        let keys = head.headers["sec-websocket-key"]
+        guard keys.count == 1, let key = keys.first, WebSocketHandshake.isValidKey(key) else {
+            return refuse(.badRequest, "Sec-WebSocket-Key must be one base64-encoded 16-byte value")
+        }
+        let offered = Set(WebSocketHandshake.listItems(head.headers["sec-websocket-protocol"]).map(String.init))
+        let subprotocol = route.subprotocols.first { offered.contains($0) }
+        if subprotocol == nil && route.requireSubprotocol {
+            return refuse(.badRequest, "this route requires one of the subprotocols: \(route.subprotocols.joined(separator: ", "))")
+        }
+        let deflate = PerMessageDeflateNegotiation.negotiate(
+            headerValues: head.headers["sec-websocket-extensions"],
+            settings: route.compression
+        )
+        var headers: HTTPHeaders = [
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Accept": WebSocketHandshake.acceptValue(forKey: key),
+        ]
+        if let subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
+        if let deflate { headers.add(name: "Sec-WebSocket-Extensions", value: deflate.responseHeader) }
+        return .success(Acceptance(route: route, subprotocol: subprotocol, deflate: deflate, responseHeaders: headers))
+    }
+}

@@ -1,0 +1,16 @@
+import NIOCore
+
+/// Counters of one session, reported in its access-log line.
+public struct SessionStatistics: Sendable, Equatable {
+    public var messagesIn = 0
+    public var messagesOut = 0
+    public var bytesIn = 0
+    public var bytesOut = 0
+    /// The close code we sent, if any.
+    public var closeCodeSent: UInt16?
+    /// The close code the client sent, if any.
+    public var closeCodeReceived: UInt16?
+    /// Who started the close: "client", "server", or nil when TCP ended without a close handshake.
+    public var closedBy: String?
+    public init() {}
+}

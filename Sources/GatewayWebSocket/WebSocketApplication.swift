@@ -1,0 +1,18 @@
+/// What a route does with a session's messages. Called on the session's event loop, one call at
+/// a time; an implementation may be shared by many sessions.
+public protocol WebSocketApplication: AnyObject {
+    func sessionDidOpen(_ session: WebSocketSessionHandler)
+    func session(_ session: WebSocketSessionHandler, didReceive message: WebSocketMessage)
+    /// `code` is the code the session closed with (sent or received), nil when TCP just ended.
+    func sessionDidClose(_ session: WebSocketSessionHandler, code: UInt16?)
+}
+
+/// Sends every message back with its type.
+public final class EchoApplication: WebSocketApplication, Sendable {
+    public init() {}
+    public func sessionDidOpen(_ session: WebSocketSessionHandler) {}
+    public func session(_ session: WebSocketSessionHandler, didReceive message: WebSocketMessage) {
+        session.send(message)
+    }
+    public func sessionDidClose(_ session: WebSocketSessionHandler, code: UInt16?) {}
+}

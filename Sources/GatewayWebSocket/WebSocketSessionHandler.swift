@@ -1,0 +1,457 @@
+import GatewayCore
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// One WebSocket session, after the upgrade: RFC 6455's rules on top of NIOWebSocket's frame
+/// codec, RFC 7692 compression, keepalive and timeouts, and the hand-off of whole messages to
+/// a `WebSocketApplication`.
+///
+/// A channel handler rather than a task with async sequences: an idle session is this object,
+/// its timers and nothing else, and a message costs no task hop. Writes made while handling a
+/// read are flushed once at `channelReadComplete`.
+///
+/// Outbound, it accepts `WebSocketMessage`s written into the pipeline by anyone (other event
+/// loops included, through `channel.writeAndFlush`).
+public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = WebSocketFrame
+    public typealias OutboundIn = WebSocketMessage
+    public typealias OutboundOut = WebSocketFrame
+
+    public struct Configuration: Sendable {
+        public var routeName: String
+        public var limits: WebSocketLimits
+        public var deflate: PerMessageDeflateParameters?
+        public var subprotocol: String?
+        public init(routeName: String, limits: WebSocketLimits, deflate: PerMessageDeflateParameters?, subprotocol: String?) {
+            self.routeName = routeName
+            self.limits = limits
+            self.deflate = deflate
+            self.subprotocol = subprotocol
+        }
+    }
+
+    private enum CloseState {
+        case open
+        /// We sent Close and wait for the client's (or the timeout).
+        case closeSent
+        /// Both sides are done; TCP is being closed.
+        case closed
+    }
+
+    /// A message being reassembled.
+    private struct Partial {
+        var kind: WebSocketMessage.Kind
+        var compressed: Bool
+        var data: ByteBuffer
+    }
+
+    public let configuration: Configuration
+    public private(set) var statistics = SessionStatistics()
+    public let peer: String
+    public let openedAt: NIODeadline
+    private let application: any WebSocketApplication
+    private var logger: Logger
+    private var context: ChannelHandlerContext?
+    private var closeState = CloseState.open
+    private var partial: Partial?
+    private var utf8 = UTF8Validator()
+    private let deflate: PerMessageDeflate?
+    private var needsFlush = false
+    private var readPending = false
+    private var heardFromClient = false
+    private var awaitingPong = false
+    private var dataSinceIdleCheck = false
+    private var keepaliveTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    private var closeTimer: Scheduled<Void>?
+    private var reportedClose = false
+
+    public init(configuration: Configuration, application: any WebSocketApplication, peer: String, logger: Logger) {
+        self.configuration = configuration
+        self.application = application
+        self.peer = peer
+        self.logger = logger
+        self.deflate = configuration.deflate.map(PerMessageDeflate.init(parameters:))
+        self.openedAt = .now()
+    }
+
+    /// Whether zlib contexts are currently allocated (tests check that idle sessions hold none).
+    public var compressionContexts: (inflater: Bool, deflater: Bool)? {
+        deflate?.allocatedContexts
+    }
+
+    // MARK: Lifecycle
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { start(context: context) }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard keepaliveTimer == nil, closeState == .open else { return }
+        scheduleKeepalive(in: configuration.limits.pingInterval)
+        if configuration.limits.idleTimeout > .zero { scheduleIdleCheck() }
+        application.sessionDidOpen(self)
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        cancelTimers()
+        self.context = nil
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        cancelTimers()
+        closeState = .closed
+        reportClose()
+        context.fireChannelInactive()
+    }
+
+    private func cancelTimers() {
+        keepaliveTimer?.cancel()
+        idleTimer?.cancel()
+        closeTimer?.cancel()
+        keepaliveTimer = nil
+        idleTimer = nil
+        closeTimer = nil
+    }
+
+    private func reportClose() {
+        guard !reportedClose else { return }
+        reportedClose = true
+        let code = statistics.closeCodeReceived ?? statistics.closeCodeSent
+        application.sessionDidClose(self, code: code)
+        let duration = NIODeadline.now() - openedAt
+        logger.info(
+            "websocket closed",
+            metadata: [
+                "peer": .string(peer),
+                "route": .string(configuration.routeName),
+                "duration_ms": .stringConvertible(duration.nanoseconds / 1_000_000),
+                "messages_in": .stringConvertible(statistics.messagesIn),
+                "messages_out": .stringConvertible(statistics.messagesOut),
+                "bytes_in": .stringConvertible(statistics.bytesIn),
+                "bytes_out": .stringConvertible(statistics.bytesOut),
+                "close_code": .string(code.map(String.init) ?? "none"),
+                "closed_by": .string(statistics.closedBy ?? "tcp"),
+                "compression": .string(deflate == nil ? "off" : "on"),
+            ]
+        )
+    }
+
+    // MARK: Inbound
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        heardFromClient = true
+        switch closeState {
+        case .open: break
+        case .closeSent:
+            // Only the client's Close matters now; anything else is discarded.
+            if frame.opcode == .connectionClose {
+                statistics.closeCodeReceived = Self.closeCode(of: frame)
+                closeState = .closed
+                context.close(promise: nil)
+            }
+            return
+        case .closed:
+            return
+        }
+        // RFC 6455 §5.1: a server must fail a connection whose client frames are not masked.
+        guard frame.maskKey != nil else { return fail(CloseCode.protocolError, "frame not masked") }
+        // RSV2/RSV3 mean nothing without an extension that defines them.
+        guard !frame.rsv2, !frame.rsv3 else { return fail(CloseCode.protocolError, "reserved bit set") }
+
+        switch frame.opcode {
+        case .text, .binary:
+            guard partial == nil else { return fail(CloseCode.protocolError, "new message before the previous one ended") }
+            if frame.rsv1 && deflate == nil { return fail(CloseCode.protocolError, "RSV1 set without permessage-deflate") }
+            let kind: WebSocketMessage.Kind = frame.opcode == .text ? .text : .binary
+            startMessage(kind: kind, compressed: frame.rsv1, frame: frame)
+        case .continuation:
+            guard partial != nil else { return fail(CloseCode.protocolError, "continuation without a message") }
+            guard !frame.rsv1 else { return fail(CloseCode.protocolError, "RSV1 set on a continuation frame") }
+            continueMessage(frame: frame)
+        case .ping:
+            guard !frame.rsv1 else { return fail(CloseCode.protocolError, "RSV1 set on a control frame") }
+            write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData), context: context)
+        case .pong:
+            guard !frame.rsv1 else { return fail(CloseCode.protocolError, "RSV1 set on a control frame") }
+            awaitingPong = false
+        case .connectionClose:
+            guard !frame.rsv1 else { return fail(CloseCode.protocolError, "RSV1 set on a control frame") }
+            receivedClose(frame, context: context)
+        default:
+            fail(CloseCode.protocolError, "reserved opcode")
+        }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    private func startMessage(kind: WebSocketMessage.Kind, compressed: Bool, frame: WebSocketFrame) {
+        utf8.reset()
+        if compressed {
+            partial = Partial(kind: kind, compressed: true, data: context!.channel.allocator.buffer(capacity: 0))
+            appendCompressed(frame)
+        } else {
+            let payload = frame.unmaskedData
+            guard payload.readableBytes <= configuration.limits.maxMessageBytes else {
+                return fail(CloseCode.messageTooBig, "message larger than \(configuration.limits.maxMessageBytes) bytes")
+            }
+            if kind == .text && !utf8.validate(payload) { return fail(CloseCode.invalidPayload, "invalid UTF-8") }
+            partial = Partial(kind: kind, compressed: false, data: payload)
+        }
+        if frame.fin { finishMessage() }
+    }
+
+    private func continueMessage(frame: WebSocketFrame) {
+        guard var current = partial else { return }
+        if current.compressed {
+            appendCompressed(frame)
+        } else {
+            let payload = frame.unmaskedData
+            guard current.data.readableBytes + payload.readableBytes <= configuration.limits.maxMessageBytes else {
+                return fail(CloseCode.messageTooBig, "message larger than \(configuration.limits.maxMessageBytes) bytes")
+            }
+            if current.kind == .text && !utf8.validate(payload) { return fail(CloseCode.invalidPayload, "invalid UTF-8") }
+            partial = nil  // keep the buffer uniquely referenced while appending
+            current.data.writeImmutableBuffer(payload)
+            partial = current
+        }
+        if frame.fin, partial != nil { finishMessage() }
+    }
+
+    private func appendCompressed(_ frame: WebSocketFrame) {
+        guard var current = partial, let deflate else { return }
+        partial = nil
+        let before = current.data.writerIndex
+        do {
+            try deflate.decompress(frame.unmaskedData, final: frame.fin, into: &current.data, limit: configuration.limits.maxMessageBytes)
+        } catch {
+            switch error.reason {
+            case .tooLarge: return fail(CloseCode.messageTooBig, "message larger than \(configuration.limits.maxMessageBytes) bytes")
+            case .corrupt: return fail(CloseCode.invalidPayload, "invalid compressed data")
+            case .zlib: return fail(CloseCode.internalError, "compression failure")
+            }
+        }
+        if current.kind == .text {
+            let added = current.data.getSlice(at: before, length: current.data.writerIndex - before)!
+            if !utf8.validate(added) { return fail(CloseCode.invalidPayload, "invalid UTF-8") }
+        }
+        partial = current
+    }
+
+    private func finishMessage() {
+        guard let message = partial else { return }
+        partial = nil
+        if message.kind == .text && !utf8.isAtBoundary { return fail(CloseCode.invalidPayload, "invalid UTF-8") }
+        statistics.messagesIn += 1
+        statistics.bytesIn += message.data.readableBytes
+        dataSinceIdleCheck = true
+        application.session(self, didReceive: WebSocketMessage(kind: message.kind, data: message.data))
+    }
+
+    private func receivedClose(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
+        var payload = frame.unmaskedData
+        var code: UInt16?
+        if payload.readableBytes == 1 { return fail(CloseCode.protocolError, "close payload of one byte") }
+        if let value = payload.readInteger(as: UInt16.self) {
+            guard CloseCode.isValidOnWire(value) else { return fail(CloseCode.protocolError, "invalid close code \(value)") }
+            guard UTF8Validator.isValid(payload) else { return fail(CloseCode.invalidPayload, "close reason is not UTF-8") }
+            code = value
+        }
+        statistics.closeCodeReceived = code
+        statistics.closedBy = "client"
+        // Echo the code (RFC 6455 §5.5.1), then the server closes TCP first (§7.1.1).
+        var reply = context.channel.allocator.buffer(capacity: 2)
+        if let code { reply.writeInteger(code) }
+        statistics.closeCodeSent = code
+        closeState = .closed
+        partial = nil
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
+            .assumeIsolated()
+            .whenComplete { _ in context.close(promise: nil) }
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? NIOWebSocketError {
+            switch error {
+            case .invalidFrameLength:
+                fail(CloseCode.messageTooBig, "frame larger than the message limit")
+            default:
+                fail(CloseCode.protocolError, "\(error)")
+            }
+            return
+        }
+        logger.debug("websocket connection error", metadata: ["peer": .string(peer), "error": .string("\(error)")])
+        context.close(promise: nil)
+    }
+
+    // MARK: Outbound
+
+    /// Sends a message from the event loop (a route's reply). Flushed at the end of the current
+    /// read batch, or at once when called outside one.
+    public func send(_ message: WebSocketMessage) {
+        guard let context, closeState == .open else { return }
+        writeMessage(message, context: context, promise: nil)
+        needsFlush = true
+        if !context.channel.isActive { return }
+        // Outside a read batch nobody will call channelReadComplete: flush on the next tick.
+        context.eventLoop.assumeIsolated().execute { [weak self] in
+            guard let self, self.needsFlush, let context = self.context else { return }
+            self.needsFlush = false
+            context.flush()
+        }
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let message = unwrapOutboundIn(data)
+        guard closeState == .open else {
+            promise?.fail(ChannelError.outputClosed)
+            return
+        }
+        writeMessage(message, context: context, promise: promise)
+    }
+
+    private func writeMessage(_ message: WebSocketMessage, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
+        statistics.messagesOut += 1
+        statistics.bytesOut += message.data.readableBytes
+        dataSinceIdleCheck = true
+        if let deflate, deflate.shouldCompress(message.data.readableBytes) {
+            do {
+                let compressed = try deflate.compress(message.data, allocator: context.channel.allocator)
+                var frame = WebSocketFrame(fin: true, opcode: opcode, data: compressed)
+                frame.rsv1 = true
+                context.write(wrapOutboundOut(frame), promise: promise)
+                return
+            } catch {
+                promise?.fail(error)
+                fail(CloseCode.internalError, "compression failure")
+                return
+            }
+        }
+        context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: opcode, data: message.data)), promise: promise)
+    }
+
+    private func write(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(frame), promise: nil)
+        needsFlush = true
+    }
+
+    /// Starts the closing handshake with `code`: sends Close, discards further data, and drops TCP
+    /// when the client answers or `closeTimeout` passes.
+    public func close(code: UInt16, reason: String = "") {
+        guard let context, closeState == .open else { return }
+        statistics.closedBy = statistics.closedBy ?? "server"
+        statistics.closeCodeSent = code
+        closeState = .closeSent
+        partial = nil
+        var payload = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        payload.writeInteger(code)
+        // Control frames carry at most 125 bytes (§5.5).
+        payload.writeBytes(reason.utf8.prefix(123))
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)), promise: nil)
+        needsFlush = false
+        closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.limits.closeTimeout) { [weak self] in
+            guard let self, let context = self.context else { return }
+            self.closeState = .closed
+            context.close(promise: nil)
+        }
+    }
+
+    private func fail(_ code: UInt16, _ reason: String) {
+        logger.debug("websocket failed", metadata: ["peer": .string(peer), "code": .stringConvertible(code), "reason": .string(reason)])
+        close(code: code, reason: code == CloseCode.internalError ? "" : reason)
+    }
+
+    // MARK: Flow control
+
+    /// Reads pause while the client is not taking what is written to it: a slow reader slows
+    /// down its own input instead of growing our buffers.
+    public func read(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            context.read()
+        } else {
+            readPending = true
+        }
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable && readPending {
+            readPending = false
+            context.read()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Timers
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            close(code: CloseCode.goingAway, reason: "server shutting down")
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func scheduleKeepalive(in delay: TimeAmount) {
+        guard let context else { return }
+        keepaliveTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+            self?.keepaliveTick()
+        }
+    }
+
+    private func keepaliveTick() {
+        guard let context, closeState == .open else { return }
+        deflate?.releaseIdleContexts(midMessage: partial != nil)
+        if heardFromClient {
+            heardFromClient = false
+            awaitingPong = false
+            scheduleKeepalive(in: configuration.limits.pingInterval)
+        } else if !awaitingPong {
+            awaitingPong = true
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))), promise: nil)
+            scheduleKeepalive(in: configuration.limits.pongTimeout)
+        } else {
+            // The client is gone or stuck: no close handshake can be expected from it.
+            logger.debug("websocket keepalive timeout", metadata: ["peer": .string(peer)])
+            statistics.closedBy = "server"
+            statistics.closeCodeSent = CloseCode.internalError
+            closeState = .closed
+            var payload = context.channel.allocator.buffer(capacity: 2)
+            payload.writeInteger(CloseCode.internalError)
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)), promise: nil)
+            context.close(promise: nil)
+        }
+    }
+
+    private func scheduleIdleCheck() {
+        guard let context else { return }
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.limits.idleTimeout) { [weak self] in
+            guard let self, self.closeState == .open else { return }
+            if self.dataSinceIdleCheck {
+                self.dataSinceIdleCheck = false
+                self.scheduleIdleCheck()
+            } else {
+                self.close(code: CloseCode.normal, reason: "idle timeout")
+            }
+        }
+    }
+
+    private static func closeCode(of frame: WebSocketFrame) -> UInt16? {
+        var payload = frame.unmaskedData
+        return payload.readInteger(as: UInt16.self)
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import GatewayConfigLoader
+import GatewayCore
+import GatewayTLS
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A configuration with its certificates loaded: everything checked before anything binds.
+struct PreparedGateway {
+    var configuration: GatewayConfiguration
+    var tls: [String: ServerTLS]
+
+    /// Loads and checks; on any problem prints it and exits with status 2, so the gateway never
+    /// starts half-configured.
+    static func load(filePath: String?, overrides: [String]) async throws -> PreparedGateway {
+        do {
+            let loader = ConfigurationLoader(filePath: filePath, environment: environment(), overrides: overrides)
+            let configuration = try await loader.load()
+            var tls: [String: ServerTLS] = [:]
+            for listener in configuration.listeners {
+                guard let settings = listener.tls else { continue }
+                do {
+                    let material = try ServerTLS.material(for: settings)
+                    tls[listener.name] = try ServerTLS(material: material, settings: settings)
+                } catch let error as TLSMaterialError {
+                    let code: ConfigurationError.Code = error.code == .unreadable ? .fileUnreadable : .invalidPEM
+                    let key = settingsKey(listener: listener.name, settings: settings, field: error.field)
+                    throw ConfigurationError(code, key: key, error.message)
+                } catch let error as ConfigurationError {
+                    throw error
+                } catch {
+                    throw ConfigurationError(.invalidValue, key: "listeners.\(listener.name).tls", "\(error)")
+                }
+            }
+            return PreparedGateway(configuration: configuration, tls: tls)
+        } catch let error as ConfigurationError {
+            printError("wssgate: \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    private static func settingsKey(listener: String, settings: TLSSettings, field: TLSMaterialError.Field) -> String {
+        if case .selfSigned = settings.source { return "listeners.\(listener).tls.self_signed" }
+        return "listeners.\(listener).tls.\(field.rawValue)"
+    }
+
+    static func environment() -> [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}
+
+func printError(_ text: String) {
+    var line = Array((text + "\n").utf8)
+    _ = line.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}

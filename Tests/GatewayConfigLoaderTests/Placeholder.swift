@@ -1,0 +1,2 @@
+import XCTest
+final class PGatewayConfigLoaderTests: XCTestCase { func testNothing() {} }

@@ -1,0 +1,2 @@
+import XCTest
+final class PGatewayCoreTests: XCTestCase { func testNothing() {} }

@@ -1,0 +1,2 @@
+import XCTest
+final class PGatewayEdgeTests: XCTestCase { func testNothing() {} }

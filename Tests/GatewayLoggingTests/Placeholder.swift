@@ -1,0 +1,2 @@
+import XCTest
+final class PGatewayLoggingTests: XCTestCase { func testNothing() {} }

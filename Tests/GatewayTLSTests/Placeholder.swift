@@ -1,0 +1,2 @@
+import XCTest
+final class PGatewayTLSTests: XCTestCase { func testNothing() {} }

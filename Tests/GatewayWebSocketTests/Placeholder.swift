@@ -1,0 +1,2 @@
+import XCTest
+final class PGatewayWebSocketTests: XCTestCase { func testNothing() {} }
