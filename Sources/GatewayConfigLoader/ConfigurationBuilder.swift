@@ -31,6 +31,11 @@ struct ConfigurationBuilder {
         var addresses: [ListenAddress: String] = [:]
         for name in names["listeners"] ?? [] {
             let listener = try self.listener(name)
+            // Port 0 asks the system for a free port: two of those never collide.
+            if case .tcp(_, 0) = listener.address {
+                listeners.append(listener)
+                continue
+            }
             if let other = addresses[listener.address] {
                 throw ConfigurationError(.duplicate, key: "listeners.\(name).address", "\(listener.address) is also the address of listeners.\(other)")
             }

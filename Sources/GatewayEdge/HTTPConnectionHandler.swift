@@ -78,7 +78,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 }
                 return .upgrade(acceptance, head)
             case .failure(let refusal):
-                return .respond(refusal.status, refusal.headers, refusal.message + "\n", keepAlive: keepAlive && !hasBody(head), head: false)
+                // The client wanted this connection to become a WebSocket; refused, it is done.
+                return .respond(refusal.status, refusal.headers, refusal.message + "\n", keepAlive: false, head: false)
             }
         }
         let path = RouteTable.path(of: head.uri)

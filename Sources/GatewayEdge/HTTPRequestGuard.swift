@@ -58,7 +58,7 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// timeout): a connection that never sends anything is a slowloris too.
     private func armFirstRequestTimer(context: ChannelHandlerContext) {
         guard timer == nil, case .idle = state else { return }
-        arm(context: context, after: headerTimeout, status: 408)
+        arm(context: context, after: headerTimeout)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -78,7 +78,7 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch state {
         case .idle:
             state = .readingHead(bytes: bytes)
-            arm(context: context, after: headerTimeout, status: 408)
+            arm(context: context, after: headerTimeout)
         case .readingHead(let count):
             state = .readingHead(bytes: count + bytes)
         case .inRequest:
@@ -103,22 +103,23 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             timer = nil
         case .responseComplete:
             state = .idle
-            arm(context: context, after: idleTimeout, status: nil)
+            arm(context: context, after: idleTimeout)
         }
         promise?.succeed()
     }
 
-    private func arm(context: ChannelHandlerContext, after delay: TimeAmount, status: Int?) {
+    private func arm(context: ChannelHandlerContext, after delay: TimeAmount) {
         timer?.cancel()
         timer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
             guard let self else { return }
             switch self.state {
             case .inRequest:
                 return
-            case .idle where status == nil:
-                // An idle keep-alive connection just goes away, as with any HTTP server.
+            case .idle:
+                // Nothing arrived at all (an idle keep-alive connection, or a client that never
+                // even finished its TLS handshake): there is nobody to answer, just close.
                 context.close(promise: nil)
-            case .idle, .readingHead:
+            case .readingHead:
                 self.reject(context: context, status: 408)
             }
         }
@@ -134,6 +135,10 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         var response = context.channel.allocator.buffer(capacity: 160)
         response.writeString("HTTP/1.1 \(status) \(reason)\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
         context.writeAndFlush(wrapOutboundOut(response)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+        // A client that does not read its answer must not keep the connection open either.
+        context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) {
             context.close(promise: nil)
         }
     }

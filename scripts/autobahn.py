@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Runs Autobahn|Testsuite's fuzzingclient against a freshly started wssgate.
+
+Starts the given binary with Tests/Conformance/autobahn.yaml, learns the bound ports from its
+log, runs wstest for each transport, and fails when any case's `behavior` or `behaviorClose` is
+FAILED (or, for the permessage-deflate cases 12.x/13.x, UNIMPLEMENTED). Prints the counts.
+"""
+import argparse
+import collections
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def start_gateway(binary, config):
+    proc = subprocess.Popen(
+        [binary, "run", "--config", config, "--set", "log.level=info"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    ports = {}
+    deadline = time.time() + 30
+    while time.time() < deadline and len(ports) < 2:
+        line = proc.stderr.readline()
+        if not line:
+            if proc.poll() is not None:
+                raise SystemExit("wssgate exited early with status %s" % proc.returncode)
+            continue
+        m = re.search(r"msg=listening address=([\d.]+):(\d+) listener=(\w+)", line)
+        if m:
+            ports[m.group(3)] = int(m.group(2))
+    if len(ports) < 2:
+        proc.kill()
+        raise SystemExit("wssgate did not report its listeners")
+    # Keep draining its log so it never blocks on a full pipe.
+    import threading
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    return proc, ports
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--cases", default="*", help="comma-separated case patterns")
+    parser.add_argument("--exclude", default="", help="comma-separated case patterns to skip")
+    parser.add_argument("--transports", default="ws,wss")
+    parser.add_argument("--out", default=os.path.join(ROOT, "build", "autobahn"))
+    parser.add_argument("--wstest", default=os.path.join(ROOT, "build", "autobahn-venv", "bin", "wstest"))
+    args = parser.parse_args()
+
+    config = os.path.join(ROOT, "Tests", "Conformance", "autobahn.yaml")
+    proc, ports = start_gateway(args.binary, config)
+    failures = 0
+    try:
+        for transport in args.transports.split(","):
+            port = ports["secure" if transport == "wss" else "plain"]
+            outdir = os.path.abspath(os.path.join(args.out, transport))
+            os.makedirs(outdir, exist_ok=True)
+            spec = {
+                "outdir": outdir,
+                "servers": [{"agent": "wssgate", "url": "%s://127.0.0.1:%d/echo" % (transport, port)}],
+                "cases": args.cases.split(","),
+                "exclude-cases": [c for c in args.exclude.split(",") if c],
+                "exclude-agent-cases": {},
+            }
+            spec_path = os.path.join(outdir, "spec.json")
+            with open(spec_path, "w") as f:
+                json.dump(spec, f)
+            started = time.time()
+            result = subprocess.run(
+                [args.wstest, "-m", "fuzzingclient", "-s", spec_path],
+                cwd=outdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )
+            if result.returncode != 0:
+                print(result.stderr[-3000:])
+                raise SystemExit("wstest failed with status %d" % result.returncode)
+            with open(os.path.join(outdir, "index.json")) as f:
+                index = json.load(f)["wssgate"]
+            counts = collections.Counter()
+            bad = []
+            for case, outcome in sorted(index.items(), key=lambda kv: [int(x) for x in kv[0].split(".")]):
+                behavior, close = outcome["behavior"], outcome["behaviorClose"]
+                counts[behavior] += 1
+                deflate_case = case.startswith("12.") or case.startswith("13.")
+                if behavior == "FAILED" or close == "FAILED" or (deflate_case and behavior == "UNIMPLEMENTED"):
+                    bad.append("%s behavior=%s behaviorClose=%s" % (case, behavior, close))
+            summary = ", ".join("%s %d" % (k, counts[k]) for k in sorted(counts))
+            print("autobahn %s: %d cases in %.0f s: %s" % (transport, len(index), time.time() - started, summary))
+            for line in bad:
+                print("  FAILED " + line)
+            failures += len(bad)
+            if proc.poll() is not None:
+                raise SystemExit("wssgate died during the %s run (status %s)" % (transport, proc.returncode))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    print("autobahn: %d failed" % failures)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
