@@ -14,6 +14,11 @@ enum SchemaValidator {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            if case .duplicatedKeysInMapping(let duplicates, let context) = error {
+                throw ConfigurationError(.duplicate, key: duplicates.sorted().joined(separator: ", "), "key appears twice in \(source) (line \(context.mark.line))")
+            }
+            throw ConfigurationError(.syntax, key: "", "\(source) is not valid YAML: \(describe(error))")
         } catch {
             throw ConfigurationError(.syntax, key: "", "\(source) is not valid YAML: \(error)")
         }
@@ -21,6 +26,18 @@ enum SchemaValidator {
         var names: [String: [String]] = [:]
         try check(root, against: .section(ConfigSchema.root), path: [], names: &names)
         return names
+    }
+
+    /// Yams' own descriptions repeat the whole document; one line with the position is enough.
+    private static func describe(_ error: YamlError) -> String {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return "\(problem) at line \(mark.line), column \(mark.column)"
+        case .reader(let problem, let offset, _, _):
+            return "\(problem) at byte \(offset ?? 0)"
+        default:
+            return "\(error)"
+        }
     }
 
     private static func describe(_ node: Node) -> String {

@@ -91,7 +91,13 @@ enum HTTPProbe {
                     try pipeline.addHandler(ProbeHandler(target: target, promise: promise))
                 }
             }
-        let channel = try await bootstrap.connect(host: target.host, port: target.port).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: target.host, port: target.port).get()
+        } catch {
+            promise.fail(error)
+            throw error
+        }
         let timer = channel.eventLoop.scheduleTask(in: timeout) {
             promise.fail(Failure(description: "timed out"))
         }

@@ -173,3 +173,90 @@ async def with_witness(gw, action, path="/echo", name="main"):
         await ws.send("after")
         assert await ws.recv() == "after"
         return result
+
+
+class RawWebSocket:
+    """A deliberately minimal client that can send what a well-behaved library refuses to:
+    unmasked frames, reserved bits and opcodes, bad close codes, invalid UTF-8."""
+
+    def __init__(self, host, port, path="/echo", tls=True, timeout=5, extensions=None):
+        import base64
+        sock = socket.create_connection((host, port), timeout=timeout)
+        if tls:
+            sock = insecure_context().wrap_socket(sock, server_hostname="localhost")
+        self.sock = sock
+        key = base64.b64encode(os.urandom(16)).decode()
+        ext = "Sec-WebSocket-Extensions: %s\r\n" % extensions if extensions else ""
+        sock.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n" % (path, key, ext)).encode())
+        self.buffer = b""
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise AssertionError("closed during handshake: %r" % self.buffer)
+            self.buffer += chunk
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        self.response_head = head.decode()
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def send_frame(self, opcode, payload=b"", fin=True, rsv1=False, rsv2=False, rsv3=False, mask=True):
+        import struct
+        b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0) | opcode
+        length = len(payload)
+        if length < 126:
+            header = struct.pack("!BB", b0, (0x80 if mask else 0) | length)
+        elif length < 65536:
+            header = struct.pack("!BBH", b0, (0x80 if mask else 0) | 126, length)
+        else:
+            header = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, length)
+        if mask:
+            key = os.urandom(4)
+            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+            header += key
+        self.sock.sendall(header + payload)
+
+    def _read(self, n):
+        while len(self.buffer) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
+
+    def recv_frame(self):
+        import struct
+        b0, b1 = self._read(2)
+        length = b1 & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", self._read(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", self._read(8))[0]
+        assert not b1 & 0x80, "server frames are never masked"
+        return b0 & 0x0F, bool(b0 & 0x80), bool(b0 & 0x40), self._read(length)
+
+    def expect_close(self, code):
+        """Reads until a Close frame; asserts its code; answers it; returns the reason."""
+        import struct
+        while True:
+            opcode, _, _, payload = self.recv_frame()
+            if opcode == 0x8:
+                got = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                assert got == code, "close code %r, expected %r (%r)" % (got, code, payload)
+                try:
+                    self.send_frame(0x8, payload[:2])
+                except OSError:
+                    pass
+                return payload[2:].decode()
+
+    def wait_closed(self, timeout=5):
+        self.sock.settimeout(timeout)
+        try:
+            while self.sock.recv(65536):
+                pass
+        except (ConnectionResetError, ssl.SSLError):
+            pass
+        return True
+
+    def close(self):
+        self.sock.close()
