@@ -25,7 +25,8 @@ final class PerMessageDeflate {
 
     /// Inflates one frame's payload, appending to `message`; `final` adds the RFC 7692 trailer and
     /// ends the message. Fails with `.tooLarge` as soon as `message` would pass `limit` bytes, so
-    /// a decompression bomb costs at most `limit` bytes of memory.
+    /// a decompression bomb costs at most about twice `limit` bytes of memory (buffers grow in
+    /// powers of two).
     func decompress(_ payload: ByteBuffer, final: Bool, into message: inout ByteBuffer, limit: Int) throws(Failure) {
         usedSinceRelease = true
         let inflater: ZlibDecompressor

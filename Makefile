@@ -1,0 +1,46 @@
+# wssgate — the two commands of the README, and the long runs behind their own targets.
+#   make run          build (release) and start the gateway on its embedded default
+#   make test         the whole test suite (unit, end-to-end, Autobahn sample); under 30 min
+#   make build        release binary at .build/release/wssgate
+#   make conformance  every Autobahn case over ws:// and wss:// (about 30 min)
+
+SWIFT ?= swift
+PYTHON := build/py/bin/python
+DEBUG_BIN := .build/debug/wssgate
+RELEASE_BIN := .build/release/wssgate
+# Autobahn cases run by `make test`: all of 1–10, and a sample of the permessage-deflate ones.
+AUTOBAHN_SAMPLE := 1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*,12.1.*,12.2.1,12.3.1,12.4.1,12.5.1,13.1.*,13.2.1,13.3.1,13.5.1,13.7.*
+
+.PHONY: all build run test unit-test e2e-test autobahn-sample conformance deps clean
+
+all: build
+
+build:
+	@scripts/install-deps.sh build
+	$(SWIFT) build -c release --product wssgate
+
+run: build
+	$(RELEASE_BIN) run
+
+deps:
+	@scripts/install-deps.sh test
+
+# One build variant only (debug, with tests): the end-to-end suite runs the same binary.
+test: deps
+	$(SWIFT) build --build-tests
+	$(MAKE) --no-print-directory unit-test e2e-test autobahn-sample
+
+unit-test:
+	$(SWIFT) test --skip-build
+
+e2e-test:
+	WSSGATE_BINARY=$(DEBUG_BIN) $(PYTHON) -m pytest -q -p no:cacheprovider Tests/EndToEnd
+
+autobahn-sample:
+	$(PYTHON) scripts/autobahn.py --binary $(DEBUG_BIN) --transports wss --out build/autobahn-sample --cases '$(AUTOBAHN_SAMPLE)'
+
+conformance: deps build
+	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --transports ws,wss --out build/autobahn --cases '*'
+
+clean:
+	rm -rf .build build

@@ -1,0 +1,136 @@
+import Foundation
+import GatewayConfigLoader
+import GatewayCore
+import NIOCore
+import XCTest
+
+final class ConfigurationLoaderTests: XCTestCase {
+    private func write(_ text: String) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wgcfg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("wssgate.yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    private func load(_ text: String, environment: [String: String] = [:], overrides: [String] = []) async throws -> GatewayConfiguration {
+        try await ConfigurationLoader(filePath: try write(text), environment: environment, overrides: overrides).load()
+    }
+
+    private func loadError(_ text: String, environment: [String: String] = [:], overrides: [String] = []) async throws -> ConfigurationError {
+        do {
+            _ = try await load(text, environment: environment, overrides: overrides)
+        } catch let error as ConfigurationError {
+            return error
+        }
+        XCTFail("expected a configuration error")
+        throw CancellationError()
+    }
+
+    static let minimal = """
+        listeners:
+          main:
+            address: "127.0.0.1:9000"
+        routes:
+          echo:
+            path: /echo
+            kind: echo
+        """
+
+    func testEmbeddedDefault() async throws {
+        let configuration = try await ConfigurationLoader(filePath: nil).load()
+        XCTAssertEqual(configuration.listeners.map(\.name), ["main"])
+        XCTAssertEqual(configuration.listeners[0].address, .tcp(host: "0.0.0.0", port: 8443))
+        XCTAssertEqual(configuration.listeners[0].tls?.source, .selfSigned(names: ["localhost", "127.0.0.1", "::1"]))
+        XCTAssertEqual(configuration.routes.map(\.path), ["/echo"])
+        XCTAssertEqual(configuration.routes[0].limits.maxMessageBytes, 1 << 20)
+    }
+
+    func testEmbeddedDefaultTakesEnvironmentOverrides() async throws {
+        let configuration = try await ConfigurationLoader(filePath: nil, environment: ["WSSGATE_LISTENERS_MAIN_ADDRESS": "127.0.0.1:9443"]).load()
+        XCTAssertEqual(configuration.listeners[0].address, .tcp(host: "127.0.0.1", port: 9443))
+    }
+
+    func testDefaultsApply() async throws {
+        let configuration = try await load(Self.minimal)
+        XCTAssertNil(configuration.listeners[0].tls)
+        XCTAssertEqual(configuration.http.maxHeaderBytes, 16384)
+        XCTAssertEqual(configuration.http.headerTimeout, .seconds(10))
+        XCTAssertEqual(configuration.routes[0].limits.pingInterval, .seconds(30))
+        XCTAssertEqual(configuration.server.drainTimeout, .seconds(30))
+    }
+
+    func testUnknownKeyIsNamed() async throws {
+        let error = try await loadError(Self.minimal + "\n    max_mesage_bytes: 5\n")
+        XCTAssertEqual(error.code, .unknownKey)
+        XCTAssertEqual(error.key, "routes.echo.max_mesage_bytes")
+    }
+
+    func testWrongTypesAreNamed() async throws {
+        var error = try await loadError(Self.minimal + "\n    max_message_bytes: lots\n")
+        XCTAssertEqual(error.code, .wrongType)
+        XCTAssertEqual(error.key, "routes.echo.max_message_bytes")
+        error = try await loadError(Self.minimal + "\n    subprotocols:\n      a: b\n")
+        XCTAssertEqual(error.key, "routes.echo.subprotocols")
+        error = try await loadError("listeners: 5\n")
+        XCTAssertEqual(error.key, "listeners")
+    }
+
+    func testEnvironmentAndFlags() async throws {
+        let configuration = try await load(
+            Self.minimal,
+            environment: ["WSSGATE_ROUTES_ECHO_MAX_MESSAGE_BYTES": "2MiB", "WSSGATE_ROUTES_ECHO_PING_INTERVAL": "5s", "PATH": "/bin"],
+            overrides: ["routes.echo.ping_interval=7s", "listeners.extra.address=127.0.0.1:0"]
+        )
+        XCTAssertEqual(configuration.routes[0].limits.maxMessageBytes, 2 << 20)
+        XCTAssertEqual(configuration.routes[0].limits.pingInterval, .seconds(7))
+        XCTAssertEqual(configuration.listeners.map(\.name), ["extra", "main"])
+    }
+
+    func testUnknownEnvironmentVariableIsAnError() async throws {
+        let error = try await loadError(Self.minimal, environment: ["WSSGATE_ROUTES_ECHO_PTH": "/x"])
+        XCTAssertEqual(error.code, .unknownKey)
+        XCTAssertEqual(error.key, "WSSGATE_ROUTES_ECHO_PTH")
+    }
+
+    func testDuplicatesAndMissingValues() async throws {
+        var error = try await loadError(Self.minimal + "\n  again:\n    path: /echo\n    kind: echo\n")
+        XCTAssertEqual(error.code, .duplicate)
+        XCTAssertEqual(error.key, "routes.again.path")
+        error = try await loadError("routes:\n  echo:\n    path: /echo\n    kind: echo\n")
+        XCTAssertEqual(error.key, "listeners")
+        error = try await loadError(Self.minimal + "\n  nokind:\n    path: /x\n")
+        XCTAssertEqual(error.key, "routes.nokind.kind")
+        error = try await loadError(Self.minimal.replacingOccurrences(of: "address: \"127.0.0.1:9000\"", with: "tls:\n      key: /k.pem"))
+        XCTAssertEqual(error.key, "listeners.main.address")
+    }
+
+    func testTLSSettings() async throws {
+        let text = Self.minimal.replacingOccurrences(of: "address: \"127.0.0.1:9000\"", with: "address: \"127.0.0.1:9000\"\n    tls:\n      certificate: /c.pem\n      key: /k.pem\n      min_version: \"1.3\"")
+        let configuration = try await load(text)
+        XCTAssertEqual(configuration.listeners[0].tls, TLSSettings(source: .files(certificate: "/c.pem", key: "/k.pem"), minimumVersion: .tls13))
+        let error = try await loadError(text.replacingOccurrences(of: "      key: /k.pem\n", with: ""))
+        XCTAssertEqual(error.key, "listeners.main.tls.key")
+    }
+
+    func testEnvironmentNames() {
+        XCTAssertEqual(ConfigurationLoader.environmentName(for: ["routes", "echo", "max_message_bytes"]), "WSSGATE_ROUTES_ECHO_MAX_MESSAGE_BYTES")
+        XCTAssertEqual(ConfigurationLoader.environmentName(for: ["routes", "my-route", "path"]), "WSSGATE_ROUTES_MY_ROUTE_PATH")
+    }
+
+    /// docs/configuration.md must describe every key the schema knows.
+    func testEveryKeyIsDocumented() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let docs = try String(contentsOf: root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        for key in ConfigSchema.allKeyPatterns {
+            XCTAssertTrue(docs.contains("`\(key)`"), "docs/configuration.md does not describe `\(key)`")
+        }
+    }
+
+    /// The printed effective configuration loads back to the same configuration.
+    func testEffectiveConfigurationRoundTrips() async throws {
+        let original = try await load(Self.minimal + "\n    subprotocols: [a, b]\n    idle_timeout: 250ms\n")
+        let again = try await load(EffectiveConfiguration.yaml(original))
+        XCTAssertEqual(original, again)
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class PGatewayConfigLoaderTests: XCTestCase { func testNothing() {} }

@@ -1,2 +1,0 @@
-import XCTest
-final class PGatewayCoreTests: XCTestCase { func testNothing() {} }

@@ -1,2 +1,0 @@
-import XCTest
-final class PGatewayEdgeTests: XCTestCase { func testNothing() {} }

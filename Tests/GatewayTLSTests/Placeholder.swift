@@ -1,2 +1,0 @@
-import XCTest
-final class PGatewayTLSTests: XCTestCase { func testNothing() {} }

@@ -1,2 +1,0 @@
-import XCTest
-final class PGatewayWebSocketTests: XCTestCase { func testNothing() {} }

@@ -1,0 +1,144 @@
+import GatewayCore
+import GatewayWebSocket
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
+import XCTest
+
+final class WebSocketSessionHandlerTests: XCTestCase {
+    var channel: EmbeddedChannel!
+    var session: WebSocketSessionHandler!
+
+    func makeSession(limits: WebSocketLimits = .init(), deflate: PerMessageDeflateParameters? = nil) throws {
+        channel = EmbeddedChannel()
+        session = WebSocketSessionHandler(
+            configuration: .init(routeName: "echo", limits: limits, deflate: deflate, subprotocol: nil),
+            application: EchoApplication(),
+            peer: "test",
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        try channel.pipeline.syncOperations.addHandler(session)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    }
+
+    override func tearDown() {
+        _ = try? channel?.finish(acceptAlreadyClosed: true)
+    }
+
+    func frame(_ opcode: WebSocketOpcode, _ bytes: [UInt8], fin: Bool = true, masked: Bool = true) -> WebSocketFrame {
+        var data = ByteBuffer(bytes: bytes)
+        let key: WebSocketMaskingKey? = masked ? WebSocketMaskingKey([1, 2, 3, 4]) : nil
+        if let key { data.webSocketMask(key) }
+        return WebSocketFrame(fin: fin, opcode: opcode, maskKey: key, data: data)
+    }
+
+    func send(_ frame: WebSocketFrame) throws {
+        try channel.writeInbound(frame)
+    }
+
+    func sent() throws -> WebSocketFrame? {
+        try channel.readOutbound(as: WebSocketFrame.self)
+    }
+
+    func closeCode(_ frame: WebSocketFrame?) -> UInt16? {
+        guard let frame, frame.opcode == .connectionClose else { return nil }
+        var data = frame.data
+        return data.readInteger(as: UInt16.self)
+    }
+
+    func testEchoesTextAndBinaryAndCounts() throws {
+        try makeSession()
+        try send(frame(.text, Array("hi".utf8)))
+        try send(frame(.binary, [0, 1, 2], fin: false))
+        try send(frame(.continuation, [3]))
+        XCTAssertEqual(try sent().map { ($0.opcode, $0.data) }?.1, ByteBuffer(string: "hi"))
+        let binary = try XCTUnwrap(try sent())
+        XCTAssertEqual(binary.opcode, .binary)
+        XCTAssertEqual(binary.data, ByteBuffer(bytes: [0, 1, 2, 3]))
+        XCTAssertEqual(session.statistics.messagesIn, 2)
+        XCTAssertEqual(session.statistics.bytesOut, 6)
+    }
+
+    func testUnmaskedFrameFailsWith1002() throws {
+        try makeSession()
+        try send(frame(.text, Array("hi".utf8), masked: false))
+        XCTAssertEqual(closeCode(try sent()), 1002)
+        // Data after our Close is discarded, not echoed.
+        try send(frame(.text, Array("late".utf8)))
+        XCTAssertNil(try sent())
+    }
+
+    func testOversizedMessageFailsWith1009() throws {
+        try makeSession(limits: WebSocketLimits(maxMessageBytes: 200))
+        try send(frame(.binary, Array(repeating: 1, count: 150), fin: false))
+        try send(frame(.continuation, Array(repeating: 1, count: 51)))
+        XCTAssertEqual(closeCode(try sent()), 1009)
+    }
+
+    func testClientCloseIsEchoedAndTCPClosed() throws {
+        try makeSession()
+        try send(frame(.connectionClose, [0x0F, 0xA0]))  // 4000
+        XCTAssertEqual(closeCode(try sent()), 4000)
+        XCTAssertFalse(channel.isActive)
+        XCTAssertEqual(session.statistics.closedBy, "client")
+    }
+
+    func testKeepalivePingsThenCloses1011() throws {
+        try makeSession(limits: WebSocketLimits(pingInterval: .seconds(10), pongTimeout: .seconds(5)))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        XCTAssertEqual(try sent()?.opcode, .ping)
+        try send(frame(.pong, []))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))  // answered: no close
+        XCTAssertNil(try sent())
+        XCTAssertTrue(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        XCTAssertEqual(try sent()?.opcode, .ping)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))  // not answered
+        XCTAssertEqual(closeCode(try sent()), 1011)
+        XCTAssertFalse(channel.isActive)
+    }
+
+    func testTrafficPostponesPings() throws {
+        try makeSession(limits: WebSocketLimits(pingInterval: .seconds(10), pongTimeout: .seconds(5)))
+        for _ in 0..<3 {
+            channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+            try send(frame(.text, Array("x".utf8)))
+            XCTAssertEqual(try sent()?.opcode, .text)
+        }
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        XCTAssertNil(try sent())  // heard from the client within the interval: no ping
+    }
+
+    func testCloseTimeoutDropsTCP() throws {
+        try makeSession(limits: WebSocketLimits(closeTimeout: .seconds(2)))
+        session.close(code: 1001, reason: "bye")
+        XCTAssertEqual(closeCode(try sent()), 1001)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        XCTAssertTrue(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        XCTAssertFalse(channel.isActive)
+    }
+
+    func testIdleSessionGivesBackItsCompressionMemory() throws {
+        let deflate = PerMessageDeflateNegotiation.negotiate(headerValues: ["permessage-deflate"], settings: .init())
+        try makeSession(limits: WebSocketLimits(pingInterval: .seconds(10)), deflate: deflate)
+        try send(frame(.text, Array(String(repeating: "compress me ", count: 50).utf8)))
+        let reply = try XCTUnwrap(try sent())
+        XCTAssertTrue(reply.rsv1)
+        XCTAssertEqual(session.compressionContexts?.deflater, true)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))  // busy in this interval: kept
+        XCTAssertEqual(session.compressionContexts?.deflater, true)
+        _ = try sent()  // the ping
+        try send(frame(.pong, []))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))  // a quiet interval: released
+        XCTAssertEqual(session.compressionContexts?.deflater, false)
+        XCTAssertEqual(session.compressionContexts?.inflater, false)
+    }
+
+    func testQuiesceClosesWith1001() throws {
+        try makeSession()
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        XCTAssertEqual(closeCode(try sent()), 1001)
+    }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what building (`build`) or testing (`test`) wssgate needs on Debian 12 with the Swift
+# toolchain. Idempotent and quiet when everything is already there.
+#   build: zlib headers and static library (CompressNIO links zlib)
+#   test:  the above, openssl (test certificates), a Python venv with websockets and pytest,
+#          and Autobahn|Testsuite's wstest (Python 2.7, see scripts/setup-autobahn.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-test}
+
+apt_packages=(zlib1g-dev)
+if [ "$mode" = test ]; then apt_packages+=(openssl ca-certificates); fi
+
+missing=()
+for package in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: apt-get install ${missing[*]}"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+[ "$mode" = test ] || exit 0
+
+venv=build/py
+python_packages=(websockets==17.4 pytest)
+if ! "$venv/bin/python" -c "import websockets, pytest" >/dev/null 2>&1; then
+  echo "install-deps: creating $venv with ${python_packages[*]}"
+  mkdir -p build
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq python3-venv >/dev/null
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install -q --disable-pip-version-check "${python_packages[@]}"
+fi
+
+scripts/setup-autobahn.sh
