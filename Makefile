@@ -34,7 +34,7 @@ unit-test:
 	$(SWIFT) test --skip-build
 
 e2e-test:
-	WSSGATE_BINARY=$(DEBUG_BIN) $(PYTHON) -m pytest -q -p no:cacheprovider Tests/EndToEnd
+	GATEWAY_BINARY=$(DEBUG_BIN) $(PYTHON) -m pytest -q -p no:cacheprovider Tests/EndToEnd
 
 autobahn-sample:
 	$(PYTHON) scripts/autobahn.py --binary $(DEBUG_BIN) --transports wss --out build/autobahn-sample --cases '$(AUTOBAHN_SAMPLE)'

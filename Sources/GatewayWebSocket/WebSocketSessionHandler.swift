@@ -58,6 +58,9 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private var utf8 = UTF8Validator()
     private let deflate: PerMessageDeflate?
     private var needsFlush = false
+    /// True between the first `channelRead` of a batch and its `channelReadComplete`: writes made
+    /// meanwhile are flushed once, at the end of the batch.
+    private var inReadBatch = false
     private var readPending = false
     private var heardFromClient = false
     private var awaitingPong = false
@@ -149,6 +152,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         heardFromClient = true
+        inReadBatch = true
         switch closeState {
         case .open: break
         case .closeSent:
@@ -192,6 +196,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBatch = false
         if needsFlush {
             needsFlush = false
             context.flush()
@@ -305,12 +310,9 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     public func send(_ message: WebSocketMessage) {
         guard let context, closeState == .open else { return }
         writeMessage(message, context: context, promise: nil)
-        needsFlush = true
-        if !context.channel.isActive { return }
-        // Outside a read batch nobody will call channelReadComplete: flush on the next tick.
-        context.eventLoop.assumeIsolated().execute { [weak self] in
-            guard let self, self.needsFlush, let context = self.context else { return }
-            self.needsFlush = false
+        if inReadBatch {
+            needsFlush = true
+        } else {
             context.flush()
         }
     }

@@ -14,7 +14,7 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARY = os.environ.get("WSSGATE_BINARY", os.path.join(ROOT, ".build", "debug", "wssgate"))
+BINARY = os.environ.get("GATEWAY_BINARY", os.path.join(ROOT, ".build", "debug", "wssgate"))
 
 
 class Gateway:

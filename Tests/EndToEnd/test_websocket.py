@@ -247,3 +247,16 @@ def test_slow_reader_does_not_grow_the_gateway(gateway_factory):
 
     sent = crossing(gw, flood)
     assert sent < 20000 * 1024  # the gateway pushed back: the client's sends blocked
+
+
+def test_default_message_limit_is_one_mebibyte(gateway_factory):
+    gw = gateway_factory(ECHO_CONFIG)
+
+    def at_and_over():
+        ws = raw(gw)
+        ws.send_frame(0x2, b"m" * (1 << 20))
+        assert len(ws.recv_frame()[3]) == 1 << 20
+        ws.send_frame(0x2, b"m" * ((1 << 20) + 1))
+        ws.expect_close(1009)
+
+    crossing(gw, at_and_over)
