@@ -1,0 +1,124 @@
+import NIOCore
+
+/// One frame of the worker protocol (docs/worker-protocol.md), either direction.
+///
+/// On the wire: `u32 length` (big-endian, the bytes after it), `u8 type`, then the body. Strings
+/// are UTF-8; `str16` is a `u16` length and the bytes. Payloads are carried as raw bytes, never
+/// re-encoded.
+public enum WorkerFrame: Sendable, Equatable {
+    // Gateway → worker
+    case hello(Hello)
+    case open(Open)
+    case message(connection: UInt64, kind: MessageKind, payload: ByteBuffer)
+    case closed(connection: UInt64, code: UInt16, reason: String)
+    // Worker → gateway
+    case helloAck(HelloAck)
+    case accept(connection: UInt64)
+    case reject(connection: UInt64, status: UInt16, reason: String)
+    case send(connection: UInt64, kind: MessageKind, payload: ByteBuffer)
+    case close(connection: UInt64, code: UInt16, reason: String)
+    case subscribe(connection: UInt64, topic: String)
+    case unsubscribe(connection: UInt64, topic: String)
+    case publish(topic: String, kind: MessageKind, payload: ByteBuffer)
+    case credit(connection: UInt64, messages: UInt32, bytes: UInt32)
+
+    public enum MessageKind: UInt8, Sendable {
+        case text = 1
+        case binary = 2
+    }
+
+    /// The first frame on a link, sent by the gateway.
+    public struct Hello: Sendable, Equatable {
+        public static let magic: UInt32 = 0x5753_4757  // "WSGW"
+        public var minVersion: UInt16
+        public var maxVersion: UInt16
+        /// Largest frame (length field) the gateway accepts.
+        public var maxFrameBytes: UInt32
+        public var gateway: String
+        public init(minVersion: UInt16 = 1, maxVersion: UInt16 = 1, maxFrameBytes: UInt32, gateway: String) {
+            self.minVersion = minVersion
+            self.maxVersion = maxVersion
+            self.maxFrameBytes = maxFrameBytes
+            self.gateway = gateway
+        }
+    }
+
+    /// The worker's answer to `hello`.
+    public struct HelloAck: Sendable, Equatable {
+        public var version: UInt16
+        /// Largest frame (length field) the worker accepts.
+        public var maxFrameBytes: UInt32
+        /// Message bytes the gateway may send for each connection before the worker returns
+        /// credit: the worker's read buffer per connection.
+        public var initialCredit: UInt32
+        public var worker: String
+        public init(version: UInt16 = 1, maxFrameBytes: UInt32, initialCredit: UInt32, worker: String) {
+            self.version = version
+            self.maxFrameBytes = maxFrameBytes
+            self.initialCredit = initialCredit
+            self.worker = worker
+        }
+    }
+
+    /// A new (or resumed) client connection.
+    public struct Open: Sendable, Equatable {
+        public var connection: UInt64
+        /// The connection was open on an instance that went away; the client did not reconnect.
+        public var resumed: Bool
+        /// The gateway waits for `accept` or `reject` before answering the client's upgrade.
+        public var verdictRequired: Bool
+        /// `:path`, `:query`, `:peer`, `:route`, `:subprotocol`, `:tls-version`… and selected
+        /// request headers by lower-case name, in order.
+        public var fields: [(String, String)]
+
+        public init(connection: UInt64, resumed: Bool = false, verdictRequired: Bool = false, fields: [(String, String)]) {
+            self.connection = connection
+            self.resumed = resumed
+            self.verdictRequired = verdictRequired
+            self.fields = fields
+        }
+
+        public subscript(field: String) -> String? {
+            fields.first { $0.0 == field }?.1
+        }
+
+        public static func == (a: Open, b: Open) -> Bool {
+            a.connection == b.connection && a.resumed == b.resumed && a.verdictRequired == b.verdictRequired
+                && a.fields.elementsEqual(b.fields, by: { $0.0 == $1.0 && $0.1 == $1.1 })
+        }
+    }
+
+    public enum FrameType: UInt8, Sendable {
+        case hello = 0x01
+        case helloAck = 0x02
+        case open = 0x10
+        case message = 0x11
+        case closed = 0x12
+        case accept = 0x20
+        case reject = 0x21
+        case send = 0x22
+        case close = 0x23
+        case subscribe = 0x24
+        case unsubscribe = 0x25
+        case publish = 0x26
+        case credit = 0x27
+    }
+
+    public var type: FrameType {
+        switch self {
+        case .hello: .hello
+        case .helloAck: .helloAck
+        case .open: .open
+        case .message: .message
+        case .closed: .closed
+        case .accept: .accept
+        case .reject: .reject
+        case .send: .send
+        case .close: .close
+        case .subscribe: .subscribe
+        case .unsubscribe: .unsubscribe
+        case .publish: .publish
+        case .credit: .credit
+        }
+    }
+}

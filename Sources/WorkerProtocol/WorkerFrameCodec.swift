@@ -1,0 +1,181 @@
+import NIOCore
+
+/// Serialises and parses `WorkerFrame`s. Parsing is strict: every field must be present, nothing
+/// may follow the last one, strings must be UTF-8 — a peer that gets the format wrong is told so
+/// at once rather than half-understood.
+public enum WorkerFrameCodec {
+    /// Bytes of the length field.
+    public static let lengthFieldBytes = 4
+
+    public static func encode(_ frame: WorkerFrame, into buffer: inout ByteBuffer) {
+        let start = buffer.writerIndex
+        buffer.writeInteger(UInt32(0))  // length, patched below
+        buffer.writeInteger(frame.type.rawValue)
+        switch frame {
+        case .hello(let hello):
+            buffer.writeInteger(WorkerFrame.Hello.magic)
+            buffer.writeInteger(hello.minVersion)
+            buffer.writeInteger(hello.maxVersion)
+            buffer.writeInteger(hello.maxFrameBytes)
+            writeString16(hello.gateway, into: &buffer)
+        case .helloAck(let ack):
+            buffer.writeInteger(WorkerFrame.Hello.magic)
+            buffer.writeInteger(ack.version)
+            buffer.writeInteger(ack.maxFrameBytes)
+            buffer.writeInteger(ack.initialCredit)
+            writeString16(ack.worker, into: &buffer)
+        case .open(let open):
+            buffer.writeInteger(open.connection)
+            buffer.writeInteger(UInt8((open.resumed ? 1 : 0) | (open.verdictRequired ? 2 : 0)))
+            buffer.writeInteger(UInt16(open.fields.count))
+            for (name, value) in open.fields {
+                writeString16(name, into: &buffer)
+                writeString16(value, into: &buffer)
+            }
+        case .message(let connection, let kind, let payload), .send(let connection, let kind, let payload):
+            buffer.writeInteger(connection)
+            buffer.writeInteger(kind.rawValue)
+            buffer.writeImmutableBuffer(payload)
+        case .closed(let connection, let code, let reason), .close(let connection, let code, let reason):
+            buffer.writeInteger(connection)
+            buffer.writeInteger(code)
+            buffer.writeString(reason)
+        case .accept(let connection):
+            buffer.writeInteger(connection)
+        case .reject(let connection, let status, let reason):
+            buffer.writeInteger(connection)
+            buffer.writeInteger(status)
+            buffer.writeString(reason)
+        case .subscribe(let connection, let topic), .unsubscribe(let connection, let topic):
+            buffer.writeInteger(connection)
+            buffer.writeString(topic)
+        case .publish(let topic, let kind, let payload):
+            buffer.writeInteger(kind.rawValue)
+            writeString16(topic, into: &buffer)
+            buffer.writeImmutableBuffer(payload)
+        case .credit(let connection, let messages, let bytes):
+            buffer.writeInteger(connection)
+            buffer.writeInteger(messages)
+            buffer.writeInteger(bytes)
+        }
+        buffer.setInteger(UInt32(buffer.writerIndex - start - lengthFieldBytes), at: start)
+    }
+
+    public static func encode(_ frame: WorkerFrame, allocator: ByteBufferAllocator = .init()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 64)
+        encode(frame, into: &buffer)
+        return buffer
+    }
+
+    /// Parses one frame body (after the length field: type and fields).
+    public static func decode(body: ByteBuffer) throws(WorkerProtocolError) -> WorkerFrame {
+        var body = body
+        guard let rawType = body.readInteger(as: UInt8.self) else { throw truncated("type") }
+        guard let type = WorkerFrame.FrameType(rawValue: rawType) else {
+            throw WorkerProtocolError(.unknownFrameType, "unknown frame type 0x\(String(rawType, radix: 16))")
+        }
+        let frame: WorkerFrame
+        switch type {
+        case .hello:
+            try readMagic(&body)
+            frame = .hello(.init(
+                minVersion: try integer(&body, "min_version"), maxVersion: try integer(&body, "max_version"),
+                maxFrameBytes: try integer(&body, "max_frame_bytes"), gateway: try string16(&body, "gateway")))
+        case .helloAck:
+            try readMagic(&body)
+            frame = .helloAck(.init(
+                version: try integer(&body, "version"), maxFrameBytes: try integer(&body, "max_frame_bytes"),
+                initialCredit: try integer(&body, "initial_credit"), worker: try string16(&body, "worker")))
+        case .open:
+            let connection: UInt64 = try integer(&body, "connection")
+            let flags: UInt8 = try integer(&body, "flags")
+            let count: UInt16 = try integer(&body, "field count")
+            var fields: [(String, String)] = []
+            fields.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                fields.append((try string16(&body, "field name"), try string16(&body, "field value")))
+            }
+            frame = .open(.init(connection: connection, resumed: flags & 1 != 0, verdictRequired: flags & 2 != 0, fields: fields))
+        case .message, .send:
+            let connection: UInt64 = try integer(&body, "connection")
+            let kind = try messageKind(&body)
+            let payload = body.readSlice(length: body.readableBytes)!
+            frame = type == .message ? .message(connection: connection, kind: kind, payload: payload) : .send(connection: connection, kind: kind, payload: payload)
+        case .closed, .close:
+            let connection: UInt64 = try integer(&body, "connection")
+            let code: UInt16 = try integer(&body, "code")
+            let reason = try rest(&body, "reason")
+            frame = type == .closed ? .closed(connection: connection, code: code, reason: reason) : .close(connection: connection, code: code, reason: reason)
+        case .accept:
+            frame = .accept(connection: try integer(&body, "connection"))
+        case .reject:
+            let connection: UInt64 = try integer(&body, "connection")
+            let status: UInt16 = try integer(&body, "status")
+            guard (400...599).contains(status) else { throw WorkerProtocolError(.invalidValue, "reject status \(status) is not 4xx or 5xx") }
+            frame = .reject(connection: connection, status: status, reason: try rest(&body, "reason"))
+        case .subscribe, .unsubscribe:
+            let connection: UInt64 = try integer(&body, "connection")
+            let topic = try rest(&body, "topic")
+            guard !topic.isEmpty else { throw WorkerProtocolError(.invalidValue, "empty topic") }
+            frame = type == .subscribe ? .subscribe(connection: connection, topic: topic) : .unsubscribe(connection: connection, topic: topic)
+        case .publish:
+            let kind = try messageKind(&body)
+            let topic = try string16(&body, "topic")
+            guard !topic.isEmpty else { throw WorkerProtocolError(.invalidValue, "empty topic") }
+            frame = .publish(topic: topic, kind: kind, payload: body.readSlice(length: body.readableBytes)!)
+        case .credit:
+            frame = .credit(connection: try integer(&body, "connection"), messages: try integer(&body, "messages"), bytes: try integer(&body, "bytes"))
+        }
+        guard body.readableBytes == 0 else {
+            throw WorkerProtocolError(.trailingBytes, "\(body.readableBytes) bytes after the last field of a \(type) frame")
+        }
+        return frame
+    }
+
+    // MARK: Fields
+
+    private static func truncated(_ field: String) -> WorkerProtocolError {
+        WorkerProtocolError(.truncatedFrame, "frame ends before its \(field)")
+    }
+
+    private static func integer<T: FixedWidthInteger>(_ body: inout ByteBuffer, _ field: String) throws(WorkerProtocolError) -> T {
+        guard let value = body.readInteger(as: T.self) else { throw truncated(field) }
+        return value
+    }
+
+    private static func readMagic(_ body: inout ByteBuffer) throws(WorkerProtocolError) {
+        let magic: UInt32 = try integer(&body, "magic")
+        guard magic == WorkerFrame.Hello.magic else { throw WorkerProtocolError(.badHello, "hello without the WSGW magic") }
+    }
+
+    private static func messageKind(_ body: inout ByteBuffer) throws(WorkerProtocolError) -> WorkerFrame.MessageKind {
+        let raw: UInt8 = try integer(&body, "kind")
+        guard let kind = WorkerFrame.MessageKind(rawValue: raw) else {
+            throw WorkerProtocolError(.invalidValue, "message kind \(raw) is neither 1 (text) nor 2 (binary)")
+        }
+        return kind
+    }
+
+    private static func string16(_ body: inout ByteBuffer, _ field: String) throws(WorkerProtocolError) -> String {
+        let length: UInt16 = try integer(&body, "\(field) length")
+        guard let bytes = body.readSlice(length: Int(length)) else { throw truncated(field) }
+        return try utf8(bytes, field)
+    }
+
+    private static func rest(_ body: inout ByteBuffer, _ field: String) throws(WorkerProtocolError) -> String {
+        try utf8(body.readSlice(length: body.readableBytes)!, field)
+    }
+
+    private static func utf8(_ bytes: ByteBuffer, _ field: String) throws(WorkerProtocolError) -> String {
+        guard let text = String(validating: bytes.readableBytesView, as: UTF8.self) else {
+            throw WorkerProtocolError(.invalidValue, "\(field) is not UTF-8")
+        }
+        return text
+    }
+
+    private static func writeString16(_ text: String, into buffer: inout ByteBuffer) {
+        let bytes = text.utf8.prefix(Int(UInt16.max))
+        buffer.writeInteger(UInt16(bytes.count))
+        buffer.writeBytes(bytes)
+    }
+}
