@@ -77,6 +77,31 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The in-process topic router.
+        .target(
+            name: "GatewayHub",
+            dependencies: [
+                "GatewayWebSocket",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Worker routes: pools of worker processes over Unix sockets, their supervision.
+        .target(
+            name: "GatewayWorkers",
+            dependencies: [
+                "GatewayCore",
+                "GatewayHub",
+                "GatewayWebSocket",
+                "WorkerProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Listeners, HTTP/1.1, the upgrade, health endpoints.
         .target(
             name: "GatewayEdge",
@@ -117,6 +142,9 @@ let package = Package(
                 "GatewayConfigLoader",
                 "GatewayTLS",
                 "GatewayEdge",
+                "GatewayHub",
+                "GatewayWorkers",
+                "GatewayWebSocket",
                 "GatewayLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),

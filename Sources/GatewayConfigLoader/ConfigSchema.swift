@@ -28,6 +28,21 @@ public enum ConfigSchema {
         ("min_message_bytes", .value),
     ]
 
+    static let worker: [(String, Node)] = [
+        ("command", .value),
+        ("args", .list),
+        ("env", .list),
+        ("instances", .value),
+        ("socket", .value),
+        ("socket_dir", .value),
+        ("authorize", .value),
+        ("authorize_timeout", .value),
+        ("resume_timeout", .value),
+        ("forward_headers", .list),
+        ("allowed_uids", .list),
+        ("stop_timeout", .value),
+    ]
+
     static let route: [(String, Node)] = [
         ("path", .value),
         ("kind", .value),
@@ -40,6 +55,7 @@ public enum ConfigSchema {
         ("close_timeout", .value),
         ("send_queue_bytes", .value),
         ("compression", .section(compression)),
+        ("worker", .section(worker)),
     ]
 
     static let listener: [(String, Node)] = [

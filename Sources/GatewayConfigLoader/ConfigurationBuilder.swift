@@ -137,9 +137,65 @@ struct ConfigurationBuilder {
             memoryLevel: try integer(c + ["memory_level"], default: cd.memoryLevel, range: 1...9),
             minMessageBytes: try bytes(c + ["min_message_bytes"], default: cd.minMessageBytes, range: 0...(1 << 30))
         )
+        let worker = try self.worker(base + ["worker"], kind: kind)
         return RouteConfiguration(
             name: name, path: path, kind: kind, subprotocols: subprotocols,
-            requireSubprotocol: requireSubprotocol, limits: limits, compression: compression
+            requireSubprotocol: requireSubprotocol, limits: limits, compression: compression, worker: worker
+        )
+    }
+
+    private func worker(_ base: [String], kind: RouteConfiguration.Kind) throws(ConfigurationError) -> WorkerSettings? {
+        let command = string(base + ["command"])
+        let socket = string(base + ["socket"])
+        guard kind == .worker else {
+            if command != nil || socket != nil {
+                throw ConfigurationError(.invalidValue, key: dotted(base), "only routes of kind worker have a worker section")
+            }
+            return nil
+        }
+        let source: WorkerSettings.Source
+        switch (command, socket) {
+        case (let command?, nil):
+            let environment = list(base + ["env"]) ?? []
+            for entry in environment where !entry.contains("=") || entry.hasPrefix("=") {
+                throw ConfigurationError(.invalidValue, key: dotted(base + ["env"]), "'\(entry)' is not NAME=value")
+            }
+            source = .supervised(
+                command: command,
+                arguments: list(base + ["args"]) ?? [],
+                environment: environment,
+                instances: try integer(base + ["instances"], default: 1, range: 1...64)
+            )
+        case (nil, let socket?):
+            guard socket.hasPrefix("/") else {
+                throw ConfigurationError(.invalidValue, key: dotted(base + ["socket"]), "a worker socket path must be absolute")
+            }
+            for key in ["args", "env", "instances"] where string(base + [key]) != nil || list(base + [key]) != nil {
+                throw ConfigurationError(.invalidValue, key: dotted(base + [key]), "only a supervised worker (command) takes \(key)")
+            }
+            source = .external(socket: socket)
+        case (nil, nil):
+            throw ConfigurationError(.missingValue, key: dotted(base + ["command"]), "a worker route needs worker.command (supervised) or worker.socket (external)")
+        case (.some, .some):
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["socket"]), "use either worker.command or worker.socket, not both")
+        }
+        var uids: [Int] = []
+        for text in list(base + ["allowed_uids"]) ?? [] {
+            guard let uid = Int(text), uid >= 0 else {
+                throw ConfigurationError(.wrongType, key: dotted(base + ["allowed_uids"]), "'\(text)' is not a user id")
+            }
+            uids.append(uid)
+        }
+        let defaults = WorkerSettings(source: source)
+        return WorkerSettings(
+            source: source,
+            authorize: try boolean(base + ["authorize"], default: defaults.authorize),
+            authorizeTimeout: try duration(base + ["authorize_timeout"], default: defaults.authorizeTimeout, positive: true),
+            resumeTimeout: try duration(base + ["resume_timeout"], default: defaults.resumeTimeout),
+            forwardHeaders: (list(base + ["forward_headers"]) ?? defaults.forwardHeaders).map { $0.lowercased() },
+            allowedUIDs: uids,
+            socketDirectory: string(base + ["socket_dir"]) ?? "",
+            stopTimeout: try duration(base + ["stop_timeout"], default: defaults.stopTimeout, positive: true)
         )
     }
 

@@ -60,6 +60,25 @@ public enum EffectiveConfiguration {
             line(3, "level: \(c.level)")
             line(3, "memory_level: \(c.memoryLevel)")
             line(3, "min_message_bytes: \(c.minMessageBytes)")
+            if let worker = route.worker {
+                line(2, "worker:")
+                switch worker.source {
+                case .supervised(let command, let arguments, let environment, let instances):
+                    line(3, "command: \(quoted(command))")
+                    line(3, "args: [\(arguments.map(quoted).joined(separator: ", "))]")
+                    line(3, "env: [\(environment.map(quoted).joined(separator: ", "))]")
+                    line(3, "instances: \(instances)")
+                case .external(let socket):
+                    line(3, "socket: \(quoted(socket))")
+                }
+                if !worker.socketDirectory.isEmpty { line(3, "socket_dir: \(quoted(worker.socketDirectory))") }
+                line(3, "authorize: \(worker.authorize)")
+                line(3, "authorize_timeout: \(duration(worker.authorizeTimeout))")
+                line(3, "resume_timeout: \(duration(worker.resumeTimeout))")
+                line(3, "forward_headers: [\(worker.forwardHeaders.map(quoted).joined(separator: ", "))]")
+                line(3, "allowed_uids: [\(worker.allowedUIDs.map(String.init).joined(separator: ", "))]")
+                line(3, "stop_timeout: \(duration(worker.stopTimeout))")
+            }
         }
         return out
     }

@@ -5,6 +5,8 @@ public struct RouteConfiguration: Sendable, Equatable {
     public enum Kind: String, Sendable, Equatable, CaseIterable {
         /// Sends every message back with its type: a conformance target and a smoke test.
         case echo
+        /// Hands every connection to a pool of worker processes over the worker protocol.
+        case worker
     }
 
     public var name: String
@@ -18,6 +20,8 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var requireSubprotocol: Bool
     public var limits: WebSocketLimits
     public var compression: CompressionSettings
+    /// For `kind: worker`.
+    public var worker: WorkerSettings?
 
     public init(
         name: String,
@@ -26,7 +30,8 @@ public struct RouteConfiguration: Sendable, Equatable {
         subprotocols: [String] = [],
         requireSubprotocol: Bool = false,
         limits: WebSocketLimits = .init(),
-        compression: CompressionSettings = .init()
+        compression: CompressionSettings = .init(),
+        worker: WorkerSettings? = nil
     ) {
         self.name = name
         self.path = path
@@ -35,6 +40,58 @@ public struct RouteConfiguration: Sendable, Equatable {
         self.requireSubprotocol = requireSubprotocol
         self.limits = limits
         self.compression = compression
+        self.worker = worker
+    }
+}
+
+/// A `worker` route's pool: processes the gateway starts and supervises, or one socket of a
+/// worker someone else runs.
+public struct WorkerSettings: Sendable, Equatable {
+    public enum Source: Sendable, Equatable {
+        /// The gateway starts `instances` copies of `command`, each with its own socket path in
+        /// `WSSGATE_WORKER_SOCKET`, and restarts them when they exit.
+        case supervised(command: String, arguments: [String], environment: [String], instances: Int)
+        /// A worker already listening on this Unix socket.
+        case external(socket: String)
+    }
+
+    public var source: Source
+    /// Wait for the worker's accept/reject of each connection before answering the upgrade.
+    public var authorize: Bool
+    /// No verdict within this long: 503.
+    public var authorizeTimeout: TimeAmount
+    /// How long a connection whose instance died may wait for a live one before it is closed
+    /// with 1013 (Try Again Later).
+    public var resumeTimeout: TimeAmount
+    /// Request headers passed to the worker in `open` (lower case).
+    public var forwardHeaders: [String]
+    /// User ids a worker socket's owner may have (checked with SO_PEERCRED); empty: the
+    /// gateway's own user only.
+    public var allowedUIDs: [Int]
+    /// Where supervised workers' sockets are made; empty: a private directory under the
+    /// system's temporary directory.
+    public var socketDirectory: String
+    /// On shutdown, SIGTERM, then SIGKILL after this long.
+    public var stopTimeout: TimeAmount
+
+    public init(
+        source: Source,
+        authorize: Bool = false,
+        authorizeTimeout: TimeAmount = .seconds(5),
+        resumeTimeout: TimeAmount = .seconds(10),
+        forwardHeaders: [String] = ["origin", "cookie", "authorization", "user-agent"],
+        allowedUIDs: [Int] = [],
+        socketDirectory: String = "",
+        stopTimeout: TimeAmount = .seconds(10)
+    ) {
+        self.source = source
+        self.authorize = authorize
+        self.authorizeTimeout = authorizeTimeout
+        self.resumeTimeout = resumeTimeout
+        self.forwardHeaders = forwardHeaders
+        self.allowedUIDs = allowedUIDs
+        self.socketDirectory = socketDirectory
+        self.stopTimeout = stopTimeout
     }
 }
 

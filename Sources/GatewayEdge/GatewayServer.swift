@@ -1,5 +1,6 @@
 import GatewayCore
 import GatewayTLS
+import GatewayWebSocket
 import Logging
 import NIOCore
 import NIOExtras
@@ -22,6 +23,7 @@ public final class GatewayServer: Service, Sendable {
     public let state: GatewayState
     private let configuration: GatewayConfiguration
     private let tls: [String: ServerTLS]
+    private let services: [String: any RouteService]
     private let logger: Logger
     private let group: any EventLoopGroup
     private let onReady: @Sendable ([BoundListener]) -> Void
@@ -29,10 +31,12 @@ public final class GatewayServer: Service, Sendable {
 
     /// - Parameters:
     ///   - tls: the TLS side of each listener that has one, by listener name.
+    ///   - services: what serves each route, by route name.
     ///   - onReady: called once every listener is bound.
     public init(
         configuration: GatewayConfiguration,
         tls: [String: ServerTLS],
+        services: [String: any RouteService],
         group: any EventLoopGroup,
         logger: Logger,
         state: GatewayState = GatewayState(),
@@ -40,6 +44,7 @@ public final class GatewayServer: Service, Sendable {
     ) {
         self.configuration = configuration
         self.tls = tls
+        self.services = services
         self.group = group
         self.logger = logger
         self.state = state
@@ -66,6 +71,10 @@ public final class GatewayServer: Service, Sendable {
             for channel in channels { try? await channel.close() }
             throw error
         }
+        // Ready once every listener is bound and every route can serve (a worker route once an
+        // instance is linked).
+        let services = self.services
+        state.setReadinessCheck { services.values.allSatisfy(\.isReady) }
         state.setPhase(.ready)
         onReady(bound)
 
@@ -104,7 +113,7 @@ public final class GatewayServer: Service, Sendable {
         let dependencies = HTTPConnectionHandler.Dependencies(
             routes: RouteTable(configuration.routes),
             state: state,
-            applications: ApplicationRegistry(),
+            services: services,
             logger: logger,
             isTLS: serverTLS != nil
         )

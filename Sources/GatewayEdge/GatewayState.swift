@@ -12,6 +12,19 @@ public final class GatewayState: Sendable {
         var refusedRequests: [Int: Int] = [:]
     }
     private let values = NIOLockedValueBox(Values())
+    private let readinessCheck = NIOLockedValueBox<@Sendable () -> Bool>({ true })
+
+    /// `/readyz` says ready only in the ready phase and when this check passes.
+    public func setReadinessCheck(_ check: @escaping @Sendable () -> Bool) {
+        readinessCheck.withLockedValue { $0 = check }
+    }
+
+    /// What `/readyz` reports: the phase, or `starting` while a route cannot serve yet.
+    public var readiness: Phase {
+        let phase = self.phase
+        guard phase == .ready else { return phase }
+        return readinessCheck.withLockedValue { $0 }() ? .ready : .starting
+    }
 
     public init() {}
 

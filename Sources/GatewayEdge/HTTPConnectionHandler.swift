@@ -16,7 +16,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     struct Dependencies {
         var routes: RouteTable
         var state: GatewayState
-        var applications: ApplicationRegistry
+        /// What serves each route, by route name.
+        var services: [String: any RouteService]
         var logger: Logger
         var isTLS: Bool
     }
@@ -32,6 +33,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private let encoder: HTTPResponseEncoder
     private let requestGuard: HTTPRequestGuard
     private var pending: Pending?
+    /// Set while a route decides an upgrade (a worker may be asked first).
+    private var awaitingVerdict = false
     private var quiescing = false
     private var responding = false
     private var failed = false
@@ -62,7 +65,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 if quiescing {
                     respond(context: context, status: .serviceUnavailable, headers: [:], body: "draining\n", keepAlive: false, headOnly: false)
                 } else {
-                    upgrade(context: context, acceptance: acceptance, head: head)
+                    decide(context: context, acceptance: acceptance, head: head)
                 }
             }
         }
@@ -93,7 +96,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             if path == HealthPaths.live {
                 return .respond(.ok, [:], "ok\n", keepAlive: keep, head: isHead)
             }
-            let phase = dependencies.state.phase
+            let phase = dependencies.state.readiness
             return phase == .ready
                 ? .respond(.ok, [:], "ready\n", keepAlive: keep, head: isHead)
                 : .respond(.serviceUnavailable, ["Retry-After": "1"], "\(phase.rawValue)\n", keepAlive: keep, head: isHead)
@@ -138,10 +141,47 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
+    /// Asks the route's service whether (and to what) to upgrade; answers with its refusal, or
+    /// upgrades.
+    private func decide(context: ChannelHandlerContext, acceptance: UpgradeNegotiator.Acceptance, head: HTTPRequestHead) {
+        guard let service = dependencies.services[acceptance.route.name] else {
+            return respond(context: context, status: .serviceUnavailable, headers: [:], body: "route not available\n", keepAlive: false, headOnly: false)
+        }
+        let tlsVersion = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).tlsVersion
+        let request = UpgradeRequest(
+            route: acceptance.route,
+            target: head.uri,
+            headers: head.headers.map { ($0.name.lowercased(), $0.value) },
+            peer: PeerAddress.describe(context.channel.remoteAddress),
+            subprotocol: acceptance.subprotocol,
+            tlsVersion: tlsVersion.map { "\($0)" }
+        )
+        awaitingVerdict = true
+        let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        service.prepare(request, eventLoop: context.eventLoop) { [self] verdict in
+            let context = loopBoundContext.value
+            self.awaitingVerdict = false
+            switch verdict {
+            case .accept(let application):
+                guard context.channel.isActive, !self.quiescing else {
+                    application.upgradeAbandoned()
+                    if context.channel.isActive {
+                        self.respond(context: context, status: .serviceUnavailable, headers: [:], body: "draining\n", keepAlive: false, headOnly: false)
+                    }
+                    return
+                }
+                self.upgrade(context: context, acceptance: acceptance, application: application)
+            case .refuse(let status, let message):
+                guard context.channel.isActive else { return }
+                self.respond(context: context, status: HTTPResponseStatus(statusCode: status), headers: [:], body: message + "\n", keepAlive: false, headOnly: false)
+            }
+        }
+    }
+
     /// Swaps the HTTP handlers for the WebSocket ones. Any bytes the client sent after its
     /// request (its first frames, even) are kept by the HTTP decoder and handed on when it is
     /// removed, so they reach the frame decoder in order.
-    private func upgrade(context: ChannelHandlerContext, acceptance: UpgradeNegotiator.Acceptance, head: HTTPRequestHead) {
+    private func upgrade(context: ChannelHandlerContext, acceptance: UpgradeNegotiator.Acceptance, application: any WebSocketApplication) {
         let route = acceptance.route
         let channel = context.channel
         let peer = PeerAddress.describe(channel.remoteAddress)
@@ -149,7 +189,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         sessionLogger[metadataKey: "route"] = .string(route.name)
         let session = WebSocketSessionHandler(
             configuration: .init(routeName: route.name, limits: route.limits, deflate: acceptance.deflate, subprotocol: acceptance.subprotocol),
-            application: dependencies.applications.application(for: route),
+            application: application,
             peer: peer,
             logger: dependencies.logger
         )
@@ -208,7 +248,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         if event is ChannelShouldQuiesceEvent {
             quiescing = true
             // Between requests: close now. Mid-request: the response says `Connection: close`.
-            if pending == nil { context.close(promise: nil) }
+            if pending == nil && !awaitingVerdict { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)

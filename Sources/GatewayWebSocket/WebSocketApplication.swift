@@ -5,6 +5,13 @@ public protocol WebSocketApplication: AnyObject {
     func session(_ session: WebSocketSessionHandler, didReceive message: WebSocketMessage)
     /// `code` is the code the session closed with (sent or received), nil when TCP just ended.
     func sessionDidClose(_ session: WebSocketSessionHandler, code: UInt16?)
+    /// The route accepted, but the client went away before the upgrade completed: no session
+    /// will ever open.
+    func upgradeAbandoned()
+}
+
+extension WebSocketApplication {
+    public func upgradeAbandoned() {}
 }
 
 /// Sends every message back with its type.

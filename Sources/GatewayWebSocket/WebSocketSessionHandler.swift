@@ -62,6 +62,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     /// meanwhile are flushed once, at the end of the batch.
     private var inReadBatch = false
     private var readPending = false
+    private var readingPaused = false
     private var heardFromClient = false
     private var awaitingPong = false
     private var dataSinceIdleCheck = false
@@ -383,15 +384,38 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     /// Reads pause while the client is not taking what is written to it: a slow reader slows
     /// down its own input instead of growing our buffers.
     public func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        if context.channel.isWritable && !readingPaused {
             context.read()
         } else {
             readPending = true
         }
     }
 
+    /// Stops reading from the client (a route's own flow control, such as a worker that has not
+    /// returned credit). Frames already read may still arrive.
+    public func pauseReading() {
+        readingPaused = true
+    }
+
+    public func resumeReading() {
+        guard readingPaused else { return }
+        readingPaused = false
+        if readPending, let context, context.channel.isWritable {
+            readPending = false
+            context.read()
+        }
+    }
+
+    /// Whether the client is taking what is sent to it (its queue is under `send_queue_bytes`).
+    public var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    /// Whether the session can still send (no close started).
+    public var isOpen: Bool { closeState == .open && context != nil }
+
+    public var eventLoop: (any EventLoop)? { context?.eventLoop }
+
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable && readPending {
+        if context.channel.isWritable && readPending && !readingPaused {
             readPending = false
             context.read()
         }

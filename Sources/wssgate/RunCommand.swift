@@ -1,6 +1,9 @@
 import ArgumentParser
 import GatewayCore
 import GatewayEdge
+import GatewayHub
+import GatewayWebSocket
+import GatewayWorkers
 import GatewayLogging
 import GatewayTLS
 import NIOCore
@@ -45,10 +48,32 @@ struct RunCommand: AsyncParsableCommand {
 
         let threads = settings.server.threads == 0 ? System.coreCount : settings.server.threads
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let server = GatewayServer(configuration: settings, tls: prepared.tls, group: group, logger: logger)
+        let hub = Hub()
+        let ids = ConnectionIDs()
+        var routeServices: [String: any RouteService] = [:]
+        var pools: [WorkerPool] = []
+        for route in settings.routes {
+            switch route.kind {
+            case .echo:
+                routeServices[route.name] = EchoRouteService()
+            case .worker:
+                do {
+                    let pool = try WorkerPool(route: route, hub: hub, ids: ids, group: group, logger: logger)
+                    pools.append(pool)
+                    routeServices[route.name] = pool
+                } catch {
+                    logger.error("cannot set up a worker route", metadata: ["route": .string(route.name), "error": .string("\(error)")])
+                    try? await group.shutdownGracefully()
+                    throw ExitCode(1)
+                }
+            }
+        }
+        let server = GatewayServer(configuration: settings, tls: prepared.tls, services: routeServices, group: group, logger: logger)
+        // Services shut down in reverse order: the server drains first (clients get 1001, the
+        // workers hear every connection close), then the worker pools stop their processes.
         let serviceGroup = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)],
+                services: pools.map { .init(service: $0) } + [.init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -1,0 +1,55 @@
+import GatewayCore
+import NIOCore
+
+/// What the HTTP side knows about an upgrade it is about to accept, for the route to decide on.
+public struct UpgradeRequest: Sendable {
+    public var route: RouteConfiguration
+    /// The request target, path and query.
+    public var target: String
+    /// Request headers, names in lower case, in order.
+    public var headers: [(String, String)]
+    public var peer: String
+    public var subprotocol: String?
+    /// `TLSv1.3`, … when the listener has TLS.
+    public var tlsVersion: String?
+
+    public init(route: RouteConfiguration, target: String, headers: [(String, String)], peer: String, subprotocol: String?, tlsVersion: String?) {
+        self.route = route
+        self.target = target
+        self.headers = headers
+        self.peer = peer
+        self.subprotocol = subprotocol
+        self.tlsVersion = tlsVersion
+    }
+}
+
+/// A route's answer to an upgrade.
+public enum UpgradeVerdict {
+    /// Upgrade; the session's messages go to this application.
+    case accept(any WebSocketApplication)
+    /// Answer the client with this HTTP status instead of 101.
+    case refuse(status: Int, message: String)
+}
+
+/// Serves one route's connections. Shared by every connection of the route, called from any
+/// event loop.
+public protocol RouteService: Sendable {
+    /// Decides an upgrade. Called on the connection's event loop; `completion` must be called
+    /// exactly once, on that same event loop (it may be later: a worker may be asked first).
+    /// When the client is gone by the time an `accept` arrives, the HTTP side calls the
+    /// application's `upgradeAbandoned()`.
+    func prepare(_ request: UpgradeRequest, eventLoop: any EventLoop, completion: @escaping (UpgradeVerdict) -> Void)
+
+    /// Whether the route can serve connections now (`/readyz`).
+    var isReady: Bool { get }
+}
+
+/// The echo route: every connection gets the same stateless application.
+public final class EchoRouteService: RouteService {
+    private let application = EchoApplication()
+    public init() {}
+    public func prepare(_ request: UpgradeRequest, eventLoop: any EventLoop, completion: @escaping (UpgradeVerdict) -> Void) {
+        completion(.accept(application))
+    }
+    public var isReady: Bool { true }
+}

@@ -1,0 +1,337 @@
+import GatewayCore
+import GatewayHub
+import GatewayWebSocket
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import WorkerProtocol
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A worker route: its instances (started and supervised here, or external), the links to them,
+/// and the client connections pinned to each (least connections first).
+///
+/// As a `Service` it keeps every instance running and linked, reconnecting with backoff and
+/// jitter; as a `RouteService` it decides upgrades and owns the connections' routing.
+public final class WorkerPool: RouteService, Service, @unchecked Sendable {
+    /// Counters of the pool, for logs and tests.
+    public struct Statistics: Sendable, Equatable {
+        public var liveLinks = 0
+        public var connections = 0
+        public var waitingConnections = 0
+        /// Messages sent to an instance that died before acknowledging them.
+        public var lostMessages = 0
+        public var linkErrors = 0
+        public var sendQueueOverflows = 0
+        public var restarts = 0
+    }
+
+    private struct State {
+        var links: [UInt64: WorkerLink] = [:]
+        var load: [UInt64: Int] = [:]
+        var connections: [UInt64: WorkerConnection] = [:]
+        /// Connection → the link it is open on.
+        var assignment: [UInt64: UInt64] = [:]
+        var waiting: [UInt64: WorkerConnection] = [:]
+        var statistics = Statistics()
+        var shuttingDown = false
+    }
+
+    public let route: RouteConfiguration
+    private let settings: WorkerSettings
+    private let hub: Hub
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let ids: ConnectionIDs
+    private let instances: [WorkerInstance]
+    private let state = NIOLockedValueBox(State())
+    private let nextLinkID = NIOLockedValueBox<UInt64>(0)
+    private let maxFrameBytes: Int
+
+    public init(route: RouteConfiguration, hub: Hub, ids: ConnectionIDs, group: any EventLoopGroup, logger: Logger) throws {
+        guard let settings = route.worker else { preconditionFailure("a worker pool needs worker settings") }
+        self.route = route
+        self.settings = settings
+        self.hub = hub
+        self.ids = ids
+        self.group = group
+        var logger = logger
+        logger[metadataKey: "route"] = .string(route.name)
+        self.logger = logger
+        self.maxFrameBytes = max(route.limits.maxMessageBytes + 64, 1 << 16)
+        switch settings.source {
+        case .external(let socket):
+            instances = [WorkerInstance(name: "\(route.name)", socketPath: socket, process: nil)]
+        case .supervised(let command, let arguments, let environment, let count):
+            let directory = try WorkerInstance.socketDirectory(settings.socketDirectory)
+            instances = (0..<count).map { index in
+                let name = "\(route.name)-\(index)"
+                let path = "\(directory)/\(name).sock"
+                return WorkerInstance(
+                    name: name, socketPath: path,
+                    process: WorkerProcess(name: name, command: command, arguments: arguments, environment: environment, socketPath: path, stopTimeout: settings.stopTimeout, logger: logger)
+                )
+            }
+        }
+    }
+
+    public var statistics: Statistics {
+        state.withLockedValue { state in
+            var statistics = state.statistics
+            statistics.liveLinks = state.links.count
+            statistics.connections = state.connections.count
+            statistics.waitingConnections = state.waiting.count
+            statistics.restarts = instances.reduce(0) { $0 + ($1.process?.restarts ?? 0) }
+            return statistics
+        }
+    }
+
+    public var isReady: Bool { state.withLockedValue { !$0.links.isEmpty } }
+
+    // MARK: Service
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            for instance in instances {
+                if let process = instance.process {
+                    group.addTask { await process.run() }
+                }
+                group.addTask { await self.keepLinked(instance) }
+            }
+            group.addTask {
+                try? await gracefulShutdown()
+                await self.shutDown()
+            }
+        }
+    }
+
+    private func shutDown() async {
+        let links = state.withLockedValue { state in
+            state.shuttingDown = true
+            return Array(state.links.values)
+        }
+        // Tell the workers: their links close (each worker sees every connection end).
+        for link in links { try? await link.channel.close() }
+        for instance in instances { await instance.process?.stop() }
+    }
+
+    private var shuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }
+
+    /// Connects to an instance, again and again while the pool runs.
+    private func keepLinked(_ instance: WorkerInstance) async {
+        var backoff = Backoff()
+        while !shuttingDown {
+            do {
+                let channel = try await connect(instance)
+                backoff.reset()
+                try? await channel.closeFuture.get()
+            } catch {
+                logger.debug("worker not reachable", metadata: ["instance": .string(instance.name), "error": .string("\(error)")])
+            }
+            if shuttingDown { return }
+            try? await Task.sleep(nanoseconds: UInt64(backoff.next().nanoseconds))
+        }
+    }
+
+    private func connect(_ instance: WorkerInstance) async throws -> any Channel {
+        let linkID = nextLinkID.withLockedValue { $0 += 1; return $0 }
+        let maxFrameBytes = self.maxFrameBytes
+        let logger = self.logger
+        let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(.seconds(2))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(ByteToMessageHandler(WorkerFrameDecoder(maxFrameBytes: maxFrameBytes)))
+                    try pipeline.addHandler(MessageToByteHandler(WorkerFrameEncoder()))
+                }
+            }
+            .connect(unixDomainSocketPath: instance.socketPath).get()
+        // Trust the socket only if its owner is an allowed user.
+        let uid = try await PeerCredentials.uid(of: channel).get()
+        let allowed = settings.allowedUIDs.isEmpty ? [PeerCredentials.ownUID] : settings.allowedUIDs.map { UInt32($0) }
+        guard allowed.contains(uid) else {
+            logger.error("worker socket owned by a user that is not allowed", metadata: ["instance": .string(instance.name), "uid": .stringConvertible(uid)])
+            try? await channel.close()
+            throw ChannelError.operationUnsupported
+        }
+        try await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.addHandler(
+                WorkerLinkHandler(instance: instance.name, linkID: linkID, maxFrameBytes: maxFrameBytes, helloTimeout: .seconds(5), pool: self, logger: logger)
+            )
+            channel.pipeline.fireChannelActive()
+        }.get()
+        return channel
+    }
+
+    // MARK: RouteService
+
+    public func prepare(_ request: UpgradeRequest, eventLoop: any EventLoop, completion: @escaping (UpgradeVerdict) -> Void) {
+        var fields: [(String, String)] = [(":route", route.name)]
+        let path = RouteTable.path(of: request.target)
+        fields.append((":path", path))
+        if let question = request.target.firstIndex(of: "?") {
+            fields.append((":query", String(request.target[request.target.index(after: question)...])))
+        }
+        fields.append((":peer", request.peer))
+        if let subprotocol = request.subprotocol { fields.append((":subprotocol", subprotocol)) }
+        if let tls = request.tlsVersion { fields.append((":tls", tls)) }
+        for (name, value) in request.headers where settings.forwardHeaders.contains(name) {
+            fields.append((name, value))
+        }
+        let connection = WorkerConnection(id: ids.next(), eventLoop: eventLoop, fields: fields, pool: self)
+        state.withLockedValue { $0.connections[connection.id] = connection }
+        if settings.authorize {
+            connection.awaitVerdict(timeout: settings.authorizeTimeout, completion: completion)
+            attach(connection)
+        } else {
+            completion(.accept(connection))
+        }
+    }
+
+    // MARK: Routing
+
+    /// Pins a connection to the live instance with the fewest connections, or lets it wait.
+    func attach(_ connection: WorkerConnection) {
+        let link: WorkerLink? = state.withLockedValue { state in
+            guard state.connections[connection.id] != nil else { return nil }
+            guard let best = state.links.values.min(by: { (state.load[$0.id] ?? 0, $0.id) < (state.load[$1.id] ?? 0, $1.id) }) else {
+                state.waiting[connection.id] = connection
+                return nil
+            }
+            state.waiting[connection.id] = nil
+            state.assignment[connection.id] = best.id
+            state.load[best.id, default: 0] += 1
+            return best
+        }
+        if let link {
+            connection.attach(to: link)
+        } else {
+            connection.waitForInstance(timeout: settings.authorize ? settings.authorizeTimeout : settings.resumeTimeout)
+        }
+    }
+
+    func detach(_ connection: WorkerConnection) {
+        state.withLockedValue { state in
+            state.connections[connection.id] = nil
+            state.waiting[connection.id] = nil
+            if let link = state.assignment.removeValue(forKey: connection.id) {
+                state.load[link, default: 1] -= 1
+            }
+        }
+        hub.unsubscribeAll(connection.id)
+    }
+
+    func linkReady(_ link: WorkerLink) {
+        let waiting: [WorkerConnection] = state.withLockedValue { state in
+            state.links[link.id] = link
+            state.load[link.id] = 0
+            let waiting = Array(state.waiting.values)
+            return waiting
+        }
+        for connection in waiting { attach(connection) }
+    }
+
+    func linkLost(_ link: WorkerLink) {
+        let orphans: [WorkerConnection] = state.withLockedValue { state in
+            state.links[link.id] = nil
+            state.load[link.id] = nil
+            var orphans: [WorkerConnection] = []
+            for (connectionID, linkID) in state.assignment where linkID == link.id {
+                state.assignment[connectionID] = nil
+                if let connection = state.connections[connectionID] { orphans.append(connection) }
+            }
+            return orphans
+        }
+        if shuttingDown { return }
+        logger.warning("worker link lost", metadata: ["instance": .string(link.instance), "connections": .stringConvertible(orphans.count)])
+        for connection in orphans {
+            connection.orphan(resumeTimeout: settings.resumeTimeout)
+            attach(connection)
+        }
+    }
+
+    /// A frame from a linked worker. Frames about connections that are not (or no longer) open
+    /// on that link are ignored: they raced with a close.
+    func handle(_ frame: WorkerFrame, from link: WorkerLink) throws(WorkerProtocolError) {
+        func connection(_ id: UInt64) -> WorkerConnection? {
+            state.withLockedValue { state in
+                state.assignment[id] == link.id ? state.connections[id] : nil
+            }
+        }
+        switch frame {
+        case .send(let id, let kind, let payload):
+            connection(id)?.deliver(WebSocketMessage(kind: kind == .text ? .text : .binary, data: payload))
+        case .close(let id, let code, let reason):
+            connection(id)?.closeRequested(code: code, reason: reason)
+        case .accept(let id):
+            connection(id)?.verdictArrived(accepted: true, status: 101, reason: "")
+        case .reject(let id, let status, let reason):
+            connection(id)?.verdictArrived(accepted: false, status: status, reason: reason)
+        case .subscribe(let id, let topic):
+            if let connection = connection(id) { hub.subscribe(connection, to: topic) }
+        case .unsubscribe(let id, let topic):
+            hub.unsubscribe(id, from: topic)
+        case .publish(let topic, let kind, let payload):
+            hub.publish(WebSocketMessage(kind: kind == .text ? .text : .binary, data: payload), to: topic)
+        case .credit(let id, let messages, let bytes):
+            connection(id)?.creditReturned(messages: messages, bytes: bytes, from: link)
+        case .hello, .helloAck, .open, .message, .closed:
+            throw WorkerProtocolError(.unexpectedFrame, "a worker does not send \(frame.type) frames")
+        }
+    }
+
+    func countLost(_ messages: Int) {
+        guard messages > 0 else { return }
+        state.withLockedValue { $0.statistics.lostMessages += messages }
+    }
+
+    func countLinkError() { state.withLockedValue { $0.statistics.linkErrors += 1 } }
+    func countOverflow() { state.withLockedValue { $0.statistics.sendQueueOverflows += 1 } }
+}
+
+/// One instance of a pool: its socket, and its process when the gateway supervises it.
+struct WorkerInstance: Sendable {
+    var name: String
+    var socketPath: String
+    var process: WorkerProcess?
+
+    /// The directory for supervised workers' sockets: the configured one, or a fresh private
+    /// (0700) directory under the temporary directory.
+    static func socketDirectory(_ configured: String) throws -> String {
+        if !configured.isEmpty {
+            mkdir(configured, 0o700)
+            return configured
+        }
+        let base = ProcessEnvironment.value("TMPDIR") ?? "/tmp"
+        var template = Array("\(base)/wssgate-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw WorkerSetupError(message: "cannot make a socket directory under \(base)")
+        }
+        return String(cString: made)
+    }
+}
+
+struct WorkerSetupError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// Connection ids, unique within the gateway process.
+public final class ConnectionIDs: Sendable {
+    private let counter = NIOLockedValueBox<UInt64>(0)
+    public init() {}
+    public func next() -> UInt64 { counter.withLockedValue { $0 += 1; return $0 } }
+}
+
+enum ProcessEnvironment {
+    static func value(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+}

@@ -1,0 +1,304 @@
+"""A wssgate worker in one file, standard library only (asyncio).
+
+Implements the worker protocol (docs/worker-protocol.md, version 1): listen on a Unix socket,
+answer the gateway's hello, receive open/message/closed events, and send, close, subscribe,
+unsubscribe, publish, accept and reject. Credit for received messages is returned
+automatically once the handler has processed them, so a slow handler slows its clients.
+
+    import wssgate_worker
+
+    class Echo(wssgate_worker.Handler):
+        async def on_message(self, worker, connection, data):
+            await worker.send(connection.id, data)
+
+    wssgate_worker.run(Echo())
+"""
+import asyncio
+import os
+import struct
+import sys
+import urllib.parse
+
+MAGIC = 0x57534757  # "WSGW"
+VERSION = 1
+
+HELLO, HELLO_ACK = 0x01, 0x02
+OPEN, MESSAGE, CLOSED = 0x10, 0x11, 0x12
+ACCEPT, REJECT, SEND, CLOSE, SUBSCRIBE, UNSUBSCRIBE, PUBLISH, CREDIT = 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27
+TEXT, BINARY = 1, 2
+
+
+class ProtocolError(Exception):
+    pass
+
+
+class Connection:
+    """A client connection as the gateway described it in its `open` event."""
+
+    def __init__(self, connection_id, resumed, verdict_required, fields, link):
+        self.id = connection_id
+        self.resumed = resumed
+        self.verdict_required = verdict_required
+        self.fields = fields  # list of (name, value): ":path", ":query", ":peer", headers...
+        self.link = link
+        self.state = {}  # for the handler's own use
+
+    def field(self, name, default=None):
+        for key, value in self.fields:
+            if key == name:
+                return value
+        return default
+
+    @property
+    def path(self):
+        return self.field(":path", "/")
+
+    @property
+    def query(self):
+        return dict(urllib.parse.parse_qsl(self.field(":query", "")))
+
+
+class Handler:
+    """Override what you need. Each method is awaited before the next event of the same link is
+    read; credit for a message is returned once `on_message` has finished."""
+
+    async def on_open(self, worker, connection):
+        if connection.verdict_required:
+            await worker.accept(connection.id)
+
+    async def on_message(self, worker, connection, data):
+        pass
+
+    async def on_close(self, worker, connection, code, reason):
+        pass
+
+
+def _str16(text):
+    data = text.encode()
+    return struct.pack("!H", len(data)) + data
+
+
+class _Reader:
+    def __init__(self, body):
+        self.body = body
+        self.offset = 0
+
+    def take(self, count, what):
+        if self.offset + count > len(self.body):
+            raise ProtocolError("frame ends before its %s" % what)
+        data = self.body[self.offset:self.offset + count]
+        self.offset += count
+        return data
+
+    def unpack(self, fmt, what):
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt), what))
+
+    def str16(self, what):
+        (length,) = self.unpack("!H", what + " length")
+        return self.take(length, what).decode()
+
+    def rest(self):
+        data = self.body[self.offset:]
+        self.offset = len(self.body)
+        return data
+
+    def done(self):
+        if self.offset != len(self.body):
+            raise ProtocolError("trailing bytes")
+
+
+class _Link:
+    """One gateway's connection to this worker."""
+
+    def __init__(self, worker, reader, writer):
+        self.worker = worker
+        self.reader = reader
+        self.writer = writer
+        self.connections = {}
+        self.max_frame = 1 << 24
+        self.credit_due = {}  # connection id → [messages, bytes] not yet returned
+        self.flush_scheduled = False
+
+    def write(self, frame_type, body):
+        if 1 + len(body) > self.max_frame:
+            raise ProtocolError("frame of %d bytes is over the gateway's limit" % (1 + len(body)))
+        self.writer.write(struct.pack("!IB", 1 + len(body), frame_type) + body)
+
+    async def read_frame(self):
+        header = await self.reader.readexactly(4)
+        (length,) = struct.unpack("!I", header)
+        if length < 1 or length > self.worker.max_frame:
+            raise ProtocolError("frame length %d out of bounds" % length)
+        body = await self.reader.readexactly(length)
+        return body[0], _Reader(body[1:])
+
+    def owe_credit(self, connection_id, size):
+        due = self.credit_due.setdefault(connection_id, [0, 0])
+        due[0] += 1
+        due[1] += max(size, 1)
+        if due[1] >= self.worker.credit // 4:
+            self.flush_credit()
+        elif not self.flush_scheduled:
+            # Whatever is left goes out once this batch of frames has been handled.
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush_credit)
+
+    def flush_credit(self):
+        self.flush_scheduled = False
+        for connection_id, (messages, size) in self.credit_due.items():
+            if connection_id in self.connections:
+                self.write(CREDIT, struct.pack("!QII", connection_id, messages, size))
+        self.credit_due.clear()
+
+    async def run(self):
+        frame_type, body = await self.read_frame()
+        if frame_type != HELLO:
+            raise ProtocolError("expected hello")
+        magic, low, high, max_frame = body.unpack("!IHHI", "hello")
+        body.str16("gateway")
+        body.done()
+        if magic != MAGIC or not low <= VERSION <= high:
+            raise ProtocolError("incompatible gateway (versions %d-%d)" % (low, high))
+        self.max_frame = max_frame
+        self.write(HELLO_ACK, struct.pack("!IHII", MAGIC, VERSION, self.worker.max_frame, self.worker.credit) + _str16(self.worker.name))
+        await self.writer.drain()
+        handler = self.worker.handler
+        while True:
+            frame_type, body = await self.read_frame()
+            if frame_type == OPEN:
+                connection_id, flags, count = body.unpack("!QBH", "open")
+                fields = [(body.str16("name"), body.str16("value")) for _ in range(count)]
+                body.done()
+                connection = Connection(connection_id, bool(flags & 1), bool(flags & 2), fields, self)
+                self.connections[connection_id] = connection
+                await handler.on_open(self.worker, connection)
+            elif frame_type == MESSAGE:
+                connection_id, kind = body.unpack("!QB", "message")
+                payload = body.rest()
+                if kind not in (TEXT, BINARY):
+                    raise ProtocolError("message kind %d" % kind)
+                connection = self.connections.get(connection_id)
+                if connection is not None:
+                    await handler.on_message(self.worker, connection, payload.decode() if kind == TEXT else payload)
+                    self.owe_credit(connection_id, len(payload))
+            elif frame_type == CLOSED:
+                connection_id, code = body.unpack("!QH", "closed")
+                reason = body.rest().decode()
+                connection = self.connections.pop(connection_id, None)
+                self.credit_due.pop(connection_id, None)
+                if connection is not None:
+                    await handler.on_close(self.worker, connection, code or None, reason)
+            else:
+                raise ProtocolError("unexpected frame type 0x%02x from the gateway" % frame_type)
+            await self.writer.drain()
+
+
+class Worker:
+    def __init__(self, handler, name=None, credit=256 * 1024, max_frame=1 << 24):
+        self.handler = handler
+        self.name = name or os.environ.get("WSSGATE_WORKER_NAME", "python-worker")
+        self.credit = credit
+        self.max_frame = max_frame
+        self.links = set()
+
+    def _link_of(self, connection_id):
+        for link in self.links:
+            if connection_id in link.connections:
+                return link
+        return None
+
+    async def _drain(self, link):
+        await link.writer.drain()
+
+    async def send(self, connection_id, data):
+        link = self._link_of(connection_id)
+        if link is not None:
+            kind, payload = (TEXT, data.encode()) if isinstance(data, str) else (BINARY, bytes(data))
+            link.write(SEND, struct.pack("!QB", connection_id, kind) + payload)
+            await self._drain(link)
+
+    async def close(self, connection_id, code=1000, reason=""):
+        link = self._link_of(connection_id)
+        if link is not None:
+            link.write(CLOSE, struct.pack("!QH", connection_id, code) + reason.encode())
+            await self._drain(link)
+
+    async def accept(self, connection_id):
+        link = self._link_of(connection_id)
+        if link is not None:
+            link.write(ACCEPT, struct.pack("!Q", connection_id))
+            await self._drain(link)
+
+    async def reject(self, connection_id, status=403, reason=""):
+        link = self._link_of(connection_id)
+        if link is not None:
+            link.connections.pop(connection_id, None)
+            link.write(REJECT, struct.pack("!QH", connection_id, status) + reason.encode())
+            await self._drain(link)
+
+    async def subscribe(self, connection_id, topic):
+        link = self._link_of(connection_id)
+        if link is not None:
+            link.write(SUBSCRIBE, struct.pack("!Q", connection_id) + topic.encode())
+
+    async def unsubscribe(self, connection_id, topic):
+        link = self._link_of(connection_id)
+        if link is not None:
+            link.write(UNSUBSCRIBE, struct.pack("!Q", connection_id) + topic.encode())
+
+    async def publish(self, topic, data):
+        kind, payload = (TEXT, data.encode()) if isinstance(data, str) else (BINARY, bytes(data))
+        for link in list(self.links):
+            link.write(PUBLISH, struct.pack("!B", kind) + _str16(topic) + payload)
+            await self._drain(link)
+
+    async def _serve_link(self, reader, writer):
+        link = _Link(self, reader, writer)
+        self.links.add(link)
+        try:
+            await link.run()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except ProtocolError as error:
+            print("wssgate worker: protocol error: %s" % error, file=sys.stderr, flush=True)
+        finally:
+            self.links.discard(link)
+            for connection in list(link.connections.values()):
+                try:
+                    await self.handler.on_close(self, connection, 1006, "gateway link closed")
+                except Exception as error:  # a handler failure must not stop the others
+                    print("wssgate worker: on_close failed: %r" % error, file=sys.stderr, flush=True)
+            writer.close()
+
+    async def serve(self, path=None):
+        path = path or os.environ["WSSGATE_WORKER_SOCKET"]
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        old_mask = os.umask(0o177)  # the socket is born 0600: only our user may connect
+        try:
+            server = await asyncio.start_unix_server(self._serve_link, path=path)
+        finally:
+            os.umask(old_mask)
+        print("wssgate worker %s listening on %s" % (self.name, path), flush=True)
+        async with server:
+            await server.serve_forever()
+
+
+def run(handler, **options):
+    """Serves `handler` on $WSSGATE_WORKER_SOCKET until SIGTERM."""
+    import signal
+
+    async def main():
+        worker = Worker(handler, **options)
+        task = asyncio.ensure_future(worker.serve())
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(main())
