@@ -75,7 +75,7 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
                 let path = "\(directory)/\(name).sock"
                 return WorkerInstance(
                     name: name, socketPath: path,
-                    process: WorkerProcess(name: name, command: command, arguments: arguments, environment: environment, socketPath: path, stopTimeout: settings.stopTimeout, logger: logger)
+                    process: WorkerProcess(name: name, command: command, arguments: arguments, environment: environment, socketPath: path, stopTimeout: settings.stopTimeout, group: group, logger: logger)
                 )
             }
         }
@@ -112,13 +112,16 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     }
 
     private func shutDown() async {
+        logger.debug("worker pool stopping")
         let links = state.withLockedValue { state in
             state.shuttingDown = true
             return Array(state.links.values)
         }
         // Tell the workers: their links close (each worker sees every connection end).
         for link in links { try? await link.channel.close() }
+        logger.debug("worker links closed", metadata: ["links": .stringConvertible(links.count)])
         for instance in instances { await instance.process?.stop() }
+        logger.debug("worker pool stopped")
     }
 
     private var shuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }

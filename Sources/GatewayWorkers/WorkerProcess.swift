@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -16,26 +17,29 @@ final class WorkerProcess: Sendable {
     private let logger: Logger
 
     private struct State {
-        var process: Process?
+        var child: ChildProcess?
+        var running = false
         var stopping = false
         var restarts = 0
     }
     private let state = NIOLockedValueBox(State())
+    private let group: any EventLoopGroup
 
-    init(name: String, command: String, arguments: [String], environment: [String], socketPath: String, stopTimeout: TimeAmount, logger: Logger) {
+    init(name: String, command: String, arguments: [String], environment: [String], socketPath: String, stopTimeout: TimeAmount, group: any EventLoopGroup, logger: Logger) {
         self.name = name
         self.command = command
         self.arguments = arguments
         self.environment = environment
         self.socketPath = socketPath
         self.stopTimeout = stopTimeout
+        self.group = group
         var logger = logger
         logger[metadataKey: "instance"] = .string(name)
         self.logger = logger
     }
 
     var restarts: Int { state.withLockedValue { $0.restarts } }
-    var pid: Int32? { state.withLockedValue { $0.process?.processIdentifier } }
+    var pid: Int32? { state.withLockedValue { $0.running ? $0.child?.pid : nil } }
 
     /// Runs the process until `stop()`, restarting it whenever it exits.
     func run() async {
@@ -58,9 +62,6 @@ final class WorkerProcess: Sendable {
 
     private func runOnce() async -> String {
         unlink(socketPath)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.resolve(command))
-        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("WSSGATE_") }
         for entry in self.environment {
             let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -68,80 +69,59 @@ final class WorkerProcess: Sendable {
         }
         environment["WSSGATE_WORKER_SOCKET"] = socketPath
         environment["WSSGATE_WORKER_NAME"] = name
-        process.environment = environment
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
-        forwardLines(from: output, stream: "stdout")
-        forwardLines(from: errors, stream: "stderr")
-
-        return await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
-            process.terminationHandler = { process in
-                output.fileHandleForReading.readabilityHandler = nil
-                errors.fileHandleForReading.readabilityHandler = nil
-                let reason = process.terminationReason == .uncaughtSignal ? "signal \(process.terminationStatus)" : "exit \(process.terminationStatus)"
-                continuation.resume(returning: reason)
-            }
-            do {
-                try process.run()
-                state.withLockedValue { $0.process = process }
-                logger.info("worker started", metadata: ["pid": .stringConvertible(process.processIdentifier), "socket": .string(socketPath)])
-            } catch {
-                logger.error("cannot start worker", metadata: ["command": .string(command), "error": .string("\(error)")])
-                continuation.resume(returning: "not started: \(error)")
-            }
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(path: Self.resolve(command), arguments: arguments, environment: environment)
+        } catch {
+            logger.error("cannot start worker", metadata: ["command": .string(command), "error": .string("\(error)")])
+            return "not started"
         }
+        state.withLockedValue {
+            $0.child = child
+            $0.running = true
+        }
+        logger.info("worker started", metadata: ["pid": .stringConvertible(child.pid), "socket": .string(socketPath)])
+        forwardLines(from: child.stdout, stream: "stdout")
+        forwardLines(from: child.stderr, stream: "stderr")
+        // waitpid blocks: it gets a thread of its own, not one of the cooperative pool's.
+        let status = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
+            let thread = Thread { continuation.resume(returning: child.waitForExit()) }
+            thread.start()
+        }
+        state.withLockedValue { $0.running = false }
+        return status
     }
 
     /// SIGTERM, then SIGKILL if it is still there after the stop timeout.
     func stop() async {
-        let process = state.withLockedValue { state -> Process? in
+        let child = state.withLockedValue { state -> ChildProcess? in
             state.stopping = true
-            return state.process
+            return state.running ? state.child : nil
         }
-        guard let process, process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
+        guard let child else { return }
+        child.signal(SIGTERM)
         let deadline = NIODeadline.now() + stopTimeout
-        while process.isRunning && NIODeadline.now() < deadline {
+        while state.withLockedValue({ $0.running }) && NIODeadline.now() < deadline {
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
-        if process.isRunning {
+        if state.withLockedValue({ $0.running }) {
             logger.warning("worker ignored SIGTERM; killing it")
-            kill(process.processIdentifier, SIGKILL)
+            child.signal(SIGKILL)
         }
         unlink(socketPath)
     }
 
-    private func forwardLines(from pipe: Pipe, stream: String) {
-        let buffer = NIOLockedValueBox<[UInt8]>([])
+    /// Forwards a child's output to the log, a line at a time, through NIO.
+    private func forwardLines(from descriptor: Int32, stream: String) {
         let logger = self.logger
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            let lines: [String] = buffer.withLockedValue { pending in
-                if data.isEmpty {
-                    defer { pending.removeAll() }
-                    return pending.isEmpty ? [] : [String(decoding: pending, as: UTF8.self)]
+        _ = NIOPipeBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(LineLogger(logger: logger, stream: stream))
                 }
-                pending.append(contentsOf: data)
-                var lines: [String] = []
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    lines.append(String(decoding: pending[..<newline], as: UTF8.self))
-                    pending.removeSubrange(...newline)
-                }
-                // A worker that never ends a line must not grow this buffer forever.
-                if pending.count > 16384 {
-                    lines.append(String(decoding: pending, as: UTF8.self))
-                    pending.removeAll()
-                }
-                return lines
             }
-            for line in lines where !line.isEmpty {
-                logger.info("worker output", metadata: ["stream": .string(stream), "line": .string(line)])
-            }
-            if data.isEmpty { handle.readabilityHandler = nil }
-        }
+            .takingOwnershipOfDescriptor(input: descriptor)
     }
 
     /// A bare command name is looked up in PATH, as a shell would.
@@ -152,5 +132,54 @@ final class WorkerProcess: Sendable {
             if access(candidate, X_OK) == 0 { return candidate }
         }
         return command
+    }
+}
+
+/// Splits a byte stream into lines; a line longer than 16 KiB is cut, so a worker that never
+/// ends a line cannot grow the gateway's buffer.
+struct LineDecoder: ByteToMessageDecoder {
+    typealias InboundOut = String
+    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        if let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+            let line = buffer.readString(length: newline - buffer.readerIndex)!
+            buffer.moveReaderIndex(forwardBy: 1)
+            context.fireChannelRead(wrapInboundOut(line))
+            return .continue
+        }
+        if buffer.readableBytes > 16384 {
+            context.fireChannelRead(wrapInboundOut(buffer.readString(length: buffer.readableBytes)!))
+            return .continue
+        }
+        return .needMoreData
+    }
+
+    func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        if buffer.readableBytes > 0 {
+            context.fireChannelRead(wrapInboundOut(buffer.readString(length: buffer.readableBytes)!))
+        }
+        return .needMoreData
+    }
+}
+
+/// Writes each line of a worker's output to the gateway's log, with the instance's name.
+final class LineLogger: ChannelInboundHandler {
+    typealias InboundIn = String
+    let logger: Logger
+    let stream: String
+
+    init(logger: Logger, stream: String) {
+        self.logger = logger
+        self.stream = stream
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let line = unwrapInboundIn(data)
+        if !line.isEmpty {
+            logger.info("worker output", metadata: ["stream": .string(stream), "line": .string(line)])
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 }
