@@ -13,6 +13,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "wssgate", targets: ["wssgate"]),
+        .library(name: "WSSGateWorker", targets: ["WSSGateWorker"]),
+        .executable(name: "wssgate-echo-worker", targets: ["wssgate-echo-worker"]),
+        .executable(name: "wssgate-chat-worker", targets: ["wssgate-chat-worker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -126,6 +129,19 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        // A library for writing workers in Swift.
+        .target(
+            name: "WSSGateWorker",
+            dependencies: [
+                "WorkerProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "wssgate-echo-worker", dependencies: ["WSSGateWorker"], path: "Examples/EchoWorker", swiftSettings: swiftSettings),
+        .executableTarget(name: "wssgate-chat-worker", dependencies: ["WSSGateWorker"], path: "Examples/ChatWorker", swiftSettings: swiftSettings),
         // Log output formats (logfmt, JSON) for swift-log.
         .target(
             name: "GatewayLogging",

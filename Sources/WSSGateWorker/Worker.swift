@@ -1,0 +1,261 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import WorkerProtocol
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A wssgate worker: listens on a Unix socket (by default `$WSSGATE_WORKER_SOCKET`, which the
+/// gateway sets for the workers it supervises), speaks the worker protocol with the gateways that
+/// connect, and presents what happens as one `AsyncSequence` of events.
+///
+/// ```swift
+/// let worker = try await Worker.listen()
+/// for await event in worker.events {
+///     if case .message(let id, let message) = event { worker.send(message, to: id) }
+/// }
+/// ```
+///
+/// Credit for a message is returned to the gateway when the message is taken from `events`,
+/// so a consumer that falls behind slows its clients down instead of queueing without bound.
+public final class Worker: Sendable {
+    public struct Configuration: Sendable {
+        /// Unix socket path; nil: `$WSSGATE_WORKER_SOCKET`.
+        public var socketPath: String?
+        public var name: String
+        /// Message bytes per connection the gateway may send ahead of what was consumed.
+        public var credit: Int
+        public var maxFrameBytes: Int
+        public init(socketPath: String? = nil, name: String? = nil, credit: Int = 256 * 1024, maxFrameBytes: Int = 16 << 20) {
+            self.socketPath = socketPath
+            self.name = name ?? getenv("WSSGATE_WORKER_NAME").map { String(cString: $0) } ?? "swift-worker"
+            self.credit = credit
+            self.maxFrameBytes = maxFrameBytes
+        }
+    }
+
+    public struct SetupError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public let events: Events
+    public let socketPath: String
+    let configuration: Configuration
+    private let continuation: AsyncStream<Delivery>.Continuation
+    /// Connection → the link it came in on.
+    private let links = NIOLockedValueBox<[UInt64: ServerLinkHandler.Link]>([:])
+    /// Every gateway link (publishes go to each).
+    private let allLinks = NIOLockedValueBox<[ObjectIdentifier: ServerLinkHandler.Link]>([:])
+    private let server: NIOLockedValueBox<(any Channel)?> = NIOLockedValueBox(nil)
+
+    private init(configuration: Configuration, socketPath: String) {
+        self.configuration = configuration
+        self.socketPath = socketPath
+        let (stream, continuation) = AsyncStream<Delivery>.makeStream()
+        self.continuation = continuation
+        self.events = Events(stream: stream)
+    }
+
+    /// Binds the socket (mode 0600: only this user, which the gateway checks with SO_PEERCRED)
+    /// and starts accepting gateway links.
+    public static func listen(_ configuration: Configuration = .init(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> Worker {
+        guard let path = configuration.socketPath ?? getenv("WSSGATE_WORKER_SOCKET").map({ String(cString: $0) }) else {
+            throw SetupError(description: "no socket path: set WSSGATE_WORKER_SOCKET or Configuration.socketPath")
+        }
+        let worker = Worker(configuration: configuration, socketPath: path)
+        let old = umask(0o177)
+        defer { umask(old) }
+        let channel = try await ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(ByteToMessageHandler(WorkerFrameDecoder(maxFrameBytes: configuration.maxFrameBytes)))
+                    try pipeline.addHandler(MessageToByteHandler(WorkerFrameEncoder()))
+                    try pipeline.addHandler(ServerLinkHandler(worker: worker))
+                }
+            }
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+        worker.server.withLockedValue { $0 = channel }
+        return worker
+    }
+
+    /// Stops accepting links and ends `events`.
+    public func shutdown() async {
+        let channel = server.withLockedValue { $0 }
+        try? await channel?.close()
+        for link in allLinks.withLockedValue({ Array($0.values) }) { link.channel.close(promise: nil) }
+        continuation.finish()
+    }
+
+    // MARK: Commands
+
+    /// Sends a message to a client.
+    public func send(_ message: Message, to connection: UInt64) {
+        link(of: connection)?.write(.send(connection: connection, kind: message.kind, payload: message.data))
+    }
+
+    public func send(text: String, to connection: UInt64) {
+        send(Message(text: text), to: connection)
+    }
+
+    /// Closes a client's connection with a close code.
+    public func close(_ connection: UInt64, code: UInt16 = 1000, reason: String = "") {
+        link(of: connection)?.write(.close(connection: connection, code: code, reason: reason))
+    }
+
+    /// Lets a connection that waits for a verdict (`Connection.verdictRequired`) upgrade.
+    public func accept(_ connection: UInt64) {
+        link(of: connection)?.write(.accept(connection: connection))
+    }
+
+    /// Refuses a connection that waits for a verdict; the client gets `status`.
+    public func reject(_ connection: UInt64, status: UInt16 = 403, reason: String = "") {
+        link(of: connection)?.write(.reject(connection: connection, status: status, reason: reason))
+    }
+
+    public func subscribe(_ connection: UInt64, to topic: String) {
+        link(of: connection)?.write(.subscribe(connection: connection, topic: topic))
+    }
+
+    public func unsubscribe(_ connection: UInt64, from topic: String) {
+        link(of: connection)?.write(.unsubscribe(connection: connection, topic: topic))
+    }
+
+    /// Publishes to a topic on every connected gateway: every subscriber gets it once.
+    public func publish(_ message: Message, to topic: String) {
+        for link in allLinks.withLockedValue({ Array($0.values) }) {
+            link.write(.publish(topic: topic, kind: message.kind, payload: message.data))
+        }
+    }
+
+    // MARK: Internals
+
+    private func link(of connection: UInt64) -> ServerLinkHandler.Link? {
+        links.withLockedValue { $0[connection] }
+    }
+
+    func linkStarted(_ link: ServerLinkHandler.Link) {
+        allLinks.withLockedValue { $0[ObjectIdentifier(link)] = link }
+    }
+
+    func opened(_ connection: Connection, on link: ServerLinkHandler.Link) {
+        links.withLockedValue { $0[connection.id] = link }
+        continuation.yield(Delivery(event: .open(connection), link: nil))
+    }
+
+    func received(_ message: Message, for connection: UInt64, on link: ServerLinkHandler.Link) {
+        continuation.yield(Delivery(event: .message(connection, message), link: link))
+    }
+
+    func closed(_ connection: UInt64, code: UInt16?, reason: String) {
+        links.withLockedValue { _ = $0.removeValue(forKey: connection) }
+        continuation.yield(Delivery(event: .closed(connection, code: code, reason: reason), link: nil))
+    }
+
+    func linkEnded(_ link: ServerLinkHandler.Link) {
+        allLinks.withLockedValue { _ = $0.removeValue(forKey: ObjectIdentifier(link)) }
+        let gone: [UInt64] = links.withLockedValue { links in
+            let ids = links.filter { $0.value === link }.map(\.key)
+            for id in ids { links[id] = nil }
+            return ids
+        }
+        for id in gone { continuation.yield(Delivery(event: .closed(id, code: 1006, reason: "gateway link closed"), link: nil)) }
+    }
+}
+
+extension Worker {
+    /// What happened, in order per connection.
+    public enum Event: Sendable {
+        case open(Connection)
+        case message(UInt64, Message)
+        /// `code` is nil when the client sent none.
+        case closed(UInt64, code: UInt16?, reason: String)
+    }
+
+    struct Delivery: Sendable {
+        var event: Event
+        /// For messages: where to return credit once consumed.
+        var link: ServerLinkHandler.Link?
+    }
+
+    /// The worker's events. Taking a message returns its credit to the gateway.
+    public struct Events: AsyncSequence, Sendable {
+        public typealias Element = Event
+        let stream: AsyncStream<Delivery>
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            var base: AsyncStream<Delivery>.AsyncIterator
+            public mutating func next() async -> Event? {
+                guard let delivery = await base.next() else { return nil }
+                if case .message(let id, let message) = delivery.event {
+                    delivery.link?.consumed(connection: id, bytes: message.data.readableBytes)
+                }
+                return delivery.event
+            }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator {
+            AsyncIterator(base: stream.makeAsyncIterator())
+        }
+    }
+
+    /// A client connection as the gateway described it.
+    public struct Connection: Sendable {
+        public var id: UInt64
+        /// Reopened on this instance after another one died; the client stayed connected.
+        public var resumed: Bool
+        /// The gateway waits for `accept` or `reject` before upgrading.
+        public var verdictRequired: Bool
+        public var fields: [(String, String)]
+
+        public func field(_ name: String) -> String? { fields.first { $0.0 == name }?.1 }
+        public var path: String { field(":path") ?? "/" }
+        /// The query string's parameters (percent-decoded).
+        public var query: [String: String] {
+            var result: [String: String] = [:]
+            for pair in (field(":query") ?? "").split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let key = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+                let value = parts.count > 1 ? (String(parts[1]).replacingPlus.removingPercentEncoding ?? String(parts[1])) : ""
+                result[key] = value
+            }
+            return result
+        }
+    }
+
+    /// A message: text or binary, the bytes as the client sent them.
+    public struct Message: Sendable {
+        public var kind: WorkerFrame.MessageKind
+        public var data: ByteBuffer
+        public init(kind: WorkerFrame.MessageKind, data: ByteBuffer) {
+            self.kind = kind
+            self.data = data
+        }
+        public init(text: String) { self.init(kind: .text, data: ByteBuffer(string: text)) }
+        public init(binary: [UInt8]) { self.init(kind: .binary, data: ByteBuffer(bytes: binary)) }
+        public var text: String? { kind == .text ? String(buffer: data) : nil }
+    }
+}
+
+extension String {
+    fileprivate var replacingPlus: String { String(map { $0 == "+" ? " " : $0 }) }
+
+    fileprivate var removingPercentEncoding: String? {
+        var bytes: [UInt8] = []
+        var iterator = utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next(), let low = iterator.next(),
+                      let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else { return nil }
+                bytes.append(value)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}

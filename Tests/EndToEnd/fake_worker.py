@@ -1,0 +1,62 @@
+"""A worker the tests control completely: it answers the hello, then misbehaves on purpose
+(never reads, never answers opens, or sends broken frames)."""
+import asyncio
+import os
+import struct
+import tempfile
+import threading
+
+MAGIC = 0x57534757
+
+
+class FakeWorker:
+    def __init__(self, behaviour, credit=65536):
+        self.behaviour = behaviour  # "stall", "silent", or a list of byte strings to send, one per link
+        self.credit = credit
+        self.path = os.path.join(tempfile.mkdtemp(prefix="wgf"), "fake.sock")
+        self.links = 0
+        self.opens = 0
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+        self.ready.wait(5)
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+
+        async def main():
+            old = os.umask(0o177)
+            server = await asyncio.start_unix_server(self._link, path=self.path)
+            os.umask(old)
+            self.ready.set()
+            async with server:
+                await server.serve_forever()
+
+        self.loop.run_until_complete(main())
+
+    async def _link(self, reader, writer):
+        index = self.links
+        self.links += 1
+        header = await reader.readexactly(4)
+        (length,) = struct.unpack("!I", header)
+        await reader.readexactly(length)  # the hello
+        name = b"fake"
+        writer.write(struct.pack("!IBIHII", 1 + 14 + 2 + len(name), 0x02, MAGIC, 1, 1 << 24, self.credit)
+                     + struct.pack("!H", len(name)) + name)
+        await writer.drain()
+        if self.behaviour == "stall":
+            await asyncio.sleep(3600)  # reads nothing, ever
+        elif self.behaviour == "silent":
+            while True:  # reads, never answers an open
+                header = await reader.readexactly(4)
+                (length,) = struct.unpack("!I", header)
+                body = await reader.readexactly(length)
+                if body[0] == 0x10:
+                    self.opens += 1
+        else:
+            variants = self.behaviour
+            writer.write(variants[min(index, len(variants) - 1)])
+            await writer.drain()
+            if index < len(variants) and variants[index].endswith(b"\x00") and False:
+                pass
+            writer.close()

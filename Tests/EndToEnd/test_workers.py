@@ -1,0 +1,285 @@
+"""Worker routes through the real gateway with real worker processes (the Swift library's and
+the dependency-free Python one's), over wss://."""
+import asyncio
+import json
+import os
+import re
+import signal
+import struct
+import sys
+import time
+
+import pytest
+import websockets
+
+from conftest import ROOT, insecure_context, run, with_witness
+from fake_worker import FakeWorker
+
+PYTHON = sys.executable
+SWIFT_CHAT = os.path.join(ROOT, ".build", "debug", "wssgate-chat-worker")
+SWIFT_ECHO = os.path.join(ROOT, ".build", "debug", "wssgate-echo-worker")
+PY_CHAT = os.path.join(ROOT, "examples", "python", "chat.py")
+PY_ECHO = os.path.join(ROOT, "examples", "python", "echo.py")
+
+BASE = """
+log:
+  level: info
+listeners:
+  main:
+    address: "127.0.0.1:0"
+    tls:
+      self_signed: true
+routes:
+  echo:
+    path: /echo
+    kind: echo
+"""
+
+
+def worker_route(name, path, command, args=(), instances=1, extra=""):
+    args_yaml = "[%s]" % ", ".join('"%s"' % a for a in args)
+    return """  %s:
+    path: %s
+    kind: worker
+    worker:
+      command: "%s"
+      args: %s
+      instances: %d
+%s""" % (name, path, command, args_yaml, instances, extra)
+
+
+def wait_linked(gw, count, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if sum(1 for line in gw.lines if 'msg="worker linked"' in line) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError("workers not linked:\n" + "\n".join(gw.lines[-30:]))
+
+
+CHAT_WORKERS = {
+    "swift": (SWIFT_CHAT, []),
+    "python": (PYTHON, [PY_CHAT]),
+}
+
+
+@pytest.mark.parametrize("language", ["swift", "python"])
+def test_hundred_clients_in_a_chat_room_receive_everything_in_order(gateway_factory, language):
+    command, args = CHAT_WORKERS[language]
+    gw = gateway_factory(BASE + worker_route("chat", "/chat", command, args, instances=2))
+    wait_linked(gw, 2)
+    clients, per_client = 100, 10
+
+    async def scenario():
+        ctx = insecure_context()
+        sockets = []
+        for i in range(clients):
+            sockets.append(await websockets.connect(gw.url("/chat?room=r1&name=c%d" % i), ssl=ctx, max_queue=None))
+        # Everyone is subscribed once the first client has seen every join.
+        joined = 0
+        while joined < clients:
+            event = json.loads(await asyncio.wait_for(sockets[0].recv(), 20))
+            joined += event["type"] == "join"
+
+        async def talk(i, ws):
+            for j in range(per_client):
+                await ws.send("%d:%d" % (i, j))
+
+        async def listen(i, ws):
+            seen = {}
+            total = 0
+            while total < clients * per_client:
+                event = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                if event["type"] != "message":
+                    continue
+                sender, number = map(int, event["text"].split(":"))
+                assert number == seen.get(sender, -1) + 1, "client %d: out of order from %d" % (i, sender)
+                seen[sender] = number
+                total += 1
+            return seen
+
+        results = await asyncio.gather(*(listen(i, ws) for i, ws in enumerate(sockets)), *(talk(i, ws) for i, ws in enumerate(sockets)))
+        for seen in results[:clients]:
+            assert seen == {i: per_client - 1 for i in range(clients)}
+        for ws in sockets:
+            await ws.close()
+
+    run(scenario(), timeout=120)
+
+
+def worker_pids(gw, instance_prefix):
+    pids = {}
+    for line in gw.lines:
+        m = re.search(r'msg="worker started" instance=(\S+) pid=(\d+)', line)
+        if m and m.group(1).startswith(instance_prefix):
+            pids[m.group(1)] = int(m.group(2))
+    return pids
+
+
+@pytest.mark.parametrize("language", ["swift", "python"])
+def test_kill_9_of_an_instance_under_load_disconnects_nobody(gateway_factory, language):
+    command, args = {"swift": (SWIFT_ECHO, []), "python": (PYTHON, [PY_ECHO])}[language]
+    gw = gateway_factory(BASE + worker_route("work", "/work", command, args, instances=2, extra="      resume_timeout: 20s\n"))
+    wait_linked(gw, 2)
+
+    async def scenario():
+        ctx = insecure_context()
+        sockets = [await websockets.connect(gw.url("/work"), ssl=ctx) for _ in range(100)]
+
+        async def echo(ws, text, patience=15):
+            # A message in flight to the dying instance may be lost (at-most-once): resend.
+            deadline = time.time() + patience
+            while time.time() < deadline:
+                await ws.send(text)
+                try:
+                    while True:
+                        reply = await asyncio.wait_for(ws.recv(), 2)
+                        if reply == text:
+                            return True
+                except asyncio.TimeoutError:
+                    continue
+            return False
+
+        assert all(await asyncio.gather(*(echo(ws, "before %d" % i) for i, ws in enumerate(sockets))))
+
+        async def load():
+            for round_ in range(20):
+                await asyncio.gather(*(ws.send("load %d %d" % (i, round_)) for i, ws in enumerate(sockets)))
+                await asyncio.sleep(0.01)
+
+        loader = asyncio.ensure_future(load())
+        await asyncio.sleep(0.05)
+        victim = worker_pids(gw, "work-")["work-0"]
+        os.kill(victim, signal.SIGKILL)
+        await loader
+        results = await asyncio.gather(*(echo(ws, "after %d" % i) for i, ws in enumerate(sockets)))
+        assert all(results), "%d clients got no echo after the kill" % results.count(False)
+        assert all(ws.close_code is None for ws in sockets), "a client was disconnected"
+        for ws in sockets:
+            await ws.close()
+
+    run(scenario(), timeout=120)
+    assert any('msg="worker link lost"' in line for line in gw.lines)
+    gw.wait_for_log(r'msg="worker exited; restarting".*status="signal 9"')
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_a_worker_that_stops_reading_bounds_the_gateway(gateway_factory):
+    stalled = FakeWorker("stall", credit=65536)
+    gw = gateway_factory(BASE + """  stuck:
+    path: /stuck
+    kind: worker
+    worker:
+      socket: %s
+""" % stalled.path)
+    wait_linked(gw, 1)
+
+    async def scenario():
+        ctx = insecure_context()
+        # Uncompressed and incompressible: every byte sent is a byte the gateway must hold or refuse.
+        async with websockets.connect(gw.url("/stuck"), ssl=ctx, write_limit=65536, compression=None) as ws:
+            before = rss_kib(gw.proc.pid)
+            sent = 0
+            chunk = os.urandom(65536)
+
+            async def flood():
+                nonlocal sent
+                for _ in range(800):  # 50 MiB if nothing pushed back
+                    await ws.send(chunk)
+                    sent += len(chunk)
+
+            task = asyncio.ensure_future(flood())
+            await asyncio.sleep(4)
+            blocked = not task.done()
+            task.cancel()
+            grown = rss_kib(gw.proc.pid) - before
+            # Meanwhile another route works as usual.
+            async with websockets.connect(gw.url("/echo"), ssl=ctx) as other:
+                await other.send("still here")
+                assert await asyncio.wait_for(other.recv(), 5) == "still here"
+            return blocked, sent, grown
+
+    blocked, sent, grown = run(scenario(), timeout=60)
+    assert blocked, "the client could send everything: nothing pushed back"
+    # What the gateway holds: one credit window, its socket buffers, one read's worth of frames.
+    assert sent < 16 << 20, sent
+    assert grown < 24 * 1024, "gateway RSS grew by %d KiB" % grown
+
+
+def frame(frame_type, body):
+    return struct.pack("!IB", 1 + len(body), frame_type) + body
+
+
+BROKEN = [
+    ("frame-too-large", struct.pack("!IB", 1 << 30, 0x22)),
+    ("unknown-frame-type", frame(0x7F, b"")),
+    ("truncated-frame", struct.pack("!IB", 20, 0x22) + b"\x00\x01"),  # then the link closes mid-frame
+    ("trailing-bytes", frame(0x20, struct.pack("!Q", 1) + b"extra")),
+    ("invalid-value", frame(0x22, struct.pack("!QB", 1, 9) + b"bad kind")),
+    ("frame-too-large", b"GET / HTTP/1.1\r\n\r\n"),  # garbage
+]
+
+
+def test_broken_frames_end_only_that_link(gateway_factory):
+    broken = FakeWorker([bytes_ for _, bytes_ in BROKEN])
+    gw = gateway_factory(BASE + """  broken:
+    path: /broken
+    kind: worker
+    worker:
+      socket: %s
+""" % broken.path + worker_route("good", "/good", PYTHON, [PY_ECHO]))
+    deadline = time.time() + 30
+    while time.time() < deadline and broken.links < len(BROKEN):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    log = "\n".join(gw.lines)
+    for code, _ in BROKEN:
+        assert "[%s]" % code in log, code
+    assert 'msg="worker broke the protocol; closing its link"' in log
+
+    async def good():
+        async with websockets.connect(gw.url("/good"), ssl=insecure_context()) as ws:
+            await ws.send("fine")
+            assert await asyncio.wait_for(ws.recv(), 10) == "fine"
+
+    run(good())
+    assert gw.proc.poll() is None
+
+
+def test_worker_authorization_statuses(gateway_factory):
+    silent = FakeWorker("silent")
+    gw = gateway_factory(BASE + worker_route("chat", "/chat", PYTHON, [PY_CHAT], extra="""      authorize: true
+      env: ["WORKER_AUTH_TOKEN=s3cret"]
+""") + """  mute:
+    path: /mute
+    kind: worker
+    worker:
+      socket: %s
+      authorize: true
+      authorize_timeout: 1s
+""" % silent.path)
+    wait_linked(gw, 2)
+
+    async def scenario():
+        ctx = insecure_context()
+        async with websockets.connect(gw.url("/chat?token=s3cret&name=ok"), ssl=ctx) as ws:
+            event = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert event == {"type": "join", "name": "ok"}
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            await websockets.connect(gw.url("/chat?token=wrong"), ssl=ctx)
+        assert refused.value.response.status_code == 403
+        started = time.time()
+        with pytest.raises(websockets.exceptions.InvalidStatus) as timed_out:
+            await websockets.connect(gw.url("/mute"), ssl=ctx, open_timeout=10)
+        assert timed_out.value.response.status_code == 503
+        assert 0.9 < time.time() - started < 5
+
+    run(scenario())
+    assert silent.opens >= 1
