@@ -1,7 +1,7 @@
 # wssgate — the two commands of the README, and the long runs behind their own targets.
 #   make run          build (release) and start the gateway on its embedded default
 #   make test         the whole test suite (unit, end-to-end, Autobahn sample); under 30 min
-#   make build        release binary at .build/release/wssgate
+#   make build        release binaries at .build/release/ (wssgate and the example workers)
 #   make conformance  every Autobahn case over ws:// and wss:// (about 30 min)
 
 SWIFT ?= swift
@@ -17,7 +17,7 @@ all: build
 
 build:
 	@scripts/install-deps.sh build
-	$(SWIFT) build -c release --product wssgate
+	$(SWIFT) build -c release
 
 run: build
 	$(RELEASE_BIN) run

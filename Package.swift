@@ -223,6 +223,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "GatewayHubTests",
+            dependencies: ["GatewayHub", "GatewayWebSocket", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatewayWorkersTests",
+            dependencies: ["GatewayWorkers", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "GatewayLoggingTests",
             dependencies: ["GatewayLogging", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings

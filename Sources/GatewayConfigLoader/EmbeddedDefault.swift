@@ -1,6 +1,7 @@
 /// The configuration used when `wssgate` starts without a file: TLS on port 8443 with a
-/// certificate made at start for the loopback names, and an echo route. It is useful at once
-/// (`make run`, `docker run`) and safe to expose: echo holds no data.
+/// certificate made at start for the loopback names, an echo route, and a chat route served by
+/// the Swift chat worker (`wssgate-chat-worker`, shipped next to `wssgate`), supervised by the
+/// gateway. It is useful at once (`make run`, `docker run`) and safe to expose: nothing is stored.
 ///
 /// It goes through the same validation and the same environment/flag overrides as a file, so
 /// `WSSGATE_LISTENERS_MAIN_ADDRESS=127.0.0.1:9443 wssgate` moves it.
@@ -15,5 +16,11 @@ public enum EmbeddedDefault {
           echo:
             path: /echo
             kind: echo
+          chat:
+            path: /chat
+            kind: worker
+            worker:
+              command: wssgate-chat-worker
+              instances: 1
         """
 }

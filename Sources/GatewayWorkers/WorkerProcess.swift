@@ -7,8 +7,8 @@ import NIOCore
 /// One supervised worker process: started with its socket path in `WSSGATE_WORKER_SOCKET`,
 /// its standard output and error forwarded to the gateway's log line by line, restarted with
 /// backoff when it exits, and stopped with SIGTERM (then SIGKILL after `stopTimeout`).
-final class WorkerProcess: Sendable {
-    let name: String
+public final class WorkerProcess: Sendable {
+    public let name: String
     private let command: String
     private let arguments: [String]
     private let environment: [String]
@@ -124,10 +124,16 @@ final class WorkerProcess: Sendable {
             .takingOwnershipOfDescriptor(input: descriptor)
     }
 
-    /// A bare command name is looked up in PATH, as a shell would.
-    static func resolve(_ command: String) -> String {
+    /// A bare command name is looked up next to the gateway's own executable first (where the
+    /// bundled workers are), then in PATH, as a shell would.
+    public static func resolve(_ command: String) -> String {
         if command.contains("/") { return command }
-        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+        var directories: [String] = []
+        if let own = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            directories.append(String(own[..<(own.lastIndex(of: "/") ?? own.endIndex)]))
+        }
+        directories += (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(String.init)
+        for directory in directories {
             let candidate = "\(directory)/\(command)"
             if access(candidate, X_OK) == 0 { return candidate }
         }

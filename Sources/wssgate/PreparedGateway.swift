@@ -2,6 +2,7 @@ import ArgumentParser
 import GatewayConfigLoader
 import GatewayCore
 import GatewayTLS
+import GatewayWorkers
 
 #if canImport(Glibc)
 import Glibc
@@ -34,6 +35,15 @@ struct PreparedGateway {
                     throw error
                 } catch {
                     throw ConfigurationError(.invalidValue, key: "listeners.\(listener.name).tls", "\(error)")
+                }
+            }
+            // A supervised worker's command must exist and be executable now, not at the first
+            // restart.
+            for route in configuration.routes {
+                guard case .supervised(let command, _, _, _)? = route.worker?.source else { continue }
+                let path = WorkerProcess.resolve(command)
+                guard access(path, X_OK) == 0 else {
+                    throw ConfigurationError(.fileUnreadable, key: "routes.\(route.name).worker.command", "'\(command)' is not an executable file (looked for \(path))")
                 }
             }
             return PreparedGateway(configuration: configuration, tls: tls)

@@ -30,9 +30,27 @@ def test_embedded_default_echoes_text_and_binary_and_is_ready(gateway_factory):
     extensions = run(echo_roundtrip(gw.url("/echo"), insecure_context()))
     assert extensions.startswith("permessage-deflate")
 
+    import json
+    import time
     import urllib.request
-    resp = urllib.request.urlopen(gw.url("/readyz", scheme="https"), context=insecure_context(), timeout=5)
+    # Ready once the supervised chat worker is linked.
+    deadline = time.time() + 20
+    while True:
+        try:
+            resp = urllib.request.urlopen(gw.url("/readyz", scheme="https"), context=insecure_context(), timeout=5)
+            break
+        except urllib.error.HTTPError as error:
+            assert error.code == 503 and time.time() < deadline
+            time.sleep(0.1)
     assert resp.status == 200 and resp.read() == b"ready\n"
+
+    async def chat():
+        async with websockets.connect(gw.url("/chat?name=me"), ssl=insecure_context()) as ws:
+            assert json.loads(await ws.recv()) == {"type": "join", "name": "me"}
+            await ws.send("hello room")
+            assert json.loads(await ws.recv()) == {"type": "message", "name": "me", "text": "hello room"}
+
+    run(chat())
 
 
 def test_self_signed_certificate_verifies_for_localhost(gateway_factory):

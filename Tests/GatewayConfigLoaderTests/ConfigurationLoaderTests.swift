@@ -42,8 +42,9 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(configuration.listeners.map(\.name), ["main"])
         XCTAssertEqual(configuration.listeners[0].address, .tcp(host: "0.0.0.0", port: 8443))
         XCTAssertEqual(configuration.listeners[0].tls?.source, .selfSigned(names: ["localhost", "127.0.0.1", "::1"]))
-        XCTAssertEqual(configuration.routes.map(\.path), ["/echo"])
-        XCTAssertEqual(configuration.routes[0].limits.maxMessageBytes, 1 << 20)
+        XCTAssertEqual(configuration.routes.map(\.path), ["/chat", "/echo"])
+        XCTAssertEqual(configuration.routes[0].worker?.source, .supervised(command: "wssgate-chat-worker", arguments: [], environment: [], instances: 1))
+        XCTAssertEqual(configuration.routes[1].limits.maxMessageBytes, 1 << 20)
     }
 
     func testEmbeddedDefaultTakesEnvironmentOverrides() async throws {
@@ -111,6 +112,34 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(configuration.listeners[0].tls, TLSSettings(source: .files(certificate: "/c.pem", key: "/k.pem"), minimumVersion: .tls13))
         let error = try await loadError(text.replacingOccurrences(of: "      key: /k.pem\n", with: ""))
         XCTAssertEqual(error.key, "listeners.main.tls.key")
+    }
+
+    func testWorkerRoutes() async throws {
+        let text = Self.minimal + """
+
+              work:
+                path: /work
+                kind: worker
+                worker:
+                  command: /usr/bin/worker
+                  args: [--fast]
+                  env: ["A=1"]
+                  instances: 3
+                  authorize: true
+                  authorize_timeout: 2s
+            """
+        let route = try await load(text).routes.first { $0.name == "work" }!
+        XCTAssertEqual(route.worker?.source, .supervised(command: "/usr/bin/worker", arguments: ["--fast"], environment: ["A=1"], instances: 3))
+        XCTAssertEqual(route.worker?.authorizeTimeout, .seconds(2))
+        XCTAssertEqual(route.worker?.forwardHeaders, ["origin", "cookie", "authorization", "user-agent"])
+        var error = try await loadError(text.replacingOccurrences(of: "command: /usr/bin/worker", with: "command: /usr/bin/worker\n      socket: /run/w.sock"))
+        XCTAssertEqual(error.key, "routes.work.worker.socket")
+        error = try await loadError(text.replacingOccurrences(of: "env: [\"A=1\"]", with: "env: [\"A\"]"))
+        XCTAssertEqual(error.key, "routes.work.worker.env")
+        error = try await loadError(Self.minimal + "\n  w:\n    path: /w\n    kind: worker\n")
+        XCTAssertEqual(error.key, "routes.w.worker.command")
+        error = try await loadError(Self.minimal + "\n    worker:\n      socket: /x.sock\n")
+        XCTAssertEqual(error.key, "routes.echo.worker")
     }
 
     func testEnvironmentNames() {

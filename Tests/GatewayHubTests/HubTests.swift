@@ -1,0 +1,43 @@
+import GatewayHub
+import GatewayWebSocket
+import NIOConcurrencyHelpers
+import NIOCore
+import XCTest
+
+final class Recorder: HubSubscriber {
+    let subscriberID: UInt64
+    private let box = NIOLockedValueBox<[String]>([])
+    init(_ id: UInt64) { subscriberID = id }
+    func deliver(_ message: WebSocketMessage) { box.withLockedValue { $0.append(String(buffer: message.data)) } }
+    var received: [String] { box.withLockedValue { $0 } }
+}
+
+final class HubTests: XCTestCase {
+    func testPublishReachesEverySubscriberOnceInOrder() {
+        let hub = Hub()
+        let a = Recorder(1), b = Recorder(2), c = Recorder(3)
+        hub.subscribe(a, to: "news")
+        hub.subscribe(b, to: "news")
+        hub.subscribe(b, to: "news")  // twice is once
+        hub.subscribe(c, to: "sport")
+        XCTAssertEqual(hub.publish(.text("1"), to: "news"), 2)
+        XCTAssertEqual(hub.publish(.text("2"), to: "news"), 2)
+        XCTAssertEqual(hub.publish(.text("x"), to: "nobody"), 0)
+        XCTAssertEqual(a.received, ["1", "2"])
+        XCTAssertEqual(b.received, ["1", "2"])
+        XCTAssertEqual(c.received, [])
+    }
+
+    func testUnsubscribing() {
+        let hub = Hub()
+        let a = Recorder(1)
+        hub.subscribe(a, to: "t1")
+        hub.subscribe(a, to: "t2")
+        hub.unsubscribe(1, from: "t1")
+        XCTAssertEqual(hub.topics(of: 1), ["t2"])
+        hub.unsubscribeAll(1)
+        XCTAssertEqual(hub.topics(of: 1), [])
+        XCTAssertEqual(hub.subscriberCount(of: "t2"), 0)
+        XCTAssertEqual(hub.publish(.text("gone"), to: "t2"), 0)
+    }
+}
