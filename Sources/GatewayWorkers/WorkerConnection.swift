@@ -158,7 +158,7 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, @unchecked Se
     func orphan(resumeTimeout: TimeAmount) {
         eventLoop.execute { [self] in
             guard !self.closed else { return }
-            self.pool.countLost(self.unacknowledgedMessages)
+            self.pool.countLost(self.unacknowledgedMessages, connection: self.id)
             self.unacknowledgedMessages = 0
             self.link = nil
             self.credit = 0

@@ -290,9 +290,11 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         }
     }
 
-    func countLost(_ messages: Int) {
+    /// Messages sent to an instance that died before acknowledging them (at-most-once).
+    func countLost(_ messages: Int, connection: UInt64) {
         guard messages > 0 else { return }
         state.withLockedValue { $0.statistics.lostMessages += messages }
+        logger.warning("messages lost with a dead worker instance", metadata: ["connection": .stringConvertible(connection), "messages": .stringConvertible(messages)])
     }
 
     func countLinkError() { state.withLockedValue { $0.statistics.linkErrors += 1 } }

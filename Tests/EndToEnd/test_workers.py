@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import struct
+import subprocess
 import sys
 import time
 
@@ -160,6 +161,8 @@ def test_kill_9_of_an_instance_under_load_disconnects_nobody(gateway_factory, la
 
     run(scenario(), timeout=120)
     assert any('msg="worker link lost"' in line for line in gw.lines)
+    if language == "python":  # its start-up line, forwarded with the instance name
+        gw.wait_for_log(r'msg="worker output" instance=work-0 line="wssgate worker python-echo listening')
     gw.wait_for_log(r'msg="worker exited; restarting".*status="signal 9"')
 
 
@@ -283,3 +286,43 @@ def test_worker_authorization_statuses(gateway_factory):
 
     run(scenario())
     assert silent.opens >= 1
+
+
+def test_a_socket_owned_by_another_user_is_not_trusted(gateway_factory):
+    import tempfile
+    if os.getuid() != 0 or not os.path.exists("/usr/bin/python3"):
+        pytest.skip("needs root (to start a worker as another user) and the system python3")
+    directory = tempfile.mkdtemp(prefix="wgu")
+    os.chmod(directory, 0o777)
+    path = os.path.join(directory, "other.sock")
+    # The Python echo worker, started as nobody (65534), with the system interpreter (the
+    # test venv may live where nobody cannot read).
+    other = subprocess.Popen(
+        ["/usr/bin/python3", "-c", "import os, sys, runpy; os.setgid(65534); os.setuid(65534); sys.argv=['echo.py']; runpy.run_path(%r, run_name='__main__')" % PY_ECHO],
+        env={**os.environ, "WSSGATE_WORKER_SOCKET": path}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 10
+        while not os.path.exists(path) and time.time() < deadline:
+            time.sleep(0.05)
+        os.chmod(path, 0o666)  # let the gateway connect at all: the uid check must stop it
+        gw = gateway_factory(BASE + """  other:
+    path: /other
+    kind: worker
+    worker:
+      socket: %s
+      authorize_timeout: 1s
+      resume_timeout: 1s
+""" % path)
+        gw.wait_for_log(r'msg="worker socket owned by a user that is not allowed".*uid=65534')
+        assert not any('msg="worker linked"' in line for line in gw.lines)
+
+        async def refused():
+            async with websockets.connect(gw.url("/other"), ssl=insecure_context()) as ws:
+                await ws.wait_closed()
+                return ws.close_code
+
+        assert run(refused()) == 1013  # no trusted instance came within resume_timeout
+    finally:
+        other.kill()
+        other.wait()
