@@ -56,6 +56,7 @@ def main():
     config = os.path.join(ROOT, "Tests", "Conformance", "autobahn.yaml")
     proc, ports = start_gateway(args.binary, config)
     failures = 0
+    cases = 0
     try:
         for transport in args.transports.split(","):
             port = ports["secure" if transport == "wss" else "plain"]
@@ -94,6 +95,7 @@ def main():
             for line in bad:
                 print("  FAILED " + line)
             failures += len(bad)
+            cases += len(index)
             if proc.poll() is not None:
                 raise SystemExit("wssgate died during the %s run (status %s)" % (transport, proc.returncode))
     finally:
@@ -102,7 +104,7 @@ def main():
             proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
             proc.kill()
-    print("autobahn: %d failed" % failures)
+    print("autobahn: %d passed, %d failed" % (cases - failures, failures))
     sys.exit(1 if failures else 0)
 
 
