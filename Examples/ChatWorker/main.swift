@@ -1,3 +1,4 @@
+import Foundation
 import WSSGateWorker
 
 #if canImport(Glibc)
@@ -14,28 +15,11 @@ struct Member {
     var name: String
 }
 
-func json(_ fields: [(String, String)]) -> String {
-    func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
-    return "{" + fields.map { "\(quote($0.0)):\(quote($0.1))" }.joined(separator: ",") + "}"
+/// One chat event as JSON, keys sorted so the output is stable.
+func json(_ fields: [String: String]) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: (try? encoder.encode(fields)) ?? Data("{}".utf8), as: UTF8.self)
 }
 
 let token = getenv("WORKER_AUTH_TOKEN").map { String(cString: $0) }
@@ -58,15 +42,15 @@ for await event in worker.events {
         members[connection.id] = member
         worker.subscribe(connection.id, to: member.room)
         if !connection.resumed {
-            worker.publish(.init(text: json([("type", "join"), ("name", member.name)])), to: member.room)
+            worker.publish(.init(text: json(["type": "join", "name": member.name])), to: member.room)
         }
     case .message(let id, let message):
         guard let member = members[id], let text = message.text else { continue }
-        worker.publish(.init(text: json([("type", "message"), ("name", member.name), ("text", text)])), to: member.room)
+        worker.publish(.init(text: json(["type": "message", "name": member.name, "text": text])), to: member.room)
     case .closed(let id, let code, _):
         guard let member = members.removeValue(forKey: id) else { continue }
         if code != 1006 {
-            worker.publish(.init(text: json([("type", "leave"), ("name", member.name)])), to: member.room)
+            worker.publish(.init(text: json(["type": "leave", "name": member.name])), to: member.room)
         }
     }
 }

@@ -72,22 +72,15 @@ public struct LineLogHandler: LogHandler {
         if !value.isEmpty && !value.unicodeScalars.contains(where: { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "\\" || $0.value < 0x20 }) {
             return value
         }
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += "\\u" + hex4(scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
+        return quoted(value)
     }
 
     static func jsonString(_ value: String) -> String {
+        quoted(value)
+    }
+
+    /// A double-quoted string with JSON escapes (which logfmt readers accept too).
+    private static func quoted(_ value: String) -> String {
         var out = "\""
         for scalar in value.unicodeScalars {
             switch scalar {

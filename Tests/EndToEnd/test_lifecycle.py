@@ -7,7 +7,7 @@ import time
 
 import websockets
 
-from conftest import insecure_context, run
+from conftest import ECHO_CONFIG, insecure_context, run
 
 
 def test_ipv6_and_unix_listeners_and_plain_ws(gateway_factory):
@@ -43,19 +43,7 @@ routes:
 
 
 def test_sigterm_closes_every_session_with_1001_and_exits_0(gateway_factory):
-    gw = gateway_factory("""
-server:
-  drain_timeout: 10s
-listeners:
-  main:
-    address: "127.0.0.1:0"
-    tls:
-      self_signed: true
-routes:
-  echo:
-    path: /echo
-    kind: echo
-""")
+    gw = gateway_factory("server:\n  drain_timeout: 10s\n" + ECHO_CONFIG)
 
     async def drained():
         sessions = [await websockets.connect(gw.url("/echo"), ssl=insecure_context()) for _ in range(20)]

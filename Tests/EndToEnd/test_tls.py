@@ -10,7 +10,7 @@ import tempfile
 import pytest
 import websockets
 
-from conftest import insecure_context, run, with_witness
+from conftest import ECHO_CONFIG, insecure_context, run, with_witness
 
 
 def openssl(*args, cwd):
@@ -101,17 +101,7 @@ def handshake(port, **options):
 
 
 def test_tls_versions_and_ciphers(gateway_factory):
-    gw = gateway_factory("""
-listeners:
-  main:
-    address: "127.0.0.1:0"
-    tls:
-      self_signed: true
-routes:
-  echo:
-    path: /echo
-    kind: echo
-""")
+    gw = gateway_factory(ECHO_CONFIG)
     _, port = gw.address()
     assert handshake(port, maximum=ssl.TLSVersion.TLSv1_2)[0] == "TLSv1.2"
     assert handshake(port, minimum=ssl.TLSVersion.TLSv1_3)[0] == "TLSv1.3"
@@ -135,18 +125,7 @@ routes:
 
 
 def test_tls_13_only_listener(gateway_factory):
-    gw = gateway_factory("""
-listeners:
-  main:
-    address: "127.0.0.1:0"
-    tls:
-      self_signed: true
-      min_version: "1.3"
-routes:
-  echo:
-    path: /echo
-    kind: echo
-""")
+    gw = gateway_factory(ECHO_CONFIG.replace("self_signed: true", "self_signed: true\n      min_version: \"1.3\""))
     _, port = gw.address()
     assert handshake(port)[0] == "TLSv1.3"
     with pytest.raises((ssl.SSLError, ConnectionResetError)):

@@ -13,7 +13,7 @@ import time
 import pytest
 import websockets
 
-from conftest import ROOT, insecure_context, run, with_witness
+from conftest import ECHO_CONFIG, ROOT, insecure_context, run, with_witness
 from fake_worker import FakeWorker
 
 PYTHON = sys.executable
@@ -22,19 +22,7 @@ SWIFT_ECHO = os.path.join(ROOT, ".build", "debug", "wssgate-echo-worker")
 PY_CHAT = os.path.join(ROOT, "examples", "python", "chat.py")
 PY_ECHO = os.path.join(ROOT, "examples", "python", "echo.py")
 
-BASE = """
-log:
-  level: info
-listeners:
-  main:
-    address: "127.0.0.1:0"
-    tls:
-      self_signed: true
-routes:
-  echo:
-    path: /echo
-    kind: echo
-"""
+BASE = ECHO_CONFIG.replace("level: debug", "level: info")
 
 
 def worker_route(name, path, command, args=(), instances=1, extra=""):
