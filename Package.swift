@@ -123,6 +123,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // systemd's protocols (sd_notify, socket activation, watchdog), spoken natively.
+        .target(name: "Systemd", swiftSettings: swiftSettings),
         // The frame codec of the worker protocol, shared by the gateway and worker libraries.
         .target(
             name: "WorkerProtocol",
@@ -161,6 +163,7 @@ let package = Package(
                 "GatewayHub",
                 "GatewayWorkers",
                 "GatewayWebSocket",
+                "Systemd",
                 "GatewayLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -232,6 +235,7 @@ let package = Package(
             dependencies: ["GatewayWorkers", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatewayLoggingTests",
             dependencies: ["GatewayLogging", .product(name: "Logging", package: "swift-log")],

@@ -19,11 +19,14 @@ public struct ConfigurationLoader: Sendable {
     public var filePath: String?
     public var environment: [String: String]
     public var overrides: [String]
+    /// Names of the sockets systemd passed: the embedded default serves on them.
+    public var activatedSockets: [String]
 
-    public init(filePath: String?, environment: [String: String] = [:], overrides: [String] = []) {
+    public init(filePath: String?, environment: [String: String] = [:], overrides: [String] = [], activatedSockets: [String] = []) {
         self.filePath = filePath
         self.environment = environment
         self.overrides = overrides
+        self.activatedSockets = activatedSockets
     }
 
     public func load() async throws(ConfigurationError) -> GatewayConfiguration {
@@ -34,7 +37,7 @@ public struct ConfigurationLoader: Sendable {
             text = try Self.readFile(filePath)
             source = filePath
         } else {
-            text = EmbeddedDefault.yaml
+            text = EmbeddedDefault.yaml(activatedSockets: activatedSockets)
             source = "embedded default"
         }
         var names = try SchemaValidator.validate(yaml: text, source: source)

@@ -5,13 +5,42 @@
 ///
 /// It goes through the same validation and the same environment/flag overrides as a file, so
 /// `WSSGATE_LISTENERS_MAIN_ADDRESS=127.0.0.1:9443 wssgate` moves it.
+///
+/// Started by systemd's socket activation, it serves TLS on the passed sockets instead of binding
+/// port 8443, so `systemd-socket-activate -l 443 wssgate` just works.
 public enum EmbeddedDefault {
-    public static let yaml = """
-        listeners:
-          main:
-            address: "0.0.0.0:8443"
-            tls:
-              self_signed: true
+    public static var yaml: String { yaml(activatedSockets: []) }
+
+    /// The default for a process that was passed these sockets (by `FileDescriptorName=`).
+    public static func yaml(activatedSockets: [String]) -> String {
+        var listeners = ""
+        if activatedSockets.isEmpty {
+            listeners = """
+                  main:
+                    address: "0.0.0.0:8443"
+                    tls:
+                      self_signed: true
+
+                """
+        } else {
+            var used = Set<String>()
+            for (index, name) in activatedSockets.enumerated() {
+                // Listener names follow the sockets' names (`FileDescriptorName=https` → `https`).
+                var safe = String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "_" })
+                if safe.isEmpty || !used.insert(safe).inserted { safe = "socket\(index)" }
+                listeners += """
+                      \(safe):
+                        address: "fd:\(3 + index)"
+                        tls:
+                          self_signed: true
+
+                    """
+            }
+        }
+        return "listeners:\n" + listeners + routes
+    }
+
+    static let routes = """
         routes:
           echo:
             path: /echo

@@ -17,11 +17,20 @@ public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
     case tcp(host: String, port: Int)
     /// A Unix stream socket path.
     case unix(path: String)
+    /// A listening socket passed by systemd (socket activation), by its `FileDescriptorName=`
+    /// or its number: `fd:https`, `fd:3`.
+    case systemd(name: String)
 
-    /// Parses `host:port`, `[v6]:port`, `:port` (all interfaces) or `unix:/path`.
+    /// Parses `host:port`, `[v6]:port`, `:port` (all interfaces), `unix:/path` or `fd:NAME`.
     public init(parsing text: String) throws(ConfigurationError) {
         func bad(_ why: String) -> ConfigurationError {
             ConfigurationError(.invalidValue, key: "", "\(why) in address '\(text)'")
+        }
+        if text.hasPrefix("fd:") {
+            let name = String(text.dropFirst(3))
+            guard !name.isEmpty, name.utf8.count <= 255, !name.contains(":") else { throw bad("a descriptor name is 1 to 255 characters without ':'") }
+            self = .systemd(name: name)
+            return
         }
         if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
@@ -52,6 +61,7 @@ public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         case .unix(let path): "unix:\(path)"
+        case .systemd(let name): "fd:\(name)"
         }
     }
 }

@@ -24,31 +24,46 @@ public final class GatewayServer: Service, Sendable {
     private let configuration: GatewayConfiguration
     private let tls: [String: ServerTLS]
     private let services: [String: any RouteService]
+    private let activatedSockets: [String: Int32]
+    private let hooks: Hooks
     private let logger: Logger
     private let group: any EventLoopGroup
-    private let onReady: @Sendable ([BoundListener]) -> Void
     private let connections = ConnectionRegistry()
 
     /// - Parameters:
     ///   - tls: the TLS side of each listener that has one, by listener name.
+    /// What the process around the server wants to hear (systemd's notify socket, tests).
+    public struct Hooks: Sendable {
+        /// Every listener is bound and every route can serve.
+        public var ready: @Sendable ([BoundListener]) -> Void
+        /// Draining has started.
+        public var draining: @Sendable () -> Void
+        public init(ready: @escaping @Sendable ([BoundListener]) -> Void = { _ in }, draining: @escaping @Sendable () -> Void = {}) {
+            self.ready = ready
+            self.draining = draining
+        }
+    }
+
     ///   - services: what serves each route, by route name.
-    ///   - onReady: called once every listener is bound.
+    ///   - activatedSockets: listening descriptors passed by systemd, by name and by number.
     public init(
         configuration: GatewayConfiguration,
         tls: [String: ServerTLS],
         services: [String: any RouteService],
+        activatedSockets: [String: Int32] = [:],
         group: any EventLoopGroup,
         logger: Logger,
         state: GatewayState = GatewayState(),
-        onReady: @escaping @Sendable ([BoundListener]) -> Void = { _ in }
+        hooks: Hooks = Hooks()
     ) {
         self.configuration = configuration
         self.tls = tls
         self.services = services
+        self.activatedSockets = activatedSockets
+        self.hooks = hooks
         self.group = group
         self.logger = logger
         self.state = state
-        self.onReady = onReady
     }
 
     public func run() async throws {
@@ -76,7 +91,15 @@ public final class GatewayServer: Service, Sendable {
         let services = self.services
         state.setReadinessCheck { services.values.allSatisfy(\.isReady) }
         state.setPhase(.ready)
-        onReady(bound)
+        let hooks = self.hooks
+        let state = self.state
+        Task {
+            // Tell the world only once every route can serve (a worker route: once linked).
+            while state.readiness == .starting && state.phase == .ready {
+                try? await Task.sleep(nanoseconds: 20_000_000)
+            }
+            if state.phase == .ready { hooks.ready(bound) }
+        }
 
         // Serve until a graceful shutdown (or cancellation) is asked for.
         try? await gracefulShutdown()
@@ -85,6 +108,7 @@ public final class GatewayServer: Service, Sendable {
 
     private func drain(quiesce: ServerQuiescingHelper, channels: [any Channel]) async {
         state.setPhase(.draining)
+        hooks.draining()
         logger.info("draining", metadata: [
             "websockets": .stringConvertible(state.webSocketSessions),
             "timeout": .string(ValueParsing.format(configuration.server.drainTimeout)),
@@ -141,6 +165,11 @@ public final class GatewayServer: Service, Sendable {
             return try await bootstrap.bind(host: host, port: port).get()
         case .unix(let path):
             return try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+        case .systemd(let name):
+            guard let descriptor = activatedSockets[name] else {
+                throw GatewayServerError(message: "listener \(listener.name): no socket named '\(name)' was passed (LISTEN_FDS)")
+            }
+            return try await bootstrap.withBoundSocket(descriptor).get()
         }
     }
 
@@ -177,4 +206,9 @@ public final class GatewayServer: Service, Sendable {
         case .unixDomainSocket: "unix:\(address.pathname ?? "?")"
         }
     }
+}
+
+struct GatewayServerError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }

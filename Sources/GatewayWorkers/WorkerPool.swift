@@ -92,6 +92,9 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         }
     }
 
+    /// How many instances the pool has (supervised, or the one external socket).
+    public var instanceCount: Int { instances.count }
+
     public var isReady: Bool { state.withLockedValue { !$0.links.isEmpty } }
 
     // MARK: Service

@@ -17,9 +17,9 @@ struct PreparedGateway {
 
     /// Loads and checks; on any problem prints it and exits with status 2, so the gateway never
     /// starts half-configured.
-    static func load(filePath: String?, overrides: [String]) async throws -> PreparedGateway {
+    static func load(filePath: String?, overrides: [String], activatedSockets: [String] = []) async throws -> PreparedGateway {
         do {
-            let loader = ConfigurationLoader(filePath: filePath, environment: environment(), overrides: overrides)
+            let loader = ConfigurationLoader(filePath: filePath, environment: environment(), overrides: overrides, activatedSockets: activatedSockets)
             let configuration = try await loader.load()
             var tls: [String: ServerTLS] = [:]
             for listener in configuration.listeners {

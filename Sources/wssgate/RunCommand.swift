@@ -10,6 +10,7 @@ import NIOCore
 import Logging
 import NIOPosix
 import ServiceLifecycle
+import Systemd
 import UnixSignals
 
 struct RunCommand: AsyncParsableCommand {
@@ -25,8 +26,15 @@ struct RunCommand: AsyncParsableCommand {
     var overrides: [String] = []
 
     func run() async throws {
-        let filePath = config ?? PreparedGateway.environment()["WSSGATE_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
-        let prepared = try await PreparedGateway.load(filePath: filePath, overrides: overrides)
+        let environment = PreparedGateway.environment()
+        let filePath = config ?? environment["WSSGATE_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        // Sockets from systemd: ours only if LISTEN_PID is us; not for the workers we start.
+        let activated = ListenFileDescriptors(environment: environment)
+        activated.markCloseOnExec()
+        ListenFileDescriptors.consume()
+        let notifier = SystemdNotifier(environment: environment)
+        for variable in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { unsetenv(variable) }
+        let prepared = try await PreparedGateway.load(filePath: filePath, overrides: overrides, activatedSockets: activated.descriptors.map(\.name))
         let settings = prepared.configuration
         let format: LineLogHandler.Format = settings.log.format == .json ? .json : .logfmt
         let level = Logger.Level(rawValue: settings.log.level.rawValue) ?? .info
@@ -44,6 +52,21 @@ struct RunCommand: AsyncParsableCommand {
                 "sha256": .string(material.fingerprint),
                 "not_after": .string("\(material.notValidAfter)"),
             ])
+        }
+
+        // Passed sockets by name and number; those no listener claims are closed, and said so.
+        var activatedSockets: [String: Int32] = [:]
+        for descriptor in activated.descriptors {
+            activatedSockets[descriptor.name] = descriptor.fd
+            activatedSockets[String(descriptor.fd)] = descriptor.fd
+        }
+        let claimed = Set(settings.listeners.compactMap { listener -> Int32? in
+            if case .systemd(let name) = listener.address { return activatedSockets[name] }
+            return nil
+        })
+        for descriptor in activated.descriptors where !claimed.contains(descriptor.fd) {
+            logger.warning("a socket passed by systemd is not used by any listener", metadata: ["fd": .stringConvertible(descriptor.fd), "name": .string(descriptor.name)])
+            close(descriptor.fd)
         }
 
         let threads = settings.server.threads == 0 ? System.coreCount : settings.server.threads
@@ -68,12 +91,24 @@ struct RunCommand: AsyncParsableCommand {
                 }
             }
         }
-        let server = GatewayServer(configuration: settings, tls: prepared.tls, services: routeServices, group: group, logger: logger)
+        let state = GatewayState()
+        let server = GatewayServer(
+            configuration: settings, tls: prepared.tls, services: routeServices, activatedSockets: activatedSockets,
+            group: group, logger: logger, state: state,
+            hooks: .init(
+                ready: { _ in notifier.notify("READY=1\nSTATUS=ready") },
+                draining: { notifier.notify("STOPPING=1\nSTATUS=draining") }
+            )
+        )
+        let systemd = SystemdService(
+            notifier: notifier, watchdog: WatchdogSettings(environment: environment, pid: getpid()),
+            state: state, pools: pools, group: group, logger: logger
+        )
         // Services shut down in reverse order: the server drains first (clients get 1001, the
         // workers hear every connection close), then the worker pools stop their processes.
         let serviceGroup = ServiceGroup(
             configuration: .init(
-                services: pools.map { .init(service: $0) } + [.init(service: server)],
+                services: [.init(service: systemd)] + pools.map { .init(service: $0) } + [.init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -88,3 +123,7 @@ struct RunCommand: AsyncParsableCommand {
         try? await group.shutdownGracefully()
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
