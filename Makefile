@@ -3,6 +3,8 @@
 #   make test         the whole test suite (unit, end-to-end, Autobahn sample); under 30 min
 #   make build        release binaries at .build/release/ (wssgate and the example workers)
 #   make conformance  every Autobahn case over ws:// and wss:// (about 30 min)
+#   make static       fully static, stripped binaries in build/static/
+#   make image        the FROM-scratch image (buildah); make image-test runs it with podman + runc
 
 SWIFT ?= swift
 PYTHON := build/py/bin/python
@@ -11,7 +13,7 @@ RELEASE_BIN := .build/release/wssgate
 # Autobahn cases run by `make test`: all of 1–10, and a sample of the permessage-deflate ones.
 AUTOBAHN_SAMPLE := 1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*,12.1.*,12.2.1,12.3.1,12.4.1,12.5.1,13.1.*,13.2.1,13.3.1,13.5.1,13.7.*
 
-.PHONY: all build run test unit-test e2e-test autobahn-sample conformance deps clean
+.PHONY: all build run test unit-test e2e-test autobahn-sample conformance deps clean static image image-test
 
 all: build
 
@@ -44,3 +46,24 @@ conformance: deps build
 
 clean:
 	rm -rf .build build
+
+# The appliance: static binaries and the FROM-scratch image (buildah/podman, no Docker engine).
+STATIC_SCRATCH := .build-static
+IMAGE := localhost/wssgate:latest
+
+static:
+	@scripts/install-deps.sh build
+	$(SWIFT) build -c release --scratch-path $(STATIC_SCRATCH) -Xswiftc -static-executable --product wssgate
+	$(SWIFT) build -c release --scratch-path $(STATIC_SCRATCH) -Xswiftc -static-executable --product wssgate-chat-worker
+	mkdir -p build/static
+	strip -o build/static/wssgate $(STATIC_SCRATCH)/release/wssgate
+	strip -o build/static/wssgate-chat-worker $(STATIC_SCRATCH)/release/wssgate-chat-worker
+	@file build/static/wssgate | grep -q "statically linked" && ls -l build/static
+
+image: static
+	@scripts/install-deps.sh image
+	scripts/container.sh build $(IMAGE)
+
+image-test: deps
+	@scripts/install-deps.sh image
+	GATEWAY_IMAGE=$(IMAGE) $(PYTHON) -m pytest -q -p no:cacheprovider Tests/Image

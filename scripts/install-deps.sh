@@ -2,14 +2,19 @@
 # Installs what building (`build`) or testing (`test`) wssgate needs on Debian 12 with the Swift
 # toolchain. Idempotent and quiet when everything is already there.
 #   build: zlib headers and static library (CompressNIO links zlib)
-#   test:  the above, openssl (test certificates), a Python venv with websockets and pytest,
-#          and Autobahn|Testsuite's wstest (Python 2.7, see scripts/setup-autobahn.sh)
+#   test:  the above, openssl (test certificates), systemd's tools (systemd-socket-activate,
+#          systemd-analyze), a Python venv with websockets and pytest, and Autobahn|Testsuite's
+#          wstest (Python 2.7, see scripts/setup-autobahn.sh)
+#   image: buildah, podman and runc (containers without a Docker engine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
 
 apt_packages=(zlib1g-dev)
-if [ "$mode" = test ]; then apt_packages+=(openssl ca-certificates); fi
+case "$mode" in
+  test) apt_packages+=(openssl ca-certificates systemd) ;;
+  image) apt_packages=(buildah podman runc file binutils) ;;
+esac
 
 missing=()
 for package in "${apt_packages[@]}"; do

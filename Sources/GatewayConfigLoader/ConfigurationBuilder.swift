@@ -18,8 +18,12 @@ struct ConfigurationBuilder {
         let serverDefaults = ServerSettings()
         let server = ServerSettings(
             threads: try integer(["server", "threads"], default: serverDefaults.threads, range: 0...256),
-            drainTimeout: try duration(["server", "drain_timeout"], default: serverDefaults.drainTimeout)
+            drainTimeout: try duration(["server", "drain_timeout"], default: serverDefaults.drainTimeout),
+            drainSpread: try duration(["server", "drain_spread"], default: serverDefaults.drainSpread)
         )
+        guard server.drainSpread < server.drainTimeout else {
+            throw ConfigurationError(.invalidValue, key: "server.drain_spread", "must be shorter than server.drain_timeout")
+        }
         let httpDefaults = HTTPSettings()
         let http = HTTPSettings(
             maxHeaderBytes: try bytes(["http", "max_header_bytes"], default: httpDefaults.maxHeaderBytes, range: 1024...(1 << 20)),

@@ -17,6 +17,7 @@ public enum EffectiveConfiguration {
         line(0, "server:")
         line(1, "threads: \(configuration.server.threads)")
         line(1, "drain_timeout: \(duration(configuration.server.drainTimeout))")
+        line(1, "drain_spread: \(duration(configuration.server.drainSpread))")
         line(0, "http:")
         line(1, "max_header_bytes: \(configuration.http.maxHeaderBytes)")
         line(1, "header_timeout: \(duration(configuration.http.headerTimeout))")

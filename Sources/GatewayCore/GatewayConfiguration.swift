@@ -46,9 +46,13 @@ public struct ServerSettings: Sendable, Equatable {
     public var threads: Int
     /// How long a drain (SIGTERM) may take before what is left is closed.
     public var drainTimeout: TimeAmount
-    public init(threads: Int = 0, drainTimeout: TimeAmount = .seconds(30)) {
+    /// WebSockets are closed (1001) at random moments within this window after a drain starts,
+    /// so their clients do not all reconnect at the same instant.
+    public var drainSpread: TimeAmount
+    public init(threads: Int = 0, drainTimeout: TimeAmount = .seconds(30), drainSpread: TimeAmount = .seconds(2)) {
         self.threads = threads
         self.drainTimeout = drainTimeout
+        self.drainSpread = drainSpread
     }
 }
 

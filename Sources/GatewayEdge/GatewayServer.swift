@@ -21,6 +21,8 @@ public final class GatewayServer: Service, Sendable {
     }
 
     public let state: GatewayState
+    /// Routes and HTTP limits for new connections; `reload` replaces them.
+    public let live: LiveSettings
     private let configuration: GatewayConfiguration
     private let tls: [String: ServerTLS]
     private let services: [String: any RouteService]
@@ -57,6 +59,7 @@ public final class GatewayServer: Service, Sendable {
         hooks: Hooks = Hooks()
     ) {
         self.configuration = configuration
+        self.live = LiveSettings(routes: configuration.routes, http: configuration.http)
         self.tls = tls
         self.services = services
         self.activatedSockets = activatedSockets
@@ -134,15 +137,11 @@ public final class GatewayServer: Service, Sendable {
 
     private func bind(_ listener: ListenerConfiguration, quiesce: ServerQuiescingHelper) async throws -> any Channel {
         let serverTLS = tls[listener.name]
-        let dependencies = HTTPConnectionHandler.Dependencies(
-            routes: RouteTable(configuration.routes),
-            state: state,
-            services: services,
-            logger: logger,
-            isTLS: serverTLS != nil
-        )
-        let http = configuration.http
         let state = self.state
+        let services = self.services
+        let logger = self.logger
+        let live = self.live
+        let drainSpread = configuration.server.drainSpread
         let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -157,7 +156,12 @@ public final class GatewayServer: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     connections.add(channel)
-                    try Self.configureConnection(channel: channel, tls: serverTLS, http: http, dependencies: dependencies, state: state)
+                    let settings = live.current
+                    let dependencies = HTTPConnectionHandler.Dependencies(
+                        routes: settings.routes, state: state, services: services, logger: logger, isTLS: serverTLS != nil,
+                        drainSpread: drainSpread
+                    )
+                    try Self.configureConnection(channel: channel, tls: serverTLS, http: settings.http, dependencies: dependencies, state: state)
                 }
             }
         switch listener.address {

@@ -14,12 +14,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     typealias OutboundOut = HTTPServerResponsePart
 
     struct Dependencies {
+        /// The route table as it was when this connection arrived.
         var routes: RouteTable
         var state: GatewayState
         /// What serves each route, by route name.
         var services: [String: any RouteService]
         var logger: Logger
         var isTLS: Bool
+        var drainSpread: TimeAmount
     }
 
     /// What to do once the request's `.end` arrives.
@@ -188,7 +190,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var sessionLogger = dependencies.logger
         sessionLogger[metadataKey: "route"] = .string(route.name)
         let session = WebSocketSessionHandler(
-            configuration: .init(routeName: route.name, limits: route.limits, deflate: acceptance.deflate, subprotocol: acceptance.subprotocol),
+            configuration: .init(routeName: route.name, limits: route.limits, deflate: acceptance.deflate, subprotocol: acceptance.subprotocol, drainSpread: dependencies.drainSpread),
             application: application,
             peer: peer,
             logger: dependencies.logger

@@ -23,11 +23,14 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         public var limits: WebSocketLimits
         public var deflate: PerMessageDeflateParameters?
         public var subprotocol: String?
-        public init(routeName: String, limits: WebSocketLimits, deflate: PerMessageDeflateParameters?, subprotocol: String?) {
+        /// On a drain, the session closes (1001) at a random moment within this window.
+        public var drainSpread: TimeAmount
+        public init(routeName: String, limits: WebSocketLimits, deflate: PerMessageDeflateParameters?, subprotocol: String?, drainSpread: TimeAmount = .zero) {
             self.routeName = routeName
             self.limits = limits
             self.deflate = deflate
             self.subprotocol = subprotocol
+            self.drainSpread = drainSpread
         }
     }
 
@@ -426,7 +429,15 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
-            close(code: CloseCode.goingAway, reason: "server shutting down")
+            let spread = configuration.drainSpread.nanoseconds
+            if spread > 0 {
+                let delay = TimeAmount.nanoseconds(Int64.random(in: 0..<spread))
+                context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+                    self?.close(code: CloseCode.goingAway, reason: "server shutting down")
+                }
+            } else {
+                close(code: CloseCode.goingAway, reason: "server shutting down")
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)

@@ -73,18 +73,6 @@ struct ChildProcess: Sendable {
         return ChildProcess(pid: pid, stdout: outPipe[0], stderr: errPipe[0])
     }
 
-    /// Blocks until the child exits; returns a description of how it ended. Call it off the
-    /// event loops (a thread of its own).
-    func waitForExit() -> String {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { return "unknown (waitpid: \(String(cString: strerror(errno))))" }
-        }
-        // WIFEXITED / WTERMSIG by hand: the macros are not imported.
-        let signal = status & 0x7F
-        return signal == 0 ? "exit \((status >> 8) & 0xFF)" : "signal \(signal)"
-    }
-
     func signal(_ signal: Int32) {
         kill(pid, signal)
     }

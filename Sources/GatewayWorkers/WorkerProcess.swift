@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOPosix
 import Logging
 import NIOConcurrencyHelpers
@@ -71,7 +75,9 @@ public final class WorkerProcess: Sendable {
         environment["WSSGATE_WORKER_NAME"] = name
         let child: ChildProcess
         do {
-            child = try ChildProcess.spawn(path: Self.resolve(command), arguments: arguments, environment: environment)
+            child = try ChildReaper.shared.spawn {
+                try ChildProcess.spawn(path: Self.resolve(command), arguments: arguments, environment: environment)
+            }
         } catch {
             logger.error("cannot start worker", metadata: ["command": .string(command), "error": .string("\(error)")])
             return "not started"
@@ -83,11 +89,7 @@ public final class WorkerProcess: Sendable {
         logger.info("worker started", metadata: ["pid": .stringConvertible(child.pid), "socket": .string(socketPath)])
         forwardLines(from: child.stdout, stream: "stdout")
         forwardLines(from: child.stderr, stream: "stderr")
-        // waitpid blocks: it gets a thread of its own, not one of the cooperative pool's.
-        let status = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
-            let thread = Thread { continuation.resume(returning: child.waitForExit()) }
-            thread.start()
-        }
+        let status = await ChildReaper.shared.waitForExit(child.pid)
         state.withLockedValue { $0.running = false }
         return status
     }

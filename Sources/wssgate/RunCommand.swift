@@ -1,6 +1,8 @@
 import ArgumentParser
 import GatewayCore
+import GatewayConfigLoader
 import GatewayEdge
+import NIOConcurrencyHelpers
 import GatewayHub
 import GatewayWebSocket
 import GatewayWorkers
@@ -100,6 +102,10 @@ struct RunCommand: AsyncParsableCommand {
                 draining: { notifier.notify("STOPPING=1\nSTATUS=draining") }
             )
         )
+        let reload = ReloadService(
+            loader: ConfigurationLoader(filePath: filePath, environment: environment, overrides: overrides, activatedSockets: activated.descriptors.map(\.name)),
+            server: server, tls: prepared.tls, current: NIOLockedValueBox(settings), notifier: notifier, logger: logger
+        )
         let systemd = SystemdService(
             notifier: notifier, watchdog: WatchdogSettings(environment: environment, pid: getpid()),
             state: state, pools: pools, group: group, logger: logger
@@ -108,7 +114,7 @@ struct RunCommand: AsyncParsableCommand {
         // workers hear every connection close), then the worker pools stop their processes.
         let serviceGroup = ServiceGroup(
             configuration: .init(
-                services: [.init(service: systemd)] + pools.map { .init(service: $0) } + [.init(service: server)],
+                services: [.init(service: systemd), .init(service: reload)] + pools.map { .init(service: $0) } + [.init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -1,0 +1,107 @@
+import GatewayConfigLoader
+import GatewayCore
+import GatewayEdge
+import GatewayTLS
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+import Systemd
+import UnixSignals
+
+/// SIGHUP: read the configuration and certificates again and apply them without dropping a
+/// connection — new handshakes present the new certificate, new connections follow the new
+/// routes and HTTP limits. All or nothing: a configuration or certificate that does not load,
+/// or a change that cannot take effect in a running process, is refused with a logged error and
+/// everything stays as it was.
+struct ReloadService: Service {
+    let loader: ConfigurationLoader
+    let server: GatewayServer
+    let tls: [String: ServerTLS]
+    let current: NIOLockedValueBox<GatewayConfiguration>
+    let notifier: SystemdNotifier
+    let logger: Logger
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            notifier.reloading()
+            await reload()
+            notifier.notify("READY=1\nSTATUS=ready")
+        }
+    }
+
+    /// What differs between two configurations that only a restart can change.
+    static func restartOnlyChanges(from old: GatewayConfiguration, to new: GatewayConfiguration) -> [String] {
+        var problems: [String] = []
+        if old.log != new.log { problems.append("log") }
+        if old.server != new.server { problems.append("server") }
+        let oldListeners = old.listeners.map { ($0.name, $0.address, $0.tls != nil) }
+        let newListeners = new.listeners.map { ($0.name, $0.address, $0.tls != nil) }
+        if !oldListeners.elementsEqual(newListeners, by: { $0 == $1 }) {
+            problems.append("listeners (names, addresses, TLS on or off)")
+        }
+        let oldRoutes = Dictionary(uniqueKeysWithValues: old.routes.map { ($0.name, $0) })
+        for route in new.routes {
+            guard let before = oldRoutes[route.name] else {
+                problems.append("routes.\(route.name) (a new route)")
+                continue
+            }
+            if before.kind != route.kind { problems.append("routes.\(route.name).kind") }
+            if before.worker != route.worker { problems.append("routes.\(route.name).worker") }
+        }
+        for name in oldRoutes.keys where !new.routes.contains(where: { $0.name == name }) {
+            problems.append("routes.\(name) (removed)")
+        }
+        return problems
+    }
+
+    func reload() async {
+        logger.info("reloading")
+        let old = current.withLockedValue { $0 }
+        let new: GatewayConfiguration
+        do {
+            new = try await loader.load()
+        } catch {
+            logger.error("reload refused: the running configuration stays", metadata: ["error": .string("\(error)")])
+            return
+        }
+        let problems = Self.restartOnlyChanges(from: old, to: new)
+        guard problems.isEmpty else {
+            logger.error("reload refused: these changes need a restart; the running configuration stays", metadata: ["changes": .string(problems.joined(separator: ", "))])
+            return
+        }
+        // Load every certificate before changing anything.
+        var replacements: [(ServerTLS, CertificateMaterial, TLSSettings, String)] = []
+        for listener in new.listeners {
+            guard let settings = listener.tls, let serverTLS = tls[listener.name] else { continue }
+            let oldSettings = old.listeners.first { $0.name == listener.name }?.tls
+            do {
+                let material: CertificateMaterial
+                if case .selfSigned = settings.source, oldSettings == settings {
+                    material = serverTLS.material  // a generated certificate stays the same
+                } else {
+                    material = try ServerTLS.material(for: settings)
+                }
+                _ = try ServerTLS.makeContext(material: material, settings: settings)
+                replacements.append((serverTLS, material, settings, listener.name))
+            } catch {
+                logger.error("reload refused: a certificate does not load; the running ones stay", metadata: [
+                    "listener": .string(listener.name), "error": .string("\(error)"),
+                ])
+                return
+            }
+        }
+        for (serverTLS, material, settings, name) in replacements {
+            do {
+                try serverTLS.replace(material: material, settings: settings)
+            } catch {
+                // makeContext succeeded a moment ago with the same inputs; report and go on.
+                logger.error("certificate swap failed", metadata: ["listener": .string(name), "error": .string("\(error)")])
+            }
+            logger.info("certificate", metadata: ["listener": .string(name), "sha256": .string(material.fingerprint), "subject": .string(material.subject)])
+        }
+        server.live.replace(routes: new.routes, http: new.http)
+        current.withLockedValue { $0 = new }
+        logger.info("reloaded")
+    }
+}
