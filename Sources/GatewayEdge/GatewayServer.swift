@@ -149,9 +149,10 @@ public final class GatewayServer: Service, Sendable {
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                    try channel.pipeline.syncOperations.addHandler(AcceptErrorLogger(listener: listener.name, logger: logger))
                 }
             }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -215,4 +216,21 @@ public final class GatewayServer: Service, Sendable {
 struct GatewayServerError: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
+}
+
+/// Logs what goes wrong while accepting or setting up a connection (descriptor limits, a
+/// connection's pipeline that cannot be built): otherwise such a connection would just vanish.
+final class AcceptErrorLogger: ChannelInboundHandler {
+    typealias InboundIn = any Channel
+    let listener: String
+    let logger: Logger
+
+    init(listener: String, logger: Logger) {
+        self.listener = listener
+        self.logger = logger
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.warning("cannot accept a connection", metadata: ["listener": .string(listener), "error": .string("\(error)")])
+    }
 }

@@ -13,7 +13,10 @@ import UnixSignals
 /// routes and HTTP limits. All or nothing: a configuration or certificate that does not load,
 /// or a change that cannot take effect in a running process, is refused with a logged error and
 /// everything stays as it was.
-struct ReloadService: Service {
+struct ReloadService: Service, CustomStringConvertible {
+    /// Service lifecycle logs services by description: never the loader's environment.
+    var description: String { "ReloadService" }
+
     let loader: ConfigurationLoader
     let server: GatewayServer
     let tls: [String: ServerTLS]

@@ -8,7 +8,9 @@ import Systemd
 /// Keeps systemd informed while the gateway runs: `STATUS=` with live figures every few
 /// seconds, and `WATCHDOG=1` at half of `WATCHDOG_USEC` — sent only when every event loop
 /// answers, so a wedged gateway is restarted rather than kept alive by a timer.
-struct SystemdService: Service {
+struct SystemdService: Service, CustomStringConvertible {
+    var description: String { "SystemdService" }
+
     let notifier: SystemdNotifier
     let watchdog: WatchdogSettings?
     let state: GatewayState

@@ -20,14 +20,16 @@ BINARY = os.environ.get("GATEWAY_BINARY", os.path.join(ROOT, ".build", "debug", 
 class Gateway:
     """A running wssgate process, with its log lines and bound listener addresses."""
 
-    def __init__(self, args, env=None, config_text=None, tmpdir=None):
+    def __init__(self, args, env=None, config_text=None, tmpdir=None, wrapper=()):
         self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="wg")
+        os.chmod(self.tmpdir, 0o755)
         self.config_path = None
-        argv = [BINARY, "run"]
+        argv = [*wrapper, BINARY, "run"]
         if config_text is not None:
             self.config_path = os.path.join(self.tmpdir, "wssgate.yaml")
             with open(self.config_path, "w") as f:
                 f.write(config_text)
+            os.chmod(self.config_path, 0o644)
             argv += ["--config", self.config_path]
         argv += args
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("WSSGATE_")}
@@ -97,8 +99,8 @@ class Gateway:
 def gateway_factory():
     started = []
 
-    def make(config_text=None, args=(), env=None, listeners=1):
-        gw = Gateway(list(args), env=env, config_text=config_text)
+    def make(config_text=None, args=(), env=None, listeners=1, wrapper=()):
+        gw = Gateway(list(args), env=env, config_text=config_text, wrapper=wrapper)
         started.append(gw)
         if listeners:
             gw.wait_ready(listeners)

@@ -69,3 +69,20 @@ def test_sigint_stops_an_idle_gateway(gateway_factory):
     gw = gateway_factory(env={"WSSGATE_LISTENERS_MAIN_ADDRESS": "127.0.0.1:0"})
     gw.proc.send_signal(signal.SIGINT)
     assert gw.proc.wait(timeout=15) == 0
+
+
+def test_serves_as_an_unprivileged_user(gateway_factory):
+    """As in the image (USER 65532): nothing in the connection path may need privileges (a
+    socket option that only root may set once dropped every connection)."""
+    import shutil
+    if os.getuid() != 0 or shutil.which("setpriv") is None:
+        import pytest
+        pytest.skip("needs root and setpriv to drop to another user")
+    gw = gateway_factory(ECHO_CONFIG, wrapper=["setpriv", "--reuid", "65532", "--regid", "65532", "--clear-groups"])
+
+    async def echo():
+        async with websockets.connect(gw.url("/echo"), ssl=insecure_context()) as ws:
+            await ws.send("unprivileged")
+            assert await ws.recv() == "unprivileged"
+
+    run(echo())
