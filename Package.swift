@@ -105,6 +105,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Proxy routes: pass-through to an upstream WebSocket server.
+        .target(
+            name: "GatewayProxy",
+            dependencies: [
+                "GatewayCore",
+                "GatewayWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Listeners, HTTP/1.1, the upgrade, health endpoints.
         .target(
             name: "GatewayEdge",
@@ -162,6 +176,7 @@ let package = Package(
                 "GatewayEdge",
                 "GatewayHub",
                 "GatewayWorkers",
+                "GatewayProxy",
                 "GatewayWebSocket",
                 "Systemd",
                 "GatewayLogging",

@@ -56,6 +56,7 @@ public enum ConfigSchema {
         ("send_queue_bytes", .value),
         ("compression", .section(compression)),
         ("worker", .section(worker)),
+        ("proxy", .section([("upstream", .value), ("connect_timeout", .value), ("handshake_timeout", .value)])),
     ]
 
     static let listener: [(String, Node)] = [

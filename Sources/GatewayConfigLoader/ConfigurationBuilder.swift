@@ -142,9 +142,32 @@ struct ConfigurationBuilder {
             minMessageBytes: try bytes(c + ["min_message_bytes"], default: cd.minMessageBytes, range: 0...(1 << 30))
         )
         let worker = try self.worker(base + ["worker"], kind: kind)
+        let proxy = try self.proxy(base + ["proxy"], kind: kind)
         return RouteConfiguration(
             name: name, path: path, kind: kind, subprotocols: subprotocols,
-            requireSubprotocol: requireSubprotocol, limits: limits, compression: compression, worker: worker
+            requireSubprotocol: requireSubprotocol, limits: limits, compression: compression, worker: worker, proxy: proxy
+        )
+    }
+
+    private func proxy(_ base: [String], kind: RouteConfiguration.Kind) throws(ConfigurationError) -> ProxySettings? {
+        let upstream = string(base + ["upstream"])
+        guard kind == .proxy else {
+            if upstream != nil {
+                throw ConfigurationError(.invalidValue, key: dotted(base), "only routes of kind proxy have a proxy section")
+            }
+            return nil
+        }
+        guard let upstream else {
+            throw ConfigurationError(.missingValue, key: dotted(base + ["upstream"]), "a proxy route needs proxy.upstream (ws://host:port/path or unix:/path)")
+        }
+        guard let parsed = ProxySettings.parseUpstream(upstream) else {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["upstream"]), "'\(upstream)' is not ws://host:port/path or unix:/socket[#/path]")
+        }
+        let defaults = ProxySettings(upstream: parsed.0, path: parsed.path, hostHeader: parsed.host)
+        return ProxySettings(
+            upstream: parsed.0, path: parsed.path, hostHeader: parsed.host,
+            connectTimeout: try duration(base + ["connect_timeout"], default: defaults.connectTimeout, positive: true),
+            handshakeTimeout: try duration(base + ["handshake_timeout"], default: defaults.handshakeTimeout, positive: true)
         )
     }
 

@@ -61,6 +61,17 @@ public enum EffectiveConfiguration {
             line(3, "level: \(c.level)")
             line(3, "memory_level: \(c.memoryLevel)")
             line(3, "min_message_bytes: \(c.minMessageBytes)")
+            if let proxy = route.proxy {
+                line(2, "proxy:")
+                switch proxy.upstream {
+                case .tcp:
+                    line(3, "upstream: \(quoted("ws://\(proxy.hostHeader)\(proxy.path)"))")
+                case .unix(let path):
+                    line(3, "upstream: \(quoted("unix:\(path)#\(proxy.path)"))")
+                }
+                line(3, "connect_timeout: \(duration(proxy.connectTimeout))")
+                line(3, "handshake_timeout: \(duration(proxy.handshakeTimeout))")
+            }
             if let worker = route.worker {
                 line(2, "worker:")
                 switch worker.source {

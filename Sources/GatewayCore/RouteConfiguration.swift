@@ -7,6 +7,8 @@ public struct RouteConfiguration: Sendable, Equatable {
         case echo
         /// Hands every connection to a pool of worker processes over the worker protocol.
         case worker
+        /// Passes every connection through to an upstream WebSocket server, byte for byte.
+        case proxy
     }
 
     public var name: String
@@ -22,6 +24,8 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var compression: CompressionSettings
     /// For `kind: worker`.
     public var worker: WorkerSettings?
+    /// For `kind: proxy`.
+    public var proxy: ProxySettings?
 
     public init(
         name: String,
@@ -31,7 +35,8 @@ public struct RouteConfiguration: Sendable, Equatable {
         requireSubprotocol: Bool = false,
         limits: WebSocketLimits = .init(),
         compression: CompressionSettings = .init(),
-        worker: WorkerSettings? = nil
+        worker: WorkerSettings? = nil,
+        proxy: ProxySettings? = nil
     ) {
         self.name = name
         self.path = path
@@ -41,6 +46,65 @@ public struct RouteConfiguration: Sendable, Equatable {
         self.limits = limits
         self.compression = compression
         self.worker = worker
+        self.proxy = proxy
+    }
+}
+
+/// A `proxy` route's upstream: the classic nginx-in-front-of-a-WebSocket-server setup, without
+/// nginx.
+public struct ProxySettings: Sendable, Equatable {
+    public enum Upstream: Sendable, Equatable {
+        case tcp(host: String, port: Int)
+        case unix(path: String)
+    }
+    public var upstream: Upstream
+    /// The request path sent upstream (the client's query string is appended).
+    public var path: String
+    /// `Host` sent upstream.
+    public var hostHeader: String
+    /// No connection within this long: 502.
+    public var connectTimeout: TimeAmount
+    /// No complete upgrade answer within this long: 504.
+    public var handshakeTimeout: TimeAmount
+
+    public init(upstream: Upstream, path: String, hostHeader: String, connectTimeout: TimeAmount = .seconds(5), handshakeTimeout: TimeAmount = .seconds(10)) {
+        self.upstream = upstream
+        self.path = path
+        self.hostHeader = hostHeader
+        self.connectTimeout = connectTimeout
+        self.handshakeTimeout = handshakeTimeout
+    }
+
+    /// Parses `ws://host:port/path` or `unix:/socket/path` (then the request path is `/`, or
+    /// what follows `#`: `unix:/run/app.sock#/ws`).
+    public static func parseUpstream(_ text: String) -> (Upstream, path: String, host: String)? {
+        if text.hasPrefix("unix:") {
+            let rest = text.dropFirst(5)
+            let parts = rest.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let socket = parts.first, socket.hasPrefix("/") else { return nil }
+            let path = parts.count > 1 && parts[1].hasPrefix("/") ? String(parts[1]) : "/"
+            return (.unix(path: String(socket)), path, "localhost")
+        }
+        guard text.hasPrefix("ws://") else { return nil }
+        let rest = text.dropFirst(5)
+        let authority = rest.prefix { $0 != "/" }
+        let path = rest.dropFirst(authority.count)
+        let host: String
+        let port: Int
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            host = String(authority[authority.index(after: authority.startIndex)..<close])
+            let after = authority[authority.index(after: close)...]
+            guard after.isEmpty || after.hasPrefix(":") else { return nil }
+            port = after.isEmpty ? 80 : (Int(after.dropFirst()) ?? -1)
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = String(authority[..<colon])
+            port = Int(authority[authority.index(after: colon)...]) ?? -1
+        } else {
+            host = String(authority)
+            port = 80
+        }
+        guard !host.isEmpty, (1...65535).contains(port) else { return nil }
+        return (.tcp(host: host, port: port), path.isEmpty ? "/" : String(path), String(authority))
     }
 }
 

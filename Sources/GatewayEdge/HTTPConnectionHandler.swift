@@ -173,10 +173,40 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     return
                 }
                 self.upgrade(context: context, acceptance: acceptance, application: application)
+            case .passthrough(let upstream, let responseHead):
+                guard context.channel.isActive, !self.quiescing else {
+                    upstream.close(promise: nil)
+                    return
+                }
+                self.passThrough(context: context, upstream: upstream, responseHead: responseHead)
             case .refuse(let status, let message):
                 guard context.channel.isActive else { return }
                 self.respond(context: context, status: HTTPResponseStatus(statusCode: status), headers: [:], body: message + "\n", keepAlive: false, headOnly: false)
             }
+        }
+    }
+
+    /// Joins the client to an upstream that has answered 101: the upstream's answer goes to the
+    /// client as it is, then bytes flow both ways unchanged (extensions and subprotocols were
+    /// negotiated end to end). Bytes the client sent after its request are handed on too.
+    private func passThrough(context: ChannelHandlerContext, upstream: any Channel, responseHead: ByteBuffer) {
+        let (clientSide, upstreamSide) = GlueHandler.matchedPair()
+        do {
+            let pipeline = context.pipeline.syncOperations
+            pipeline.removeHandler(encoder, promise: nil)
+            context.writeAndFlush(NIOAny(responseHead), promise: nil)
+            try pipeline.addHandler(clientSide, position: .after(self))
+            try upstream.pipeline.syncOperations.addHandler(upstreamSide)
+            pipeline.removeHandler(requestGuard, promise: nil)
+            pipeline.removeHandler(context: context, promise: nil)
+            pipeline.removeHandler(decoder, promise: nil)
+            dependencies.state.sessionOpened()
+            let state = dependencies.state
+            context.channel.closeFuture.whenComplete { _ in state.sessionClosed() }
+        } catch {
+            dependencies.logger.error("pass-through failed", metadata: ["error": .string("\(error)")])
+            upstream.close(promise: nil)
+            context.close(promise: nil)
         }
     }
 

@@ -4,6 +4,7 @@ import GatewayConfigLoader
 import GatewayEdge
 import NIOConcurrencyHelpers
 import GatewayHub
+import GatewayProxy
 import GatewayWebSocket
 import GatewayWorkers
 import GatewayLogging
@@ -77,10 +78,15 @@ struct RunCommand: AsyncParsableCommand {
         let ids = ConnectionIDs()
         var routeServices: [String: any RouteService] = [:]
         var pools: [WorkerPool] = []
+        var proxies: [ProxyRouteService] = []
         for route in settings.routes {
             switch route.kind {
             case .echo:
                 routeServices[route.name] = EchoRouteService()
+            case .proxy:
+                let proxy = ProxyRouteService(route: route, group: group, logger: logger)
+                proxies.append(proxy)
+                routeServices[route.name] = proxy
             case .worker:
                 do {
                     let pool = try WorkerPool(route: route, hub: hub, ids: ids, group: group, logger: logger)
@@ -114,7 +120,8 @@ struct RunCommand: AsyncParsableCommand {
         // workers hear every connection close), then the worker pools stop their processes.
         let serviceGroup = ServiceGroup(
             configuration: .init(
-                services: [.init(service: systemd), .init(service: reload)] + pools.map { .init(service: $0) } + [.init(service: server)],
+                services: [.init(service: systemd), .init(service: reload)] + proxies.map { .init(service: $0) }
+                    + pools.map { .init(service: $0) } + [.init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
