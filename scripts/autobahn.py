@@ -18,9 +18,37 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def start_gateway(binary, config):
+def start_upstream():
+    """A Python websockets echo server on a free loopback port (the proxy route's upstream)."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = (
+        "import asyncio, websockets\n"
+        "async def echo(ws):\n"
+        "    async for m in ws:\n"
+        "        await ws.send(m)\n"
+        "async def main():\n"
+        "    async with websockets.serve(echo, '127.0.0.1', %d, max_size=None, compression='deflate'):\n"
+        "        await asyncio.Future()\n"
+        "asyncio.run(main())\n" % port
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the upstream echo server did not start")
+
+
+def start_gateway(binary, config, extra=()):
     proc = subprocess.Popen(
-        [binary, "run", "--config", config, "--set", "log.level=info"],
+        [binary, "run", "--config", config, "--set", "log.level=info", *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     ports = {}
@@ -51,10 +79,17 @@ def main():
     parser.add_argument("--transports", default="ws,wss")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "autobahn"))
     parser.add_argument("--wstest", default=os.path.join(ROOT, "build", "autobahn-venv", "bin", "wstest"))
+    parser.add_argument("--route", default="/echo", help="/echo, or /proxied: the proxy route in front of a Python websockets echo server")
     args = parser.parse_args()
 
     config = os.path.join(ROOT, "Tests", "Conformance", "autobahn.yaml")
-    proc, ports = start_gateway(args.binary, config)
+    upstream = None
+    extra = []
+    if args.route == "/proxied":
+        upstream, upstream_port = start_upstream()
+        extra = ["--set", "routes.proxied.kind=proxy", "--set", "routes.proxied.path=/proxied",
+                 "--set", "routes.proxied.proxy.upstream=ws://127.0.0.1:%d/" % upstream_port]
+    proc, ports = start_gateway(args.binary, config, extra)
     failures = 0
     cases = 0
     try:
@@ -64,7 +99,7 @@ def main():
             os.makedirs(outdir, exist_ok=True)
             spec = {
                 "outdir": outdir,
-                "servers": [{"agent": "wssgate", "url": "%s://127.0.0.1:%d/echo" % (transport, port)}],
+                "servers": [{"agent": "wssgate", "url": "%s://127.0.0.1:%d%s" % (transport, port, args.route)}],
                 "cases": args.cases.split(","),
                 "exclude-cases": [c for c in args.exclude.split(",") if c],
                 "exclude-agent-cases": {},
@@ -99,6 +134,8 @@ def main():
             if proc.poll() is not None:
                 raise SystemExit("wssgate died during the %s run (status %s)" % (transport, proc.returncode))
     finally:
+        if upstream is not None:
+            upstream.kill()
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=40)
