@@ -27,8 +27,9 @@ def start_upstream():
     code = (
         "import asyncio, websockets\n"
         "async def echo(ws):\n"
-        "    async for m in ws:\n"
-        "        await ws.send(m)\n"
+        "    # Fragment by fragment: websockets caps fragments per assembled message.\n"
+        "    while True:\n"
+        "        await ws.send(ws.recv_streaming())\n"
         "async def main():\n"
         "    async with websockets.serve(echo, '127.0.0.1', %d, max_size=None, compression='deflate'):\n"
         "        await asyncio.Future()\n"
