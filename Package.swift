@@ -84,7 +84,9 @@ let package = Package(
         .target(
             name: "GatewayHub",
             dependencies: [
+                "GatewayCore",
                 "GatewayWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

@@ -57,6 +57,7 @@ public enum ConfigSchema {
         ("compression", .section(compression)),
         ("worker", .section(worker)),
         ("proxy", .section([("upstream", .value), ("connect_timeout", .value), ("handshake_timeout", .value)])),
+        ("hub", .section([("subscribe", .list), ("publish", .list)])),
     ]
 
     static let listener: [(String, Node)] = [

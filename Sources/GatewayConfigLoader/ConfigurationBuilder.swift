@@ -143,9 +143,23 @@ struct ConfigurationBuilder {
         )
         let worker = try self.worker(base + ["worker"], kind: kind)
         let proxy = try self.proxy(base + ["proxy"], kind: kind)
+        var hub: HubRouteSettings?
+        let subscribeRules = list(base + ["hub", "subscribe"])
+        let publishRules = list(base + ["hub", "publish"])
+        if kind == .hub {
+            let settings = HubRouteSettings(subscribe: subscribeRules ?? ["*"], publish: publishRules ?? [])
+            for (key, rules) in [("subscribe", settings.subscribe), ("publish", settings.publish)] {
+                for rule in rules where !HubRouteSettings.isValidTopic(rule, allowPattern: true) {
+                    throw ConfigurationError(.invalidValue, key: dotted(base + ["hub", key]), "'\(rule)' is not a topic, 'prefix.*' or '*'")
+                }
+            }
+            hub = settings
+        } else if subscribeRules != nil || publishRules != nil {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["hub"]), "only routes of kind hub have a hub section")
+        }
         return RouteConfiguration(
             name: name, path: path, kind: kind, subprotocols: subprotocols,
-            requireSubprotocol: requireSubprotocol, limits: limits, compression: compression, worker: worker, proxy: proxy
+            requireSubprotocol: requireSubprotocol, limits: limits, compression: compression, worker: worker, proxy: proxy, hub: hub
         )
     }
 

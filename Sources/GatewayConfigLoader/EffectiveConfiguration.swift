@@ -61,6 +61,11 @@ public enum EffectiveConfiguration {
             line(3, "level: \(c.level)")
             line(3, "memory_level: \(c.memoryLevel)")
             line(3, "min_message_bytes: \(c.minMessageBytes)")
+            if let hub = route.hub {
+                line(2, "hub:")
+                line(3, "subscribe: [\(hub.subscribe.map(quoted).joined(separator: ", "))]")
+                line(3, "publish: [\(hub.publish.map(quoted).joined(separator: ", "))]")
+            }
             if let proxy = route.proxy {
                 line(2, "proxy:")
                 switch proxy.upstream {

@@ -9,6 +9,8 @@ public struct RouteConfiguration: Sendable, Equatable {
         case worker
         /// Passes every connection through to an upstream WebSocket server, byte for byte.
         case proxy
+        /// Clients use hub topics directly, through a small JSON protocol (docs/hub-protocol.md).
+        case hub
     }
 
     public var name: String
@@ -26,6 +28,8 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var worker: WorkerSettings?
     /// For `kind: proxy`.
     public var proxy: ProxySettings?
+    /// For `kind: hub`.
+    public var hub: HubRouteSettings?
 
     public init(
         name: String,
@@ -36,7 +40,8 @@ public struct RouteConfiguration: Sendable, Equatable {
         limits: WebSocketLimits = .init(),
         compression: CompressionSettings = .init(),
         worker: WorkerSettings? = nil,
-        proxy: ProxySettings? = nil
+        proxy: ProxySettings? = nil,
+        hub: HubRouteSettings? = nil
     ) {
         self.name = name
         self.path = path
@@ -47,6 +52,40 @@ public struct RouteConfiguration: Sendable, Equatable {
         self.compression = compression
         self.worker = worker
         self.proxy = proxy
+        self.hub = hub
+    }
+}
+
+/// Which topics a `hub` route's clients may use: exact topics, `prefix.*` patterns, or `*`.
+public struct HubRouteSettings: Sendable, Equatable {
+    public var subscribe: [String]
+    public var publish: [String]
+    public init(subscribe: [String] = ["*"], publish: [String] = []) {
+        self.subscribe = subscribe
+        self.publish = publish
+    }
+
+    /// Whether a rule allows a requested topic or pattern (`a.*` allows `a.b` and `a.b.*`).
+    public static func allows(_ rules: [String], _ requested: String) -> Bool {
+        rules.contains { rule in
+            if rule == "*" { return true }
+            if rule.hasSuffix(".*") {
+                let prefix = rule.dropLast()
+                return requested.hasPrefix(prefix) && requested != String(prefix)
+            }
+            return rule == requested
+        }
+    }
+
+    /// A topic or pattern: non-empty, at most 255 bytes, no spaces or control characters, and
+    /// `*` only as a whole last segment.
+    public static func isValidTopic(_ topic: String, allowPattern: Bool) -> Bool {
+        guard !topic.isEmpty, topic.utf8.count <= 255,
+              !topic.unicodeScalars.contains(where: { $0 == " " || $0.value < 0x20 }) else { return false }
+        if topic == "*" || topic.hasSuffix(".*") {
+            return allowPattern && !topic.dropLast().contains("*")
+        }
+        return !topic.contains("*")
     }
 }
 

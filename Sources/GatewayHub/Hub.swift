@@ -17,23 +17,50 @@ public protocol HubSubscriber: AnyObject, Sendable {
 public final class Hub: Sendable {
     private struct State {
         var topics: [String: [UInt64: any HubSubscriber]] = [:]
+        /// Prefix subscriptions (`news.*` is stored as `news.`; `*` as the empty prefix).
+        var prefixes: [String: [UInt64: any HubSubscriber]] = [:]
         var subscriptions: [UInt64: Set<String>] = [:]
+    }
+
+    /// Whether a subscription names a pattern (`news.*`, `*`) rather than one topic.
+    public static func isPattern(_ topic: String) -> Bool { topic == "*" || topic.hasSuffix(".*") }
+
+    /// Whether `topic` falls under `pattern` (an exact topic, `prefix.*`, or `*`).
+    public static func matches(_ pattern: String, _ topic: String) -> Bool {
+        if pattern == "*" { return true }
+        if pattern.hasSuffix(".*") { return topic.hasPrefix(pattern.dropLast()) }
+        return pattern == topic
     }
     private let state = NIOLockedValueBox(State())
 
     public init() {}
 
+    /// Subscribes to a topic, or to a pattern: `news.*` (every topic under `news.`) or `*`.
     public func subscribe(_ subscriber: any HubSubscriber, to topic: String) {
         state.withLockedValue { state in
-            state.topics[topic, default: [:]][subscriber.subscriberID] = subscriber
+            if Self.isPattern(topic) {
+                state.prefixes[String(topic.dropLast()), default: [:]][subscriber.subscriberID] = subscriber
+            } else {
+                state.topics[topic, default: [:]][subscriber.subscriberID] = subscriber
+            }
             state.subscriptions[subscriber.subscriberID, default: []].insert(topic)
+        }
+    }
+
+    private static func remove(_ subscriberID: UInt64, from topic: String, in state: inout State) {
+        if isPattern(topic) {
+            let prefix = String(topic.dropLast())
+            state.prefixes[prefix]?[subscriberID] = nil
+            if state.prefixes[prefix]?.isEmpty == true { state.prefixes[prefix] = nil }
+        } else {
+            state.topics[topic]?[subscriberID] = nil
+            if state.topics[topic]?.isEmpty == true { state.topics[topic] = nil }
         }
     }
 
     public func unsubscribe(_ subscriberID: UInt64, from topic: String) {
         state.withLockedValue { state in
-            state.topics[topic]?[subscriberID] = nil
-            if state.topics[topic]?.isEmpty == true { state.topics[topic] = nil }
+            Self.remove(subscriberID, from: topic, in: &state)
             state.subscriptions[subscriberID]?.remove(topic)
             if state.subscriptions[subscriberID]?.isEmpty == true { state.subscriptions[subscriberID] = nil }
         }
@@ -43,16 +70,22 @@ public final class Hub: Sendable {
     public func unsubscribeAll(_ subscriberID: UInt64) {
         state.withLockedValue { state in
             for topic in state.subscriptions.removeValue(forKey: subscriberID) ?? [] {
-                state.topics[topic]?[subscriberID] = nil
-                if state.topics[topic]?.isEmpty == true { state.topics[topic] = nil }
+                Self.remove(subscriberID, from: topic, in: &state)
             }
         }
     }
 
-    /// Delivers `message` to every subscriber of `topic`; returns how many there were.
+    /// Delivers `message` once to every subscriber of `topic` (directly or by a pattern);
+    /// returns how many there were. `message` may be built lazily, once, for the topic.
     @discardableResult
     public func publish(_ message: WebSocketMessage, to topic: String) -> Int {
-        let subscribers = state.withLockedValue { $0.topics[topic].map { Array($0.values) } ?? [] }
+        let subscribers = state.withLockedValue { state -> [any HubSubscriber] in
+            var found = state.topics[topic] ?? [:]
+            for (prefix, subscribers) in state.prefixes where topic.hasPrefix(prefix) {
+                found.merge(subscribers) { first, _ in first }
+            }
+            return Array(found.values)
+        }
         for subscriber in subscribers { subscriber.deliver(message) }
         return subscribers.count
     }

@@ -331,12 +331,6 @@ struct WorkerSetupError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// Connection ids, unique within the gateway process.
-public final class ConnectionIDs: Sendable {
-    private let counter = NIOLockedValueBox<UInt64>(0)
-    public init() {}
-    public func next() -> UInt64 { counter.withLockedValue { $0 += 1; return $0 } }
-}
 
 enum ProcessEnvironment {
     static func value(_ name: String) -> String? {

@@ -52,6 +52,7 @@ struct ReloadService: Service, CustomStringConvertible {
             if before.kind != route.kind { problems.append("routes.\(route.name).kind") }
             if before.worker != route.worker { problems.append("routes.\(route.name).worker") }
             if before.proxy != route.proxy { problems.append("routes.\(route.name).proxy") }
+            if before.hub != route.hub { problems.append("routes.\(route.name).hub") }
         }
         for name in oldRoutes.keys where !new.routes.contains(where: { $0.name == name }) {
             problems.append("routes.\(name) (removed)")

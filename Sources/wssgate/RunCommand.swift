@@ -83,6 +83,8 @@ struct RunCommand: AsyncParsableCommand {
             switch route.kind {
             case .echo:
                 routeServices[route.name] = EchoRouteService()
+            case .hub:
+                routeServices[route.name] = HubRouteService(route: route, hub: hub, ids: ids)
             case .proxy:
                 let proxy = ProxyRouteService(route: route, group: group, logger: logger)
                 proxies.append(proxy)

@@ -41,3 +41,23 @@ final class HubTests: XCTestCase {
         XCTAssertEqual(hub.publish(.text("gone"), to: "t2"), 0)
     }
 }
+
+final class HubPatternTests: XCTestCase {
+    func testPatternsReachEveryTopicBelowThemOnce() {
+        let hub = Hub()
+        let all = Recorder(1), news = Recorder(2), exact = Recorder(3)
+        hub.subscribe(all, to: "*")
+        hub.subscribe(news, to: "news.*")
+        hub.subscribe(news, to: "news.sport")  // and directly: still once
+        hub.subscribe(exact, to: "news.sport")
+        XCTAssertEqual(hub.publish(.text("goal"), to: "news.sport"), 3)
+        XCTAssertEqual(hub.publish(.text("rain"), to: "weather"), 1)
+        XCTAssertEqual(news.received, ["goal"])
+        XCTAssertEqual(all.received, ["goal", "rain"])
+        hub.unsubscribe(2, from: "news.*")
+        hub.unsubscribe(2, from: "news.sport")
+        XCTAssertEqual(hub.publish(.text("again"), to: "news.sport"), 2)
+        XCTAssertTrue(Hub.matches("news.*", "news.a.b"))
+        XCTAssertFalse(Hub.matches("news.*", "newsroom"))
+    }
+}

@@ -1,0 +1,131 @@
+import GatewayCore
+import GatewayWebSocket
+import NIOCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A `hub` route: browsers use hub topics directly, with no backend, through the JSON protocol
+/// of docs/hub-protocol.md, within the route's `subscribe` and `publish` rules.
+public final class HubRouteService: RouteService {
+    public let route: RouteConfiguration
+    let settings: HubRouteSettings
+    let hub: Hub
+    private let ids: ConnectionIDs
+
+    public init(route: RouteConfiguration, hub: Hub, ids: ConnectionIDs) {
+        self.route = route
+        self.settings = route.hub ?? HubRouteSettings()
+        self.hub = hub
+        self.ids = ids
+    }
+
+    public var isReady: Bool { true }
+
+    public func prepare(_ request: UpgradeRequest, eventLoop: any EventLoop, completion: @escaping (UpgradeVerdict) -> Void) {
+        completion(.accept(HubConnection(id: ids.next(), eventLoop: eventLoop, service: self)))
+    }
+}
+
+/// One client of a hub route. Its state lives on its event loop; `deliver` may be called from
+/// anywhere and hops there.
+final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Sendable {
+    struct Request: Decodable {
+        var op: String
+        var topic: String?
+        var id: JSONValue?
+        var data: JSONValue?
+    }
+
+    struct Reply: Encodable {
+        var op: String
+        var id: JSONValue?
+        var topic: String?
+        var data: JSONValue?
+        var error: String?
+    }
+
+    let subscriberID: UInt64
+    let eventLoop: any EventLoop
+    private let service: HubRouteService
+    private var session: WebSocketSessionHandler?
+
+    init(id: UInt64, eventLoop: any EventLoop, service: HubRouteService) {
+        self.subscriberID = id
+        self.eventLoop = eventLoop
+        self.service = service
+    }
+
+    static func encode(_ reply: Reply) -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return ByteBuffer(bytes: (try? encoder.encode(reply)) ?? Data("{}".utf8))
+    }
+
+    func sessionDidOpen(_ session: WebSocketSessionHandler) {
+        self.session = session
+    }
+
+    func sessionDidClose(_ session: WebSocketSessionHandler, code: UInt16?) {
+        service.hub.unsubscribeAll(subscriberID)
+        self.session = nil
+    }
+
+    func session(_ session: WebSocketSessionHandler, didReceive message: WebSocketMessage) {
+        guard message.kind == .text else {
+            return answer(Reply(op: "error", error: "the hub protocol is JSON in text messages"), to: session)
+        }
+        guard let request = try? JSONDecoder().decode(Request.self, from: Data(message.data.readableBytesView)) else {
+            return answer(Reply(op: "error", error: "not a hub request: expected {\"op\": …, \"topic\": …}"), to: session)
+        }
+        let settings = service.settings
+        switch request.op {
+        case "subscribe", "unsubscribe":
+            guard let topic = request.topic, HubRouteSettings.isValidTopic(topic, allowPattern: true) else {
+                return answer(Reply(op: "error", id: request.id, error: "topic missing or invalid"), to: session)
+            }
+            if request.op == "subscribe" {
+                guard HubRouteSettings.allows(settings.subscribe, topic) else {
+                    return answer(Reply(op: "error", id: request.id, topic: topic, error: "subscribing to this topic is not allowed"), to: session)
+                }
+                service.hub.subscribe(self, to: topic)
+            } else {
+                service.hub.unsubscribe(subscriberID, from: topic)
+            }
+            answer(Reply(op: "ack", id: request.id, topic: topic), to: session)
+        case "publish":
+            guard let topic = request.topic, HubRouteSettings.isValidTopic(topic, allowPattern: false) else {
+                return answer(Reply(op: "error", id: request.id, error: "topic missing or invalid (no patterns in publish)"), to: session)
+            }
+            guard HubRouteSettings.allows(settings.publish, topic) else {
+                return answer(Reply(op: "error", id: request.id, topic: topic, error: "publishing to this topic is not allowed"), to: session)
+            }
+            // Encoded once; every subscriber gets the same bytes.
+            let event = Self.encode(Reply(op: "message", topic: topic, data: request.data ?? .null))
+            let delivered = service.hub.publish(WebSocketMessage(kind: .text, data: event), to: topic)
+            answer(Reply(op: "ack", id: request.id, topic: topic, data: .number(Double(delivered))), to: session)
+        default:
+            answer(Reply(op: "error", id: request.id, error: "unknown op '\(request.op)': use subscribe, unsubscribe or publish"), to: session)
+        }
+    }
+
+    private func answer(_ reply: Reply, to session: WebSocketSessionHandler) {
+        session.send(WebSocketMessage(kind: .text, data: Self.encode(reply)))
+    }
+
+    /// A topic's message. A client that does not read has a bounded queue; past it the
+    /// connection is closed with 1013 rather than slowing the publisher or the others.
+    func deliver(_ message: WebSocketMessage) {
+        eventLoop.execute { [self] in
+            guard let session = self.session, session.isOpen else { return }
+            guard session.isWritable else {
+                session.close(code: CloseCode.tryAgainLater, reason: "send queue full")
+                return
+            }
+            session.send(message)
+        }
+    }
+}
