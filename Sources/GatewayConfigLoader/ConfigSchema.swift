@@ -58,6 +58,7 @@ public enum ConfigSchema {
         ("worker", .section(worker)),
         ("proxy", .section([("upstream", .value), ("connect_timeout", .value), ("handshake_timeout", .value)])),
         ("hub", .section([("subscribe", .list), ("publish", .list)])),
+        ("static", .section([("root", .value), ("index", .value)])),
     ]
 
     static let listener: [(String, Node)] = [

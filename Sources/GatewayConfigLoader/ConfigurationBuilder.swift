@@ -143,6 +143,19 @@ struct ConfigurationBuilder {
         )
         let worker = try self.worker(base + ["worker"], kind: kind)
         let proxy = try self.proxy(base + ["proxy"], kind: kind)
+        var files: StaticSettings?
+        if kind == .static {
+            guard let root = string(base + ["static", "root"]), root.hasPrefix("/") || root.hasPrefix(".") else {
+                throw ConfigurationError(.missingValue, key: dotted(base + ["static", "root"]), "a static route needs static.root, a folder path")
+            }
+            let index = string(base + ["static", "index"]) ?? "index.html"
+            guard !index.contains("/"), !index.isEmpty else {
+                throw ConfigurationError(.invalidValue, key: dotted(base + ["static", "index"]), "a file name, without '/'")
+            }
+            files = StaticSettings(root: root, index: index)
+        } else if string(base + ["static", "root"]) != nil {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["static"]), "only routes of kind static have a static section")
+        }
         var hub: HubRouteSettings?
         let subscribeRules = list(base + ["hub", "subscribe"])
         let publishRules = list(base + ["hub", "publish"])
@@ -159,7 +172,7 @@ struct ConfigurationBuilder {
         }
         return RouteConfiguration(
             name: name, path: path, kind: kind, subprotocols: subprotocols,
-            requireSubprotocol: requireSubprotocol, limits: limits, compression: compression, worker: worker, proxy: proxy, hub: hub
+            requireSubprotocol: requireSubprotocol, limits: limits, compression: compression, worker: worker, proxy: proxy, hub: hub, files: files
         )
     }
 

@@ -21,12 +21,15 @@ public struct ConfigurationLoader: Sendable {
     public var overrides: [String]
     /// Names of the sockets systemd passed: the embedded default serves on them.
     public var activatedSockets: [String]
+    /// The demo page's folder, for the embedded default (nil: no demo route).
+    public var demoRoot: String?
 
-    public init(filePath: String?, environment: [String: String] = [:], overrides: [String] = [], activatedSockets: [String] = []) {
+    public init(filePath: String?, environment: [String: String] = [:], overrides: [String] = [], activatedSockets: [String] = [], demoRoot: String? = nil) {
         self.filePath = filePath
         self.environment = environment
         self.overrides = overrides
         self.activatedSockets = activatedSockets
+        self.demoRoot = demoRoot
     }
 
     public func load() async throws(ConfigurationError) -> GatewayConfiguration {
@@ -37,7 +40,7 @@ public struct ConfigurationLoader: Sendable {
             text = try Self.readFile(filePath)
             source = filePath
         } else {
-            text = EmbeddedDefault.yaml(activatedSockets: activatedSockets)
+            text = EmbeddedDefault.yaml(activatedSockets: activatedSockets, demoRoot: demoRoot)
             source = "embedded default"
         }
         var names = try SchemaValidator.validate(yaml: text, source: source)

@@ -61,6 +61,11 @@ public enum EffectiveConfiguration {
             line(3, "level: \(c.level)")
             line(3, "memory_level: \(c.memoryLevel)")
             line(3, "min_message_bytes: \(c.minMessageBytes)")
+            if let files = route.files {
+                line(2, "static:")
+                line(3, "root: \(quoted(files.root))")
+                line(3, "index: \(quoted(files.index))")
+            }
             if let hub = route.hub {
                 line(2, "hub:")
                 line(3, "subscribe: [\(hub.subscribe.map(quoted).joined(separator: ", "))]")

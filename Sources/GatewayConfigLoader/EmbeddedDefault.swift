@@ -11,8 +11,15 @@
 public enum EmbeddedDefault {
     public static var yaml: String { yaml(activatedSockets: []) }
 
-    /// The default for a process that was passed these sockets (by `FileDescriptorName=`).
-    public static func yaml(activatedSockets: [String]) -> String {
+    /// Where the demo page is looked for, in order: next to the binary (`../share/wssgate/www`),
+    /// the installed location, and the source tree (for `make run`).
+    public static func demoCandidates(executableDirectory: String, workingDirectory: String) -> [String] {
+        [executableDirectory + "/../share/wssgate/www", "/usr/share/wssgate/www", workingDirectory + "/rootfs/usr/share/wssgate/www"]
+    }
+
+    /// The default for a process that was passed these sockets (by `FileDescriptorName=`), with
+    /// the demo page at `/` when its folder was found.
+    public static func yaml(activatedSockets: [String], demoRoot: String? = nil) -> String {
         var listeners = ""
         if activatedSockets.isEmpty {
             listeners = """
@@ -37,7 +44,18 @@ public enum EmbeddedDefault {
                     """
             }
         }
-        return "listeners:\n" + listeners + routes
+        var demo = ""
+        if let demoRoot {
+            demo = """
+                  demo:
+                    path: /
+                    kind: static
+                    static:
+                      root: "\(demoRoot)"
+
+                """
+        }
+        return "listeners:\n" + listeners + routes + demo
     }
 
     static let routes = """
@@ -51,5 +69,12 @@ public enum EmbeddedDefault {
             worker:
               command: wssgate-chat-worker
               instances: 1
+          hub:
+            path: /hub
+            kind: hub
+            hub:
+              subscribe: ["*"]
+              publish: ["playground.*"]
+
         """
 }

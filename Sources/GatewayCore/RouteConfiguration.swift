@@ -11,7 +11,12 @@ public struct RouteConfiguration: Sendable, Equatable {
         case proxy
         /// Clients use hub topics directly, through a small JSON protocol (docs/hub-protocol.md).
         case hub
+        /// Plain GET/HEAD of files under a folder (the demo page); `path` is a prefix.
+        case `static`
     }
+
+    /// Whether the route serves WebSocket upgrades (every kind but `static`).
+    public var isWebSocket: Bool { kind != .static }
 
     public var name: String
     /// Exact path, starting with `/`; the query string is not part of the match.
@@ -30,6 +35,8 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var proxy: ProxySettings?
     /// For `kind: hub`.
     public var hub: HubRouteSettings?
+    /// For `kind: static`.
+    public var files: StaticSettings?
 
     public init(
         name: String,
@@ -41,7 +48,8 @@ public struct RouteConfiguration: Sendable, Equatable {
         compression: CompressionSettings = .init(),
         worker: WorkerSettings? = nil,
         proxy: ProxySettings? = nil,
-        hub: HubRouteSettings? = nil
+        hub: HubRouteSettings? = nil,
+        files: StaticSettings? = nil
     ) {
         self.name = name
         self.path = path
@@ -53,6 +61,19 @@ public struct RouteConfiguration: Sendable, Equatable {
         self.worker = worker
         self.proxy = proxy
         self.hub = hub
+        self.files = files
+    }
+}
+
+/// A `static` route's folder.
+public struct StaticSettings: Sendable, Equatable {
+    /// The folder served; nothing outside it is ever read (`..`, symbolic links out of it).
+    public var root: String
+    /// The file served for a directory.
+    public var index: String
+    public init(root: String, index: String = "index.html") {
+        self.root = root
+        self.index = index
     }
 }
 

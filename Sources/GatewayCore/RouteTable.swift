@@ -2,16 +2,30 @@
 /// fixed, and an exact match cannot surprise anyone.
 public struct RouteTable: Sendable {
     private let byPath: [String: RouteConfiguration]
+    /// `static` routes, longest prefix first.
+    private let folders: [RouteConfiguration]
 
     public init(_ routes: [RouteConfiguration]) {
         var byPath: [String: RouteConfiguration] = [:]
-        for route in routes { byPath[route.path] = route }
+        for route in routes where route.isWebSocket { byPath[route.path] = route }
         self.byPath = byPath
+        self.folders = routes.filter { !$0.isWebSocket }.sorted { $0.path.count > $1.path.count }
     }
 
-    /// The route for a request target such as `/echo?x=1`.
+    /// The WebSocket route for a request target such as `/echo?x=1`.
     public func route(forTarget target: String) -> RouteConfiguration? {
         byPath[Self.path(of: target)]
+    }
+
+    /// The `static` route whose prefix holds this path, and the path below that prefix.
+    public func folder(forPath path: String) -> (RouteConfiguration, relative: String)? {
+        for route in folders {
+            let prefix = route.path.hasSuffix("/") ? String(route.path.dropLast()) : route.path
+            if path == prefix || path.hasPrefix(prefix + "/") {
+                return (route, String(path.dropFirst(prefix.count)))
+            }
+        }
+        return nil
     }
 
     /// The path part of a request target (before `?` or `#`).

@@ -3,6 +3,7 @@ import GatewayWebSocket
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 import NIOWebSocket
 
@@ -28,6 +29,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private enum Pending {
         case respond(HTTPResponseStatus, HTTPHeaders, String, keepAlive: Bool, head: Bool)
         case upgrade(UpgradeNegotiator.Acceptance, HTTPRequestHead)
+        case file(StaticFiles.Found, ifNoneMatch: String?, keepAlive: Bool, head: Bool)
     }
 
     private let dependencies: Dependencies
@@ -63,6 +65,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             switch pending {
             case .respond(let status, let headers, let body, let keepAlive, let head):
                 respond(context: context, status: status, headers: headers, body: body, keepAlive: keepAlive && !quiescing, headOnly: head)
+            case .file(let found, let ifNoneMatch, let keepAlive, let head):
+                serve(found, ifNoneMatch: ifNoneMatch, context: context, keepAlive: keepAlive && !quiescing, headOnly: head)
             case .upgrade(let acceptance, let head):
                 if quiescing {
                     respond(context: context, status: .serviceUnavailable, headers: [:], body: "draining\n", keepAlive: false, headOnly: false)
@@ -114,7 +118,54 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     keepAlive: keep, head: isHead
                 )
             }
+            if let (route, relative) = dependencies.routes.folder(forPath: path), let settings = route.files {
+                guard head.method == .GET || isHead else {
+                    return .respond(.methodNotAllowed, ["Allow": "GET, HEAD"], "use GET\n", keepAlive: keep, head: false)
+                }
+                if let found = StaticFiles.resolve(relative, in: settings), found.size <= StaticFiles.maxFileBytes {
+                    return .file(found, ifNoneMatch: head.headers.first(name: "if-none-match"), keepAlive: keep, head: isHead)
+                }
+            }
             return .respond(.notFound, [:], "not found\n", keepAlive: keep, head: isHead)
+        }
+    }
+
+    /// Sends a file of a `static` route (read off the event loop), with an ETag for revalidation.
+    private func serve(_ found: StaticFiles.Found, ifNoneMatch: String?, context: ChannelHandlerContext, keepAlive: Bool, headOnly: Bool) {
+        let etag = "\"\(String(found.modified, radix: 16))-\(String(found.size, radix: 16))\""
+        var headers: HTTPHeaders = [
+            "ETag": etag,
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Type": StaticFiles.contentType(of: found.path),
+        ]
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        func finish(_ status: HTTPResponseStatus, body: ByteBuffer?) {
+            headers.replaceOrAdd(name: "Content-Length", value: String(status == .notModified ? 0 : found.size))
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            if let body, !headOnly { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+            let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            if keepAlive {
+                context.triggerUserOutboundEvent(HTTPRequestGuard.Event.responseComplete, promise: nil)
+            } else {
+                done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            }
+        }
+        if ifNoneMatch == etag || headOnly {
+            return finish(ifNoneMatch == etag ? .notModified : .ok, body: nil)
+        }
+        let fileIO = NonBlockingFileIO(threadPool: .singleton)
+        let eventLoop = context.eventLoop
+        fileIO.openFile(_deprecatedPath: found.path, eventLoop: eventLoop).flatMap { handle, region in
+            fileIO.read(fileHandle: handle, byteCount: region.readableBytes, allocator: ByteBufferAllocator(), eventLoop: eventLoop)
+                .always { _ in try? handle.close() }
+        }.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let body):
+                finish(.ok, body: body)
+            case .failure:
+                self.respond(context: context, status: .notFound, headers: [:], body: "not found\n", keepAlive: keepAlive, headOnly: false)
+            }
         }
     }
 

@@ -4,6 +4,12 @@ import GatewayCore
 import GatewayTLS
 import GatewayWorkers
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -17,9 +23,36 @@ struct PreparedGateway {
 
     /// Loads and checks; on any problem prints it and exits with status 2, so the gateway never
     /// starts half-configured.
+    /// The loader `run`, `check-config` and reloads use: the file, or the embedded default with the
+    /// demo page when its folder is found.
+    static func loader(filePath: String?, overrides: [String], activatedSockets: [String] = []) -> ConfigurationLoader {
+        ConfigurationLoader(
+            filePath: filePath, environment: environment(), overrides: overrides, activatedSockets: activatedSockets,
+            demoRoot: filePath == nil ? demoRoot() : nil
+        )
+    }
+
+    static func demoRoot() -> String? {
+        let own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        let directory = String(own[..<(own.lastIndex(of: "/") ?? own.endIndex)])
+        let candidates = EmbeddedDefault.demoCandidates(executableDirectory: directory, workingDirectory: FileManager.default.currentDirectoryPath)
+        for candidate in candidates where fileType(candidate + "/index.html") == S_IFREG {
+            guard let resolved = realpath(candidate, nil) else { continue }
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        return nil
+    }
+
+    /// `S_IFREG`, `S_IFDIR`… of a path, or nil when it does not exist.
+    static func fileType(_ path: String) -> mode_t? {
+        var info = stat()
+        return stat(path, &info) == 0 ? info.st_mode & S_IFMT : nil
+    }
+
     static func load(filePath: String?, overrides: [String], activatedSockets: [String] = []) async throws -> PreparedGateway {
         do {
-            let loader = ConfigurationLoader(filePath: filePath, environment: environment(), overrides: overrides, activatedSockets: activatedSockets)
+            let loader = loader(filePath: filePath, overrides: overrides, activatedSockets: activatedSockets)
             let configuration = try await loader.load()
             var tls: [String: ServerTLS] = [:]
             for listener in configuration.listeners {
@@ -35,6 +68,13 @@ struct PreparedGateway {
                     throw error
                 } catch {
                     throw ConfigurationError(.invalidValue, key: "listeners.\(listener.name).tls", "\(error)")
+                }
+            }
+            // A static route's folder must exist.
+            for route in configuration.routes {
+                guard let files = route.files else { continue }
+                guard fileType(files.root) == S_IFDIR else {
+                    throw ConfigurationError(.fileUnreadable, key: "routes.\(route.name).static.root", "'\(files.root)' is not a folder")
                 }
             }
             // A supervised worker's command must exist and be executable now, not at the first

@@ -81,6 +81,8 @@ struct RunCommand: AsyncParsableCommand {
         var proxies: [ProxyRouteService] = []
         for route in settings.routes {
             switch route.kind {
+            case .static:
+                break  // served by the HTTP side itself
             case .echo:
                 routeServices[route.name] = EchoRouteService()
             case .hub:
@@ -111,7 +113,7 @@ struct RunCommand: AsyncParsableCommand {
             )
         )
         let reload = ReloadService(
-            loader: ConfigurationLoader(filePath: filePath, environment: environment, overrides: overrides, activatedSockets: activated.descriptors.map(\.name)),
+            loader: PreparedGateway.loader(filePath: filePath, overrides: overrides, activatedSockets: activated.descriptors.map(\.name)),
             server: server, tls: prepared.tls, current: NIOLockedValueBox(settings), notifier: notifier, logger: logger
         )
         let systemd = SystemdService(
