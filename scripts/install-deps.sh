@@ -3,7 +3,7 @@
 # toolchain. Idempotent and quiet when everything is already there.
 #   build: zlib headers and static library (CompressNIO links zlib)
 #   test:  the above, openssl (test certificates), systemd's tools (systemd-socket-activate,
-#          systemd-analyze), a Python venv with websockets and pytest, and Autobahn|Testsuite's
+#          systemd-analyze), headless Chromium (the demo page's test), a Python venv with websockets and pytest, and Autobahn|Testsuite's
 #          wstest (Python 2.7, see scripts/setup-autobahn.sh)
 #   image: buildah, podman and runc (containers without a Docker engine)
 set -euo pipefail
@@ -12,7 +12,7 @@ mode=${1:-test}
 
 apt_packages=(zlib1g-dev)
 case "$mode" in
-  test) apt_packages+=(openssl ca-certificates systemd) ;;
+  test) apt_packages+=(openssl ca-certificates systemd chromium) ;;
   image) apt_packages=(buildah podman runc file binutils) ;;
 esac
 

@@ -182,7 +182,7 @@ def test_a_worker_that_stops_reading_bounds_the_gateway(gateway_factory):
 
             async def flood():
                 nonlocal sent
-                for _ in range(800):  # 50 MiB if nothing pushed back
+                for _ in range(1024):  # 64 MiB if nothing pushed back
                     await ws.send(chunk)
                     sent += len(chunk)
 
@@ -199,8 +199,10 @@ def test_a_worker_that_stops_reading_bounds_the_gateway(gateway_factory):
 
     blocked, sent, grown = run(scenario(), timeout=60)
     assert blocked, "the client could send everything: nothing pushed back"
-    # What the gateway holds: one credit window, its socket buffers, one read's worth of frames.
-    assert sent < 16 << 20, sent
+    # What the client gets out before blocking: the kernel's socket buffers (autotuned to a few
+    # MiB each way), the worker's 64 KiB credit, and one read's worth of frames in the gateway.
+    print("stalled worker: the client got %.1f MiB out before blocking" % (sent / 1048576))
+    assert sent < 32 << 20, sent
     assert grown < 24 * 1024, "gateway RSS grew by %d KiB" % grown
 
 

@@ -1,0 +1,128 @@
+"""The demo page in a real browser: headless Chromium, driven over the DevTools protocol.
+Two tabs join the chat over wss:// and see each other's messages; a page on https://gw.test
+that tries ws://gw.test is blocked by the browser, and the page explains why."""
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+import websockets
+
+from conftest import run
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make test installs it)")
+
+
+class Browser:
+    def __init__(self, host_rules=None):
+        self.home = tempfile.mkdtemp(prefix="wgb")
+        profile = os.path.join(self.home, "profile")
+        args = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
+                "--user-data-dir=" + profile, "--ignore-certificate-errors", "--no-first-run", "about:blank"]
+        if host_rules:
+            args.append("--host-resolver-rules=" + host_rules)
+        self.proc = subprocess.Popen(args, env={**os.environ, "HOME": self.home}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = os.path.join(profile, "DevToolsActivePort")
+        deadline = time.time() + 30
+        while not (os.path.exists(port_file) and open(port_file).read().strip()):
+            assert time.time() < deadline and self.proc.poll() is None, "chromium did not start"
+            time.sleep(0.1)
+        self.port = int(open(port_file).read().split()[0])
+
+    def open(self, url):
+        request = urllib.request.Request("http://127.0.0.1:%d/json/new?%s" % (self.port, url), method="PUT")
+        return json.load(urllib.request.urlopen(request, timeout=10))["webSocketDebuggerUrl"]
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+class Page:
+    def __init__(self, debugger_url):
+        self.url = debugger_url
+        self.next_id = 0
+
+    async def __aenter__(self):
+        self.ws = await websockets.connect(self.url, max_size=None)
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.ws.close()
+
+    async def evaluate(self, expression):
+        self.next_id += 1
+        await self.ws.send(json.dumps({"id": self.next_id, "method": "Runtime.evaluate", "params": {
+            "expression": expression, "awaitPromise": True, "returnByValue": True}}))
+        while True:
+            reply = json.loads(await self.ws.recv())
+            if reply.get("id") == self.next_id:
+                result = reply["result"]
+                assert "exceptionDetails" not in result, result
+                return result["result"].get("value")
+
+    async def wait_for(self, expression, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if await self.evaluate(expression):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("never true in the page: " + expression)
+
+
+def test_two_tabs_chat_over_wss(gateway_factory):
+    gw = gateway_factory(env={"WSSGATE_LISTENERS_MAIN_ADDRESS": "127.0.0.1:0"})
+    gw.wait_for_log(r'msg="worker linked"')
+    browser = Browser()
+    try:
+        url = gw.url("/", scheme="https")
+        first, second = browser.open(url), browser.open(url)
+
+        async def scenario():
+            async with Page(first) as a, Page(second) as b:
+                for page, name in ((a, "alice"), (b, "bob")):
+                    await page.wait_for("typeof getWebSocketUrl === 'function' && document.readyState === 'complete'")
+                    assert await page.evaluate("getWebSocketUrl('/chat')") == url.replace("https:", "wss:").rstrip("/") + "/chat"
+                    await page.evaluate("document.getElementById('chat-name').value = '%s'; document.getElementById('chat-join').click()" % name)
+                    await page.wait_for("document.body.dataset.chat === 'joined'")
+                await a.wait_for("(window.chatEvents || []).some(e => e.type === 'join' && e.name === 'bob')")
+                for page, text in ((a, "hello from alice"), (b, "hello from bob")):
+                    await page.evaluate("document.getElementById('chat-text').value = '%s'; document.getElementById('chat-send').click()" % text)
+                for page in (a, b):
+                    await page.wait_for("(window.chatEvents || []).some(e => e.text === 'hello from alice')")
+                    await page.wait_for("(window.chatEvents || []).some(e => e.text === 'hello from bob')")
+
+        run(scenario(), timeout=90)
+    finally:
+        browser.close()
+
+
+def test_ws_from_an_https_page_is_blocked_and_explained(gateway_factory):
+    gw = gateway_factory(env={"WSSGATE_LISTENERS_MAIN_ADDRESS": "127.0.0.1:0"})
+    _, port = gw.address()
+    # Chromium trusts ws://localhost and ws://127.0.0.1 from https pages: use a real-looking name.
+    browser = Browser(host_rules="MAP gw.test 127.0.0.1")
+    try:
+        page_url = "https://gw.test:%d/" % port
+
+        async def scenario():
+            async with Page(browser.open(page_url)) as page:
+                await page.wait_for("typeof getWebSocketUrl === 'function' && document.readyState === 'complete'")
+                assert await page.evaluate("location.protocol") == "https:"
+                await page.evaluate("document.getElementById('mixed-try').click()")
+                await page.wait_for("document.body.dataset.mixedContent === 'explained'")
+                text = await page.evaluate("document.getElementById('mixed').textContent")
+                assert "mixed content" in text and "wss://gw.test" in text
+                # Refused by the browser itself, before any connection: the constructor threw.
+                assert await page.evaluate("document.body.dataset.blockedByBrowser") == "true"
+
+        run(scenario(), timeout=60)
+    finally:
+        browser.close()
