@@ -159,7 +159,7 @@ public final class GatewayServer: Service, Sendable {
                     connections.add(channel)
                     let settings = live.current
                     let dependencies = HTTPConnectionHandler.Dependencies(
-                        routes: settings.routes, state: state, services: services, logger: logger, isTLS: serverTLS != nil,
+                        routes: settings.routes, state: state, services: services, logger: logger,
                         drainSpread: drainSpread
                     )
                     try Self.configureConnection(channel: channel, tls: serverTLS, http: settings.http, dependencies: dependencies, state: state)

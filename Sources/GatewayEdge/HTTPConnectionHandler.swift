@@ -21,7 +21,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         /// What serves each route, by route name.
         var services: [String: any RouteService]
         var logger: Logger
-        var isTLS: Bool
         var drainSpread: TimeAmount
     }
 

@@ -52,6 +52,13 @@ final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Senda
     let eventLoop: any EventLoop
     private let service: HubRouteService
     private var session: WebSocketSessionHandler?
+    /// Made once per connection (used only on its event loop), not once per message.
+    private let decoder = JSONDecoder()
+    private let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
 
     init(id: UInt64, eventLoop: any EventLoop, service: HubRouteService) {
         self.subscriberID = id
@@ -59,10 +66,8 @@ final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Senda
         self.service = service
     }
 
-    static func encode(_ reply: Reply) -> ByteBuffer {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return ByteBuffer(bytes: (try? encoder.encode(reply)) ?? Data("{}".utf8))
+    private func encode(_ reply: Reply) -> ByteBuffer {
+        ByteBuffer(bytes: (try? encoder.encode(reply)) ?? Data("{}".utf8))
     }
 
     func sessionDidOpen(_ session: WebSocketSessionHandler) {
@@ -78,7 +83,7 @@ final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Senda
         guard message.kind == .text else {
             return answer(Reply(op: "error", error: "the hub protocol is JSON in text messages"), to: session)
         }
-        guard let request = try? JSONDecoder().decode(Request.self, from: Data(message.data.readableBytesView)) else {
+        guard let request = try? decoder.decode(Request.self, from: Data(message.data.readableBytesView)) else {
             return answer(Reply(op: "error", error: "not a hub request: expected {\"op\": …, \"topic\": …}"), to: session)
         }
         let settings = service.settings
@@ -104,7 +109,7 @@ final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Senda
                 return answer(Reply(op: "error", id: request.id, topic: topic, error: "publishing to this topic is not allowed"), to: session)
             }
             // Encoded once; every subscriber gets the same bytes.
-            let event = Self.encode(Reply(op: "message", topic: topic, data: request.data ?? .null))
+            let event = encode(Reply(op: "message", topic: topic, data: request.data ?? .null))
             let delivered = service.hub.publish(WebSocketMessage(kind: .text, data: event), to: topic)
             answer(Reply(op: "ack", id: request.id, topic: topic, data: .number(Double(delivered))), to: session)
         default:
@@ -113,19 +118,12 @@ final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Senda
     }
 
     private func answer(_ reply: Reply, to session: WebSocketSessionHandler) {
-        session.send(WebSocketMessage(kind: .text, data: Self.encode(reply)))
+        session.send(WebSocketMessage(kind: .text, data: encode(reply)))
     }
 
-    /// A topic's message. A client that does not read has a bounded queue; past it the
-    /// connection is closed with 1013 rather than slowing the publisher or the others.
+    /// A topic's message; the session bounds its queue, so a client that does not read never
+    /// slows the publisher or the others.
     func deliver(_ message: WebSocketMessage) {
-        eventLoop.execute { [self] in
-            guard let session = self.session, session.isOpen else { return }
-            guard session.isWritable else {
-                session.close(code: CloseCode.tryAgainLater, reason: "send queue full")
-                return
-            }
-            session.send(message)
-        }
+        eventLoop.execute { [self] in self.session?.sendUnlessFull(message) }
     }
 }

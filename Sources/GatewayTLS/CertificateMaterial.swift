@@ -131,12 +131,6 @@ public struct CertificateMaterial: Sendable {
         }
     }
 
-    /// PEM text of the first certificate (for clients that must trust a self-signed one).
-    public func leafPEM() throws -> String {
-        let der = try chain[0].toDERBytes()
-        return PEMDocument(type: "CERTIFICATE", derBytes: der).pemString
-    }
-
     static func fingerprint(der: [UInt8]) -> String {
         SHA256.hash(data: der).map { byte in
             let hex = String(byte, radix: 16, uppercase: true)

@@ -321,6 +321,21 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         }
     }
 
+    /// Sends a message that did not come from this client's own reads (a worker's send, a hub
+    /// publish), which cannot be slowed for this one client: a client that is not reading has
+    /// a bounded queue (`send_queue_bytes`), and past it the session is closed with 1013 instead
+    /// of buffering without end. Returns false when the message overflowed the queue.
+    @discardableResult
+    public func sendUnlessFull(_ message: WebSocketMessage) -> Bool {
+        guard isOpen else { return true }
+        guard isWritable else {
+            close(code: CloseCode.tryAgainLater, reason: "send queue full")
+            return false
+        }
+        send(message)
+        return true
+    }
+
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let message = unwrapOutboundIn(data)
         guard closeState == .open else {

@@ -206,18 +206,10 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, @unchecked Se
         }
     }
 
-    /// A message for the client, from its worker or the hub. A client that does not read has a
-    /// bounded queue (`send_queue_bytes`); past it the connection is closed with 1013 rather
-    /// than buffered without end.
+    /// A message for the client, from its worker or the hub (the session bounds its queue).
     func deliver(_ message: WebSocketMessage) {
         eventLoop.execute { [self] in
-            guard let session = self.session, session.isOpen else { return }
-            guard session.isWritable else {
-                self.pool.countOverflow()
-                session.close(code: CloseCode.tryAgainLater, reason: "send queue full")
-                return
-            }
-            session.send(message)
+            if self.session?.sendUnlessFull(message) == false { self.pool.countOverflow() }
         }
     }
 }

@@ -43,7 +43,6 @@ public final class WorkerProcess: Sendable {
     }
 
     var restarts: Int { state.withLockedValue { $0.restarts } }
-    var pid: Int32? { state.withLockedValue { $0.running ? $0.child?.pid : nil } }
 
     /// Runs the process until `stop()`, restarting it whenever it exits.
     func run() async {

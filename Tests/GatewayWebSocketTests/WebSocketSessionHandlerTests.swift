@@ -136,6 +136,20 @@ final class WebSocketSessionHandlerTests: XCTestCase {
         XCTAssertEqual(session.compressionContexts?.inflater, false)
     }
 
+    /// Messages pushed at a client (worker sends, hub publishes) cannot be slowed for one client:
+    /// once its queue is over `send_queue_bytes` (the channel is not writable) it is closed 1013.
+    func testPushedMessagesToAFullQueueClose1013() throws {
+        try makeSession()
+        XCTAssertTrue(session.sendUnlessFull(.text("fits")))
+        XCTAssertEqual(try sent()?.data, ByteBuffer(string: "fits"))
+        channel.isWritable = false
+        XCTAssertFalse(session.sendUnlessFull(.text("overflow")))
+        XCTAssertEqual(closeCode(try sent()), 1013)
+        XCTAssertNil(try sent())  // the overflowing message was not queued
+        XCTAssertTrue(session.sendUnlessFull(.text("after close")))  // closing: dropped quietly
+        XCTAssertNil(try sent())
+    }
+
     func testQuiesceClosesWith1001() throws {
         try makeSession()
         channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
