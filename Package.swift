@@ -109,6 +109,20 @@ let package = Package(
         ),
         // Proxy routes: pass-through to an upstream WebSocket server.
         .target(
+            name: "GatewayAdmin",
+            dependencies: [
+                "GatewayCore",
+                "GatewayHub",
+                "GatewayWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "GatewayProxy",
             dependencies: [
                 "GatewayCore",
@@ -179,6 +193,7 @@ let package = Package(
                 "GatewayHub",
                 "GatewayWorkers",
                 "GatewayProxy",
+                "GatewayAdmin",
                 "GatewayWebSocket",
                 "Systemd",
                 "GatewayLogging",
@@ -251,6 +266,16 @@ let package = Package(
         .testTarget(
             name: "GatewayWorkersTests",
             dependencies: ["GatewayWorkers", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatewayAdminTests",
+            dependencies: [
+                "GatewayAdmin", "GatewayHub", "GatewayWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: swiftSettings),

@@ -54,6 +54,8 @@ public enum ConfigSchema {
         ("idle_timeout", .value),
         ("close_timeout", .value),
         ("send_queue_bytes", .value),
+        ("send_queue_overflow", .value),
+        ("overflow_close_code", .value),
         ("compression", .section(compression)),
         ("worker", .section(worker)),
         ("proxy", .section([("upstream", .value), ("connect_timeout", .value), ("handshake_timeout", .value)])),
@@ -77,6 +79,7 @@ public enum ConfigSchema {
         ("http", .section([("max_header_bytes", .value), ("header_timeout", .value), ("idle_timeout", .value)])),
         ("listeners", .named(listener)),
         ("routes", .named(route)),
+        ("admin", .section([("address", .value), ("token", .value), ("token_file", .value)])),
     ]
 
     /// Every key path, with `<name>` standing for a user-chosen name: for documentation checks.

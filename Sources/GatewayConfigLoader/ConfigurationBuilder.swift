@@ -60,7 +60,61 @@ struct ConfigurationBuilder {
             paths[route.path] = name
             routes.append(route)
         }
-        return GatewayConfiguration(log: log, server: server, http: http, listeners: listeners, routes: routes)
+        let admin = try self.admin()
+        if let adminAddress = admin.address, let clash = addresses[adminAddress] {
+            throw ConfigurationError(.duplicate, key: "admin.address", "\(adminAddress) is also the address of listeners.\(clash)")
+        }
+        return GatewayConfiguration(log: log, server: server, http: http, listeners: listeners, routes: routes, admin: admin)
+    }
+
+    private func admin() throws(ConfigurationError) -> AdminSettings {
+        var settings = AdminSettings()
+        if let text = string(["admin", "address"]) {
+            settings.isExplicit = true
+            if text == "off" {
+                settings.address = nil
+            } else {
+                do {
+                    settings.address = try ListenAddress(parsing: text)
+                } catch {
+                    throw error.at("admin.address")
+                }
+                if case .systemd = settings.address {
+                    throw ConfigurationError(.invalidValue, key: "admin.address", "the admin API binds its own socket: use host:port or unix:/path")
+                }
+            }
+        }
+        let inline = string(["admin", "token"])
+        let file = string(["admin", "token_file"])
+        switch (inline, file) {
+        case (.some, .some):
+            throw ConfigurationError(.invalidValue, key: "admin.token_file", "use either token or token_file, not both")
+        case (let token?, nil):
+            settings.token = token
+        case (nil, let path?):
+            let contents: String
+            do {
+                contents = try ConfigurationLoader.readFile(path)
+            } catch {
+                throw error.at("admin.token_file")
+            }
+            settings.token = contents.trimmingCharacters(in: "\n").trimmingCharacters(in: " ")
+        case (nil, nil):
+            break
+        }
+        let tokenKey = file == nil ? "admin.token" : "admin.token_file"
+        if let token = settings.token {
+            guard token.utf8.count >= AdminSettings.minimumTokenLength else {
+                throw ConfigurationError(.invalidValue, key: tokenKey, "a token must be at least \(AdminSettings.minimumTokenLength) characters")
+            }
+            guard token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw ConfigurationError(.invalidValue, key: tokenKey, "a token is printable ASCII without spaces")
+            }
+        }
+        if case .tcp = settings.address, settings.token == nil {
+            throw ConfigurationError(.missingValue, key: "admin.token", "the admin API on TCP needs a bearer token (admin.token or admin.token_file)")
+        }
+        return settings
     }
 
     // MARK: Sections
@@ -127,7 +181,9 @@ struct ConfigurationBuilder {
             pongTimeout: try duration(base + ["pong_timeout"], default: d.pongTimeout, positive: true),
             idleTimeout: try duration(base + ["idle_timeout"], default: d.idleTimeout),
             closeTimeout: try duration(base + ["close_timeout"], default: d.closeTimeout, positive: true),
-            sendQueueBytes: try bytes(base + ["send_queue_bytes"], default: d.sendQueueBytes, range: 1024...(1 << 30))
+            sendQueueBytes: try bytes(base + ["send_queue_bytes"], default: d.sendQueueBytes, range: 1024...(1 << 30)),
+            overflow: try choice(base + ["send_queue_overflow"], default: d.overflow),
+            overflowCloseCode: try overflowCloseCode(base + ["overflow_close_code"], default: d.overflowCloseCode)
         )
         let c = base + ["compression"]
         let cd = CompressionSettings()
@@ -314,6 +370,16 @@ struct ConfigurationBuilder {
             throw ConfigurationError(.invalidValue, key: dotted(path), "\(parsed) is outside \(range.lowerBound)…\(range.upperBound)")
         }
         return parsed
+    }
+
+    /// 1013 (try again later) or 1008 (policy violation): the two codes that tell a client why
+    /// it was dropped for not reading.
+    private func overflowCloseCode(_ path: [String], default value: UInt16) throws(ConfigurationError) -> UInt16 {
+        let code = try integer(path, default: Int(value), range: 1008...1013)
+        guard code == 1008 || code == 1013 else {
+            throw ConfigurationError(.invalidValue, key: dotted(path), "\(code) is not 1008 or 1013")
+        }
+        return UInt16(code)
     }
 
     private func bytes(_ path: [String], default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {

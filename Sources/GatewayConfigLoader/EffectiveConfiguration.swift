@@ -22,6 +22,15 @@ public enum EffectiveConfiguration {
         line(1, "max_header_bytes: \(configuration.http.maxHeaderBytes)")
         line(1, "header_timeout: \(duration(configuration.http.headerTimeout))")
         line(1, "idle_timeout: \(duration(configuration.http.idleTimeout))")
+        line(0, "admin:")
+        if configuration.admin.isExplicit {
+            line(1, "address: \(quoted(configuration.admin.address?.description ?? "off"))")
+        } else {
+            // Left unset, the default socket is optional (a warning when it cannot be made):
+            // spelling it out would make it required.
+            line(1, "# address: \(quoted(AdminSettings.defaultAddress.description)) (the default)")
+        }
+        if configuration.admin.token != nil { line(1, "token: \"(set, not shown)\"") }
         line(0, "listeners:")
         for listener in configuration.listeners {
             line(1, "\(listener.name):")
@@ -51,6 +60,8 @@ public enum EffectiveConfiguration {
             line(2, "idle_timeout: \(duration(route.limits.idleTimeout))")
             line(2, "close_timeout: \(duration(route.limits.closeTimeout))")
             line(2, "send_queue_bytes: \(route.limits.sendQueueBytes)")
+            line(2, "send_queue_overflow: \(route.limits.overflow.rawValue)")
+            line(2, "overflow_close_code: \(route.limits.overflowCloseCode)")
             let c = route.compression
             line(2, "compression:")
             line(3, "enabled: \(c.enabled)")

@@ -12,14 +12,17 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var listeners: [ListenerConfiguration]
     /// Routes, sorted by name.
     public var routes: [RouteConfiguration]
+    public var admin: AdminSettings
 
     public init(
         log: LogSettings = .init(),
         server: ServerSettings = .init(),
         http: HTTPSettings = .init(),
         listeners: [ListenerConfiguration],
-        routes: [RouteConfiguration]
+        routes: [RouteConfiguration],
+        admin: AdminSettings = .init()
     ) {
+        self.admin = admin
         self.log = log
         self.server = server
         self.http = http

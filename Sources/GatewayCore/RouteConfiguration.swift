@@ -234,6 +234,11 @@ public struct WebSocketLimits: Sendable, Equatable {
     /// Bytes queued towards a client that is not reading before reads from it pause
     /// (the high watermark of the channel's write buffer).
     public var sendQueueBytes: Int
+    /// What happens to messages pushed to a client (hub publishes, worker and admin sends) once
+    /// its send queue is full: the gateway cannot slow the sender down for one client.
+    public var overflow: OverflowPolicy
+    /// The close code of the `close` policy: 1013 (try again later) or 1008 (policy violation).
+    public var overflowCloseCode: UInt16
 
     public init(
         maxMessageBytes: Int = 1 << 20,
@@ -241,7 +246,9 @@ public struct WebSocketLimits: Sendable, Equatable {
         pongTimeout: TimeAmount = .seconds(30),
         idleTimeout: TimeAmount = .zero,
         closeTimeout: TimeAmount = .seconds(5),
-        sendQueueBytes: Int = 1 << 20
+        sendQueueBytes: Int = 1 << 20,
+        overflow: OverflowPolicy = .close,
+        overflowCloseCode: UInt16 = 1013
     ) {
         self.maxMessageBytes = maxMessageBytes
         self.pingInterval = pingInterval
@@ -249,7 +256,18 @@ public struct WebSocketLimits: Sendable, Equatable {
         self.idleTimeout = idleTimeout
         self.closeTimeout = closeTimeout
         self.sendQueueBytes = sendQueueBytes
+        self.overflow = overflow
+        self.overflowCloseCode = overflowCloseCode
     }
+}
+
+/// A full send queue's policy for pushed messages.
+public enum OverflowPolicy: String, Sendable, Equatable, CaseIterable {
+    /// Close the session (`overflow_close_code`): the client learns it missed messages.
+    case close
+    /// Keep the newest messages within the budget and drop the oldest not yet written: for
+    /// feeds where only the latest state matters (prices, positions).
+    case dropOldest = "drop-oldest"
 }
 
 /// permessage-deflate (RFC 7692) as this route offers it.

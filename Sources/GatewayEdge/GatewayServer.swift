@@ -26,6 +26,8 @@ public final class GatewayServer: Service, Sendable {
     private let configuration: GatewayConfiguration
     private let tls: [String: ServerTLS]
     private let services: [String: any RouteService]
+    /// Open WebSocket connections, for the admin API.
+    public let sessions: SessionDirectory
     private let activatedSockets: [String: Int32]
     private let hooks: Hooks
     private let logger: Logger
@@ -56,8 +58,10 @@ public final class GatewayServer: Service, Sendable {
         group: any EventLoopGroup,
         logger: Logger,
         state: GatewayState = GatewayState(),
+        sessions: SessionDirectory = SessionDirectory(),
         hooks: Hooks = Hooks()
     ) {
+        self.sessions = sessions
         self.configuration = configuration
         self.live = LiveSettings(routes: configuration.routes, http: configuration.http)
         self.tls = tls
@@ -142,6 +146,7 @@ public final class GatewayServer: Service, Sendable {
         let logger = self.logger
         let live = self.live
         let drainSpread = configuration.server.drainSpread
+        let sessions = self.sessions
         let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -160,7 +165,7 @@ public final class GatewayServer: Service, Sendable {
                     let settings = live.current
                     let dependencies = HTTPConnectionHandler.Dependencies(
                         routes: settings.routes, state: state, services: services, logger: logger,
-                        drainSpread: drainSpread
+                        drainSpread: drainSpread, sessions: sessions
                     )
                     try Self.configureConnection(channel: channel, tls: serverTLS, http: settings.http, dependencies: dependencies, state: state)
                 }

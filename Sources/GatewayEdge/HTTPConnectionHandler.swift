@@ -22,6 +22,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var services: [String: any RouteService]
         var logger: Logger
         var drainSpread: TimeAmount
+        /// Open WebSocket connections, for the admin API.
+        var sessions: SessionDirectory
     }
 
     /// What to do once the request's `.end` arrives.
@@ -200,7 +202,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return respond(context: context, status: .serviceUnavailable, headers: [:], body: "route not available\n", keepAlive: false, headOnly: false)
         }
         let tlsVersion = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).tlsVersion
+        let connectionID = dependencies.sessions.ids.next()
         let request = UpgradeRequest(
+            connectionID: connectionID,
             route: acceptance.route,
             target: head.uri,
             headers: head.headers.map { ($0.name.lowercased(), $0.value) },
@@ -222,13 +226,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     }
                     return
                 }
-                self.upgrade(context: context, acceptance: acceptance, application: application)
+                self.upgrade(context: context, acceptance: acceptance, application: application, connectionID: connectionID)
             case .passthrough(let upstream, let responseHead):
                 guard context.channel.isActive, !self.quiescing else {
                     upstream.close(promise: nil)
                     return
                 }
-                self.passThrough(context: context, upstream: upstream, responseHead: responseHead)
+                self.passThrough(context: context, upstream: upstream, responseHead: responseHead, connectionID: connectionID, route: acceptance.route)
             case .refuse(let status, let message):
                 guard context.channel.isActive else { return }
                 self.respond(context: context, status: HTTPResponseStatus(statusCode: status), headers: [:], body: message + "\n", keepAlive: false, headOnly: false)
@@ -239,7 +243,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Joins the client to an upstream that has answered 101: the upstream's answer goes to the
     /// client as it is, then bytes flow both ways unchanged (extensions and subprotocols were
     /// negotiated end to end). Bytes the client sent after its request are handed on too.
-    private func passThrough(context: ChannelHandlerContext, upstream: any Channel, responseHead: ByteBuffer) {
+    private func passThrough(context: ChannelHandlerContext, upstream: any Channel, responseHead: ByteBuffer, connectionID: UInt64, route: RouteConfiguration) {
         let (clientSide, upstreamSide) = GlueHandler.matchedPair()
         do {
             let pipeline = context.pipeline.syncOperations
@@ -251,6 +255,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             pipeline.removeHandler(context: context, promise: nil)
             pipeline.removeHandler(decoder, promise: nil)
             dependencies.state.sessionOpened()
+            dependencies.sessions.registerProxied(id: connectionID, route: route.name, peer: PeerAddress.describe(context.channel.remoteAddress), channel: context.channel)
             let state = dependencies.state
             context.channel.closeFuture.whenComplete { _ in state.sessionClosed() }
         } catch {
@@ -263,7 +268,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Swaps the HTTP handlers for the WebSocket ones. Any bytes the client sent after its
     /// request (its first frames, even) are kept by the HTTP decoder and handed on when it is
     /// removed, so they reach the frame decoder in order.
-    private func upgrade(context: ChannelHandlerContext, acceptance: UpgradeNegotiator.Acceptance, application: any WebSocketApplication) {
+    private func upgrade(context: ChannelHandlerContext, acceptance: UpgradeNegotiator.Acceptance, application: any WebSocketApplication, connectionID: UInt64) {
         let route = acceptance.route
         let channel = context.channel
         let peer = PeerAddress.describe(channel.remoteAddress)
@@ -300,6 +305,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             pipeline.removeHandler(context: context, promise: nil)
             pipeline.removeHandler(decoder, promise: nil)
             state.sessionOpened()
+            dependencies.sessions.register(
+                id: connectionID, route: route.name, kind: route.kind.rawValue, session: session, channel: channel,
+                subprotocol: acceptance.subprotocol, compression: acceptance.deflate != nil
+            )
             channel.closeFuture.whenComplete { _ in state.sessionClosed() }
         } catch {
             dependencies.logger.error("upgrade failed", metadata: ["peer": .string(peer), "error": .string("\(error)")])

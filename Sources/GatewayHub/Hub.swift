@@ -86,8 +86,33 @@ public final class Hub: Sendable {
             }
             return Array(found.values)
         }
+        var message = message
+        if subscribers.count > 1 && message.sharedCompression == nil {
+            // Many sessions get the same bytes: let them share the compressed form too.
+            message.sharedCompression = SharedCompression()
+        }
         for subscriber in subscribers { subscriber.deliver(message) }
         return subscribers.count
+    }
+
+    /// Every subscription in use (topics and patterns) with its number of subscribers, sorted.
+    public func subscriptionCounts() -> [(subscription: String, subscribers: Int)] {
+        state.withLockedValue { state in
+            let exact = state.topics.map { ($0.key, $0.value.count) }
+            let patterns = state.prefixes.map { ($0.key + "*", $0.value.count) }
+            return (exact + patterns).sorted { $0.0 < $1.0 }
+        }
+    }
+
+    /// The connections a publish to `topic` would reach (directly or by a pattern).
+    public func subscriberIDs(receiving topic: String) -> Set<UInt64> {
+        state.withLockedValue { state in
+            var found = Set(state.topics[topic]?.keys ?? [:].keys)
+            for (prefix, subscribers) in state.prefixes where topic.hasPrefix(prefix) {
+                found.formUnion(subscribers.keys)
+            }
+            return found
+        }
     }
 
     public func subscriberCount(of topic: String) -> Int {

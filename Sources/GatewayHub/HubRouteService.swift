@@ -14,19 +14,23 @@ public final class HubRouteService: RouteService {
     public let route: RouteConfiguration
     let settings: HubRouteSettings
     let hub: Hub
-    private let ids: ConnectionIDs
 
-    public init(route: RouteConfiguration, hub: Hub, ids: ConnectionIDs) {
+    public init(route: RouteConfiguration, hub: Hub) {
         self.route = route
         self.settings = route.hub ?? HubRouteSettings()
         self.hub = hub
-        self.ids = ids
     }
 
     public var isReady: Bool { true }
 
+    /// The bytes of a `message` event, as hub-route clients receive a publish to `topic`; the
+    /// admin API publishes `data` in the same form.
+    public static func messageEvent(topic: String, data: JSONValue) -> ByteBuffer {
+        HubConnection.encode(HubConnection.Reply(op: "message", topic: topic, data: data), with: HubConnection.makeEncoder())
+    }
+
     public func prepare(_ request: UpgradeRequest, eventLoop: any EventLoop, completion: @escaping (UpgradeVerdict) -> Void) {
-        completion(.accept(HubConnection(id: ids.next(), eventLoop: eventLoop, service: self)))
+        completion(.accept(HubConnection(id: request.connectionID, eventLoop: eventLoop, service: self)))
     }
 }
 
@@ -54,11 +58,17 @@ final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Senda
     private var session: WebSocketSessionHandler?
     /// Made once per connection (used only on its event loop), not once per message.
     private let decoder = JSONDecoder()
-    private let encoder: JSONEncoder = {
+    private let encoder = HubConnection.makeEncoder()
+
+    static func makeEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
-    }()
+    }
+
+    static func encode(_ reply: Reply, with encoder: JSONEncoder) -> ByteBuffer {
+        ByteBuffer(bytes: (try? encoder.encode(reply)) ?? Data("{}".utf8))
+    }
 
     init(id: UInt64, eventLoop: any EventLoop, service: HubRouteService) {
         self.subscriberID = id
@@ -67,7 +77,7 @@ final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Senda
     }
 
     private func encode(_ reply: Reply) -> ByteBuffer {
-        ByteBuffer(bytes: (try? encoder.encode(reply)) ?? Data("{}".utf8))
+        Self.encode(reply, with: encoder)
     }
 
     func sessionDidOpen(_ session: WebSocketSessionHandler) {

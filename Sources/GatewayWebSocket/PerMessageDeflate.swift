@@ -112,6 +112,18 @@ final class PerMessageDeflate {
         return output
     }
 
+    /// Compresses a message that many sessions send, reusing another session's result when this
+    /// one's compressor starts each message afresh (its output then depends on nothing else).
+    func compress(_ message: WebSocketMessage, allocator: ByteBufferAllocator) throws(Failure) -> ByteBuffer {
+        guard let shared = message.sharedCompression, parameters.serverNoContextTakeover else {
+            return try compress(message.data, allocator: allocator)
+        }
+        let key = SharedCompression.Key(windowBits: parameters.serverMaxWindowBits, level: parameters.level, memoryLevel: parameters.memoryLevel)
+        return try shared.payload(for: key) { () throws(Failure) -> ByteBuffer in
+            try compress(message.data, allocator: allocator)
+        }
+    }
+
     /// Frees the zlib contexts that hold no state worth keeping (those reset after every message),
     /// unless they were used since the previous call: a busy session keeps them, an idle one
     /// gives them back.

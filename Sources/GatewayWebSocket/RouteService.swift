@@ -3,6 +3,8 @@ import NIOCore
 
 /// What the HTTP side knows about an upgrade it is about to accept, for the route to decide on.
 public struct UpgradeRequest: Sendable {
+    /// The connection's id for its whole life (access log, worker, hub, admin API).
+    public var connectionID: UInt64
     public var route: RouteConfiguration
     /// The request target, path and query.
     public var target: String
@@ -13,7 +15,8 @@ public struct UpgradeRequest: Sendable {
     /// `TLSv1.3`, … when the listener has TLS.
     public var tlsVersion: String?
 
-    public init(route: RouteConfiguration, target: String, headers: [(String, String)], peer: String, subprotocol: String?, tlsVersion: String?) {
+    public init(connectionID: UInt64, route: RouteConfiguration, target: String, headers: [(String, String)], peer: String, subprotocol: String?, tlsVersion: String?) {
+        self.connectionID = connectionID
         self.route = route
         self.target = target
         self.headers = headers

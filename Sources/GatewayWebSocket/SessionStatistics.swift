@@ -6,6 +6,8 @@ public struct SessionStatistics: Sendable, Equatable {
     public var messagesOut = 0
     public var bytesIn = 0
     public var bytesOut = 0
+    /// Pushed messages the overflow policy did not deliver.
+    public var messagesDropped = 0
     /// The close code we sent, if any.
     public var closeCodeSent: UInt16?
     /// The close code the client sent, if any.

@@ -73,6 +73,10 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private var idleTimer: Scheduled<Void>?
     private var closeTimer: Scheduled<Void>?
     private var reportedClose = false
+    /// Pushed messages waiting for the client to take what is already queued (`drop-oldest`
+    /// policy only), and their bytes: bounded by `send_queue_bytes`.
+    private var backlog = CircularBuffer<WebSocketMessage>()
+    private var backlogBytes = 0
 
     public init(configuration: Configuration, application: any WebSocketApplication, peer: String, logger: Logger) {
         self.configuration = configuration
@@ -114,6 +118,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
 
     public func channelInactive(context: ChannelHandlerContext) {
         cancelTimers()
+        discardBacklog()
         closeState = .closed
         reportClose()
         context.fireChannelInactive()
@@ -147,6 +152,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
                 "close_code": .string(code.map(String.init) ?? "none"),
                 "closed_by": .string(statistics.closedBy ?? "tcp"),
                 "compression": .string(deflate == nil ? "off" : "on"),
+                "dropped": .stringConvertible(statistics.messagesDropped),
             ]
         )
     }
@@ -288,6 +294,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         statistics.closeCodeSent = code
         closeState = .closed
         partial = nil
+        discardBacklog()
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
             .assumeIsolated()
             .whenComplete { _ in context.close(promise: nil) }
@@ -322,19 +329,54 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     }
 
     /// Sends a message that did not come from this client's own reads (a worker's send, a hub
-    /// publish), which cannot be slowed for this one client: a client that is not reading has
-    /// a bounded queue (`send_queue_bytes`), and past it the session is closed with 1013 instead
-    /// of buffering without end. Returns false when the message overflowed the queue.
+    /// publish, an admin send), which cannot be slowed for this one client. A client that is not
+    /// reading has a bounded queue (`send_queue_bytes`); past it the route's overflow policy
+    /// applies: close with `overflow_close_code`, or drop the oldest pushed messages not yet
+    /// written. Returns false when the session was closed for it.
     @discardableResult
     public func sendUnlessFull(_ message: WebSocketMessage) -> Bool {
         guard isOpen else { return true }
-        guard isWritable else {
-            close(code: CloseCode.tryAgainLater, reason: "send queue full")
-            return false
+        if backlog.isEmpty && isWritable {
+            send(message)
+            return true
         }
-        send(message)
-        return true
+        let limits = configuration.limits
+        switch limits.overflow {
+        case .close:
+            statistics.messagesDropped += 1
+            close(code: limits.overflowCloseCode, reason: "send queue full")
+            return false
+        case .dropOldest:
+            backlog.append(message)
+            backlogBytes += message.data.readableBytes
+            // The newest message always stays, even alone over the budget.
+            while backlogBytes > limits.sendQueueBytes, backlog.count > 1 {
+                backlogBytes -= backlog.removeFirst().data.readableBytes
+                statistics.messagesDropped += 1
+            }
+            return true
+        }
     }
+
+    /// Moves backlogged messages to the channel while it takes them, oldest first.
+    private func drainBacklog(context: ChannelHandlerContext) {
+        guard !backlog.isEmpty else { return }
+        while closeState == .open, context.channel.isWritable, let message = backlog.popFirst() {
+            backlogBytes -= message.data.readableBytes
+            writeMessage(message, context: context, promise: nil)
+        }
+        context.flush()
+    }
+
+    /// A closing session delivers no more pushed messages: they count as dropped.
+    private func discardBacklog() {
+        statistics.messagesDropped += backlog.count
+        backlog.removeAll()
+        backlogBytes = 0
+    }
+
+    /// Messages waiting in the `drop-oldest` backlog, and their bytes (for the admin API).
+    public var backlogSize: (messages: Int, bytes: Int) { (backlog.count, backlogBytes) }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let message = unwrapOutboundIn(data)
@@ -352,7 +394,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         dataSinceIdleCheck = true
         if let deflate, deflate.shouldCompress(message.data.readableBytes) {
             do {
-                let compressed = try deflate.compress(message.data, allocator: context.channel.allocator)
+                let compressed = try deflate.compress(message, allocator: context.channel.allocator)
                 var frame = WebSocketFrame(fin: true, opcode: opcode, data: compressed)
                 frame.rsv1 = true
                 context.write(wrapOutboundOut(frame), promise: promise)
@@ -379,6 +421,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         statistics.closeCodeSent = code
         closeState = .closeSent
         partial = nil
+        discardBacklog()
         var payload = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         payload.writeInteger(code)
         // Control frames carry at most 125 bytes (§5.5).
@@ -433,6 +476,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     public var eventLoop: (any EventLoop)? { context?.eventLoop }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { drainBacklog(context: context) }
         if context.channel.isWritable && readPending && !readingPaused {
             readPending = false
             context.read()

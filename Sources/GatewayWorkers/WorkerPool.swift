@@ -48,18 +48,16 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     private let hub: Hub
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let ids: ConnectionIDs
     private let instances: [WorkerInstance]
     private let state = NIOLockedValueBox(State())
     private let nextLinkID = NIOLockedValueBox<UInt64>(0)
     private let maxFrameBytes: Int
 
-    public init(route: RouteConfiguration, hub: Hub, ids: ConnectionIDs, group: any EventLoopGroup, logger: Logger) throws {
+    public init(route: RouteConfiguration, hub: Hub, group: any EventLoopGroup, logger: Logger) throws {
         guard let settings = route.worker else { preconditionFailure("a worker pool needs worker settings") }
         self.route = route
         self.settings = settings
         self.hub = hub
-        self.ids = ids
         self.group = group
         var logger = logger
         logger[metadataKey: "route"] = .string(route.name)
@@ -191,7 +189,7 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         for (name, value) in request.headers where settings.forwardHeaders.contains(name) {
             fields.append((name, value))
         }
-        let connection = WorkerConnection(id: ids.next(), eventLoop: eventLoop, fields: fields, pool: self)
+        let connection = WorkerConnection(id: request.connectionID, eventLoop: eventLoop, fields: fields, pool: self)
         state.withLockedValue { $0.connections[connection.id] = connection }
         if settings.authorize {
             connection.awaitVerdict(timeout: settings.authorizeTimeout, completion: completion)

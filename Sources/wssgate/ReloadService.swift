@@ -43,6 +43,9 @@ struct ReloadService: Service, CustomStringConvertible {
         if !oldListeners.elementsEqual(newListeners, by: { $0 == $1 }) {
             problems.append("listeners (names, addresses, TLS on or off)")
         }
+        if old.admin != new.admin {
+            problems.append("admin (address or token)")
+        }
         let oldRoutes = Dictionary(uniqueKeysWithValues: old.routes.map { ($0.name, $0) })
         for route in new.routes {
             guard let before = oldRoutes[route.name] else {

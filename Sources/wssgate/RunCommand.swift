@@ -1,4 +1,5 @@
 import ArgumentParser
+import GatewayAdmin
 import GatewayCore
 import GatewayConfigLoader
 import GatewayEdge
@@ -46,6 +47,7 @@ struct RunCommand: AsyncParsableCommand {
         logger.info("starting", metadata: [
             "version": .string(WSSGate.version),
             "config": .string(filePath ?? "embedded default"),
+            "open_files": .stringConvertible(OpenFileLimit.raise()),
         ])
         for (name, tls) in prepared.tls.sorted(by: { $0.key < $1.key }) {
             let material = tls.material
@@ -75,7 +77,7 @@ struct RunCommand: AsyncParsableCommand {
         let threads = settings.server.threads == 0 ? System.coreCount : settings.server.threads
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let hub = Hub()
-        let ids = ConnectionIDs()
+        let sessions = SessionDirectory()
         var routeServices: [String: any RouteService] = [:]
         var pools: [WorkerPool] = []
         var proxies: [ProxyRouteService] = []
@@ -86,14 +88,14 @@ struct RunCommand: AsyncParsableCommand {
             case .echo:
                 routeServices[route.name] = EchoRouteService()
             case .hub:
-                routeServices[route.name] = HubRouteService(route: route, hub: hub, ids: ids)
+                routeServices[route.name] = HubRouteService(route: route, hub: hub)
             case .proxy:
                 let proxy = ProxyRouteService(route: route, group: group, logger: logger)
                 proxies.append(proxy)
                 routeServices[route.name] = proxy
             case .worker:
                 do {
-                    let pool = try WorkerPool(route: route, hub: hub, ids: ids, group: group, logger: logger)
+                    let pool = try WorkerPool(route: route, hub: hub, group: group, logger: logger)
                     pools.append(pool)
                     routeServices[route.name] = pool
                 } catch {
@@ -106,7 +108,7 @@ struct RunCommand: AsyncParsableCommand {
         let state = GatewayState()
         let server = GatewayServer(
             configuration: settings, tls: prepared.tls, services: routeServices, activatedSockets: activatedSockets,
-            group: group, logger: logger, state: state,
+            group: group, logger: logger, state: state, sessions: sessions,
             hooks: .init(
                 ready: { _ in notifier.notify("READY=1\nSTATUS=ready") },
                 draining: { notifier.notify("STOPPING=1\nSTATUS=draining") }
@@ -116,15 +118,20 @@ struct RunCommand: AsyncParsableCommand {
             loader: PreparedGateway.loader(filePath: filePath, overrides: overrides, activatedSockets: activated.descriptors.map(\.name)),
             server: server, tls: prepared.tls, current: NIOLockedValueBox(settings), notifier: notifier, logger: logger
         )
+        let admin = AdminServer(
+            settings: settings.admin, api: AdminAPI(hub: hub, sessions: sessions, token: settings.admin.token),
+            group: group, logger: logger
+        )
         let systemd = SystemdService(
             notifier: notifier, watchdog: WatchdogSettings(environment: environment, pid: getpid()),
             state: state, pools: pools, group: group, logger: logger
         )
         // Services shut down in reverse order: the server drains first (clients get 1001, the
-        // workers hear every connection close), then the worker pools stop their processes.
+        // workers hear every connection close), then the worker pools stop their processes; the
+        // admin API stays up through the drain.
         let serviceGroup = ServiceGroup(
             configuration: .init(
-                services: [.init(service: systemd), .init(service: reload)] + proxies.map { .init(service: $0) }
+                services: [.init(service: systemd), .init(service: admin), .init(service: reload)] + proxies.map { .init(service: $0) }
                     + pools.map { .init(service: $0) } + [.init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger

@@ -33,7 +33,13 @@ class Gateway:
             argv += ["--config", self.config_path]
         argv += args
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("WSSGATE_")}
+        # The admin API's default socket is /run/wssgate/admin.sock; tests that do not set up an
+        # admin API of their own keep it off rather than share that one path.
+        if "admin:" not in (config_text or "") and not any(a.startswith("admin.") for a in args):
+            full_env["WSSGATE_ADMIN_ADDRESS"] = "off"
         full_env.update(env or {})
+        # A None value unsets a variable (the admin test that wants the real default).
+        full_env = {k: v for k, v in full_env.items() if v is not None}
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=full_env)
         self.lines = []
         self.listeners = {}
@@ -181,9 +187,15 @@ class RawWebSocket:
     """A deliberately minimal client that can send what a well-behaved library refuses to:
     unmasked frames, reserved bits and opcodes, bad close codes, invalid UTF-8."""
 
-    def __init__(self, host, port, path="/echo", tls=True, timeout=5, extensions=None):
+    def __init__(self, host, port, path="/echo", tls=True, timeout=5, extensions=None, rcvbuf=None):
         import base64
-        sock = socket.create_connection((host, port), timeout=timeout)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.settimeout(timeout)
+        if rcvbuf:
+            # Before connecting, so the advertised window stays small: a client that stops
+            # reading then holds only a few kilobytes in its kernel.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.connect((host, port))
         if tls:
             sock = insecure_context().wrap_socket(sock, server_hostname="localhost")
         self.sock = sock

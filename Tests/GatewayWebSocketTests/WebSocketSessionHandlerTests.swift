@@ -155,4 +155,85 @@ final class WebSocketSessionHandlerTests: XCTestCase {
         channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         XCTAssertEqual(closeCode(try sent()), 1001)
     }
+
+    // MARK: Pushed messages and the overflow policy
+
+    func testDropOldestKeepsTheNewestWithinTheBudgetInOrder() throws {
+        try makeSession(limits: WebSocketLimits(sendQueueBytes: 1024, overflow: .dropOldest))
+        channel.isWritable = false
+        for index in 0..<10 {
+            let payload = String(index) + String(repeating: "x", count: 299)
+            XCTAssertTrue(session.sendUnlessFull(.text(payload)))
+        }
+        XCTAssertNil(try sent(), "nothing is written while the client is not taking data")
+        XCTAssertEqual(session.backlogSize.messages, 3)
+        XCTAssertEqual(session.statistics.messagesDropped, 7)
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        let firsts = try (0..<3).map { _ in try XCTUnwrap(try sent()).data.getString(at: 0, length: 1) }
+        XCTAssertEqual(firsts, ["7", "8", "9"])
+        XCTAssertNil(try sent())
+        XCTAssertEqual(session.backlogSize.messages, 0)
+    }
+
+    func testDropOldestKeepsOneMessageLargerThanTheBudget() throws {
+        try makeSession(limits: WebSocketLimits(sendQueueBytes: 1024, overflow: .dropOldest))
+        channel.isWritable = false
+        session.sendUnlessFull(.text("old"))
+        session.sendUnlessFull(.binary(Array(repeating: 7, count: 4096)))
+        XCTAssertEqual(session.backlogSize.messages, 1)
+        XCTAssertEqual(session.backlogSize.bytes, 4096)
+        XCTAssertEqual(session.statistics.messagesDropped, 1)
+    }
+
+    func testClosePolicyClosesWithTheConfiguredCode() throws {
+        try makeSession(limits: WebSocketLimits(overflow: .close, overflowCloseCode: 1008))
+        XCTAssertTrue(session.sendUnlessFull(.text("taken")))
+        XCTAssertEqual(try sent()?.data, ByteBuffer(string: "taken"))
+        channel.isWritable = false
+        XCTAssertFalse(session.sendUnlessFull(.text("overflow")))
+        XCTAssertEqual(closeCode(try sent()), 1008)
+        XCTAssertEqual(session.statistics.messagesDropped, 1)
+    }
+
+    func testBacklogIsDroppedWhenTheSessionCloses() throws {
+        try makeSession(limits: WebSocketLimits(overflow: .dropOldest))
+        channel.isWritable = false
+        session.sendUnlessFull(.text("a"))
+        session.sendUnlessFull(.text("b"))
+        session.close(code: 1001)
+        XCTAssertEqual(session.statistics.messagesDropped, 2)
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        XCTAssertEqual(closeCode(try sent()), 1001)
+        XCTAssertNil(try sent(), "nothing follows the Close frame")
+    }
+
+    func testFanOutMessageIsCompressedOnceForSessionsThatResetTheirContext() throws {
+        let parameters = try XCTUnwrap(PerMessageDeflateNegotiation.negotiate(headerValues: ["permessage-deflate"], settings: .init()))
+        XCTAssertTrue(parameters.serverNoContextTakeover)
+        var payloads: [ByteBuffer] = []
+        let message = WebSocketMessage.fanOut(kind: .text, data: ByteBuffer(string: String(repeating: "hello hub ", count: 50)))
+        for _ in 0..<3 {
+            try makeSession(deflate: parameters)
+            session.sendUnlessFull(message)
+            let frame = try XCTUnwrap(try sent())
+            XCTAssertTrue(frame.rsv1)
+            payloads.append(frame.data)
+            _ = try channel.finish(acceptAlreadyClosed: true)
+        }
+        XCTAssertEqual(message.sharedCompression?.compressions, 1)
+        XCTAssertEqual(Set(payloads).count, 1, "every subscriber gets the same bytes")
+        XCTAssertLessThan(payloads[0].readableBytes, 500)
+
+        // A session that keeps its context compresses for itself.
+        var takeover = CompressionSettings()
+        takeover.serverNoContextTakeover = false
+        let keeping = try XCTUnwrap(PerMessageDeflateNegotiation.negotiate(headerValues: ["permessage-deflate"], settings: takeover))
+        XCTAssertFalse(keeping.serverNoContextTakeover)
+        try makeSession(deflate: keeping)
+        session.sendUnlessFull(message)
+        XCTAssertTrue(try XCTUnwrap(try sent()).rsv1)
+        XCTAssertEqual(message.sharedCompression?.compressions, 1)
+    }
 }

@@ -1,7 +1,7 @@
 import NIOConcurrencyHelpers
 
-/// Connection ids, unique within the gateway process: worker connections and hub clients share
-/// the hub, so they share the numbering.
+/// Connection ids, unique within the gateway process and never reused: the same id names a
+/// connection in the access log, to its worker, in the hub and in the admin API.
 public final class ConnectionIDs: Sendable {
     private let counter = NIOLockedValueBox<UInt64>(0)
     public init() {}

@@ -1,0 +1,377 @@
+import GatewayCore
+import GatewayHub
+import GatewayWebSocket
+import NIOCore
+import NIOHTTP1
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// One admin request, as the HTTP side read it.
+public struct AdminRequest: Sendable {
+    public var method: HTTPMethod
+    /// The target, query included.
+    public var uri: String
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer
+
+    public init(method: HTTPMethod, uri: String, headers: HTTPHeaders, body: ByteBuffer) {
+        self.method = method
+        self.uri = uri
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// An admin answer: always JSON.
+public struct AdminResponse: Sendable {
+    public var status: HTTPResponseStatus
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer
+}
+
+/// The admin API of docs/admin-api.yaml: publish to hub topics, list, inspect, message and close
+/// connections, list topics. Independent of the HTTP plumbing, so every answer (errors too) is
+/// made in one place.
+public final class AdminAPI: Sendable {
+    /// Largest request body: a 1 MiB binary message, base64-encoded, with room to spare.
+    public static let maxBodyBytes = 4 << 20
+    static let defaultPageSize = 100
+    static let maxPageSize = 1000
+
+    let hub: Hub
+    let sessions: SessionDirectory
+    let token: String?
+
+    public init(hub: Hub, sessions: SessionDirectory, token: String?) {
+        self.hub = hub
+        self.sessions = sessions
+        self.token = token
+    }
+
+    public func handle(_ request: AdminRequest, on eventLoop: any EventLoop) -> EventLoopFuture<AdminResponse> {
+        do {
+            try authorize(request)
+            return try route(request, on: eventLoop).recover { Self.failure($0) }
+        } catch {
+            return eventLoop.makeSucceededFuture(Self.failure(error))
+        }
+    }
+
+    // MARK: Routing
+
+    private func route(_ request: AdminRequest, on eventLoop: any EventLoop) throws(AdminError) -> EventLoopFuture<AdminResponse> {
+        let (path, query) = Self.split(request.uri)
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+        func only(_ methods: [HTTPMethod]) throws(AdminError) {
+            guard methods.contains(request.method) else {
+                var error = AdminError(.methodNotAllowed, code: "method_not_allowed", "\(request.method.rawValue) is not allowed here; use \(methods.map(\.rawValue).joined(separator: " or "))")
+                error.allow = methods.map(\.rawValue).joined(separator: ", ")
+                throw error
+            }
+        }
+        // `/v1/connections/{id}[/send]` names its id; every other path is fixed.
+        var id = ""
+        var shape = segments
+        if segments.count >= 3, segments[0] == "v1", segments[1] == "connections" {
+            id = segments[2]
+            shape[2] = "{id}"
+        }
+        switch shape {
+        case ["v1", "publish"]:
+            try only([.POST])
+            try Self.noQuery(query)
+            return eventLoop.makeSucceededFuture(try publish(try Self.object(request)))
+        case ["v1", "topics"]:
+            try only([.GET])
+            try Self.noQuery(query)
+            let topics = hub.subscriptionCounts().map { AdminPayloads.Topic(topic: $0.subscription, subscribers: $0.subscribers) }
+            return eventLoop.makeSucceededFuture(Self.json(.ok, AdminPayloads.Topics(topics: topics)))
+        case ["v1", "connections"]:
+            try only([.GET])
+            return eventLoop.makeSucceededFuture(try listConnections(query))
+        case ["v1", "connections", "{id}"]:
+            try only([.GET, .DELETE])
+            let entry = try entry(id)
+            if request.method == .GET {
+                try Self.noQuery(query)
+                return detail(entry)
+            }
+            return try close(entry, query: query)
+        case ["v1", "connections", "{id}", "send"]:
+            try only([.POST])
+            try Self.noQuery(query)
+            let entry = try entry(id)
+            let message = try Self.message(from: try Self.object(request), allowed: [])
+            return send(message, to: entry)
+        default:
+            throw AdminError.notFound("no such endpoint: \(path)")
+        }
+    }
+
+    private func authorize(_ request: AdminRequest) throws(AdminError) {
+        guard let token else { return }
+        let presented = request.headers.first(name: "authorization") ?? ""
+        let expected = "Bearer " + token
+        guard Self.constantTimeEqual(Array(presented.utf8), Array(expected.utf8)) else {
+            throw AdminError(.unauthorized, code: "unauthorized", presented.isEmpty ? "an Authorization: Bearer token is required" : "the bearer token is wrong")
+        }
+    }
+
+    // MARK: Endpoints
+
+    private func publish(_ body: [String: JSONValue]) throws(AdminError) -> AdminResponse {
+        guard case .string(let topic)? = body["topic"] else {
+            throw AdminError.invalidField("topic", body["topic"] == nil ? "topic is required" : "topic must be a string")
+        }
+        guard HubRouteSettings.isValidTopic(topic, allowPattern: false) else {
+            throw AdminError.invalidField("topic", "'\(topic)' is not a topic: 1 to 255 bytes, no spaces, control characters or '*'")
+        }
+        let message: WebSocketMessage
+        if let data = body["data"] {
+            for key in body.keys.sorted() where key != "topic" && key != "data" {
+                throw AdminError.invalidField(key, key == "text" || key == "binary" ? "give one of text, binary or data" : "unknown field '\(key)'")
+            }
+            message = WebSocketMessage(kind: .text, data: HubRouteService.messageEvent(topic: topic, data: data))
+        } else {
+            message = try Self.message(from: body, allowed: ["topic"])
+        }
+        let delivered = hub.publish(message, to: topic)
+        return Self.json(.ok, AdminPayloads.Published(topic: topic, delivered: delivered))
+    }
+
+    private func listConnections(_ query: [(String, String)]) throws(AdminError) -> AdminResponse {
+        var route: String?
+        var topic: String?
+        var limit = Self.defaultPageSize
+        var after: UInt64 = 0
+        for (name, value) in query {
+            switch name {
+            case "route": route = value
+            case "topic":
+                guard HubRouteSettings.isValidTopic(value, allowPattern: false) else {
+                    throw AdminError.invalidField("topic", "'\(value)' is not a topic")
+                }
+                topic = value
+            case "limit":
+                guard let parsed = Int(value), (1...Self.maxPageSize).contains(parsed) else {
+                    throw AdminError.invalidField("limit", "limit is an integer from 1 to \(Self.maxPageSize)")
+                }
+                limit = parsed
+            case "after":
+                guard let parsed = UInt64(value) else {
+                    throw AdminError.invalidField("after", "after is a connection id (the previous page's next)")
+                }
+                after = parsed
+            default:
+                throw AdminError.invalidField(name, "unknown query parameter '\(name)': use route, topic, limit or after")
+            }
+        }
+        let receiving = topic.map { hub.subscriberIDs(receiving: $0) }
+        let (entries, more) = sessions.page(after: after, limit: limit) { entry in
+            (route == nil || entry.route == route) && (receiving?.contains(entry.id) ?? true)
+        }
+        let page = AdminPayloads.ConnectionPage(
+            connections: entries.map { describe($0) },
+            next: more ? entries.last?.id : nil
+        )
+        return Self.json(.ok, page)
+    }
+
+    private func entry(_ text: String) throws(AdminError) -> SessionDirectory.Entry {
+        guard let id = UInt64(text), id > 0 else {
+            throw AdminError.invalidField("id", "'\(text)' is not a connection id (a positive integer)")
+        }
+        guard let entry = sessions.entry(id) else {
+            throw AdminError.notFound("no open connection with id \(id)")
+        }
+        return entry
+    }
+
+    private func describe(_ entry: SessionDirectory.Entry) -> AdminPayloads.Connection {
+        AdminPayloads.Connection(
+            id: entry.id, route: entry.route, kind: entry.kind, peer: entry.peer,
+            openedAt: Self.timestamp(millis: entry.openedAtMillis), subprotocol: entry.subprotocol,
+            compression: entry.compression, topics: hub.topics(of: entry.id).sorted()
+        )
+    }
+
+    private func detail(_ entry: SessionDirectory.Entry) -> EventLoopFuture<AdminResponse> {
+        let described = describe(entry)
+        return sessions.snapshot(of: entry).map { snapshot in
+            let open = snapshot?.isOpen ?? entry.channel.isActive
+            var connection = described
+            connection.detail = (open ? "open" : "closing", snapshot.map(AdminPayloads.Statistics.init))
+            return Self.json(.ok, connection)
+        }
+    }
+
+    private func send(_ message: WebSocketMessage, to entry: SessionDirectory.Entry) -> EventLoopFuture<AdminResponse> {
+        sessions.send(message, to: entry).map { outcome in
+            switch outcome {
+            case .queued:
+                return Self.json(.accepted, AdminPayloads.Queued(id: entry.id, queued: true))
+            case .closed:
+                return Self.failure(AdminError(.conflict, code: "connection_closing", "connection \(entry.id) is closing"))
+            case .overflowed:
+                return Self.failure(AdminError(.conflict, code: "send_queue_full", "connection \(entry.id) was not reading; its send queue overflowed and it is being closed"))
+            case .proxied:
+                return Self.failure(AdminError(.conflict, code: "proxied", "connection \(entry.id) is proxied: its bytes pass through and the gateway does not send on it"))
+            }
+        }
+    }
+
+    private func close(_ entry: SessionDirectory.Entry, query: [(String, String)]) throws(AdminError) -> EventLoopFuture<AdminResponse> {
+        var code: UInt16 = CloseCode.normal
+        var reason = ""
+        for (name, value) in query {
+            switch name {
+            case "code":
+                guard let parsed = UInt16(value), CloseCode.isValidOnWire(parsed), parsed != 1010 else {
+                    throw AdminError.invalidField("code", "'\(value)' is not a close code a server may send (1000–1003, 1007–1009, 1011–1014, 3000–4999)")
+                }
+                code = parsed
+            case "reason":
+                guard value.utf8.count <= 123 else {
+                    throw AdminError.invalidField("reason", "a close reason is at most 123 bytes of UTF-8")
+                }
+                reason = value
+            default:
+                throw AdminError.invalidField(name, "unknown query parameter '\(name)': use code or reason")
+            }
+        }
+        let answer = Self.json(.accepted, AdminPayloads.Closing(id: entry.id, code: code, closing: true))
+        return sessions.close(entry, code: code, reason: reason).map {
+            answer
+        }
+    }
+
+    // MARK: Request bodies
+
+    /// The body as a JSON object; the content type, when given, must be JSON.
+    static func object(_ request: AdminRequest) throws(AdminError) -> [String: JSONValue] {
+        if let type = request.headers.first(name: "content-type"),
+           !type.lowercased().hasPrefix("application/json") {
+            throw AdminError(.unsupportedMediaType, code: "unsupported_media_type", "the body must be application/json, not \(type)")
+        }
+        guard request.body.readableBytes > 0 else {
+            throw AdminError(.badRequest, code: "invalid_json", "a JSON object body is required")
+        }
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(request.body.readableBytesView)) else {
+            throw AdminError(.badRequest, code: "invalid_json", "the body is not valid JSON")
+        }
+        guard case .object(let object) = value else {
+            throw AdminError(.badRequest, code: "invalid_json", "the body must be a JSON object")
+        }
+        return object
+    }
+
+    /// A message from `text` (sent as a text message) or `binary` (base64, sent as binary);
+    /// exactly one of them, and no fields but those and `allowed`.
+    static func message(from body: [String: JSONValue], allowed: Set<String>) throws(AdminError) -> WebSocketMessage {
+        for key in body.keys.sorted() where key != "text" && key != "binary" && !allowed.contains(key) {
+            throw AdminError.invalidField(key, "unknown field '\(key)'")
+        }
+        switch (body["text"], body["binary"]) {
+        case (.some, .some):
+            throw AdminError.invalidField("binary", "give either text or binary, not both")
+        case (nil, nil):
+            throw AdminError.invalidField("text", allowed.contains("topic") ? "one of data, text or binary is required" : "one of text or binary is required")
+        case (let text?, nil):
+            guard case .string(let string) = text else { throw AdminError.invalidField("text", "text must be a string") }
+            return WebSocketMessage(kind: .text, data: ByteBuffer(string: string))
+        case (nil, let binary?):
+            guard case .string(let encoded) = binary, let bytes = Data(base64Encoded: encoded) else {
+                throw AdminError.invalidField("binary", "binary must be a base64 string")
+            }
+            return WebSocketMessage(kind: .binary, data: ByteBuffer(bytes: bytes))
+        }
+    }
+
+    static func noQuery(_ query: [(String, String)]) throws(AdminError) {
+        if let (name, _) = query.first {
+            throw AdminError.invalidField(name, "unknown query parameter '\(name)'")
+        }
+    }
+
+    /// Path and decoded query pairs (`+` and `%XX` as in HTML forms).
+    static func split(_ uri: String) -> (path: String, query: [(String, String)]) {
+        guard let mark = uri.firstIndex(of: "?") else { return (uri, []) }
+        let path = String(uri[..<mark])
+        let pairs = uri[uri.index(after: mark)...].split(separator: "&").map { pair -> (String, String) in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
+        }
+        return (path, pairs)
+    }
+
+    private static func decode(_ text: Substring) -> String {
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8).makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "+"): bytes.append(0x20)
+            case UInt8(ascii: "%"):
+                if let high = iterator.next(), let low = iterator.next(), let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) {
+                    bytes.append(value)
+                } else {
+                    bytes.append(byte)
+                }
+            default: bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    // MARK: Answers
+
+    static func json(_ status: HTTPResponseStatus, _ value: some Encodable) -> AdminResponse {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        let body = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return AdminResponse(status: status, headers: headers, body: ByteBuffer(bytes: body))
+    }
+
+    static func failure(_ error: any Error) -> AdminResponse {
+        let error = error as? AdminError ?? AdminError(.internalServerError, code: "internal", "\(error)")
+        var response = json(error.status, AdminPayloads.ErrorBody(error: .init(code: error.code, field: error.field, message: error.message)))
+        if let allow = error.allow {
+            response.headers.add(name: "allow", value: allow)
+        }
+        if error.status == .unauthorized {
+            response.headers.add(name: "www-authenticate", value: "Bearer realm=\"wssgate-admin\"")
+        }
+        return response
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+
+    /// RFC 3339 in UTC with milliseconds.
+    static func timestamp(millis: Int64) -> String {
+        var seconds = time_t(millis / 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis % 1000), 3))Z"
+    }
+}

@@ -1,0 +1,116 @@
+import GatewayWebSocket
+
+/// The JSON bodies of the admin API's answers (docs/admin-api.yaml names each schema). Optional
+/// fields are written as `null`, never left out, so every answer has the same keys.
+enum AdminPayloads {
+    struct ErrorBody: Encodable {
+        struct Detail: Encodable {
+            var code: String
+            var field: String?
+            var message: String
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(code, forKey: .code)
+                try container.encode(field, forKey: .field)
+                try container.encode(message, forKey: .message)
+            }
+            enum CodingKeys: String, CodingKey { case code, field, message }
+        }
+        var error: Detail
+    }
+
+    struct Published: Encodable {
+        var topic: String
+        var delivered: Int
+    }
+
+    struct Statistics: Encodable {
+        var messagesIn: Int
+        var messagesOut: Int
+        var bytesIn: Int
+        var bytesOut: Int
+        var messagesDropped: Int
+        var backlogMessages: Int
+        var backlogBytes: Int
+
+        enum CodingKeys: String, CodingKey {
+            case messagesIn = "messages_in", messagesOut = "messages_out", bytesIn = "bytes_in", bytesOut = "bytes_out"
+            case messagesDropped = "messages_dropped", backlogMessages = "backlog_messages", backlogBytes = "backlog_bytes"
+        }
+
+        init(_ snapshot: SessionDirectory.Snapshot) {
+            messagesIn = snapshot.statistics.messagesIn
+            messagesOut = snapshot.statistics.messagesOut
+            bytesIn = snapshot.statistics.bytesIn
+            bytesOut = snapshot.statistics.bytesOut
+            messagesDropped = snapshot.statistics.messagesDropped
+            backlogMessages = snapshot.backlogMessages
+            backlogBytes = snapshot.backlogBytes
+        }
+    }
+
+    /// One connection; `state` and `statistics` only in the single-connection answer.
+    struct Connection: Encodable {
+        var id: UInt64
+        var route: String
+        var kind: String
+        var peer: String
+        var openedAt: String
+        var subprotocol: String?
+        var compression: Bool
+        var topics: [String]
+        var detail: (state: String, statistics: Statistics?)?
+
+        enum CodingKeys: String, CodingKey {
+            case id, route, kind, peer, openedAt = "opened_at", subprotocol, compression, topics, state, statistics
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(route, forKey: .route)
+            try container.encode(kind, forKey: .kind)
+            try container.encode(peer, forKey: .peer)
+            try container.encode(openedAt, forKey: .openedAt)
+            try container.encode(subprotocol, forKey: .subprotocol)
+            try container.encode(compression, forKey: .compression)
+            try container.encode(topics, forKey: .topics)
+            if let detail {
+                try container.encode(detail.state, forKey: .state)
+                try container.encode(detail.statistics, forKey: .statistics)
+            }
+        }
+    }
+
+    struct ConnectionPage: Encodable {
+        var connections: [Connection]
+        /// The `after` value for the next page; null on the last page.
+        var next: UInt64?
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(connections, forKey: .connections)
+            try container.encode(next, forKey: .next)
+        }
+        enum CodingKeys: String, CodingKey { case connections, next }
+    }
+
+    struct Queued: Encodable {
+        var id: UInt64
+        var queued: Bool
+    }
+
+    struct Closing: Encodable {
+        var id: UInt64
+        var code: UInt16
+        var closing: Bool
+    }
+
+    struct Topic: Encodable {
+        var topic: String
+        var subscribers: Int
+    }
+
+    struct Topics: Encodable {
+        var topics: [Topic]
+    }
+}

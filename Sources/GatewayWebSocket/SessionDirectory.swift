@@ -1,0 +1,128 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Every open WebSocket connection of the gateway, by id, for the admin API: what it is, and a
+/// way to reach it on its own event loop.
+///
+/// Proxied connections are listed too; the gateway passes their bytes through, so it can close
+/// them but cannot send on them.
+public final class SessionDirectory: Sendable {
+    public struct Entry: Sendable {
+        public let id: UInt64
+        public let route: String
+        public let kind: String
+        public let peer: String
+        /// Wall-clock time of the upgrade, in milliseconds since 1970.
+        public let openedAtMillis: Int64
+        public let subprotocol: String?
+        public let compression: Bool
+        public let channel: any Channel
+        /// Absent for proxied connections.
+        let session: NIOLoopBound<WebSocketSessionHandler>?
+
+        public var isProxied: Bool { session == nil }
+    }
+
+    /// What a session looked like at one moment, read on its event loop.
+    public struct Snapshot: Sendable {
+        public var statistics: SessionStatistics
+        public var backlogMessages: Int
+        public var backlogBytes: Int
+        public var isOpen: Bool
+    }
+
+    /// Why a message could not be sent to a connection.
+    public enum SendOutcome: Sendable, Equatable {
+        case queued
+        /// The session is closing or closed.
+        case closed
+        /// The session's send queue was full and its policy closed it.
+        case overflowed
+        /// A proxied connection: the gateway does not speak on it.
+        case proxied
+    }
+
+    public let ids = ConnectionIDs()
+    private let entries = NIOLockedValueBox<[UInt64: Entry]>([:])
+
+    public init() {}
+
+    /// Adds a terminated session; it is removed when its channel closes.
+    public func register(id: UInt64, route: String, kind: String, session: WebSocketSessionHandler, channel: any Channel, subprotocol: String?, compression: Bool) {
+        add(Entry(
+            id: id, route: route, kind: kind, peer: session.peer, openedAtMillis: Self.now(),
+            subprotocol: subprotocol, compression: compression, channel: channel,
+            session: NIOLoopBound(session, eventLoop: channel.eventLoop)
+        ))
+    }
+
+    /// Adds a proxied connection; it is removed when its channel closes.
+    public func registerProxied(id: UInt64, route: String, peer: String, channel: any Channel) {
+        add(Entry(
+            id: id, route: route, kind: "proxy", peer: peer, openedAtMillis: Self.now(),
+            subprotocol: nil, compression: false, channel: channel, session: nil
+        ))
+    }
+
+    private func add(_ entry: Entry) {
+        entries.withLockedValue { $0[entry.id] = entry }
+        entry.channel.closeFuture.whenComplete { [self] _ in
+            _ = entries.withLockedValue { $0.removeValue(forKey: entry.id) }
+        }
+    }
+
+    public func entry(_ id: UInt64) -> Entry? {
+        entries.withLockedValue { $0[id] }
+    }
+
+    public var count: Int { entries.withLockedValue { $0.count } }
+
+    /// Entries in id order (oldest first) with ids above `after`, at most `limit`, that pass
+    /// `filter`; and whether more follow.
+    public func page(after: UInt64, limit: Int, filter: (Entry) -> Bool) -> (entries: [Entry], more: Bool) {
+        let all = entries.withLockedValue { Array($0.values) }
+        var matching = all.filter { $0.id > after && filter($0) }
+        matching.sort { $0.id < $1.id }
+        return (Array(matching.prefix(limit)), matching.count > limit)
+    }
+
+    /// Sends a pushed message on the connection's event loop, under its overflow policy.
+    public func send(_ message: WebSocketMessage, to entry: Entry) -> EventLoopFuture<SendOutcome> {
+        guard let session = entry.session else { return entry.channel.eventLoop.makeSucceededFuture(.proxied) }
+        return entry.channel.eventLoop.submit {
+            let session = session.value
+            guard session.isOpen else { return .closed }
+            return session.sendUnlessFull(message) ? .queued : .overflowed
+        }
+    }
+
+    /// Starts the closing handshake with `code` (a proxied connection is simply dropped).
+    public func close(_ entry: Entry, code: UInt16, reason: String) -> EventLoopFuture<Void> {
+        guard let session = entry.session else { return entry.channel.close() }
+        return entry.channel.eventLoop.submit {
+            session.value.close(code: code, reason: reason)
+        }
+    }
+
+    /// The session's counters, read on its event loop (nil for a proxied connection).
+    public func snapshot(of entry: Entry) -> EventLoopFuture<Snapshot?> {
+        guard let session = entry.session else { return entry.channel.eventLoop.makeSucceededFuture(nil) }
+        return entry.channel.eventLoop.submit {
+            let session = session.value
+            let backlog = session.backlogSize
+            return Snapshot(statistics: session.statistics, backlogMessages: backlog.messages, backlogBytes: backlog.bytes, isOpen: session.isOpen)
+        }
+    }
+
+    private static func now() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+}
