@@ -2,7 +2,8 @@
 #   make run          build (release) and start the gateway on its embedded default
 #   make test         the whole test suite (unit, end-to-end, Autobahn sample); under 30 min
 #   make build        release binaries at .build/release/ (wssgate and the example workers)
-#   make conformance  every Autobahn case over ws:// and wss:// (about 30 min)
+#   make conformance  every Autobahn case over ws:// and wss:// (about 30 min), and cases 1–10
+#                     over wss:// through the proxy route to a Python websockets echo server
 #   make static       fully static, stripped binaries in build/static/
 #   make image        the FROM-scratch image (buildah); make image-test runs it with podman + runc
 
@@ -43,6 +44,7 @@ autobahn-sample:
 
 conformance: deps build
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --transports ws,wss --out build/autobahn --cases '*'
+	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --route /proxied --transports wss --out build/autobahn-proxy --cases '1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*'
 
 clean:
 	rm -rf .build build

@@ -4,6 +4,11 @@
 Starts the given binary with Tests/Conformance/autobahn.yaml, learns the bound ports from its
 log, runs wstest for each transport, and fails when any case's `behavior` or `behaviorClose` is
 FAILED (or, for the permessage-deflate cases 12.x/13.x, UNIMPLEMENTED). Prints the counts.
+
+With --route /proxied the gateway's proxy route sits in front of a Python websockets echo
+server, and the cases that fail through it are run against that server directly too: a
+byte-for-byte proxy can only be as conformant as its upstream, so the run names the cases the
+upstream fails on its own, and exits non-zero only for cases the gateway adds.
 """
 import argparse
 import collections
@@ -72,6 +77,40 @@ def start_gateway(binary, config, extra=()):
     return proc, ports
 
 
+def run_wstest(wstest, outdir, url, cases, exclude):
+    """Runs the fuzzing client against `url`; returns {case: (behavior, behaviorClose)}."""
+    os.makedirs(outdir, exist_ok=True)
+    spec = {
+        "outdir": outdir,
+        "servers": [{"agent": "wssgate", "url": url}],
+        "cases": cases,
+        "exclude-cases": exclude,
+        "exclude-agent-cases": {},
+    }
+    spec_path = os.path.join(outdir, "spec.json")
+    with open(spec_path, "w") as f:
+        json.dump(spec, f)
+    result = subprocess.run(
+        [wstest, "-m", "fuzzingclient", "-s", spec_path],
+        cwd=outdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    if result.returncode != 0:
+        print(result.stderr[-3000:])
+        raise SystemExit("wstest failed with status %d" % result.returncode)
+    with open(os.path.join(outdir, "index.json")) as f:
+        index = json.load(f)["wssgate"]
+    return {case: (o["behavior"], o["behaviorClose"]) for case, o in index.items()}
+
+
+def is_bad(case, behavior, close):
+    deflate_case = case.startswith("12.") or case.startswith("13.")
+    return behavior == "FAILED" or close == "FAILED" or (deflate_case and behavior == "UNIMPLEMENTED")
+
+
+def case_key(case):
+    return [int(x) for x in case.split(".")]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
@@ -93,43 +132,30 @@ def main():
     proc, ports = start_gateway(args.binary, config, extra)
     failures = 0
     cases = 0
+    upstream_only = []
     try:
         for transport in args.transports.split(","):
             port = ports["secure" if transport == "wss" else "plain"]
-            outdir = os.path.abspath(os.path.join(args.out, transport))
-            os.makedirs(outdir, exist_ok=True)
-            spec = {
-                "outdir": outdir,
-                "servers": [{"agent": "wssgate", "url": "%s://127.0.0.1:%d%s" % (transport, port, args.route)}],
-                "cases": args.cases.split(","),
-                "exclude-cases": [c for c in args.exclude.split(",") if c],
-                "exclude-agent-cases": {},
-            }
-            spec_path = os.path.join(outdir, "spec.json")
-            with open(spec_path, "w") as f:
-                json.dump(spec, f)
             started = time.time()
-            result = subprocess.run(
-                [args.wstest, "-m", "fuzzingclient", "-s", spec_path],
-                cwd=outdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            )
-            if result.returncode != 0:
-                print(result.stderr[-3000:])
-                raise SystemExit("wstest failed with status %d" % result.returncode)
-            with open(os.path.join(outdir, "index.json")) as f:
-                index = json.load(f)["wssgate"]
-            counts = collections.Counter()
-            bad = []
-            for case, outcome in sorted(index.items(), key=lambda kv: [int(x) for x in kv[0].split(".")]):
-                behavior, close = outcome["behavior"], outcome["behaviorClose"]
-                counts[behavior] += 1
-                deflate_case = case.startswith("12.") or case.startswith("13.")
-                if behavior == "FAILED" or close == "FAILED" or (deflate_case and behavior == "UNIMPLEMENTED"):
-                    bad.append("%s behavior=%s behaviorClose=%s" % (case, behavior, close))
+            index = run_wstest(args.wstest, os.path.abspath(os.path.join(args.out, transport)),
+                               "%s://127.0.0.1:%d%s" % (transport, port, args.route),
+                               args.cases.split(","), [c for c in args.exclude.split(",") if c])
+            counts = collections.Counter(behavior for behavior, _ in index.values())
+            bad = [case for case in sorted(index, key=case_key) if is_bad(case, *index[case])]
             summary = ", ".join("%s %d" % (k, counts[k]) for k in sorted(counts))
             print("autobahn %s: %d cases in %.0f s: %s" % (transport, len(index), time.time() - started, summary))
-            for line in bad:
-                print("  FAILED " + line)
+            if upstream is not None and bad:
+                # The same failing cases straight against the upstream, without the gateway.
+                direct = run_wstest(args.wstest, os.path.abspath(os.path.join(args.out, transport + "-upstream-direct")),
+                                    "ws://127.0.0.1:%d/" % upstream_port, bad, [])
+                mine = [case for case in bad if is_bad(case, *direct.get(case, ("", "")))]
+                for case in mine:
+                    print("  FAILED %s behavior=%s behaviorClose=%s: the upstream fails it on its own too (directly: %s/%s)"
+                          % (case, index[case][0], index[case][1], *direct[case]))
+                upstream_only += mine
+                bad = [case for case in bad if case not in mine]
+            for case in bad:
+                print("  FAILED %s behavior=%s behaviorClose=%s" % (case, *index[case]))
             failures += len(bad)
             cases += len(index)
             if proc.poll() is not None:
@@ -142,7 +168,11 @@ def main():
             proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
             proc.kill()
-    print("autobahn: %d passed, %d failed" % (cases - failures, failures))
+    if upstream is not None:
+        print("autobahn: %d passed, %d failed because of the gateway, %d failed by the upstream itself"
+              % (cases - failures - len(upstream_only), failures, len(upstream_only)))
+    else:
+        print("autobahn: %d passed, %d failed" % (cases - failures, failures))
     sys.exit(1 if failures else 0)
 
 
