@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Pure model: configuration values, limits, route table. No I/O.
@@ -71,6 +73,7 @@ let package = Package(
         .target(
             name: "GatewayWebSocket",
             dependencies: [
+                "GatewayMetrics",
                 "GatewayCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -95,6 +98,7 @@ let package = Package(
         .target(
             name: "GatewayWorkers",
             dependencies: [
+                "GatewayMetrics",
                 "GatewayCore",
                 "GatewayHub",
                 "GatewayWebSocket",
@@ -108,6 +112,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Proxy routes: pass-through to an upstream WebSocket server.
+        // Metric handles (swift-metrics); the executable bootstraps swift-prometheus behind them.
+        .target(
+            name: "GatewayMetrics",
+            dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "GatewayAdmin",
             dependencies: [
@@ -139,6 +152,8 @@ let package = Package(
         .target(
             name: "GatewayEdge",
             dependencies: [
+                .product(name: "NIOTLS", package: "swift-nio"),
+                "GatewayMetrics",
                 "GatewayCore",
                 "GatewayTLS",
                 "GatewayWebSocket",
@@ -186,6 +201,9 @@ let package = Package(
         .executableTarget(
             name: "wssgate",
             dependencies: [
+                "GatewayMetrics",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 "GatewayCore",
                 "GatewayConfigLoader",
                 "GatewayTLS",
@@ -275,6 +293,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatewayMetricsTests",
+            dependencies: [
+                "GatewayMetrics",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -51,11 +51,14 @@ public final class AdminAPI: Sendable {
     let hub: Hub
     let sessions: SessionDirectory
     let token: String?
+    /// The Prometheus text exposition of every metric (`GET /metrics`).
+    let metrics: @Sendable () -> [UInt8]
 
-    public init(hub: Hub, sessions: SessionDirectory, token: String?) {
+    public init(hub: Hub, sessions: SessionDirectory, token: String?, metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.hub = hub
         self.sessions = sessions
         self.token = token
+        self.metrics = metrics
     }
 
     public func handle(_ request: AdminRequest, on eventLoop: any EventLoop) -> EventLoopFuture<AdminResponse> {
@@ -87,6 +90,12 @@ public final class AdminAPI: Sendable {
             shape[2] = "{id}"
         }
         switch shape {
+        case ["metrics"]:
+            try only([.GET])
+            try Self.noQuery(query)
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: "text/plain; version=0.0.4; charset=utf-8")
+            return eventLoop.makeSucceededFuture(AdminResponse(status: .ok, headers: headers, body: ByteBuffer(bytes: metrics())))
         case ["v1", "publish"]:
             try only([.POST])
             try Self.noQuery(query)

@@ -1,4 +1,5 @@
 import GatewayCore
+import GatewayMetrics
 import GatewayTLS
 import GatewayWebSocket
 import Logging
@@ -28,6 +29,7 @@ public final class GatewayServer: Service, Sendable {
     private let services: [String: any RouteService]
     /// Open WebSocket connections, for the admin API.
     public let sessions: SessionDirectory
+    public let metrics: GatewayMetrics
     private let activatedSockets: [String: Int32]
     private let hooks: Hooks
     private let logger: Logger
@@ -59,8 +61,10 @@ public final class GatewayServer: Service, Sendable {
         logger: Logger,
         state: GatewayState = GatewayState(),
         sessions: SessionDirectory = SessionDirectory(),
+        metrics: GatewayMetrics? = nil,
         hooks: Hooks = Hooks()
     ) {
+        self.metrics = metrics ?? GatewayMetrics(routes: configuration.routes.map(\.name), version: "")
         self.sessions = sessions
         self.configuration = configuration
         self.live = LiveSettings(routes: configuration.routes, http: configuration.http)
@@ -147,6 +151,7 @@ public final class GatewayServer: Service, Sendable {
         let live = self.live
         let drainSpread = configuration.server.drainSpread
         let sessions = self.sessions
+        let metrics = self.metrics
         let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -165,9 +170,9 @@ public final class GatewayServer: Service, Sendable {
                     let settings = live.current
                     let dependencies = HTTPConnectionHandler.Dependencies(
                         routes: settings.routes, state: state, services: services, logger: logger,
-                        drainSpread: drainSpread, sessions: sessions
+                        drainSpread: drainSpread, sessions: sessions, metrics: metrics
                     )
-                    try Self.configureConnection(channel: channel, tls: serverTLS, http: settings.http, dependencies: dependencies, state: state)
+                    try Self.configureConnection(channel: channel, listener: listener.name, tls: serverTLS, http: settings.http, dependencies: dependencies, state: state)
                 }
             }
         switch listener.address {
@@ -184,12 +189,13 @@ public final class GatewayServer: Service, Sendable {
     }
 
     /// TLS (when configured) → request guard → HTTP/1.1 codec → the gateway's HTTP handler.
-    static func configureConnection(channel: any Channel, tls: ServerTLS?, http: HTTPSettings, dependencies: HTTPConnectionHandler.Dependencies, state: GatewayState) throws {
+    static func configureConnection(channel: any Channel, listener: String, tls: ServerTLS?, http: HTTPSettings, dependencies: HTTPConnectionHandler.Dependencies, state: GatewayState) throws {
         state.connectionOpened()
         channel.closeFuture.whenComplete { _ in state.connectionClosed() }
         let pipeline = channel.pipeline.syncOperations
         if let tls {
             try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
+            try pipeline.addHandler(TLSHandshakeTimer(listener: listener, metrics: dependencies.metrics))
         }
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderListSize = http.maxHeaderBytes
@@ -199,7 +205,10 @@ public final class GatewayServer: Service, Sendable {
             maxHeaderBytes: http.maxHeaderBytes,
             headerTimeout: http.headerTimeout,
             idleTimeout: http.idleTimeout,
-            onReject: { state.refused(status: $0) }
+            onReject: { [metrics = dependencies.metrics] status in
+                state.refused(status: status)
+                metrics.handshakeFailed(reason: "http_\(status)")
+            }
         )
         let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: limits))
         let encoder = HTTPResponseEncoder()

@@ -1,4 +1,5 @@
 import GatewayCore
+import GatewayMetrics
 import GatewayWebSocket
 import Logging
 import NIOCore
@@ -24,6 +25,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var drainSpread: TimeAmount
         /// Open WebSocket connections, for the admin API.
         var sessions: SessionDirectory
+        var metrics: GatewayMetrics
     }
 
     /// What to do once the request's `.end` arrives.
@@ -43,6 +45,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var quiescing = false
     private var responding = false
     private var failed = false
+    /// The request being answered asked for an upgrade: a refusal is a failed handshake.
+    private var answeringUpgrade = false
 
     init(dependencies: Dependencies, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder, requestGuard: HTTPRequestGuard) {
         self.dependencies = dependencies
@@ -80,7 +84,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private func decide(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> Pending {
         let keepAlive = head.isKeepAlive
-        if UpgradeNegotiator.isUpgradeRequest(head) {
+        answeringUpgrade = UpgradeNegotiator.isUpgradeRequest(head)
+        if answeringUpgrade {
             switch UpgradeNegotiator.negotiate(head, routes: dependencies.routes) {
             case .success(let acceptance):
                 if hasBody(head) {
@@ -177,7 +182,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, headers extra: HTTPHeaders, body: String, keepAlive: Bool, headOnly: Bool) {
-        if status.code >= 400 { dependencies.state.refused(status: Int(status.code)) }
+        if status.code >= 400 {
+            dependencies.state.refused(status: Int(status.code))
+            if answeringUpgrade { dependencies.metrics.handshakeFailed(reason: "http_\(status.code)") }
+        }
         var headers = extra
         headers.replaceOrAdd(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
@@ -255,6 +263,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             pipeline.removeHandler(context: context, promise: nil)
             pipeline.removeHandler(decoder, promise: nil)
             dependencies.state.sessionOpened()
+            if let metrics = dependencies.metrics.route(route.name) {
+                metrics.didOpen()
+                context.channel.closeFuture.whenComplete { _ in metrics.closed(code: "proxied") }
+            }
             dependencies.sessions.registerProxied(id: connectionID, route: route.name, peer: PeerAddress.describe(context.channel.remoteAddress), channel: context.channel)
             let state = dependencies.state
             context.channel.closeFuture.whenComplete { _ in state.sessionClosed() }
@@ -275,7 +287,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var sessionLogger = dependencies.logger
         sessionLogger[metadataKey: "route"] = .string(route.name)
         let session = WebSocketSessionHandler(
-            configuration: .init(routeName: route.name, limits: route.limits, deflate: acceptance.deflate, subprotocol: acceptance.subprotocol, drainSpread: dependencies.drainSpread),
+            configuration: .init(
+                routeName: route.name, limits: route.limits, deflate: acceptance.deflate, subprotocol: acceptance.subprotocol,
+                drainSpread: dependencies.drainSpread, metrics: dependencies.metrics.route(route.name)
+            ),
             application: application,
             peer: peer,
             logger: dependencies.logger
@@ -305,6 +320,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             pipeline.removeHandler(context: context, promise: nil)
             pipeline.removeHandler(decoder, promise: nil)
             state.sessionOpened()
+            dependencies.metrics.route(route.name)?.didOpen()
             dependencies.sessions.register(
                 id: connectionID, route: route.name, kind: route.kind.rawValue, session: session, channel: channel,
                 subprotocol: acceptance.subprotocol, compression: acceptance.deflate != nil
@@ -327,6 +343,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             context.close(promise: nil)
         case is NIOSSLError, is BoringSSLError:
             dependencies.state.tlsHandshakeFailed()
+            dependencies.metrics.handshakeFailed(reason: "tls")
             dependencies.logger.debug("tls handshake failed", metadata: ["peer": .string(PeerAddress.describe(context.channel.remoteAddress)), "error": .string("\(error)")])
             context.close(promise: nil)
         default:

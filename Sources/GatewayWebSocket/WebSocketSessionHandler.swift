@@ -1,4 +1,5 @@
 import GatewayCore
+import GatewayMetrics
 import Logging
 import NIOCore
 import NIOWebSocket
@@ -25,7 +26,10 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         public var subprotocol: String?
         /// On a drain, the session closes (1001) at a random moment within this window.
         public var drainSpread: TimeAmount
-        public init(routeName: String, limits: WebSocketLimits, deflate: PerMessageDeflateParameters?, subprotocol: String?, drainSpread: TimeAmount = .zero) {
+        /// The route's counters (none in unit tests that do not look at them).
+        public var metrics: RouteMetrics?
+        public init(routeName: String, limits: WebSocketLimits, deflate: PerMessageDeflateParameters?, subprotocol: String?, drainSpread: TimeAmount = .zero, metrics: RouteMetrics? = nil) {
+            self.metrics = metrics
             self.routeName = routeName
             self.limits = limits
             self.deflate = deflate
@@ -138,6 +142,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         reportedClose = true
         let code = statistics.closeCodeReceived ?? statistics.closeCodeSent
         application.sessionDidClose(self, code: code)
+        configuration.metrics?.closed(code: code.map(String.init) ?? "none")
         let duration = NIODeadline.now() - openedAt
         logger.info(
             "websocket closed",
@@ -273,6 +278,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         if message.kind == .text && !utf8.isAtBoundary { return fail(CloseCode.invalidPayload, "invalid UTF-8") }
         statistics.messagesIn += 1
         statistics.bytesIn += message.data.readableBytes
+        configuration.metrics?.received(bytes: message.data.readableBytes)
         dataSinceIdleCheck = true
         application.session(self, didReceive: WebSocketMessage(kind: message.kind, data: message.data))
     }
@@ -344,6 +350,8 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         switch limits.overflow {
         case .close:
             statistics.messagesDropped += 1
+            configuration.metrics?.dropped(1)
+            configuration.metrics?.overflowed()
             close(code: limits.overflowCloseCode, reason: "send queue full")
             return false
         case .dropOldest:
@@ -353,6 +361,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             while backlogBytes > limits.sendQueueBytes, backlog.count > 1 {
                 backlogBytes -= backlog.removeFirst().data.readableBytes
                 statistics.messagesDropped += 1
+                configuration.metrics?.dropped(1)
             }
             return true
         }
@@ -371,6 +380,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     /// A closing session delivers no more pushed messages: they count as dropped.
     private func discardBacklog() {
         statistics.messagesDropped += backlog.count
+        if !backlog.isEmpty { configuration.metrics?.dropped(backlog.count) }
         backlog.removeAll()
         backlogBytes = 0
     }
@@ -391,6 +401,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
         statistics.messagesOut += 1
         statistics.bytesOut += message.data.readableBytes
+        configuration.metrics?.sent(bytes: message.data.readableBytes)
         dataSinceIdleCheck = true
         if let deflate, deflate.shouldCompress(message.data.readableBytes) {
             do {

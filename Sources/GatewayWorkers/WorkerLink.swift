@@ -61,6 +61,7 @@ final class WorkerLinkHandler: ChannelInboundHandler {
         helloTimer = context.eventLoop.assumeIsolated().scheduleTask(in: helloTimeout) { [self] in
             if case .awaitingHello = self.state {
                 self.logger.error("worker did not answer hello", metadata: ["instance": .string(self.instance)])
+                self.pool.countLinkError()
                 context.close(promise: nil)
             }
         }
@@ -110,6 +111,7 @@ final class WorkerLinkHandler: ChannelInboundHandler {
         if let error = error as? WorkerProtocolError {
             return protocolError(context: context, error)
         }
+        pool.countLinkError()
         logger.warning("worker link error", metadata: ["instance": .string(instance), "error": .string("\(error)")])
         context.close(promise: nil)
     }

@@ -1,3 +1,4 @@
+import GatewayMetrics
 import GatewayCore
 import GatewayHub
 import GatewayWebSocket
@@ -46,6 +47,7 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     public let route: RouteConfiguration
     private let settings: WorkerSettings
     private let hub: Hub
+    private let metrics: WorkerMetrics
     private let group: any EventLoopGroup
     private let logger: Logger
     private let instances: [WorkerInstance]
@@ -63,6 +65,8 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         logger[metadataKey: "route"] = .string(route.name)
         self.logger = logger
         self.maxFrameBytes = max(route.limits.maxMessageBytes + 64, 1 << 16)
+        let metrics = WorkerMetrics(route: route.name)
+        self.metrics = metrics
         switch settings.source {
         case .external(let socket):
             instances = [WorkerInstance(name: "\(route.name)", socketPath: socket, process: nil)]
@@ -73,7 +77,7 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
                 let path = "\(directory)/\(name).sock"
                 return WorkerInstance(
                     name: name, socketPath: path,
-                    process: WorkerProcess(name: name, command: command, arguments: arguments, environment: environment, socketPath: path, stopTimeout: settings.stopTimeout, group: group, logger: logger)
+                    process: WorkerProcess(name: name, command: command, arguments: arguments, environment: environment, socketPath: path, stopTimeout: settings.stopTimeout, group: group, logger: logger, metrics: metrics)
                 )
             }
         }
@@ -233,6 +237,7 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     }
 
     func linkReady(_ link: WorkerLink) {
+        metrics.linked()
         let waiting: [WorkerConnection] = state.withLockedValue { state in
             state.links[link.id] = link
             state.load[link.id] = 0
@@ -243,16 +248,17 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     }
 
     func linkLost(_ link: WorkerLink) {
-        let orphans: [WorkerConnection] = state.withLockedValue { state in
-            state.links[link.id] = nil
+        let (wasReady, orphans): (Bool, [WorkerConnection]) = state.withLockedValue { state in
+            let wasReady = state.links.removeValue(forKey: link.id) != nil
             state.load[link.id] = nil
             var orphans: [WorkerConnection] = []
             for (connectionID, linkID) in state.assignment where linkID == link.id {
                 state.assignment[connectionID] = nil
                 if let connection = state.connections[connectionID] { orphans.append(connection) }
             }
-            return orphans
+            return (wasReady, orphans)
         }
+        if wasReady { metrics.unlinked() }
         if shuttingDown { return }
         logger.warning("worker link lost", metadata: ["instance": .string(link.instance), "connections": .stringConvertible(orphans.count)])
         for connection in orphans {
@@ -298,7 +304,10 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         logger.warning("messages lost with a dead worker instance", metadata: ["connection": .stringConvertible(connection), "messages": .stringConvertible(messages)])
     }
 
-    func countLinkError() { state.withLockedValue { $0.statistics.linkErrors += 1 } }
+    func countLinkError() {
+        state.withLockedValue { $0.statistics.linkErrors += 1 }
+        metrics.linkFailed()
+    }
     func countOverflow() { state.withLockedValue { $0.statistics.sendQueueOverflows += 1 } }
 }
 

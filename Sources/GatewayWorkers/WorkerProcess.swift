@@ -1,4 +1,5 @@
 #if canImport(FoundationEssentials)
+import GatewayMetrics
 import FoundationEssentials
 #else
 import Foundation
@@ -18,6 +19,7 @@ public final class WorkerProcess: Sendable {
     private let environment: [String]
     private let socketPath: String
     private let stopTimeout: TimeAmount
+    private let metrics: WorkerMetrics
     private let logger: Logger
 
     private struct State {
@@ -29,7 +31,8 @@ public final class WorkerProcess: Sendable {
     private let state = NIOLockedValueBox(State())
     private let group: any EventLoopGroup
 
-    init(name: String, command: String, arguments: [String], environment: [String], socketPath: String, stopTimeout: TimeAmount, group: any EventLoopGroup, logger: Logger) {
+    init(name: String, command: String, arguments: [String], environment: [String], socketPath: String, stopTimeout: TimeAmount, group: any EventLoopGroup, logger: Logger, metrics: WorkerMetrics) {
+        self.metrics = metrics
         self.name = name
         self.command = command
         self.arguments = arguments
@@ -52,6 +55,7 @@ public final class WorkerProcess: Sendable {
             let status = await runOnce()
             if state.withLockedValue({ $0.stopping }) { return }
             state.withLockedValue { $0.restarts += 1 }
+            metrics.restarted()
             // A process that ran for a while was healthy: start over from the short delay.
             if NIODeadline.now() - started > .seconds(10) { backoff.reset() }
             let delay = backoff.next()

@@ -1,5 +1,6 @@
 import GatewayConfigLoader
 import GatewayCore
+import GatewayMetrics
 import GatewayEdge
 import GatewayTLS
 import Logging
@@ -23,12 +24,13 @@ struct ReloadService: Service, CustomStringConvertible {
     let current: NIOLockedValueBox<GatewayConfiguration>
     let notifier: SystemdNotifier
     let logger: Logger
+    let metrics: GatewayMetrics
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
             notifier.reloading()
-            await reload()
+            metrics.reloaded(success: await reload())
             notifier.notify("READY=1\nSTATUS=ready")
         }
     }
@@ -63,7 +65,9 @@ struct ReloadService: Service, CustomStringConvertible {
         return problems
     }
 
-    func reload() async {
+    /// Returns whether the new configuration is in force.
+    @discardableResult
+    func reload() async -> Bool {
         logger.info("reloading")
         let old = current.withLockedValue { $0 }
         let new: GatewayConfiguration
@@ -71,12 +75,12 @@ struct ReloadService: Service, CustomStringConvertible {
             new = try await loader.load()
         } catch {
             logger.error("reload refused: the running configuration stays", metadata: ["error": .string("\(error)")])
-            return
+            return false
         }
         let problems = Self.restartOnlyChanges(from: old, to: new)
         guard problems.isEmpty else {
             logger.error("reload refused: these changes need a restart; the running configuration stays", metadata: ["changes": .string(problems.joined(separator: ", "))])
-            return
+            return false
         }
         // Load every certificate before changing anything.
         var replacements: [(ServerTLS, CertificateMaterial, TLSSettings, String)] = []
@@ -96,7 +100,7 @@ struct ReloadService: Service, CustomStringConvertible {
                 logger.error("reload refused: a certificate does not load; the running ones stay", metadata: [
                     "listener": .string(listener.name), "error": .string("\(error)"),
                 ])
-                return
+                return false
             }
         }
         for (serverTLS, material, settings, name) in replacements {
@@ -111,5 +115,6 @@ struct ReloadService: Service, CustomStringConvertible {
         server.live.replace(routes: new.routes, http: new.http)
         current.withLockedValue { $0 = new }
         logger.info("reloaded")
+        return true
     }
 }

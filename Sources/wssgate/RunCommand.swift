@@ -1,5 +1,8 @@
 import ArgumentParser
 import GatewayAdmin
+import GatewayMetrics
+import Metrics
+import Prometheus
 import GatewayCore
 import GatewayConfigLoader
 import GatewayEdge
@@ -44,6 +47,14 @@ struct RunCommand: AsyncParsableCommand {
         let level = Logger.Level(rawValue: settings.log.level.rawValue) ?? .info
         LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format, level: level) }
         let logger = Logger(label: "wssgate")
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["wssgate_tls_handshake_duration_seconds"] = [
+            .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
+        ]
+        MetricsSystem.bootstrap(factory)
+        let metrics = GatewayMetrics(routes: settings.routes.filter { $0.kind != .static }.map(\.name), version: WSSGate.version)
         logger.info("starting", metadata: [
             "version": .string(WSSGate.version),
             "config": .string(filePath ?? "embedded default"),
@@ -108,7 +119,7 @@ struct RunCommand: AsyncParsableCommand {
         let state = GatewayState()
         let server = GatewayServer(
             configuration: settings, tls: prepared.tls, services: routeServices, activatedSockets: activatedSockets,
-            group: group, logger: logger, state: state, sessions: sessions,
+            group: group, logger: logger, state: state, sessions: sessions, metrics: metrics,
             hooks: .init(
                 ready: { _ in notifier.notify("READY=1\nSTATUS=ready") },
                 draining: { notifier.notify("STOPPING=1\nSTATUS=draining") }
@@ -116,10 +127,15 @@ struct RunCommand: AsyncParsableCommand {
         )
         let reload = ReloadService(
             loader: PreparedGateway.loader(filePath: filePath, overrides: overrides, activatedSockets: activated.descriptors.map(\.name)),
-            server: server, tls: prepared.tls, current: NIOLockedValueBox(settings), notifier: notifier, logger: logger
+            server: server, tls: prepared.tls, current: NIOLockedValueBox(settings), notifier: notifier, logger: logger, metrics: metrics
         )
         let admin = AdminServer(
-            settings: settings.admin, api: AdminAPI(hub: hub, sessions: sessions, token: settings.admin.token),
+            settings: settings.admin,
+            api: AdminAPI(hub: hub, sessions: sessions, token: settings.admin.token, metrics: {
+                var text: [UInt8] = []
+                registry.emit(into: &text)
+                return text
+            }),
             group: group, logger: logger
         )
         let systemd = SystemdService(

@@ -1,0 +1,24 @@
+import Metrics
+
+/// A worker route's supervision: instances linked now, restarts, link failures.
+public struct WorkerMetrics: Sendable {
+    private let instancesUp: Meter
+    private let restarts: Counter
+    private let linkErrors: Counter
+
+    public init(route: String) {
+        let dimensions = [("route", route)]
+        instancesUp = Meter(label: "wssgate_worker_instances_up", dimensions: dimensions)
+        restarts = Counter(label: "wssgate_worker_restarts_total", dimensions: dimensions)
+        linkErrors = Counter(label: "wssgate_worker_link_errors_total", dimensions: dimensions)
+    }
+
+    /// An instance finished its hello and takes connections.
+    public func linked() { instancesUp.increment() }
+    /// A linked instance's link is gone.
+    public func unlinked() { instancesUp.decrement() }
+    /// A supervised instance exited and is started again.
+    public func restarted() { restarts.increment() }
+    /// A link failed: an I/O error, a protocol violation, or no hello in time.
+    public func linkFailed() { linkErrors.increment() }
+}
