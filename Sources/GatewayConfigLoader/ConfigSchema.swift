@@ -56,6 +56,8 @@ public enum ConfigSchema {
         ("send_queue_bytes", .value),
         ("send_queue_overflow", .value),
         ("overflow_close_code", .value),
+        ("max_messages_per_second", .value),
+        ("message_burst", .value),
         ("compression", .section(compression)),
         ("worker", .section(worker)),
         ("proxy", .section([("upstream", .value), ("connect_timeout", .value), ("handshake_timeout", .value)])),
@@ -79,6 +81,13 @@ public enum ConfigSchema {
         ("http", .section([("max_header_bytes", .value), ("header_timeout", .value), ("idle_timeout", .value)])),
         ("listeners", .named(listener)),
         ("routes", .named(route)),
+        ("limits", .section([
+            ("max_connections", .value),
+            ("max_connections_per_ip", .value),
+            ("connections_per_second_per_ip", .value),
+            ("connection_burst_per_ip", .value),
+            ("trusted_proxies", .list),
+        ])),
         ("admin", .section([("address", .value), ("token", .value), ("token_file", .value)])),
     ]
 

@@ -60,11 +60,26 @@ struct ConfigurationBuilder {
             paths[route.path] = name
             routes.append(route)
         }
+        let limitDefaults = LimitSettings()
+        var trusted: [IPNetwork] = []
+        for entry in list(["limits", "trusted_proxies"]) ?? [] {
+            guard let network = IPNetwork(parsing: entry) else {
+                throw ConfigurationError(.invalidValue, key: "limits.trusted_proxies", "'\(entry)' is not an IP address or CIDR block (10.0.0.0/8, ::1/128)")
+            }
+            trusted.append(network)
+        }
+        let limits = LimitSettings(
+            maxConnections: try integer(["limits", "max_connections"], default: limitDefaults.maxConnections, range: 0...100_000_000),
+            maxConnectionsPerIP: try integer(["limits", "max_connections_per_ip"], default: limitDefaults.maxConnectionsPerIP, range: 0...100_000_000),
+            connectionsPerSecondPerIP: try rate(["limits", "connections_per_second_per_ip"], default: limitDefaults.connectionsPerSecondPerIP),
+            connectionBurstPerIP: try integer(["limits", "connection_burst_per_ip"], default: limitDefaults.connectionBurstPerIP, range: 1...1_000_000),
+            trustedProxies: trusted
+        )
         let admin = try self.admin()
         if let adminAddress = admin.address, let clash = addresses[adminAddress] {
             throw ConfigurationError(.duplicate, key: "admin.address", "\(adminAddress) is also the address of listeners.\(clash)")
         }
-        return GatewayConfiguration(log: log, server: server, http: http, listeners: listeners, routes: routes, admin: admin)
+        return GatewayConfiguration(log: log, server: server, http: http, listeners: listeners, routes: routes, admin: admin, limits: limits)
     }
 
     private func admin() throws(ConfigurationError) -> AdminSettings {
@@ -183,7 +198,9 @@ struct ConfigurationBuilder {
             closeTimeout: try duration(base + ["close_timeout"], default: d.closeTimeout, positive: true),
             sendQueueBytes: try bytes(base + ["send_queue_bytes"], default: d.sendQueueBytes, range: 1024...(1 << 30)),
             overflow: try choice(base + ["send_queue_overflow"], default: d.overflow),
-            overflowCloseCode: try overflowCloseCode(base + ["overflow_close_code"], default: d.overflowCloseCode)
+            overflowCloseCode: try overflowCloseCode(base + ["overflow_close_code"], default: d.overflowCloseCode),
+            maxMessagesPerSecond: try rate(base + ["max_messages_per_second"], default: d.maxMessagesPerSecond),
+            messageBurst: try integer(base + ["message_burst"], default: d.messageBurst, range: 1...1_000_000)
         )
         let c = base + ["compression"]
         let cd = CompressionSettings()
@@ -380,6 +397,18 @@ struct ConfigurationBuilder {
             throw ConfigurationError(.invalidValue, key: dotted(path), "\(code) is not 1008 or 1013")
         }
         return UInt16(code)
+    }
+
+    /// A non-negative rate per second (fractions allowed: 0.5 is one every two seconds).
+    private func rate(_ path: [String], default value: Double) throws(ConfigurationError) -> Double {
+        guard let text = string(path) else { return value }
+        guard let parsed = Double(text), parsed.isFinite else {
+            throw ConfigurationError(.wrongType, key: dotted(path), "'\(text)' is not a number")
+        }
+        guard parsed >= 0, parsed <= 10_000_000 else {
+            throw ConfigurationError(.invalidValue, key: dotted(path), "must be from 0 (no limit) to 10000000")
+        }
+        return parsed
     }
 
     private func bytes(_ path: [String], default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {

@@ -22,6 +22,13 @@ public enum EffectiveConfiguration {
         line(1, "max_header_bytes: \(configuration.http.maxHeaderBytes)")
         line(1, "header_timeout: \(duration(configuration.http.headerTimeout))")
         line(1, "idle_timeout: \(duration(configuration.http.idleTimeout))")
+        let limits = configuration.limits
+        line(0, "limits:")
+        line(1, "max_connections: \(limits.maxConnections)")
+        line(1, "max_connections_per_ip: \(limits.maxConnectionsPerIP)")
+        line(1, "connections_per_second_per_ip: \(limits.connectionsPerSecondPerIP)")
+        line(1, "connection_burst_per_ip: \(limits.connectionBurstPerIP)")
+        line(1, "trusted_proxies: [\(limits.trustedProxies.map { quoted($0.description) }.joined(separator: ", "))]")
         line(0, "admin:")
         if configuration.admin.isExplicit {
             line(1, "address: \(quoted(configuration.admin.address?.description ?? "off"))")
@@ -62,6 +69,8 @@ public enum EffectiveConfiguration {
             line(2, "send_queue_bytes: \(route.limits.sendQueueBytes)")
             line(2, "send_queue_overflow: \(route.limits.overflow.rawValue)")
             line(2, "overflow_close_code: \(route.limits.overflowCloseCode)")
+            line(2, "max_messages_per_second: \(route.limits.maxMessagesPerSecond)")
+            line(2, "message_burst: \(route.limits.messageBurst)")
             let c = route.compression
             line(2, "compression:")
             line(3, "enabled: \(c.enabled)")

@@ -13,6 +13,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
     /// Routes, sorted by name.
     public var routes: [RouteConfiguration]
     public var admin: AdminSettings
+    public var limits: LimitSettings
 
     public init(
         log: LogSettings = .init(),
@@ -20,8 +21,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
         http: HTTPSettings = .init(),
         listeners: [ListenerConfiguration],
         routes: [RouteConfiguration],
-        admin: AdminSettings = .init()
+        admin: AdminSettings = .init(),
+        limits: LimitSettings = .init()
     ) {
+        self.limits = limits
         self.admin = admin
         self.log = log
         self.server = server

@@ -239,6 +239,10 @@ public struct WebSocketLimits: Sendable, Equatable {
     public var overflow: OverflowPolicy
     /// The close code of the `close` policy: 1013 (try again later) or 1008 (policy violation).
     public var overflowCloseCode: UInt16
+    /// Messages per second a client may send on one connection (a token bucket of
+    /// `messageBurst`); past it the session is closed with 1008. Zero: no limit.
+    public var maxMessagesPerSecond: Double
+    public var messageBurst: Int
 
     public init(
         maxMessageBytes: Int = 1 << 20,
@@ -248,8 +252,12 @@ public struct WebSocketLimits: Sendable, Equatable {
         closeTimeout: TimeAmount = .seconds(5),
         sendQueueBytes: Int = 1 << 20,
         overflow: OverflowPolicy = .close,
-        overflowCloseCode: UInt16 = 1013
+        overflowCloseCode: UInt16 = 1013,
+        maxMessagesPerSecond: Double = 0,
+        messageBurst: Int = 50
     ) {
+        self.maxMessagesPerSecond = maxMessagesPerSecond
+        self.messageBurst = messageBurst
         self.maxMessageBytes = maxMessageBytes
         self.pingInterval = pingInterval
         self.pongTimeout = pongTimeout

@@ -30,6 +30,8 @@ public final class GatewayServer: Service, Sendable {
     /// Open WebSocket connections, for the admin API.
     public let sessions: SessionDirectory
     public let metrics: GatewayMetrics
+    /// Connection limits overall and per client address; a reload updates them.
+    public let limiter: ClientLimiter
     private let activatedSockets: [String: Int32]
     private let hooks: Hooks
     private let logger: Logger
@@ -64,6 +66,7 @@ public final class GatewayServer: Service, Sendable {
         metrics: GatewayMetrics? = nil,
         hooks: Hooks = Hooks()
     ) {
+        self.limiter = ClientLimiter(settings: configuration.limits)
         self.metrics = metrics ?? GatewayMetrics(routes: configuration.routes.map(\.name), version: "")
         self.sessions = sessions
         self.configuration = configuration
@@ -152,6 +155,7 @@ public final class GatewayServer: Service, Sendable {
         let drainSpread = configuration.server.drainSpread
         let sessions = self.sessions
         let metrics = self.metrics
+        let limiter = self.limiter
         let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -170,7 +174,7 @@ public final class GatewayServer: Service, Sendable {
                     let settings = live.current
                     let dependencies = HTTPConnectionHandler.Dependencies(
                         routes: settings.routes, state: state, services: services, logger: logger,
-                        drainSpread: drainSpread, sessions: sessions, metrics: metrics
+                        drainSpread: drainSpread, sessions: sessions, metrics: metrics, limiter: limiter
                     )
                     try Self.configureConnection(channel: channel, listener: listener.name, tls: serverTLS, http: settings.http, dependencies: dependencies, state: state)
                 }

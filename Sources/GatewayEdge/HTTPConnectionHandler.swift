@@ -26,6 +26,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         /// Open WebSocket connections, for the admin API.
         var sessions: SessionDirectory
         var metrics: GatewayMetrics
+        var limiter: ClientLimiter
     }
 
     /// What to do once the request's `.end` arrives.
@@ -210,13 +211,30 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return respond(context: context, status: .serviceUnavailable, headers: [:], body: "route not available\n", keepAlive: false, headOnly: false)
         }
         let tlsVersion = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).tlsVersion
+        let limiter = dependencies.limiter
+        let client = ClientAddress.resolve(peer: context.channel.remoteAddress, headers: head.headers, trusted: limiter.trustedProxies)
+        switch limiter.admit(client.bytes) {
+        case .admitted:
+            break
+        case .full(let overall):
+            dependencies.metrics.limitHit(overall ? "connections" : "connections_per_ip")
+            let why = overall ? "the gateway is at its connection limit" : "too many connections from your address"
+            return respond(context: context, status: .serviceUnavailable, headers: ["Retry-After": "5"], body: why + "\n", keepAlive: false, headOnly: false)
+        case .tooFast(let seconds):
+            dependencies.metrics.limitHit("connections_per_second_per_ip")
+            return respond(context: context, status: .tooManyRequests, headers: ["Retry-After": String(seconds)], body: "too many new connections from your address\n", keepAlive: false, headOnly: false)
+        }
+        // The slot is held for the connection's life, or given back if it does not upgrade.
+        let clientBytes = client.bytes
+        let releaseSlot: @Sendable () -> Void = { limiter.release(clientBytes) }
+        let fromProxy = client.text != context.channel.remoteAddress?.ipAddress
         let connectionID = dependencies.sessions.ids.next()
         let request = UpgradeRequest(
             connectionID: connectionID,
             route: acceptance.route,
             target: head.uri,
             headers: head.headers.map { ($0.name.lowercased(), $0.value) },
-            peer: PeerAddress.describe(context.channel.remoteAddress),
+            peer: fromProxy ? client.text : PeerAddress.describe(context.channel.remoteAddress),
             subprotocol: acceptance.subprotocol,
             tlsVersion: tlsVersion.map { "\($0)" }
         )
@@ -228,20 +246,25 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             switch verdict {
             case .accept(let application):
                 guard context.channel.isActive, !self.quiescing else {
+                    releaseSlot()
                     application.upgradeAbandoned()
                     if context.channel.isActive {
                         self.respond(context: context, status: .serviceUnavailable, headers: [:], body: "draining\n", keepAlive: false, headOnly: false)
                     }
                     return
                 }
+                context.channel.closeFuture.whenComplete { _ in releaseSlot() }
                 self.upgrade(context: context, acceptance: acceptance, application: application, connectionID: connectionID)
             case .passthrough(let upstream, let responseHead):
                 guard context.channel.isActive, !self.quiescing else {
+                    releaseSlot()
                     upstream.close(promise: nil)
                     return
                 }
+                context.channel.closeFuture.whenComplete { _ in releaseSlot() }
                 self.passThrough(context: context, upstream: upstream, responseHead: responseHead, connectionID: connectionID, route: acceptance.route)
             case .refuse(let status, let message):
+                releaseSlot()
                 guard context.channel.isActive else { return }
                 self.respond(context: context, status: HTTPResponseStatus(statusCode: status), headers: [:], body: message + "\n", keepAlive: false, headOnly: false)
             }

@@ -15,6 +15,7 @@ public final class RouteMetrics: Sendable {
     private let droppedMessages: Counter
     /// Sessions closed because their send queue overflowed.
     private let overflows: Counter
+    private let rateLimits: Counter
     private let closedByCode = NIOLockedValueBox<[String: Counter]>([:])
 
     public init(route: String) {
@@ -28,6 +29,7 @@ public final class RouteMetrics: Sendable {
         bytesSent = Counter(label: "wssgate_sent_bytes_total", dimensions: dimensions)
         droppedMessages = Counter(label: "wssgate_send_queue_dropped_messages_total", dimensions: dimensions)
         overflows = Counter(label: "wssgate_send_queue_overflows_total", dimensions: dimensions)
+        rateLimits = Counter(label: "wssgate_limit_rejections_total", dimensions: [("limit", "messages_per_second")])
     }
 
     /// A connection of this route was upgraded (or joined to its upstream).
@@ -53,6 +55,11 @@ public final class RouteMetrics: Sendable {
     /// A session was closed because its send queue overflowed.
     public func overflowed() {
         overflows.increment()
+    }
+
+    /// A session went over `max_messages_per_second` and is closed with 1008.
+    public func rateLimited() {
+        rateLimits.increment()
     }
 
     /// A connection of this route has closed; `code` is the close code (sent or received),

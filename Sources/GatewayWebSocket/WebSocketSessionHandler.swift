@@ -79,6 +79,9 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private var reportedClose = false
     /// Pushed messages waiting for the client to take what is already queued (`drop-oldest`
     /// policy only), and their bytes: bounded by `send_queue_bytes`.
+    /// The message-rate token bucket (`max_messages_per_second`, `message_burst`).
+    private var messageTokens: Double = 0
+    private var messageTokensRefilled = NIODeadline.uptimeNanoseconds(0)
     private var backlog = CircularBuffer<WebSocketMessage>()
     private var backlogBytes = 0
 
@@ -89,6 +92,21 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         self.logger = logger
         self.deflate = configuration.deflate.map(PerMessageDeflate.init(parameters:))
         self.openedAt = .now()
+        self.messageTokens = Double(configuration.limits.messageBurst)
+        self.messageTokensRefilled = openedAt
+    }
+
+    /// Takes one message's token; false when the client is over its rate.
+    private func takeMessageToken() -> Bool {
+        let rate = configuration.limits.maxMessagesPerSecond
+        guard rate > 0 else { return true }
+        let now = NIODeadline.now()
+        let elapsed = Double((now - messageTokensRefilled).nanoseconds) / 1e9
+        messageTokens = min(Double(configuration.limits.messageBurst), messageTokens + elapsed * rate)
+        messageTokensRefilled = now
+        guard messageTokens >= 1 else { return false }
+        messageTokens -= 1
+        return true
     }
 
     /// Whether zlib contexts are currently allocated (tests check that idle sessions hold none).
@@ -198,6 +216,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             continueMessage(frame: frame)
         case .ping:
             guard !frame.rsv1 else { return fail(CloseCode.protocolError, "RSV1 set on a control frame") }
+            guard takeMessageToken() else { return rateLimited() }
             write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData), context: context)
         case .pong:
             guard !frame.rsv1 else { return fail(CloseCode.protocolError, "RSV1 set on a control frame") }
@@ -276,6 +295,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         guard let message = partial else { return }
         partial = nil
         if message.kind == .text && !utf8.isAtBoundary { return fail(CloseCode.invalidPayload, "invalid UTF-8") }
+        guard takeMessageToken() else { return rateLimited() }
         statistics.messagesIn += 1
         statistics.bytesIn += message.data.readableBytes
         configuration.metrics?.received(bytes: message.data.readableBytes)
@@ -444,6 +464,11 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             self.closeState = .closed
             context.close(promise: nil)
         }
+    }
+
+    private func rateLimited() {
+        configuration.metrics?.rateLimited()
+        fail(CloseCode.policyViolation, "message rate limit")
     }
 
     private func fail(_ code: UInt16, _ reason: String) {

@@ -113,6 +113,7 @@ struct ReloadService: Service, CustomStringConvertible {
             logger.info("certificate", metadata: ["listener": .string(name), "sha256": .string(material.fingerprint), "subject": .string(material.subject)])
         }
         server.live.replace(routes: new.routes, http: new.http)
+        server.limiter.update(new.limits)
         current.withLockedValue { $0 = new }
         logger.info("reloaded")
         return true

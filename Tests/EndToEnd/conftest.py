@@ -170,11 +170,12 @@ routes:
 """
 
 
-async def with_witness(gw, action, path="/echo", name="main"):
+async def with_witness(gw, action, path="/echo", name="main", scheme="wss"):
     """Runs `action` (a blocking callable) while another WebSocket session is open, then checks
     that the other session still echoes: a bad client never disturbs a good one."""
     import websockets
-    async with websockets.connect(gw.url(path, name=name), ssl=insecure_context() if gw.url(path, name=name).startswith("wss") else None) as ws:
+    url = gw.url(path, name=name, scheme=scheme)
+    async with websockets.connect(url, ssl=insecure_context() if scheme == "wss" else None) as ws:
         await ws.send("before")
         assert await ws.recv() == "before"
         result = await asyncio.to_thread(action)
