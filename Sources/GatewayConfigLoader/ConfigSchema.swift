@@ -47,6 +47,7 @@ public enum ConfigSchema {
         ("path", .value),
         ("kind", .value),
         ("subprotocols", .list),
+        ("origins", .list),
         ("require_subprotocol", .value),
         ("max_message_bytes", .value),
         ("ping_interval", .value),

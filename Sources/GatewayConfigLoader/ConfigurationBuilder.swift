@@ -185,6 +185,10 @@ struct ConfigurationBuilder {
         for value in subprotocols where !HTTPToken.isToken(value) {
             throw ConfigurationError(.invalidValue, key: dotted(base + ["subprotocols"]), "'\(value)' is not a valid subprotocol token")
         }
+        let origins = list(base + ["origins"]) ?? []
+        for entry in origins where !OriginPolicy.isValidEntry(entry) {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["origins"]), "'\(entry)' is not an origin: scheme://host[:port], scheme://*.domain, or *")
+        }
         let requireSubprotocol = try boolean(base + ["require_subprotocol"], default: false)
         if requireSubprotocol && subprotocols.isEmpty {
             throw ConfigurationError(.invalidValue, key: dotted(base + ["require_subprotocol"]), "needs at least one entry in subprotocols")
@@ -245,7 +249,7 @@ struct ConfigurationBuilder {
         }
         return RouteConfiguration(
             name: name, path: path, kind: kind, subprotocols: subprotocols,
-            requireSubprotocol: requireSubprotocol, limits: limits, compression: compression, worker: worker, proxy: proxy, hub: hub, files: files
+            requireSubprotocol: requireSubprotocol, limits: limits, compression: compression, worker: worker, proxy: proxy, hub: hub, origins: OriginPolicy(allowed: origins), files: files
         )
     }
 

@@ -60,6 +60,7 @@ public enum EffectiveConfiguration {
             line(2, "path: \(quoted(route.path))")
             line(2, "kind: \(route.kind.rawValue)")
             line(2, "subprotocols: [\(route.subprotocols.map(quoted).joined(separator: ", "))]")
+            line(2, "origins: [\(route.origins.allowed.map(quoted).joined(separator: ", "))]")
             line(2, "require_subprotocol: \(route.requireSubprotocol)")
             line(2, "max_message_bytes: \(route.limits.maxMessageBytes)")
             line(2, "ping_interval: \(duration(route.limits.pingInterval))")

@@ -35,6 +35,8 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var proxy: ProxySettings?
     /// For `kind: hub`.
     public var hub: HubRouteSettings?
+    /// Which pages may connect (`Origin`); by default only the gateway's own host.
+    public var origins: OriginPolicy
     /// For `kind: static`.
     public var files: StaticSettings?
 
@@ -49,6 +51,7 @@ public struct RouteConfiguration: Sendable, Equatable {
         worker: WorkerSettings? = nil,
         proxy: ProxySettings? = nil,
         hub: HubRouteSettings? = nil,
+        origins: OriginPolicy = OriginPolicy(),
         files: StaticSettings? = nil
     ) {
         self.name = name
@@ -61,6 +64,7 @@ public struct RouteConfiguration: Sendable, Equatable {
         self.worker = worker
         self.proxy = proxy
         self.hub = hub
+        self.origins = origins
         self.files = files
     }
 }

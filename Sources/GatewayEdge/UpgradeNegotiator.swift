@@ -41,6 +41,10 @@ enum UpgradeNegotiator {
         guard head.headers["host"].count == 1 else {
             return refuse(.badRequest, "exactly one Host header is required")
         }
+        let origins = head.headers["origin"]
+        guard origins.count <= 1, route.origins.allows(origin: origins.first, host: head.headers.first(name: "host")) else {
+            return refuse(.forbidden, "this page's origin may not connect here")
+        }
         let versions = WebSocketHandshake.listItems(head.headers["sec-websocket-version"])
         guard versions == ["13"] else {
             return refuse(.upgradeRequired, "only WebSocket version 13 is supported", ["Sec-WebSocket-Version": "13"])
