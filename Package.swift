@@ -193,6 +193,7 @@ let package = Package(
         .target(
             name: "GatewayLogging",
             dependencies: [
+                "GatewayCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],

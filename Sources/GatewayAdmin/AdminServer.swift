@@ -51,7 +51,7 @@ public final class AdminServer: Service {
         }
         logger.info("admin API listening", metadata: [
             "address": .string(Self.describe(channel.localAddress, fallback: address)),
-            "token": .string(settings.token == nil ? "none" : "required"),
+            "bearer": .string(settings.token == nil ? "not required" : "required"),
         ])
         try? await gracefulShutdown()
         try? await channel.close()

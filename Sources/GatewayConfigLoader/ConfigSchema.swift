@@ -77,7 +77,7 @@ public enum ConfigSchema {
     ]
 
     public static let root: [(String, Node)] = [
-        ("log", .section([("level", .value), ("format", .value)])),
+        ("log", .section([("level", .value), ("format", .value), ("redact_parameters", .list)])),
         ("server", .section([("threads", .value), ("drain_timeout", .value), ("drain_spread", .value)])),
         ("http", .section([("max_header_bytes", .value), ("header_timeout", .value), ("idle_timeout", .value)])),
         ("listeners", .named(listener)),

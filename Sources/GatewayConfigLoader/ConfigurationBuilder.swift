@@ -13,7 +13,8 @@ struct ConfigurationBuilder {
         let logDefaults = LogSettings()
         let log = LogSettings(
             level: try choice(["log", "level"], default: logDefaults.level),
-            format: try choice(["log", "format"], default: logDefaults.format)
+            format: try choice(["log", "format"], default: logDefaults.format),
+            redactParameters: list(["log", "redact_parameters"]) ?? logDefaults.redactParameters
         )
         let serverDefaults = ServerSettings()
         let server = ServerSettings(

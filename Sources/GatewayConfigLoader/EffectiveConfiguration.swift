@@ -14,6 +14,7 @@ public enum EffectiveConfiguration {
         line(0, "log:")
         line(1, "level: \(configuration.log.level.rawValue)")
         line(1, "format: \(configuration.log.format.rawValue)")
+        line(1, "redact_parameters: [\(configuration.log.redactParameters.map(quoted).joined(separator: ", "))]")
         line(0, "server:")
         line(1, "threads: \(configuration.server.threads)")
         line(1, "drain_timeout: \(duration(configuration.server.drainTimeout))")

@@ -38,11 +38,16 @@ public struct GatewayConfiguration: Sendable, Equatable {
 public struct LogSettings: Sendable, Equatable {
     public enum Format: String, Sendable, CaseIterable { case logfmt, json }
     public enum Level: String, Sendable, CaseIterable { case trace, debug, info, notice, warning, error, critical }
+    public static let defaultRedactedParameters = ["token", "access_token", "id_token", "refresh_token", "jwt", "api_key", "apikey", "password", "secret", "client_secret", "signature"]
     public var level: Level
     public var format: Format
-    public init(level: Level = .info, format: Format = .logfmt) {
+    /// Query parameters and `name=value` fields whose values never reach the log (besides
+    /// Authorization, Cookie and anything shaped like a JWT, which are always redacted).
+    public var redactParameters: [String]
+    public init(level: Level = .info, format: Format = .logfmt, redactParameters: [String] = LogSettings.defaultRedactedParameters) {
         self.level = level
         self.format = format
+        self.redactParameters = redactParameters
     }
 }
 

@@ -48,6 +48,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var failed = false
     /// The request being answered asked for an upgrade: a refusal is a failed handshake.
     private var answeringUpgrade = false
+    /// The target of the request being answered, for the log line of a refused upgrade.
+    private var answeringTarget = ""
 
     init(dependencies: Dependencies, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder, requestGuard: HTTPRequestGuard) {
         self.dependencies = dependencies
@@ -86,6 +88,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func decide(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> Pending {
         let keepAlive = head.isKeepAlive
         answeringUpgrade = UpgradeNegotiator.isUpgradeRequest(head)
+        answeringTarget = head.uri
         if answeringUpgrade {
             switch UpgradeNegotiator.negotiate(head, routes: dependencies.routes) {
             case .success(let acceptance):
@@ -185,7 +188,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, headers extra: HTTPHeaders, body: String, keepAlive: Bool, headOnly: Bool) {
         if status.code >= 400 {
             dependencies.state.refused(status: Int(status.code))
-            if answeringUpgrade { dependencies.metrics.handshakeFailed(reason: "http_\(status.code)") }
+            if answeringUpgrade {
+                dependencies.metrics.handshakeFailed(reason: "http_\(status.code)")
+                dependencies.logger.info("upgrade refused", metadata: [
+                    "status": .stringConvertible(status.code), "reason": .string(body.trimmingSuffix("\n")),
+                    "peer": .string(PeerAddress.describe(context.channel.remoteAddress)), "target": .string(answeringTarget),
+                ])
+            }
         }
         var headers = extra
         headers.replaceOrAdd(name: "Content-Type", value: "text/plain; charset=utf-8")
@@ -254,7 +263,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     return
                 }
                 context.channel.closeFuture.whenComplete { _ in releaseSlot() }
-                self.upgrade(context: context, acceptance: acceptance, application: application, connectionID: connectionID)
+                self.upgrade(context: context, acceptance: acceptance, application: application, connectionID: connectionID, target: head.uri, peer: request.peer)
             case .passthrough(let upstream, let responseHead):
                 guard context.channel.isActive, !self.quiescing else {
                     releaseSlot()
@@ -276,6 +285,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// negotiated end to end). Bytes the client sent after its request are handed on too.
     private func passThrough(context: ChannelHandlerContext, upstream: any Channel, responseHead: ByteBuffer, connectionID: UInt64, route: RouteConfiguration) {
         let (clientSide, upstreamSide) = GlueHandler.matchedPair()
+        // Listed before the client can hear the upstream's 101.
+        dependencies.sessions.registerProxied(id: connectionID, route: route.name, peer: PeerAddress.describe(context.channel.remoteAddress), channel: context.channel)
         do {
             let pipeline = context.pipeline.syncOperations
             pipeline.removeHandler(encoder, promise: nil)
@@ -290,7 +301,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 metrics.didOpen()
                 context.channel.closeFuture.whenComplete { _ in metrics.closed(code: "proxied") }
             }
-            dependencies.sessions.registerProxied(id: connectionID, route: route.name, peer: PeerAddress.describe(context.channel.remoteAddress), channel: context.channel)
             let state = dependencies.state
             context.channel.closeFuture.whenComplete { _ in state.sessionClosed() }
         } catch {
@@ -303,12 +313,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Swaps the HTTP handlers for the WebSocket ones. Any bytes the client sent after its
     /// request (its first frames, even) are kept by the HTTP decoder and handed on when it is
     /// removed, so they reach the frame decoder in order.
-    private func upgrade(context: ChannelHandlerContext, acceptance: UpgradeNegotiator.Acceptance, application: any WebSocketApplication, connectionID: UInt64) {
+    private func upgrade(context: ChannelHandlerContext, acceptance: UpgradeNegotiator.Acceptance, application: any WebSocketApplication, connectionID: UInt64, target: String, peer: String) {
         let route = acceptance.route
         let channel = context.channel
-        let peer = PeerAddress.describe(channel.remoteAddress)
+        // Every line about the session names it as the admin API and the workers do, and its
+        // request target (query secrets are redacted by the log handler).
         var sessionLogger = dependencies.logger
-        sessionLogger[metadataKey: "route"] = .string(route.name)
+        sessionLogger[metadataKey: "conn"] = .stringConvertible(connectionID)
+        sessionLogger[metadataKey: "target"] = .string(target)
         let session = WebSocketSessionHandler(
             configuration: .init(
                 routeName: route.name, limits: route.limits, deflate: acceptance.deflate, subprotocol: acceptance.subprotocol,
@@ -316,9 +328,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             ),
             application: application,
             peer: peer,
-            logger: dependencies.logger
+            logger: sessionLogger
         )
         let state = dependencies.state
+        // Listed before the client can hear its 101: an admin request it prompts finds it.
+        dependencies.sessions.register(
+            id: connectionID, route: route.name, kind: route.kind.rawValue, session: session, channel: channel,
+            subprotocol: acceptance.subprotocol, compression: acceptance.deflate != nil
+        )
         do {
             let pipeline = context.pipeline.syncOperations
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: acceptance.responseHeaders))), promise: nil)
@@ -344,10 +361,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             pipeline.removeHandler(decoder, promise: nil)
             state.sessionOpened()
             dependencies.metrics.route(route.name)?.didOpen()
-            dependencies.sessions.register(
-                id: connectionID, route: route.name, kind: route.kind.rawValue, session: session, channel: channel,
-                subprotocol: acceptance.subprotocol, compression: acceptance.deflate != nil
-            )
             channel.closeFuture.whenComplete { _ in state.sessionClosed() }
         } catch {
             dependencies.logger.error("upgrade failed", metadata: ["peer": .string(peer), "error": .string("\(error)")])
@@ -383,5 +396,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return
         }
         context.fireUserInboundEventTriggered(event)
+    }
+}
+
+extension String {
+    fileprivate func trimmingSuffix(_ suffix: String) -> String {
+        hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
     }
 }

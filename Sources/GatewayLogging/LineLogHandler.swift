@@ -20,8 +20,10 @@ public struct LineLogHandler: LogHandler {
     private let label: String
     private let format: Format
     private let sink: LogSink
+    private let redactor: Redactor
 
-    public init(label: String, format: Format, level: Logger.Level, sink: LogSink = .standardError) {
+    public init(label: String, format: Format, level: Logger.Level, sink: LogSink = .standardError, redactor: Redactor = Redactor()) {
+        self.redactor = redactor
         self.label = label
         self.format = format
         self.logLevel = level
@@ -37,9 +39,10 @@ public struct LineLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        for (key, value) in merged { merged[key] = redactor.redact(value, key: key) }
         let line = Self.render(
             format: format, timestamp: Self.timestamp(), level: event.level, label: label,
-            message: "\(event.message)", metadata: merged
+            message: redactor.redact("\(event.message)"), metadata: merged
         )
         sink.write(line)
     }

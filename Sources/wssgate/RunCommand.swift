@@ -45,7 +45,8 @@ struct RunCommand: AsyncParsableCommand {
         let settings = prepared.configuration
         let format: LineLogHandler.Format = settings.log.format == .json ? .json : .logfmt
         let level = Logger.Level(rawValue: settings.log.level.rawValue) ?? .info
-        LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format, level: level) }
+        let redactor = Redactor(parameters: settings.log.redactParameters)
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format, level: level, redactor: redactor) }
         let logger = Logger(label: "wssgate")
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)

@@ -16,6 +16,28 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("GATEWAY_BINARY", os.path.join(ROOT, ".build", "debug", "wssgate"))
 
+# Every log line of every gateway the suite starts, and every secret a test hands it (tokens,
+# cookies, passwords): at the end of the run none of the secrets may appear in any line.
+ALL_LOG_LINES = []
+SECRETS = set()
+
+
+def secret(value):
+    """Registers a test secret that must never reach a log; returns it."""
+    SECRETS.add(value)
+    return value
+
+
+def pytest_sessionfinish(session, exitstatus):
+    leaks = sorted({(s, line) for line in ALL_LOG_LINES for s in SECRETS if s in line})
+    if leaks:
+        print("\nsecrets found in gateway logs:")
+        for s, line in leaks[:20]:
+            print("  %r in: %s" % (s, line))
+        session.exitstatus = 1
+    elif SECRETS:
+        print("\nlog check: %d secrets, %d gateway log lines, none leaked" % (len(SECRETS), len(ALL_LOG_LINES)))
+
 
 class Gateway:
     """A running wssgate process, with its log lines and bound listener addresses."""
@@ -50,9 +72,14 @@ class Gateway:
         for line in self.proc.stderr:
             with self._cond:
                 self.lines.append(line.rstrip("\n"))
+                ALL_LOG_LINES.append(line.rstrip("\n"))
                 m = re.search(r"msg=listening address=(\S+) listener=(\S+)", line)
                 if m:
                     self.listeners[m.group(2)] = m.group(1)
+                elif line.startswith("{") and '"msg":"listening"' in line:
+                    import json
+                    event = json.loads(line)
+                    self.listeners[event["listener"]] = event["address"]
                 self._cond.notify_all()
         with self._cond:
             self._cond.notify_all()

@@ -40,7 +40,7 @@ def worker_route(name, path, command, args=(), instances=1, extra=""):
 def wait_linked(gw, count, timeout=20):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if sum(1 for line in gw.lines if 'msg="worker linked"' in line) >= count:
+        if sum(1 for line in gw.lines if 'msg="worker linked"' in line or '"msg":"worker linked"' in line) >= count:
             return
         time.sleep(0.05)
     raise AssertionError("workers not linked:\n" + "\n".join(gw.lines[-30:]))
