@@ -5,6 +5,7 @@ import os
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 
 import pytest
@@ -130,3 +131,22 @@ def test_tls_13_only_listener(gateway_factory):
     assert handshake(port)[0] == "TLSv1.3"
     with pytest.raises((ssl.SSLError, ConnectionResetError)):
         handshake(port, maximum=ssl.TLSVersion.TLSv1_2)
+
+
+@pytest.mark.parametrize("key_type", ["ec", "rsa"])
+def test_sslyze_finds_the_mozilla_intermediate_profile_met(gateway_factory, tmp_path, key_type):
+    """sslyze scans the listener and checks it against Mozilla's "intermediate" configuration;
+    the test root is handed to it, so the certificate's own trust is checked too."""
+    directory = str(tmp_path)
+    os.chmod(directory, 0o755)
+    fullchain, key, root = make_chain(directory, key_type, "pkcs8")
+    for name in os.listdir(directory):
+        os.chmod(os.path.join(directory, name), 0o644)
+    gw = gateway_factory(config_for(fullchain, key))
+    _, port = gw.address()
+    result = subprocess.run(
+        [sys.executable, "-m", "sslyze", "--mozilla_config=intermediate", "--certinfo_ca_file=" + root,
+         "localhost:%d{127.0.0.1}" % port],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0 and "OK - Compliant" in result.stdout, result.stdout[-3000:]
