@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     ],
     targets: [
         // Pure model: configuration values, limits, route table. No I/O.
@@ -121,6 +122,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Authentication on upgrade: JWTs checked with jwt-kit.
+        .target(
+            name: "GatewayAuth",
+            dependencies: [
+                "GatewayCore",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "GatewayAdmin",
             dependencies: [
@@ -152,6 +163,7 @@ let package = Package(
         .target(
             name: "GatewayEdge",
             dependencies: [
+                "GatewayAuth",
                 .product(name: "NIOTLS", package: "swift-nio"),
                 "GatewayMetrics",
                 "GatewayCore",
@@ -202,6 +214,7 @@ let package = Package(
         .executableTarget(
             name: "wssgate",
             dependencies: [
+                "GatewayAuth",
                 "GatewayMetrics",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -304,6 +317,11 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatewayAuthTests",
+            dependencies: ["GatewayAuth", "GatewayCore", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: swiftSettings),

@@ -64,6 +64,20 @@ public enum ConfigSchema {
         ("proxy", .section([("upstream", .value), ("connect_timeout", .value), ("handshake_timeout", .value)])),
         ("hub", .section([("subscribe", .list), ("publish", .list)])),
         ("static", .section([("root", .value), ("index", .value)])),
+        ("auth", .section([
+            ("hs256_secret", .value),
+            ("hs256_secret_file", .value),
+            ("public_keys", .list),
+            ("jwks_file", .value),
+            ("algorithms", .list),
+            ("issuer", .value),
+            ("audience", .list),
+            ("leeway", .value),
+            ("token_from", .list),
+            ("cookie", .value),
+            ("query_parameter", .value),
+            ("protocol_prefix", .value),
+        ])),
     ]
 
     static let listener: [(String, Node)] = [

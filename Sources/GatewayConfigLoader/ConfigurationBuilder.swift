@@ -83,6 +83,77 @@ struct ConfigurationBuilder {
         return GatewayConfiguration(log: log, server: server, http: http, listeners: listeners, routes: routes, admin: admin, limits: limits)
     }
 
+    /// A route's `auth` section, key files read; nil when the route has none.
+    private func auth(_ base: [String]) throws(ConfigurationError) -> JWTSettings? {
+        let fields = ["hs256_secret", "hs256_secret_file", "public_keys", "jwks_file", "algorithms", "issuer", "audience", "leeway", "token_from", "cookie", "query_parameter", "protocol_prefix"]
+        guard fields.contains(where: { string(base + [$0]) != nil || list(base + [$0]) != nil }) else { return nil }
+        func read(_ path: String, key: String) throws(ConfigurationError) -> String {
+            do {
+                return try ConfigurationLoader.readFile(path)
+            } catch {
+                throw error.at(dotted(base + [key]))
+            }
+        }
+        var settings = JWTSettings()
+        switch (string(base + ["hs256_secret"]), string(base + ["hs256_secret_file"])) {
+        case (.some, .some):
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["hs256_secret_file"]), "use either hs256_secret or hs256_secret_file, not both")
+        case (let secret?, nil):
+            settings.secrets = [secret]
+        case (nil, let path?):
+            settings.secrets = [try read(path, key: "hs256_secret_file").trimmingCharacters(in: "\n")]
+        case (nil, nil):
+            break
+        }
+        if settings.secrets.contains(where: { $0.utf8.count < 32 }) {
+            throw ConfigurationError(.invalidValue, key: dotted(base + [string(base + ["hs256_secret"]) != nil ? "hs256_secret" : "hs256_secret_file"]), "an HS256 secret must be at least 32 bytes")
+        }
+        for path in list(base + ["public_keys"]) ?? [] {
+            settings.publicKeys.append((path, try read(path, key: "public_keys")))
+        }
+        if let path = string(base + ["jwks_file"]) {
+            settings.jwks = (path, try read(path, key: "jwks_file"))
+        }
+        guard !settings.secrets.isEmpty || !settings.publicKeys.isEmpty || settings.jwks != nil else {
+            throw ConfigurationError(.missingValue, key: dotted(base), "needs a key: hs256_secret(_file), public_keys or jwks_file")
+        }
+        if let names = list(base + ["algorithms"]) {
+            var algorithms: [JWTSettings.Algorithm] = []
+            for name in names {
+                guard let algorithm = JWTSettings.Algorithm(rawValue: name) else {
+                    throw ConfigurationError(.invalidValue, key: dotted(base + ["algorithms"]), "'\(name)' is not one of: HS256, RS256, ES256")
+                }
+                algorithms.append(algorithm)
+            }
+            settings.algorithms = algorithms
+        }
+        settings.issuer = string(base + ["issuer"])
+        settings.audiences = list(base + ["audience"]) ?? []
+        settings.leeway = try duration(base + ["leeway"], default: settings.leeway)
+        if let names = list(base + ["token_from"]) {
+            var sources: [JWTSettings.Source] = []
+            for name in names {
+                guard let source = JWTSettings.Source(rawValue: name) else {
+                    throw ConfigurationError(.invalidValue, key: dotted(base + ["token_from"]), "'\(name)' is not one of: header, protocol, cookie, query")
+                }
+                sources.append(source)
+            }
+            guard !sources.isEmpty else {
+                throw ConfigurationError(.invalidValue, key: dotted(base + ["token_from"]), "name at least one place to look for the token")
+            }
+            settings.sources = sources
+        }
+        settings.cookieName = string(base + ["cookie"]) ?? settings.cookieName
+        settings.queryParameter = string(base + ["query_parameter"]) ?? settings.queryParameter
+        if let prefix = string(base + ["protocol_prefix"]) {
+            guard !prefix.isEmpty, HTTPToken.isToken(prefix) else {
+                throw ConfigurationError(.invalidValue, key: dotted(base + ["protocol_prefix"]), "'\(prefix)' is not a token prefix such as 'bearer.'")
+            }
+            settings.protocolPrefix = prefix
+        }
+        return settings
+    }
+
     private func admin() throws(ConfigurationError) -> AdminSettings {
         var settings = AdminSettings()
         if let text = string(["admin", "address"]) {
@@ -250,7 +321,7 @@ struct ConfigurationBuilder {
         }
         return RouteConfiguration(
             name: name, path: path, kind: kind, subprotocols: subprotocols,
-            requireSubprotocol: requireSubprotocol, limits: limits, compression: compression, worker: worker, proxy: proxy, hub: hub, origins: OriginPolicy(allowed: origins), files: files
+            requireSubprotocol: requireSubprotocol, limits: limits, compression: compression, worker: worker, proxy: proxy, hub: hub, origins: OriginPolicy(allowed: origins), auth: try auth(base + ["auth"]), files: files
         )
     }
 

@@ -37,6 +37,8 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var hub: HubRouteSettings?
     /// Which pages may connect (`Origin`); by default only the gateway's own host.
     public var origins: OriginPolicy
+    /// A JWT required on upgrade (none: no authentication).
+    public var auth: JWTSettings?
     /// For `kind: static`.
     public var files: StaticSettings?
 
@@ -52,6 +54,7 @@ public struct RouteConfiguration: Sendable, Equatable {
         proxy: ProxySettings? = nil,
         hub: HubRouteSettings? = nil,
         origins: OriginPolicy = OriginPolicy(),
+        auth: JWTSettings? = nil,
         files: StaticSettings? = nil
     ) {
         self.name = name
@@ -65,6 +68,7 @@ public struct RouteConfiguration: Sendable, Equatable {
         self.proxy = proxy
         self.hub = hub
         self.origins = origins
+        self.auth = auth
         self.files = files
     }
 }

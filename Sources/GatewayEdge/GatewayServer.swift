@@ -1,3 +1,4 @@
+import GatewayAuth
 import GatewayCore
 import GatewayMetrics
 import GatewayTLS
@@ -64,13 +65,14 @@ public final class GatewayServer: Service, Sendable {
         state: GatewayState = GatewayState(),
         sessions: SessionDirectory = SessionDirectory(),
         metrics: GatewayMetrics? = nil,
+        verifiers: [String: JWTVerifier] = [:],
         hooks: Hooks = Hooks()
     ) {
         self.limiter = ClientLimiter(settings: configuration.limits)
         self.metrics = metrics ?? GatewayMetrics(routes: configuration.routes.map(\.name), version: "")
         self.sessions = sessions
         self.configuration = configuration
-        self.live = LiveSettings(routes: configuration.routes, http: configuration.http)
+        self.live = LiveSettings(routes: configuration.routes, http: configuration.http, verifiers: verifiers)
         self.tls = tls
         self.services = services
         self.activatedSockets = activatedSockets
@@ -173,7 +175,7 @@ public final class GatewayServer: Service, Sendable {
                     connections.add(channel)
                     let settings = live.current
                     let dependencies = HTTPConnectionHandler.Dependencies(
-                        routes: settings.routes, state: state, services: services, logger: logger,
+                        routes: settings.routes, verifiers: settings.verifiers, state: state, services: services, logger: logger,
                         drainSpread: drainSpread, sessions: sessions, metrics: metrics, limiter: limiter
                     )
                     try Self.configureConnection(channel: channel, listener: listener.name, tls: serverTLS, http: settings.http, dependencies: dependencies, state: state)

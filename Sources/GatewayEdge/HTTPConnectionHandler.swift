@@ -1,3 +1,4 @@
+import GatewayAuth
 import GatewayCore
 import GatewayMetrics
 import GatewayWebSocket
@@ -18,6 +19,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     struct Dependencies {
         /// The route table as it was when this connection arrived.
         var routes: RouteTable
+        /// Token verifiers of routes with `auth`, by route name.
+        var verifiers: [String: JWTVerifier]
         var state: GatewayState
         /// What serves each route, by route name.
         var services: [String: any RouteService]
@@ -248,6 +251,48 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             tlsVersion: tlsVersion.map { "\($0)" }
         )
         awaitingVerdict = true
+        guard let verifier = dependencies.verifiers[acceptance.route.name], let auth = acceptance.route.auth else {
+            return ask(service, request, acceptance: acceptance, head: head, context: context, releaseSlot: releaseSlot)
+        }
+        // The route wants a token: checked before its service hears of the connection.
+        guard let token = TokenExtractor.token(in: request.headers, target: head.uri, settings: auth) else {
+            releaseSlot()
+            awaitingVerdict = false
+            return refuseToken(AuthFailure(.missing, "a token is required"), context: context, peer: request.peer)
+        }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let checked = context.eventLoop.makePromise(of: JWTVerifier.Verified.self)
+        checked.completeWithTask { try await verifier.verify(token) }
+        let unverified = request
+        checked.futureResult.whenComplete { result in
+            let (handler, context) = loopBound.value
+            switch result {
+            case .success(let verified):
+                var request = unverified
+                request.claims = verified.claimsJSON
+                request.subject = verified.subject
+                handler.ask(service, request, acceptance: acceptance, head: head, context: context, releaseSlot: releaseSlot)
+            case .failure(let error):
+                releaseSlot()
+                handler.awaitingVerdict = false
+                guard context.channel.isActive else { return }
+                handler.refuseToken(error as? AuthFailure ?? AuthFailure(.malformed, "the token is not a JWT"), context: context, peer: unverified.peer)
+            }
+        }
+    }
+
+    /// 401 for a missing or refused token: the reason, never the token, in the answer and the log.
+    private func refuseToken(_ failure: AuthFailure, context: ChannelHandlerContext, peer: String) {
+        dependencies.logger.info("token refused", metadata: ["peer": .string(peer), "reason": .string(failure.code.rawValue)])
+        let challenge = failure.code == .missing
+            ? "Bearer realm=\"wssgate\""
+            : "Bearer realm=\"wssgate\", error=\"invalid_token\", error_description=\"\(failure.message)\""
+        respond(context: context, status: .unauthorized, headers: ["WWW-Authenticate": challenge], body: failure.message + "\n", keepAlive: false, headOnly: false)
+    }
+
+    /// Hands the upgrade to the route's service and carries out its verdict.
+    private func ask(_ service: any RouteService, _ request: UpgradeRequest, acceptance: UpgradeNegotiator.Acceptance, head: HTTPRequestHead, context: ChannelHandlerContext, releaseSlot: @escaping @Sendable () -> Void) {
+        let connectionID = request.connectionID
         let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         service.prepare(request, eventLoop: context.eventLoop) { [self] verdict in
             let context = loopBoundContext.value

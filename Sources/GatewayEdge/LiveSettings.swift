@@ -1,23 +1,44 @@
+import GatewayAuth
 import GatewayCore
 import NIOConcurrencyHelpers
 
-/// What a new connection reads when it arrives: the route table and the HTTP limits. A reload
-/// swaps them in one step; connections already open keep what they started with.
+/// What a reload can change without a restart: routes, the HTTP limits, and the token
+/// verifiers of routes with `auth`. Each new connection takes the snapshot current when it
+/// arrives; connections already open keep theirs.
 public final class LiveSettings: Sendable {
     public struct Snapshot: Sendable {
         public var routes: RouteTable
         public var http: HTTPSettings
+        /// By route name, for routes with `auth`.
+        public var verifiers: [String: JWTVerifier]
     }
 
     private let box: NIOLockedValueBox<Snapshot>
 
-    public init(routes: [RouteConfiguration], http: HTTPSettings) {
-        box = NIOLockedValueBox(Snapshot(routes: RouteTable(routes), http: http))
+    public init(routes: [RouteConfiguration], http: HTTPSettings, verifiers: [String: JWTVerifier] = [:]) {
+        box = NIOLockedValueBox(Snapshot(routes: RouteTable(routes), http: http, verifiers: verifiers))
     }
 
     public var current: Snapshot { box.withLockedValue { $0 } }
 
-    public func replace(routes: [RouteConfiguration], http: HTTPSettings) {
-        box.withLockedValue { $0 = Snapshot(routes: RouteTable(routes), http: http) }
+    public func replace(routes: [RouteConfiguration], http: HTTPSettings, verifiers: [String: JWTVerifier]) {
+        box.withLockedValue { $0 = Snapshot(routes: RouteTable(routes), http: http, verifiers: verifiers) }
+    }
+
+    /// Parses the keys of every route with `auth`; a key that does not load names its
+    /// configuration key.
+    public static func verifiers(for routes: [RouteConfiguration]) async throws(ConfigurationError) -> [String: JWTVerifier] {
+        var made: [String: JWTVerifier] = [:]
+        for route in routes {
+            guard let auth = route.auth else { continue }
+            do {
+                made[route.name] = try await JWTVerifier(settings: auth, routeKey: "routes.\(route.name).auth")
+            } catch let error as JWTVerifier.KeyError {
+                throw ConfigurationError(.invalidPEM, key: error.key, error.message)
+            } catch {
+                throw ConfigurationError(.invalidValue, key: "routes.\(route.name).auth", "\(error)")
+            }
+        }
+        return made
     }
 }

@@ -53,7 +53,16 @@ enum UpgradeNegotiator {
         guard keys.count == 1, let key = keys.first, WebSocketHandshake.isValidKey(key) else {
             return refuse(.badRequest, "Sec-WebSocket-Key must be one base64-encoded 16-byte value")
         }
-        let offered = Set(WebSocketHandshake.listItems(head.headers["sec-websocket-protocol"]).map(String.init))
+        var offered = Set(WebSocketHandshake.listItems(head.headers["sec-websocket-protocol"]).map(String.init))
+        // A token sent as a subprotocol entry is never chosen (nor echoed): the answer is the
+        // route's own subprotocol, or else the marker the client offered beside the token,
+        // because browsers fail a handshake that offered protocols and got none back.
+        var tokenMarker: String?
+        if let auth = route.auth, auth.sources.contains(.protocol) {
+            let carriedToken = offered.contains { $0.hasPrefix(auth.protocolPrefix) && $0.count > auth.protocolPrefix.count }
+            offered = offered.filter { !$0.hasPrefix(auth.protocolPrefix) }
+            if carriedToken, offered.contains(auth.protocolMarker) { tokenMarker = auth.protocolMarker }
+        }
         let subprotocol = route.subprotocols.first { offered.contains($0) }
         if subprotocol == nil && route.requireSubprotocol {
             return refuse(.badRequest, "this route requires one of the subprotocols: \(route.subprotocols.joined(separator: ", "))")
@@ -67,7 +76,7 @@ enum UpgradeNegotiator {
             "Connection": "Upgrade",
             "Sec-WebSocket-Accept": WebSocketHandshake.acceptValue(forKey: key),
         ]
-        if let subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
+        if let answered = subprotocol ?? tokenMarker { headers.add(name: "Sec-WebSocket-Protocol", value: answered) }
         if let deflate { headers.add(name: "Sec-WebSocket-Extensions", value: deflate.responseHeader) }
         return .success(Acceptance(route: route, subprotocol: subprotocol, deflate: deflate, responseHeaders: headers))
     }

@@ -14,6 +14,10 @@ public struct UpgradeRequest: Sendable {
     public var subprotocol: String?
     /// `TLSv1.3`, … when the listener has TLS.
     public var tlsVersion: String?
+    /// The verified token's claims (its payload JSON as sent), on routes with `auth`.
+    public var claims: String?
+    /// The verified token's `sub`.
+    public var subject: String?
 
     public init(connectionID: UInt64, route: RouteConfiguration, target: String, headers: [(String, String)], peer: String, subprotocol: String?, tlsVersion: String?) {
         self.connectionID = connectionID

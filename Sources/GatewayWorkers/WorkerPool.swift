@@ -190,6 +190,8 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         fields.append((":peer", request.peer))
         if let subprotocol = request.subprotocol { fields.append((":subprotocol", subprotocol)) }
         if let tls = request.tlsVersion { fields.append((":tls", tls)) }
+        if let claims = request.claims { fields.append((":claims", claims)) }
+        if let subject = request.subject { fields.append((":sub", subject)) }
         for (name, value) in request.headers where settings.forwardHeaders.contains(name) {
             fields.append((name, value))
         }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import GatewayConfigLoader
+import GatewayAuth
 import GatewayCore
+import GatewayEdge
 import GatewayTLS
 import GatewayWorkers
 
@@ -20,6 +22,8 @@ import Musl
 struct PreparedGateway {
     var configuration: GatewayConfiguration
     var tls: [String: ServerTLS]
+    /// Token verifiers of routes with `auth` (their keys parsed).
+    var verifiers: [String: JWTVerifier]
 
     /// Loads and checks; on any problem prints it and exits with status 2, so the gateway never
     /// starts half-configured.
@@ -86,7 +90,8 @@ struct PreparedGateway {
                     throw ConfigurationError(.fileUnreadable, key: "routes.\(route.name).worker.command", "'\(command)' is not an executable file (looked for \(path))")
                 }
             }
-            return PreparedGateway(configuration: configuration, tls: tls)
+            let verifiers = try await LiveSettings.verifiers(for: configuration.routes)
+            return PreparedGateway(configuration: configuration, tls: tls, verifiers: verifiers)
         } catch let error as ConfigurationError {
             printError("wssgate: \(error)")
             throw ExitCode(2)

@@ -1,4 +1,5 @@
 import GatewayConfigLoader
+import GatewayAuth
 import GatewayCore
 import GatewayMetrics
 import GatewayEdge
@@ -82,7 +83,14 @@ struct ReloadService: Service, CustomStringConvertible {
             logger.error("reload refused: these changes need a restart; the running configuration stays", metadata: ["changes": .string(problems.joined(separator: ", "))])
             return false
         }
-        // Load every certificate before changing anything.
+        // Load every key and certificate before changing anything.
+        let verifiers: [String: JWTVerifier]
+        do {
+            verifiers = try await LiveSettings.verifiers(for: new.routes)
+        } catch {
+            logger.error("reload refused: a token key does not load; the running configuration stays", metadata: ["error": .string("\(error)")])
+            return false
+        }
         var replacements: [(ServerTLS, CertificateMaterial, TLSSettings, String)] = []
         for listener in new.listeners {
             guard let settings = listener.tls, let serverTLS = tls[listener.name] else { continue }
@@ -112,7 +120,7 @@ struct ReloadService: Service, CustomStringConvertible {
             }
             logger.info("certificate", metadata: ["listener": .string(name), "sha256": .string(material.fingerprint), "subject": .string(material.subject)])
         }
-        server.live.replace(routes: new.routes, http: new.http)
+        server.live.replace(routes: new.routes, http: new.http, verifiers: verifiers)
         server.limiter.update(new.limits)
         current.withLockedValue { $0 = new }
         logger.info("reloaded")

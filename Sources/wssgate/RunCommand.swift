@@ -120,7 +120,7 @@ struct RunCommand: AsyncParsableCommand {
         let state = GatewayState()
         let server = GatewayServer(
             configuration: settings, tls: prepared.tls, services: routeServices, activatedSockets: activatedSockets,
-            group: group, logger: logger, state: state, sessions: sessions, metrics: metrics,
+            group: group, logger: logger, state: state, sessions: sessions, metrics: metrics, verifiers: prepared.verifiers,
             hooks: .init(
                 ready: { _ in notifier.notify("READY=1\nSTATUS=ready") },
                 draining: { notifier.notify("STOPPING=1\nSTATUS=draining") }
