@@ -60,6 +60,7 @@ let package = Package(
         .target(
             name: "GatewayTLS",
             dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
                 "GatewayCore",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

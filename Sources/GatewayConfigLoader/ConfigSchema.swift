@@ -82,11 +82,16 @@ public enum ConfigSchema {
 
     static let listener: [(String, Node)] = [
         ("address", .value),
+        ("redirect_https", .value),
         ("tls", .section([
             ("certificate", .value),
             ("key", .value),
             ("self_signed", .valueOrList),
             ("min_version", .value),
+            ("certificates", .named([("certificate", .value), ("key", .value)])),
+            ("client_certificates", .value),
+            ("client_ca", .value),
+            ("hsts", .value),
         ])),
     ]
 

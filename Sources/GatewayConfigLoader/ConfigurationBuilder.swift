@@ -237,7 +237,40 @@ struct ConfigurationBuilder {
         case (.some, nil, nil):
             throw ConfigurationError(.missingValue, key: dotted(tlsBase + ["key"]), "a certificate needs its key")
         }
-        return ListenerConfiguration(name: name, address: address, tls: tls)
+        // SNI certificates, client certificates, HSTS: only with TLS.
+        var additional: [TLSSettings.Additional] = []
+        for certificateName in names["certificates"] ?? [] {
+            let entry = tlsBase + ["certificates", certificateName]
+            let certificate = string(entry + ["certificate"])
+            let key = string(entry + ["key"])
+            if certificate == nil && key == nil { continue }  // another listener's
+            guard let certificate else { throw ConfigurationError(.missingValue, key: dotted(entry + ["certificate"]), "a key needs its certificate") }
+            guard let key else { throw ConfigurationError(.missingValue, key: dotted(entry + ["key"]), "a certificate needs its key") }
+            additional.append(.init(name: certificateName, certificate: certificate, key: key))
+        }
+        let clientCertificates: TLSSettings.ClientCertificates = try choice(tlsBase + ["client_certificates"], default: .off)
+        let clientCA = string(tlsBase + ["client_ca"])
+        let hsts = string(tlsBase + ["hsts"])
+        if var settings = tls {
+            settings.additional = additional
+            settings.clientCertificates = clientCertificates
+            settings.clientCA = clientCA
+            settings.hsts = hsts
+            if clientCertificates != .off && clientCA == nil {
+                throw ConfigurationError(.missingValue, key: dotted(tlsBase + ["client_ca"]), "client_certificates: \(clientCertificates.rawValue) needs the CAs that issue them")
+            }
+            tls = settings
+        } else if !additional.isEmpty || clientCertificates != .off || clientCA != nil || hsts != nil {
+            throw ConfigurationError(.missingValue, key: dotted(tlsBase), "certificates, client certificates and hsts need certificate and key, or self_signed")
+        }
+        var redirect: Int?
+        if string(base + ["redirect_https"]) != nil {
+            redirect = try integer(base + ["redirect_https"], default: 443, range: 1...65535)
+            if tls != nil {
+                throw ConfigurationError(.invalidValue, key: dotted(base + ["redirect_https"]), "a TLS listener does not redirect to https: it is https")
+            }
+        }
+        return ListenerConfiguration(name: name, address: address, tls: tls, redirectHTTPSPort: redirect)
     }
 
     private func route(_ name: String) throws(ConfigurationError) -> RouteConfiguration {

@@ -43,6 +43,7 @@ public enum EffectiveConfiguration {
         for listener in configuration.listeners {
             line(1, "\(listener.name):")
             line(2, "address: \(quoted(listener.address.description))")
+            if let port = listener.redirectHTTPSPort { line(2, "redirect_https: \(port)") }
             if let tls = listener.tls {
                 line(2, "tls:")
                 switch tls.source {
@@ -53,6 +54,17 @@ public enum EffectiveConfiguration {
                     line(3, "self_signed: [\(names.map(quoted).joined(separator: ", "))]")
                 }
                 line(3, "min_version: \(quoted(tls.minimumVersion.rawValue))")
+                if !tls.additional.isEmpty {
+                    line(3, "certificates:")
+                    for entry in tls.additional {
+                        line(4, "\(entry.name):")
+                        line(5, "certificate: \(quoted(entry.certificate))")
+                        line(5, "key: \(quoted(entry.key))")
+                    }
+                }
+                line(3, "client_certificates: \(tls.clientCertificates.rawValue)")
+                if let ca = tls.clientCA { line(3, "client_ca: \(quoted(ca))") }
+                if let hsts = tls.hsts { line(3, "hsts: \(quoted(hsts))") }
             }
         }
         line(0, "routes:")

@@ -4,10 +4,14 @@ public struct ListenerConfiguration: Sendable, Equatable {
     public var address: ListenAddress
     /// `nil`: plain HTTP / `ws://` (fine on loopback or behind another TLS terminator).
     public var tls: TLSSettings?
-    public init(name: String, address: ListenAddress, tls: TLSSettings? = nil) {
+    /// On a plain listener: answer every request but `/livez` and `/readyz` with 308 to
+    /// `https://` on this port (443 leaves the port out of the URL).
+    public var redirectHTTPSPort: Int?
+    public init(name: String, address: ListenAddress, tls: TLSSettings? = nil, redirectHTTPSPort: Int? = nil) {
         self.name = name
         self.address = address
         self.tls = tls
+        self.redirectHTTPSPort = redirectHTTPSPort
     }
 }
 
@@ -81,11 +85,43 @@ public struct TLSSettings: Sendable, Equatable {
     }
     public static let loopbackNames = ["localhost", "127.0.0.1", "::1"]
 
+    /// Client certificates (mutual TLS).
+    public enum ClientCertificates: String, Sendable, Equatable, CaseIterable {
+        case off
+        /// Verified against `client_ca` when presented; clients without one are let in.
+        case optional
+        /// The handshake fails without a certificate that `client_ca` vouches for.
+        case required
+    }
+    /// Another certificate on the same listener, chosen when the client's SNI names one of its
+    /// DNS names.
+    public struct Additional: Sendable, Equatable {
+        public var name: String
+        public var certificate: String
+        public var key: String
+        public init(name: String, certificate: String, key: String) {
+            self.name = name
+            self.certificate = certificate
+            self.key = key
+        }
+    }
+
     public var source: Source
     /// Lowest version accepted; 1.2 by default (never below).
     public var minimumVersion: Version
-    public init(source: Source, minimumVersion: Version = .tls12) {
+    /// Picked by SNI; `source` is the certificate for every other name (and for no SNI).
+    public var additional: [Additional]
+    public var clientCertificates: ClientCertificates
+    /// PEM bundle of the CAs that issue client certificates.
+    public var clientCA: String?
+    /// `Strict-Transport-Security` on this listener's HTTP answers.
+    public var hsts: String?
+    public init(source: Source, minimumVersion: Version = .tls12, additional: [Additional] = [], clientCertificates: ClientCertificates = .off, clientCA: String? = nil, hsts: String? = nil) {
         self.source = source
         self.minimumVersion = minimumVersion
+        self.additional = additional
+        self.clientCertificates = clientCertificates
+        self.clientCA = clientCA
+        self.hsts = hsts
     }
 }

@@ -176,7 +176,8 @@ public final class GatewayServer: Service, Sendable {
                     let settings = live.current
                     let dependencies = HTTPConnectionHandler.Dependencies(
                         routes: settings.routes, verifiers: settings.verifiers, state: state, services: services, logger: logger,
-                        drainSpread: drainSpread, sessions: sessions, metrics: metrics, limiter: limiter
+                        drainSpread: drainSpread, sessions: sessions, metrics: metrics, limiter: limiter,
+                        hsts: listener.tls?.hsts, redirectHTTPSPort: listener.redirectHTTPSPort
                     )
                     try Self.configureConnection(channel: channel, listener: listener.name, tls: serverTLS, http: settings.http, dependencies: dependencies, state: state)
                 }

@@ -1,6 +1,7 @@
 import GatewayAuth
 import GatewayCore
 import GatewayMetrics
+import GatewayTLS
 import GatewayWebSocket
 import Logging
 import NIOCore
@@ -30,6 +31,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var sessions: SessionDirectory
         var metrics: GatewayMetrics
         var limiter: ClientLimiter
+        /// `Strict-Transport-Security` for this listener's answers (TLS listeners).
+        var hsts: String? = nil
+        /// A plain listener that sends browsers to https on this port.
+        var redirectHTTPSPort: Int? = nil
     }
 
     /// What to do once the request's `.end` arrives.
@@ -92,6 +97,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let keepAlive = head.isKeepAlive
         answeringUpgrade = UpgradeNegotiator.isUpgradeRequest(head)
         answeringTarget = head.uri
+        // A plain listener in front of https: everything but health checks moves there (308
+        // keeps the method and body), WebSocket upgrades included.
+        if let port = dependencies.redirectHTTPSPort {
+            let path = RouteTable.path(of: head.uri)
+            if path != HealthPaths.live, path != HealthPaths.ready {
+                let host = head.headers.first(name: "host").map(Self.hostWithoutPort) ?? "localhost"
+                let location = "https://" + host + (port == 443 ? "" : ":\(port)") + head.uri
+                return .respond(.permanentRedirect, ["Location": location], "moved to \(location)\n", keepAlive: keepAlive && !hasBody(head) && !answeringUpgrade, head: head.method == .HEAD)
+            }
+        }
         if answeringUpgrade {
             switch UpgradeNegotiator.negotiate(head, routes: dependencies.routes) {
             case .success(let acceptance):
@@ -153,6 +168,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             "Content-Type": StaticFiles.contentType(of: found.path),
         ]
         if !keepAlive { headers.add(name: "Connection", value: "close") }
+        if let hsts = dependencies.hsts { headers.add(name: "Strict-Transport-Security", value: hsts) }
         func finish(_ status: HTTPResponseStatus, body: ByteBuffer?) {
             headers.replaceOrAdd(name: "Content-Length", value: String(status == .notModified ? 0 : found.size))
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
@@ -200,6 +216,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             }
         }
         var headers = extra
+        if let hsts = dependencies.hsts { headers.replaceOrAdd(name: "Strict-Transport-Security", value: hsts) }
         headers.replaceOrAdd(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
         headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
@@ -222,7 +239,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         guard let service = dependencies.services[acceptance.route.name] else {
             return respond(context: context, status: .serviceUnavailable, headers: [:], body: "route not available\n", keepAlive: false, headOnly: false)
         }
-        let tlsVersion = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).tlsVersion
+        let tlsHandler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+        let tlsVersion = tlsHandler?.tlsVersion
+        let clientSubject = tlsHandler?.peerCertificate.flatMap(CertificateMaterial.subject(of:))
         let limiter = dependencies.limiter
         let client = ClientAddress.resolve(peer: context.channel.remoteAddress, headers: head.headers, trusted: limiter.trustedProxies)
         switch limiter.admit(client.bytes) {
@@ -241,7 +260,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let releaseSlot: @Sendable () -> Void = { limiter.release(clientBytes) }
         let fromProxy = client.text != context.channel.remoteAddress?.ipAddress
         let connectionID = dependencies.sessions.ids.next()
-        let request = UpgradeRequest(
+        var request = UpgradeRequest(
             connectionID: connectionID,
             route: acceptance.route,
             target: head.uri,
@@ -250,6 +269,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             subprotocol: acceptance.subprotocol,
             tlsVersion: tlsVersion.map { "\($0)" }
         )
+        request.clientSubject = clientSubject
         awaitingVerdict = true
         guard let verifier = dependencies.verifiers[acceptance.route.name], let auth = acceptance.route.auth else {
             return ask(service, request, acceptance: acceptance, head: head, context: context, releaseSlot: releaseSlot)
@@ -447,5 +467,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 extension String {
     fileprivate func trimmingSuffix(_ suffix: String) -> String {
         hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
+    }
+}
+
+extension HTTPConnectionHandler {
+    /// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
+    static func hostWithoutPort(_ host: String) -> String {
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") { return String(host[...close]) }
+        if let colon = host.lastIndex(of: ":"), !host[..<colon].contains(":") { return String(host[..<colon]) }
+        return host
     }
 }

@@ -26,12 +26,14 @@ public struct CertificateMaterial: Sendable {
     public var fingerprint: String
     public var notValidAfter: Date
     public var subject: String
+    /// The DNS names the certificate is for (its subjectAltName DNS entries): what SNI picks by.
+    public var dnsNames: [String] = []
 
     /// Loads PEM files as Let's Encrypt writes them: `fullchain.pem` (leaf first) and `privkey.pem`
     /// (PKCS#8, SEC1 or PKCS#1; RSA or ECDSA). The key must belong to the leaf.
-    public static func load(certificatePath: String, keyPath: String) throws(TLSMaterialError) -> CertificateMaterial {
-        let certificateBytes = try read(certificatePath, field: .certificate)
-        let keyBytes = try read(keyPath, field: .key)
+    public static func load(certificatePath: String, keyPath: String, certificateField: TLSMaterialError.Field = .certificate, keyField: TLSMaterialError.Field = .key) throws(TLSMaterialError) -> CertificateMaterial {
+        let certificateBytes = try read(certificatePath, field: certificateField)
+        let keyBytes = try read(keyPath, field: keyField)
         return try parse(certificatePEM: certificateBytes, keyPEM: keyBytes, certificateSource: certificatePath, keySource: keyPath)
     }
 
@@ -65,13 +67,26 @@ public struct CertificateMaterial: Sendable {
         guard key.publicKey == leaf.publicKey else {
             throw TLSMaterialError(.keyMismatch, field: .key, "\(keySource) is not the key of the first certificate in \(certificateSource)")
         }
+        var dnsNames: [String] = []
+        if let names = try? leaf.extensions.subjectAlternativeNames {
+            for name in names {
+                if case .dnsName(let dns) = name { dnsNames.append(dns.lowercased()) }
+            }
+        }
         return CertificateMaterial(
             chain: chain,
             privateKey: nioKey,
             fingerprint: fingerprint(der: leafDER),
             notValidAfter: leaf.notValidAfter,
-            subject: leaf.subject.description
+            subject: leaf.subject.description,
+            dnsNames: dnsNames
         )
+    }
+
+    /// The subject of a client's certificate (mutual TLS), as workers receive it.
+    public static func subject(of certificate: NIOSSLCertificate) -> String? {
+        guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der) else { return nil }
+        return parsed.subject.description
     }
 
     /// A certificate for `names` (DNS names or IP literals), signed by its own fresh P-256 key and

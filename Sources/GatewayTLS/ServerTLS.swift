@@ -1,5 +1,6 @@
 import GatewayCore
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOSSL
 
 /// The TLS side of one listener: the current `NIOSSLContext`, swappable at run time so a reload
@@ -29,6 +30,8 @@ public final class ServerTLS: Sendable {
         }
     }
 
+    /// The listener's context: its certificate, the SNI certificates (read from their files
+    /// now), client-certificate checks, and the Mozilla "intermediate" protocol settings.
     public static func makeContext(material: CertificateMaterial, settings: TLSSettings) throws -> NIOSSLContext {
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: material.chain.map { .certificate($0) },
@@ -38,7 +41,71 @@ public final class ServerTLS: Sendable {
         configuration.minimumTLSVersion = settings.minimumVersion == .tls13 ? .tlsv13 : .tlsv12
         configuration.cipherSuites = intermediateCipherSuites
         configuration.applicationProtocols = ["http/1.1"]
+        let extras = try additionalMaterial(for: settings)
+        if !extras.isEmpty {
+            configuration.sslContextCallback = { values, promise in
+                guard let name = values.serverHostname?.lowercased(), let chosen = extras.first(where: { covers($0.dnsNames, name) }) else {
+                    return promise.succeed(.noChanges)
+                }
+                var override = NIOSSLContextConfigurationOverride()
+                override.certificateChain = chosen.chain.map { .certificate($0) }
+                override.privateKey = .privateKey(chosen.privateKey)
+                promise.succeed(override)
+            }
+        }
+        if settings.clientCertificates != .off, let path = settings.clientCA {
+            let authorities: [NIOSSLCertificate]
+            do {
+                authorities = try NIOSSLCertificate.fromPEMFile(path)
+            } catch {
+                throw TLSMaterialError(.invalidPEM, field: TLSMaterialError.Field("client_ca"), "\(path) holds no readable PEM certificate")
+            }
+            guard !authorities.isEmpty else {
+                throw TLSMaterialError(.invalidPEM, field: TLSMaterialError.Field("client_ca"), "\(path) holds no PEM certificate")
+            }
+            configuration.trustRoots = .certificates(authorities)
+            configuration.certificateVerification = settings.clientCertificates == .required ? .noHostnameVerification : .optionalVerification
+        }
         return try NIOSSLContext(configuration: configuration)
+    }
+
+    /// The SNI certificates of a listener, each checked like the main one.
+    public static func additionalMaterial(for settings: TLSSettings) throws(TLSMaterialError) -> [CertificateMaterial] {
+        var result: [CertificateMaterial] = []
+        for entry in settings.additional {
+            let certificateField = TLSMaterialError.Field("certificates.\(entry.name).certificate")
+            let keyField = TLSMaterialError.Field("certificates.\(entry.name).key")
+            let material: CertificateMaterial
+            do {
+                material = try CertificateMaterial.load(certificatePath: entry.certificate, keyPath: entry.key, certificateField: certificateField, keyField: keyField)
+            } catch {
+                throw relabel(error, certificate: certificateField, key: keyField)
+            }
+            guard !material.dnsNames.isEmpty else {
+                throw TLSMaterialError(.invalidPEM, field: certificateField, "\(entry.certificate) names no DNS name (subjectAltName) for SNI to choose it by")
+            }
+            result.append(material)
+        }
+        return result
+    }
+
+    /// Parsing errors name `certificate` or `key`; an SNI entry's name its own keys.
+    private static func relabel(_ error: TLSMaterialError, certificate: TLSMaterialError.Field, key: TLSMaterialError.Field) -> TLSMaterialError {
+        var relabelled = error
+        if error.field == .certificate { relabelled.field = certificate }
+        if error.field == .key { relabelled.field = key }
+        return relabelled
+    }
+
+    /// Whether a certificate's names cover `host`: exactly, or by a `*.` wildcard for one label.
+    static func covers(_ names: [String], _ host: String) -> Bool {
+        names.contains { name in
+            if name == host { return true }
+            guard name.hasPrefix("*.") else { return false }
+            let suffix = name.dropFirst(1)
+            guard host.hasSuffix(suffix) else { return false }
+            return !host.dropLast(suffix.count).contains(".") && host.count > suffix.count
+        }
     }
 
     public var context: NIOSSLContext { state.withLockedValue { $0.context } }

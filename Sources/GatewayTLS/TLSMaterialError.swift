@@ -1,7 +1,13 @@
-/// Why certificate material cannot be used. `field` says which setting is at fault
-/// (`certificate` or `key`) so the configuration error can name the key.
+/// Why certificate material cannot be used. `field` says which setting is at fault (its path
+/// under the listener's `tls`: `certificate`, `key`, `certificates.NAME.key`, `client_ca`) so the
+/// configuration error can name the key.
 public struct TLSMaterialError: Error, Sendable, CustomStringConvertible {
-    public enum Field: String, Sendable { case certificate, key }
+    public struct Field: Sendable, Equatable {
+        public var path: String
+        public init(_ path: String) { self.path = path }
+        public static let certificate = Field("certificate")
+        public static let key = Field("key")
+    }
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         fileprivate let name: String
         public static let unreadable = Code(name: "unreadable")
@@ -18,5 +24,5 @@ public struct TLSMaterialError: Error, Sendable, CustomStringConvertible {
         self.field = field
         self.message = message
     }
-    public var description: String { "\(field.rawValue): \(message)" }
+    public var description: String { "\(field.path): \(message)" }
 }

@@ -18,6 +18,8 @@ public struct UpgradeRequest: Sendable {
     public var claims: String?
     /// The verified token's `sub`.
     public var subject: String?
+    /// The subject of the client's certificate, when it presented one (mutual TLS).
+    public var clientSubject: String?
 
     public init(connectionID: UInt64, route: RouteConfiguration, target: String, headers: [(String, String)], peer: String, subprotocol: String?, tlsVersion: String?) {
         self.connectionID = connectionID

@@ -192,6 +192,7 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         if let tls = request.tlsVersion { fields.append((":tls", tls)) }
         if let claims = request.claims { fields.append((":claims", claims)) }
         if let subject = request.subject { fields.append((":sub", subject)) }
+        if let clientSubject = request.clientSubject { fields.append((":client_subject", clientSubject)) }
         for (name, value) in request.headers where settings.forwardHeaders.contains(name) {
             fields.append((name, value))
         }

@@ -99,8 +99,8 @@ struct PreparedGateway {
     }
 
     private static func settingsKey(listener: String, settings: TLSSettings, field: TLSMaterialError.Field) -> String {
-        if case .selfSigned = settings.source { return "listeners.\(listener).tls.self_signed" }
-        return "listeners.\(listener).tls.\(field.rawValue)"
+        if case .selfSigned = settings.source, field == .certificate || field == .key { return "listeners.\(listener).tls.self_signed" }
+        return "listeners.\(listener).tls.\(field.path)"
     }
 
     static func environment() -> [String: String] {

@@ -11,7 +11,8 @@ import wssgate_worker  # noqa: E402
 class Claims(wssgate_worker.Handler):
     async def on_open(self, worker, connection):
         claims = connection.field(":claims")
-        await worker.send(connection.id, json.dumps({"sub": connection.field(":sub"), "claims": json.loads(claims) if claims else None}))
+        await worker.send(connection.id, json.dumps({"sub": connection.field(":sub"), "claims": json.loads(claims) if claims else None,
+                                                     "client_subject": connection.field(":client_subject")}))
 
     async def on_message(self, worker, connection, data):
         await worker.send(connection.id, data)

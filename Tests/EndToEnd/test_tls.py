@@ -18,8 +18,8 @@ def openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def make_chain(directory, key_type, key_format):
-    """root → intermediate → leaf for localhost/127.0.0.1; returns (fullchain, privkey, root)."""
+def make_chain(directory, key_type, key_format, san="DNS:localhost,IP:127.0.0.1", purpose="serverAuth"):
+    """root → intermediate → leaf for localhost/127.0.0.1 (or `san`); returns (fullchain, privkey, root)."""
     def key(name, kind):
         if kind == "rsa":
             openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", name, cwd=directory)
@@ -38,7 +38,7 @@ def make_chain(directory, key_type, key_format):
     key("leaf.key", key_type)
     openssl("req", "-new", "-key", "leaf.key", "-subj", "/CN=localhost", "-out", "leaf.csr", cwd=directory)
     with open(os.path.join(directory, "leaf.ext"), "w") as f:
-        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+        f.write("subjectAltName=%s\nextendedKeyUsage=%s\n" % (san, purpose))
     openssl("x509", "-req", "-in", "leaf.csr", "-CA", "int.pem", "-CAkey", "int.key", "-CAcreateserial", "-days", "2",
             "-extfile", "leaf.ext", "-out", "leaf.pem", cwd=directory)
     with open(os.path.join(directory, "fullchain.pem"), "w") as out:

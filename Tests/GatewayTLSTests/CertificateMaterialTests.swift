@@ -1,6 +1,6 @@
 import Crypto
 import GatewayCore
-import GatewayTLS
+@testable import GatewayTLS
 import NIOSSL
 import SwiftASN1
 import X509
@@ -69,4 +69,15 @@ final class CertificateMaterialTests: XCTestCase {
         XCTAssertEqual(tls.material.fingerprint, second.fingerprint)
         XCTAssertNotEqual(first.fingerprint, second.fingerprint)
     }
+}
+
+final class ServerTLSNameTests: XCTestCase {
+    func testSNINamesMatchExactlyOrByOneLabelWildcard() {
+        XCTAssertTrue(ServerTLS.covers(["api.test"], "api.test"))
+        XCTAssertTrue(ServerTLS.covers(["*.api.test"], "eu.api.test"))
+        XCTAssertFalse(ServerTLS.covers(["*.api.test"], "api.test"))
+        XCTAssertFalse(ServerTLS.covers(["*.api.test"], "a.b.api.test"))
+        XCTAssertFalse(ServerTLS.covers(["api.test"], "other.test"))
+    }
+
 }
