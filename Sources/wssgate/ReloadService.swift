@@ -46,6 +46,11 @@ struct ReloadService: Service, CustomStringConvertible {
         if !oldListeners.elementsEqual(newListeners, by: { $0 == $1 }) {
             problems.append("listeners (names, addresses, TLS on or off)")
         }
+        let oldFront = old.listeners.map { ($0.name, $0.redirectHTTPSPort, $0.tls?.hsts) }
+        let newFront = new.listeners.map { ($0.name, $0.redirectHTTPSPort, $0.tls?.hsts) }
+        if !oldFront.elementsEqual(newFront, by: { $0 == $1 }) {
+            problems.append("listeners (redirect_https, tls.hsts)")
+        }
         if old.admin != new.admin {
             problems.append("admin (address or token)")
         }

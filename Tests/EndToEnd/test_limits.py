@@ -130,15 +130,20 @@ def test_new_connections_per_second_per_ip_gives_429(gateway_factory):
                                  "  trusted_proxies: [\"127.0.0.1\"]\nadmin:\n  address: \"unix:%s\"\n" % sock_path))
     gw.wait_for_log("admin API listening")
     held = Held(gw)
-    assert held.open("192.0.2.1")[0] == 101
-    assert held.open("192.0.2.1")[0] == 101
-    status, head = held.open("192.0.2.1")
-    assert status == 429, head
-    retry = int(head.split("Retry-After: ")[1].split("\r\n")[0])
-    assert 1 <= retry <= 2
-    # Another address has its own budget.
-    assert held.open("192.0.2.2")[0] == 101
-    held.close_all()
+
+    def crossing():
+        assert held.open("192.0.2.1")[0] == 101
+        assert held.open("192.0.2.1")[0] == 101
+        status, head = held.open("192.0.2.1")
+        assert status == 429, head
+        retry = int(head.split("Retry-After: ")[1].split("\r\n")[0])
+        assert 1 <= retry <= 2
+        # Another address has its own budget.
+        assert held.open("192.0.2.2")[0] == 101
+        held.close_all()
+
+    # The witness connects straight from 127.0.0.1: its own budget, unaffected.
+    run(with_witness(gw, crossing, scheme="ws"))
     samples = scrape(sock_path)
     assert value(samples, "wssgate_limit_rejections_total", limit="connections_per_second_per_ip") == 1
     assert value(samples, "wssgate_handshake_failures_total", reason="http_429") == 1
