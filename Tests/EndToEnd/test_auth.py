@@ -212,3 +212,39 @@ def test_bad_auth_configuration_names_the_key(auth, key):
                             env={**os.environ, "WSSGATE_ADMIN_ADDRESS": "off"})
     assert result.returncode == 2, result
     assert key in result.stderr, result.stderr
+
+
+def test_keys_from_a_jwks_file(gateway_factory, keys):
+    directory, material = keys
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    ec_public = load_pem_private_key(material["ec.key"].encode(), None).public_key()
+    rsa_public = load_pem_private_key(material["rsa.key"].encode(), None).public_key()
+    ec_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_public))
+    rsa_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_public))
+    ec_jwk.update(kid="ec-1", alg="ES256", use="sig")
+    rsa_jwk.update(kid="rsa-1", alg="RS256", use="sig")
+    jwks_path = os.path.join(directory, "jwks.json")
+    with open(jwks_path, "w") as f:
+        json.dump({"keys": [ec_jwk, rsa_jwk]}, f)
+    os.chmod(jwks_path, 0o644)
+    gw = gateway_factory("""
+listeners:
+  main:
+    address: "127.0.0.1:0"
+    tls:
+      self_signed: true
+routes:
+  echo:
+    path: /echo
+    kind: echo
+    auth:
+      jwks_file: %s
+""" % jwks_path)
+    ok_ec = jwt.encode(claims(), material["ec.key"], algorithm="ES256", headers={"kid": "ec-1"})
+    ok_rsa = jwt.encode(claims(), material["rsa.key"], algorithm="RS256", headers={"kid": "rsa-1"})
+    assert attempt(gw, "/echo", ok_ec)[0] == 101
+    assert attempt(gw, "/echo", ok_rsa)[0] == 101
+    wrong_key = jwt.encode(claims(), material["other.key"], algorithm="RS256", headers={"kid": "rsa-1"})
+    assert attempt(gw, "/echo", wrong_key)[0] == 401
+    hs_with_public = forged({"alg": "HS256", "kid": "rsa-1"}, claims(), material["rsa.pub"].encode())
+    assert attempt(gw, "/echo", hs_with_public)[0] == 401
