@@ -6,6 +6,7 @@
 #          systemd-analyze), headless Chromium (the demo page's test), a Python venv with websockets and pytest, and Autobahn|Testsuite's
 #          wstest (Python 2.7, see scripts/setup-autobahn.sh)
 #   image: buildah, podman and runc (containers without a Docker engine)
+#   bench: nginx (the baseline) and a venv with picows, uvloop and matplotlib (make bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
@@ -14,6 +15,7 @@ apt_packages=(zlib1g-dev)
 case "$mode" in
   test) apt_packages+=(openssl ca-certificates systemd chromium) ;;
   image) apt_packages=(buildah podman runc file binutils) ;;
+  bench) apt_packages+=(openssl nginx python3-venv) ;;
 esac
 
 missing=()
@@ -25,6 +27,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "$mode" = bench ]; then
+  bench_venv=build/bench-venv
+  if ! "$bench_venv/bin/python" -c "import picows, uvloop, matplotlib" >/dev/null 2>&1; then
+    echo "install-deps: creating $bench_venv with picows, uvloop, matplotlib"
+    mkdir -p build
+    python3 -m venv "$bench_venv"
+    "$bench_venv/bin/pip" install -q --disable-pip-version-check picows==2.3.1 uvloop==0.23.0 matplotlib==3.11.2
+  fi
+  # nginx is started by the benchmark itself, by PID; the packaged service stays off.
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+    echo "install-deps: note: the nginx service is running; the benchmark starts its own on other ports"
+  fi
+  exit 0
 fi
 
 [ "$mode" = test ] || exit 0

@@ -76,6 +76,9 @@ public final class WorkerProcess: Sendable {
         }
         environment["WSSGATE_WORKER_SOCKET"] = socketPath
         environment["WSSGATE_WORKER_NAME"] = name
+        // The worker libraries exit when this process is gone, so a gateway that dies without
+        // stopping its workers (SIGKILL, a crash) leaves none behind.
+        environment["WSSGATE_PARENT_PID"] = String(getpid())
         let child: ChildProcess
         do {
             child = try ChildReaper.shared.spawn {

@@ -80,7 +80,20 @@ public final class Worker: Sendable {
             }
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
         worker.server.withLockedValue { $0 = channel }
+        worker.watchParent(on: channel.eventLoop)
         return worker
+    }
+
+    /// A worker the gateway started (`WSSGATE_PARENT_PID`) shuts down once the gateway is gone:
+    /// when it is killed outright it cannot stop its workers itself, and an orphan would hold
+    /// its socket and memory for nothing.
+    private func watchParent(on eventLoop: any EventLoop) {
+        guard let text = getenv("WSSGATE_PARENT_PID").map({ String(cString: $0) }), let parent = pid_t(text), parent > 1 else { return }
+        eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] task in
+            guard getppid() != parent else { return }
+            task.cancel()
+            Task { await self.shutdown() }
+        }
     }
 
     /// Stops accepting links and ends `events`.

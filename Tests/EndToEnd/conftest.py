@@ -141,7 +141,8 @@ def gateway_factory():
 
     yield make
     for gw in started:
-        gw.stop(signal.SIGKILL if gw.proc.poll() is None else signal.SIGTERM, timeout=5)
+        # SIGTERM first: the gateway stops its workers; SIGKILL only if it does not end.
+        gw.stop(signal.SIGTERM, timeout=15)
 
 
 def insecure_context():

@@ -316,3 +316,20 @@ def test_a_socket_owned_by_another_user_is_not_trusted(gateway_factory):
     finally:
         other.kill()
         other.wait()
+
+
+@pytest.mark.parametrize("language", ["swift", "python"])
+def test_workers_exit_when_the_gateway_is_killed(gateway_factory, language):
+    """A gateway killed outright cannot stop its workers: they notice and exit by themselves."""
+    command, args = {"swift": (SWIFT_ECHO, []), "python": (PYTHON, [PY_ECHO])}[language]
+    gw = gateway_factory(BASE + worker_route("work", "/work", command, args, instances=2))
+    wait_linked(gw, 2)
+    pids = list(worker_pids(gw, "work").values())
+    assert len(pids) == 2
+    gw.stop(signal.SIGKILL)
+    deadline = time.time() + 10
+    alive = pids
+    while alive and time.time() < deadline:
+        time.sleep(0.1)
+        alive = [pid for pid in alive if os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split(")")[1].split()[0] != "Z"]
+    assert not alive, "workers still running after the gateway died: %s" % alive

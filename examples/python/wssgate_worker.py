@@ -283,7 +283,21 @@ class Worker:
             os.umask(old_mask)
         print("wssgate worker %s listening on %s" % (self.name, path), flush=True)
         async with server:
-            await server.serve_forever()
+            parent = int(os.environ.get("WSSGATE_PARENT_PID", "0") or 0)
+            if parent > 1:
+                # Started by a gateway: stop once it is gone (killed outright, it cannot stop us).
+                serving = asyncio.ensure_future(server.serve_forever())
+                while not serving.done():
+                    await asyncio.sleep(1)
+                    if os.getppid() != parent:
+                        serving.cancel()
+                        break
+                try:
+                    await serving
+                except asyncio.CancelledError:
+                    pass
+            else:
+                await server.serve_forever()
 
 
 def run(handler, **options):

@@ -1,0 +1,112 @@
+"""Turns build/bench/results.json into docs/benchmarks.md (method, machine, table with ratios to
+nginx) and docs/benchmarks.png (throughput and p99 latency per setup)."""
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main(path):
+    with open(path) as f:
+        results = json.load(f)
+    setups = results["setups"]
+    names = list(setups)
+    base = setups[names[0]]
+
+    def ratio(value, reference, lower_is_better=False):
+        if not reference or not value:
+            return "—"
+        r = reference / value if lower_is_better else value / reference
+        return "%.2f×" % r
+
+    rows = [
+        ("round trips/s, 32 B", "rps_32", False, "%.0f"),
+        ("p50 latency, 32 B (µs)", "p50_us_32", True, "%.0f"),
+        ("p99 latency, 32 B (µs)", "p99_us_32", True, "%.0f"),
+        ("round trips/s, 4 KiB", "rps_4096", False, "%.0f"),
+        ("p50 latency, 4 KiB (µs)", "p50_us_4096", True, "%.0f"),
+        ("p99 latency, 4 KiB (µs)", "p99_us_4096", True, "%.0f"),
+        ("CPU s per 100k round trips, 32 B", "cpu_per_100k_32", True, "%.2f"),
+        ("memory per idle wss connection (bytes)", "idle_bytes_per_connection", True, "%.0f"),
+        ("new TLS handshakes/s", "handshakes_per_s", False, "%.0f"),
+    ]
+    lines = ["| figure | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+    for label, key, lower, fmt in rows:
+        cells = []
+        for name in names:
+            value = setups[name].get(key)
+            text = fmt % value if value is not None else "—"
+            if name != names[0]:
+                text += " (%s)" % ratio(value, base.get(key), lower)
+            cells.append(text)
+        lines.append("| %s | %s |" % (label, " | ".join(cells)))
+    table = "\n".join(lines)
+
+    machine = results["machine"]
+    with open(os.path.join(ROOT, "docs", "benchmarks.md"), "w") as f:
+        f.write("""# Benchmarks
+
+Written by `make bench` (scripts/bench.py, scripts/bench/report.py): wssgate side by side with
+nginx on the same machine, in the same run, driven by the same load generator.
+
+## Method
+
+- **Setups**, all TLS on loopback with the same P-256 certificate:
+  1. nginx (TLS, `worker_processes auto`) → a picows echo backend (uvloop, one process): the
+     tutorial's architecture and the baseline;
+  2. wssgate `proxy` route → the same backend;
+  3. wssgate `worker` route → the Swift echo worker over a Unix socket;
+  4. wssgate `echo` route: the gateway's own ceiling.
+- **Load**: %(clients)d picows client processes (uvloop), 100 connections in all, one message in
+  flight per connection; %(runs)d runs per figure, the median reported. Latency is sampled on
+  every 16th round trip.
+- **CPU**: user + system seconds of every process of the setup (the backend and the worker
+  included) during the 32-byte runs, per 100,000 round trips.
+- **Memory**: proportional set size (PSS) of every process of the setup before and after
+  opening %(idle)s idle `wss://` connections, divided by their number.
+- **TLS handshakes**: `openssl s_time -new` (full handshakes, no resumption), one client.
+- **Hub fan-out** (wssgate only; nginx has no equivalent): one publisher, 1,000 subscribers,
+  300 messages; messages delivered per second across all subscribers.
+- The load generator shares the machine's %(cpus)d CPUs with the setup under test: the figures
+  compare setups with each other, they are not a capacity claim.
+
+Machine: %(cpus)d CPUs, Linux %(kernel)s, Python %(python)s.
+
+## Results
+
+Ratios in parentheses are against setup 1 (higher is better; for latency, CPU and memory the
+ratio is nginx's figure divided by ours, so higher is better there too).
+
+%(table)s
+
+Hub fan-out: **%(hub).0f messages delivered per second** (1,000 subscribers).
+
+![throughput and latency per setup](benchmarks.png)
+""" % {"clients": 2, "runs": results["runs"], "idle": "10,000", "cpus": machine["cpus"], "kernel": machine["kernel"],
+       "python": machine["python"], "table": table, "hub": results.get("hub_fanout_per_s", 0)})
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    positions = range(len(names))
+    width = 0.38
+    left.bar([p - width / 2 for p in positions], [setups[n]["rps_32"] for n in names], width, label="32 B")
+    left.bar([p + width / 2 for p in positions], [setups[n]["rps_4096"] for n in names], width, label="4 KiB")
+    left.set_xticks(list(positions), names, rotation=15, fontsize=8)
+    left.set_ylabel("echo round trips per second")
+    left.legend()
+    right.bar([p - width / 2 for p in positions], [setups[n]["p50_us_32"] / 1000 for n in names], width, label="p50, 32 B")
+    right.bar([p + width / 2 for p in positions], [setups[n]["p99_us_32"] / 1000 for n in names], width, label="p99, 32 B")
+    right.set_xticks(list(positions), names, rotation=15, fontsize=8)
+    right.set_ylabel("latency (ms)")
+    right.legend()
+    fig.suptitle("wssgate and nginx, 100 connections over wss:// on loopback")
+    fig.tight_layout()
+    fig.savefig(os.path.join(ROOT, "docs", "benchmarks.png"), dpi=110)
+    print(table)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
