@@ -283,6 +283,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=6)
     parser.add_argument("--idle", type=int, default=10_000)
+    parser.add_argument("--only", default="", help="run only setups whose name contains this (a quick look; no report)")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     directory = tempfile.mkdtemp(prefix="wgbench")
@@ -300,6 +301,8 @@ def main():
             Setup("wssgate worker", "wss://127.0.0.1:%d/worker" % gateway_port, [gateway], gateway_port),
             Setup("wssgate echo", "wss://127.0.0.1:%d/echo" % gateway_port, [gateway], gateway_port),
         ]
+        if args.only:
+            setups = [setup for setup in setups if args.only in setup.name]
         for setup in setups:
             figures = {}
             for size in (32, 4096):
@@ -318,12 +321,16 @@ def main():
             memory = idle_memory(setup, args.idle)
             results["setups"][setup.name]["idle_bytes_per_connection"] = memory
             print("%-26s idle %.0f bytes per connection" % (setup.name, memory), flush=True)
+        if args.only:
+            return
         rate = statistics.median(hub_fanout("wss://127.0.0.1:%d/hub" % gateway_port, 1000, 300) for _ in range(args.runs))
         results["hub_fanout_per_s"] = rate
         print("wssgate hub fan-out: %.0f messages delivered/s (1,000 subscribers)" % rate, flush=True)
     finally:
         for proc in reversed(started):
             stop(proc)
+    if args.only:
+        return
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     subprocess.run([PY, os.path.join(ROOT, "scripts", "bench", "report.py"), os.path.join(OUT, "results.json")], check=True)

@@ -11,6 +11,7 @@ final class WorkerLink: Sendable {
     let initialCredit: Int
     /// Largest frame the worker accepts.
     let maxFrameBytes: Int
+    private let writer: CoalescingWriter
 
     init(id: UInt64, instance: String, channel: any Channel, initialCredit: Int, maxFrameBytes: Int) {
         self.id = id
@@ -18,10 +19,11 @@ final class WorkerLink: Sendable {
         self.channel = channel
         self.initialCredit = initialCredit
         self.maxFrameBytes = maxFrameBytes
+        self.writer = CoalescingWriter(channel: channel)
     }
 
     func write(_ frame: WorkerFrame) {
-        channel.writeAndFlush(frame, promise: nil)
+        writer.write(frame)
     }
 }
 

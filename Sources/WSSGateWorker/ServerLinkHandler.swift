@@ -15,13 +15,17 @@ final class ServerLinkHandler: ChannelInboundHandler {
         /// Connection → (messages, bytes) consumed but not yet returned.
         private let due = NIOLockedValueBox<(pending: [UInt64: (UInt32, UInt32)], flushScheduled: Bool)>(([:], false))
 
+        private let writer: CoalescingWriter
+
         init(channel: any Channel, creditWindow: Int) {
             self.channel = channel
             self.creditWindow = creditWindow
+            self.writer = CoalescingWriter(channel: channel)
         }
 
+        /// Sends and flushes once per event-loop tick (many connections share the link).
         func write(_ frame: WorkerFrame) {
-            channel.writeAndFlush(frame, promise: nil)
+            writer.write(frame)
         }
 
         /// Credit goes back in batches: at once when a quarter of the window is due, otherwise
