@@ -83,7 +83,7 @@ ratio is nginx's figure divided by ours, so higher is better there too).
 Hub fan-out: **%(hub).0f messages delivered per second** (1,000 subscribers).
 
 ![throughput and latency per setup](benchmarks.png)
-""" % {"clients": 2, "runs": results["runs"], "idle": "10,000", "cpus": machine["cpus"], "kernel": machine["kernel"],
+""" % {"clients": 2, "runs": results["runs"], "idle": "{:,}".format(results.get("idle_connections", 9000)), "cpus": machine["cpus"], "kernel": machine["kernel"],
        "python": machine["python"], "table": table, "hub": results.get("hub_fanout_per_s", 0)})
 
     import matplotlib
