@@ -314,31 +314,7 @@ public final class AdminAPI: Sendable {
 
     /// Path and decoded query pairs (`+` and `%XX` as in HTML forms).
     static func split(_ uri: String) -> (path: String, query: [(String, String)]) {
-        guard let mark = uri.firstIndex(of: "?") else { return (uri, []) }
-        let path = String(uri[..<mark])
-        let pairs = uri[uri.index(after: mark)...].split(separator: "&").map { pair -> (String, String) in
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
-        }
-        return (path, pairs)
-    }
-
-    private static func decode(_ text: Substring) -> String {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
-            switch byte {
-            case UInt8(ascii: "+"): bytes.append(0x20)
-            case UInt8(ascii: "%"):
-                if let high = iterator.next(), let low = iterator.next(), let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) {
-                    bytes.append(value)
-                } else {
-                    bytes.append(byte)
-                }
-            default: bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        (RouteTable.path(of: uri), PercentDecoding.queryPairs(of: uri).map { ($0.name, $0.value) })
     }
 
     // MARK: Answers

@@ -147,7 +147,7 @@ public final class JWTVerifier: Sendable {
     }
 
     static func base64URLDecoded(_ text: Substring) -> [UInt8]? {
-        var base64 = text.replacingOccurrences("-", "+").replacingOccurrences("_", "/")
+        var base64 = String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
         while base64.count % 4 != 0 { base64 += "=" }
         return Data(base64Encoded: base64).map(Array.init)
     }
@@ -160,17 +160,5 @@ public final class JWTVerifier: Sendable {
             let container = try decoder.singleValueContainer()
             if let text = try? container.decode(String.self) { self = .string(text) } else { self = .other }
         }
-    }
-}
-
-extension Substring {
-    fileprivate func replacingOccurrences(_ target: Character, _ replacement: Character) -> String {
-        String(map { $0 == target ? replacement : $0 })
-    }
-}
-
-extension String {
-    fileprivate func replacingOccurrences(_ target: Character, _ replacement: Character) -> String {
-        String(map { $0 == target ? replacement : $0 })
     }
 }

@@ -34,37 +34,11 @@ public enum TokenExtractor {
                     }
                 }
             case .query:
-                guard let mark = target.firstIndex(of: "?") else { continue }
-                for pair in target[target.index(after: mark)...].split(separator: "&") {
-                    let parts = pair.split(separator: "=", maxSplits: 1)
-                    if parts.count == 2, percentDecoded(parts[0]) == settings.queryParameter {
-                        return percentDecoded(parts[1])
-                    }
+                if let pair = PercentDecoding.queryPairs(of: target).first(where: { $0.name == settings.queryParameter }) {
+                    return pair.value
                 }
             }
         }
         return nil
-    }
-
-    static func percentDecoded(_ text: Substring) -> String {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
-               let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) {
-                bytes.append(value)
-            } else if byte == UInt8(ascii: "+") {
-                bytes.append(0x20)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 }

@@ -46,13 +46,14 @@ public enum ValueParsing {
 }
 
 extension String {
-    func trimmingSpaces() -> String {
+    /// Without leading and trailing spaces and tabs (header values, list items).
+    public func trimmingSpaces() -> String {
         String(Substring(self).trimmingSpaces())
     }
 }
 
 extension Substring {
-    func trimmingSpaces() -> Substring {
+    public func trimmingSpaces() -> Substring {
         var s = self
         while let first = s.first, first == " " || first == "\t" { s = s.dropFirst() }
         while let last = s.last, last == " " || last == "\t" { s = s.dropLast() }

@@ -33,8 +33,8 @@ enum ClientAddress {
             for element in forwarded.joined(separator: ",").split(separator: ",") {
                 for pair in element.split(separator: ";") {
                     let parts = pair.split(separator: "=", maxSplits: 1)
-                    guard parts.count == 2, parts[0].trimmingSpaces().lowercased() == "for" else { continue }
-                    var value = parts[1].trimmingSpaces()
+                    guard parts.count == 2, String(parts[0]).trimmingSpaces().lowercased() == "for" else { continue }
+                    var value = String(parts[1]).trimmingSpaces()
                     if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
                     // `[v6]:port` or `v4:port`: the address without the port.
                     if value.hasPrefix("["), let close = value.firstIndex(of: "]") {
@@ -47,12 +47,6 @@ enum ClientAddress {
             }
             return chain
         }
-        return headers["x-forwarded-for"].joined(separator: ",").split(separator: ",").map { $0.trimmingSpaces() }
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingSpaces() -> String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+        return headers["x-forwarded-for"].joined(separator: ",").split(separator: ",").map { String($0.trimmingSpaces()) }
     }
 }

@@ -20,7 +20,7 @@ enum StaticFiles {
     }
 
     static func resolve(_ relative: String, in settings: StaticSettings) -> Found? {
-        guard let decoded = percentDecoded(relative) else { return nil }
+        guard let decoded = PercentDecoding.decode(relative) else { return nil }
         let segments = decoded.split(separator: "/", omittingEmptySubsequences: true)
         for segment in segments {
             if segment.hasPrefix(".") || segment.contains("\0") || segment.contains("\\") { return nil }
@@ -49,21 +49,6 @@ enum StaticFiles {
         let type = info.st_mode & S_IFMT
         guard type == S_IFREG || type == S_IFDIR else { return nil }
         return (type == S_IFDIR, Int(info.st_size), Int(info.st_mtim.tv_sec))
-    }
-
-    static func percentDecoded(_ text: String) -> String? {
-        var bytes: [UInt8] = []
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%") {
-                guard let high = iterator.next(), let low = iterator.next(),
-                      let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else { return nil }
-                bytes.append(value)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
     }
 
     static func contentType(of path: String) -> String {

@@ -183,19 +183,15 @@ def status_of(response: bytes) -> int:
     return int(response[9:12])
 
 
-ECHO_CONFIG = """
-log:
-  level: debug
-listeners:
-  main:
-    address: "127.0.0.1:0"
-    tls:
-      self_signed: true
-routes:
-  echo:
-    path: /echo
-    kind: echo
-"""
+def gateway_config(routes="", extra="", level="debug", log=""):
+    """The usual test gateway: one TLS listener on 127.0.0.1:0 with a generated certificate and
+    an echo route at /echo. `routes` adds route entries (indented as under `routes:`), `extra`
+    top-level sections, `log` more keys of the log section."""
+    return ("\nlog:\n  level: %s\n%slisteners:\n  main:\n    address: \"127.0.0.1:0\"\n    tls:\n      self_signed: true\n"
+            "routes:\n  echo:\n    path: /echo\n    kind: echo\n%s%s") % (level, log, routes, extra)
+
+
+ECHO_CONFIG = gateway_config()
 
 
 async def with_witness(gw, action, path="/echo", name="main", scheme="wss"):

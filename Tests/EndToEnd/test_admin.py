@@ -18,7 +18,7 @@ from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from conftest import ROOT, RawWebSocket, insecure_context, run, secret
+from conftest import ROOT, RawWebSocket, gateway_config, insecure_context, run, secret
 from test_proxy import Upstream
 
 SPEC_PATH = os.path.join(ROOT, "docs", "admin-api.yaml")
@@ -104,28 +104,16 @@ class Admin:
 
 
 def admin_config(socket_path, extra=""):
-    return """
-log:
-  level: debug
-listeners:
-  main:
-    address: "127.0.0.1:0"
-    tls:
-      self_signed: true
-routes:
-  echo:
-    path: /echo
-    kind: echo
-  hub:
+    return gateway_config(routes="""  hub:
     path: /hub
     kind: hub
     subprotocols: [hub.v1]
     hub:
       subscribe: ["*"]
       publish: ["news.*"]
-admin:
+""", extra="""admin:
   address: "unix:%s"
-%s""" % (socket_path, extra)
+%s""" % (socket_path, extra))
 
 
 @pytest.fixture

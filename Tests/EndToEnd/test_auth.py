@@ -17,7 +17,7 @@ import jwt
 import pytest
 import websockets
 
-from conftest import ROOT, insecure_context, raw_http, run, secret, status_of, with_witness
+from conftest import ROOT, gateway_config, insecure_context, raw_http, run, secret, status_of, with_witness
 from test_workers import wait_linked
 
 HS_SECRET = secret("hs256-shared-secret-for-tests-0123456789abcdef")
@@ -41,19 +41,7 @@ def make_keys(directory):
     return {name: read(name) for name in ("rsa.key", "rsa.pub", "ec.key", "ec.pub", "other.key")}
 
 
-CONFIG = """
-log:
-  level: info
-listeners:
-  main:
-    address: "127.0.0.1:0"
-    tls:
-      self_signed: true
-routes:
-  echo:
-    path: /echo
-    kind: echo
-  app:
+CONFIG = gateway_config(level="info", routes="""  app:
     path: /app
     kind: worker
     subprotocols: [app.v1]
@@ -72,7 +60,7 @@ routes:
     kind: echo
     auth:
       public_keys: ["%(dir)s/rsa.pub"]
-"""
+""")
 
 
 def claims(**extra):

@@ -12,23 +12,11 @@ import time
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import RawWebSocket, insecure_context, raw_http, run, status_of
+from conftest import RawWebSocket, gateway_config, insecure_context, raw_http, run, status_of
 from test_admin import UnixHTTPConnection
 from test_workers import SWIFT_ECHO, wait_linked, worker_pids
 
-CONFIG = """
-log:
-  level: info
-listeners:
-  main:
-    address: "127.0.0.1:0"
-    tls:
-      self_signed: true
-routes:
-  echo:
-    path: /echo
-    kind: echo
-  hub:
+CONFIG = gateway_config(level="info", routes="""  hub:
     path: /hub
     kind: hub
     send_queue_bytes: 16KiB
@@ -38,9 +26,9 @@ routes:
     worker:
       command: "%s"
       instances: 1
-admin:
+""", extra="""admin:
   address: "unix:%s"
-"""
+""")
 
 
 def scrape(socket_path):

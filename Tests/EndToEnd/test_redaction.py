@@ -9,7 +9,7 @@ import sys
 import pytest
 import websockets
 
-from conftest import ROOT, insecure_context, raw_http, run, secret
+from conftest import ROOT, gateway_config, insecure_context, raw_http, run, secret
 from test_workers import wait_linked
 
 QUERY_TOKEN = secret("qtok-5f1e2d3c4b5a")
@@ -19,28 +19,16 @@ API_KEY = secret("apikey-77aa88bb99cc")
 JWT = secret(".".join(base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
                       for part in ({"alg": "HS256", "typ": "JWT"}, {"sub": "someone", "n": 42}, {"s": "sig-1234"})))
 
-CONFIG = """
-log:
-  level: debug
-  format: %s
+CONFIG = gateway_config(log="""  format: %s
   redact_parameters: ["token", "api_key", "jwt"]
-listeners:
-  main:
-    address: "127.0.0.1:0"
-    tls:
-      self_signed: true
-routes:
-  echo:
-    path: /echo
-    kind: echo
-  leaky:
+""", routes="""  leaky:
     path: /leaky
     kind: worker
     worker:
       command: "%s"
       args: ["%s"]
       instances: 1
-"""
+""")
 
 
 @pytest.mark.parametrize("fmt", ["logfmt", "json"])

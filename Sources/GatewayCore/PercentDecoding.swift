@@ -1,0 +1,34 @@
+/// `%XX` escapes in request targets, decoded one way everywhere: static paths (strict), and
+/// query strings (form style, `+` is a space) for the admin API and token lookup.
+public enum PercentDecoding {
+    /// The decoded text, or nil when an escape is malformed or the bytes are not UTF-8.
+    public static func decode(_ text: some StringProtocol, plusAsSpace: Bool = false) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next(), let low = iterator.next(),
+                      let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else { return nil }
+                bytes.append(value)
+            case UInt8(ascii: "+") where plusAsSpace:
+                bytes.append(0x20)
+            default:
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// The name/value pairs of a target's query string, decoded form style (a pair that does
+    /// not decode is kept as it was sent); empty without a query.
+    public static func queryPairs(of target: String) -> [(name: String, value: String)] {
+        guard let mark = target.firstIndex(of: "?") else { return [] }
+        let query = target[target.index(after: mark)...].prefix { $0 != "#" }
+        return query.split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let value = parts.count > 1 ? parts[1] : ""
+            return (decode(parts[0], plusAsSpace: true) ?? String(parts[0]), decode(value, plusAsSpace: true) ?? String(value))
+        }
+    }
+}
