@@ -5,6 +5,7 @@
 #   make conformance  every Autobahn case over ws:// and wss:// (about 30 min), and cases 1–10
 #                     over wss:// through the proxy route to a Python websockets echo server
 #   make bench        wssgate against nginx, side by side (docs/benchmarks.md); not in make test
+#   make micro-bench  the data path's pieces: time and allocations per operation (Benchmarks/)
 #   make static       fully static, stripped binaries in build/static/
 #   make image        the FROM-scratch image (buildah); make image-test runs it with podman + runc
 
@@ -15,7 +16,7 @@ RELEASE_BIN := .build/release/wssgate
 # Autobahn cases run by `make test`: all of 1–10, and a sample of the permessage-deflate ones.
 AUTOBAHN_SAMPLE := 1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*,12.1.*,12.2.1,12.3.1,12.4.1,12.5.1,13.1.*,13.2.1,13.3.1,13.5.1,13.7.*
 
-.PHONY: all build run test unit-test e2e-test autobahn-sample conformance deps clean static image image-test bench
+.PHONY: all build run test unit-test e2e-test autobahn-sample conformance deps clean static image image-test bench micro-bench
 
 all: build
 
@@ -47,7 +48,7 @@ conformance: deps build
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --transports ws,wss --out build/autobahn --cases '*'
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --route /proxied --transports wss --out build/autobahn-proxy --cases '1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*'
 
-bench: build
+bench: build micro-bench
 	@scripts/install-deps.sh bench
 	build/bench-venv/bin/python scripts/bench.py
 
@@ -74,3 +75,9 @@ image: static
 image-test: deps
 	@scripts/install-deps.sh image
 	GATEWAY_IMAGE=$(IMAGE) $(PYTHON) -m pytest -q -p no:cacheprovider Tests/Image
+
+# The data path's pieces (Benchmarks/, its own package): time and allocations per operation.
+micro-bench:
+	@scripts/install-deps.sh build
+	@mkdir -p build/bench
+	cd Benchmarks && $(SWIFT) package benchmark --no-progress | tee ../build/bench/micro.txt

@@ -14,6 +14,10 @@ let package = Package(
     products: [
         .executable(name: "wssgate", targets: ["wssgate"]),
         .library(name: "WSSGateWorker", targets: ["WSSGateWorker"]),
+        // For Benchmarks/ (its own package): the data path's pieces, measured one by one.
+        .library(name: "WorkerProtocol", targets: ["WorkerProtocol"]),
+        .library(name: "GatewayWebSocket", targets: ["GatewayWebSocket"]),
+        .library(name: "GatewayHub", targets: ["GatewayHub"]),
         .executable(name: "wssgate-echo-worker", targets: ["wssgate-echo-worker"]),
         .executable(name: "wssgate-chat-worker", targets: ["wssgate-chat-worker"]),
     ],

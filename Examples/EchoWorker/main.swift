@@ -1,9 +1,8 @@
 import WSSGateWorker
 
-/// Echo worker: every message goes back to its sender, with its type.
-let worker = try await Worker.listen(.init(name: "swift-echo"))
-print("wssgate-echo-worker listening on \(worker.socketPath)")
-for await event in worker.events {
+/// Echo worker: every message goes back to its sender, with its type. Nothing here waits, so the
+/// events are taken on the link's event loop (the worker library's fast path).
+let worker = try await Worker.listen(.init(name: "swift-echo")) { event, worker in
     switch event {
     case .open(let connection):
         if connection.verdictRequired { worker.accept(connection.id) }
@@ -13,3 +12,6 @@ for await event in worker.events {
         break
     }
 }
+print("wssgate-echo-worker listening on \(worker.socketPath)")
+// The handler does the work; this task only keeps the process alive until the worker stops.
+for await _ in worker.events {}

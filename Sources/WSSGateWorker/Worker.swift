@@ -22,7 +22,16 @@ import Musl
 ///
 /// Credit for a message is returned to the gateway when the message is taken from `events`,
 /// so a consumer that falls behind slows its clients down instead of queueing without bound.
+///
+/// A worker that answers at once, without awaiting anything, can take its events on the link's
+/// event loop instead (`Worker.listen(_:handler:)`): no task switch per event, and what it sends
+/// from the handler goes out with the same flush. That is the fast path (the echo worker uses
+/// it); a handler must not block, because it holds up every connection of its link.
 public final class Worker: Sendable {
+    /// Called on the link's event loop for every event, in order per connection; credit for a
+    /// message is returned when the call returns.
+    public typealias Handler = @Sendable (Event, Worker) -> Void
+
     public struct Configuration: Sendable {
         /// Unix socket path; nil: `$WSSGATE_WORKER_SOCKET`.
         public var socketPath: String?
@@ -51,10 +60,12 @@ public final class Worker: Sendable {
     /// Every gateway link (publishes go to each).
     private let allLinks = NIOLockedValueBox<[ObjectIdentifier: ServerLinkHandler.Link]>([:])
     private let server: NIOLockedValueBox<(any Channel)?> = NIOLockedValueBox(nil)
+    private let handler: Handler?
 
-    private init(configuration: Configuration, socketPath: String) {
+    private init(configuration: Configuration, socketPath: String, handler: Handler?) {
         self.configuration = configuration
         self.socketPath = socketPath
+        self.handler = handler
         let (stream, continuation) = AsyncStream<Delivery>.makeStream()
         self.continuation = continuation
         self.events = Events(stream: stream)
@@ -63,10 +74,20 @@ public final class Worker: Sendable {
     /// Binds the socket (mode 0600: only this user, which the gateway checks with SO_PEERCRED)
     /// and starts accepting gateway links.
     public static func listen(_ configuration: Configuration = .init(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> Worker {
+        try await listen(configuration, group: group, handler: nil)
+    }
+
+    /// Like `listen(_:group:)`, but every event goes to `handler` on the link's event loop, and
+    /// `events` stays empty. Use it when the work per event is short and synchronous.
+    public static func listen(_ configuration: Configuration = .init(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, handler: @escaping Handler) async throws -> Worker {
+        try await listen(configuration, group: group, handler: Optional(handler))
+    }
+
+    private static func listen(_ configuration: Configuration, group: any EventLoopGroup, handler: Handler?) async throws -> Worker {
         guard let path = configuration.socketPath ?? getenv("WSSGATE_WORKER_SOCKET").map({ String(cString: $0) }) else {
             throw SetupError(description: "no socket path: set WSSGATE_WORKER_SOCKET or Configuration.socketPath")
         }
-        let worker = Worker(configuration: configuration, socketPath: path)
+        let worker = Worker(configuration: configuration, socketPath: path, handler: handler)
         let old = umask(0o177)
         defer { umask(old) }
         let channel = try await ServerBootstrap(group: group)
@@ -157,16 +178,28 @@ public final class Worker: Sendable {
 
     func opened(_ connection: Connection, on link: ServerLinkHandler.Link) {
         links.withLockedValue { $0[connection.id] = link }
-        continuation.yield(Delivery(event: .open(connection), link: nil))
+        deliver(.open(connection), link: nil)
     }
 
     func received(_ message: Message, for connection: UInt64, on link: ServerLinkHandler.Link) {
-        continuation.yield(Delivery(event: .message(connection, message), link: link))
+        deliver(.message(connection, message), link: link)
     }
 
     func closed(_ connection: UInt64, code: UInt16?, reason: String) {
         links.withLockedValue { _ = $0.removeValue(forKey: connection) }
-        continuation.yield(Delivery(event: .closed(connection, code: code, reason: reason), link: nil))
+        deliver(.closed(connection, code: code, reason: reason), link: nil)
+    }
+
+    /// To the handler, on the link's loop (credit back when it returns), or into `events`.
+    private func deliver(_ event: Event, link: ServerLinkHandler.Link?) {
+        guard let handler else {
+            continuation.yield(Delivery(event: event, link: link))
+            return
+        }
+        handler(event, self)
+        if case .message(let id, let message) = event {
+            link?.consumed(connection: id, bytes: message.data.readableBytes)
+        }
     }
 
     func linkEnded(_ link: ServerLinkHandler.Link) {
@@ -176,7 +209,7 @@ public final class Worker: Sendable {
             for id in ids { links[id] = nil }
             return ids
         }
-        for id in gone { continuation.yield(Delivery(event: .closed(id, code: 1006, reason: "gateway link closed"), link: nil)) }
+        for id in gone { deliver(.closed(id, code: 1006, reason: "gateway link closed"), link: nil) }
     }
 }
 

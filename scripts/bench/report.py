@@ -7,6 +7,31 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def micro_table(path):
+    """The package-benchmark text output as a table: wall time and mallocs per operation (p50)."""
+    if not os.path.exists(path):
+        return "(not run: `make micro-bench` writes build/bench/micro.txt)"
+    rows, name, figures = [], None, {}
+    for line in open(path, encoding="utf-8"):
+        text = line.strip()
+        if text and not text.startswith(("│", "╒", "╞", "├", "╘", "=")) and "Metric" not in text and text != "DataPath":
+            if name and figures:
+                rows.append((name, figures))
+            name, figures = text, {}
+        elif text.startswith("│") and name:
+            cells = [c.strip() for c in text.strip("│").split("│")]
+            if len(cells) > 3 and cells[0]:
+                figures[cells[0]] = cells[3]
+    if name and figures:
+        rows.append((name, figures))
+    lines = ["| operation | time p50 | mallocs p50 |", "| --- | --- | --- |"]
+    for name, figures in rows:
+        time_key = next((k for k in figures if k.startswith("Time (wall clock)")), None)
+        unit = time_key[time_key.rfind("(") + 1:time_key.rfind(")")] if time_key else ""
+        lines.append("| %s | %s %s | %s |" % (name, figures.get(time_key, "?"), unit, figures.get("Malloc (total) *", "?")))
+    return "\n".join(lines)
+
+
 def main(path):
     with open(path) as f:
         results = json.load(f)
@@ -43,6 +68,7 @@ def main(path):
         lines.append("| %s | %s |" % (label, " | ".join(cells)))
     table = "\n".join(lines)
 
+    micro = micro_table(os.path.join(os.path.dirname(path), "micro.txt"))
     machine = results["machine"]
     with open(os.path.join(ROOT, "docs", "benchmarks.md"), "w") as f:
         f.write("""# Benchmarks
@@ -83,7 +109,14 @@ ratio is nginx's figure divided by ours, so higher is better there too).
 Hub fan-out: **%(hub).0f messages delivered per second** (1,000 subscribers).
 
 ![throughput and latency per setup](benchmarks.png)
-""" % {"clients": 2, "runs": results["runs"], "idle": "{:,}".format(results.get("idle_connections", 9000)), "cpus": machine["cpus"], "kernel": machine["kernel"],
+
+## Micro-benchmarks
+
+`make micro-bench` (the `Benchmarks/` package, ordo-one `package-benchmark` with its malloc
+interposer): the data path's pieces without sockets or TLS, per operation, medians.
+
+%(micro)s
+""" % {"micro": micro, "clients": 2, "runs": results["runs"], "idle": "{:,}".format(results.get("idle_connections", 9000)), "cpus": machine["cpus"], "kernel": machine["kernel"],
        "python": machine["python"], "table": table, "hub": results.get("hub_fanout_per_s", 0)})
 
     import matplotlib
