@@ -54,6 +54,7 @@ let package = Package(
             name: "GatewayConfigLoader",
             dependencies: [
                 "GatewayCore",
+                "RedisClient",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -140,6 +141,7 @@ let package = Package(
         .target(
             name: "GatewayAdmin",
             dependencies: [
+                "GatewayCluster",
                 "GatewayCore",
                 "GatewayHub",
                 "GatewayWebSocket",
@@ -187,6 +189,32 @@ let package = Package(
         ),
         // systemd's protocols (sd_notify, socket activation, watchdog), spoken natively.
         .target(name: "Systemd", swiftSettings: swiftSettings),
+        // This gateway as a node of a cluster: topics, connections and presence through Redis.
+        .target(
+            name: "GatewayCluster",
+            dependencies: [
+                "GatewayCore",
+                "GatewayHub",
+                "GatewayMetrics",
+                "GatewayWebSocket",
+                "RedisClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A small, strict RESP3 client for Redis/Valkey (no maintained one is mirrored here).
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The frame codec of the worker protocol, shared by the gateway and worker libraries.
         .target(
             name: "WorkerProtocol",
@@ -231,6 +259,7 @@ let package = Package(
                 "GatewayWorkers",
                 "GatewayProxy",
                 "GatewayAdmin",
+                "GatewayCluster",
                 "GatewayWebSocket",
                 "Systemd",
                 "GatewayLogging",
@@ -246,7 +275,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatewayConfigLoaderTests",
             dependencies: ["GatewayConfigLoader", "GatewayCore"],
@@ -286,6 +315,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "RedisClientTests",
+            dependencies: [
+                "RedisClient",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "WorkerProtocolTests",
             dependencies: [
                 "WorkerProtocol",
@@ -298,11 +337,6 @@ let package = Package(
         .testTarget(
             name: "GatewayHubTests",
             dependencies: ["GatewayHub", "GatewayWebSocket", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio")],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "GatewayWorkersTests",
-            dependencies: ["GatewayWorkers", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

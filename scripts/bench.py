@@ -11,7 +11,8 @@ Figures (medians of RUNS runs; ratios against setup 1): echo round trips per sec
 p50/p99 latency at 100 connections with 32-byte and 4 KiB messages; CPU seconds per 100,000
 round trips (every process of the setup); memory per idle wss connection
 (PSS of every process of the setup); new TLS handshakes per second (openssl s_time); hub
-fan-out (wssgate only: one publisher, 1,000 subscribers). Idle memory is measured at 9,000
+fan-out (wssgate only: one publisher, 1,000 subscribers), on one gateway and across three
+gateways sharing the topic through redis-server (docs/cluster.md). Idle memory is measured at 9,000
 connections by default: 10,000 proxied connections need 20,000 descriptors in one process, the
 hard limit on the machines this was written on. Writes build/bench/results.json,
 docs/benchmarks.md and docs/benchmarks.png. Every process it starts is ended by its PID.
@@ -290,14 +291,17 @@ def handshakes(setup, seconds):
     return int(m.group(1)) / float(m.group(2)) if m else 0.0
 
 
-def hub_fanout(url, subscribers, messages):
-    ready = [tempfile.mktemp(prefix="wgb-ready") for _ in range(CLIENT_PROCESSES)]
-    subs = [subprocess.Popen([PY, LOAD, "sub", url, str(subscribers // CLIENT_PROCESSES), "bench", str(messages), r],
-                             stdout=subprocess.PIPE, text=True) for r in ready]
+def hub_fanout(urls, subscribers, messages):
+    """One publisher on urls[0]; the subscribers spread evenly over the urls (one subscriber
+    process per url, or CLIENT_PROCESSES on a single one)."""
+    targets = urls if len(urls) > 1 else urls * CLIENT_PROCESSES
+    ready = [tempfile.mktemp(prefix="wgb-ready") for _ in targets]
+    subs = [subprocess.Popen([PY, LOAD, "sub", url, str(subscribers // len(targets)), "bench", str(messages), r],
+                             stdout=subprocess.PIPE, text=True) for url, r in zip(targets, ready)]
     deadline = time.time() + 120
     while not all(os.path.exists(r) for r in ready) and time.time() < deadline:
         time.sleep(0.1)
-    pub = subprocess.Popen([PY, LOAD, "pub", url, "bench", str(messages), "16"])
+    pub = subprocess.Popen([PY, LOAD, "pub", urls[0], "bench", str(messages), "16"])
     outputs = [json.loads(s.communicate(timeout=300)[0]) for s in subs]
     pub.wait(timeout=60)
     for r in ready:
@@ -305,6 +309,48 @@ def hub_fanout(url, subscribers, messages):
     received = sum(o["received"] for o in outputs)
     span = max(o["last"] for o in outputs) - min(o["first"] for o in outputs)
     return received / span if span > 0 else 0.0
+
+
+def start_cluster(directory, cert, key, nodes=3):
+    """redis-server on a Unix socket and `nodes` gateways sharing topics through it."""
+    redis_socket = os.path.join(directory, "redis.sock")
+    spawn(["redis-server", "--port", "0", "--unixsocket", redis_socket, "--save", "", "--appendonly", "no",
+           "--dir", directory], stdout=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while not os.path.exists(redis_socket) and time.time() < deadline:
+        time.sleep(0.05)
+    ports = []
+    for index in range(nodes):
+        port = free_port()
+        conf = os.path.join(directory, "node%d.yaml" % index)
+        with open(conf, "w") as f:
+            f.write("""
+log:
+  level: warning
+listeners:
+  main:
+    address: "127.0.0.1:%(port)d"
+    tls:
+      certificate: %(cert)s
+      key: %(key)s
+routes:
+  hub:
+    path: /hub
+    kind: hub
+    compression: { enabled: false }
+    hub:
+      publish: ["*"]
+admin:
+  address: "off"
+cluster:
+  redis: "unix:%(redis)s"
+  node: node%(index)d
+""" % {"port": port, "cert": cert, "key": key, "redis": redis_socket, "index": index})
+        spawn([GATEWAY, "run", "--config", conf], stderr=open(os.path.join(directory, "node%d.log" % index), "w"))
+        wait_port(port)
+        ports.append(port)
+    time.sleep(1.5)  # every node linked and subscribed
+    return ports
 
 
 def main():
@@ -354,9 +400,14 @@ def main():
             print("%-26s idle %.0f bytes per connection" % (setup.name, memory), flush=True)
         if args.only:
             return
-        rate = statistics.median(hub_fanout("wss://127.0.0.1:%d/hub" % gateway_port, 1000, 300) for _ in range(args.runs))
+        rate = statistics.median(hub_fanout(["wss://127.0.0.1:%d/hub" % gateway_port], 1000, 300) for _ in range(args.runs))
         results["hub_fanout_per_s"] = rate
         print("wssgate hub fan-out: %.0f messages delivered/s (1,000 subscribers)" % rate, flush=True)
+        ports = start_cluster(directory, cert, key)
+        urls = ["wss://127.0.0.1:%d/hub" % port for port in ports]
+        rate = statistics.median(hub_fanout(urls, 999, 300) for _ in range(args.runs))
+        results["cluster_fanout_per_s"] = rate
+        print("wssgate cluster fan-out: %.0f messages delivered/s (3 nodes through Redis, 999 subscribers)" % rate, flush=True)
     finally:
         for proc in reversed(started):
             stop(proc)

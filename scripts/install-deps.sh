@@ -3,7 +3,7 @@
 # toolchain. Idempotent and quiet when everything is already there.
 #   build: zlib headers and static library (CompressNIO links zlib)
 #   test:  the above, openssl (test certificates), systemd's tools (systemd-socket-activate,
-#          systemd-analyze), headless Chromium (the demo page's test), a Python venv with websockets and pytest, and Autobahn|Testsuite's
+#          systemd-analyze), headless Chromium (the demo page's test), redis-server (the cluster tests), a Python venv with websockets and pytest, and Autobahn|Testsuite's
 #          wstest (Python 2.7, see scripts/setup-autobahn.sh)
 #   image: buildah, podman and runc (containers without a Docker engine)
 #   bench: nginx (the baseline) and a venv with picows, uvloop and matplotlib (make bench)
@@ -13,9 +13,9 @@ mode=${1:-test}
 
 apt_packages=(zlib1g-dev)
 case "$mode" in
-  test) apt_packages+=(openssl ca-certificates systemd chromium) ;;
+  test) apt_packages+=(openssl ca-certificates systemd chromium redis-server) ;;
   image) apt_packages=(buildah podman runc file binutils) ;;
-  bench) apt_packages+=(openssl nginx python3-venv) ;;
+  bench) apt_packages+=(openssl nginx python3-venv redis-server) ;;
 esac
 
 missing=()

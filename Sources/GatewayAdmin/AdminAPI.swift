@@ -1,3 +1,4 @@
+import GatewayCluster
 import GatewayCore
 import GatewayHub
 import GatewayWebSocket
@@ -51,28 +52,53 @@ public final class AdminAPI: Sendable {
     let hub: Hub
     let sessions: SessionDirectory
     let token: String?
+    /// In a cluster: requests for connections on other nodes go there, and `scope=cluster`
+    /// listings and presence cover every node.
+    let cluster: ClusterNode?
     /// The Prometheus text exposition of every metric (`GET /metrics`).
     let metrics: @Sendable () -> [UInt8]
 
-    public init(hub: Hub, sessions: SessionDirectory, token: String?, metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
+    public init(hub: Hub, sessions: SessionDirectory, token: String?, cluster: ClusterNode? = nil, metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.hub = hub
         self.sessions = sessions
         self.token = token
+        self.cluster = cluster
         self.metrics = metrics
+        cluster?.setRequestHandler { [weak self] request, eventLoop in
+            guard let self else { return eventLoop.makeSucceededFuture(ForwardedResponse(status: 503, headers: [], body: [])) }
+            return self.answerForwarded(request, on: eventLoop)
+        }
     }
 
     public func handle(_ request: AdminRequest, on eventLoop: any EventLoop) -> EventLoopFuture<AdminResponse> {
         do {
             try authorize(request)
-            return try route(request, on: eventLoop).recover { Self.failure($0) }
+            return try route(request, on: eventLoop, forwarded: false).recover { Self.failure($0) }
         } catch {
             return eventLoop.makeSucceededFuture(Self.failure(error))
         }
     }
 
+    /// A request another node of the cluster authorized and sent here, because the connection
+    /// it names is held here (or to list this node's part of the cluster).
+    func answerForwarded(_ forwarded: ForwardedRequest, on eventLoop: any EventLoop) -> EventLoopFuture<ForwardedResponse> {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        let request = AdminRequest(method: HTTPMethod(rawValue: forwarded.method), uri: forwarded.uri, headers: headers, body: ByteBuffer(bytes: forwarded.body))
+        let answer: EventLoopFuture<AdminResponse>
+        do {
+            answer = try route(request, on: eventLoop, forwarded: true).recover { Self.failure($0) }
+        } catch {
+            answer = eventLoop.makeSucceededFuture(Self.failure(error))
+        }
+        return answer.map { response in
+            ForwardedResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: Array(response.body.readableBytesView))
+        }
+    }
+
     // MARK: Routing
 
-    private func route(_ request: AdminRequest, on eventLoop: any EventLoop) throws(AdminError) -> EventLoopFuture<AdminResponse> {
+    private func route(_ request: AdminRequest, on eventLoop: any EventLoop, forwarded: Bool) throws(AdminError) -> EventLoopFuture<AdminResponse> {
         let (path, query) = Self.split(request.uri)
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
         func only(_ methods: [HTTPMethod]) throws(AdminError) {
@@ -88,6 +114,11 @@ public final class AdminAPI: Sendable {
         if segments.count >= 3, segments[0] == "v1", segments[1] == "connections" {
             id = segments[2]
             shape[2] = "{id}"
+        }
+        var topic = ""
+        if segments.count == 4, segments[0] == "v1", segments[1] == "topics", segments[3] == "presence" {
+            topic = PercentDecoding.decode(segments[2]) ?? segments[2]
+            shape[2] = "{topic}"
         }
         switch shape {
         case ["metrics"]:
@@ -105,11 +136,22 @@ public final class AdminAPI: Sendable {
             try Self.noQuery(query)
             let topics = hub.subscriptionCounts().map { AdminPayloads.Topic(topic: $0.subscription, subscribers: $0.subscribers) }
             return eventLoop.makeSucceededFuture(Self.json(.ok, AdminPayloads.Topics(topics: topics)))
+        case ["v1", "topics", "{topic}", "presence"]:
+            try only([.GET])
+            try Self.noQuery(query)
+            return try presence(of: topic, on: eventLoop)
+        case ["v1", "cluster"]:
+            try only([.GET])
+            try Self.noQuery(query)
+            return try clusterState(on: eventLoop)
         case ["v1", "connections"]:
             try only([.GET])
-            return eventLoop.makeSucceededFuture(try listConnections(query))
+            return try listConnections(query, on: eventLoop, forwarded: forwarded)
         case ["v1", "connections", "{id}"]:
             try only([.GET, .DELETE])
+            if let remote = try remoteOwner(of: id, forwarded: forwarded) {
+                return forward(request, toNode: remote, on: eventLoop)
+            }
             let entry = try entry(id)
             if request.method == .GET {
                 try Self.noQuery(query)
@@ -119,6 +161,9 @@ public final class AdminAPI: Sendable {
         case ["v1", "connections", "{id}", "send"]:
             try only([.POST])
             try Self.noQuery(query)
+            if let remote = try remoteOwner(of: id, forwarded: forwarded) {
+                return forward(request, toNode: remote, on: eventLoop)
+            }
             let entry = try entry(id)
             let message = try Self.message(from: try Self.object(request), allowed: [])
             return send(message, to: entry)
@@ -158,13 +203,19 @@ public final class AdminAPI: Sendable {
         return Self.json(.ok, AdminPayloads.Published(topic: topic, delivered: delivered))
     }
 
-    private func listConnections(_ query: [(String, String)]) throws(AdminError) -> AdminResponse {
+    private func listConnections(_ query: [(String, String)], on eventLoop: any EventLoop, forwarded: Bool) throws(AdminError) -> EventLoopFuture<AdminResponse> {
         var route: String?
         var topic: String?
         var limit = Self.defaultPageSize
         var after: UInt64 = 0
+        var wholeCluster = false
         for (name, value) in query {
             switch name {
+            case "scope":
+                guard value == "node" || value == "cluster" else {
+                    throw AdminError.invalidField("scope", "scope is node (this gateway) or cluster (every node)")
+                }
+                wholeCluster = value == "cluster"
             case "route": route = value
             case "topic":
                 guard HubRouteSettings.isValidTopic(value, allowPattern: false) else {
@@ -182,18 +233,117 @@ public final class AdminAPI: Sendable {
                 }
                 after = parsed
             default:
-                throw AdminError.invalidField(name, "unknown query parameter '\(name)': use route, topic, limit or after")
+                throw AdminError.invalidField(name, "unknown query parameter '\(name)': use route, topic, limit, after or scope")
             }
         }
         let receiving = topic.map { hub.subscriberIDs(receiving: $0) }
         let (entries, more) = sessions.page(after: after, limit: limit) { entry in
             (route == nil || entry.route == route) && (receiving?.contains(entry.id) ?? true)
         }
-        let page = AdminPayloads.ConnectionPage(
+        let local = AdminPayloads.ConnectionPage(
             connections: entries.map { describe($0) },
             next: more ? entries.last?.id : nil
         )
-        return Self.json(.ok, page)
+        guard wholeCluster, !forwarded, let cluster else {
+            return eventLoop.makeSucceededFuture(Self.json(.ok, local))
+        }
+        // Every other live node answers the same question for its own connections; ids order
+        // the merged page (a node's number is in its ids' top bits).
+        let nodeQuery = query.filter { $0.0 != "scope" }.map { "\(PercentDecoding.encode($0.0))=\(PercentDecoding.encode($0.1))" }.joined(separator: "&")
+        let pageSize = limit
+        return eventLoop.makeFutureWithTask {
+            let nodes: [(number: Int, name: String)]
+            do {
+                nodes = try await cluster.liveNodes()
+            } catch {
+                return Self.failure(Self.adminError(error))
+            }
+            var connections = local.connections
+            var anyMore = local.next != nil
+            for node in nodes where node.number != cluster.number {
+                let request = ForwardedRequest(method: "GET", uri: "/v1/connections" + (nodeQuery.isEmpty ? "" : "?" + nodeQuery), body: [])
+                do {
+                    let response = try await cluster.forward(request, toNode: node.number).get()
+                    guard response.status == 200, let page = try? JSONDecoder().decode(AdminPayloads.ConnectionPage.self, from: Data(response.body)) else {
+                        return Self.failure(AdminError(.badGateway, code: "node_failed", "node '\(node.name)' answered \(response.status)"))
+                    }
+                    connections += page.connections
+                    anyMore = anyMore || page.next != nil
+                } catch {
+                    return Self.failure(Self.adminError(error))
+                }
+            }
+            connections.sort { $0.id < $1.id }
+            let more = anyMore || connections.count > pageSize
+            let shown = Array(connections.prefix(pageSize))
+            return Self.json(.ok, AdminPayloads.ConnectionPage(connections: shown, next: more ? shown.last?.id : nil))
+        }
+    }
+
+    /// The node that holds connection `text`, when it is another one (and this request was not
+    /// itself forwarded: a node answers for its own connections only).
+    private func remoteOwner(of text: String, forwarded: Bool) throws(AdminError) -> Int? {
+        guard !forwarded, let cluster else { return nil }
+        guard let id = UInt64(text), id > 0 else {
+            throw AdminError.invalidField("id", "'\(text)' is not a connection id (a positive integer)")
+        }
+        return cluster.isRemote(id) ? ClusterSettings.nodeNumber(ofConnection: id) : nil
+    }
+
+    /// Sends the request to the node holding the connection, and its answer back as it is.
+    private func forward(_ request: AdminRequest, toNode number: Int, on eventLoop: any EventLoop) -> EventLoopFuture<AdminResponse> {
+        guard let cluster else { return eventLoop.makeSucceededFuture(Self.failure(AdminError.notFound("no such node"))) }
+        let forwarded = ForwardedRequest(method: request.method.rawValue, uri: request.uri, body: Array(request.body.readableBytesView))
+        return cluster.forward(forwarded, toNode: number).hop(to: eventLoop).map { response in
+            var headers = HTTPHeaders()
+            for (name, value) in response.headers where ["content-type", "allow", "retry-after"].contains(name.lowercased()) {
+                headers.add(name: name, value: value)
+            }
+            return AdminResponse(status: HTTPResponseStatus(statusCode: response.status), headers: headers, body: ByteBuffer(bytes: response.body))
+        }.recover { error in
+            Self.failure(Self.adminError(error))
+        }
+    }
+
+    /// A cluster failure as the admin API reports it.
+    static func adminError(_ error: any Error) -> AdminError {
+        guard let error = error as? ClusterError else { return AdminError(.serviceUnavailable, code: "cluster_link_down", "\(error)") }
+        switch error.code {
+        case .linkDown, .nodeNumberTaken: return AdminError(.serviceUnavailable, code: error.code.rawValue, error.message)
+        case .noSuchNode: return AdminError(.notFound, code: "not_found", error.message)
+        case .timeout: return AdminError(.gatewayTimeout, code: error.code.rawValue, error.message)
+        }
+    }
+
+    /// Who is subscribed to a topic (or pattern): on every live node in a cluster, else here.
+    private func presence(of topic: String, on eventLoop: any EventLoop) throws(AdminError) -> EventLoopFuture<AdminResponse> {
+        guard HubRouteSettings.isValidTopic(topic, allowPattern: true) else {
+            throw AdminError.invalidField("topic", "'\(topic)' is not a topic or pattern")
+        }
+        guard let cluster else {
+            let ids = (hub.subscriptionsByTopic()[topic] ?? []).sorted()
+            return eventLoop.makeSucceededFuture(Self.json(.ok, AdminPayloads.Presence(topic: topic, subscribers: ids.map { .init(id: $0, node: nil) })))
+        }
+        return eventLoop.makeFutureWithTask {
+            do {
+                let entries = try await cluster.presence(of: topic)
+                let subscribers = entries.flatMap { entry in entry.ids.map { AdminPayloads.Presence.Subscriber(id: $0, node: entry.node) } }
+                return Self.json(.ok, AdminPayloads.Presence(topic: topic, subscribers: subscribers.sorted { $0.id < $1.id }))
+            } catch {
+                return Self.failure(Self.adminError(error))
+            }
+        }
+    }
+
+    private func clusterState(on eventLoop: any EventLoop) throws(AdminError) -> EventLoopFuture<AdminResponse> {
+        guard let cluster else { throw AdminError.notFound("this gateway is not part of a cluster (no cluster.redis)") }
+        return eventLoop.makeFutureWithTask {
+            let nodes = (try? await cluster.liveNodes()) ?? []
+            return Self.json(.ok, AdminPayloads.Cluster(
+                node: cluster.name, number: cluster.number, linked: cluster.isLinked,
+                nodes: nodes.map { .init(name: $0.name, number: $0.number) }
+            ))
+        }
     }
 
     private func entry(_ text: String) throws(AdminError) -> SessionDirectory.Entry {
@@ -210,7 +360,7 @@ public final class AdminAPI: Sendable {
         AdminPayloads.Connection(
             id: entry.id, route: entry.route, kind: entry.kind, peer: entry.peer,
             openedAt: Self.timestamp(millis: entry.openedAtMillis), subprotocol: entry.subprotocol,
-            compression: entry.compression, topics: hub.topics(of: entry.id).sorted()
+            compression: entry.compression, topics: hub.topics(of: entry.id).sorted(), node: cluster?.name
         )
     }
 

@@ -50,7 +50,7 @@ enum AdminPayloads {
     }
 
     /// One connection; `state` and `statistics` only in the single-connection answer.
-    struct Connection: Encodable {
+    struct Connection: Codable {
         var id: UInt64
         var route: String
         var kind: String
@@ -59,10 +59,38 @@ enum AdminPayloads {
         var subprotocol: String?
         var compression: Bool
         var topics: [String]
+        /// The cluster node holding it; null outside a cluster.
+        var node: String?
         var detail: (state: String, statistics: Statistics?)?
 
         enum CodingKeys: String, CodingKey {
-            case id, route, kind, peer, openedAt = "opened_at", subprotocol, compression, topics, state, statistics
+            case id, route, kind, peer, openedAt = "opened_at", subprotocol, compression, topics, node, state, statistics
+        }
+
+        init(id: UInt64, route: String, kind: String, peer: String, openedAt: String, subprotocol: String?, compression: Bool, topics: [String], node: String?) {
+            self.id = id
+            self.route = route
+            self.kind = kind
+            self.peer = peer
+            self.openedAt = openedAt
+            self.subprotocol = subprotocol
+            self.compression = compression
+            self.topics = topics
+            self.node = node
+        }
+
+        /// A listing entry as another node of the cluster wrote it.
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            id = try container.decode(UInt64.self, forKey: .id)
+            route = try container.decode(String.self, forKey: .route)
+            kind = try container.decode(String.self, forKey: .kind)
+            peer = try container.decode(String.self, forKey: .peer)
+            openedAt = try container.decode(String.self, forKey: .openedAt)
+            subprotocol = try container.decodeIfPresent(String.self, forKey: .subprotocol)
+            compression = try container.decode(Bool.self, forKey: .compression)
+            topics = try container.decode([String].self, forKey: .topics)
+            node = try container.decodeIfPresent(String.self, forKey: .node)
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -75,6 +103,7 @@ enum AdminPayloads {
             try container.encode(subprotocol, forKey: .subprotocol)
             try container.encode(compression, forKey: .compression)
             try container.encode(topics, forKey: .topics)
+            try container.encode(node, forKey: .node)
             if let detail {
                 try container.encode(detail.state, forKey: .state)
                 try container.encode(detail.statistics, forKey: .statistics)
@@ -82,7 +111,7 @@ enum AdminPayloads {
         }
     }
 
-    struct ConnectionPage: Encodable {
+    struct ConnectionPage: Codable {
         var connections: [Connection]
         /// The `after` value for the next page; null on the last page.
         var next: UInt64?
@@ -92,6 +121,10 @@ enum AdminPayloads {
             try container.encode(next, forKey: .next)
         }
         enum CodingKeys: String, CodingKey { case connections, next }
+        init(connections: [Connection], next: UInt64?) {
+            self.connections = connections
+            self.next = next
+        }
     }
 
     struct Queued: Encodable {
@@ -113,4 +146,31 @@ enum AdminPayloads {
     struct Topics: Encodable {
         var topics: [Topic]
     }
+
+    struct Presence: Encodable {
+        struct Subscriber: Encodable {
+            var id: UInt64
+            var node: String?
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(id, forKey: .id)
+                try container.encode(node, forKey: .node)
+            }
+            enum CodingKeys: String, CodingKey { case id, node }
+        }
+        var topic: String
+        var subscribers: [Subscriber]
+    }
+
+    struct Cluster: Encodable {
+        struct Node: Encodable {
+            var name: String
+            var number: Int
+        }
+        var node: String
+        var number: Int
+        var linked: Bool
+        var nodes: [Node]
+    }
 }
+

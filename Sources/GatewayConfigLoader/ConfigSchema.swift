@@ -109,6 +109,15 @@ public enum ConfigSchema {
             ("trusted_proxies", .list),
         ])),
         ("admin", .section([("address", .value), ("token", .value), ("token_file", .value)])),
+        ("cluster", .section([
+            ("redis", .value),
+            ("node", .value),
+            ("node_number", .value),
+            ("presence_ttl", .value),
+            ("degraded_readiness", .value),
+            ("request_timeout", .value),
+            ("prefix", .value),
+        ])),
     ]
 
     /// Every key path, with `<name>` standing for a user-chosen name: for documentation checks.

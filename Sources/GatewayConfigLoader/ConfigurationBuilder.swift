@@ -1,6 +1,13 @@
 import Configuration
 import GatewayCore
 import NIOCore
+import RedisClient
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Reads every known key through swift-configuration and turns the strings into typed values.
 /// Every value is read as a string and parsed here, so a value of the wrong type stops the load
@@ -80,7 +87,47 @@ struct ConfigurationBuilder {
         if let adminAddress = admin.address, let clash = addresses[adminAddress] {
             throw ConfigurationError(.duplicate, key: "admin.address", "\(adminAddress) is also the address of listeners.\(clash)")
         }
-        return GatewayConfiguration(log: log, server: server, http: http, listeners: listeners, routes: routes, admin: admin, limits: limits)
+        return GatewayConfiguration(log: log, server: server, http: http, listeners: listeners, routes: routes, admin: admin, limits: limits, cluster: try cluster())
+    }
+
+    /// `cluster:` (docs/cluster.md): nil unless `cluster.redis` is set.
+    private func cluster() throws(ConfigurationError) -> ClusterSettings? {
+        guard let redis = string(["cluster", "redis"]) else {
+            for key in ["node", "node_number", "presence_ttl", "degraded_readiness", "request_timeout", "prefix"] where string(["cluster", key]) != nil {
+                throw ConfigurationError(.missingValue, key: "cluster.redis", "cluster.\(key) is set but cluster.redis is not: name the Redis server (redis://host:port/db or unix:/path)")
+            }
+            return nil
+        }
+        do {
+            _ = try RedisEndpoint(parsing: redis)
+        } catch {
+            throw ConfigurationError(.invalidValue, key: "cluster.redis", error.message)
+        }
+        let node = string(["cluster", "node"]) ?? Self.hostName()
+        guard ClusterSettings.isValidNodeName(node) else {
+            throw ConfigurationError(.invalidValue, key: "cluster.node", "'\(node)' is not a node name: 1 to 64 letters, digits, '-', '.' or '_'")
+        }
+        let defaults = ClusterSettings(redis: redis, node: node)
+        let number = try integer(["cluster", "node_number"], default: defaults.nodeNumber, range: 1...ClusterSettings.maxNodeNumber)
+        let prefix = string(["cluster", "prefix"]) ?? defaults.prefix
+        guard ClusterSettings.isValidNodeName(prefix) else {
+            throw ConfigurationError(.invalidValue, key: "cluster.prefix", "'\(prefix)' is not a key prefix: 1 to 64 letters, digits, '-', '.' or '_'")
+        }
+        return ClusterSettings(
+            redis: redis, node: node, nodeNumber: number,
+            presenceTTL: try duration(["cluster", "presence_ttl"], default: defaults.presenceTTL, positive: true),
+            degradedReadiness: try choice(["cluster", "degraded_readiness"], default: defaults.degradedReadiness),
+            requestTimeout: try duration(["cluster", "request_timeout"], default: defaults.requestTimeout, positive: true),
+            prefix: prefix
+        )
+    }
+
+    /// The machine's name: a node's default name in a cluster.
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "wssgate" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return ClusterSettings.isValidNodeName(name) ? name : "wssgate"
     }
 
     /// A route's `auth` section, key files read; nil when the route has none.

@@ -1,4 +1,5 @@
 import GatewayCore
+import RedisClient
 import NIOCore
 
 /// Prints a configuration as the YAML that would produce it, every default spelled out:
@@ -39,6 +40,16 @@ public enum EffectiveConfiguration {
             line(1, "# address: \(quoted(AdminSettings.defaultAddress.description)) (the default)")
         }
         if configuration.admin.token != nil { line(1, "token: \"(set, not shown)\"") }
+        if let cluster = configuration.cluster {
+            line(0, "cluster:")
+            line(1, "redis: \(quoted(RedisEndpoint.redacted(cluster.redis)))")
+            line(1, "node: \(quoted(cluster.node))")
+            line(1, "node_number: \(cluster.nodeNumber)")
+            line(1, "presence_ttl: \(duration(cluster.presenceTTL))")
+            line(1, "degraded_readiness: \(cluster.degradedReadiness.rawValue)")
+            line(1, "request_timeout: \(duration(cluster.requestTimeout))")
+            line(1, "prefix: \(quoted(cluster.prefix))")
+        }
         line(0, "listeners:")
         for listener in configuration.listeners {
             line(1, "\(listener.name):")

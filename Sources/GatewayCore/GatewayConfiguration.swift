@@ -14,6 +14,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var routes: [RouteConfiguration]
     public var admin: AdminSettings
     public var limits: LimitSettings
+    /// nil: a single gateway (the default).
+    public var cluster: ClusterSettings?
 
     public init(
         log: LogSettings = .init(),
@@ -22,8 +24,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
         listeners: [ListenerConfiguration],
         routes: [RouteConfiguration],
         admin: AdminSettings = .init(),
-        limits: LimitSettings = .init()
+        limits: LimitSettings = .init(),
+        cluster: ClusterSettings? = nil
     ) {
+        self.cluster = cluster
         self.limits = limits
         self.admin = admin
         self.log = log

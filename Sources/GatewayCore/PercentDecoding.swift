@@ -20,6 +20,23 @@ public enum PercentDecoding {
         return String(validating: bytes, as: UTF8.self)
     }
 
+    /// `text` with everything but RFC 3986's unreserved characters escaped: safe as a query
+    /// name or value, and read back the same by `queryPairs`.
+    public static func encode(_ text: String) -> String {
+        var result = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                result.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = String(byte, radix: 16, uppercase: true)
+                result += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return result
+    }
+
     /// The name/value pairs of a target's query string, decoded form style (a pair that does
     /// not decode is kept as it was sent); empty without a query.
     public static func queryPairs(of target: String) -> [(name: String, value: String)] {

@@ -13,6 +13,27 @@ public final class GatewayState: Sendable {
     }
     private let values = NIOLockedValueBox(Values())
     private let readinessCheck = NIOLockedValueBox<@Sendable () -> Bool>({ true })
+    private let degradationCheck = NIOLockedValueBox<@Sendable () -> Degradation?>({ nil })
+
+    /// Serving, but with a part missing (the cluster link): `/readyz` names it, and answers 503
+    /// only when the operator chose so (`cluster.degraded_readiness: unready`).
+    public struct Degradation: Sendable, Equatable {
+        public var reason: String
+        public var blocksReadiness: Bool
+        public init(reason: String, blocksReadiness: Bool) {
+            self.reason = reason
+            self.blocksReadiness = blocksReadiness
+        }
+    }
+
+    public func setDegradationCheck(_ check: @escaping @Sendable () -> Degradation?) {
+        degradationCheck.withLockedValue { $0 = check }
+    }
+
+    /// What is missing now, if anything.
+    public var degradation: Degradation? {
+        degradationCheck.withLockedValue { $0 }()
+    }
 
     /// `/readyz` says ready only in the ready phase and when this check passes.
     public func setReadinessCheck(_ check: @escaping @Sendable () -> Bool) {

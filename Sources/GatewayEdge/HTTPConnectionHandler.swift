@@ -131,9 +131,15 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 return .respond(.ok, [:], "ok\n", keepAlive: keep, head: isHead)
             }
             let phase = dependencies.state.readiness
-            return phase == .ready
-                ? .respond(.ok, [:], "ready\n", keepAlive: keep, head: isHead)
-                : .respond(.serviceUnavailable, ["Retry-After": "1"], "\(phase.rawValue)\n", keepAlive: keep, head: isHead)
+            guard phase == .ready else {
+                return .respond(.serviceUnavailable, ["Retry-After": "1"], "\(phase.rawValue)\n", keepAlive: keep, head: isHead)
+            }
+            if let degradation = dependencies.state.degradation {
+                return degradation.blocksReadiness
+                    ? .respond(.serviceUnavailable, ["Retry-After": "1"], "degraded: \(degradation.reason)\n", keepAlive: keep, head: isHead)
+                    : .respond(.ok, [:], "ready, degraded: \(degradation.reason)\n", keepAlive: keep, head: isHead)
+            }
+            return .respond(.ok, [:], "ready\n", keepAlive: keep, head: isHead)
         default:
             if dependencies.routes.route(forTarget: head.uri) != nil {
                 guard head.method == .GET || isHead else {

@@ -15,6 +15,15 @@ public protocol HubSubscriber: AnyObject, Sendable {
 /// waits on a subscriber; each subscriber bounds its own queue. Publishes from one thread reach
 /// each subscriber in the order they were made.
 public final class Hub: Sendable {
+    /// Learns what happens in the hub, after it happened: the cluster link (GatewayCluster)
+    /// forwards publishes to the other nodes and keeps presence. Called outside the hub's lock,
+    /// on the thread that made the change.
+    public protocol Observer: AnyObject, Sendable {
+        func hub(published message: WebSocketMessage, to topic: String)
+        func hub(subscribed subscriberID: UInt64, to topic: String)
+        func hub(unsubscribed subscriberID: UInt64, from topics: [String])
+    }
+
     private struct State {
         var topics: [String: [UInt64: any HubSubscriber]] = [:]
         /// Prefix subscriptions (`news.*` is stored as `news.`; `*` as the empty prefix).
@@ -32,8 +41,16 @@ public final class Hub: Sendable {
         return pattern == topic
     }
     private let state = NIOLockedValueBox(State())
+    private let observerBox = NIOLockedValueBox<(any Observer)?>(nil)
 
     public init() {}
+
+    /// Set once, before traffic (the cluster link); nil detaches.
+    public func setObserver(_ observer: (any Observer)?) {
+        observerBox.withLockedValue { $0 = observer }
+    }
+
+    private var observer: (any Observer)? { observerBox.withLockedValue { $0 } }
 
     /// Subscribes to a topic, or to a pattern: `news.*` (every topic under `news.`) or `*`.
     public func subscribe(_ subscriber: any HubSubscriber, to topic: String) {
@@ -45,6 +62,7 @@ public final class Hub: Sendable {
             }
             state.subscriptions[subscriber.subscriberID, default: []].insert(topic)
         }
+        observer?.hub(subscribed: subscriber.subscriberID, to: topic)
     }
 
     private static func remove(_ subscriberID: UInt64, from topic: String, in state: inout State) {
@@ -59,26 +77,53 @@ public final class Hub: Sendable {
     }
 
     public func unsubscribe(_ subscriberID: UInt64, from topic: String) {
-        state.withLockedValue { state in
+        let removed = state.withLockedValue { state -> Bool in
             Self.remove(subscriberID, from: topic, in: &state)
-            state.subscriptions[subscriberID]?.remove(topic)
+            let removed = state.subscriptions[subscriberID]?.remove(topic) != nil
             if state.subscriptions[subscriberID]?.isEmpty == true { state.subscriptions[subscriberID] = nil }
+            return removed
         }
+        if removed { observer?.hub(unsubscribed: subscriberID, from: [topic]) }
     }
 
     /// Removes every subscription of a connection (it closed).
     public func unsubscribeAll(_ subscriberID: UInt64) {
-        state.withLockedValue { state in
-            for topic in state.subscriptions.removeValue(forKey: subscriberID) ?? [] {
+        let topics = state.withLockedValue { state -> Set<String> in
+            let topics = state.subscriptions.removeValue(forKey: subscriberID) ?? []
+            for topic in topics {
                 Self.remove(subscriberID, from: topic, in: &state)
             }
+            return topics
+        }
+        if !topics.isEmpty { observer?.hub(unsubscribed: subscriberID, from: Array(topics)) }
+    }
+
+    /// Every subscription (topic or pattern) with its subscribers' ids: what presence restores
+    /// after the cluster's store lost it.
+    public func subscriptionsByTopic() -> [String: [UInt64]] {
+        state.withLockedValue { state in
+            var result: [String: [UInt64]] = [:]
+            for (id, topics) in state.subscriptions {
+                for topic in topics { result[topic, default: []].append(id) }
+            }
+            return result
         }
     }
 
-    /// Delivers `message` once to every subscriber of `topic` (directly or by a pattern);
-    /// returns how many there were. `message` may be built lazily, once, for the topic.
+    /// Delivers `message` once to every subscriber of `topic` on this gateway and tells the
+    /// observer (which sends it to the other nodes of a cluster); returns how many local
+    /// subscribers there were.
     @discardableResult
     public func publish(_ message: WebSocketMessage, to topic: String) -> Int {
+        let count = publishLocally(message, to: topic)
+        observer?.hub(published: message, to: topic)
+        return count
+    }
+
+    /// Delivers `message` once to every subscriber of `topic` (directly or by a pattern) on
+    /// this gateway only — for messages that came from another node; returns how many there were.
+    @discardableResult
+    public func publishLocally(_ message: WebSocketMessage, to topic: String) -> Int {
         let subscribers = state.withLockedValue { state -> [any HubSubscriber] in
             var found = state.topics[topic] ?? [:]
             for (prefix, subscribers) in state.prefixes where topic.hasPrefix(prefix) {

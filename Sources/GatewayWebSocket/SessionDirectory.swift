@@ -48,10 +48,13 @@ public final class SessionDirectory: Sendable {
         case proxied
     }
 
-    public let ids = ConnectionIDs()
+    public let ids: ConnectionIDs
     private let entries = NIOLockedValueBox<[UInt64: Entry]>([:])
 
-    public init() {}
+    /// `idBase`: the cluster node's number in the ids' top bits (0 outside a cluster).
+    public init(idBase: UInt64 = 0) {
+        ids = ConnectionIDs(base: idBase)
+    }
 
     /// Adds a terminated session; it is removed when its channel closes.
     public func register(id: UInt64, route: String, kind: String, session: WebSocketSessionHandler, channel: any Channel, subprotocol: String?, compression: Bool) {

@@ -54,8 +54,11 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     private let state = NIOLockedValueBox(State())
     private let nextLinkID = NIOLockedValueBox<UInt64>(0)
     private let maxFrameBytes: Int
+    /// Connections on other gateways of a cluster, for a worker's send and close.
+    private let remote: (any RemoteConnections)?
 
-    public init(route: RouteConfiguration, hub: Hub, group: any EventLoopGroup, logger: Logger) throws {
+    public init(route: RouteConfiguration, hub: Hub, group: any EventLoopGroup, logger: Logger, remote: (any RemoteConnections)? = nil) throws {
+        self.remote = remote
         guard let settings = route.worker else { preconditionFailure("a worker pool needs worker settings") }
         self.route = route
         self.settings = settings
@@ -280,9 +283,18 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         }
         switch frame {
         case .send(let id, let kind, let payload):
-            connection(id)?.deliver(WebSocketMessage(kind: kind == .text ? .text : .binary, data: payload))
+            let message = WebSocketMessage(kind: kind == .text ? .text : .binary, data: payload)
+            if let connection = connection(id) {
+                connection.deliver(message)
+            } else if let remote, remote.isRemote(id) {
+                remote.send(message, to: id)
+            }
         case .close(let id, let code, let reason):
-            connection(id)?.closeRequested(code: code, reason: reason)
+            if let connection = connection(id) {
+                connection.closeRequested(code: code, reason: reason)
+            } else if let remote, remote.isRemote(id) {
+                remote.close(id, code: CloseCode.isValidOnWire(code) ? code : CloseCode.normal, reason: reason)
+            }
         case .accept(let id):
             connection(id)?.verdictArrived(accepted: true, status: 101, reason: "")
         case .reject(let id, let status, let reason):

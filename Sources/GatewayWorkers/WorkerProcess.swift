@@ -1,5 +1,7 @@
-#if canImport(FoundationEssentials)
+import GatewayCore
 import GatewayMetrics
+
+#if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation

@@ -127,9 +127,11 @@ public final class Worker: Sendable {
 
     // MARK: Commands
 
-    /// Sends a message to a client.
+    /// Sends a message to a client. A connection this worker does not hold goes over any link:
+    /// in a cluster the gateway passes it on to the node holding it (docs/cluster.md), and
+    /// otherwise ignores it.
     public func send(_ message: Message, to connection: UInt64) {
-        link(of: connection)?.write(.send(connection: connection, kind: message.kind, payload: message.data))
+        commandLink(of: connection)?.write(.send(connection: connection, kind: message.kind, payload: message.data))
     }
 
     public func send(text: String, to connection: UInt64) {
@@ -138,7 +140,7 @@ public final class Worker: Sendable {
 
     /// Closes a client's connection with a close code.
     public func close(_ connection: UInt64, code: UInt16 = 1000, reason: String = "") {
-        link(of: connection)?.write(.close(connection: connection, code: code, reason: reason))
+        commandLink(of: connection)?.write(.close(connection: connection, code: code, reason: reason))
     }
 
     /// Lets a connection that waits for a verdict (`Connection.verdictRequired`) upgrade.
@@ -170,6 +172,12 @@ public final class Worker: Sendable {
 
     private func link(of connection: UInt64) -> ServerLinkHandler.Link? {
         links.withLockedValue { $0[connection] }
+    }
+
+    /// The connection's link, or any link for a connection held elsewhere (send and close).
+    private func commandLink(of connection: UInt64) -> ServerLinkHandler.Link? {
+        if let link = link(of: connection) { return link }
+        return allLinks.withLockedValue { $0.values.first }
     }
 
     func linkStarted(_ link: ServerLinkHandler.Link) {

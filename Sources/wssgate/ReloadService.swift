@@ -54,6 +54,9 @@ struct ReloadService: Service, CustomStringConvertible {
         if old.admin != new.admin {
             problems.append("admin (address or token)")
         }
+        if old.cluster != new.cluster {
+            problems.append("cluster")
+        }
         let oldRoutes = Dictionary(uniqueKeysWithValues: old.routes.map { ($0.name, $0) })
         for route in new.routes {
             guard let before = oldRoutes[route.name] else {

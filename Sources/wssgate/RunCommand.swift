@@ -1,5 +1,6 @@
 import ArgumentParser
 import GatewayAdmin
+import GatewayCluster
 import GatewayMetrics
 import Metrics
 import Prometheus
@@ -89,7 +90,17 @@ struct RunCommand: AsyncParsableCommand {
         let threads = settings.server.threads == 0 ? System.coreCount : settings.server.threads
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let hub = Hub()
-        let sessions = SessionDirectory()
+        let sessions = SessionDirectory(idBase: settings.cluster.map(ClusterNode.idBase(for:)) ?? 0)
+        var cluster: ClusterNode?
+        if let clusterSettings = settings.cluster {
+            do {
+                cluster = try ClusterNode(settings: clusterSettings, hub: hub, sessions: sessions, group: group, logger: logger)
+            } catch {
+                logger.error("cannot set up the cluster link", metadata: ["error": .string("\(error)")])
+                try? await group.shutdownGracefully()
+                throw ExitCode(1)
+            }
+        }
         var routeServices: [String: any RouteService] = [:]
         var pools: [WorkerPool] = []
         var proxies: [ProxyRouteService] = []
@@ -107,7 +118,7 @@ struct RunCommand: AsyncParsableCommand {
                 routeServices[route.name] = proxy
             case .worker:
                 do {
-                    let pool = try WorkerPool(route: route, hub: hub, group: group, logger: logger)
+                    let pool = try WorkerPool(route: route, hub: hub, group: group, logger: logger, remote: cluster)
                     pools.append(pool)
                     routeServices[route.name] = pool
                 } catch {
@@ -118,6 +129,10 @@ struct RunCommand: AsyncParsableCommand {
             }
         }
         let state = GatewayState()
+        if let cluster {
+            let blocks = cluster.settings.degradedReadiness == .unready
+            state.setDegradationCheck { cluster.degradedReason.map { GatewayState.Degradation(reason: $0, blocksReadiness: blocks) } }
+        }
         let server = GatewayServer(
             configuration: settings, tls: prepared.tls, services: routeServices, activatedSockets: activatedSockets,
             group: group, logger: logger, state: state, sessions: sessions, metrics: metrics, verifiers: prepared.verifiers,
@@ -132,7 +147,7 @@ struct RunCommand: AsyncParsableCommand {
         )
         let admin = AdminServer(
             settings: settings.admin,
-            api: AdminAPI(hub: hub, sessions: sessions, token: settings.admin.token, metrics: {
+            api: AdminAPI(hub: hub, sessions: sessions, token: settings.admin.token, cluster: cluster, metrics: {
                 var text: [UInt8] = []
                 registry.emit(into: &text)
                 return text
@@ -145,11 +160,15 @@ struct RunCommand: AsyncParsableCommand {
         )
         // Services shut down in reverse order: the server drains first (clients get 1001, the
         // workers hear every connection close), then the worker pools stop their processes; the
-        // admin API stays up through the drain.
+        // admin API and the cluster link stay up through the drain.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: systemd), .init(service: admin), .init(service: reload)]
+        if let cluster { services.append(.init(service: cluster)) }
+        services += proxies.map { .init(service: $0) }
+        services += pools.map { .init(service: $0) }
+        services.append(.init(service: server))
         let serviceGroup = ServiceGroup(
             configuration: .init(
-                services: [.init(service: systemd), .init(service: admin), .init(service: reload)] + proxies.map { .init(service: $0) }
-                    + pools.map { .init(service: $0) } + [.init(service: server)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

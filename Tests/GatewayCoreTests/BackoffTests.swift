@@ -1,4 +1,4 @@
-import GatewayWorkers
+import GatewayCore
 import NIOCore
 import XCTest
 

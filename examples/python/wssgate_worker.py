@@ -210,15 +210,21 @@ class Worker:
     async def _drain(self, link):
         await link.writer.drain()
 
+    def _link_for_command(self, connection_id):
+        """The connection's link; for an id this worker does not hold, any link: in a cluster
+        the gateway passes a send or close on to the node holding the connection (its number
+        is in the id's top bits), and otherwise ignores it."""
+        return self._link_of(connection_id) or next(iter(self.links), None)
+
     async def send(self, connection_id, data):
-        link = self._link_of(connection_id)
+        link = self._link_for_command(connection_id)
         if link is not None:
             kind, payload = (TEXT, data.encode()) if isinstance(data, str) else (BINARY, bytes(data))
             link.write(SEND, struct.pack("!QB", connection_id, kind) + payload)
             await self._drain(link)
 
     async def close(self, connection_id, code=1000, reason=""):
-        link = self._link_of(connection_id)
+        link = self._link_for_command(connection_id)
         if link is not None:
             link.write(CLOSE, struct.pack("!QH", connection_id, code) + reason.encode())
             await self._drain(link)

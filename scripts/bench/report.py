@@ -106,7 +106,12 @@ ratio is nginx's figure divided by ours, so higher is better there too).
 
 %(table)s
 
-Hub fan-out: **%(hub).0f messages delivered per second** (1,000 subscribers).
+Hub fan-out: **%(hub).0f messages delivered per second** (1,000 subscribers on one gateway).
+
+Cross-node fan-out: **%(cluster).0f messages delivered per second** with three gateways sharing
+the topic through one redis-server (docs/cluster.md): 999 subscribers spread evenly over the
+three, the publisher on the first; %(cluster_ratio)s of the single-node figure above, in the same
+run, on the same 2 CPUs (three gateways and Redis share them with the load generator).
 
 ![throughput and latency per setup](benchmarks.png)
 
@@ -117,7 +122,9 @@ interposer): the data path's pieces without sockets or TLS, per operation, media
 
 %(micro)s
 """ % {"micro": micro, "clients": 2, "runs": results["runs"], "idle": "{:,}".format(results.get("idle_connections", 9000)), "cpus": machine["cpus"], "kernel": machine["kernel"],
-       "python": machine["python"], "table": table, "hub": results.get("hub_fanout_per_s", 0)})
+       "python": machine["python"], "table": table, "hub": results.get("hub_fanout_per_s", 0),
+       "cluster": results.get("cluster_fanout_per_s", 0),
+       "cluster_ratio": "%.2f×" % (results.get("cluster_fanout_per_s", 0) / results["hub_fanout_per_s"]) if results.get("hub_fanout_per_s") else "n/a"})
 
     import matplotlib
     matplotlib.use("Agg")

@@ -1,0 +1,389 @@
+import GatewayCore
+import GatewayHub
+import GatewayMetrics
+import GatewayWebSocket
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import RedisClient
+import ServiceLifecycle
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// This gateway as one node of a cluster sharing topics and connections through Redis
+/// (docs/cluster.md).
+///
+/// - Hub publishes are delivered locally first, then sent once to Redis (`PUBLISH` on the
+///   topic's channel); every node receives them through one pattern subscription and delivers
+///   them to its own subscribers, skipping its own (no node delivers a message twice).
+/// - Commands for a connection another node holds (admin requests, workers' sends and closes)
+///   go to that node's channel; admin requests get their answer back on ours.
+/// - Presence: one Redis set per topic and node, refreshed every third of `presence_ttl`, so
+///   a node that dies without saying goodbye disappears within the TTL.
+/// - When Redis is unreachable, local delivery goes on, publishes for the other nodes are
+///   counted as lost (never buffered), and the link reconnects with backoff and jitter.
+public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendable {
+    /// Unanswered publish bytes beyond which further publishes are dropped (and counted): a
+    /// slow Redis must not grow the gateway.
+    public static let maxOutstandingBytes = 16 << 20
+
+    public let settings: ClusterSettings
+    public let endpoint: RedisEndpoint
+    private let hub: Hub
+    private let sessions: SessionDirectory
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let metrics = ClusterMetrics()
+
+    private struct State {
+        var connection: RedisConnection?
+        var shuttingDown = false
+        var outstandingBytes = 0
+        var nextRequest: UInt64 = 0
+        var pending: [UInt64: (promise: EventLoopPromise<ForwardedResponse>, timer: Scheduled<Void>)] = [:]
+        var lastError: String?
+    }
+    private let state = NIOLockedValueBox(State())
+    private let requestHandler = NIOLockedValueBox<(@Sendable (ForwardedRequest, any EventLoop) -> EventLoopFuture<ForwardedResponse>)?>(nil)
+    private let loop: any EventLoop
+
+    public init(settings: ClusterSettings, hub: Hub, sessions: SessionDirectory, group: any EventLoopGroup, logger: Logger) throws(RedisError) {
+        self.settings = settings
+        self.endpoint = try RedisEndpoint(parsing: settings.redis)
+        self.hub = hub
+        self.sessions = sessions
+        self.group = group
+        self.loop = group.next()
+        var logger = logger
+        logger[metadataKey: "node"] = .string(settings.node)
+        self.logger = logger
+        metrics.linked(false)
+    }
+
+    /// The top bits of this node's connection ids.
+    public static func idBase(for settings: ClusterSettings) -> UInt64 {
+        UInt64(settings.nodeNumber) << UInt64(ClusterSettings.connectionBits)
+    }
+
+    public var name: String { settings.node }
+    public var number: Int { settings.nodeNumber }
+
+    /// Whether Redis is reachable and this node registered.
+    public var isLinked: Bool { state.withLockedValue { $0.connection?.isActive ?? false } }
+
+    /// Why the node is degraded (nil when linked).
+    public var degradedReason: String? {
+        state.withLockedValue { state in
+            state.connection?.isActive == true ? nil : "cluster link down" + (state.lastError.map { " (\($0))" } ?? "")
+        }
+    }
+
+    /// Who answers admin requests forwarded from other nodes (the admin API).
+    public func setRequestHandler(_ handler: @escaping @Sendable (ForwardedRequest, any EventLoop) -> EventLoopFuture<ForwardedResponse>) {
+        requestHandler.withLockedValue { $0 = handler }
+    }
+
+    private var connection: RedisConnection? {
+        state.withLockedValue { state in state.connection?.isActive == true ? state.connection : nil }
+    }
+
+    // MARK: Keys and channels
+
+    private var topicPattern: String { "\(settings.prefix):topic:*" }
+    private func topicChannel(_ topic: String) -> String { "\(settings.prefix):topic:\(topic)" }
+    private func nodeChannel(_ number: Int) -> String { "\(settings.prefix):node:\(number)" }
+    private var nodesKey: String { "\(settings.prefix):nodes" }
+    private var numberKey: String { "\(settings.prefix):nodenum:\(settings.nodeNumber)" }
+    private var member: String { "\(settings.nodeNumber)/\(settings.node)" }
+    private func presenceKey(_ topic: String, node: String) -> String { "\(settings.prefix):presence:\(topic):\(node)" }
+    private var ttlMillis: String { String(settings.presenceTTL.nanoseconds / 1_000_000) }
+
+    private static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: Service
+
+    public func run() async throws {
+        hub.setObserver(self)
+        await withGracefulShutdownHandler {
+            var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
+            while !state.withLockedValue({ $0.shuttingDown }) {
+                do {
+                    let connection = try await RedisConnection.connect(
+                        to: endpoint,
+                        configuration: .init(connectTimeout: .seconds(2), commandTimeout: settings.requestTimeout, clientName: "wssgate-\(settings.node)"),
+                        group: loop
+                    ) { [weak self] push in self?.received(push) }
+                    try await register(on: connection)
+                    state.withLockedValue {
+                        $0.connection = connection
+                        $0.lastError = nil
+                    }
+                    metrics.linked(true)
+                    logger.info("cluster link up", metadata: ["redis": .string(endpoint.description), "node_number": .stringConvertible(settings.nodeNumber)])
+                    backoff.reset()
+                    try await keepAlive(connection)
+                } catch {
+                    state.withLockedValue { $0.lastError = "\(error)" }
+                    logger.warning("cluster link down", metadata: ["redis": .string(endpoint.description), "error": .string("\(error)")])
+                }
+                let was = state.withLockedValue { state -> RedisConnection? in
+                    defer { state.connection = nil }
+                    return state.connection
+                }
+                metrics.linked(false)
+                if state.withLockedValue({ $0.shuttingDown }) {
+                    if let was, was.isActive { await goodbye(on: was) }
+                    await was?.close()
+                    break
+                }
+                await was?.close()
+                try? await Task.sleep(nanoseconds: UInt64(backoff.next().nanoseconds))
+            }
+        } onGracefulShutdown: {
+            self.state.withLockedValue { $0.shuttingDown = true }
+        }
+        hub.setObserver(nil)
+    }
+
+    /// Claims the node number, subscribes, and writes this node's presence again (Redis may
+    /// have restarted empty).
+    private func register(on connection: RedisConnection) async throws {
+        let claimed = try await connection.send(["SET", numberKey, settings.node, "NX", "PX", ttlMillis])
+        if claimed == .null {
+            let owner = try await connection.send(["GET", numberKey]).string
+            if let owner, owner != settings.node {
+                throw ClusterError(.nodeNumberTaken, "node number \(settings.nodeNumber) is taken by node '\(owner)': rename this node or set cluster.node_number")
+            }
+        }
+        try await connection.subscribe("PSUBSCRIBE", [topicPattern])
+        try await connection.subscribe("SUBSCRIBE", [nodeChannel(settings.nodeNumber)])
+        for (topic, ids) in hub.subscriptionsByTopic() {
+            let key = presenceKey(topic, node: settings.node)
+            try await connection.send(["DEL", key])
+            try await connection.send(["SADD", key] + ids.map { String($0) })
+            try await connection.send(["PEXPIRE", key, ttlMillis])
+        }
+        try await heartbeat(on: connection)
+    }
+
+    /// Refreshes the node's registration and presence every third of the TTL while linked.
+    private func keepAlive(_ connection: RedisConnection) async throws {
+        let interval = max(settings.presenceTTL.nanoseconds / 3, 50_000_000)
+        var next = NIODeadline.now() + .nanoseconds(interval)
+        while connection.isActive, !state.withLockedValue({ $0.shuttingDown }) {
+            try await Task.sleep(nanoseconds: 50_000_000)
+            if NIODeadline.now() >= next {
+                try await heartbeat(on: connection)
+                next = .now() + .nanoseconds(interval)
+            }
+        }
+    }
+
+    private func heartbeat(on connection: RedisConnection) async throws {
+        let now = Self.nowMillis()
+        let ttl = settings.presenceTTL.nanoseconds / 1_000_000
+        try await connection.send(["ZADD", nodesKey, String(now + ttl), member])
+        try await connection.send(["ZREMRANGEBYSCORE", nodesKey, "-inf", String(now)])
+        try await connection.send(["PEXPIRE", numberKey, ttlMillis])
+        for topic in hub.subscriptionsByTopic().keys {
+            try await connection.send(["PEXPIRE", presenceKey(topic, node: settings.node), ttlMillis])
+        }
+    }
+
+    /// On a graceful stop: the node, its number and its presence go at once, not at expiry.
+    private func goodbye(on connection: RedisConnection) async {
+        _ = try? await connection.send(["ZREM", nodesKey, member])
+        _ = try? await connection.send(["DEL", numberKey])
+        for topic in hub.subscriptionsByTopic().keys {
+            _ = try? await connection.send(["DEL", presenceKey(topic, node: settings.node)])
+        }
+    }
+
+    // MARK: Hub.Observer
+
+    public func hub(published message: WebSocketMessage, to topic: String) {
+        guard let connection else {
+            metrics.lost(backlog: false)
+            return
+        }
+        let envelope = ClusterWire.encodePublish(message, origin: settings.nodeNumber)
+        let size = envelope.readableBytes
+        let admitted = state.withLockedValue { state -> Bool in
+            guard state.outstandingBytes + size <= Self.maxOutstandingBytes else { return false }
+            state.outstandingBytes += size
+            return true
+        }
+        guard admitted else {
+            metrics.lost(backlog: true)
+            return
+        }
+        metrics.forwarded()
+        connection.sendWithoutWaiting([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: topicChannel(topic)), envelope]) { [weak self] result in
+            guard let self else { return }
+            self.state.withLockedValue { $0.outstandingBytes -= size }
+            if case .failure = result { self.metrics.lost(backlog: false) }
+        }
+    }
+
+    public func hub(subscribed subscriberID: UInt64, to topic: String) {
+        guard let connection else { return }  // restored by `register` on reconnect
+        let key = presenceKey(topic, node: settings.node)
+        connection.sendWithoutWaiting(["SADD", key, String(subscriberID)].map { ByteBuffer(string: $0) })
+        connection.sendWithoutWaiting(["PEXPIRE", key, ttlMillis].map { ByteBuffer(string: $0) })
+    }
+
+    public func hub(unsubscribed subscriberID: UInt64, from topics: [String]) {
+        guard let connection else { return }
+        for topic in topics {
+            connection.sendWithoutWaiting(["SREM", presenceKey(topic, node: settings.node), String(subscriberID)].map { ByteBuffer(string: $0) })
+        }
+    }
+
+    // MARK: RemoteConnections (workers)
+
+    public func isRemote(_ id: UInt64) -> Bool {
+        let owner = ClusterSettings.nodeNumber(ofConnection: id)
+        return owner != 0 && owner != settings.nodeNumber
+    }
+
+    public func send(_ message: WebSocketMessage, to id: UInt64) {
+        var command = ClusterWire.Command(op: .send)
+        command.connection = id
+        command.kind = message.kind == .text ? "text" : "binary"
+        command.body = ClusterWire.base64(message.data)
+        deliver(command, to: ClusterSettings.nodeNumber(ofConnection: id))
+    }
+
+    public func close(_ id: UInt64, code: UInt16, reason: String) {
+        var command = ClusterWire.Command(op: .close)
+        command.connection = id
+        command.code = code
+        command.reason = reason
+        deliver(command, to: ClusterSettings.nodeNumber(ofConnection: id))
+    }
+
+    private func deliver(_ command: ClusterWire.Command, to node: Int) {
+        guard let connection else {
+            metrics.lost(backlog: false)
+            return
+        }
+        connection.sendWithoutWaiting([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: nodeChannel(node)), command.encoded()])
+    }
+
+    // MARK: Requests to other nodes (admin API)
+
+    /// Sends an admin request to the node with `number` and waits for its answer.
+    public func forward(_ request: ForwardedRequest, toNode number: Int) -> EventLoopFuture<ForwardedResponse> {
+        guard let connection else {
+            return loop.makeFailedFuture(ClusterError(.linkDown, "the cluster link is down: node \(number) cannot be reached"))
+        }
+        let promise = loop.makePromise(of: ForwardedResponse.self)
+        let timeout = settings.requestTimeout
+        let id = state.withLockedValue { state -> UInt64 in
+            state.nextRequest += 1
+            let id = state.nextRequest
+            let timer = loop.scheduleTask(in: timeout) { [weak self] in
+                guard let self, let entry = self.state.withLockedValue({ $0.pending.removeValue(forKey: id) }) else { return }
+                entry.promise.fail(ClusterError(.timeout, "node \(number) did not answer within \(timeout.nanoseconds / 1_000_000) ms"))
+            }
+            state.pending[id] = (promise, timer)
+            return id
+        }
+        var command = ClusterWire.Command(op: .request)
+        command.request = id
+        command.from = settings.nodeNumber
+        command.method = request.method
+        command.uri = request.uri
+        command.body = ClusterWire.base64(request.body)
+        connection.sendWithoutWaiting([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: nodeChannel(number)), command.encoded()]) { [weak self] result in
+            // PUBLISH answers how many subscribers got it: 0 means no such node is listening.
+            guard let self else { return }
+            let receivers = (try? result.get())?.integer ?? 0
+            guard receivers == 0 else { return }
+            if let entry = self.state.withLockedValue({ $0.pending.removeValue(forKey: id) }) {
+                entry.timer.cancel()
+                entry.promise.fail(ClusterError(.noSuchNode, "no live node has number \(number)"))
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// The live nodes (number and name), this one included.
+    public func liveNodes() async throws -> [(number: Int, name: String)] {
+        guard let connection else { throw ClusterError(.linkDown, "the cluster link is down") }
+        let reply = try await connection.send(["ZRANGEBYSCORE", nodesKey, String(Self.nowMillis()), "+inf"])
+        return (reply.elements ?? []).compactMap { value in
+            guard let text = value.string, let slash = text.firstIndex(of: "/"), let number = Int(text[..<slash]) else { return nil }
+            return (number, String(text[text.index(after: slash)...]))
+        }.sorted { $0.number < $1.number }
+    }
+
+    /// Who is subscribed to `topic` (or to the pattern `topic`), on every live node.
+    public func presence(of topic: String) async throws -> [(node: String, ids: [UInt64])] {
+        guard let connection else { throw ClusterError(.linkDown, "the cluster link is down") }
+        var result: [(node: String, ids: [UInt64])] = []
+        for node in try await liveNodes() {
+            let members = try await connection.send(["SMEMBERS", presenceKey(topic, node: node.name)])
+            let ids = (members.elements ?? []).compactMap { $0.string.flatMap(UInt64.init) }.sorted()
+            result.append((node.name, ids))
+        }
+        return result
+    }
+
+    // MARK: From Redis
+
+    private func received(_ push: [RESPValue]) {
+        let kind = push.first?.string ?? ""
+        if kind == "pmessage", push.count == 4, let channel = push[2].string, let payload = push[3].bytes {
+            let prefix = "\(settings.prefix):topic:"
+            guard channel.hasPrefix(prefix), let (origin, message) = ClusterWire.decodePublish(payload) else {
+                logger.warning("cluster: an unreadable publish", metadata: ["channel": .string(channel)])
+                return
+            }
+            guard origin != settings.nodeNumber else { return }  // delivered here when published
+            hub.publishLocally(message, to: String(channel.dropFirst(prefix.count)))
+            metrics.arrived()
+        } else if kind == "message", push.count == 3, let payload = push[2].bytes {
+            guard let command = ClusterWire.Command.decode(payload) else {
+                logger.warning("cluster: an unreadable command on this node's channel")
+                return
+            }
+            handle(command)
+        }
+    }
+
+    private func handle(_ command: ClusterWire.Command) {
+        switch command.op {
+        case .request:
+            guard let id = command.request, let from = command.from, let method = command.method, let uri = command.uri,
+                  let body = ClusterWire.bytes(base64: command.body) else { return }
+            guard let handler = requestHandler.withLockedValue({ $0 }) else { return }
+            handler(ForwardedRequest(method: method, uri: uri, body: body), loop).whenSuccess { [weak self] response in
+                guard let self, let connection = self.connection else { return }
+                var answer = ClusterWire.Command(op: .response)
+                answer.request = id
+                answer.status = response.status
+                answer.headers = response.headers.map { [$0.0, $0.1] }
+                answer.body = ClusterWire.base64(response.body)
+                connection.sendWithoutWaiting([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: self.nodeChannel(from)), answer.encoded()])
+            }
+        case .response:
+            guard let id = command.request, let entry = state.withLockedValue({ $0.pending.removeValue(forKey: id) }) else { return }
+            entry.timer.cancel()
+            let headers = (command.headers ?? []).compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
+            entry.promise.succeed(ForwardedResponse(status: command.status ?? 502, headers: headers, body: ClusterWire.bytes(base64: command.body) ?? []))
+        case .send:
+            guard let id = command.connection, let bytes = ClusterWire.bytes(base64: command.body), let entry = sessions.entry(id) else { return }
+            let message = WebSocketMessage(kind: command.kind == "text" ? .text : .binary, data: ByteBuffer(bytes: bytes))
+            _ = sessions.send(message, to: entry)
+        case .close:
+            guard let id = command.connection, let entry = sessions.entry(id) else { return }
+            let code = command.code.flatMap { CloseCode.isValidOnWire($0) ? $0 : nil } ?? CloseCode.normal
+            _ = sessions.close(entry, code: code, reason: command.reason ?? "")
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import GatewayWebSocket
+import NIOCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What travels between nodes through Redis (docs/cluster.md, "On the wire").
+enum ClusterWire {
+    /// A topic publish: `W`, version 1, kind (1 text, 2 binary), the origin's node number
+    /// (u16, big-endian), then the payload as the publisher gave it.
+    static func encodePublish(_ message: WebSocketMessage, origin: Int) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(5 + message.data.readableBytes)
+        buffer.writeInteger(UInt8(ascii: "W"))
+        buffer.writeInteger(UInt8(1))
+        buffer.writeInteger(UInt8(message.kind == .text ? 1 : 2))
+        buffer.writeInteger(UInt16(origin))
+        buffer.writeImmutableBuffer(message.data)
+        return buffer
+    }
+
+    static func decodePublish(_ buffer: ByteBuffer) -> (origin: Int, message: WebSocketMessage)? {
+        var buffer = buffer
+        guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "W"), buffer.readInteger(as: UInt8.self) == 1,
+              let kind = buffer.readInteger(as: UInt8.self), kind == 1 || kind == 2,
+              let origin = buffer.readInteger(as: UInt16.self) else { return nil }
+        return (Int(origin), WebSocketMessage(kind: kind == 1 ? .text : .binary, data: buffer))
+    }
+
+    /// A command on a node's own channel (JSON): an admin request and its response, or a
+    /// worker's send or close for a connection that node holds.
+    struct Command: Codable, Sendable {
+        enum Operation: String, Codable, Sendable { case request, response, send, close }
+        var op: Operation
+        /// Matches a response to its request.
+        var request: UInt64?
+        /// The node number to answer on.
+        var from: Int?
+        var method: String?
+        var uri: String?
+        /// Request and response bodies, and sent messages, base64.
+        var body: String?
+        var status: Int?
+        var headers: [[String]]?
+        var connection: UInt64?
+        var kind: String?
+        var code: UInt16?
+        var reason: String?
+
+        init(op: Operation) { self.op = op }
+
+        func encoded() -> ByteBuffer {
+            ByteBuffer(bytes: (try? JSONEncoder().encode(self)) ?? Data())
+        }
+
+        static func decode(_ buffer: ByteBuffer) -> Command? {
+            try? JSONDecoder().decode(Command.self, from: Data(buffer.readableBytesView))
+        }
+    }
+
+    static func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+    static func base64(_ buffer: ByteBuffer) -> String { Data(buffer.readableBytesView).base64EncodedString() }
+    static func bytes(base64 text: String?) -> [UInt8]? {
+        guard let text else { return [] }
+        return Data(base64Encoded: text).map(Array.init)
+    }
+}
+
+/// An admin API request another node asked this one to answer (it was already authorized
+/// there), and the answer.
+public struct ForwardedRequest: Sendable {
+    public var method: String
+    public var uri: String
+    public var body: [UInt8]
+    public init(method: String, uri: String, body: [UInt8]) {
+        self.method = method
+        self.uri = uri
+        self.body = body
+    }
+}
+
+public struct ForwardedResponse: Sendable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+    public init(status: Int, headers: [(String, String)], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// Why a request to another node got no answer.
+public struct ClusterError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        /// Redis cannot be reached from here.
+        case linkDown = "cluster_link_down"
+        /// No live node has that number (it died, or never was).
+        case noSuchNode = "no_such_node"
+        /// The node did not answer within `cluster.request_timeout`.
+        case timeout = "node_timeout"
+        /// Another live node has this node's number.
+        case nodeNumberTaken = "node_number_taken"
+    }
+    public var code: Code
+    public var message: String
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { "\(code.rawValue): \(message)" }
+}
