@@ -188,20 +188,25 @@ http {
     return proc, port
 
 
-def start_wssgate(directory, cert, key, backend_port):
-    port = free_port()
-    conf = os.path.join(directory, "wssgate.yaml")
-    with open(conf, "w") as f:
-        f.write("""
+def gateway_head(port, cert, key):
+    """A benchmark gateway's log level and TLS listener."""
+    return """
 log:
   level: warning
 listeners:
   main:
-    address: "127.0.0.1:%(port)d"
+    address: "127.0.0.1:%d"
     tls:
-      certificate: %(cert)s
-      key: %(key)s
-routes:
+      certificate: %s
+      key: %s
+""" % (port, cert, key)
+
+
+def start_wssgate(directory, cert, key, backend_port):
+    port = free_port()
+    conf = os.path.join(directory, "wssgate.yaml")
+    with open(conf, "w") as f:
+        f.write(gateway_head(port, cert, key) + """routes:
   echo:
     path: /echo
     kind: echo
@@ -225,7 +230,7 @@ routes:
       publish: ["*"]
 admin:
   address: "off"
-""" % {"port": port, "cert": cert, "key": key, "backend": backend_port, "worker": ECHO_WORKER})
+""" % {"backend": backend_port, "worker": ECHO_WORKER})
     proc = spawn([GATEWAY, "run", "--config", conf], stderr=open(os.path.join(directory, "wssgate.log"), "w"))
     wait_port(port)
     time.sleep(1.0)  # the worker linked
@@ -324,16 +329,7 @@ def start_cluster(directory, cert, key, nodes=3):
         port = free_port()
         conf = os.path.join(directory, "node%d.yaml" % index)
         with open(conf, "w") as f:
-            f.write("""
-log:
-  level: warning
-listeners:
-  main:
-    address: "127.0.0.1:%(port)d"
-    tls:
-      certificate: %(cert)s
-      key: %(key)s
-routes:
+            f.write(gateway_head(port, cert, key) + """routes:
   hub:
     path: /hub
     kind: hub
@@ -345,7 +341,7 @@ admin:
 cluster:
   redis: "unix:%(redis)s"
   node: node%(index)d
-""" % {"port": port, "cert": cert, "key": key, "redis": redis_socket, "index": index})
+""" % {"redis": redis_socket, "index": index})
         spawn([GATEWAY, "run", "--config", conf], stderr=open(os.path.join(directory, "node%d.log" % index), "w"))
         wait_port(port)
         ports.append(port)

@@ -141,12 +141,20 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
                     break
                 }
                 await was?.close()
-                try? await Task.sleep(nanoseconds: UInt64(backoff.next().nanoseconds))
+                await pause(backoff.next())
             }
         } onGracefulShutdown: {
             self.state.withLockedValue { $0.shuttingDown = true }
         }
         hub.setObserver(nil)
+    }
+
+    /// Waits before the next attempt, but no longer than it takes to notice a shutdown.
+    private func pause(_ amount: TimeAmount) async {
+        let until = NIODeadline.now() + amount
+        while NIODeadline.now() < until, !state.withLockedValue({ $0.shuttingDown }) {
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
     }
 
     /// Claims the node number, subscribes, and writes this node's presence again (Redis may
