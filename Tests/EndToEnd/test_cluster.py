@@ -362,3 +362,51 @@ def test_check_config_prints_the_cluster_without_its_password():
     assert 'redis: "redis://user:***@127.0.0.1:6390/2"' in result.stdout
     assert 'node: "n1"' in result.stdout and "node_number: " in result.stdout and "presence_ttl: 15s" in result.stdout
     assert "s3cret-pw" not in result.stdout + result.stderr
+
+
+def test_two_live_nodes_cannot_share_a_node_number(gateway_factory, redis):
+    nodes = start_nodes(gateway_factory, redis, ["first"], extra="  node_number: 77\n")
+    socket_path = os.path.join(tempfile.mkdtemp(prefix="wgc"), "admin.sock")
+    second = gateway_factory(node_config(redis, "second", socket_path, extra="  node_number: 77\n"))
+    second.wait_for_log(r"node number 77 is taken by node 'first'", timeout=20)
+    status, body, _ = Admin(unix=socket_path).call("GET", "/v1/cluster", "/v1/cluster")
+    assert status == 200 and body["linked"] is False and body["nodes"] == []
+    status, text = readyz(second)
+    assert status == 200 and "degraded: cluster link down" in text
+    # The first node is undisturbed.
+    assert readyz(nodes["first"][0]) == (200, "ready\n")
+
+
+def test_a_node_that_does_not_answer_gets_504_and_bad_scopes_400(gateway_factory, redis):
+    import socket
+    nodes = start_nodes(gateway_factory, redis, ["a"], extra="  request_timeout: 1s\n")
+    _, admin = nodes["a"]
+    # Something listens on node 777's channel but never answers.
+    mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    mute.connect(redis.socket)
+    mute.sendall(b"SUBSCRIBE wssgate:node:777\r\n")
+    assert b"subscribe" in mute.recv(4096)
+    started = time.time()
+    status, body, _ = admin.call("GET", "/v1/connections/%d" % ((777 << 42) | 5), "/v1/connections/{id}")
+    assert status == 504 and body["error"]["code"] == "node_timeout"
+    assert 0.9 < time.time() - started < 3
+    mute.close()
+    status, body, _ = admin.call("GET", "/v1/connections?scope=everywhere", "/v1/connections")
+    assert status == 400 and body["error"]["field"] == "scope"
+
+
+def test_publishes_redis_does_not_take_are_dropped_past_16_mib(gateway_factory, redis):
+    nodes = start_nodes(gateway_factory, redis, ["a"], extra="  request_timeout: 3s\n")
+    gw, admin = nodes["a"]
+    redis.proc.send_signal(signal.SIGSTOP)  # reachable, but answers nothing
+    try:
+        payload = "y" * (1 << 20)
+        for index in range(24):
+            status, body, _ = admin.call("POST", "/v1/publish", "/v1/publish", {"topic": "big", "text": payload})
+            assert status == 200
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    values = metrics(admin)
+    assert values[("wssgate_cluster_messages_lost_total", (("reason", "backlog"),))] >= 7
+    # Redis answers again (or the link timed out and comes back): the node is ready again.
+    wait_until(lambda: readyz(gw) == (200, "ready\n"), "ready again", 20)
