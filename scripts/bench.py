@@ -4,7 +4,7 @@
 Setups (all TLS on loopback, the same certificate):
   1. nginx (TLS) → picows echo backend      the tutorial's architecture, the baseline
   2. wssgate proxy route → the same backend
-  3. wssgate worker route → the Swift echo worker over a Unix socket
+  3. wssgate worker route → the Swift echo worker over Unix sockets (2 instances)
   4. wssgate echo route                      the gateway's own ceiling
 
 Figures (medians of RUNS runs; ratios against setup 1): echo round trips per second and
@@ -221,7 +221,7 @@ def start_wssgate(directory, cert, key, backend_port):
     kind: worker
     worker:
       command: "%(worker)s"
-      instances: 1
+      instances: 2
   hub:
     path: /hub
     kind: hub

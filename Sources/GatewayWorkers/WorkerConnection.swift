@@ -191,7 +191,7 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, @unchecked Se
     }
 
     func creditReturned(messages: UInt32, bytes: UInt32, from link: WorkerLink) {
-        onLoop { [self] in
+        eventLoop.execute { [self] in
             guard self.link === link else { return }
             self.credit += Int(bytes)
             self.unacknowledgedMessages = max(0, self.unacknowledgedMessages - Int(messages))
@@ -200,7 +200,7 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, @unchecked Se
     }
 
     func closeRequested(code: UInt16, reason: String) {
-        onLoop { [self] in
+        eventLoop.execute { [self] in
             let valid = CloseCode.isValidOnWire(code) ? code : CloseCode.normal
             self.session?.close(code: valid, reason: reason)
         }
@@ -208,19 +208,8 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, @unchecked Se
 
     /// A message for the client, from its worker or the hub (the session bounds its queue).
     func deliver(_ message: WebSocketMessage) {
-        onLoop { [self] in
+        eventLoop.execute { [self] in
             if self.session?.sendUnlessFull(message) == false { self.pool.countOverflow() }
-        }
-    }
-
-    /// Runs `body` at once when called on the connection's loop — the usual case, since its
-    /// link lives on the same loop — and queues it there otherwise. Frames from the link are
-    /// handled in order either way: a later frame's hop cannot overtake an earlier inline call.
-    private func onLoop(_ body: @escaping @Sendable () -> Void) {
-        if eventLoop.inEventLoop {
-            body()
-        } else {
-            eventLoop.execute(body)
         }
     }
 }

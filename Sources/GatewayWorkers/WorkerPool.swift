@@ -106,11 +106,14 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
 
     public func run() async throws {
         await withDiscardingTaskGroup { group in
-            for instance in instances {
+            let loops = Array(self.group.makeIterator())
+            for (index, instance) in instances.enumerated() {
                 if let process = instance.process {
                     group.addTask { await process.run() }
                 }
-                group.addTask { await self.keepLinked(instance) }
+                // Instances' links spread over the loops, one loop each in turn.
+                let loop = loops[index % loops.count]
+                group.addTask { await self.keepLinked(instance, on: loop) }
             }
             group.addTask {
                 try? await gracefulShutdown()
@@ -135,11 +138,11 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     private var shuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }
 
     /// Connects to an instance, again and again while the pool runs.
-    private func keepLinked(_ instance: WorkerInstance) async {
+    private func keepLinked(_ instance: WorkerInstance, on loop: any EventLoop) async {
         var backoff = Backoff()
         while !shuttingDown {
             do {
-                let channel = try await connect(instance)
+                let channel = try await connect(instance, on: loop)
                 backoff.reset()
                 try? await channel.closeFuture.get()
             } catch {
@@ -150,11 +153,11 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         }
     }
 
-    private func connect(_ instance: WorkerInstance) async throws -> any Channel {
+    private func connect(_ instance: WorkerInstance, on loop: any EventLoop) async throws -> any Channel {
         let linkID = nextLinkID.withLockedValue { $0 += 1; return $0 }
         let maxFrameBytes = self.maxFrameBytes
         let logger = self.logger
-        let channel = try await ClientBootstrap(group: group)
+        let channel = try await ClientBootstrap(group: loop)
             .connectTimeout(.seconds(2))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -215,7 +218,12 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     func attach(_ connection: WorkerConnection) {
         let link: WorkerLink? = state.withLockedValue { state in
             guard state.connections[connection.id] != nil else { return nil }
-            guard let best = state.links.values.min(by: { (state.load[$0.id] ?? 0, $0.id) < (state.load[$1.id] ?? 0, $1.id) }) else {
+            // Fewest connections first; among equals, the instance whose link is on this
+            // connection's loop, so its messages need no hop between threads.
+            func rank(_ link: WorkerLink) -> (Int, Int, UInt64) {
+                (state.load[link.id] ?? 0, link.channel.eventLoop === connection.eventLoop ? 0 : 1, link.id)
+            }
+            guard let best = state.links.values.min(by: { rank($0) < rank($1) }) else {
                 state.waiting[connection.id] = connection
                 return nil
             }

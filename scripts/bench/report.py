@@ -82,8 +82,10 @@ nginx on the same machine, in the same run, driven by the same load generator.
   1. nginx (TLS, `worker_processes auto`) → a picows echo backend (uvloop, one process): the
      tutorial's architecture and the baseline;
   2. wssgate `proxy` route → the same backend;
-  3. wssgate `worker` route → the Swift echo worker over a Unix socket (one instance; it takes
-     its events on the link's event loop, `Worker.listen(_:handler:)`);
+  3. wssgate `worker` route → the Swift echo worker over Unix sockets: two instances, one per
+     CPU as nginx has one worker process per CPU (each instance's link on its own event loop,
+     connections pinned to the least busy instance, the one on their own loop among equals);
+     the worker takes its events on the link's event loop, `Worker.listen(_:handler:)`;
   4. wssgate `echo` route: the gateway's own ceiling.
 - **Load**: %(clients)d picows client processes (uvloop), 100 connections in all, one message in
   flight per connection; %(runs)d runs per figure, the median reported. Latency is sampled on
