@@ -5,6 +5,7 @@ import GatewayWebSocket
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import RedisClient
 import ServiceLifecycle
 
@@ -35,7 +36,6 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
     public let endpoint: RedisEndpoint
     private let hub: Hub
     private let sessions: SessionDirectory
-    private let group: any EventLoopGroup
     private let logger: Logger
     private let metrics = ClusterMetrics()
 
@@ -49,15 +49,17 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
     }
     private let state = NIOLockedValueBox(State())
     private let requestHandler = NIOLockedValueBox<(@Sendable (ForwardedRequest, any EventLoop) -> EventLoopFuture<ForwardedResponse>)?>(nil)
+    /// The Redis link has a thread of its own: a fan-out burst keeps the client loops busy for
+    /// seconds, and the link's replies (and its command timeout) must not wait behind it.
+    private let linkGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private let loop: any EventLoop
 
-    public init(settings: ClusterSettings, hub: Hub, sessions: SessionDirectory, group: any EventLoopGroup, logger: Logger) throws(RedisError) {
+    public init(settings: ClusterSettings, hub: Hub, sessions: SessionDirectory, logger: Logger) throws(RedisError) {
         self.settings = settings
         self.endpoint = try RedisEndpoint(parsing: settings.redis)
         self.hub = hub
         self.sessions = sessions
-        self.group = group
-        self.loop = group.next()
+        self.loop = linkGroup.next()
         var logger = logger
         logger[metadataKey: "node"] = .string(settings.node)
         self.logger = logger
@@ -147,6 +149,7 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
             self.state.withLockedValue { $0.shuttingDown = true }
         }
         hub.setObserver(nil)
+        try? await linkGroup.shutdownGracefully()
     }
 
     /// Waits before the next attempt, but no longer than it takes to notice a shutdown.

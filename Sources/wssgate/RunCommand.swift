@@ -94,7 +94,7 @@ struct RunCommand: AsyncParsableCommand {
         var cluster: ClusterNode?
         if let clusterSettings = settings.cluster {
             do {
-                cluster = try ClusterNode(settings: clusterSettings, hub: hub, sessions: sessions, group: group, logger: logger)
+                cluster = try ClusterNode(settings: clusterSettings, hub: hub, sessions: sessions, logger: logger)
             } catch {
                 logger.error("cannot set up the cluster link", metadata: ["error": .string("\(error)")])
                 try? await group.shutdownGracefully()
