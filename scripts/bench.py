@@ -188,6 +188,18 @@ http {
     return proc, port
 
 
+# The hub route every benchmark gateway has, and no admin API.
+HUB_AND_NO_ADMIN = """  hub:
+    path: /hub
+    kind: hub
+    compression: { enabled: false }
+    hub:
+      publish: ["*"]
+admin:
+  address: "off"
+"""
+
+
 def gateway_head(port, cert, key):
     """A benchmark gateway's log level and TLS listener."""
     return """
@@ -222,15 +234,7 @@ def start_wssgate(directory, cert, key, backend_port):
     worker:
       command: "%(worker)s"
       instances: 2
-  hub:
-    path: /hub
-    kind: hub
-    compression: { enabled: false }
-    hub:
-      publish: ["*"]
-admin:
-  address: "off"
-""" % {"backend": backend_port, "worker": ECHO_WORKER})
+""" % {"backend": backend_port, "worker": ECHO_WORKER} + HUB_AND_NO_ADMIN)
     proc = spawn([GATEWAY, "run", "--config", conf], stderr=open(os.path.join(directory, "wssgate.log"), "w"))
     wait_port(port)
     time.sleep(1.0)  # the worker linked
@@ -330,15 +334,7 @@ def start_cluster(directory, cert, key, nodes=3):
         conf = os.path.join(directory, "node%d.yaml" % index)
         with open(conf, "w") as f:
             f.write(gateway_head(port, cert, key) + """routes:
-  hub:
-    path: /hub
-    kind: hub
-    compression: { enabled: false }
-    hub:
-      publish: ["*"]
-admin:
-  address: "off"
-cluster:
+""" + HUB_AND_NO_ADMIN + """cluster:
   redis: "unix:%(redis)s"
   node: node%(index)d
 """ % {"redis": redis_socket, "index": index})
