@@ -188,6 +188,26 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // systemd's protocols (sd_notify, socket activation, watchdog), spoken natively.
+        // ACME (RFC 8555): obtains and renews listener certificates; its own small HTTPS client.
+        .target(
+            name: "GatewayACME",
+            dependencies: [
+                "GatewayCore",
+                "GatewayTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "Systemd", swiftSettings: swiftSettings),
         // This gateway as a node of a cluster: topics, connections and presence through Redis.
         .target(
@@ -261,6 +281,7 @@ let package = Package(
                 "GatewayProxy",
                 "GatewayAdmin",
                 "GatewayCluster",
+                "GatewayACME",
                 "GatewayWebSocket",
                 "Systemd",
                 "GatewayLogging",
@@ -362,6 +383,16 @@ let package = Package(
         .testTarget(
             name: "GatewayAuthTests",
             dependencies: ["GatewayAuth", "GatewayCore", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatewayACMETests",
+            dependencies: [
+                "GatewayACME", "GatewayCore", "GatewayTLS",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: swiftSettings),

@@ -57,8 +57,11 @@ public final class AdminAPI: Sendable {
     let cluster: ClusterNode?
     /// The Prometheus text exposition of every metric (`GET /metrics`).
     let metrics: @Sendable () -> [UInt8]
+    /// The certificates the gateway obtains itself (ACME), when any listener has `tls.acme`.
+    let certificates: (any CertificateAdministration)?
 
-    public init(hub: Hub, sessions: SessionDirectory, token: String?, cluster: ClusterNode? = nil, metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
+    public init(hub: Hub, sessions: SessionDirectory, token: String?, cluster: ClusterNode? = nil, certificates: (any CertificateAdministration)? = nil, metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
+        self.certificates = certificates
         self.hub = hub
         self.sessions = sessions
         self.token = token
@@ -144,6 +147,22 @@ public final class AdminAPI: Sendable {
             try only([.GET])
             try Self.noQuery(query)
             return try clusterState(on: eventLoop)
+        case ["v1", "certificates"]:
+            try only([.GET])
+            try Self.noQuery(query)
+            guard let certificates else { throw AdminError.notFound("no listener gets its certificate by ACME (tls.acme)") }
+            return eventLoop.makeSucceededFuture(Self.json(.ok, AdminPayloads.Certificates(statuses: certificates.certificateStatuses)))
+        case ["v1", "certificates", "renew"]:
+            try only([.POST])
+            guard let certificates else { throw AdminError.notFound("no listener gets its certificate by ACME (tls.acme)") }
+            var listener: String?
+            for (key, value) in query {
+                guard key == "listener" else { throw AdminError.invalidField(key, "unknown parameter '\(key)'; renew takes listener") }
+                listener = value
+            }
+            let renewing = certificates.renewNow(listener: listener)
+            guard !renewing.isEmpty else { throw AdminError.notFound("listener '\(listener ?? "")' does not get its certificate by ACME") }
+            return eventLoop.makeSucceededFuture(Self.json(.accepted, AdminPayloads.Renewing(listeners: renewing)))
         case ["v1", "connections"]:
             try only([.GET])
             return try listConnections(query, on: eventLoop, forwarded: forwarded)

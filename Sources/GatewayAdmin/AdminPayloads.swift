@@ -1,3 +1,9 @@
+import GatewayCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import GatewayWebSocket
 
 /// The JSON bodies of the admin API's answers (docs/admin-api.yaml names each schema). Optional
@@ -172,5 +178,58 @@ enum AdminPayloads {
         var linked: Bool
         var nodes: [Node]
     }
-}
 
+    /// `GET /v1/certificates`: every certificate kept by ACME (absent fields are null).
+    struct Certificates: Encodable {
+        struct Entry: Encodable {
+            var listeners: [String]
+            var domains: [String]
+            var directory: String
+            var state: String
+            var notAfter: String?
+            var nextAttempt: String?
+            var issued: Int
+            var failures: Int
+            var lastError: String?
+
+            enum CodingKeys: String, CodingKey {
+                case listeners, domains, directory, state, issued, failures
+                case notAfter = "not_after", nextAttempt = "next_attempt", lastError = "last_error"
+            }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(listeners, forKey: .listeners)
+                try container.encode(domains, forKey: .domains)
+                try container.encode(directory, forKey: .directory)
+                try container.encode(state, forKey: .state)
+                try container.encode(notAfter, forKey: .notAfter)
+                try container.encode(nextAttempt, forKey: .nextAttempt)
+                try container.encode(issued, forKey: .issued)
+                try container.encode(failures, forKey: .failures)
+                try container.encode(lastError, forKey: .lastError)
+            }
+        }
+        var certificates: [Entry]
+
+        init(statuses: [CertificateStatus]) {
+            certificates = statuses.map { status in
+                Entry(
+                    listeners: status.listeners, domains: status.domains, directory: status.directory, state: status.state.rawValue,
+                    notAfter: status.notAfter.map(Self.timestamp), nextAttempt: status.nextAttempt.map(Self.timestamp),
+                    issued: status.issued, failures: status.failures, lastError: status.lastError
+                )
+            }
+        }
+
+        /// RFC 3339 in UTC, whole seconds.
+        static func timestamp(_ date: Date) -> String {
+            date.formatted(.iso8601)
+        }
+    }
+
+    /// `POST /v1/certificates/renew`: the listeners whose certificate is being renewed.
+    struct Renewing: Encodable {
+        var listeners: [String]
+    }
+}

@@ -92,6 +92,18 @@ public enum ConfigSchema {
             ("client_certificates", .value),
             ("client_ca", .value),
             ("hsts", .value),
+            ("acme", .section([
+                ("directory", .value),
+                ("email", .value),
+                ("domains", .valueOrList),
+                ("storage", .value),
+                ("ca_bundle", .value),
+                ("challenges", .valueOrList),
+                ("eab_kid", .value),
+                ("eab_hmac_key", .value),
+                ("retry_initial", .value),
+                ("retry_max", .value),
+            ])),
         ])),
     ]
 

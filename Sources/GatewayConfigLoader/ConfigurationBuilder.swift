@@ -268,10 +268,16 @@ struct ConfigurationBuilder {
         let selfSigned = selfSignedNames(tlsBase + ["self_signed"])
         let minimumVersion: TLSSettings.Version = try choice(tlsBase + ["min_version"], default: .tls12)
         var tls: TLSSettings?
+        let acme = try acme(tlsBase + ["acme"])
+        if acme != nil, certificate != nil || key != nil || selfSigned != nil {
+            throw ConfigurationError(.invalidValue, key: dotted(tlsBase + ["acme"]), "use either acme, certificate and key, or self_signed")
+        }
         switch (certificate, key, selfSigned) {
         case (nil, nil, nil):
-            if string(tlsBase + ["min_version"]) != nil {
-                throw ConfigurationError(.missingValue, key: dotted(tlsBase), "min_version needs certificate and key, or self_signed")
+            if let acme {
+                tls = TLSSettings(source: .acme(acme), minimumVersion: minimumVersion)
+            } else if string(tlsBase + ["min_version"]) != nil {
+                throw ConfigurationError(.missingValue, key: dotted(tlsBase), "min_version needs certificate and key, self_signed or acme")
             }
         case (let certificate?, let key?, nil):
             tls = TLSSettings(source: .files(certificate: certificate, key: key), minimumVersion: minimumVersion)
@@ -308,7 +314,7 @@ struct ConfigurationBuilder {
             }
             tls = settings
         } else if !additional.isEmpty || clientCertificates != .off || clientCA != nil || hsts != nil {
-            throw ConfigurationError(.missingValue, key: dotted(tlsBase), "certificates, client certificates and hsts need certificate and key, or self_signed")
+            throw ConfigurationError(.missingValue, key: dotted(tlsBase), "certificates, client certificates and hsts need certificate and key, self_signed or acme")
         }
         var redirect: Int?
         if string(base + ["redirect_https"]) != nil {
@@ -318,6 +324,64 @@ struct ConfigurationBuilder {
             }
         }
         return ListenerConfiguration(name: name, address: address, tls: tls, redirectHTTPSPort: redirect)
+    }
+
+    /// `tls.acme` of a listener (docs/certificates.md): nil unless `domains` is set.
+    private func acme(_ base: [String]) throws(ConfigurationError) -> ACMESettings? {
+        let keys = ["directory", "email", "storage", "ca_bundle", "challenges", "eab_kid", "eab_hmac_key", "retry_initial", "retry_max"]
+        guard let domains = list(base + ["domains"]), !domains.isEmpty else {
+            for key in keys where string(base + [key]) != nil || list(base + [key]) != nil {
+                throw ConfigurationError(.missingValue, key: dotted(base + ["domains"]), "\(dotted(base + [key])) is set but no domains are: name the certificate's domains")
+            }
+            return nil
+        }
+        var names: [String] = []
+        for domain in domains {
+            let name = domain.lowercased()
+            guard ACMESettings.isDomainName(name) else {
+                throw ConfigurationError(.invalidValue, key: dotted(base + ["domains"]), "'\(domain)' is not a domain name an ACME CA issues for (letters, digits, '-', dots; a leading '*.' needs DNS-01, which wssgate does not answer)")
+            }
+            if !names.contains(name) { names.append(name) }
+        }
+        let directoryText = try required(base + ["directory"])
+        let directory = ACMESettings.presets[directoryText] ?? directoryText
+        guard directory.hasPrefix("https://"), directory.count > 8 else {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["directory"]), "'\(directoryText)' is neither an https:// URL nor a preset (\(ACMESettings.presets.keys.sorted().joined(separator: ", ")))")
+        }
+        let email = string(base + ["email"])
+        if let email, !(email.contains("@") && !email.contains(" ") && !email.hasPrefix("@") && !email.hasSuffix("@")) {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["email"]), "'\(email)' is not an email address")
+        }
+        var challenges: [ACMESettings.Challenge] = []
+        for text in list(base + ["challenges"]) ?? ACMESettings.Challenge.allCases.map(\.rawValue) {
+            guard let challenge = ACMESettings.Challenge(rawValue: text) else {
+                throw ConfigurationError(.invalidValue, key: dotted(base + ["challenges"]), "'\(text)' is not a challenge wssgate answers (tls-alpn-01, http-01)")
+            }
+            if !challenges.contains(challenge) { challenges.append(challenge) }
+        }
+        let keyID = string(base + ["eab_kid"])
+        let hmacKey = string(base + ["eab_hmac_key"])
+        guard (keyID == nil) == (hmacKey == nil) else {
+            throw ConfigurationError(.missingValue, key: dotted(base + [keyID == nil ? "eab_kid" : "eab_hmac_key"]), "external account binding needs both eab_kid and eab_hmac_key")
+        }
+        let storage = string(base + ["storage"]) ?? ACMESettings.defaultStorage
+        guard storage.hasPrefix("/") || storage.hasPrefix(".") else {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["storage"]), "'\(storage)' must be an absolute path or start with '.'")
+        }
+        let defaults = ACMESettings(directory: directory, domains: names)
+        let retryInitial = try duration(base + ["retry_initial"], default: defaults.retryInitial, positive: true)
+        let retryMax = try duration(base + ["retry_max"], default: defaults.retryMax, positive: true)
+        guard retryInitial >= .seconds(1) else {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["retry_initial"]), "at least 1s: a CA counts failed orders")
+        }
+        guard retryMax >= retryInitial else {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["retry_max"]), "must not be shorter than retry_initial")
+        }
+        return ACMESettings(
+            directory: directory, email: email, domains: names, storage: storage, caBundle: string(base + ["ca_bundle"]),
+            challenges: challenges, externalAccountKeyID: keyID, externalAccountHMACKey: hmacKey,
+            retryInitial: retryInitial, retryMax: retryMax
+        )
     }
 
     private func route(_ name: String) throws(ConfigurationError) -> RouteConfiguration {

@@ -63,6 +63,19 @@ public enum EffectiveConfiguration {
                     line(3, "key: \(quoted(key))")
                 case .selfSigned(let names):
                     line(3, "self_signed: [\(names.map(quoted).joined(separator: ", "))]")
+                case .acme(let acme):
+                    line(3, "acme:")
+                    line(4, "directory: \(quoted(acme.directory))")
+                    if let email = acme.email { line(4, "email: \(quoted(email))") }
+                    line(4, "domains: [\(acme.domains.map(quoted).joined(separator: ", "))]")
+                    line(4, "storage: \(quoted(acme.storage))")
+                    if let bundle = acme.caBundle { line(4, "ca_bundle: \(quoted(bundle))") }
+                    line(4, "challenges: [\(acme.challenges.map { quoted($0.rawValue) }.joined(separator: ", "))]")
+                    if let keyID = acme.externalAccountKeyID { line(4, "eab_kid: \(quoted(keyID))") }
+                    // The HMAC key is a secret: never printed.
+                    if acme.externalAccountHMACKey != nil { line(4, "eab_hmac_key: \"<redacted>\"") }
+                    line(4, "retry_initial: \(ValueParsing.format(acme.retryInitial))")
+                    line(4, "retry_max: \(ValueParsing.format(acme.retryMax))")
                 }
                 line(3, "min_version: \(quoted(tls.minimumVersion.rawValue))")
                 if !tls.additional.isEmpty {

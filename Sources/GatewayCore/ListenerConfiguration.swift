@@ -78,6 +78,9 @@ public struct TLSSettings: Sendable, Equatable {
         case files(certificate: String, key: String)
         /// A certificate generated in process at start for these DNS names and IP addresses.
         case selfSigned(names: [String])
+        /// Obtained and renewed by the gateway itself from an ACME CA (docs/certificates.md);
+        /// until the first one arrives, a stored one or a self-signed one for the domains is served.
+        case acme(ACMESettings)
     }
     public enum Version: String, Sendable, Equatable, CaseIterable {
         case tls12 = "1.2"
@@ -116,6 +119,11 @@ public struct TLSSettings: Sendable, Equatable {
     public var clientCA: String?
     /// `Strict-Transport-Security` on this listener's HTTP answers.
     public var hsts: String?
+    /// The ACME settings when the certificate comes from an ACME CA.
+    public var acme: ACMESettings? {
+        if case .acme(let settings) = source { return settings }
+        return nil
+    }
     public init(source: Source, minimumVersion: Version = .tls12, additional: [Additional] = [], clientCertificates: ClientCertificates = .off, clientCA: String? = nil, hsts: String? = nil) {
         self.source = source
         self.minimumVersion = minimumVersion

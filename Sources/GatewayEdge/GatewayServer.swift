@@ -38,6 +38,8 @@ public final class GatewayServer: Service, Sendable {
     private let logger: Logger
     private let group: any EventLoopGroup
     private let connections = ConnectionRegistry()
+    /// ACME challenges being answered (HTTP-01 on every listener, TLS-ALPN-01 on ACME ones).
+    private let acmeChallenges: ACMEChallenges?
 
     /// - Parameters:
     ///   - tls: the TLS side of each listener that has one, by listener name.
@@ -66,8 +68,10 @@ public final class GatewayServer: Service, Sendable {
         sessions: SessionDirectory = SessionDirectory(),
         metrics: GatewayMetrics? = nil,
         verifiers: [String: JWTVerifier] = [:],
+        acmeChallenges: ACMEChallenges? = nil,
         hooks: Hooks = Hooks()
     ) {
+        self.acmeChallenges = acmeChallenges
         self.limiter = ClientLimiter(settings: configuration.limits)
         self.metrics = metrics ?? GatewayMetrics(routes: configuration.routes.map(\.name), version: "")
         self.sessions = sessions
@@ -159,6 +163,7 @@ public final class GatewayServer: Service, Sendable {
         let metrics = self.metrics
         let limiter = self.limiter
         let connections = self.connections
+        let acmeChallenges = self.acmeChallenges
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -177,7 +182,7 @@ public final class GatewayServer: Service, Sendable {
                     let dependencies = HTTPConnectionHandler.Dependencies(
                         routes: settings.routes, verifiers: settings.verifiers, state: state, services: services, logger: logger,
                         drainSpread: drainSpread, sessions: sessions, metrics: metrics, limiter: limiter,
-                        hsts: listener.tls?.hsts, redirectHTTPSPort: listener.redirectHTTPSPort
+                        hsts: listener.tls?.hsts, redirectHTTPSPort: listener.redirectHTTPSPort, acmeChallenges: acmeChallenges
                     )
                     try Self.configureConnection(channel: channel, listener: listener.name, tls: serverTLS, http: settings.http, dependencies: dependencies, state: state)
                 }
@@ -199,7 +204,17 @@ public final class GatewayServer: Service, Sendable {
     static func configureConnection(channel: any Channel, listener: String, tls: ServerTLS?, http: HTTPSettings, dependencies: HTTPConnectionHandler.Dependencies, state: GatewayState) throws {
         state.connectionOpened()
         channel.closeFuture.whenComplete { _ in state.connectionClosed() }
-        let pipeline = channel.pipeline.syncOperations
+        if let tls, let challenges = dependencies.acmeChallenges, tls.answersTLSALPN01 {
+            // TLS-ALPN-01: the ClientHello decides between the challenge and the normal pipeline.
+            try channel.pipeline.syncOperations.addHandler(TLSALPNChallengeRouter(challenges: challenges, timeout: http.headerTimeout) { pipeline in
+                try addNormalHandlers(pipeline: pipeline, listener: listener, tls: tls, http: http, dependencies: dependencies, state: state)
+            })
+        } else {
+            try addNormalHandlers(pipeline: channel.pipeline.syncOperations, listener: listener, tls: tls, http: http, dependencies: dependencies, state: state)
+        }
+    }
+
+    private static func addNormalHandlers(pipeline: ChannelPipeline.SynchronousOperations, listener: String, tls: ServerTLS?, http: HTTPSettings, dependencies: HTTPConnectionHandler.Dependencies, state: GatewayState) throws {
         if let tls {
             try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
             try pipeline.addHandler(TLSHandshakeTimer(listener: listener, metrics: dependencies.metrics))

@@ -35,6 +35,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var hsts: String? = nil
         /// A plain listener that sends browsers to https on this port.
         var redirectHTTPSPort: Int? = nil
+        /// Pending ACME challenges: HTTP-01 tokens are answered here.
+        var acmeChallenges: ACMEChallenges? = nil
     }
 
     /// What to do once the request's `.end` arrives.
@@ -97,6 +99,21 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let keepAlive = head.isKeepAlive
         answeringUpgrade = UpgradeNegotiator.isUpgradeRequest(head)
         answeringTarget = head.uri
+        // HTTP-01 (RFC 8555 §8.3): answered before any redirect, since the CA asks on port 80.
+        if let challenges = dependencies.acmeChallenges, !answeringUpgrade {
+            let path = RouteTable.path(of: head.uri)
+            if path.hasPrefix(ACMEChallenges.httpPathPrefix) {
+                let token = String(path.dropFirst(ACMEChallenges.httpPathPrefix.count))
+                let keep = keepAlive && !hasBody(head)
+                guard head.method == .GET || head.method == .HEAD else {
+                    return .respond(.methodNotAllowed, ["Allow": "GET, HEAD"], "use GET\n", keepAlive: keep, head: false)
+                }
+                guard let keyAuthorization = challenges.keyAuthorization(forToken: token) else {
+                    return .respond(.notFound, [:], "no such ACME challenge\n", keepAlive: keep, head: head.method == .HEAD)
+                }
+                return .respond(.ok, [:], keyAuthorization, keepAlive: keep, head: head.method == .HEAD)
+            }
+        }
         // A plain listener in front of https: everything but health checks moves there (308
         // keeps the method and body), WebSocket upgrades included.
         if let port = dependencies.redirectHTTPSPort {

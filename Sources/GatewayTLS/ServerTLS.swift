@@ -18,6 +18,7 @@ public final class ServerTLS: Sendable {
 
     public init(material: CertificateMaterial, settings: TLSSettings) throws {
         state = NIOLockedValueBox((try Self.makeContext(material: material, settings: settings), material))
+        answersTLSALPN01 = settings.acme?.challenges.contains(.tlsALPN01) ?? false
     }
 
     /// Loads (or generates) the material a listener's settings ask for.
@@ -27,7 +28,20 @@ public final class ServerTLS: Sendable {
             return try CertificateMaterial.load(certificatePath: certificate, keyPath: key)
         case .selfSigned(let names):
             return try CertificateMaterial.selfSigned(names: names)
+        case .acme(let acme):
+            // The stored certificate when there is one that covers every domain; until the first
+            // order completes, a self-signed one for the domains (and `/readyz` says so).
+            if let stored = storedACMEMaterial(acme) { return stored }
+            return try CertificateMaterial.selfSigned(names: acme.domains)
         }
+    }
+
+    /// The certificate an ACME order stored for these settings, if it is readable and covers
+    /// every domain (a changed `domains` list needs a new order).
+    public static func storedACMEMaterial(_ acme: ACMESettings) -> CertificateMaterial? {
+        guard let material = try? CertificateMaterial.load(certificatePath: acme.certificatePath, keyPath: acme.keyPath) else { return nil }
+        guard acme.domains.allSatisfy({ covers(material.dnsNames, $0) }) else { return nil }
+        return material
     }
 
     /// The listener's context: its certificate, the SNI certificates (read from their files
@@ -107,6 +121,10 @@ public final class ServerTLS: Sendable {
             return !host.dropLast(suffix.count).contains(".") && host.count > suffix.count
         }
     }
+
+    /// Whether this listener answers TLS-ALPN-01 (its certificate comes from ACME with that
+    /// challenge): fixed for the listener's life, as reloads keep TLS on or off.
+    public let answersTLSALPN01: Bool
 
     public var context: NIOSSLContext { state.withLockedValue { $0.context } }
     public var material: CertificateMaterial { state.withLockedValue { $0.material } }

@@ -51,6 +51,9 @@ struct ReloadService: Service, CustomStringConvertible {
         if !oldFront.elementsEqual(newFront, by: { $0 == $1 }) {
             problems.append("listeners (redirect_https, tls.hsts)")
         }
+        if old.listeners.map(\.tls?.acme) != new.listeners.map(\.tls?.acme) {
+            problems.append("listeners (tls.acme)")
+        }
         if old.admin != new.admin {
             problems.append("admin (address or token)")
         }
@@ -107,6 +110,8 @@ struct ReloadService: Service, CustomStringConvertible {
                 let material: CertificateMaterial
                 if case .selfSigned = settings.source, oldSettings == settings {
                     material = serverTLS.material  // a generated certificate stays the same
+                } else if settings.acme != nil {
+                    material = serverTLS.material  // the ACME manager decides what is served
                 } else {
                     material = try ServerTLS.material(for: settings)
                 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import GatewayACME
 import GatewayAdmin
 import GatewayCluster
 import GatewayMetrics
@@ -129,13 +130,40 @@ struct RunCommand: AsyncParsableCommand {
             }
         }
         let state = GatewayState()
-        if let cluster {
-            let blocks = cluster.settings.degradedReadiness == .unready
-            state.setDegradationCheck { cluster.degradedReason.map { GatewayState.Degradation(reason: $0, blocksReadiness: blocks) } }
+        // Listeners with tls.acme: one manager orders and renews their certificates; HTTP-01 is
+        // answered on the plain listeners, TLS-ALPN-01 on the ACME listeners themselves.
+        let acmeListeners = settings.listeners.compactMap { listener -> (name: String, tls: ServerTLS, settings: TLSSettings)? in
+            guard let tlsSettings = listener.tls, tlsSettings.acme != nil, let serverTLS = prepared.tls[listener.name] else { return nil }
+            return (listener.name, serverTLS, tlsSettings)
+        }
+        var acmeChallenges: ACMEChallenges?
+        var certificates: CertificateManager?
+        if !acmeListeners.isEmpty {
+            let challenges = ACMEChallenges()
+            acmeChallenges = challenges
+            certificates = CertificateManager(
+                listeners: acmeListeners, challenges: challenges, answersHTTP01: settings.listeners.contains { $0.tls == nil },
+                group: group, logger: logger, userAgent: "wssgate/\(WSSGate.version)",
+                listening: { state.phase != .starting }
+            )
+        }
+        if cluster != nil || certificates != nil {
+            let blocks = cluster?.settings.degradedReadiness == .unready
+            state.setDegradationCheck { [cluster, certificates] in
+                var reasons: [String] = []
+                var blocking = false
+                if let reason = cluster?.degradedReason {
+                    reasons.append(reason)
+                    blocking = blocks
+                }
+                if let reason = certificates?.degradedReason { reasons.append(reason) }
+                return reasons.isEmpty ? nil : GatewayState.Degradation(reason: reasons.joined(separator: "; "), blocksReadiness: blocking)
+            }
         }
         let server = GatewayServer(
             configuration: settings, tls: prepared.tls, services: routeServices, activatedSockets: activatedSockets,
             group: group, logger: logger, state: state, sessions: sessions, metrics: metrics, verifiers: prepared.verifiers,
+            acmeChallenges: acmeChallenges,
             hooks: .init(
                 ready: { _ in notifier.notify("READY=1\nSTATUS=ready") },
                 draining: { notifier.notify("STOPPING=1\nSTATUS=draining") }
@@ -147,7 +175,7 @@ struct RunCommand: AsyncParsableCommand {
         )
         let admin = AdminServer(
             settings: settings.admin,
-            api: AdminAPI(hub: hub, sessions: sessions, token: settings.admin.token, cluster: cluster, metrics: {
+            api: AdminAPI(hub: hub, sessions: sessions, token: settings.admin.token, cluster: cluster, certificates: certificates, metrics: {
                 var text: [UInt8] = []
                 registry.emit(into: &text)
                 return text
@@ -162,6 +190,7 @@ struct RunCommand: AsyncParsableCommand {
         // workers hear every connection close), then the worker pools stop their processes; the
         // admin API and the cluster link stay up through the drain.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: systemd), .init(service: admin), .init(service: reload)]
+        if let certificates { services.append(.init(service: certificates)) }
         if let cluster { services.append(.init(service: cluster)) }
         services += proxies.map { .init(service: $0) }
         services += pools.map { .init(service: $0) }

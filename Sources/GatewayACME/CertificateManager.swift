@@ -1,0 +1,429 @@
+import Crypto
+import GatewayCore
+import GatewayTLS
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+import SwiftASN1
+import X509
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Obtains and renews the certificates of listeners with `tls.acme` (docs/certificates.md):
+/// at start when no valid one is stored, then when a third of the lifetime is left (or in the
+/// CA's ARI window); failures back off with jitter and honour `Retry-After`, and the certificate
+/// being served stays until a new one is stored. New certificates go to the listeners through
+/// `ServerTLS.replace`, the same path as a reload: open connections keep theirs.
+public final class CertificateManager: Service, CertificateAdministration, Sendable {
+    /// One certificate, and the listeners that serve it (listeners with equal `tls.acme` share).
+    struct Managed: Sendable {
+        var acme: ACMESettings
+        var listeners: [(name: String, tls: ServerTLS, settings: TLSSettings)]
+        var wakeup = Wakeup()
+        var names: [String] { listeners.map(\.name) }
+    }
+
+    /// Polling an authorization or order gives up after this long.
+    static let pollLimit: Double = 120
+    /// The longest sleep between looks at the stored certificate and the ARI window.
+    static let recheckInterval: Double = 6 * 3600
+    /// How long to wait for another process's order (the storage lock).
+    static let lockWait: Double = 600
+
+    private let managed: [Managed]
+    private let statuses: NIOLockedValueBox<[CertificateStatus]>
+    private let challenges: ACMEChallenges
+    private let answersHTTP01: Bool
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let userAgent: String
+    private let listening: @Sendable () -> Bool
+
+    /// - Parameters:
+    ///   - listeners: every listener whose `tls.source` is `.acme`.
+    ///   - answersHTTP01: whether a plain listener exists to answer HTTP-01.
+    ///   - listening: whether the listeners are bound: no order starts before, since the CA
+    ///     may check a challenge at once.
+    public init(listeners: [(name: String, tls: ServerTLS, settings: TLSSettings)], challenges: ACMEChallenges, answersHTTP01: Bool, group: any EventLoopGroup, logger: Logger, userAgent: String, listening: @escaping @Sendable () -> Bool = { true }) {
+        self.listening = listening
+        var managed: [Managed] = []
+        for listener in listeners {
+            guard let acme = listener.settings.acme else { continue }
+            if let index = managed.firstIndex(where: { $0.acme == acme }) {
+                managed[index].listeners.append(listener)
+            } else {
+                managed.append(Managed(acme: acme, listeners: [listener]))
+            }
+        }
+        self.managed = managed
+        self.statuses = NIOLockedValueBox(managed.map { entry in
+            let serving = ServerTLS.storedACMEMaterial(entry.acme)
+            return CertificateStatus(
+                listeners: entry.names, domains: entry.acme.domains, directory: entry.acme.directory,
+                state: serving.map { $0.notValidAfter > Date() } == true ? .valid : .pending, notAfter: serving?.notValidAfter
+            )
+        })
+        self.challenges = challenges
+        self.answersHTTP01 = answersHTTP01
+        self.group = group
+        self.logger = logger
+        self.userAgent = userAgent
+    }
+
+    public func run() async throws {
+        // A graceful stop cancels the loops (an order in flight is abandoned; the CA keeps it).
+        await cancelWhenGracefulShutdown {
+            while !self.listening() {
+                guard (try? await Task.sleep(nanoseconds: 20_000_000)) != nil else { return }
+            }
+            await withTaskGroup(of: Void.self) { tasks in
+                for index in self.managed.indices {
+                    tasks.addTask { await self.maintain(index) }
+                }
+            }
+        }
+    }
+
+    // MARK: CertificateAdministration
+
+    public var certificateStatuses: [CertificateStatus] { statuses.withLockedValue { $0 } }
+
+    public func renewNow(listener: String?) -> [String] {
+        var renewing: [String] = []
+        for entry in managed where listener == nil || entry.names.contains(listener!) {
+            renewing += entry.names
+            entry.wakeup.signal()
+        }
+        return renewing
+    }
+
+    /// What `/readyz` says while a listener has no certificate from the CA.
+    public var degradedReason: String? {
+        let waiting = certificateStatuses.filter { $0.state != .valid }
+        guard !waiting.isEmpty else { return nil }
+        return waiting.map { status in
+            var text = "listener \(status.listeners.joined(separator: ", ")) serves a self-signed certificate until ACME issues one for \(status.domains.joined(separator: ", "))"
+            if let error = status.lastError { text += " (last error: \(error))" }
+            return text
+        }.joined(separator: "; ")
+    }
+
+    // MARK: The loop of one certificate
+
+    private func maintain(_ index: Int) async {
+        let entry = managed[index]
+        let acme = entry.acme
+        var backoff = Backoff(initial: acme.retryInitial, maximum: acme.retryMax)
+        var retryAt: Date?
+        var renewalWindow: (certificate: String, at: Date, checkAfter: Date)?
+        while !Task.isCancelled {
+            let now = Date()
+            let forced = entry.wakeup.takeSignal()
+            let stored = ServerTLS.storedACMEMaterial(acme)
+            if let stored { serve(stored, index: index) }
+            // When a new certificate is due: at once without one, else by ARI or a third of
+            // the lifetime before it ends.
+            var due = now
+            if let stored, let leaf = Self.leaf(of: stored) {
+                if let window = renewalWindow, window.certificate == stored.fingerprint, now < window.checkAfter {
+                    due = window.at
+                } else {
+                    let (at, checkAfter) = await renewalTime(of: leaf, acme: acme)
+                    renewalWindow = (stored.fingerprint, at, checkAfter)
+                    due = at
+                }
+            }
+            let wake: Date
+            if forced || (now >= due && (retryAt.map { now >= $0 } ?? true)) {
+                update(index) { $0.state = .ordering }
+                do {
+                    try await obtain(index, forced: forced, replacing: stored)
+                    backoff.reset()
+                    retryAt = nil
+                    continue
+                } catch is CancellationError {
+                    return
+                } catch {
+                    if Task.isCancelled { return }
+                    let description = (error as? ACMEError)?.description ?? "\(error)"
+                    var delay = Double(backoff.next().nanoseconds) / 1e9
+                    if let retryAfter = (error as? ACMEError)?.retryAfter { delay = max(delay, min(retryAfter, 86_400)) }
+                    let next = Date().addingTimeInterval(delay)
+                    retryAt = next
+                    Counter(label: "wssgate_acme_orders_total", dimensions: [("result", "failure")]).increment()
+                    logger.warning("ACME order failed", metadata: [
+                        "listener": .string(entry.names.joined(separator: ",")), "domains": .string(acme.domains.joined(separator: ",")),
+                        "error": .string(description), "retry_in": .string("\((delay * 10).rounded() / 10)s"),
+                    ])
+                    update(index) { status in
+                        status.failures += 1
+                        status.lastError = description
+                        status.nextAttempt = next
+                        status.state = ServerTLS.storedACMEMaterial(acme).map { $0.notValidAfter > Date() } == true ? .valid : .pending
+                    }
+                    wake = next
+                }
+            } else {
+                wake = max(due, retryAt ?? due)
+                update(index) { $0.nextAttempt = wake }
+            }
+            await entry.wakeup.sleep(seconds: min(wake.timeIntervalSinceNow, Self.recheckInterval))
+        }
+    }
+
+    /// The certificate's renewal time: a random moment in the CA's ARI window when it offers
+    /// one, else when a third of the lifetime is left; and when to ask the CA again.
+    private func renewalTime(of leaf: Certificate, acme: ACMESettings) async -> (Date, Date) {
+        let lifetime = leaf.notValidAfter.timeIntervalSince(leaf.notValidBefore)
+        let fallback = leaf.notValidAfter.addingTimeInterval(-lifetime / 3)
+        guard let identifier = Self.renewalIdentifier(of: leaf), let client = try? makeClient(acme) else {
+            return (fallback, .distantFuture)
+        }
+        do {
+            guard let (info, retryAfter) = try await client.renewalInfo(certificateID: identifier) else { return (fallback, .distantFuture) }
+            guard let start = HTTPDate.parseRFC3339(info.suggestedWindow.start), let end = HTTPDate.parseRFC3339(info.suggestedWindow.end), end >= start else {
+                return (fallback, Date().addingTimeInterval(Self.recheckInterval))
+            }
+            let at = start.addingTimeInterval(Double.random(in: 0...1) * end.timeIntervalSince(start))
+            return (at, Date().addingTimeInterval(min(max(retryAfter ?? Self.recheckInterval, 60), 86_400)))
+        } catch {
+            logger.info("ACME renewal information unavailable; renewing at two thirds of the lifetime", metadata: ["error": .string("\(error)")])
+            return (fallback, Date().addingTimeInterval(Self.recheckInterval))
+        }
+    }
+
+    /// RFC 9773 §4.1: base64url(authorityKeyIdentifier) "." base64url(serial number).
+    static func renewalIdentifier(of leaf: Certificate) -> String? {
+        guard let keyIdentifier = try? leaf.extensions.authorityKeyIdentifier?.keyIdentifier else { return nil }
+        return Base64URL.encode(keyIdentifier) + "." + Base64URL.encode(leaf.serialNumber.bytes)
+    }
+
+    static func leaf(of material: CertificateMaterial) -> Certificate? {
+        guard let der = try? material.chain.first?.toDERBytes() else { return nil }
+        return try? Certificate(derEncoded: der)
+    }
+
+    /// Puts a certificate into service on every listener of the entry, if it is not already.
+    private func serve(_ material: CertificateMaterial, index: Int) {
+        let entry = managed[index]
+        for listener in entry.listeners where listener.tls.material.fingerprint != material.fingerprint {
+            do {
+                try listener.tls.replace(material: material, settings: listener.settings)
+                logger.info("certificate", metadata: [
+                    "listener": .string(listener.name), "subject": .string(material.subject),
+                    "sha256": .string(material.fingerprint), "not_after": .string("\(material.notValidAfter)"),
+                ])
+            } catch {
+                logger.error("cannot serve the stored ACME certificate", metadata: ["listener": .string(listener.name), "error": .string("\(error)")])
+            }
+        }
+        if material.notValidAfter > Date() {
+            update(index) { status in
+                status.notAfter = material.notValidAfter
+                status.state = .valid
+            }
+        }
+        for listener in entry.listeners {
+            Gauge(label: "wssgate_tls_certificate_expiry_timestamp_seconds", dimensions: [("listener", listener.name)])
+                .record(material.notValidAfter.timeIntervalSince1970)
+        }
+    }
+
+    private func update(_ index: Int, _ change: (inout CertificateStatus) -> Void) {
+        statuses.withLockedValue { change(&$0[index]) }
+    }
+
+    private func makeClient(_ acme: ACMESettings) throws -> ACMEClient {
+        var roots: [NIOSSLCertificate]?
+        if let bundle = acme.caBundle {
+            do {
+                roots = try NIOSSLCertificate.fromPEMFile(bundle)
+            } catch {
+                throw ACMEError(.unreachable, "ca_bundle \(bundle) holds no readable PEM certificate")
+            }
+        }
+        let storage = ACMEStorage(settings: acme)
+        try storage.prepare()
+        let http = try ACMEHTTPClient(group: group, trustRoots: roots, userAgent: userAgent)
+        return ACMEClient(directoryURL: acme.directory, http: http, accountKey: try storage.accountKey(), accountURL: try storage.accountURL())
+    }
+
+    // MARK: One order
+
+    private func obtain(_ index: Int, forced: Bool, replacing previous: CertificateMaterial?) async throws {
+        let entry = managed[index]
+        let acme = entry.acme
+        let storage = ACMEStorage(settings: acme)
+        try storage.prepare()
+        let lock = try await acquireLock(storage)
+        defer { storage.unlock(lock) }
+        // Another gateway sharing the storage may have just renewed it.
+        if !forced, let stored = ServerTLS.storedACMEMaterial(acme), stored.fingerprint != previous?.fingerprint, stored.notValidAfter > Date() {
+            logger.info("another process stored a new certificate; using it", metadata: ["listener": .string(entry.names.joined(separator: ","))])
+            serve(stored, index: index)
+            return
+        }
+        let client = try makeClient(acme)
+        let logMetadata: Logger.Metadata = ["listener": .string(entry.names.joined(separator: ",")), "domains": .string(acme.domains.joined(separator: ","))]
+        logger.info("ACME order", metadata: logMetadata.merging(["directory": .string(acme.directory)]) { $1 })
+        var externalAccount: (keyID: String, hmacKey: [UInt8])?
+        if let keyID = acme.externalAccountKeyID, let text = acme.externalAccountHMACKey {
+            guard let hmacKey = Base64URL.decode(text), !hmacKey.isEmpty else {
+                throw ACMEError(.refused, "tls.acme.eab_hmac_key is not base64url")
+            }
+            externalAccount = (keyID, hmacKey)
+        }
+        let hadAccount = await client.accountURL != nil
+        let accountURL = try await client.ensureAccount(email: acme.email, externalAccount: externalAccount)
+        if !hadAccount { try storage.saveAccountURL(accountURL) }
+        let replaces = previous.flatMap(Self.leaf).flatMap(Self.renewalIdentifier)
+        let offersARI = (try? await client.directoryResource().renewalInfo) != nil
+        let (orderURL, initialOrder) = try await client.newOrder(domains: acme.domains, replaces: offersARI ? replaces : nil)
+        var order = initialOrder
+        if order.status == "pending" {
+            try await authorize(order, client: client, acme: acme)
+            order = try await poll(orderURL, client: client, until: ["ready", "valid"], what: "the order")
+        }
+        guard order.status == "ready" || order.status == "valid" else {
+            throw ACMEError(.refused, "the order is \(order.status)\(order.error.map { ": \($0)" } ?? "")")
+        }
+        // A new key per certificate; the account key never leaves the storage.
+        let key = P256.Signing.PrivateKey()
+        if order.status == "ready" {
+            order = try await client.finalize(order.finalize, csr: try Self.signingRequest(domains: acme.domains, key: key))
+            if order.status != "valid" {
+                order = try await poll(orderURL, client: client, until: ["valid"], what: "the finalized order")
+            }
+        }
+        guard let certificateURL = order.certificate else {
+            throw ACMEError(.protocolViolation, "a valid order without a certificate URL")
+        }
+        let chain = try await client.downloadCertificate(certificateURL)
+        let keyPEM = Array(key.pemRepresentation.utf8)
+        let material: CertificateMaterial
+        do {
+            material = try CertificateMaterial.parse(certificatePEM: chain, keyPEM: keyPEM, certificateSource: "the issued certificate", keySource: "the new key")
+        } catch {
+            throw ACMEError(.badCertificate, "\(error)")
+        }
+        guard acme.domains.allSatisfy({ name in material.dnsNames.contains(name) }) else {
+            throw ACMEError(.badCertificate, "the issued certificate names \(material.dnsNames.joined(separator: ", ")), not \(acme.domains.joined(separator: ", "))")
+        }
+        try storage.saveCertificate(chainPEM: chain, keyPEM: keyPEM)
+        let retries = await client.badNonceRetriesDone
+        Counter(label: "wssgate_acme_orders_total", dimensions: [("result", "success")]).increment()
+        update(index) { status in
+            status.issued += 1
+            status.failures = 0
+            status.lastError = nil
+        }
+        logger.info("ACME certificate issued", metadata: logMetadata.merging([
+            "not_after": .string("\(material.notValidAfter)"), "sha256": .string(material.fingerprint), "bad_nonce_retries": .stringConvertible(retries),
+        ]) { $1 })
+        serve(material, index: index)
+    }
+
+    /// Waits for the storage lock, polling, so two gateways never order at once.
+    private func acquireLock(_ storage: ACMEStorage) async throws -> Int32 {
+        let deadline = Date().addingTimeInterval(Self.lockWait)
+        while true {
+            if let descriptor = try storage.tryLock() { return descriptor }
+            guard Date() < deadline else {
+                throw ACMEError(.locked, "another process has held \(storage.root)/lock for \(Int(Self.lockWait)) s")
+            }
+            try await Task.sleep(nanoseconds: 500_000_000)
+        }
+    }
+
+    /// Answers every pending authorization of an order with the first challenge type the
+    /// configuration prefers and the CA offers, then waits for each to be valid.
+    private func authorize(_ order: ACMEResource.Order, client: ACMEClient, acme: ACMESettings) async throws {
+        let thumbprint = await client.thumbprint
+        var cleanups: [@Sendable () -> Void] = []
+        defer { for cleanup in cleanups { cleanup() } }
+        var waiting: [(url: String, domain: String, type: String)] = []
+        for url in order.authorizations {
+            let (authorization, _) = try await client.fetch(ACMEResource.Authorization.self, url)
+            let domain = authorization.identifier.value
+            if authorization.status == "valid" { continue }
+            guard authorization.status == "pending" else {
+                throw ACMEError(.challengeFailed, "the authorization for \(domain) is \(authorization.status)")
+            }
+            let usable = acme.challenges.filter { $0 != .http01 || answersHTTP01 }
+            guard let (kind, challenge) = usable.lazy.compactMap({ kind in
+                authorization.challenges.first { $0.type == kind.rawValue && $0.token != nil }.map { (kind, $0) }
+            }).first, let token = challenge.token else {
+                let offered = authorization.challenges.map(\.type).joined(separator: ", ")
+                throw ACMEError(.noUsableChallenge, "the CA offers \(offered) for \(domain); this gateway answers \(usable.map(\.rawValue).joined(separator: ", "))" + (answersHTTP01 ? "" : " (http-01 needs a plain listener on port 80)"))
+            }
+            let keyAuthorization = "\(token).\(thumbprint)"
+            let challenges = self.challenges
+            switch kind {
+            case .http01:
+                challenges.addHTTP01(token: token, keyAuthorization: keyAuthorization)
+                cleanups.append { challenges.removeHTTP01(token: token) }
+            case .tlsALPN01:
+                try challenges.addTLSALPN01(domain: domain, keyAuthorization: keyAuthorization)
+                cleanups.append { challenges.removeTLSALPN01(domain: domain) }
+            }
+            try await client.respond(toChallenge: challenge.url)
+            waiting.append((url, domain, kind.rawValue))
+        }
+        for (url, domain, type) in waiting {
+            let started = Date()
+            while true {
+                let (authorization, retryAfter) = try await client.fetch(ACMEResource.Authorization.self, url)
+                switch authorization.status {
+                case "valid":
+                    logger.info("ACME challenge passed", metadata: ["domain": .string(domain), "challenge": .string(type)])
+                case "pending", "processing":
+                    guard Date().timeIntervalSince(started) < Self.pollLimit else {
+                        throw ACMEError(.timedOut, "the CA had not checked the \(type) challenge for \(domain) after \(Int(Self.pollLimit)) s")
+                    }
+                    try await Task.sleep(nanoseconds: UInt64(min(max(retryAfter ?? 1, 0.5), 10) * 1e9))
+                    continue
+                default:
+                    let detail = authorization.challenges.first { $0.type == type }?.error?.description ?? "no detail"
+                    throw ACMEError(.challengeFailed, "the CA could not validate \(domain) by \(type): \(detail)")
+                }
+                break
+            }
+        }
+    }
+
+    private func poll(_ url: String, client: ACMEClient, until states: Set<String>, what: String) async throws -> ACMEResource.Order {
+        let started = Date()
+        while true {
+            let (order, retryAfter) = try await client.fetch(ACMEResource.Order.self, url)
+            if states.contains(order.status) { return order }
+            if order.status == "invalid" {
+                throw ACMEError(.refused, "\(what) became invalid\(order.error.map { ": \($0)" } ?? "")")
+            }
+            guard Date().timeIntervalSince(started) < Self.pollLimit else {
+                throw ACMEError(.timedOut, "\(what) was still \(order.status) after \(Int(Self.pollLimit)) s")
+            }
+            try await Task.sleep(nanoseconds: UInt64(min(max(retryAfter ?? 1, 0.5), 10) * 1e9))
+        }
+    }
+
+    /// A PKCS#10 request for the names (subjectAltName; the first also as CN), signed by the
+    /// certificate's new key.
+    static func signingRequest(domains: [String], key: P256.Signing.PrivateKey) throws -> [UInt8] {
+        let subject = try DistinguishedName { CommonName(domains[0]) }
+        let extensions = try Certificate.Extensions { SubjectAlternativeNames(domains.map { .dnsName($0) }) }
+        let attributes = CertificateSigningRequest.Attributes([try .init(ExtensionRequest(extensions: extensions))])
+        let request = try CertificateSigningRequest(
+            version: .v1, subject: subject, privateKey: Certificate.PrivateKey(key), attributes: attributes, signatureAlgorithm: .ecdsaWithSHA256
+        )
+        var serializer = DER.Serializer()
+        try serializer.serialize(request)
+        return serializer.serializedBytes
+    }
+}
