@@ -3,8 +3,9 @@
 # toolchain. Idempotent and quiet when everything is already there.
 #   build: zlib headers and static library (CompressNIO links zlib)
 #   test:  the above, openssl (test certificates), systemd's tools (systemd-socket-activate,
-#          systemd-analyze), headless Chromium (the demo page's test), redis-server (the cluster tests), a Python venv with websockets and pytest, and Autobahn|Testsuite's
-#          wstest (Python 2.7, see scripts/setup-autobahn.sh)
+#          systemd-analyze), headless Chromium (the demo page's test), redis-server (the cluster
+#          tests), pebble and pebble-challtestsrv (the ACME tests), a Python venv with websockets
+#          and pytest, and Autobahn|Testsuite's wstest (Python 2.7, see scripts/setup-autobahn.sh)
 #   image: buildah, podman and runc (containers without a Docker engine)
 #   bench: nginx (the baseline) and a venv with picows, uvloop and matplotlib (make bench)
 set -euo pipefail
@@ -13,7 +14,7 @@ mode=${1:-test}
 
 apt_packages=(zlib1g-dev)
 case "$mode" in
-  test) apt_packages+=(openssl ca-certificates systemd chromium redis-server) ;;
+  test) apt_packages+=(openssl ca-certificates systemd chromium redis-server pebble) ;;
   image) apt_packages=(buildah podman runc file binutils) ;;
   bench) apt_packages+=(openssl nginx python3-venv redis-server) ;;
 esac

@@ -123,9 +123,12 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
         var backoff = Backoff(initial: acme.retryInitial, maximum: acme.retryMax)
         var retryAt: Date?
         var renewalWindow: (certificate: String, at: Date, checkAfter: Date)?
+        // A renewal asked for by the operator stands until it succeeds (retried with backoff).
+        var renewalAsked = false
         while !Task.isCancelled {
             let now = Date()
             let forced = entry.wakeup.takeSignal()
+            if forced { renewalAsked = true }
             let stored = ServerTLS.storedACMEMaterial(acme)
             if let stored { serve(stored, index: index) }
             // When a new certificate is due: at once without one, else by ARI or a third of
@@ -141,12 +144,13 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
                 }
             }
             let wake: Date
-            if forced || (now >= due && (retryAt.map { now >= $0 } ?? true)) {
+            if forced || ((renewalAsked || now >= due) && (retryAt.map { now >= $0 } ?? true)) {
                 update(index) { $0.state = .ordering }
                 do {
-                    try await obtain(index, forced: forced, replacing: stored)
+                    try await obtain(index, forced: renewalAsked, replacing: stored)
                     backoff.reset()
                     retryAt = nil
+                    renewalAsked = false
                     continue
                 } catch is CancellationError {
                     return
@@ -171,7 +175,7 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
                     wake = next
                 }
             } else {
-                wake = max(due, retryAt ?? due)
+                wake = renewalAsked ? (retryAt ?? now) : max(due, retryAt ?? due)
                 update(index) { $0.nextAttempt = wake }
             }
             await entry.wakeup.sleep(seconds: min(wake.timeIntervalSinceNow, Self.recheckInterval))

@@ -1,0 +1,367 @@
+"""Certificates from ACME (docs/certificates.md) against a real Pebble CA on loopback, with
+pebble-challtestsrv as its DNS: the gateway answers TLS-ALPN-01 on its TLS listener and HTTP-01
+on its plain one, serves what it gets (checked by clients trusting Pebble's root), renews when
+told to without dropping WebSocket connections, survives rejected nonces and failed
+challenges while serving the old certificate, and shares its storage with another gateway
+without ordering twice."""
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import stat
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+import websockets
+
+from conftest import gateway_config, insecure_context, raw_http, run, status_of
+from test_admin import Admin
+
+PEBBLE = shutil.which("pebble") or "/usr/bin/pebble"
+CHALLTESTSRV = shutil.which("pebble-challtestsrv") or "/usr/bin/pebble-challtestsrv"
+DOMAIN = "gw.test"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, "exited early"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("port %d never opened" % port)
+
+
+class Pebble:
+    """Pebble and its DNS (pebble-challtestsrv), each ended by its PID. Pebble validates
+    HTTP-01 on `http_port` and TLS-ALPN-01 on `tls_port`, where the test's gateway listens;
+    every name resolves to 127.0.0.1 unless the test says otherwise."""
+
+    def __init__(self, nonce_reject=40):
+        for program in (PEBBLE, CHALLTESTSRV):
+            if not os.path.exists(program):
+                pytest.fail("%s is not installed (make test installs pebble with apt)" % program)
+        self.directory = tempfile.mkdtemp(prefix="wgp")
+        self.http_port, self.tls_port = free_port(), free_port()
+        self.acme_port, self.management_port = free_port(), free_port()
+        self.dns_port, self.dns_management_port = free_port(), free_port()
+        # Pebble's own HTTPS certificate, which the gateway trusts through tls.acme.ca_bundle.
+        self.ca_bundle = os.path.join(self.directory, "pebble-https.pem")
+        key = os.path.join(self.directory, "pebble-https.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", self.ca_bundle, "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+        config = os.path.join(self.directory, "pebble.json")
+        with open(config, "w") as f:
+            json.dump({"pebble": {
+                "listenAddress": "127.0.0.1:%d" % self.acme_port,
+                "managementListenAddress": "127.0.0.1:%d" % self.management_port,
+                "certificate": self.ca_bundle, "privateKey": key,
+                "httpPort": self.http_port, "tlsPort": self.tls_port,
+                "ocspResponderURL": "", "externalAccountBindingRequired": False,
+            }}, f)
+        self.dns = subprocess.Popen(
+            [CHALLTESTSRV, "-dns01", "127.0.0.1:%d" % self.dns_port, "-http01", "", "-https01", "", "-tlsalpn01", "",
+             "-management", "127.0.0.1:%d" % self.dns_management_port, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT=str(nonce_reject), PEBBLE_AUTHZREUSE="0")
+        self.log_path = os.path.join(self.directory, "pebble.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([PEBBLE, "-config", config, "-dnsserver", "127.0.0.1:%d" % self.dns_port],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        wait_port(self.dns_management_port, self.dns)
+        wait_port(self.acme_port, self.proc)
+        wait_port(self.management_port, self.proc)
+        self.https = ssl.create_default_context(cafile=self.ca_bundle)
+
+    @property
+    def directory_url(self):
+        return "https://127.0.0.1:%d/dir" % self.acme_port
+
+    def root(self):
+        """Pebble's root CA (made anew at each start): what a client of the gateway trusts."""
+        with urllib.request.urlopen("https://127.0.0.1:%d/roots/0" % self.management_port, context=self.https) as r:
+            path = os.path.join(self.directory, "root.pem")
+            with open(path, "wb") as f:
+                f.write(r.read())
+            return path
+
+    def resolve(self, host, address):
+        """Makes Pebble's DNS answer `address` for `host` (None: back to 127.0.0.1)."""
+        if address is None:
+            path, body = "/clear-a", {"host": host + "."}
+        else:
+            path, body = "/add-a", {"host": host + ".", "addresses": [address]}
+        request = urllib.request.Request("http://127.0.0.1:%d%s" % (self.dns_management_port, path), data=json.dumps(body).encode(), method="POST")
+        urllib.request.urlopen(request).read()
+
+    def stop(self):
+        for proc in (self.proc, self.dns):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def pebble():
+    server = Pebble()
+    yield server
+    server.stop()
+
+
+def acme_config(pebble, storage, admin_socket, tls_port, challenges="tls-alpn-01", plain_port=None, retry="1s"):
+    """A gateway with one TLS listener whose certificate comes from Pebble, an echo route and
+    an admin socket; `plain_port` adds a plain listener that redirects to https."""
+    config = gateway_config(extra='admin:\n  address: "unix:%s"\n' % admin_socket)
+    acme = """    tls:
+      acme:
+        directory: "%s"
+        ca_bundle: "%s"
+        email: ops@example.org
+        domains: [%s]
+        storage: "%s"
+        challenges: [%s]
+        retry_initial: %s
+        retry_max: 4s
+""" % (pebble.directory_url, pebble.ca_bundle, DOMAIN, storage, challenges, retry)
+    config = config.replace('    address: "127.0.0.1:0"\n    tls:\n      self_signed: true\n', '    address: "127.0.0.1:%d"\n%s' % (tls_port, acme))
+    if plain_port is not None:
+        config = config.replace("listeners:\n", 'listeners:\n  plain:\n    address: "127.0.0.1:%d"\n    redirect_https: 443\n' % plain_port)
+    return config
+
+
+def served_certificate(port, root=None):
+    """The DER certificate the listener shows for SNI gw.test; verified against `root` when given."""
+    if root:
+        context = ssl.create_default_context(cafile=root)
+    else:
+        context = insecure_context()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        with context.wrap_socket(sock, server_hostname=DOMAIN) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def readyz(port):
+    return raw_http("127.0.0.1", port, b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+
+def certificates(admin):
+    status, body, _ = admin.call("GET", "/v1/certificates", "/v1/certificates")
+    assert status == 200
+    return body["certificates"]
+
+
+def wait_until(predicate, timeout=30, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def new_gateway(gateway_factory, pebble, challenges="tls-alpn-01", plain=False, storage=None, tls_port=None, retry="1s"):
+    storage = storage or os.path.join(tempfile.mkdtemp(prefix="wgs"), "acme")
+    admin_socket = os.path.join(tempfile.mkdtemp(prefix="wga"), "admin.sock")
+    config = acme_config(pebble, storage, admin_socket, tls_port or pebble.tls_port, challenges,
+                         plain_port=pebble.http_port if plain else None, retry=retry)
+    gw = gateway_factory(config, listeners=2 if plain else 1)
+    return gw, Admin(unix=admin_socket), storage
+
+
+def test_tls_alpn_01_obtains_serves_renews_and_keeps_connections(gateway_factory, pebble):
+    gw, admin, storage = new_gateway(gateway_factory, pebble)
+    gw.wait_for_log(r'msg="ACME certificate issued"', timeout=60)
+    gw.wait_for_log(r'msg="ACME challenge passed" challenge=tls-alpn-01 domain=gw.test')
+    root = pebble.root()
+    first = served_certificate(pebble.tls_port, root)  # verified: Pebble issued it for gw.test
+    answer = readyz(pebble.tls_port)
+    assert status_of(answer) == 200 and answer.endswith(b"\r\n\r\nready\n"), answer
+    [entry] = certificates(admin)
+    assert entry["state"] == "valid" and entry["issued"] == 1 and entry["domains"] == [DOMAIN]
+    # Pebble rejects 40% of good nonces: the gateway retried them.
+    issued_line = gw.wait_for_log(r'msg="ACME certificate issued"')
+    assert "bad_nonce_retries=0 " not in issued_line, issued_line
+    # Keys on disk are the owner's only, and never in the log.
+    for path in (os.path.join(storage, "certificates", DOMAIN, "privkey.pem"),
+                 os.path.join(storage, "accounts", "127.0.0.1_%d" % pebble.acme_port, "account.key")):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+        with open(path) as f:
+            body = f.read().split("\n")[1]
+        assert not any(body in line for line in gw.lines)
+
+    async def renew_with_live_connection():
+        context = ssl.create_default_context(cafile=root)
+        url = "wss://%s:%d/echo" % (DOMAIN, pebble.tls_port)
+        async with websockets.connect(url, ssl=context, host="127.0.0.1", port=pebble.tls_port) as ws:
+            await ws.send("before")
+            assert await ws.recv() == "before"
+            status, body, _ = admin.call("POST", "/v1/certificates/renew", "/v1/certificates/renew")
+            assert status == 202 and body == {"listeners": ["main"]}
+            await asyncio.get_running_loop().run_in_executor(None, lambda: wait_until(
+                lambda: certificates(admin)[0]["issued"] == 2, what="the second certificate"))
+            for i in range(20):
+                await ws.send("after %d" % i)
+                assert await ws.recv() == "after %d" % i
+    run(renew_with_live_connection(), timeout=90)
+    second = served_certificate(pebble.tls_port, root)
+    assert second != first
+    # A connection that saw the renewal is fine; the next gateway start uses the stored one.
+    gw.stop()
+    gw2, admin2, _ = new_gateway(gateway_factory, pebble, storage=storage)
+    assert served_certificate(pebble.tls_port, root) == second
+    assert status_of(readyz(pebble.tls_port)) == 200
+    [entry] = certificates(admin2)
+    assert entry["state"] == "valid" and entry["issued"] == 0
+    time.sleep(0.5)
+    assert not any('msg="ACME order"' in line for line in gw2.lines)
+
+
+def test_http_01_on_the_plain_listener_before_its_redirect(gateway_factory, pebble):
+    gw, admin, _ = new_gateway(gateway_factory, pebble, challenges="http-01", plain=True, tls_port=free_port())
+    gw.wait_for_log(r'msg="ACME challenge passed" challenge=http-01 domain=gw.test', timeout=60)
+    gw.wait_for_log(r'msg="ACME certificate issued"')
+    tls_port = gw.address("main")[1]
+    served_certificate(tls_port, pebble.root())
+    # Other paths on the plain listener still redirect; unknown tokens are 404, not redirected.
+    answer = raw_http("127.0.0.1", pebble.http_port, b"GET /echo HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n", tls=False)
+    assert status_of(answer) == 308
+    answer = raw_http("127.0.0.1", pebble.http_port, b"GET /.well-known/acme-challenge/nope HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n", tls=False)
+    assert status_of(answer) == 404
+
+
+def test_an_acme_tls_1_hello_without_a_pending_challenge_is_closed(gateway_factory, pebble):
+    gw, admin, _ = new_gateway(gateway_factory, pebble)
+    gw.wait_for_log(r'msg="ACME certificate issued"', timeout=60)
+    context = insecure_context()
+    context.set_alpn_protocols(["acme-tls/1"])
+    with socket.create_connection(("127.0.0.1", pebble.tls_port), timeout=5) as sock:
+        with pytest.raises((ssl.SSLError, ConnectionResetError, OSError)):
+            context.wrap_socket(sock, server_hostname=DOMAIN)
+    # Browsers (http/1.1 or h2 offered) are not affected.
+    context = ssl.create_default_context(cafile=pebble.root())
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", pebble.tls_port), timeout=5) as sock:
+        with context.wrap_socket(sock, server_hostname=DOMAIN) as tls:
+            assert tls.selected_alpn_protocol() == "http/1.1"
+
+
+def test_failed_challenges_back_off_and_keep_the_old_certificate(gateway_factory, pebble):
+    gw, admin, _ = new_gateway(gateway_factory, pebble)
+    gw.wait_for_log(r'msg="ACME certificate issued"', timeout=60)
+    root = pebble.root()
+    first = served_certificate(pebble.tls_port, root)
+    # The CA now looks for gw.test where nothing listens: every validation fails.
+    pebble.resolve(DOMAIN, "127.0.0.2")
+
+    async def renew_failing():
+        async with websockets.connect("wss://%s:%d/echo" % (DOMAIN, pebble.tls_port), ssl=ssl.create_default_context(cafile=root),
+                                      host="127.0.0.1", port=pebble.tls_port) as ws:
+            status, _, _ = admin.call("POST", "/v1/certificates/renew?listener=main", "/v1/certificates/renew")
+            assert status == 202
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, lambda: wait_until(lambda: certificates(admin)[0]["failures"] >= 1, what="a failure"))
+            started = time.time()
+            await loop.run_in_executor(None, lambda: wait_until(lambda: certificates(admin)[0]["failures"] >= 3, what="retries"))
+            elapsed = time.time() - started
+            # Two retries with a 1 s first wait doubling: at least 0.5 s + 1 s (jitter halves at most).
+            assert elapsed >= 1.4, elapsed
+            await ws.send("still here")
+            assert await ws.recv() == "still here"
+    run(renew_failing(), timeout=90)
+    [entry] = certificates(admin)
+    assert entry["state"] == "valid" and entry["issued"] == 1
+    assert "could not validate gw.test by tls-alpn-01" in entry["last_error"], entry["last_error"]
+    assert served_certificate(pebble.tls_port, root) == first
+    assert status_of(readyz(pebble.tls_port)) == 200
+    gw.wait_for_log(r'msg="ACME order failed".*could not validate gw.test by tls-alpn-01')
+    # Backoff is capped (retry_max 4s) and jittered: no storm while failing for 6 s.
+    before = certificates(admin)[0]["failures"]
+    time.sleep(6)
+    during = certificates(admin)[0]["failures"] - before
+    assert 1 <= during <= 5, during
+    # The CA can reach the gateway again: the next retry succeeds and failures reset.
+    pebble.resolve(DOMAIN, None)
+    wait_until(lambda: certificates(admin)[0]["issued"] == 2, timeout=30, what="recovery")
+    [entry] = certificates(admin)
+    assert entry["failures"] == 0 and entry["last_error"] is None
+    assert served_certificate(pebble.tls_port, root) != first
+
+
+def test_without_a_certificate_readyz_says_so_and_a_self_signed_one_is_served(gateway_factory, pebble):
+    pebble.resolve(DOMAIN, "127.0.0.2")
+    gw, admin, _ = new_gateway(gateway_factory, pebble)
+    gw.wait_for_log(r'msg="ACME order failed"', timeout=60)
+    answer = readyz(pebble.tls_port)
+    assert status_of(answer) == 200, answer
+    assert b"ready, degraded: listener main serves a self-signed certificate until ACME issues one for gw.test (last error: challengeFailed" in answer, answer
+    with pytest.raises(ssl.SSLCertVerificationError):
+        served_certificate(pebble.tls_port, pebble.root())
+    served_certificate(pebble.tls_port)  # but it serves
+    [entry] = certificates(admin)
+    assert entry["state"] == "pending" and entry["not_after"] is None
+    pebble.resolve(DOMAIN, None)
+    wait_until(lambda: certificates(admin)[0]["state"] == "valid", timeout=30, what="the certificate")
+    assert readyz(pebble.tls_port).endswith(b"\r\n\r\nready\n")
+
+
+def test_two_gateways_sharing_storage_order_once(gateway_factory, pebble):
+    storage = os.path.join(tempfile.mkdtemp(prefix="wgs"), "acme")
+    first, _, _ = new_gateway(gateway_factory, pebble, storage=storage)
+    first.wait_for_log(r'msg="ACME order"', timeout=30)
+    # The second starts while the first holds the lock, on another port (the CA checks the first).
+    second, admin2, _ = new_gateway(gateway_factory, pebble, storage=storage, tls_port=free_port())
+    first.wait_for_log(r'msg="ACME certificate issued"', timeout=60)
+    second.wait_for_log(r"another process stored a new certificate; using it", timeout=30)
+    assert not any('msg="ACME order"' in line for line in second.lines)
+    root = pebble.root()
+    assert served_certificate(second.address("main")[1], root) == served_certificate(pebble.tls_port, root)
+    assert certificates(admin2)[0]["state"] == "valid"
+
+
+def test_acme_configuration_errors_name_the_key(tmp_path):
+    from conftest import BINARY
+    cases = [
+        ("directory: letsencrypt\n        domains: ['*.example.org']", "tls.acme.domains", "DNS-01"),
+        ("directory: http://ca.example/dir\n        domains: [a.example]", "tls.acme.directory", "https"),
+        ("directory: letsencrypt\n        domains: [a.example]\n        challenges: [dns-01]", "tls.acme.challenges", "dns-01"),
+        ("directory: letsencrypt\n        domains: [a.example]\n        eab_kid: kid", "tls.acme.eab_hmac_key", "both"),
+        ("directory: letsencrypt\n        domains: [a.example]\n        retry_initial: 100ms", "tls.acme.retry_initial", "at least 1s"),
+        ("directory: letsencrypt", "tls.acme.domains", "no domains"),
+        ("domains: [a.example]", "tls.acme.directory", ""),
+    ]
+    for acme, key, words in cases:
+        config = tmp_path / "c.yaml"
+        config.write_text("listeners:\n  main:\n    address: 127.0.0.1:0\n    tls:\n      acme:\n        %s\nroutes:\n  e:\n    path: /e\n    kind: echo\n" % acme)
+        result = subprocess.run([BINARY, "check-config", str(config)], capture_output=True, text=True)
+        assert result.returncode == 2, (acme, result.stderr)
+        assert key in result.stderr and words in result.stderr, (acme, result.stderr)
+    # The presets name Let's Encrypt; the HMAC key is never printed.
+    config = tmp_path / "ok.yaml"
+    config.write_text("listeners:\n  main:\n    address: 127.0.0.1:0\n    tls:\n      acme:\n        directory: letsencrypt-staging\n"
+                      "        domains: [A.example]\n        eab_kid: kid-1\n        eab_hmac_key: c2VjcmV0LWhtYWMta2V5\nroutes:\n  e:\n    path: /e\n    kind: echo\n")
+    result = subprocess.run([BINARY, "check-config", str(config)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "https://acme-staging-v02.api.letsencrypt.org/directory" in result.stdout
+    assert "domains: [\"a.example\"]" in result.stdout
+    assert "c2VjcmV0LWhtYWMta2V5" not in result.stdout and "<redacted>" in result.stdout
