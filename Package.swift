@@ -308,6 +308,7 @@ let package = Package(
             dependencies: [
                 "GatewayTLS", "GatewayCore",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: swiftSettings
@@ -390,6 +391,7 @@ let package = Package(
             dependencies: [
                 "GatewayACME", "GatewayCore", "GatewayTLS",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

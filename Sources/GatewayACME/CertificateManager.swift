@@ -206,7 +206,11 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
     /// RFC 9773 §4.1: base64url(authorityKeyIdentifier) "." base64url(serial number).
     static func renewalIdentifier(of leaf: Certificate) -> String? {
         guard let keyIdentifier = try? leaf.extensions.authorityKeyIdentifier?.keyIdentifier else { return nil }
-        return Base64URL.encode(keyIdentifier) + "." + Base64URL.encode(leaf.serialNumber.bytes)
+        // The serial's DER INTEGER content: swift-certificates keeps it without the leading zero
+        // byte that a set high bit needs, and the CA hashes it with that byte.
+        var serial = Array(leaf.serialNumber.bytes)
+        if serial.first.map({ $0 & 0x80 != 0 }) ?? true { serial.insert(0, at: 0) }
+        return Base64URL.encode(keyIdentifier) + "." + Base64URL.encode(serial)
     }
 
     static func leaf(of material: CertificateMaterial) -> Certificate? {

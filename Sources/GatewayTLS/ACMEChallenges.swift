@@ -63,9 +63,23 @@ public final class ACMEChallenges: Sendable {
         pending.withLockedValue { $0.alpn[serverName.lowercased()] }
     }
 
-    /// A self-signed certificate for `domain` with the critical acmeIdentifier extension, served
-    /// only with ALPN `acme-tls/1` (RFC 8737 §3).
+    /// The TLS context of a TLS-ALPN-01 answer: the challenge certificate, ALPN `acme-tls/1` only.
     static func challengeContext(domain: String, keyAuthorization: String) throws -> NIOSSLContext {
+        let (certificate, key) = try challengeCertificate(domain: domain, keyAuthorization: keyAuthorization)
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate)
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(try NIOSSLCertificate(bytes: serializer.serializedBytes, format: .der))],
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem))
+        )
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = [alpnProtocol]
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    /// A self-signed certificate for `domain` with the critical acmeIdentifier extension holding
+    /// SHA-256 of the key authorization (RFC 8737 §3), and its key.
+    static func challengeCertificate(domain: String, keyAuthorization: String) throws -> (Certificate, P256.Signing.PrivateKey) {
         let key = P256.Signing.PrivateKey()
         let certificateKey = Certificate.PrivateKey(key)
         let subject = try DistinguishedName { CommonName(domain) }
@@ -91,14 +105,6 @@ public final class ACMEChallenges: Sendable {
             extensions: extensions,
             issuerPrivateKey: certificateKey
         )
-        var serializer = DER.Serializer()
-        try serializer.serialize(certificate)
-        var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: [.certificate(try NIOSSLCertificate(bytes: serializer.serializedBytes, format: .der))],
-            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem))
-        )
-        configuration.minimumTLSVersion = .tlsv12
-        configuration.applicationProtocols = [alpnProtocol]
-        return try NIOSSLContext(configuration: configuration)
+        return (certificate, key)
     }
 }
