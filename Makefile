@@ -70,6 +70,7 @@ static:
 
 image: static
 	@scripts/install-deps.sh image
+	cp /etc/ssl/certs/ca-certificates.crt build/ca-certificates.crt
 	scripts/container.sh build $(IMAGE)
 
 image-test: deps

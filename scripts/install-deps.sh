@@ -15,7 +15,7 @@ mode=${1:-test}
 apt_packages=(zlib1g-dev)
 case "$mode" in
   test) apt_packages+=(openssl ca-certificates systemd chromium redis-server pebble) ;;
-  image) apt_packages=(buildah podman runc file binutils) ;;
+  image) apt_packages=(buildah podman runc file binutils ca-certificates) ;;
   bench) apt_packages+=(openssl nginx python3-venv redis-server) ;;
 esac
 
