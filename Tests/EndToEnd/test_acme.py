@@ -20,7 +20,7 @@ import urllib.request
 import pytest
 import websockets
 
-from conftest import gateway_config, insecure_context, raw_http, run, status_of
+from conftest import gateway_config, insecure_context, raw_http, run, secret, status_of
 from test_admin import Admin
 
 PEBBLE = shutil.which("pebble") or "/usr/bin/pebble"
@@ -51,7 +51,7 @@ class Pebble:
     HTTP-01 on `http_port` and TLS-ALPN-01 on `tls_port`, where the test's gateway listens;
     every name resolves to 127.0.0.1 unless the test says otherwise."""
 
-    def __init__(self, nonce_reject=40):
+    def __init__(self, nonce_reject=40, eab_keys=None):
         for program in (PEBBLE, CHALLTESTSRV):
             if not os.path.exists(program):
                 pytest.fail("%s is not installed (make test installs pebble with apt)" % program)
@@ -72,7 +72,8 @@ class Pebble:
                 "managementListenAddress": "127.0.0.1:%d" % self.management_port,
                 "certificate": self.ca_bundle, "privateKey": key,
                 "httpPort": self.http_port, "tlsPort": self.tls_port,
-                "ocspResponderURL": "", "externalAccountBindingRequired": False,
+                "ocspResponderURL": "", "externalAccountBindingRequired": bool(eab_keys),
+                "externalAccountMACKeys": eab_keys or {},
             }}, f)
         self.dns = subprocess.Popen(
             [CHALLTESTSRV, "-dns01", "127.0.0.1:%d" % self.dns_port, "-http01", "", "-https01", "", "-tlsalpn01", "",
@@ -128,7 +129,7 @@ def pebble():
     server.stop()
 
 
-def acme_config(pebble, storage, admin_socket, tls_port, challenges="tls-alpn-01", plain_port=None, retry="1s"):
+def acme_config(pebble, storage, admin_socket, tls_port, challenges="tls-alpn-01", plain_port=None, retry="1s", eab=None):
     """A gateway with one TLS listener whose certificate comes from Pebble, an echo route and
     an admin socket; `plain_port` adds a plain listener that redirects to https."""
     config = gateway_config(extra='admin:\n  address: "unix:%s"\n' % admin_socket)
@@ -141,8 +142,10 @@ def acme_config(pebble, storage, admin_socket, tls_port, challenges="tls-alpn-01
         storage: "%s"
         challenges: [%s]
         retry_initial: %s
-        retry_max: 4s
-""" % (pebble.directory_url, pebble.ca_bundle, DOMAIN, storage, challenges, retry)
+        retry_max: %s
+""" % (pebble.directory_url, pebble.ca_bundle, DOMAIN, storage, challenges, retry, "4s" if retry == "1s" else "1h")
+    if eab:
+        acme += "        eab_kid: %s\n        eab_hmac_key: %s\n" % eab
     config = config.replace('    address: "127.0.0.1:0"\n    tls:\n      self_signed: true\n', '    address: "127.0.0.1:%d"\n%s' % (tls_port, acme))
     if plain_port is not None:
         config = config.replace("listeners:\n", 'listeners:\n  plain:\n    address: "127.0.0.1:%d"\n    redirect_https: 443\n' % plain_port)
@@ -180,11 +183,11 @@ def wait_until(predicate, timeout=30, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
-def new_gateway(gateway_factory, pebble, challenges="tls-alpn-01", plain=False, storage=None, tls_port=None, retry="1s"):
+def new_gateway(gateway_factory, pebble, challenges="tls-alpn-01", plain=False, storage=None, tls_port=None, retry="1s", eab=None):
     storage = storage or os.path.join(tempfile.mkdtemp(prefix="wgs"), "acme")
     admin_socket = os.path.join(tempfile.mkdtemp(prefix="wga"), "admin.sock")
     config = acme_config(pebble, storage, admin_socket, tls_port or pebble.tls_port, challenges,
-                         plain_port=pebble.http_port if plain else None, retry=retry)
+                         plain_port=pebble.http_port if plain else None, retry=retry, eab=eab)
     gw = gateway_factory(config, listeners=2 if plain else 1)
     return gw, Admin(unix=admin_socket), storage
 
@@ -337,6 +340,27 @@ def test_two_gateways_sharing_storage_order_once(gateway_factory, pebble):
     root = pebble.root()
     assert served_certificate(second.address("main")[1], root) == served_certificate(pebble.tls_port, root)
     assert certificates(admin2)[0]["state"] == "valid"
+
+
+def test_external_account_binding(gateway_factory):
+    """A CA that requires external account binding (Pebble's `externalAccountMACKeys`): with
+    the CA-issued key id and HMAC key the account is made and the certificate issued; without
+    them the error says what to set; the HMAC key never reaches the log."""
+    hmac_key = secret("zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W")
+    pebble = Pebble(eab_keys={"kid-1": hmac_key})
+    try:
+        bare, admin, _ = new_gateway(gateway_factory, pebble, retry="30s")
+        bare.wait_for_log(r'msg="ACME order failed".*requires external account binding: set tls.acme.eab_kid and eab_hmac_key', timeout=30)
+        assert certificates(admin)[0]["state"] == "pending"
+        bare.stop()
+        wrong, _, _ = new_gateway(gateway_factory, pebble, retry="30s", eab=("kid-1", "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk"))
+        wrong.wait_for_log(r'msg="ACME order failed".*(unauthorized|malformed)', timeout=30)
+        wrong.stop()
+        gw, admin, _ = new_gateway(gateway_factory, pebble, eab=("kid-1", hmac_key))
+        gw.wait_for_log(r'msg="ACME certificate issued"', timeout=60)
+        served_certificate(pebble.tls_port, pebble.root())
+    finally:
+        pebble.stop()
 
 
 def test_acme_configuration_errors_name_the_key(tmp_path):

@@ -156,6 +156,46 @@ final class ConfigurationLoaderTests: XCTestCase {
         }
     }
 
+    static let acme = """
+        listeners:
+          main:
+            address: "127.0.0.1:9443"
+            tls:
+              acme:
+                directory: letsencrypt
+                email: ops@example.org
+                domains: [Example.org, www.example.org, example.org]
+                challenges: http-01
+                retry_initial: 5s
+          http:
+            address: "127.0.0.1:9080"
+            redirect_https: 9443
+        routes:
+          echo:
+            path: /echo
+            kind: echo
+        """
+
+    /// `tls.acme`: presets, defaults, lower-cased and de-duplicated names; printed and loaded back.
+    func testACMESettingsLoadWithDefaultsAndRoundTrip() async throws {
+        let configuration = try await load(Self.acme)
+        let acme = try XCTUnwrap(configuration.listeners.first { $0.name == "main" }?.tls?.acme)
+        XCTAssertEqual(acme.directory, ACMESettings.letsEncrypt)
+        XCTAssertEqual(acme.domains, ["example.org", "www.example.org"])
+        XCTAssertEqual(acme.challenges, [.http01])
+        XCTAssertEqual(acme.storage, "/var/lib/wssgate/acme")
+        XCTAssertEqual(acme.retryInitial, .seconds(5))
+        XCTAssertEqual(acme.retryMax, .hours(24))
+        XCTAssertEqual(acme.certificatePath, "/var/lib/wssgate/acme/certificates/example.org/fullchain.pem")
+        let printed = try await load(EffectiveConfiguration.yaml(configuration))
+        XCTAssertEqual(printed, configuration)
+        // acme with certificate files, or a bad retry_max, names the key.
+        let both = try await loadError(Self.acme.replacingOccurrences(of: "      acme:\n", with: "      certificate: /c.pem\n      key: /k.pem\n      acme:\n"))
+        XCTAssertEqual(both.key, "listeners.main.tls.acme")
+        let retry = try await loadError(Self.acme.replacingOccurrences(of: "retry_initial: 5s", with: "retry_initial: 5s\n        retry_max: 2s"))
+        XCTAssertEqual(retry.key, "listeners.main.tls.acme.retry_max")
+    }
+
     /// The printed effective configuration loads back to the same configuration.
     func testEffectiveConfigurationRoundTrips() async throws {
         let original = try await load(Self.minimal + "\n    subprotocols: [a, b]\n    idle_timeout: 250ms\n")
