@@ -291,9 +291,11 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
         let hadAccount = await client.accountURL != nil
         let accountURL = try await client.ensureAccount(email: acme.email, externalAccount: externalAccount)
         if !hadAccount { try storage.saveAccountURL(accountURL) }
-        let replaces = previous.flatMap(Self.leaf).flatMap(Self.renewalIdentifier)
+        // RFC 9773 §5: with ARI, the order names the certificate it replaces.
         let offersARI = (try? await client.directoryResource().renewalInfo) != nil
-        let (orderURL, initialOrder) = try await client.newOrder(domains: acme.domains, replaces: offersARI ? replaces : nil)
+        let replaces = offersARI ? previous.flatMap(Self.leaf).flatMap(Self.renewalIdentifier) : nil
+        if let replaces { logger.info("ACME order replaces", metadata: logMetadata.merging(["replaces": .string(replaces)]) { $1 }) }
+        let (orderURL, initialOrder) = try await client.newOrder(domains: acme.domains, replaces: replaces)
         var order = initialOrder
         if order.status == "pending" {
             try await authorize(order, client: client, acme: acme)

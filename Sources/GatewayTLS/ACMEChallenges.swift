@@ -89,22 +89,7 @@ public final class ACMEChallenges: Sendable {
             SubjectAlternativeNames([.dnsName(domain)])
             Certificate.Extension(oid: acmeIdentifierOID, critical: true, value: digest.serializedBytes[...])
         }
-        var serial = [UInt8](repeating: 0, count: 16)
-        for index in serial.indices { serial[index] = UInt8.random(in: 0...255) }
-        serial[0] &= 0x7F
-        let now = Date()
-        let certificate = try Certificate(
-            version: .v3,
-            serialNumber: Certificate.SerialNumber(bytes: serial[...]),
-            publicKey: certificateKey.publicKey,
-            notValidBefore: now.addingTimeInterval(-3600),
-            notValidAfter: now.addingTimeInterval(7 * 86400),
-            issuer: subject,
-            subject: subject,
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: extensions,
-            issuerPrivateKey: certificateKey
-        )
+        let certificate = try CertificateMaterial.signedBySelf(key: certificateKey, subject: subject, extensions: extensions, from: Date().addingTimeInterval(-3600), days: 7)
         return (certificate, key)
     }
 }

@@ -114,21 +114,7 @@ public struct CertificateMaterial: Sendable {
                 try ExtendedKeyUsage([.serverAuth])
                 SubjectAlternativeNames(alternativeNames)
             }
-            var serial = [UInt8](repeating: 0, count: 16)
-            for index in serial.indices { serial[index] = UInt8.random(in: 0...255) }
-            serial[0] &= 0x7F
-            let certificate = try Certificate(
-                version: .v3,
-                serialNumber: Certificate.SerialNumber(bytes: serial[...]),
-                publicKey: certificateKey.publicKey,
-                notValidBefore: now.addingTimeInterval(-3600),
-                notValidAfter: now.addingTimeInterval(365 * 86400),
-                issuer: subject,
-                subject: subject,
-                signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: extensions,
-                issuerPrivateKey: certificateKey
-            )
+            let certificate = try signedBySelf(key: certificateKey, subject: subject, extensions: extensions, from: now.addingTimeInterval(-3600), days: 365)
             var serializer = DER.Serializer()
             try serializer.serialize(certificate)
             let der = serializer.serializedBytes
@@ -144,6 +130,26 @@ public struct CertificateMaterial: Sendable {
         } catch {
             throw TLSMaterialError(.generation, field: .certificate, "cannot make a self-signed certificate: \(error)")
         }
+    }
+
+    /// A certificate its own key signs, with a random positive 128-bit serial, valid `days`
+    /// from `start` (the generated certificate and TLS-ALPN-01's challenge certificate).
+    static func signedBySelf(key: Certificate.PrivateKey, subject: DistinguishedName, extensions: Certificate.Extensions, from start: Date, days: Double) throws -> Certificate {
+        var serial = [UInt8](repeating: 0, count: 16)
+        for index in serial.indices { serial[index] = UInt8.random(in: 0...255) }
+        serial[0] &= 0x7F
+        return try Certificate(
+            version: .v3,
+            serialNumber: Certificate.SerialNumber(bytes: serial[...]),
+            publicKey: key.publicKey,
+            notValidBefore: start,
+            notValidAfter: start.addingTimeInterval(days * 86400),
+            issuer: subject,
+            subject: subject,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: extensions,
+            issuerPrivateKey: key
+        )
     }
 
     static func fingerprint(der: [UInt8]) -> String {

@@ -7,6 +7,7 @@ without ordering twice."""
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -361,6 +362,103 @@ def test_external_account_binding(gateway_factory):
         served_certificate(pebble.tls_port, pebble.root())
     finally:
         pebble.stop()
+
+
+class RenewalInfoServer:
+    """ACME Renewal Information (RFC 9773) beside Pebble, which does not offer it in the version
+    Debian ships: its own HTTPS (Pebble's certificate) serves Pebble's directory with a
+    `renewalInfo` URL added, and answers each renewal-info request with the window the test
+    set for the first certificate asked about (later ones get a window a month away). Every
+    other request goes to Pebble itself."""
+
+    def __init__(self, pebble, first_window):
+        import http.server
+        import threading
+        server = self
+        self.asked = []
+        self.first_window = first_window
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if self.path == "/dir":
+                    with urllib.request.urlopen(pebble.directory_url, context=pebble.https) as r:
+                        directory = json.loads(r.read())
+                    directory["renewalInfo"] = "https://127.0.0.1:%d/renewal-info/" % server.port
+                    body, extra = directory, {}
+                elif self.path.startswith("/renewal-info/"):
+                    identifier = self.path[len("/renewal-info/"):]
+                    server.asked.append(identifier)
+                    if identifier == server.asked[0]:
+                        start, end = server.first_window
+                    else:
+                        start, end = time.time() + 30 * 86400, time.time() + 31 * 86400
+                    stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+                    body, extra = {"suggestedWindow": {"start": stamp(start), "end": stamp(end)}}, {"Retry-After": "21600"}
+                else:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(pebble.ca_bundle, os.path.join(pebble.directory, "pebble-https.key"))
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def renewal_identifier(der):
+    """RFC 9773 §4.1, computed by the `cryptography` package from the certificate itself."""
+    import base64
+    from cryptography import x509
+    certificate = x509.load_der_x509_certificate(der)
+    aki = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    serial = certificate.serial_number.to_bytes((certificate.serial_number.bit_length() + 8) // 8, "big")
+    encode = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    return encode(aki) + "." + encode(serial)
+
+
+def test_renewal_information_window_decides_when_to_renew(gateway_factory, pebble):
+    # The first certificate's window is already open: renew now, naming it in `replaces`.
+    ari = RenewalInfoServer(pebble, first_window=(time.time() - 3600, time.time() - 60))
+    try:
+        storage = os.path.join(tempfile.mkdtemp(prefix="wgs"), "acme")
+        admin_socket = os.path.join(tempfile.mkdtemp(prefix="wga"), "admin.sock")
+        config = acme_config(pebble, storage, admin_socket, pebble.tls_port).replace(
+            pebble.directory_url, "https://127.0.0.1:%d/dir" % ari.port)
+        gw = gateway_factory(config)
+        admin = Admin(unix=admin_socket)
+        wait_until(lambda: certificates(admin)[0]["issued"] == 2, timeout=60, what="the renewal ARI asked for")
+        root = pebble.root()
+        second = served_certificate(pebble.tls_port, root)
+        first_id = ari.asked[0]
+        assert gw.wait_for_log(r'msg="ACME order replaces".* replaces=%s' % re.escape(first_id))
+        assert renewal_identifier(second) in ari.asked[1:]
+        # The second one's window is a month away: no third order, and the next attempt lies in it.
+        time.sleep(1)
+        [entry] = certificates(admin)
+        assert entry["issued"] == 2 and entry["state"] == "valid"
+        next_attempt = time.mktime(time.strptime(entry["next_attempt"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        assert time.time() + 30 * 86400 - 120 <= next_attempt <= time.time() + 31 * 86400 + 120, entry
+    finally:
+        ari.stop()
 
 
 def test_acme_configuration_errors_name_the_key(tmp_path):
