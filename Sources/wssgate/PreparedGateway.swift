@@ -5,6 +5,7 @@ import GatewayCore
 import GatewayEdge
 import GatewayTLS
 import GatewayWorkers
+import NIOSSL
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -74,6 +75,20 @@ struct PreparedGateway {
                     throw ConfigurationError(.invalidValue, key: "listeners.\(listener.name).tls", "\(error)")
                 }
             }
+            // ACME: the CA bundle must load, and the storage must be creatable and writable, now
+            // rather than at the first order.
+            for listener in configuration.listeners {
+                guard let acme = listener.tls?.acme else { continue }
+                let base = "listeners.\(listener.name).tls.acme"
+                if let bundle = acme.caBundle {
+                    guard let certificates = try? NIOSSLCertificate.fromPEMFile(bundle), !certificates.isEmpty else {
+                        throw ConfigurationError(.invalidPEM, key: "\(base).ca_bundle", "\(bundle) holds no readable PEM certificate")
+                    }
+                }
+                if let problem = storageProblem(acme.storage) {
+                    throw ConfigurationError(.fileUnreadable, key: "\(base).storage", problem)
+                }
+            }
             // A static route's folder must exist.
             for route in configuration.routes {
                 guard let files = route.files else { continue }
@@ -95,6 +110,23 @@ struct PreparedGateway {
         } catch let error as ConfigurationError {
             printError("wssgate: \(error)")
             throw ExitCode(2)
+        }
+    }
+
+    /// Why the ACME storage folder could not be used, or nil: it must be a writable folder, or
+    /// not exist yet under one (the gateway creates it).
+    static func storageProblem(_ path: String) -> String? {
+        var candidate = path
+        while true {
+            if let type = fileType(candidate) {
+                guard type == S_IFDIR else { return "'\(candidate)' is not a folder" }
+                guard access(candidate, W_OK | X_OK) == 0 else {
+                    return candidate == path ? "'\(path)' is not writable" : "'\(path)' cannot be created: '\(candidate)' is not writable"
+                }
+                return nil
+            }
+            guard let slash = candidate.lastIndex(of: "/"), slash != candidate.startIndex else { return nil }
+            candidate = String(candidate[..<slash])
         }
     }
 

@@ -478,6 +478,22 @@ def test_acme_configuration_errors_name_the_key(tmp_path):
         result = subprocess.run([BINARY, "check-config", str(config)], capture_output=True, text=True)
         assert result.returncode == 2, (acme, result.stderr)
         assert key in result.stderr and words in result.stderr, (acme, result.stderr)
+    # A CA bundle that does not load, and a storage that cannot be created, stop the start.
+    bad_bundle = tmp_path / "bundle.pem"
+    bad_bundle.write_text("not a certificate\n")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for acme, key, words in [
+        ("directory: letsencrypt\n        domains: [a.example]\n        ca_bundle: %s" % bad_bundle, "tls.acme.ca_bundle", "no readable PEM"),
+        ("directory: letsencrypt\n        domains: [a.example]\n        storage: %s/acme" % blocker, "tls.acme.storage", "is not a folder"),
+    ]:
+        config = tmp_path / "c.yaml"
+        config.write_text("listeners:\n  main:\n    address: 127.0.0.1:0\n    tls:\n      acme:\n        %s\nroutes:\n  e:\n    path: /e\n    kind: echo\n" % acme)
+        for command in (["check-config", str(config)], ["run", "--config", str(config)]):
+            result = subprocess.run([BINARY, *command], capture_output=True, text=True, timeout=20,
+                                    env=dict(os.environ, WSSGATE_ADMIN_ADDRESS="off"))
+            assert result.returncode == 2, (command, result.stderr)
+            assert key in result.stderr and words in result.stderr, result.stderr
     # The presets name Let's Encrypt; the HMAC key is never printed.
     config = tmp_path / "ok.yaml"
     config.write_text("listeners:\n  main:\n    address: 127.0.0.1:0\n    tls:\n      acme:\n        directory: letsencrypt-staging\n"
