@@ -461,6 +461,26 @@ def test_renewal_information_window_decides_when_to_renew(gateway_factory, pebbl
         ari.stop()
 
 
+def test_nonces_rejected_without_end_give_up_after_ten_retries(gateway_factory):
+    """Pebble told to reject every nonce: each request is retried 10 times with fresh nonces,
+    then the order fails with the CA's badNonce problem and waits its backoff; no storm."""
+    pebble = Pebble(nonce_reject=100)
+    try:
+        gw, admin, _ = new_gateway(gateway_factory, pebble, retry="30s")
+        line = gw.wait_for_log(r'msg="ACME order failed"', timeout=60)
+        assert "badNonce" in line and "retry_in=" in line, line
+        [entry] = certificates(admin)
+        assert entry["failures"] == 1 and entry["state"] == "pending" and "badNonce" in entry["last_error"]
+        # 1 try + 10 retries of the first signed request (newAccount), then nothing until the backoff.
+        time.sleep(2)
+        with open(pebble.log_path) as f:
+            posts = [l for l in f if "sign-me-up" in l and "POST" in l]
+        assert len(posts) == 11, len(posts)
+        assert certificates(admin)[0]["failures"] == 1
+    finally:
+        pebble.stop()
+
+
 def test_acme_configuration_errors_name_the_key(tmp_path):
     from conftest import BINARY
     cases = [
