@@ -145,6 +145,14 @@ def gateway_factory():
         gw.stop(signal.SIGTERM, timeout=15)
 
 
+def free_port():
+    """A loopback port free right now, for peers that must be told a port before they bind
+    (Pebble validates on fixed ports; systemd-socket-activate binds for the gateway)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def insecure_context():
     ctx = ssl.create_default_context()
     ctx.check_hostname = False

@@ -21,18 +21,12 @@ import urllib.request
 import pytest
 import websockets
 
-from conftest import gateway_config, insecure_context, raw_http, run, secret, status_of
+from conftest import free_port, gateway_config, insecure_context, raw_http, run, secret, status_of
 from test_admin import Admin
 
 PEBBLE = shutil.which("pebble") or "/usr/bin/pebble"
 CHALLTESTSRV = shutil.which("pebble-challtestsrv") or "/usr/bin/pebble-challtestsrv"
 DOMAIN = "gw.test"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port, proc, timeout=15):

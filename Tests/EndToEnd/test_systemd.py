@@ -13,15 +13,9 @@ import time
 import pytest
 import websockets
 
-from conftest import BINARY, ROOT, insecure_context, run
+from conftest import BINARY, ROOT, free_port, insecure_context, run
 
 pytestmark = pytest.mark.skipif(shutil.which("systemd-socket-activate") is None, reason="systemd tools not installed")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class NotifySocket:
