@@ -132,8 +132,13 @@ final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Senda
     }
 
     /// A topic's message; the session bounds its queue, so a client that does not read never
-    /// slows the publisher or the others.
+    /// slows the publisher or the others. On the session's own loop it is sent at once, without
+    /// a task per subscriber.
     func deliver(_ message: WebSocketMessage) {
-        eventLoop.execute { [self] in self.session?.sendUnlessFull(message) }
+        if eventLoop.inEventLoop {
+            session?.sendUnlessFull(message)
+        } else {
+            eventLoop.execute { [self] in self.session?.sendUnlessFull(message) }
+        }
     }
 }

@@ -190,13 +190,21 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, @unchecked Se
         }
     }
 
+    /// Called on the link's loop; a connection pinned to a link on its own loop (the usual case)
+    /// takes it at once, without a task.
     func creditReturned(messages: UInt32, bytes: UInt32, from link: WorkerLink) {
-        eventLoop.execute { [self] in
-            guard self.link === link else { return }
-            self.credit += Int(bytes)
-            self.unacknowledgedMessages = max(0, self.unacknowledgedMessages - Int(messages))
-            self.flushPending()
+        if eventLoop.inEventLoop {
+            takeCredit(messages: messages, bytes: bytes, from: link)
+        } else {
+            eventLoop.execute { [self] in self.takeCredit(messages: messages, bytes: bytes, from: link) }
         }
+    }
+
+    private func takeCredit(messages: UInt32, bytes: UInt32, from link: WorkerLink) {
+        guard self.link === link else { return }
+        credit += Int(bytes)
+        unacknowledgedMessages = max(0, unacknowledgedMessages - Int(messages))
+        flushPending()
     }
 
     func closeRequested(code: UInt16, reason: String) {
@@ -207,9 +215,17 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, @unchecked Se
     }
 
     /// A message for the client, from its worker or the hub (the session bounds its queue).
+    /// On the connection's own loop it is sent at once: a task per message cost an allocation
+    /// and a queue round trip on the busiest path of a worker route.
     func deliver(_ message: WebSocketMessage) {
-        eventLoop.execute { [self] in
-            if self.session?.sendUnlessFull(message) == false { self.pool.countOverflow() }
+        if eventLoop.inEventLoop {
+            send(message)
+        } else {
+            eventLoop.execute { [self] in self.send(message) }
         }
+    }
+
+    private func send(_ message: WebSocketMessage) {
+        if session?.sendUnlessFull(message) == false { pool.countOverflow() }
     }
 }

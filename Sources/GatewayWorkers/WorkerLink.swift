@@ -11,7 +11,7 @@ final class WorkerLink: Sendable {
     let initialCredit: Int
     /// Largest frame the worker accepts.
     let maxFrameBytes: Int
-    private let writer: CoalescingWriter
+    private let writer: WorkerFrameWriter
 
     init(id: UInt64, instance: String, channel: any Channel, initialCredit: Int, maxFrameBytes: Int) {
         self.id = id
@@ -19,7 +19,7 @@ final class WorkerLink: Sendable {
         self.channel = channel
         self.initialCredit = initialCredit
         self.maxFrameBytes = maxFrameBytes
-        self.writer = CoalescingWriter(channel: channel)
+        self.writer = WorkerFrameWriter(channel: channel)
     }
 
     func write(_ frame: WorkerFrame) {
@@ -29,10 +29,10 @@ final class WorkerLink: Sendable {
 
 /// Drives one link: sends the hello, waits for the worker's, then hands every frame to the pool.
 /// A frame that breaks the protocol ends the link (with a logged error); the pool carries on
-/// with the other instances and reconnects this one.
+/// with the other instances and reconnects this one. It is the link's only handler: it splits
+/// the bytes into frames itself (`WorkerFrameReader`), and writes go through `WorkerFrameWriter`.
 final class WorkerLinkHandler: ChannelInboundHandler {
-    typealias InboundIn = WorkerFrame
-    typealias OutboundOut = WorkerFrame
+    typealias InboundIn = ByteBuffer
 
     private enum State {
         case awaitingHello
@@ -48,6 +48,9 @@ final class WorkerLinkHandler: ChannelInboundHandler {
     private let logger: Logger
     private var state = State.awaitingHello
     private var helloTimer: Scheduled<Void>?
+    private var reader: WorkerFrameReader
+    /// The worker broke the protocol: nothing more is read from this link.
+    private var broken = false
 
     init(instance: String, linkID: UInt64, maxFrameBytes: Int, helloTimeout: TimeAmount, pool: WorkerPool, logger: Logger) {
         self.instance = instance
@@ -56,10 +59,12 @@ final class WorkerLinkHandler: ChannelInboundHandler {
         self.helloTimeout = helloTimeout
         self.pool = pool
         self.logger = logger
+        self.reader = WorkerFrameReader(maxFrameBytes: maxFrameBytes)
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        context.writeAndFlush(wrapOutboundOut(.hello(.init(maxFrameBytes: UInt32(maxFrameBytes), gateway: "wssgate"))), promise: nil)
+        let hello = WorkerFrameCodec.encode(.hello(.init(maxFrameBytes: UInt32(maxFrameBytes), gateway: "wssgate")), allocator: context.channel.allocator)
+        context.writeAndFlush(NIOAny(hello), promise: nil)
         helloTimer = context.eventLoop.assumeIsolated().scheduleTask(in: helloTimeout) { [self] in
             if case .awaitingHello = self.state {
                 self.logger.error("worker did not answer hello", metadata: ["instance": .string(self.instance)])
@@ -71,7 +76,18 @@ final class WorkerLinkHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        guard !broken else { return }
+        reader.append(unwrapInboundIn(data))
+        do {
+            while !broken, let frame = try reader.next() {
+                handle(frame, context: context)
+            }
+        } catch {
+            protocolError(context: context, error)
+        }
+    }
+
+    private func handle(_ frame: WorkerFrame, context: ChannelHandlerContext) {
         switch state {
         case .awaitingHello:
             guard case .helloAck(let ack) = frame else {
@@ -103,6 +119,9 @@ final class WorkerLinkHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if !broken {
+            do { try reader.finish() } catch { protocolError(context: context, error) }
+        }
         helloTimer?.cancel()
         if case .ready(let link) = state { pool.linkLost(link) }
         state = .closed
@@ -119,6 +138,8 @@ final class WorkerLinkHandler: ChannelInboundHandler {
     }
 
     private func protocolError(context: ChannelHandlerContext, _ error: WorkerProtocolError) {
+        guard !broken else { return }
+        broken = true
         pool.countLinkError()
         logger.error("worker broke the protocol; closing its link", metadata: ["instance": .string(instance), "error": .string(error.description)])
         context.close(promise: nil)

@@ -157,15 +157,9 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         let linkID = nextLinkID.withLockedValue { $0 += 1; return $0 }
         let maxFrameBytes = self.maxFrameBytes
         let logger = self.logger
+        // The pipeline stays empty until the peer is trusted; then the link handler is all of it.
         let channel = try await ClientBootstrap(group: loop)
             .connectTimeout(.seconds(2))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(ByteToMessageHandler(WorkerFrameDecoder(maxFrameBytes: maxFrameBytes)))
-                    try pipeline.addHandler(MessageToByteHandler(WorkerFrameEncoder()))
-                }
-            }
             .connect(unixDomainSocketPath: instance.socketPath).get()
         // Trust the socket only if its owner is an allowed user.
         let uid = try await PeerCredentials.uid(of: channel).get()

@@ -3,24 +3,34 @@ import NIOCore
 import WorkerProtocol
 
 /// The worker's end of one gateway link: answers the hello, turns frames into events, and
-/// returns credit as the application consumes messages.
+/// returns credit as the application consumes messages. It is the link's only handler: it
+/// splits the bytes into frames itself (`WorkerFrameReader`), and writes go through
+/// `WorkerFrameWriter`.
 final class ServerLinkHandler: ChannelInboundHandler {
-    typealias InboundIn = WorkerFrame
-    typealias OutboundOut = WorkerFrame
+    typealias InboundIn = ByteBuffer
 
     /// A link as the rest of the worker sees it: thread-safe writes and credit accounting.
     final class Link: Sendable {
         let channel: any Channel
         private let creditWindow: Int
         /// Connection → (messages, bytes) consumed but not yet returned.
-        private let due = NIOLockedValueBox<(pending: [UInt64: (UInt32, UInt32)], flushScheduled: Bool)>(([:], false))
-
-        private let writer: CoalescingWriter
+        private let due = NIOLockedValueBox<[UInt64: (UInt32, UInt32)]>([:])
+        private let writer: WorkerFrameWriter
 
         init(channel: any Channel, creditWindow: Int) {
             self.channel = channel
             self.creditWindow = creditWindow
-            self.writer = CoalescingWriter(channel: channel)
+            let due = self.due
+            // Credit still due goes out with the tick's frames, in the same write.
+            self.writer = WorkerFrameWriter(channel: channel) { writer in
+                let pending = due.withLockedValue { due in
+                    defer { due.removeAll(keepingCapacity: true) }
+                    return due
+                }
+                for (connection, entry) in pending {
+                    writer.write(.credit(connection: connection, messages: entry.0, bytes: entry.1))
+                }
+            }
         }
 
         /// Sends and flushes once per event-loop tick (many connections share the link).
@@ -28,55 +38,46 @@ final class ServerLinkHandler: ChannelInboundHandler {
             writer.write(frame)
         }
 
+        func writeAndFlush(_ frame: WorkerFrame) {
+            writer.writeAndFlush(frame)
+        }
+
         /// Credit goes back in batches: at once when a quarter of the window is due, otherwise
-        /// at the end of the current event-loop tick.
+        /// with the link's next flush, at the end of the current event-loop tick.
         func consumed(connection: UInt64, bytes: Int) {
-            let (sendNow, scheduleFlush): ((UInt32, UInt32)?, Bool) = due.withLockedValue { state in
-                var entry = state.pending[connection] ?? (0, 0)
+            let sendNow: (UInt32, UInt32)? = due.withLockedValue { due in
+                var entry = due[connection] ?? (0, 0)
                 entry.0 += 1
                 entry.1 += UInt32(max(bytes, 1))
                 if Int(entry.1) >= creditWindow / 4 {
-                    state.pending[connection] = nil
-                    return (entry, false)
+                    due[connection] = nil
+                    return entry
                 }
-                state.pending[connection] = entry
-                let schedule = !state.flushScheduled
-                state.flushScheduled = true
-                return (nil, schedule)
+                due[connection] = entry
+                return nil
             }
             if let sendNow {
                 write(.credit(connection: connection, messages: sendNow.0, bytes: sendNow.1))
+            } else {
+                writer.flushSoon()
             }
-            if scheduleFlush {
-                channel.eventLoop.execute { self.flush() }
-            }
-        }
-
-        private func flush() {
-            let pending = due.withLockedValue { state in
-                defer {
-                    state.pending.removeAll()
-                    state.flushScheduled = false
-                }
-                return state.pending
-            }
-            for (connection, entry) in pending {
-                channel.write(WorkerFrame.credit(connection: connection, messages: entry.0, bytes: entry.1), promise: nil)
-            }
-            if !pending.isEmpty { channel.flush() }
         }
 
         func forget(_ connection: UInt64) {
-            due.withLockedValue { _ = $0.pending.removeValue(forKey: connection) }
+            due.withLockedValue { _ = $0.removeValue(forKey: connection) }
         }
     }
 
     private let worker: Worker
     private var link: Link?
     private var helloDone = false
+    private var reader: WorkerFrameReader
+    /// The gateway broke the protocol: nothing more is read from this link.
+    private var broken = false
 
     init(worker: Worker) {
         self.worker = worker
+        self.reader = WorkerFrameReader(maxFrameBytes: worker.configuration.maxFrameBytes)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -85,19 +86,29 @@ final class ServerLinkHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let link else { return }
-        let frame = unwrapInboundIn(data)
+        guard let link, !broken else { return }
+        reader.append(unwrapInboundIn(data))
+        do {
+            while !broken, let frame = try reader.next() {
+                handle(frame, link: link, context: context)
+            }
+        } catch {
+            fail(context: context, error.description)
+        }
+    }
+
+    private func handle(_ frame: WorkerFrame, link: Link, context: ChannelHandlerContext) {
         if !helloDone {
             guard case .hello(let hello) = frame, hello.minVersion <= 1, hello.maxVersion >= 1 else {
                 return fail(context: context, "expected a hello for version 1, got \(frame.type)")
             }
             helloDone = true
             worker.linkStarted(link)
-            context.writeAndFlush(wrapOutboundOut(.helloAck(.init(
+            link.writeAndFlush(.helloAck(.init(
                 maxFrameBytes: UInt32(worker.configuration.maxFrameBytes),
                 initialCredit: UInt32(worker.configuration.credit),
                 worker: worker.configuration.name
-            ))), promise: nil)
+            )))
             return
         }
         switch frame {
@@ -114,6 +125,9 @@ final class ServerLinkHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if !broken {
+            do { try reader.finish() } catch { fail(context: context, error.description) }
+        }
         if let link { worker.linkEnded(link) }
         context.fireChannelInactive()
     }
@@ -123,6 +137,8 @@ final class ServerLinkHandler: ChannelInboundHandler {
     }
 
     private func fail(context: ChannelHandlerContext, _ message: String) {
+        guard !broken else { return }
+        broken = true
         FileHandleStandardError.write("wssgate worker: closing a gateway link: \(message)\n")
         context.close(promise: nil)
     }

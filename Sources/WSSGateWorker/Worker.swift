@@ -94,8 +94,6 @@ public final class Worker: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(ByteToMessageHandler(WorkerFrameDecoder(maxFrameBytes: configuration.maxFrameBytes)))
-                    try pipeline.addHandler(MessageToByteHandler(WorkerFrameEncoder()))
                     try pipeline.addHandler(ServerLinkHandler(worker: worker))
                 }
             }

@@ -8,6 +8,21 @@ public enum WorkerFrameCodec {
     public static let lengthFieldBytes = 4
 
     public static func encode(_ frame: WorkerFrame, into buffer: inout ByteBuffer) {
+        _ = encodeHead(frame, into: &buffer, separatingPayloadsFrom: .max)
+    }
+
+    /// Appends `frame` to `buffer`, except a payload of `separatingPayloadsFrom` bytes or more:
+    /// that one is returned, to be written right after the buffer instead of copied into it (the
+    /// length field counts it either way).
+    public static func encodeHead(_ frame: WorkerFrame, into buffer: inout ByteBuffer, separatingPayloadsFrom threshold: Int) -> ByteBuffer? {
+        var separate: ByteBuffer?
+        func writePayload(_ payload: ByteBuffer) {
+            if payload.readableBytes >= threshold {
+                separate = payload
+            } else {
+                buffer.writeImmutableBuffer(payload)
+            }
+        }
         let start = buffer.writerIndex
         buffer.writeInteger(UInt32(0))  // length, patched below
         buffer.writeInteger(frame.type.rawValue)
@@ -35,7 +50,7 @@ public enum WorkerFrameCodec {
         case .message(let connection, let kind, let payload), .send(let connection, let kind, let payload):
             buffer.writeInteger(connection)
             buffer.writeInteger(kind.rawValue)
-            buffer.writeImmutableBuffer(payload)
+            writePayload(payload)
         case .closed(let connection, let code, let reason), .close(let connection, let code, let reason):
             buffer.writeInteger(connection)
             buffer.writeInteger(code)
@@ -52,13 +67,15 @@ public enum WorkerFrameCodec {
         case .publish(let topic, let kind, let payload):
             buffer.writeInteger(kind.rawValue)
             writeString16(topic, into: &buffer)
-            buffer.writeImmutableBuffer(payload)
+            writePayload(payload)
         case .credit(let connection, let messages, let bytes):
             buffer.writeInteger(connection)
             buffer.writeInteger(messages)
             buffer.writeInteger(bytes)
         }
-        buffer.setInteger(UInt32(buffer.writerIndex - start - lengthFieldBytes), at: start)
+        let length = buffer.writerIndex - start - lengthFieldBytes + (separate?.readableBytes ?? 0)
+        buffer.setInteger(UInt32(length), at: start)
+        return separate
     }
 
     public static func encode(_ frame: WorkerFrame, allocator: ByteBufferAllocator = .init()) -> ByteBuffer {

@@ -11,7 +11,7 @@ public struct WorkerFrameDecoder: NIOSingleStepByteToMessageDecoder {
         self.maxFrameBytes = maxFrameBytes
     }
 
-    public mutating func decode(buffer: inout ByteBuffer) throws -> WorkerFrame? {
+    public mutating func decode(buffer: inout ByteBuffer) throws(WorkerProtocolError) -> WorkerFrame? {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
         guard length >= 1 else { throw WorkerProtocolError(.truncatedFrame, "a frame of length 0 has no type") }
         guard Int(length) <= maxFrameBytes else {
@@ -23,20 +23,11 @@ public struct WorkerFrameDecoder: NIOSingleStepByteToMessageDecoder {
         return try WorkerFrameCodec.decode(body: body)
     }
 
-    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> WorkerFrame? {
+    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws(WorkerProtocolError) -> WorkerFrame? {
         if let frame = try decode(buffer: &buffer) { return frame }
         if buffer.readableBytes > 0 {
             throw WorkerProtocolError(.truncatedFrame, "link closed in the middle of a frame (\(buffer.readableBytes) bytes left)")
         }
         return nil
-    }
-}
-
-/// Writes frames; several frames written before a flush go out in one system call.
-public struct WorkerFrameEncoder: MessageToByteEncoder {
-    public typealias OutboundIn = WorkerFrame
-    public init() {}
-    public func encode(data: WorkerFrame, out: inout ByteBuffer) throws {
-        WorkerFrameCodec.encode(data, into: &out)
     }
 }
