@@ -16,12 +16,16 @@ from conftest import insecure_context, run, with_witness
 
 class Upstream:
     """A websockets echo server on a loopback port, in a thread of its own. It first sends the
-    forwarding headers it saw; /deny answers 403."""
+    forwarding headers it saw; /deny answers 403; /flood sends FLOOD numbered messages of 64 KiB
+    as fast as the connection takes them, counting them in `flooded`."""
+
+    FLOOD = 2000
 
     def __init__(self):
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.port = None
+        self.flooded = 0
         threading.Thread(target=self._run, daemon=True).start()
         assert self.ready.wait(10)
 
@@ -29,6 +33,12 @@ class Upstream:
         asyncio.set_event_loop(self.loop)
 
         async def handler(ws):
+            if ws.request.path.startswith("/flood"):
+                for number in range(self.FLOOD):
+                    await ws.send(number.to_bytes(4, "big") * 16384)
+                    self.flooded = number + 1
+                await ws.wait_closed()
+                return
             seen = {k: ws.request.headers.get(k) for k in ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "Host")}
             seen["path"] = ws.request.path
             await ws.send(json.dumps(seen))
@@ -77,6 +87,11 @@ routes:
     kind: proxy
     proxy:
       upstream: ws://127.0.0.1:%d/ws
+  flood:
+    path: /flood
+    kind: proxy
+    proxy:
+      upstream: ws://127.0.0.1:%d/flood
   deny:
     path: /deny
     kind: proxy
@@ -88,7 +103,7 @@ routes:
     proxy:
       upstream: ws://127.0.0.1:%d/
       handshake_timeout: 1s
-""" % (upstream_port, upstream_port, silent)
+""" % (upstream_port, upstream_port, upstream_port, silent)
 
 
 def status_of_upgrade(url):
@@ -119,6 +134,35 @@ def test_proxy_passes_through_with_forwarding_headers(gateway_factory):
             assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
 
     run(scenario())
+
+
+def test_a_client_that_does_not_read_stops_the_upstream(gateway_factory):
+    """Back-pressure through the pass-through: while the client reads nothing, the gateway stops
+    reading the upstream once the client's socket is full, so the upstream's sends stall instead
+    of the gateway buffering 128 MB. When the client reads again, every message arrives, in
+    order, and other sessions carried on meanwhile."""
+    upstream = Upstream()
+    port, _silent = silent_port()
+    gw = gateway_factory(config(upstream.port, port))
+
+    async def scenario():
+        # max_queue=1: the client library stops reading its socket after one message. No
+        # compression, or the repetitive messages would shrink to nothing on the wire.
+        async with websockets.connect(gw.url("/flood"), ssl=insecure_context(), max_queue=1, max_size=1 << 20, compression=None) as ws:
+            await asyncio.sleep(3)
+            stalled_at = upstream.flooded
+            # Socket buffers on the way hold a few MB; without back-pressure all 2000
+            # messages (128 MB) are gone in well under a second.
+            assert stalled_at < 600, "the upstream sent %d of 64 KiB to a client that reads nothing" % stalled_at
+            await asyncio.sleep(1)
+            assert upstream.flooded - stalled_at < 16, "still flowing to a client that reads nothing"
+            for number in range(Upstream.FLOOD):
+                message = await ws.recv()
+                assert message == number.to_bytes(4, "big") * 16384
+            return stalled_at
+
+    stalled_at = run(with_witness(gw, lambda: asyncio.run(scenario())), timeout=90)
+    print("upstream stalled after %d messages" % stalled_at)
 
 
 def test_upstream_statuses_reach_the_client(gateway_factory):
