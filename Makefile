@@ -53,7 +53,9 @@ conformance: deps build
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --transports ws,wss --out build/autobahn --cases '*'
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --route /proxied --transports wss --out build/autobahn-proxy --cases '1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*'
 
-bench: build micro-bench
+# The benchmark runs what ships: the static gateway (and a static echo worker beside it).
+bench: static micro-bench
+	$(SWIFT) build -c release $(RELEASE_FLAGS) --scratch-path $(STATIC_SCRATCH) -Xswiftc -static-executable --product wssgate-echo-worker
 	@scripts/install-deps.sh bench
 	build/bench-venv/bin/python scripts/bench.py
 

@@ -34,8 +34,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "build", "bench")
 PY = os.path.join(ROOT, "build", "bench-venv", "bin", "python")
 LOAD = os.path.join(ROOT, "scripts", "bench", "load.py")
-GATEWAY = os.path.join(ROOT, ".build", "release", "wssgate")
-ECHO_WORKER = os.path.join(ROOT, ".build", "release", "wssgate-echo-worker")
+# What ships: the static binary `make static` writes (statically linked against glibc).
+GATEWAY = os.path.join(ROOT, "build", "static", "wssgate")
+ECHO_WORKER = os.path.join(ROOT, ".build-static", "release", "wssgate-echo-worker")
 CLIENT_PROCESSES = 2
 started = []
 
