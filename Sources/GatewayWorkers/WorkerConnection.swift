@@ -54,7 +54,7 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, @unchecked Se
     }
 
     func verdictArrived(accepted: Bool, status: UInt16, reason: String) {
-        eventLoop.execute { [self] in
+        onLoop { [self] in
             guard self.verdict != nil else { return }
             if accepted {
                 self.giveVerdict(.accept(self))
@@ -190,9 +190,8 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, @unchecked Se
         }
     }
 
-    /// Called on the link's loop; a connection pinned to a link on its own loop (the usual case)
-    /// takes it at once, without a task.
     func creditReturned(messages: UInt32, bytes: UInt32, from link: WorkerLink) {
+        // As `onLoop`, spelled out: no closure to allocate on the per-message path.
         if eventLoop.inEventLoop {
             takeCredit(messages: messages, bytes: bytes, from: link)
         } else {
@@ -208,16 +207,15 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, @unchecked Se
     }
 
     func closeRequested(code: UInt16, reason: String) {
-        eventLoop.execute { [self] in
+        onLoop { [self] in
             let valid = CloseCode.isValidOnWire(code) ? code : CloseCode.normal
             self.session?.close(code: valid, reason: reason)
         }
     }
 
     /// A message for the client, from its worker or the hub (the session bounds its queue).
-    /// On the connection's own loop it is sent at once: a task per message cost an allocation
-    /// and a queue round trip on the busiest path of a worker route.
     func deliver(_ message: WebSocketMessage) {
+        // As `onLoop`, spelled out: no closure to allocate on the per-message path.
         if eventLoop.inEventLoop {
             send(message)
         } else {
@@ -227,5 +225,19 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, @unchecked Se
 
     private func send(_ message: WebSocketMessage) {
         if session?.sendUnlessFull(message) == false { pool.countOverflow() }
+    }
+
+    /// What a link (or the hub) hands this connection runs on the connection's loop: at once
+    /// when the caller is already there — a link on the same loop, the usual case — and as a
+    /// task otherwise. A task per message cost an allocation and a queue round trip on the
+    /// busiest path of a worker route. Every frame about a connection goes through here (or
+    /// the same two branches, spelled out), so they keep their order either way: an `accept` followed by a `send` in the same read must
+    /// not see the `send` overtake the upgrade.
+    private func onLoop(_ body: @escaping @Sendable () -> Void) {
+        if eventLoop.inEventLoop {
+            body()
+        } else {
+            eventLoop.execute(body)
+        }
     }
 }

@@ -11,7 +11,7 @@ MAGIC = 0x57534757
 
 class FakeWorker:
     def __init__(self, behaviour, credit=65536):
-        self.behaviour = behaviour  # "stall", "silent", or a list of byte strings to send, one per link
+        self.behaviour = behaviour  # "stall", "silent", "accept-and-send", or a list of byte strings to send, one per link
         self.credit = credit
         self.path = os.path.join(tempfile.mkdtemp(prefix="wgf"), "fake.sock")
         self.links = 0
@@ -44,6 +44,21 @@ class FakeWorker:
         writer.write(struct.pack("!IBIHII", 1 + 14 + 2 + len(name), 0x02, MAGIC, 1, 1 << 24, self.credit)
                      + struct.pack("!H", len(name)) + name)
         await writer.drain()
+        if self.behaviour == "accept-and-send":
+            # Each open that waits for a verdict gets accept and two sends in one write: the
+            # gateway reads them together and must upgrade before it delivers the sends.
+            while True:
+                header = await reader.readexactly(4)
+                (length,) = struct.unpack("!I", header)
+                body = await reader.readexactly(length)
+                if body[0] == 0x10:
+                    self.opens += 1
+                    connection = body[1:9]
+                    frames = struct.pack("!IB", 9, 0x20) + connection
+                    for text in (b"first", b"second"):
+                        frames += struct.pack("!IB", 10 + len(text), 0x22) + connection + b"\x01" + text
+                    writer.write(frames)
+                    await writer.drain()
         if self.behaviour == "stall":
             await asyncio.sleep(3600)  # reads nothing, ever
         elif self.behaviour == "silent":

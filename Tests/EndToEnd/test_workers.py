@@ -278,6 +278,29 @@ def test_worker_authorization_statuses(gateway_factory):
     assert silent.opens >= 1
 
 
+def test_sends_right_behind_the_accept_reach_the_client_in_order(gateway_factory):
+    """A worker that accepts and sends at once (one write, one read on the gateway): the sends
+    wait for the upgrade they follow, and arrive in order."""
+    eager = FakeWorker("accept-and-send")
+    gw = gateway_factory(BASE + """  eager:
+    path: /eager
+    kind: worker
+    worker:
+      socket: %s
+      authorize: true
+""" % eager.path)
+    wait_linked(gw, 1)
+
+    async def scenario():
+        for _ in range(20):
+            async with websockets.connect(gw.url("/eager"), ssl=insecure_context()) as ws:
+                assert await asyncio.wait_for(ws.recv(), 10) == "first"
+                assert await asyncio.wait_for(ws.recv(), 10) == "second"
+
+    run(scenario(), timeout=60)
+    assert eager.opens == 20
+
+
 def test_a_socket_owned_by_another_user_is_not_trusted(gateway_factory):
     import tempfile
     if os.getuid() != 0 or not os.path.exists("/usr/bin/python3"):
