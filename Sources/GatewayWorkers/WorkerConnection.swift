@@ -231,8 +231,8 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, @unchecked Se
     /// when the caller is already there — a link on the same loop, the usual case — and as a
     /// task otherwise. A task per message cost an allocation and a queue round trip on the
     /// busiest path of a worker route. Every frame about a connection goes through here (or
-    /// the same two branches, spelled out), so they keep their order either way: an `accept` followed by a `send` in the same read must
-    /// not see the `send` overtake the upgrade.
+    /// the same two branches, spelled out), so they keep their order either way: a `send`
+    /// right behind an `accept` in the same read must not overtake the upgrade.
     private func onLoop(_ body: @escaping @Sendable () -> Void) {
         if eventLoop.inEventLoop {
             body()
