@@ -55,7 +55,7 @@ conformance: deps build
 
 # The benchmark runs what ships: the static gateway (and a static echo worker beside it).
 bench: static micro-bench
-	$(SWIFT) build -c release $(RELEASE_FLAGS) --scratch-path $(STATIC_SCRATCH) -Xswiftc -static-executable --product wssgate-echo-worker
+	$(STATIC_BUILD) wssgate-echo-worker
 	@scripts/install-deps.sh bench
 	build/bench-venv/bin/python scripts/bench.py
 
@@ -64,12 +64,14 @@ clean:
 
 # The appliance: static binaries and the FROM-scratch image (buildah/podman, no Docker engine).
 STATIC_SCRATCH := .build-static
+# One product, linked statically against glibc: `$(STATIC_BUILD) NAME`.
+STATIC_BUILD = $(SWIFT) build -c release $(RELEASE_FLAGS) --scratch-path $(STATIC_SCRATCH) -Xswiftc -static-executable --product
 IMAGE := localhost/wssgate:latest
 
 static:
 	@scripts/install-deps.sh build
-	$(SWIFT) build -c release $(RELEASE_FLAGS) --scratch-path $(STATIC_SCRATCH) -Xswiftc -static-executable --product wssgate
-	$(SWIFT) build -c release $(RELEASE_FLAGS) --scratch-path $(STATIC_SCRATCH) -Xswiftc -static-executable --product wssgate-chat-worker
+	$(STATIC_BUILD) wssgate
+	$(STATIC_BUILD) wssgate-chat-worker
 	mkdir -p build/static
 	strip -o build/static/wssgate $(STATIC_SCRATCH)/release/wssgate
 	strip -o build/static/wssgate-chat-worker $(STATIC_SCRATCH)/release/wssgate-chat-worker

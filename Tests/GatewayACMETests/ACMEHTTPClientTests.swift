@@ -89,13 +89,9 @@ final class ACMEHTTPClientTests: XCTestCase {
     func testAnAnswerOverOneMebibyteIsRefused() async throws {
         try await withServer(bodyBytes: ACMEHTTPClient.maximumBodyBytes + 1) { port, root in
             let client = try ACMEHTTPClient(group: MultiThreadedEventLoopGroup.singleton, trustRoots: [root], userAgent: "test")
-            do {
-                _ = try await client.send(.GET, "https://127.0.0.1:\(port)/dir")
-                XCTFail("an oversized answer was accepted")
-            } catch let error as ACMEError {
-                XCTAssertEqual(error.code, .protocolViolation)
-                XCTAssertTrue(error.message.contains("larger than"), error.message)
-            }
+            let error = try await Self.failure(of: client, port: port, "an oversized answer was accepted")
+            XCTAssertEqual(error?.code, .protocolViolation)
+            XCTAssertTrue(error?.message.contains("larger than") == true, error?.message ?? "")
         }
     }
 
@@ -103,13 +99,9 @@ final class ACMEHTTPClientTests: XCTestCase {
         try await withServer(bodyBytes: nil) { port, root in
             let client = try ACMEHTTPClient(group: MultiThreadedEventLoopGroup.singleton, trustRoots: [root], timeout: .milliseconds(300), userAgent: "test")
             let started = ContinuousClock.now
-            do {
-                _ = try await client.send(.GET, "https://127.0.0.1:\(port)/dir")
-                XCTFail("no answer, yet the request succeeded")
-            } catch let error as ACMEError {
-                XCTAssertEqual(error.code, .unreachable)
-                XCTAssertTrue(error.message.contains("no answer within"), error.message)
-            }
+            let error = try await Self.failure(of: client, port: port, "no answer, yet the request succeeded")
+            XCTAssertEqual(error?.code, .unreachable)
+            XCTAssertTrue(error?.message.contains("no answer within") == true, error?.message ?? "")
             XCTAssertLessThan(ContinuousClock.now - started, .seconds(5))
         }
     }
@@ -118,12 +110,20 @@ final class ACMEHTTPClientTests: XCTestCase {
         try await withServer(bodyBytes: 10) { port, _ in
             let other = try Self.selfSignedRoot().0
             let client = try ACMEHTTPClient(group: MultiThreadedEventLoopGroup.singleton, trustRoots: [other], userAgent: "test")
-            do {
-                _ = try await client.send(.GET, "https://127.0.0.1:\(port)/dir")
-                XCTFail("a certificate nobody vouches for was accepted")
-            } catch let error as ACMEError {
-                XCTAssertEqual(error.code, .unreachable)
-            }
+            let error = try await Self.failure(of: client, port: port, "a certificate nobody vouches for was accepted")
+            XCTAssertEqual(error?.code, .unreachable)
+        }
+    }
+
+    /// The ACME error a GET of `/dir` ends with; nil (and a failure named `unexpected`) when it
+    /// succeeds. Any other error fails the test by propagating.
+    static func failure(of client: ACMEHTTPClient, port: Int, _ unexpected: String) async throws -> ACMEError? {
+        do {
+            _ = try await client.send(.GET, "https://127.0.0.1:\(port)/dir")
+            XCTFail(unexpected)
+            return nil
+        } catch let error as ACMEError {
+            return error
         }
     }
 }
