@@ -109,7 +109,7 @@ public enum ConfigSchema {
 
     public static let root: [(String, Node)] = [
         ("log", .section([("level", .value), ("format", .value), ("redact_parameters", .list)])),
-        ("server", .section([("threads", .value), ("drain_timeout", .value), ("drain_spread", .value)])),
+        ("server", .section([("threads", .value), ("drain_timeout", .value), ("drain_spread", .value), ("removed_route_grace", .value)])),
         ("http", .section([("max_header_bytes", .value), ("header_timeout", .value), ("idle_timeout", .value)])),
         ("listeners", .named(listener)),
         ("routes", .named(route)),

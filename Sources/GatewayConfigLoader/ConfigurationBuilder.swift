@@ -27,7 +27,8 @@ struct ConfigurationBuilder {
         let server = ServerSettings(
             threads: try integer(["server", "threads"], default: serverDefaults.threads, range: 0...256),
             drainTimeout: try duration(["server", "drain_timeout"], default: serverDefaults.drainTimeout),
-            drainSpread: try duration(["server", "drain_spread"], default: serverDefaults.drainSpread)
+            drainSpread: try duration(["server", "drain_spread"], default: serverDefaults.drainSpread),
+            removedRouteGrace: try optionalDuration(["server", "removed_route_grace"], never: "never")
         )
         guard server.drainSpread < server.drainTimeout else {
             throw ConfigurationError(.invalidValue, key: "server.drain_spread", "must be shorter than server.drain_timeout")
@@ -130,6 +131,16 @@ struct ConfigurationBuilder {
         return ClusterSettings.isValidNodeName(name) ? name : "wssgate"
     }
 
+    /// A secret as check-config printed it (`[redacted]`) stands for one nobody knows: the
+    /// configuration still loads and runs, and refuses every token or request that needs it,
+    /// rather than failing open or not starting. Any other value is the secret itself.
+    static func unredacted(_ secret: String) -> String {
+        guard secret == EffectiveConfiguration.redacted else { return secret }
+        // 48 hex digits from the system's secure generator: long enough for every secret's rule.
+        let digits = Array("0123456789abcdef")
+        return String((0..<48).map { _ in digits.randomElement()! })
+    }
+
     /// A route's `auth` section, key files read; nil when the route has none.
     private func auth(_ base: [String]) throws(ConfigurationError) -> JWTSettings? {
         let fields = ["hs256_secret", "hs256_secret_file", "public_keys", "jwks_file", "algorithms", "issuer", "audience", "leeway", "token_from", "cookie", "query_parameter", "protocol_prefix"]
@@ -146,9 +157,10 @@ struct ConfigurationBuilder {
         case (.some, .some):
             throw ConfigurationError(.invalidValue, key: dotted(base + ["hs256_secret_file"]), "use either hs256_secret or hs256_secret_file, not both")
         case (let secret?, nil):
-            settings.secrets = [secret]
+            settings.secrets = [Self.unredacted(secret)]
         case (nil, let path?):
             settings.secrets = [try read(path, key: "hs256_secret_file").trimmingCharacters(in: "\n")]
+            settings.secretFile = path
         case (nil, nil):
             break
         }
@@ -224,8 +236,9 @@ struct ConfigurationBuilder {
         case (.some, .some):
             throw ConfigurationError(.invalidValue, key: "admin.token_file", "use either token or token_file, not both")
         case (let token?, nil):
-            settings.token = token
+            settings.token = Self.unredacted(token)
         case (nil, let path?):
+            settings.tokenFile = path
             let contents: String
             do {
                 contents = try ConfigurationLoader.readFile(path)
@@ -640,6 +653,12 @@ struct ConfigurationBuilder {
             throw ConfigurationError(.invalidValue, key: dotted(path), "\(parsed) bytes is outside \(range.lowerBound)…\(range.upperBound)")
         }
         return parsed
+    }
+
+    /// A duration that may be switched off with a word (`never`): nil when unset or switched off.
+    private func optionalDuration(_ path: [String], never: String) throws(ConfigurationError) -> TimeAmount? {
+        guard let text = string(path), text != never else { return nil }
+        return try duration(path, default: .zero)
     }
 
     private func duration(_ path: [String], default value: TimeAmount, positive: Bool = false) throws(ConfigurationError) -> TimeAmount {

@@ -4,9 +4,18 @@ import NIOCore
 
 /// Prints a configuration as the YAML that would produce it, every default spelled out:
 /// what `wssgate check-config` shows.
+///
+/// Everything the loader reads is printed, so the output loads as the same configuration —
+/// except secrets written inline (HS256 secrets, the admin token, the ACME EAB key), which are
+/// printed as `[redacted]`: loaded like that they stand for a secret nobody knows, so the route
+/// or API still refuses what needs it. Secrets read from files are printed as their paths.
 public enum EffectiveConfiguration {
+    /// What an inline secret is printed as.
+    public static let redacted = "[redacted]"
+
     public static func yaml(_ configuration: GatewayConfiguration) -> String {
         var out = ""
+        var redactedKeys: [String] = []
         func line(_ indent: Int, _ text: String) { out += String(repeating: "  ", count: indent) + text + "\n" }
         func duration(_ amount: TimeAmount) -> String { ValueParsing.format(amount) }
         func quoted(_ text: String) -> String {
@@ -20,6 +29,7 @@ public enum EffectiveConfiguration {
         line(1, "threads: \(configuration.server.threads)")
         line(1, "drain_timeout: \(duration(configuration.server.drainTimeout))")
         line(1, "drain_spread: \(duration(configuration.server.drainSpread))")
+        line(1, "removed_route_grace: \(configuration.server.removedRouteGrace.map(duration) ?? "never")")
         line(0, "http:")
         line(1, "max_header_bytes: \(configuration.http.maxHeaderBytes)")
         line(1, "header_timeout: \(duration(configuration.http.headerTimeout))")
@@ -39,7 +49,12 @@ public enum EffectiveConfiguration {
             // spelling it out would make it required.
             line(1, "# address: \(quoted(AdminSettings.defaultAddress.description)) (the default)")
         }
-        if configuration.admin.token != nil { line(1, "token: \"(set, not shown)\"") }
+        if let file = configuration.admin.tokenFile {
+            line(1, "token_file: \(quoted(file))")
+        } else if configuration.admin.token != nil {
+            line(1, "token: \(quoted(redacted))")
+            redactedKeys.append("admin.token")
+        }
         if let cluster = configuration.cluster {
             line(0, "cluster:")
             line(1, "redis: \(quoted(RedisEndpoint.redacted(cluster.redis)))")
@@ -73,7 +88,10 @@ public enum EffectiveConfiguration {
                     line(4, "challenges: [\(acme.challenges.map { quoted($0.rawValue) }.joined(separator: ", "))]")
                     if let keyID = acme.externalAccountKeyID { line(4, "eab_kid: \(quoted(keyID))") }
                     // The HMAC key is a secret: never printed.
-                    if acme.externalAccountHMACKey != nil { line(4, "eab_hmac_key: \"<redacted>\"") }
+                    if acme.externalAccountHMACKey != nil {
+                        line(4, "eab_hmac_key: \(quoted(redacted))")
+                        redactedKeys.append("listeners.\(listener.name).tls.acme.eab_hmac_key")
+                    }
                     line(4, "retry_initial: \(ValueParsing.format(acme.retryInitial))")
                     line(4, "retry_max: \(ValueParsing.format(acme.retryMax))")
                 }
@@ -119,6 +137,25 @@ public enum EffectiveConfiguration {
             line(3, "level: \(c.level)")
             line(3, "memory_level: \(c.memoryLevel)")
             line(3, "min_message_bytes: \(c.minMessageBytes)")
+            if let auth = route.auth {
+                line(2, "auth:")
+                if let file = auth.secretFile {
+                    line(3, "hs256_secret_file: \(quoted(file))")
+                } else if !auth.secrets.isEmpty {
+                    line(3, "hs256_secret: \(quoted(redacted))")
+                    redactedKeys.append("routes.\(route.name).auth.hs256_secret")
+                }
+                if !auth.publicKeys.isEmpty { line(3, "public_keys: [\(auth.publicKeys.map { quoted($0.path) }.joined(separator: ", "))]") }
+                if let jwks = auth.jwks { line(3, "jwks_file: \(quoted(jwks.path))") }
+                line(3, "algorithms: [\(auth.algorithms.map { quoted($0.rawValue) }.joined(separator: ", "))]")
+                if let issuer = auth.issuer { line(3, "issuer: \(quoted(issuer))") }
+                line(3, "audience: [\(auth.audiences.map(quoted).joined(separator: ", "))]")
+                line(3, "leeway: \(duration(auth.leeway))")
+                line(3, "token_from: [\(auth.sources.map { quoted($0.rawValue) }.joined(separator: ", "))]")
+                line(3, "cookie: \(quoted(auth.cookieName))")
+                line(3, "query_parameter: \(quoted(auth.queryParameter))")
+                line(3, "protocol_prefix: \(quoted(auth.protocolPrefix))")
+            }
             if let files = route.files {
                 line(2, "static:")
                 line(3, "root: \(quoted(files.root))")
@@ -160,7 +197,10 @@ public enum EffectiveConfiguration {
                 line(3, "stop_timeout: \(duration(worker.stopTimeout))")
             }
         }
-        return out
+        guard !redactedKeys.isEmpty else { return out }
+        // Said first, so nobody mistakes this text for a copy of the file.
+        return "# Secrets are shown as \"\(redacted)\" (\(redactedKeys.joined(separator: ", "))): keep the original file.\n"
+            + "# Loaded as it is, this text stands for secrets nobody knows: what needs them is refused.\n" + out
     }
 }
 

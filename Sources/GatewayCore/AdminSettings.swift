@@ -12,6 +12,8 @@ public struct AdminSettings: Sendable, Equatable {
     public var address: ListenAddress?
     /// Required in `Authorization: Bearer …` when set (always set on TCP).
     public var token: String?
+    /// The file the token was read from (`token_file`), printed by check-config instead of it.
+    public var tokenFile: String?
     /// Whether the operator chose `address`. A default socket that cannot be made (no
     /// /run/wssgate when run by hand) is a warning; an address asked for is an error.
     public var isExplicit: Bool

@@ -64,10 +64,14 @@ public struct ServerSettings: Sendable, Equatable {
     /// WebSockets are closed (1001) at random moments within this window after a drain starts,
     /// so their clients do not all reconnect at the same instant.
     public var drainSpread: TimeAmount
-    public init(threads: Int = 0, drainTimeout: TimeAmount = .seconds(30), drainSpread: TimeAmount = .seconds(2)) {
+    /// After a reload removes a route, how long its open connections may go on before they are
+    /// drained with 1001; nil (the default, `never`): until they close by themselves.
+    public var removedRouteGrace: TimeAmount?
+    public init(threads: Int = 0, drainTimeout: TimeAmount = .seconds(30), drainSpread: TimeAmount = .seconds(2), removedRouteGrace: TimeAmount? = nil) {
         self.threads = threads
         self.drainTimeout = drainTimeout
         self.drainSpread = drainSpread
+        self.removedRouteGrace = removedRouteGrace
     }
 }
 

@@ -23,6 +23,9 @@ public struct JWTSettings: Sendable, Equatable {
 
     /// HS256 shared secrets.
     public var secrets: [String]
+    /// The file the secret was read from (`hs256_secret_file`), printed by check-config
+    /// instead of the secret.
+    public var secretFile: String?
     /// PEM public keys: RSA (2048 bits or more) for RS256, P-256 for ES256. Paired with the
     /// configuration key they came from, for error messages.
     public var publicKeys: [(path: String, pem: String)]
@@ -55,6 +58,7 @@ public struct JWTSettings: Sendable, Equatable {
         protocolPrefix: String = "bearer."
     ) {
         self.secrets = secrets
+        self.secretFile = nil
         self.publicKeys = publicKeys
         self.jwks = jwks
         self.algorithms = algorithms
@@ -75,7 +79,7 @@ public struct JWTSettings: Sendable, Equatable {
     }
 
     public static func == (lhs: JWTSettings, rhs: JWTSettings) -> Bool {
-        lhs.secrets == rhs.secrets && lhs.publicKeys.map(\.pem) == rhs.publicKeys.map(\.pem)
+        lhs.secrets == rhs.secrets && lhs.secretFile == rhs.secretFile && lhs.publicKeys.map(\.pem) == rhs.publicKeys.map(\.pem)
             && lhs.publicKeys.map(\.path) == rhs.publicKeys.map(\.path)
             && lhs.jwks?.json == rhs.jwks?.json && lhs.algorithms == rhs.algorithms && lhs.issuer == rhs.issuer
             && lhs.audiences == rhs.audiences && lhs.leeway == rhs.leeway && lhs.sources == rhs.sources

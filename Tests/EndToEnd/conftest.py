@@ -1,6 +1,7 @@
 """Shared helpers for the end-to-end suite: each test starts the built `wssgate` binary as a
 real process on loopback (port 0), talks to it with real clients, and ends it by its PID."""
 import asyncio
+import difflib
 import os
 import re
 import signal
@@ -37,6 +38,35 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
     elif SECRETS:
         print("\nlog check: %d secrets, %d gateway log lines, none leaked" % (len(SECRETS), len(ALL_LOG_LINES)))
+    if ROUND_TRIPS:
+        print("check-config round trip: %d configurations printed, loaded again, printed the same" % len(ROUND_TRIPS))
+
+
+# Configurations whose check-config output was loaded again and printed the same.
+ROUND_TRIPS = []
+
+
+def check_round_trip(path, args=(), env=None):
+    """`check-config FILE > E; check-config E` must print E again: the printed configuration
+    is complete. Files that do not load (tests of refusals) are left to their test."""
+    overrides = []
+    for index, arg in enumerate(args):
+        if arg == "--set" and index + 1 < len(args):
+            overrides += [arg, args[index + 1]]
+        elif arg.startswith("--set="):
+            overrides.append(arg)
+    first = subprocess.run([BINARY, "check-config", path, *overrides], capture_output=True, text=True, env=env, timeout=30)
+    if first.returncode != 0:
+        return None
+    printed = os.path.join(os.path.dirname(path), "effective.yaml")
+    with open(printed, "w") as f:
+        f.write(first.stdout)
+    again = subprocess.run([BINARY, "check-config", printed], capture_output=True, text=True, env=env, timeout=30)
+    assert again.returncode == 0, "check-config does not load its own output for %s:\n%s\n%s" % (path, again.stderr, first.stdout)
+    assert again.stdout == first.stdout, "check-config's output, checked again, differs for %s:\n%s" % (path, "\n".join(
+        difflib.unified_diff(first.stdout.splitlines(), again.stdout.splitlines(), lineterm="")))
+    ROUND_TRIPS.append(path)
+    return printed
 
 
 class Gateway:
@@ -67,6 +97,9 @@ class Gateway:
         self.listeners = {}
         self._cond = threading.Condition()
         threading.Thread(target=self._pump, daemon=True).start()
+        # After the start, so the check does not delay it (some tests race two gateways).
+        if self.config_path:
+            check_round_trip(self.config_path, list(args), full_env)
 
     def _pump(self):
         for line in self.proc.stderr:

@@ -236,3 +236,44 @@ routes:
     assert attempt(gw, "/echo", wrong_key)[0] == 401
     hs_with_public = forged({"alg": "HS256", "kid": "rsa-1"}, claims(), material["rsa.pub"].encode())
     assert attempt(gw, "/echo", hs_with_public)[0] == 401
+
+
+def test_check_config_output_keeps_authentication(gateway_factory, tmp_path):
+    """check-config prints `auth` too: run from its output, the route still refuses an
+    unauthenticated upgrade (and a token signed with the redacted inline secret), while a
+    secret kept in a file is printed as its path and goes on working."""
+    from conftest import BINARY, check_round_trip
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(HS_SECRET + "\n")
+    original = tmp_path / "original.yaml"
+    original.write_text(gateway_config(level="info", routes="""  inline:
+    path: /inline
+    kind: echo
+    auth:
+      hs256_secret: "%s"
+  filed:
+    path: /filed
+    kind: echo
+    auth:
+      hs256_secret_file: "%s"
+      audience: ["wssgate"]
+""" % (HS_SECRET, secret_file)))
+    printed = check_round_trip(str(original))
+    assert printed
+    text = open(printed).read()
+    assert HS_SECRET not in text
+    assert 'hs256_secret: "[redacted]"' in text and 'hs256_secret_file: "%s"' % secret_file in text
+    assert text.startswith("# Secrets are shown as")
+    gw = gateway_factory(text)
+    token = jwt.encode({"sub": "u1", "aud": "wssgate", "exp": int(time.time()) + 60}, HS_SECRET, algorithm="HS256")
+
+    def upgrade(path, token=None):
+        auth = "Authorization: Bearer %s\r\n" % token if token else ""
+        return status_of(raw_http(*gw.address(), ("GET %s HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n" % (path, auth)).encode(),
+                                  read_timeout=1))
+
+    assert upgrade("/inline") == 401
+    assert upgrade("/inline", token) == 401  # the secret is not in the printed file
+    assert upgrade("/filed") == 401
+    assert upgrade("/filed", token) == 101

@@ -202,4 +202,55 @@ final class ConfigurationLoaderTests: XCTestCase {
         let again = try await load(EffectiveConfiguration.yaml(original))
         XCTAssertEqual(original, again)
     }
+
+    /// `auth`, secrets in files and inline, the admin token and `removed_route_grace` are printed
+    /// too: loaded back it is the same configuration, but for inline secrets, which come back as
+    /// `[redacted]` and load as secrets nobody knows (never as the text itself, never empty).
+    func testAuthAndSecretsRoundTrip() async throws {
+        let secretPath = try write("0123456789abcdef0123456789abcdef-from-a-file\n")
+        let text = Self.minimal + """
+
+                auth:
+                  hs256_secret_file: "\(secretPath)"
+                  issuer: https://issuer.test
+                  audience: [wssgate]
+                  token_from: [header, query]
+              inline:
+                path: /inline
+                kind: echo
+                auth:
+                  hs256_secret: "0123456789abcdef0123456789abcdef-inline"
+            admin:
+              address: "127.0.0.1:9999"
+              token: "admin-token-0123456789"
+            server:
+              removed_route_grace: 90s
+            """
+        let original = try await load(text)
+        let printed = EffectiveConfiguration.yaml(original)
+        XCTAssertFalse(printed.contains("abcdef-inline"), printed)
+        XCTAssertFalse(printed.contains("admin-token-0123456789"))
+        XCTAssertTrue(printed.hasPrefix("# Secrets are shown as \"[redacted]\" (admin.token, routes.inline.auth.hs256_secret)"), printed)
+        XCTAssertTrue(printed.contains("removed_route_grace: 90s"))
+        let again = try await load(printed)
+        XCTAssertEqual(again.routes.first { $0.name == "echo" }?.auth, original.routes.first { $0.name == "echo" }?.auth)
+        let redacted = try XCTUnwrap(again.routes.first { $0.name == "inline" }?.auth?.secrets.first)
+        XCTAssertNotEqual(redacted, EffectiveConfiguration.redacted)
+        XCTAssertGreaterThanOrEqual(redacted.utf8.count, 32)
+        let third = try await load(printed)
+        XCTAssertNotEqual(third.routes.first { $0.name == "inline" }?.auth?.secrets.first, redacted, "each load its own unknown secret")
+        XCTAssertEqual(EffectiveConfiguration.yaml(again), printed)
+        // Everything else is the same.
+        var masked = again
+        masked.admin.token = original.admin.token
+        masked.routes = again.routes.map { route in
+            var route = route
+            if route.name == "inline" { route.auth = original.routes.first { $0.name == "inline" }?.auth }
+            return route
+        }
+        XCTAssertEqual(masked, original)
+        XCTAssertEqual(original.server.removedRouteGrace, .seconds(90))
+        let never = try await load(Self.minimal + "\nserver:\n  removed_route_grace: never\n")
+        XCTAssertNil(never.server.removedRouteGrace)
+    }
 }
