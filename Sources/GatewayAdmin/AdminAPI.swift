@@ -60,7 +60,22 @@ public final class AdminAPI: Sendable {
     /// The certificates the gateway obtains itself (ACME), when any listener has `tls.acme`.
     let certificates: (any CertificateAdministration)?
 
-    public init(hub: Hub, sessions: SessionDirectory, token: String?, cluster: ClusterNode? = nil, certificates: (any CertificateAdministration)? = nil, metrics: @escaping @Sendable () -> [UInt8] = { [] }) {
+    /// Readiness as `/readyz` decides it, with the detail public listeners leave out.
+    public struct Status: Sendable {
+        public var readiness: String
+        public var degraded: String?
+        public init(readiness: String, degraded: String?) {
+            self.readiness = readiness
+            self.degraded = degraded
+        }
+    }
+    let status: @Sendable () -> Status
+
+    public init(
+        hub: Hub, sessions: SessionDirectory, token: String?, cluster: ClusterNode? = nil, certificates: (any CertificateAdministration)? = nil,
+        metrics: @escaping @Sendable () -> [UInt8] = { [] }, status: @escaping @Sendable () -> Status = { Status(readiness: "ready", degraded: nil) }
+    ) {
+        self.status = status
         self.certificates = certificates
         self.hub = hub
         self.sessions = sessions
@@ -130,6 +145,11 @@ public final class AdminAPI: Sendable {
             var headers = HTTPHeaders()
             headers.add(name: "content-type", value: "text/plain; version=0.0.4; charset=utf-8")
             return eventLoop.makeSucceededFuture(AdminResponse(status: .ok, headers: headers, body: ByteBuffer(bytes: metrics())))
+        case ["v1", "status"]:
+            try only([.GET])
+            try Self.noQuery(query)
+            let now = status()
+            return eventLoop.makeSucceededFuture(Self.json(.ok, AdminPayloads.Status(readiness: now.readiness, degraded: now.degraded)))
         case ["v1", "publish"]:
             try only([.POST])
             try Self.noQuery(query)

@@ -168,6 +168,18 @@ enum AdminPayloads {
         var subscribers: [Subscriber]
     }
 
+    struct Status: Encodable {
+        var readiness: String
+        /// Always present: null when nothing is missing.
+        var degraded: String?
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(readiness, forKey: .readiness)
+            try container.encode(degraded, forKey: .degraded)
+        }
+        enum CodingKeys: String, CodingKey { case readiness, degraded }
+    }
+
     struct Cluster: Encodable {
         struct Node: Encodable {
             var name: String

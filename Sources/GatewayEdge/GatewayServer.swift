@@ -5,15 +5,16 @@ import GatewayTLS
 import GatewayWebSocket
 import Logging
 import NIOCore
-import NIOExtras
+import NIOConcurrencyHelpers
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
 
-/// Binds every listener and serves until a graceful shutdown, then drains: stop accepting,
-/// `/readyz` → 503, every WebSocket closed with 1001, and whatever is left after the drain
-/// timeout closed by force.
+/// Binds every listener and serves until a graceful shutdown, then drains: every listener stops
+/// accepting at once, `/readyz` → 503, every WebSocket (proxied ones included) closed with 1001
+/// within the drain spread, and whatever is left after the drain timeout closed by force.
+/// A reload may bind listeners, drain them, or change what a kept one gives new connections.
 public final class GatewayServer: Service, Sendable {
     /// A bound listener, with the address it really got (port 0 becomes a real port).
     public struct BoundListener: Sendable {
@@ -22,27 +23,49 @@ public final class GatewayServer: Service, Sendable {
         public var tls: Bool
     }
 
+    /// One listening socket, and what its next connections get: a reload replaces `settings`
+    /// (certificates, HSTS, the https redirect) without touching the socket.
+    fileprivate final class Listener: Sendable {
+        struct Settings: Sendable {
+            var configuration: ListenerConfiguration
+            var tls: ServerTLS?
+        }
+        /// Tags this socket's connections in the registry (a name may be bound again elsewhere).
+        let serial: UInt64
+        let settings: NIOLockedValueBox<Settings>
+        let channel: NIOLockedValueBox<(any Channel)?>
+
+        init(serial: UInt64, settings: Settings) {
+            self.serial = serial
+            self.settings = NIOLockedValueBox(settings)
+            self.channel = NIOLockedValueBox(nil)
+        }
+    }
+
     public let state: GatewayState
-    /// Routes and HTTP limits for new connections; `reload` replaces them.
+    /// Routes, their services and HTTP limits for new connections; `reload` replaces them.
     public let live: LiveSettings
     private let configuration: GatewayConfiguration
-    private let tls: [String: ServerTLS]
-    private let services: [String: any RouteService]
     /// Open WebSocket connections, for the admin API.
     public let sessions: SessionDirectory
     public let metrics: GatewayMetrics
     /// Connection limits overall and per client address; a reload updates them.
     public let limiter: ClientLimiter
-    private let activatedSockets: [String: Int32]
+    /// Listening descriptors passed by systemd and not adopted yet: each is adopted once (a
+    /// listener drained by a reload closes it for good).
+    private let activatedSockets: NIOLockedValueBox<[String: Int32]>
     private let hooks: Hooks
     private let logger: Logger
     private let group: any EventLoopGroup
     private let connections = ConnectionRegistry()
+    /// The listeners now bound, by name, in configuration order.
+    private let listeners = NIOLockedValueBox<[(name: String, listener: Listener)]>([])
+    private let nextSerial = NIOLockedValueBox<UInt64>(0)
+    /// The drain's timing; a reload may change it.
+    private let drainSettings: NIOLockedValueBox<ServerSettings>
     /// ACME challenges being answered (HTTP-01 on every listener, TLS-ALPN-01 on ACME ones).
     private let acmeChallenges: ACMEChallenges?
 
-    /// - Parameters:
-    ///   - tls: the TLS side of each listener that has one, by listener name.
     /// What the process around the server wants to hear (systemd's notify socket, tests).
     public struct Hooks: Sendable {
         /// Every listener is bound and every route can serve.
@@ -55,6 +78,8 @@ public final class GatewayServer: Service, Sendable {
         }
     }
 
+    /// - Parameters:
+    ///   - tls: the TLS side of each listener that has one, by listener name.
     ///   - services: what serves each route, by route name.
     ///   - activatedSockets: listening descriptors passed by systemd, by name and by number.
     public init(
@@ -76,40 +101,34 @@ public final class GatewayServer: Service, Sendable {
         self.metrics = metrics ?? GatewayMetrics(routes: configuration.routes.map(\.name), version: "")
         self.sessions = sessions
         self.configuration = configuration
-        self.live = LiveSettings(routes: configuration.routes, http: configuration.http, verifiers: verifiers)
-        self.tls = tls
-        self.services = services
-        self.activatedSockets = activatedSockets
+        self.live = LiveSettings(routes: configuration.routes, http: configuration.http, verifiers: verifiers, services: services)
+        self.activatedSockets = NIOLockedValueBox(activatedSockets)
         self.hooks = hooks
         self.group = group
         self.logger = logger
         self.state = state
+        self.drainSettings = NIOLockedValueBox(configuration.server)
+        self.initialTLS = tls
     }
 
+    private let initialTLS: [String: ServerTLS]
+
     public func run() async throws {
-        let quiesce = ServerQuiescingHelper(group: group)
-        var channels: [any Channel] = []
         var bound: [BoundListener] = []
         do {
-            for listener in configuration.listeners {
-                let channel = try await bind(listener, quiesce: quiesce)
-                channels.append(channel)
-                let address = channel.localAddress!
-                bound.append(BoundListener(name: listener.name, address: address, tls: listener.tls != nil))
-                logger.info("listening", metadata: [
-                    "listener": .string(listener.name),
-                    "address": .string(Self.describe(address)),
-                    "tls": .stringConvertible(listener.tls != nil),
-                ])
+            for listenerConfiguration in configuration.listeners {
+                let (listener, address) = try await bind(listenerConfiguration, tls: initialTLS[listenerConfiguration.name])
+                listeners.withLockedValue { $0.append((listenerConfiguration.name, listener)) }
+                bound.append(BoundListener(name: listenerConfiguration.name, address: address, tls: listenerConfiguration.tls != nil))
             }
         } catch {
-            for channel in channels { try? await channel.close() }
+            await closeListeners(listeners.withLockedValue { list in defer { list = [] }; return list.map(\.listener) })
             throw error
         }
         // Ready once every listener is bound and every route can serve (a worker route once an
         // instance is linked).
-        let services = self.services
-        state.setReadinessCheck { services.values.allSatisfy(\.isReady) }
+        let live = self.live
+        state.setReadinessCheck { live.current.services.values.allSatisfy(\.isReady) }
         state.setPhase(.ready)
         let hooks = self.hooks
         let state = self.state
@@ -123,81 +142,169 @@ public final class GatewayServer: Service, Sendable {
 
         // Serve until a graceful shutdown (or cancellation) is asked for.
         try? await gracefulShutdown()
-        await drain(quiesce: quiesce, channels: channels)
+        await drain()
     }
 
-    private func drain(quiesce: ServerQuiescingHelper, channels: [any Channel]) async {
+    private func drain() async {
         state.setPhase(.draining)
         hooks.draining()
+        let timing = drainSettings.withLockedValue { $0 }
         logger.info("draining", metadata: [
             "websockets": .stringConvertible(state.webSocketSessions),
-            "timeout": .string(ValueParsing.format(configuration.server.drainTimeout)),
+            "listeners": .stringConvertible(listeners.withLockedValue { $0.count }),
+            "timeout": .string(ValueParsing.format(timing.drainTimeout)),
         ])
-        let done = group.next().makePromise(of: Void.self)
-        quiesce.initiateShutdown(promise: done)
-        let timedOut = group.next().makePromise(of: Void.self)
-        let timeout = group.next().scheduleTask(in: configuration.server.drainTimeout) {
-            timedOut.succeed()
-        }
-        // Whichever comes first: every connection closed, or the drain timeout.
-        let first = group.next().makePromise(of: Bool.self)
-        done.futureResult.whenComplete { _ in first.succeed(false) }
-        timedOut.futureResult.whenComplete { _ in first.succeed(true) }
+        // Every listener stops accepting at once; then every connection hears it.
+        await closeListeners(listeners.withLockedValue { $0.map(\.listener) })
+        connections.quiesce()
+        let loop = group.next()
+        let done = connections.empty(on: loop)
+        let first = loop.makePromise(of: Bool.self)
+        let timeout = loop.scheduleTask(in: timing.drainTimeout) { first.succeed(true) }
+        done.whenComplete { _ in first.succeed(false) }
         if (try? await first.futureResult.get()) == true {
-            logger.warning("drain timeout: closing what is left", metadata: ["connections": .stringConvertible(state.httpConnections)])
+            logger.warning("drain timeout: closing what is left", metadata: ["connections": .stringConvertible(connections.count)])
             connections.closeAll()
+            try? await connections.empty(on: loop).get()
         }
         timeout.cancel()
-        for channel in channels { try? await channel.close() }
         logger.info("stopped")
     }
 
-    private func bind(_ listener: ListenerConfiguration, quiesce: ServerQuiescingHelper) async throws -> any Channel {
-        let serverTLS = tls[listener.name]
+    private func closeListeners(_ list: [Listener]) async {
+        let channels = list.compactMap { $0.channel.withLockedValue { $0 } }
+        await withTaskGroup(of: Void.self) { group in
+            for channel in channels { group.addTask { try? await channel.close() } }
+        }
+    }
+
+    // MARK: Reload
+
+    /// A reload's listeners: what to bind, what to drain, what changes in place.
+    public struct ListenerChange: Sendable {
+        /// Listeners bound and waiting to be committed.
+        fileprivate var bound: [(name: String, listener: Listener)] = []
+        fileprivate var kept: [(Listener, Listener.Settings)] = []
+        fileprivate var removed: [Listener] = []
+        fileprivate var order: [String] = []
+        /// What the change does, for the reload's log line.
+        public var summary: [String] = []
+        public var isEmpty: Bool { bound.isEmpty && removed.isEmpty }
+    }
+
+    /// Binds the listeners a new configuration adds (or moves to another address) and works out
+    /// the rest; nothing is in force until `commit`. An address that cannot be bound throws, and
+    /// what was bound so far is closed again.
+    public func prepareListeners(_ configurations: [ListenerConfiguration], tls: [String: ServerTLS]) async throws -> ListenerChange {
+        var change = ListenerChange()
+        let current = listeners.withLockedValue { $0 }
+        do {
+            for configuration in configurations {
+                change.order.append(configuration.name)
+                if let existing = current.first(where: { $0.name == configuration.name })?.listener,
+                    existing.settings.withLockedValue({ $0.configuration.address }) == configuration.address
+                {
+                    change.kept.append((existing, .init(configuration: configuration, tls: tls[configuration.name])))
+                    continue
+                }
+                let (listener, address) = try await bind(configuration, tls: tls[configuration.name])
+                change.bound.append((configuration.name, listener))
+                change.summary.append("listeners.\(configuration.name) bound at \(Self.describe(address))")
+            }
+        } catch {
+            await closeListeners(change.bound.map(\.listener))
+            throw error
+        }
+        for (name, listener) in current where !change.kept.contains(where: { $0.0 === listener }) {
+            change.removed.append(listener)
+            change.summary.append("listeners.\(name) drained")
+        }
+        return change
+    }
+
+    /// Gives up a prepared change: what it bound is closed.
+    public func abandon(_ change: ListenerChange) async {
+        await closeListeners(change.bound.map(\.listener))
+    }
+
+    /// Puts a prepared change in force: kept listeners take their new settings, new ones join,
+    /// removed ones stop accepting and their connections are drained like at shutdown.
+    public func commit(_ change: ListenerChange, server: ServerSettings) async {
+        drainSettings.withLockedValue { $0 = server }
+        for (listener, settings) in change.kept { listener.settings.withLockedValue { $0 = settings } }
+        var byName: [String: Listener] = [:]
+        for (listener, settings) in change.kept { byName[settings.configuration.name] = listener }
+        for (name, listener) in change.bound { byName[name] = listener }
+        let ordered = change.order.compactMap { name in byName[name].map { (name: name, listener: $0) } }
+        listeners.withLockedValue { $0 = ordered }
+        await closeListeners(change.removed)
+        for listener in change.removed { connections.quiesce(listener: listener.serial) }
+    }
+
+    // MARK: Binding
+
+    private func bind(_ configuration: ListenerConfiguration, tls: ServerTLS?) async throws -> (Listener, SocketAddress) {
+        let serial = nextSerial.withLockedValue { $0 += 1; return $0 }
+        let listener = Listener(serial: serial, settings: .init(configuration: configuration, tls: tls))
         let state = self.state
-        let services = self.services
         let logger = self.logger
         let live = self.live
-        let drainSpread = configuration.server.drainSpread
+        let drainSettings = self.drainSettings
         let sessions = self.sessions
         let metrics = self.metrics
         let limiter = self.limiter
         let connections = self.connections
         let acmeChallenges = self.acmeChallenges
+        let name = configuration.name
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
-                    try channel.pipeline.syncOperations.addHandler(AcceptErrorLogger(listener: listener.name, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(AcceptErrorLogger(listener: name, logger: logger))
                 }
             }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    connections.add(channel)
-                    let settings = live.current
+                    connections.add(channel, listener: serial)
+                    let settings = listener.settings.withLockedValue { $0 }
+                    let http = live.current.http
                     let dependencies = HTTPConnectionHandler.Dependencies(
-                        routes: settings.routes, verifiers: settings.verifiers, state: state, services: services, logger: logger,
-                        drainSpread: drainSpread, sessions: sessions, metrics: metrics, limiter: limiter,
-                        hsts: listener.tls?.hsts, redirectHTTPSPort: listener.redirectHTTPSPort, acmeChallenges: acmeChallenges
+                        live: live, state: state, logger: logger,
+                        drainSpread: drainSettings.withLockedValue { $0.drainSpread }, sessions: sessions, metrics: metrics, limiter: limiter,
+                        hsts: settings.configuration.tls?.hsts, redirectHTTPSPort: settings.configuration.redirectHTTPSPort, acmeChallenges: acmeChallenges
                     )
-                    try Self.configureConnection(channel: channel, listener: listener.name, tls: serverTLS, http: settings.http, dependencies: dependencies, state: state)
+                    try Self.configureConnection(channel: channel, listener: name, tls: settings.tls, http: http, dependencies: dependencies, state: state)
                 }
             }
-        switch listener.address {
+        let channel: any Channel
+        switch configuration.address {
         case .tcp(let host, let port):
-            return try await bootstrap.bind(host: host, port: port).get()
+            channel = try await bootstrap.bind(host: host, port: port).get()
         case .unix(let path):
-            return try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
-        case .systemd(let name):
-            guard let descriptor = activatedSockets[name] else {
-                throw GatewayServerError(message: "listener \(listener.name): no socket named '\(name)' was passed (LISTEN_FDS)")
+            channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+        case .systemd(let socketName):
+            // Adopted once: the name and its number both stop naming a socket we may use.
+            let descriptor = activatedSockets.withLockedValue { sockets -> Int32? in
+                guard let descriptor = sockets[socketName] else { return nil }
+                sockets = sockets.filter { $0.value != descriptor }
+                return descriptor
             }
-            return try await bootstrap.withBoundSocket(descriptor).get()
+            guard let descriptor else {
+                throw GatewayServerError(message: "listener \(name): no socket named '\(socketName)' was passed (LISTEN_FDS), or it was already used")
+            }
+            channel = try await bootstrap.withBoundSocket(descriptor).get()
         }
+        listener.channel.withLockedValue { $0 = channel }
+        let address = channel.localAddress!
+        logger.info("listening", metadata: [
+            "listener": .string(name),
+            "address": .string(Self.describe(address)),
+            "tls": .stringConvertible(configuration.tls != nil),
+        ])
+        return (listener, address)
     }
 
     /// TLS (when configured) → request guard → HTTP/1.1 codec → the gateway's HTTP handler.

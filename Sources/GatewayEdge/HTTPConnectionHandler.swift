@@ -18,13 +18,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     typealias OutboundOut = HTTPServerResponsePart
 
     struct Dependencies {
-        /// The route table as it was when this connection arrived.
-        var routes: RouteTable
-        /// Token verifiers of routes with `auth`, by route name.
-        var verifiers: [String: JWTVerifier]
+        /// Routes, their services and token verifiers: each request takes the snapshot current
+        /// when its head arrives, so a reload applies to the next request.
+        var live: LiveSettings
         var state: GatewayState
-        /// What serves each route, by route name.
-        var services: [String: any RouteService]
         var logger: Logger
         var drainSpread: TimeAmount
         /// Open WebSocket connections, for the admin API.
@@ -60,12 +57,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var answeringUpgrade = false
     /// The target of the request being answered, for the log line of a refused upgrade.
     private var answeringTarget = ""
+    /// Who sent it: the client a trusted proxy named, else the peer (log lines name both when
+    /// they differ).
+    private var answeringClient = ""
+    /// Routes, services and verifiers as they were when the request's head arrived.
+    private var snapshot: LiveSettings.Snapshot
 
     init(dependencies: Dependencies, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder, requestGuard: HTTPRequestGuard) {
         self.dependencies = dependencies
         self.decoder = decoder
         self.encoder = encoder
         self.requestGuard = requestGuard
+        self.snapshot = dependencies.live.current
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -99,6 +102,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let keepAlive = head.isKeepAlive
         answeringUpgrade = UpgradeNegotiator.isUpgradeRequest(head)
         answeringTarget = head.uri
+        snapshot = dependencies.live.current
+        answeringClient = ClientAddress.resolve(peer: context.channel.remoteAddress, headers: head.headers, trusted: dependencies.limiter.trustedProxies).text
         // HTTP-01 (RFC 8555 §8.3): answered before any redirect, since the CA asks on port 80.
         if let challenges = dependencies.acmeChallenges, !answeringUpgrade {
             let path = RouteTable.path(of: head.uri)
@@ -125,7 +130,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             }
         }
         if answeringUpgrade {
-            switch UpgradeNegotiator.negotiate(head, routes: dependencies.routes) {
+            switch UpgradeNegotiator.negotiate(head, routes: snapshot.routes) {
             case .success(let acceptance):
                 if hasBody(head) {
                     return .respond(.badRequest, [:], "an upgrade request has no body\n", keepAlive: false, head: false)
@@ -151,14 +156,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             guard phase == .ready else {
                 return .respond(.serviceUnavailable, ["Retry-After": "1"], "\(phase.rawValue)\n", keepAlive: keep, head: isHead)
             }
+            // Public listeners say only what state the gateway is in; what is missing (a Redis
+            // address, an ACME error) is for the log and the admin API's /v1/status.
             if let degradation = dependencies.state.degradation {
                 return degradation.blocksReadiness
-                    ? .respond(.serviceUnavailable, ["Retry-After": "1"], "degraded: \(degradation.reason)\n", keepAlive: keep, head: isHead)
-                    : .respond(.ok, [:], "ready, degraded: \(degradation.reason)\n", keepAlive: keep, head: isHead)
+                    ? .respond(.serviceUnavailable, ["Retry-After": "1"], "degraded\n", keepAlive: keep, head: isHead)
+                    : .respond(.ok, [:], "degraded\n", keepAlive: keep, head: isHead)
             }
             return .respond(.ok, [:], "ready\n", keepAlive: keep, head: isHead)
         default:
-            if dependencies.routes.route(forTarget: head.uri) != nil {
+            if snapshot.routes.route(forTarget: head.uri) != nil {
                 guard head.method == .GET || isHead else {
                     return .respond(.methodNotAllowed, ["Allow": "GET"], "this path serves WebSocket connections\n", keepAlive: keep, head: false)
                 }
@@ -169,7 +176,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     keepAlive: keep, head: isHead
                 )
             }
-            if let (route, relative) = dependencies.routes.folder(forPath: path), let settings = route.files {
+            if let (route, relative) = snapshot.routes.folder(forPath: path), let settings = route.files {
                 guard head.method == .GET || isHead else {
                     return .respond(.methodNotAllowed, ["Allow": "GET, HEAD"], "use GET\n", keepAlive: keep, head: false)
                 }
@@ -232,10 +239,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             dependencies.state.refused(status: Int(status.code))
             if answeringUpgrade {
                 dependencies.metrics.handshakeFailed(reason: "http_\(status.code)")
-                dependencies.logger.info("upgrade refused", metadata: [
+                var metadata: Logger.Metadata = [
                     "status": .stringConvertible(status.code), "reason": .string(body.trimmingSuffix("\n")),
-                    "peer": .string(PeerAddress.describe(context.channel.remoteAddress)), "target": .string(answeringTarget),
-                ])
+                    "client": .string(answeringClient), "target": .string(answeringTarget),
+                ]
+                // Behind a trusted proxy the client is who it named; the proxy is said too.
+                let peer = PeerAddress.describe(context.channel.remoteAddress)
+                if let ip = context.channel.remoteAddress?.ipAddress, ip != answeringClient { metadata["peer"] = .string(peer) }
+                dependencies.logger.info("upgrade refused", metadata: metadata)
             }
         }
         var headers = extra
@@ -259,7 +270,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Asks the route's service whether (and to what) to upgrade; answers with its refusal, or
     /// upgrades.
     private func decide(context: ChannelHandlerContext, acceptance: UpgradeNegotiator.Acceptance, head: HTTPRequestHead) {
-        guard let service = dependencies.services[acceptance.route.name] else {
+        guard let service = snapshot.services[acceptance.route.name] else {
             return respond(context: context, status: .serviceUnavailable, headers: [:], body: "route not available\n", keepAlive: false, headOnly: false)
         }
         let tlsHandler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
@@ -294,7 +305,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         )
         request.clientSubject = clientSubject
         awaitingVerdict = true
-        guard let verifier = dependencies.verifiers[acceptance.route.name], let auth = acceptance.route.auth else {
+        guard let verifier = snapshot.verifiers[acceptance.route.name], let auth = acceptance.route.auth else {
             return ask(service, request, acceptance: acceptance, head: head, context: context, releaseSlot: releaseSlot)
         }
         // The route wants a token: checked before its service hears of the connection.
@@ -352,14 +363,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 }
                 context.channel.closeFuture.whenComplete { _ in releaseSlot() }
                 self.upgrade(context: context, acceptance: acceptance, application: application, connectionID: connectionID, target: head.uri, peer: request.peer)
-            case .passthrough(let upstream, let responseHead):
+            case .passthrough(let upstream, let responseHead, let firstFrames):
                 guard context.channel.isActive, !self.quiescing else {
                     releaseSlot()
                     upstream.close(promise: nil)
                     return
                 }
                 context.channel.closeFuture.whenComplete { _ in releaseSlot() }
-                self.passThrough(context: context, upstream: upstream, responseHead: responseHead, connectionID: connectionID, route: acceptance.route)
+                self.passThrough(context: context, upstream: upstream, responseHead: responseHead, firstFrames: firstFrames, connectionID: connectionID, route: acceptance.route)
             case .refuse(let status, let message):
                 releaseSlot()
                 guard context.channel.isActive else { return }
@@ -371,14 +382,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Joins the client to an upstream that has answered 101: the upstream's answer goes to the
     /// client as it is, then bytes flow both ways unchanged (extensions and subprotocols were
     /// negotiated end to end). Bytes the client sent after its request are handed on too.
-    private func passThrough(context: ChannelHandlerContext, upstream: any Channel, responseHead: ByteBuffer, connectionID: UInt64, route: RouteConfiguration) {
-        let (clientSide, upstreamSide) = GlueHandler.matchedPair()
+    private func passThrough(context: ChannelHandlerContext, upstream: any Channel, responseHead: ByteBuffer, firstFrames: ByteBuffer, connectionID: UInt64, route: RouteConfiguration) {
+        let (clientSide, upstreamSide) = GlueHandler.matchedPair(drain: .init(spread: dependencies.drainSpread, closeTimeout: route.limits.closeTimeout))
+        upstreamSide.follow(firstFrames)
         // Listed before the client can hear the upstream's 101.
         dependencies.sessions.registerProxied(id: connectionID, route: route.name, peer: PeerAddress.describe(context.channel.remoteAddress), channel: context.channel)
         do {
             let pipeline = context.pipeline.syncOperations
             pipeline.removeHandler(encoder, promise: nil)
-            context.writeAndFlush(NIOAny(responseHead), promise: nil)
+            context.write(NIOAny(responseHead), promise: nil)
+            context.writeAndFlush(NIOAny(firstFrames), promise: nil)
             try pipeline.addHandler(clientSide, position: .after(self))
             try upstream.pipeline.syncOperations.addHandler(upstreamSide)
             pipeline.removeHandler(requestGuard, promise: nil)

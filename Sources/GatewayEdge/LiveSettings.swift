@@ -1,28 +1,31 @@
 import GatewayAuth
 import GatewayCore
+import GatewayWebSocket
 import NIOConcurrencyHelpers
 
-/// What a reload can change without a restart: routes, the HTTP limits, and the token
-/// verifiers of routes with `auth`. Each new connection takes the snapshot current when it
-/// arrives; connections already open keep theirs.
+/// What a reload can change without a restart: routes, the services behind them, the HTTP
+/// limits, and the token verifiers of routes with `auth`. Each request takes the snapshot
+/// current when its head arrives; connections already upgraded keep the service they got.
 public final class LiveSettings: Sendable {
     public struct Snapshot: Sendable {
         public var routes: RouteTable
         public var http: HTTPSettings
         /// By route name, for routes with `auth`.
         public var verifiers: [String: JWTVerifier]
+        /// What serves each route, by route name (static routes have none).
+        public var services: [String: any RouteService]
     }
 
     private let box: NIOLockedValueBox<Snapshot>
 
-    public init(routes: [RouteConfiguration], http: HTTPSettings, verifiers: [String: JWTVerifier] = [:]) {
-        box = NIOLockedValueBox(Snapshot(routes: RouteTable(routes), http: http, verifiers: verifiers))
+    public init(routes: [RouteConfiguration], http: HTTPSettings, verifiers: [String: JWTVerifier] = [:], services: [String: any RouteService] = [:]) {
+        box = NIOLockedValueBox(Snapshot(routes: RouteTable(routes), http: http, verifiers: verifiers, services: services))
     }
 
     public var current: Snapshot { box.withLockedValue { $0 } }
 
-    public func replace(routes: [RouteConfiguration], http: HTTPSettings, verifiers: [String: JWTVerifier]) {
-        box.withLockedValue { $0 = Snapshot(routes: RouteTable(routes), http: http, verifiers: verifiers) }
+    public func replace(routes: [RouteConfiguration], http: HTTPSettings, verifiers: [String: JWTVerifier], services: [String: any RouteService]) {
+        box.withLockedValue { $0 = Snapshot(routes: RouteTable(routes), http: http, verifiers: verifiers, services: services) }
     }
 
     /// Parses the keys of every route with `auth`; a key that does not load names its

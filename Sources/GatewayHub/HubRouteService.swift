@@ -1,5 +1,6 @@
 import GatewayCore
 import GatewayWebSocket
+import NIOConcurrencyHelpers
 import NIOCore
 
 #if canImport(FoundationEssentials)
@@ -10,15 +11,25 @@ import Foundation
 
 /// A `hub` route: browsers use hub topics directly, with no backend, through the JSON protocol
 /// of docs/hub-protocol.md, within the route's `subscribe` and `publish` rules.
+///
+/// A reload that changes the rules updates them here, so they apply to the next subscribe and
+/// publish of every connection, those already open included.
 public final class HubRouteService: RouteService {
     public let route: RouteConfiguration
-    let settings: HubRouteSettings
+    private let rules: NIOLockedValueBox<HubRouteSettings>
     let hub: Hub
 
     public init(route: RouteConfiguration, hub: Hub) {
         self.route = route
-        self.settings = route.hub ?? HubRouteSettings()
+        self.rules = NIOLockedValueBox(route.hub ?? HubRouteSettings())
         self.hub = hub
+    }
+
+    var settings: HubRouteSettings { rules.withLockedValue { $0 } }
+
+    /// New `subscribe` and `publish` rules, from a reload.
+    public func update(rules new: HubRouteSettings) {
+        rules.withLockedValue { $0 = new }
     }
 
     public var isReady: Bool { true }

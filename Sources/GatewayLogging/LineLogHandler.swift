@@ -14,20 +14,27 @@ import Darwin
 public struct LineLogHandler: LogHandler {
     public enum Format: Sendable { case logfmt, json }
 
-    public var logLevel: Logger.Level
+    /// The shared level, unless this handler's logger set its own.
+    public var logLevel: Logger.Level {
+        get { levelOverride ?? live.level }
+        set { levelOverride = newValue }
+    }
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
+    private var levelOverride: Logger.Level?
     private let label: String
-    private let format: Format
+    private let live: LiveLogSettings
     private let sink: LogSink
-    private let redactor: Redactor
+
+    /// A handler that follows `live`: what the gateway uses, so a reload reaches every logger.
+    public init(label: String, live: LiveLogSettings, sink: LogSink = .standardError) {
+        self.label = label
+        self.live = live
+        self.sink = sink
+    }
 
     public init(label: String, format: Format, level: Logger.Level, sink: LogSink = .standardError, redactor: Redactor = Redactor()) {
-        self.redactor = redactor
-        self.label = label
-        self.format = format
-        self.logLevel = level
-        self.sink = sink
+        self.init(label: label, live: LiveLogSettings(level: level, format: format, redactor: redactor), sink: sink)
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -39,6 +46,7 @@ public struct LineLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        let (format, redactor) = (live.format, live.redactor)
         for (key, value) in merged { merged[key] = redactor.redact(value, key: key) }
         let line = Self.render(
             format: format, timestamp: Self.timestamp(), level: event.level, label: label,

@@ -19,6 +19,7 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let reachable = NIOLockedValueBox(false)
+    private let retired = NIOLockedValueBox(false)
 
     public init(route: RouteConfiguration, group: any EventLoopGroup, logger: Logger) {
         precondition(route.proxy != nil, "a proxy route needs proxy settings")
@@ -36,8 +37,16 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
         await cancelWhenGracefulShutdown { await self.probeForever() }
     }
 
+    /// Takes the route's service out of use (a reload replaced or removed the route): the probe
+    /// stops. Connections already joined to the upstream do not depend on it and go on.
+    public func retire() {
+        retired.withLockedValue { $0 = true }
+    }
+
+    private var isRetired: Bool { retired.withLockedValue { $0 } }
+
     private func probeForever() async {
-        while !Task.isCancelled {
+        while !Task.isCancelled && !isRetired {
             let up: Bool
             do {
                 let channel = try await connect(on: group.next()).get()
@@ -53,12 +62,10 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
             if changed {
                 if up { logger.info("upstream reachable") } else { logger.warning("upstream unreachable") }
             }
-            do {
-                try await Task.sleep(nanoseconds: 2_000_000_000)
-            } catch {
-                return
+            // Two seconds between probes, in short steps so a retired service ends soon.
+            for _ in 0..<20 where !Task.isCancelled && !isRetired {
+                try? await Task.sleep(nanoseconds: 100_000_000)
             }
-            if Task.isCancelled { return }
         }
     }
 
@@ -93,8 +100,8 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
         promise.futureResult.whenSuccess { outcome in
             let completion = loopBound.value
             switch outcome {
-            case .upgraded(let channel, let responseHead):
-                completion(.passthrough(upstream: channel, responseHead: responseHead))
+            case .upgraded(let channel, let responseHead, let firstFrames):
+                completion(.passthrough(upstream: channel, responseHead: responseHead, firstFrames: firstFrames))
             case .refused(let status, let statusLine):
                 completion(.refuse(status: status, message: "upstream refused: \(statusLine)"))
             case .unreachable:
@@ -143,7 +150,7 @@ final class UpstreamHandshake: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     enum Outcome: Sendable {
-        case upgraded(any Channel, responseHead: ByteBuffer)
+        case upgraded(any Channel, responseHead: ByteBuffer, firstFrames: ByteBuffer)
         case refused(status: Int, statusLine: String)
         case unreachable
         case timedOut
@@ -191,7 +198,8 @@ final class UpstreamHandshake: ChannelInboundHandler, RemovableChannelHandler {
             return finish(.refused(status: (400...599).contains(status) ? status : 502, statusLine: statusLine), context: context, close: true)
         }
         // The head and anything that came with it (the upstream's first frames) go to the client.
-        finish(.upgraded(context.channel, responseHead: buffer), context: context, close: false)
+        buffer.moveReaderIndex(forwardBy: headLength)
+        finish(.upgraded(context.channel, responseHead: head, firstFrames: buffer), context: context, close: false)
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 

@@ -39,9 +39,9 @@ public enum UpgradeVerdict {
     /// Answer the client with this HTTP status instead of 101.
     case refuse(status: Int, message: String)
     /// Pass the connection through, byte for byte: answer the client with `responseHead` (an
-    /// upstream's own 101, verbatim) and join the two connections. The upstream channel lives on
-    /// the client's event loop.
-    case passthrough(upstream: any Channel, responseHead: ByteBuffer)
+    /// upstream's own 101, verbatim), then `firstFrames` (what the upstream sent right behind
+    /// it), and join the two connections. The upstream channel lives on the client's event loop.
+    case passthrough(upstream: any Channel, responseHead: ByteBuffer, firstFrames: ByteBuffer)
 }
 
 /// Serves one route's connections. Shared by every connection of the route, called from any

@@ -42,6 +42,8 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         var waiting: [UInt64: WorkerConnection] = [:]
         var statistics = Statistics()
         var shuttingDown = false
+        /// Replaced by a reload: stops once its last connection is gone.
+        var retiring = false
     }
 
     public let route: RouteConfiguration
@@ -52,6 +54,8 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     private let logger: Logger
     private let instances: [WorkerInstance]
     private let state = NIOLockedValueBox(State())
+    /// Tells `run` to stop (a retired pool whose last connection closed).
+    private let stopSignal = AsyncStream<Void>.makeStream()
     private let nextLinkID = NIOLockedValueBox<UInt64>(0)
     private let maxFrameBytes: Int
     /// Connections on other gateways of a cluster, for a worker's send and close.
@@ -116,10 +120,29 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
                 group.addTask { await self.keepLinked(instance, on: loop) }
             }
             group.addTask {
-                try? await gracefulShutdown()
+                // Until the gateway stops, or a reload retires the pool and its last
+                // connection has closed.
+                await withTaskGroup(of: Void.self) { waiters in
+                    waiters.addTask { try? await gracefulShutdown() }
+                    waiters.addTask { for await _ in self.stopSignal.stream { return } }
+                    await waiters.next()
+                    waiters.cancelAll()
+                }
                 await self.shutDown()
             }
         }
+    }
+
+    /// Takes the pool out of service: a reload has replaced or removed its route. New
+    /// connections no longer come here; the pool keeps serving the ones it has and stops its
+    /// instances once the last of them has closed (at once when it has none).
+    public func retire() {
+        let idle = state.withLockedValue { state in
+            state.retiring = true
+            return state.connections.isEmpty
+        }
+        logger.info("worker pool retired", metadata: ["connections": .stringConvertible(statistics.connections)])
+        if idle { stopSignal.continuation.yield() }
     }
 
     private func shutDown() async {
@@ -234,14 +257,16 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     }
 
     func detach(_ connection: WorkerConnection) {
-        state.withLockedValue { state in
-            state.connections[connection.id] = nil
+        let lastOfRetired = state.withLockedValue { state -> Bool in
+            guard state.connections.removeValue(forKey: connection.id) != nil else { return false }
             state.waiting[connection.id] = nil
             if let link = state.assignment.removeValue(forKey: connection.id) {
                 state.load[link, default: 1] -= 1
             }
+            return state.retiring && state.connections.isEmpty
         }
         hub.unsubscribeAll(connection.id)
+        if lastOfRetired { stopSignal.continuation.yield() }
     }
 
     func linkReady(_ link: WorkerLink) {

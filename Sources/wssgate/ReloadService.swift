@@ -1,31 +1,48 @@
 import GatewayConfigLoader
 import GatewayAuth
 import GatewayCore
+import GatewayLogging
 import GatewayMetrics
 import GatewayEdge
 import GatewayTLS
+import GatewayWebSocket
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
 import ServiceLifecycle
 import Systemd
 import UnixSignals
 
-/// SIGHUP: read the configuration and certificates again and apply them without dropping a
-/// connection — new handshakes present the new certificate, new connections follow the new
-/// routes and HTTP limits. All or nothing: a configuration or certificate that does not load,
-/// or a change that cannot take effect in a running process, is refused with a logged error and
-/// everything stays as it was.
+/// SIGHUP: read the configuration and certificates again and apply the difference without
+/// touching an established connection:
+/// - routes added, removed and changed serve new connections at once; a changed worker route
+///   starts a new pool and the old one serves its connections until they close; connections on
+///   a removed route go on (or are drained after `server.removed_route_grace`);
+/// - listeners added are bound, removed ones drained, kept ones give new connections their new
+///   certificates, HSTS and redirect;
+/// - log level, format and redaction apply at once; limits and HTTP settings to new requests.
+///
+/// All or nothing: every certificate, key and new worker pool is loaded (and linked) and every
+/// new address bound before anything changes; if one fails, what was started is stopped, the
+/// error is logged, and everything stays as it was. Only what a running process truly cannot
+/// change is refused (`restartOnlyChanges`).
 struct ReloadService: Service, CustomStringConvertible {
     /// Service lifecycle logs services by description: never the loader's environment.
     var description: String { "ReloadService" }
 
     let loader: ConfigurationLoader
     let server: GatewayServer
-    let tls: [String: ServerTLS]
+    let routeServices: RouteServices
+    /// The TLS side of each TLS listener, by name; a reload adds and replaces entries.
+    let tls: NIOLockedValueBox<[String: ServerTLS]>
     let current: NIOLockedValueBox<GatewayConfiguration>
+    let logSettings: LiveLogSettings
+    let sessions: SessionDirectory
     let notifier: SystemdNotifier
     let logger: Logger
     let metrics: GatewayMetrics
+    /// How long a new worker pool may take to link before the reload is refused.
+    var poolReadyTimeout: TimeAmount = .seconds(10)
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
@@ -36,43 +53,19 @@ struct ReloadService: Service, CustomStringConvertible {
         }
     }
 
-    /// What differs between two configurations that only a restart can change.
+    /// What differs between two configurations that a running process cannot change: the
+    /// number of event loops, the admin listener and the cluster link (whose node number is
+    /// part of every connection id), and ACME (its manager holds orders and renewal timers for
+    /// the listeners it started with).
     static func restartOnlyChanges(from old: GatewayConfiguration, to new: GatewayConfiguration) -> [String] {
         var problems: [String] = []
-        if old.log != new.log { problems.append("log") }
-        if old.server != new.server { problems.append("server") }
-        let oldListeners = old.listeners.map { ($0.name, $0.address, $0.tls != nil) }
-        let newListeners = new.listeners.map { ($0.name, $0.address, $0.tls != nil) }
-        if !oldListeners.elementsEqual(newListeners, by: { $0 == $1 }) {
-            problems.append("listeners (names, addresses, TLS on or off)")
-        }
-        let oldFront = old.listeners.map { ($0.name, $0.redirectHTTPSPort, $0.tls?.hsts) }
-        let newFront = new.listeners.map { ($0.name, $0.redirectHTTPSPort, $0.tls?.hsts) }
-        if !oldFront.elementsEqual(newFront, by: { $0 == $1 }) {
-            problems.append("listeners (redirect_https, tls.hsts)")
-        }
-        if old.listeners.map(\.tls?.acme) != new.listeners.map(\.tls?.acme) {
-            problems.append("listeners (tls.acme)")
-        }
-        if old.admin != new.admin {
-            problems.append("admin (address or token)")
-        }
-        if old.cluster != new.cluster {
-            problems.append("cluster")
-        }
-        let oldRoutes = Dictionary(uniqueKeysWithValues: old.routes.map { ($0.name, $0) })
-        for route in new.routes {
-            guard let before = oldRoutes[route.name] else {
-                problems.append("routes.\(route.name) (a new route)")
-                continue
-            }
-            if before.kind != route.kind { problems.append("routes.\(route.name).kind") }
-            if before.worker != route.worker { problems.append("routes.\(route.name).worker") }
-            if before.proxy != route.proxy { problems.append("routes.\(route.name).proxy") }
-            if before.hub != route.hub { problems.append("routes.\(route.name).hub") }
-        }
-        for name in oldRoutes.keys where !new.routes.contains(where: { $0.name == name }) {
-            problems.append("routes.\(name) (removed)")
+        if old.server.threads != new.server.threads { problems.append("server.threads") }
+        if old.admin != new.admin { problems.append("admin") }
+        if old.cluster != new.cluster { problems.append("cluster") }
+        let oldACME = Dictionary(old.listeners.compactMap { l in l.tls?.acme.map { (l.name, $0) } }, uniquingKeysWith: { a, _ in a })
+        let newACME = Dictionary(new.listeners.compactMap { l in l.tls?.acme.map { (l.name, $0) } }, uniquingKeysWith: { a, _ in a })
+        for name in Set(oldACME.keys).union(newACME.keys).sorted() where oldACME[name] != newACME[name] {
+            problems.append("listeners.\(name).tls.acme")
         }
         return problems
     }
@@ -86,8 +79,7 @@ struct ReloadService: Service, CustomStringConvertible {
         do {
             new = try await loader.load()
         } catch {
-            logger.error("reload refused: the running configuration stays", metadata: ["error": .string("\(error)")])
-            return false
+            return refuse("the configuration does not load", error)
         }
         let problems = Self.restartOnlyChanges(from: old, to: new)
         guard problems.isEmpty else {
@@ -99,24 +91,31 @@ struct ReloadService: Service, CustomStringConvertible {
         do {
             verifiers = try await LiveSettings.verifiers(for: new.routes)
         } catch {
-            logger.error("reload refused: a token key does not load; the running configuration stays", metadata: ["error": .string("\(error)")])
-            return false
+            return refuse("a token key does not load", error)
         }
+        let running = tls.withLockedValue { $0 }
         var replacements: [(ServerTLS, CertificateMaterial, TLSSettings, String)] = []
+        var newTLS: [String: ServerTLS] = [:]
         for listener in new.listeners {
-            guard let settings = listener.tls, let serverTLS = tls[listener.name] else { continue }
+            guard let settings = listener.tls else { continue }
             let oldSettings = old.listeners.first { $0.name == listener.name }?.tls
             do {
-                let material: CertificateMaterial
-                if case .selfSigned = settings.source, oldSettings == settings {
-                    material = serverTLS.material  // a generated certificate stays the same
-                } else if settings.acme != nil {
-                    material = serverTLS.material  // the ACME manager decides what is served
+                if let serverTLS = running[listener.name], oldSettings != nil {
+                    let material: CertificateMaterial
+                    if case .selfSigned = settings.source, oldSettings == settings {
+                        material = serverTLS.material  // a generated certificate stays the same
+                    } else if settings.acme != nil {
+                        material = serverTLS.material  // the ACME manager decides what is served
+                    } else {
+                        material = try ServerTLS.material(for: settings)
+                    }
+                    _ = try ServerTLS.makeContext(material: material, settings: settings)
+                    replacements.append((serverTLS, material, settings, listener.name))
+                    newTLS[listener.name] = serverTLS
                 } else {
-                    material = try ServerTLS.material(for: settings)
+                    // A listener that is new, or has just turned TLS on.
+                    newTLS[listener.name] = try ServerTLS(material: try ServerTLS.material(for: settings), settings: settings)
                 }
-                _ = try ServerTLS.makeContext(material: material, settings: settings)
-                replacements.append((serverTLS, material, settings, listener.name))
             } catch {
                 logger.error("reload refused: a certificate does not load; the running ones stay", metadata: [
                     "listener": .string(listener.name), "error": .string("\(error)"),
@@ -124,6 +123,22 @@ struct ReloadService: Service, CustomStringConvertible {
                 return false
             }
         }
+        // New worker pools start and link; new addresses are bound.
+        let plan: RouteServices.Plan
+        do {
+            plan = try await routeServices.prepare(new.routes, readyWithin: poolReadyTimeout)
+        } catch {
+            return refuse("a route's new service does not start", error)
+        }
+        let listenerChange: GatewayServer.ListenerChange
+        do {
+            listenerChange = try await server.prepareListeners(new.listeners, tls: newTLS)
+        } catch {
+            routeServices.abandon(plan)
+            return refuse("a listener cannot be bound", error)
+        }
+
+        // Everything loaded: put it in force.
         for (serverTLS, material, settings, name) in replacements {
             do {
                 try serverTLS.replace(material: material, settings: settings)
@@ -133,10 +148,47 @@ struct ReloadService: Service, CustomStringConvertible {
             }
             logger.info("certificate", metadata: ["listener": .string(name), "sha256": .string(material.fingerprint), "subject": .string(material.subject)])
         }
-        server.live.replace(routes: new.routes, http: new.http, verifiers: verifiers)
+        tls.withLockedValue { $0 = newTLS }
+        logSettings.update(
+            level: Logger.Level(rawValue: new.log.level.rawValue) ?? .info,
+            format: new.log.format == .json ? .json : .logfmt,
+            redactor: Redactor(parameters: new.log.redactParameters)
+        )
+        server.live.replace(routes: new.routes, http: new.http, verifiers: verifiers, services: plan.services)
         server.limiter.update(new.limits)
+        routeServices.commit(plan)
+        await server.commit(listenerChange, server: new.server)
         current.withLockedValue { $0 = new }
-        logger.info("reloaded")
+        let removed = old.routes.map(\.name).filter { name in !new.routes.contains { $0.name == name } }
+        if let grace = new.server.removedRouteGrace, !removed.isEmpty {
+            scheduleDrain(of: removed, after: grace)
+        }
+        let changes = listenerChange.summary + plan.summary
+        logger.info("reloaded", metadata: changes.isEmpty ? [:] : ["changes": .string(changes.joined(separator: "; "))])
         return true
     }
+
+    private func refuse(_ what: String, _ error: any Error) -> Bool {
+        logger.error("reload refused: \(what); the running configuration stays", metadata: ["error": .string("\(error)")])
+        return false
+    }
+
+    /// Connections of removed routes get 1001 once the grace is over — unless a later reload
+    /// has brought the route back.
+    private func scheduleDrain(of routes: [String], after grace: TimeAmount) {
+        let current = self.current
+        let sessions = self.sessions
+        let logger = self.logger
+        Task {
+            try? await Task.sleep(nanoseconds: UInt64(max(grace.nanoseconds, 0)))
+            let stillGone = routes.filter { name in !current.withLockedValue { $0.routes.contains { $0.name == name } } }
+            guard !stillGone.isEmpty else { return }
+            let count = sessions.quiesce(routes: Set(stillGone))
+            logger.info("removed routes drained", metadata: ["routes": .string(stillGone.joined(separator: ", ")), "connections": .stringConvertible(count)])
+        }
+    }
+}
+
+extension RouteServices.Plan {
+    var services: [String: any RouteService] { entries.mapValues(\.service) }
 }

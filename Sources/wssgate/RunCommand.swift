@@ -45,10 +45,13 @@ struct RunCommand: AsyncParsableCommand {
         for variable in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { unsetenv(variable) }
         let prepared = try await PreparedGateway.load(filePath: filePath, overrides: overrides, activatedSockets: activated.descriptors.map(\.name))
         let settings = prepared.configuration
-        let format: LineLogHandler.Format = settings.log.format == .json ? .json : .logfmt
-        let level = Logger.Level(rawValue: settings.log.level.rawValue) ?? .info
-        let redactor = Redactor(parameters: settings.log.redactParameters)
-        LoggingSystem.bootstrap { label in LineLogHandler(label: label, format: format, level: level, redactor: redactor) }
+        // One set of log settings for every logger, so a reload changes them all at once.
+        let logSettings = LiveLogSettings(
+            level: Logger.Level(rawValue: settings.log.level.rawValue) ?? .info,
+            format: settings.log.format == .json ? .json : .logfmt,
+            redactor: Redactor(parameters: settings.log.redactParameters)
+        )
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, live: logSettings) }
         let logger = Logger(label: "wssgate")
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -102,32 +105,13 @@ struct RunCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
-        var routeServices: [String: any RouteService] = [:]
-        var pools: [WorkerPool] = []
-        var proxies: [ProxyRouteService] = []
-        for route in settings.routes {
-            switch route.kind {
-            case .static:
-                break  // served by the HTTP side itself
-            case .echo:
-                routeServices[route.name] = EchoRouteService()
-            case .hub:
-                routeServices[route.name] = HubRouteService(route: route, hub: hub)
-            case .proxy:
-                let proxy = ProxyRouteService(route: route, group: group, logger: logger)
-                proxies.append(proxy)
-                routeServices[route.name] = proxy
-            case .worker:
-                do {
-                    let pool = try WorkerPool(route: route, hub: hub, group: group, logger: logger, remote: cluster)
-                    pools.append(pool)
-                    routeServices[route.name] = pool
-                } catch {
-                    logger.error("cannot set up a worker route", metadata: ["route": .string(route.name), "error": .string("\(error)")])
-                    try? await group.shutdownGracefully()
-                    throw ExitCode(1)
-                }
-            }
+        let routeServices: RouteServices
+        do {
+            routeServices = try RouteServices(routes: settings.routes, hub: hub, group: group, logger: logger, cluster: cluster)
+        } catch {
+            logger.error("cannot set up a worker route", metadata: ["error": .string("\(error)")])
+            try? await group.shutdownGracefully()
+            throw ExitCode(1)
         }
         let state = GatewayState()
         // Listeners with tls.acme: one manager orders and renews their certificates; HTTP-01 is
@@ -161,7 +145,7 @@ struct RunCommand: AsyncParsableCommand {
             }
         }
         let server = GatewayServer(
-            configuration: settings, tls: prepared.tls, services: routeServices, activatedSockets: activatedSockets,
+            configuration: settings, tls: prepared.tls, services: routeServices.services, activatedSockets: activatedSockets,
             group: group, logger: logger, state: state, sessions: sessions, metrics: metrics, verifiers: prepared.verifiers,
             acmeChallenges: acmeChallenges,
             hooks: .init(
@@ -171,7 +155,8 @@ struct RunCommand: AsyncParsableCommand {
         )
         let reload = ReloadService(
             loader: PreparedGateway.loader(filePath: filePath, overrides: overrides, activatedSockets: activated.descriptors.map(\.name)),
-            server: server, tls: prepared.tls, current: NIOLockedValueBox(settings), notifier: notifier, logger: logger, metrics: metrics
+            server: server, routeServices: routeServices, tls: NIOLockedValueBox(prepared.tls), current: NIOLockedValueBox(settings),
+            logSettings: logSettings, sessions: sessions, notifier: notifier, logger: logger, metrics: metrics
         )
         let admin = AdminServer(
             settings: settings.admin,
@@ -179,21 +164,25 @@ struct RunCommand: AsyncParsableCommand {
                 var text: [UInt8] = []
                 registry.emit(into: &text)
                 return text
+            }, status: {
+                let degradation = state.degradation
+                let readiness = state.readiness
+                let word = readiness == .ready && degradation != nil ? "degraded" : readiness.rawValue
+                return AdminAPI.Status(readiness: word, degraded: degradation?.reason)
             }),
             group: group, logger: logger
         )
         let systemd = SystemdService(
             notifier: notifier, watchdog: WatchdogSettings(environment: environment, pid: getpid()),
-            state: state, pools: pools, group: group, logger: logger
+            state: state, pools: { routeServices.pools }, group: group, logger: logger
         )
         // Services shut down in reverse order: the server drains first (clients get 1001, the
-        // workers hear every connection close), then the worker pools stop their processes; the
-        // admin API and the cluster link stay up through the drain.
+        // workers hear every connection close), then the route services stop (worker pools
+        // stop their processes); the admin API and the cluster link stay up through the drain.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: systemd), .init(service: admin), .init(service: reload)]
         if let certificates { services.append(.init(service: certificates)) }
         if let cluster { services.append(.init(service: cluster)) }
-        services += proxies.map { .init(service: $0) }
-        services += pools.map { .init(service: $0) }
+        services.append(.init(service: routeServices))
         services.append(.init(service: server))
         let serviceGroup = ServiceGroup(
             configuration: .init(

@@ -14,12 +14,13 @@ struct SystemdService: Service, CustomStringConvertible {
     let notifier: SystemdNotifier
     let watchdog: WatchdogSettings?
     let state: GatewayState
-    let pools: [WorkerPool]
+    /// The worker pools in force (a reload may change them).
+    let pools: @Sendable () -> [WorkerPool]
     let group: any EventLoopGroup
     let logger: Logger
 
     var status: String {
-        let workers = pools.reduce((0, 0)) { totals, pool in
+        let workers = pools().reduce((0, 0)) { totals, pool in
             let statistics = pool.statistics
             return (totals.0 + statistics.liveLinks, totals.1 + pool.instanceCount)
         }

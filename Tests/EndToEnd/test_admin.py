@@ -433,3 +433,11 @@ def test_the_default_socket_unavailable_is_only_a_warning(gateway_factory):
             assert await ws.recv() == "served"
 
     run(echo())
+
+
+def test_status_gives_readiness_with_the_detail_public_listeners_leave_out(admin_gateway):
+    gw, admin = admin_gateway
+    status, body, _ = admin.call("GET", "/v1/status", "/v1/status")
+    assert status == 200 and body == {"readiness": "ready", "degraded": None}
+    status, _, _ = admin.call("POST", "/v1/status", "/v1/status")
+    assert status == 405

@@ -2,6 +2,7 @@
 certificate or configuration is refused and the running one stays; SIGTERM closes everyone with
 1001 and exits 0. With 200 live wss:// connections throughout."""
 import asyncio
+import json
 import hashlib
 import os
 import signal
@@ -10,9 +11,11 @@ import subprocess
 import tempfile
 import time
 
+import pytest
 import websockets
 
-from conftest import insecure_context, run
+from conftest import ROOT, insecure_context, run
+from test_proxy import Upstream
 
 CONNECTIONS = 200
 
@@ -94,12 +97,18 @@ routes:
         await all_echo("after broken reload")
         assert await asyncio.to_thread(presented, port) == fingerprint(os.path.join(directory, "second.pem"))
 
-        # A configuration change that needs a restart: refused as a whole.
-        with open(gw.config_path, "a") as f:
-            f.write("  more:\n    path: /more\n    kind: echo\n")
+        # A change a running process cannot make (the number of event loops), next to one it
+        # can (a new route): refused as a whole, the new route is not served.
+        with open(gw.config_path) as f:
+            text = f.read()
+        with open(gw.config_path, "w") as f:
+            f.write(text.replace("server:\n", "server:\n  threads: 3\n") + "  more:\n    path: /more\n    kind: echo\n")
         gw.proc.send_signal(signal.SIGHUP)
-        await asyncio.to_thread(gw.wait_for_log, r"reload refused: these changes need a restart.*routes.more", 10)
+        await asyncio.to_thread(gw.wait_for_log, r"reload refused: these changes need a restart.*server.threads", 10)
         await all_echo("after refused configuration")
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(gw.url("/more"), ssl=ctx)
+        assert refused.value.response.status_code == 404
 
         # SIGTERM: every client gets 1001, the process exits 0 within the drain timeout.
         started = time.time()
@@ -138,3 +147,229 @@ def test_sighup_applies_route_limits_to_new_connections(gateway_factory):
         await new.close()
 
     run(scenario())
+
+
+ECHO_WORKER = os.path.join(ROOT, ".build", "debug", "wssgate-echo-worker")
+
+
+def worker_processes(gateway_pid):
+    """The gateway's child processes, as (pid, executable path)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            if parent == gateway_pid:
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    found.append((int(entry), f.read().split(b"\0")[0].decode()))
+        except (OSError, IndexError, ValueError):
+            pass
+    return found
+
+
+def test_sighup_adds_removes_and_replaces_routes_with_100_live_connections(gateway_factory):
+    """Acceptance: a reload that adds a route, removes one, changes a worker route's command and a
+    proxy's upstream drops nobody; the new route answers, the removed one is 404 for new upgrades,
+    the changed worker route's connections keep echoing through the old pool until they close,
+    and then the old pool's processes are gone."""
+    folder = tempfile.mkdtemp(prefix="wgr")
+    other_worker = os.path.join(folder, "echo-worker-b")
+    subprocess.run(["cp", ECHO_WORKER, other_worker], check=True)
+    first, second = Upstream(), Upstream()
+    template = """
+server:
+  drain_spread: 1s
+listeners:
+  main:
+    address: "127.0.0.1:0"
+    tls:
+      self_signed: true
+routes:
+  echo:
+    path: /echo
+    kind: echo
+  hub:
+    path: /hub
+    kind: hub
+  work:
+    path: /work
+    kind: worker
+    worker:
+      command: "%(worker)s"
+      instances: 2
+      socket_dir: "%(folder)s/workers"
+  proxied:
+    path: /proxied
+    kind: proxy
+    proxy:
+      upstream: "ws://127.0.0.1:%(upstream)d/"
+%(extra)s"""
+    before = template % {"worker": ECHO_WORKER, "folder": folder, "upstream": first.port,
+                         "extra": "  gone:\n    path: /gone\n    kind: echo\n"}
+    after = template % {"worker": other_worker, "folder": folder, "upstream": second.port,
+                        "extra": "  added:\n    path: /added\n    kind: echo\n"}
+    gw = gateway_factory(before)
+    gw.wait_for_log(r"msg=.?worker linked|READY|listening", 10)
+
+    async def scenario():
+        ctx = insecure_context()
+        routes = ["/echo", "/hub", "/work", "/proxied", "/gone"]
+        clients = {route: [] for route in routes}
+        for index in range(100):
+            route = routes[index % len(routes)]
+            for _ in range(100):
+                try:
+                    ws = await websockets.connect(gw.url(route), ssl=ctx)
+                    break
+                except websockets.InvalidStatus:
+                    await asyncio.sleep(0.1)  # the worker pool is still linking
+            if route == "/proxied":
+                report = json.loads(await ws.recv())
+                assert report["Host"] == "127.0.0.1:%d" % first.port
+            clients[route].append(ws)
+
+        async def all_alive(tag):
+            async def one(route, index, ws):
+                if route == "/hub":
+                    await ws.send(json.dumps({"op": "subscribe", "topic": "t.%s.%d" % (tag, index), "id": index}))
+                    assert json.loads(await asyncio.wait_for(ws.recv(), 10))["op"] == "ack"
+                else:
+                    await ws.send("%s %d" % (tag, index))
+                    assert await asyncio.wait_for(ws.recv(), 10) == "%s %d" % (tag, index)
+            await asyncio.gather(*(one(route, i, ws) for route, sockets in clients.items() for i, ws in enumerate(sockets)))
+
+        await all_alive("before")
+        old_pool = {pid for pid, path in worker_processes(gw.proc.pid) if path == ECHO_WORKER}
+        assert len(old_pool) == 2
+
+        with open(gw.config_path, "w") as f:
+            f.write(after)
+        gw.proc.send_signal(signal.SIGHUP)
+        line = await asyncio.to_thread(gw.wait_for_log, r"msg=reloaded|reload refused", 20)
+        assert "msg=reloaded" in line, line
+        for change in ("routes.added added", "routes.gone removed", "routes.work replaced", "routes.proxied replaced"):
+            assert change in line, line
+        # Nobody dropped: every connection, the removed route's too, goes on.
+        await all_alive("after")
+        assert all(ws.close_code is None for sockets in clients.values() for ws in sockets)
+
+        # The new route answers; the removed one is 404 for new upgrades.
+        async with websockets.connect(gw.url("/added"), ssl=ctx) as ws:
+            await ws.send("new")
+            assert await ws.recv() == "new"
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(gw.url("/gone"), ssl=ctx)
+        assert refused.value.response.status_code == 404
+        # New proxied connections reach the new upstream; old ones stay with the first.
+        async with websockets.connect(gw.url("/proxied"), ssl=ctx) as ws:
+            assert json.loads(await ws.recv())["Host"] == "127.0.0.1:%d" % second.port
+        # New worker connections are served by the new pool, old ones still by the old pool.
+        new_pool = {pid for pid, path in worker_processes(gw.proc.pid) if path == other_worker}
+        assert len(new_pool) == 2
+        async with websockets.connect(gw.url("/work"), ssl=ctx) as ws:
+            await ws.send("through the new pool")
+            assert await ws.recv() == "through the new pool"
+        assert old_pool <= {pid for pid, _ in worker_processes(gw.proc.pid)}
+
+        # The old pool's last connections close: its processes are stopped.
+        for ws in clients["/work"]:
+            await ws.close()
+        deadline = time.time() + 15
+        while time.time() < deadline and old_pool & {pid for pid, _ in worker_processes(gw.proc.pid)}:
+            await asyncio.sleep(0.1)
+        assert not old_pool & {pid for pid, _ in worker_processes(gw.proc.pid)}
+        assert new_pool <= {pid for pid, _ in worker_processes(gw.proc.pid)}
+        for route in ("/echo", "/hub", "/proxied", "/gone"):
+            for ws in clients[route]:
+                await ws.close()
+
+    try:
+        run(scenario(), timeout=120)
+    finally:
+        first.stop()
+        second.stop()
+    assert gw.stop() == 0
+
+
+def test_reload_that_cannot_bind_changes_nothing_and_listeners_come_and_go(gateway_factory):
+    """Listeners are part of the reload: a new one is bound, a removed one drained with 1001; an
+    address that cannot be bound refuses the whole reload (the new route in it too)."""
+    import socket
+    base = """
+server:
+  drain_spread: 500ms
+listeners:
+  main:
+    address: "127.0.0.1:0"
+    tls:
+      self_signed: true
+%s
+routes:
+  echo:
+    path: /echo
+    kind: echo
+%s"""
+    gw = gateway_factory(base % ("  side:\n    address: \"127.0.0.1:0\"\n", ""), listeners=2)
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    taken = blocker.getsockname()[1]
+
+    async def scenario():
+        ctx = insecure_context()
+        side = await websockets.connect(gw.url("/echo", name="side", scheme="ws"))
+        main = await websockets.connect(gw.url("/echo"), ssl=ctx)
+        # An address in use: refused as a whole.
+        with open(gw.config_path, "w") as f:
+            f.write(base % ('  side:\n    address: "127.0.0.1:0"\n  extra:\n    address: "127.0.0.1:%d"\n' % taken,
+                            "  more:\n    path: /more\n    kind: echo\n"))
+        gw.proc.send_signal(signal.SIGHUP)
+        await asyncio.to_thread(gw.wait_for_log, r"reload refused: a listener cannot be bound", 10)
+        with pytest.raises(websockets.InvalidStatus):
+            await websockets.connect(gw.url("/more"), ssl=ctx)
+        # The side listener removed, another added: the side's client gets 1001, main's goes on.
+        with open(gw.config_path, "w") as f:
+            f.write(base % ('  third:\n    address: "127.0.0.1:0"\n', ""))
+        gw.proc.send_signal(signal.SIGHUP)
+        await asyncio.to_thread(gw.wait_for_log, r"msg=reloaded", 10)
+        await asyncio.wait_for(side.wait_closed(), 10)
+        assert side.close_code == 1001
+        await asyncio.to_thread(gw.wait_for_log, r"msg=listening.*listener=third", 10)
+        async with websockets.connect(gw.url("/echo", name="third", scheme="ws")) as third:
+            await third.send("third")
+            assert await third.recv() == "third"
+        await main.send("still")
+        assert await main.recv() == "still"
+        host, port = gw.address("side")
+        with pytest.raises(OSError):
+            socket.create_connection((host, port), timeout=1).close()
+        await main.close()
+
+    try:
+        run(scenario(), timeout=60)
+    finally:
+        blocker.close()
+
+
+def test_reload_applies_log_level_and_format_at_once(gateway_factory):
+    from conftest import ECHO_CONFIG
+    from conftest import raw_http
+    gw = gateway_factory(ECHO_CONFIG.replace("level: debug", "level: info"))
+    raw_http(*gw.address(), b"GET / HTTP/1.1\r\n\r\n", tls=False, read_timeout=1)
+    time.sleep(0.3)
+    with open(gw.config_path) as f:
+        text = f.read()
+    with open(gw.config_path, "w") as f:
+        f.write(text.replace("level: info", "level: debug\n  format: json"))
+    gw.proc.send_signal(signal.SIGHUP)
+    line = gw.wait_for_log(r'"msg":"reloaded"', 10)
+    json.loads(line)
+
+    assert not any("tls handshake failed" in line for line in gw.lines)
+    # Plain text to the TLS listener: a failed handshake, logged at debug level — which now
+    # shows, as JSON, from a logger made before the reload.
+    raw_http(*gw.address(), b"GET / HTTP/1.1\r\n\r\n", tls=False, read_timeout=1)
+    debug = gw.wait_for_log(r'"msg":"tls handshake failed"', 10)
+    assert json.loads(debug)["level"] == "debug"

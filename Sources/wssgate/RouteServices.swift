@@ -1,0 +1,190 @@
+import GatewayCluster
+import GatewayCore
+import GatewayHub
+import GatewayProxy
+import GatewayWebSocket
+import GatewayWorkers
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import ServiceLifecycle
+
+/// The services behind the routes — worker pools, proxy probes, hub rules — built from the
+/// configuration, run for the life of the gateway, and replaced route by route on reload.
+///
+/// A reload builds the services it needs (`prepare`), waits until the new worker pools are
+/// linked, and only then puts them in force (`commit`): a pool that does not come up refuses
+/// the reload and is stopped again, and nothing else has changed. Services a reload replaces
+/// or removes are retired: a worker pool keeps serving the connections it has and stops when
+/// the last one closes; a proxy's probe stops (joined connections do not need it).
+///
+/// Services run as children of this one, not of the `ServiceGroup`: the group counts a service
+/// that returns as a failure, and a retired pool returns.
+final class RouteServices: Service, Sendable {
+    /// One route's service and what it needs to be retired.
+    struct Entry: Sendable {
+        var route: RouteConfiguration
+        var service: any RouteService
+        var pool: WorkerPool?
+        var proxy: ProxyRouteService?
+        var hub: HubRouteService?
+    }
+
+    /// What a reload would change; nothing runs or is in force until `commit`.
+    struct Plan: Sendable {
+        var entries: [String: Entry]
+        /// Services made for this reload, started by `prepare` and stopped by `abandon`.
+        var fresh: [Entry]
+        /// Services the new configuration no longer uses.
+        var retired: [Entry]
+        /// Hub routes kept with other rules.
+        var hubRules: [(HubRouteService, HubRouteSettings)]
+        var summary: [String]
+    }
+
+    private let hub: Hub
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let cluster: ClusterNode?
+    private let entries: NIOLockedValueBox<[String: Entry]>
+    /// Services to start, for the running `run`.
+    private let starts = AsyncStream<Entry>.makeStream()
+
+    init(routes: [RouteConfiguration], hub: Hub, group: any EventLoopGroup, logger: Logger, cluster: ClusterNode?) throws {
+        self.hub = hub
+        self.group = group
+        self.logger = logger
+        self.cluster = cluster
+        var made: [String: Entry] = [:]
+        for route in routes {
+            if let entry = try Self.make(route, hub: hub, group: group, logger: logger, cluster: cluster) { made[route.name] = entry }
+        }
+        entries = NIOLockedValueBox(made)
+        for entry in made.values { starts.continuation.yield(entry) }
+    }
+
+    /// What serves each route now, by route name.
+    var services: [String: any RouteService] { entries.withLockedValue { $0.mapValues(\.service) } }
+
+    /// The worker pools in force (retiring ones are not listed).
+    var pools: [WorkerPool] { entries.withLockedValue { $0.values.compactMap(\.pool) } }
+
+    private static func make(_ route: RouteConfiguration, hub: Hub, group: any EventLoopGroup, logger: Logger, cluster: ClusterNode?) throws -> Entry? {
+        switch route.kind {
+        case .static:
+            return nil  // served by the HTTP side itself
+        case .echo:
+            return Entry(route: route, service: EchoRouteService())
+        case .hub:
+            let service = HubRouteService(route: route, hub: hub)
+            return Entry(route: route, service: service, hub: service)
+        case .proxy:
+            let proxy = ProxyRouteService(route: route, group: group, logger: logger)
+            return Entry(route: route, service: proxy, proxy: proxy)
+        case .worker:
+            let pool = try WorkerPool(route: route, hub: hub, group: group, logger: logger, remote: cluster)
+            return Entry(route: route, service: pool, pool: pool)
+        }
+    }
+
+    func run() async throws {
+        await withDiscardingTaskGroup { tasks in
+            for await entry in starts.stream.cancelOnGracefulShutdown() {
+                if let pool = entry.pool { tasks.addTask { try? await pool.run() } }
+                if let proxy = entry.proxy { tasks.addTask { try? await proxy.run() } }
+            }
+        }
+    }
+
+    /// Works out what a new route list changes and starts the new services (worker pools,
+    /// proxy probes); waits up to `readyWithin` for each new service to be ready. Throws — after
+    /// stopping what it started — when a pool cannot be made or does not come up in time.
+    func prepare(_ routes: [RouteConfiguration], readyWithin: TimeAmount) async throws -> Plan {
+        let current = entries.withLockedValue { $0 }
+        var plan = Plan(entries: [:], fresh: [], retired: [], hubRules: [], summary: [])
+        var keptNames: Set<String> = []
+        do {
+            for route in routes {
+                if let existing = current[route.name], Self.canKeep(existing.route, for: route) {
+                    var kept = existing
+                    kept.route = route
+                    if let hubService = existing.hub, existing.route.hub != route.hub {
+                        plan.hubRules.append((hubService, route.hub ?? HubRouteSettings()))
+                        plan.summary.append("routes.\(route.name).hub rules changed")
+                    }
+                    if existing.route != route && existing.hub == nil { plan.summary.append("routes.\(route.name) changed") }
+                    plan.entries[route.name] = kept
+                    keptNames.insert(route.name)
+                    continue
+                }
+                guard let entry = try Self.make(route, hub: hub, group: group, logger: logger, cluster: cluster) else {
+                    plan.summary.append(current[route.name] == nil ? "routes.\(route.name) added" : "routes.\(route.name) changed")
+                    continue
+                }
+                plan.fresh.append(entry)
+                plan.entries[route.name] = entry
+                plan.summary.append(current[route.name] == nil ? "routes.\(route.name) added" : "routes.\(route.name) replaced (new \(route.kind.rawValue) service)")
+                starts.continuation.yield(entry)
+            }
+        } catch {
+            abandon(plan)
+            throw error
+        }
+        for (name, entry) in current where !keptNames.contains(name) {
+            plan.retired.append(entry)
+            if !routes.contains(where: { $0.name == name }) { plan.summary.append("routes.\(name) removed") }
+        }
+        // A new worker pool must be linked before it takes connections.
+        let deadline = NIODeadline.now() + readyWithin
+        for entry in plan.fresh where entry.pool != nil {
+            while !entry.service.isReady {
+                guard NIODeadline.now() < deadline else {
+                    abandon(plan)
+                    throw ReloadError(code: .notReady, "routes.\(entry.route.name): the new worker pool did not link within \(ValueParsing.format(readyWithin))")
+                }
+                try? await Task.sleep(nanoseconds: 20_000_000)
+            }
+        }
+        return plan
+    }
+
+    /// A route keeps its service when what the service was built from is the same. Limits,
+    /// origins, auth and the like are read per connection from the route table, not kept here.
+    private static func canKeep(_ old: RouteConfiguration, for new: RouteConfiguration) -> Bool {
+        guard old.kind == new.kind else { return false }
+        switch new.kind {
+        case .static, .echo, .hub: return true
+        case .worker: return old.worker == new.worker && old.limits.maxMessageBytes == new.limits.maxMessageBytes
+        case .proxy: return old.proxy == new.proxy
+        }
+    }
+
+    /// Stops the services a plan started.
+    func abandon(_ plan: Plan) {
+        for entry in plan.fresh { Self.retire(entry) }
+    }
+
+    /// Puts a plan in force: the new services serve new connections, the old ones retire.
+    func commit(_ plan: Plan) {
+        entries.withLockedValue { $0 = plan.entries }
+        for (service, rules) in plan.hubRules { service.update(rules: rules) }
+        for entry in plan.retired { Self.retire(entry) }
+    }
+
+    private static func retire(_ entry: Entry) {
+        entry.pool?.retire()
+        entry.proxy?.retire()
+    }
+}
+
+/// Why a reload was refused, beyond a configuration error.
+struct ReloadError: Error, CustomStringConvertible {
+    enum Code: String { case notReady = "not-ready", bind }
+    var code: Code
+    var message: String
+    init(code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    var description: String { message }
+}
