@@ -97,9 +97,18 @@ class Gateway:
         self.listeners = {}
         self._cond = threading.Condition()
         threading.Thread(target=self._pump, daemon=True).start()
-        # After the start, so the check does not delay it (some tests race two gateways).
+        # Beside the start, so the check does not delay the test (some tests race two
+        # gateways); its verdict is collected when the test ends (`round_trip_verdict`).
+        self._round_trip_error = None
+        self._round_trip = None
         if self.config_path:
-            check_round_trip(self.config_path, list(args), full_env)
+            def check():
+                try:
+                    check_round_trip(self.config_path, list(args), full_env)
+                except AssertionError as error:
+                    self._round_trip_error = error
+            self._round_trip = threading.Thread(target=check, daemon=True)
+            self._round_trip.start()
 
     def _pump(self):
         for line in self.proc.stderr:
@@ -150,6 +159,13 @@ class Gateway:
             host = "[%s]" % host
         return "%s://%s:%d%s" % (scheme, host, port, path)
 
+    def round_trip_verdict(self):
+        """Raises what the check-config round trip of this gateway's file found, if anything."""
+        if self._round_trip:
+            self._round_trip.join(60)
+        if self._round_trip_error:
+            raise self._round_trip_error
+
     def stop(self, sig=signal.SIGTERM, timeout=40):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -176,6 +192,8 @@ def gateway_factory():
     for gw in started:
         # SIGTERM first: the gateway stops its workers; SIGKILL only if it does not end.
         gw.stop(signal.SIGTERM, timeout=15)
+    for gw in started:
+        gw.round_trip_verdict()
 
 
 def free_port():

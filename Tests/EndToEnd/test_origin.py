@@ -38,3 +38,19 @@ def test_origins(gateway_factory):
         assert upgrade(gw, "/app", "https://127.0.0.1:%d" % port) == 403
 
     run(with_witness(gw, crossing))
+
+
+def test_refused_upgrade_lines_name_the_client_behind_a_trusted_proxy(gateway_factory):
+    """Behind a trusted proxy the log line of a refusal names the client the proxy reported (as
+    session lines do), and the proxy itself as the peer; without a proxy, the peer is the client."""
+    gw = gateway_factory(CONFIG + 'limits:\n  trusted_proxies: ["127.0.0.1/32"]\n')
+    h, port = gw.address()
+    request = ("GET /app HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://evil.example\r\n"
+               "X-Forwarded-For: 203.0.113.9\r\n\r\n" % port)
+    assert status_of(raw_http(h, port, request.encode(), read_timeout=1)) == 403
+    line = gw.wait_for_log(r'msg="upgrade refused"', 10)
+    assert "client=203.0.113.9" in line and "peer=127.0.0.1:" in line, line
+    assert upgrade(gw, "/app", "https://evil.example") == 403
+    lines = [l for l in gw.lines if 'msg="upgrade refused"' in l]
+    assert len(lines) == 2 and "client=127.0.0.1" in lines[1] and "peer=" not in lines[1], lines

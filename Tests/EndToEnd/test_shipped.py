@@ -17,7 +17,7 @@ import time
 import pytest
 import websockets
 
-from conftest import BINARY, ROOT, free_port, insecure_context, run
+from conftest import BINARY, ROOT, check_round_trip, free_port, insecure_context, run
 from test_proxy import Upstream
 from test_systemd import NotifySocket
 
@@ -108,6 +108,7 @@ def test_shipped_configuration_drains_every_listener_and_route(variant):
     with open(config, "w") as f:
         f.write(shipped_config(folder, local_port, upstream.port, order, unix_path,
                                public_address=None if activated else "127.0.0.1:%d" % public_port))
+    assert check_round_trip(config), "the shipped configuration does not load"
     notify = NotifySocket()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WSSGATE_")}
     if activated:
