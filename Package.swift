@@ -301,6 +301,8 @@ let package = Package(
         .testTarget(
             name: "GatewayConfigLoaderTests",
             dependencies: ["GatewayConfigLoader", "GatewayCore"],
+            // Read by path (#filePath) as the tests' own data, not bundled.
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

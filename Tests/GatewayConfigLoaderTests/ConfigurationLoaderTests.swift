@@ -253,4 +253,42 @@ final class ConfigurationLoaderTests: XCTestCase {
         let never = try await load(Self.minimal + "\nserver:\n  removed_route_grace: never\n")
         XCTAssertNil(never.server.removedRouteGrace)
     }
+
+    /// The configurations users write — the shipped file, every complete example in the docs, and
+    /// a fixture with every section and YAML's quoting forms — print exactly as recorded in
+    /// `Fixtures/` (recorded with the YAML reader before the switch to libyaml, so the switch
+    /// changes no effective configuration). `WSSGATE_RECORD_FIXTURES=1` records them again.
+    func testConfigurationsPrintAsRecorded() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        func read(_ path: String) throws -> String { try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8) }
+        var cases: [(String, String)] = [
+            ("rootfs", try read("rootfs/etc/wssgate/wssgate.yaml")),
+            ("everything", try String(contentsOf: fixtures.appendingPathComponent("everything.yaml"), encoding: .utf8)),
+        ]
+        // Complete examples in the docs (a listener and a route).
+        for document in ["README.md", "docs/configuration.md", "docs/certificates.md"] {
+            let text = try read(document)
+            var index = 0
+            for block in text.components(separatedBy: "```yaml\n").dropFirst() {
+                guard let end = block.range(of: "```") else { continue }
+                let yaml = String(block[..<end.lowerBound])
+                guard yaml.contains("listeners:") && yaml.contains("routes:") else { continue }
+                index += 1
+                cases.append(("\(document.replacingOccurrences(of: "/", with: "_"))-\(index)", yaml))
+            }
+        }
+        XCTAssertGreaterThanOrEqual(cases.count, 4)
+        let record = ProcessInfo.processInfo.environment["WSSGATE_RECORD_FIXTURES"] == "1"
+        for (name, yaml) in cases {
+            let printed = EffectiveConfiguration.yaml(try await load(yaml))
+            let path = fixtures.appendingPathComponent("\(name).effective.yaml")
+            if record {
+                try printed.write(to: path, atomically: true, encoding: .utf8)
+            } else {
+                let recorded = try String(contentsOf: path, encoding: .utf8)
+                XCTAssertEqual(printed, recorded, "\(name) no longer prints as recorded")
+            }
+        }
+    }
 }
