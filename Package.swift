@@ -30,8 +30,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
-        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: [.defaults, "YAML"]),
-        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // No traits: the JSON and YAML snapshots pull in full Foundation (JSONSerialization, and
+        // Yams' NSRegularExpression and formatters), and with it 37 MB of ICU. The file is read
+        // by libyaml (CYAML) instead; the providers for flags and environment stay.
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
@@ -49,14 +51,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libyaml, the reference C YAML parser, found by pkg-config (libyaml-dev has libyaml.a).
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // Reads YAML + environment + flags into a validated `GatewayConfiguration`.
         .target(
             name: "GatewayConfigLoader",
             dependencies: [
                 "GatewayCore",
                 "RedisClient",
+                "CYAML",
                 .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings

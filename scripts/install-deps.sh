@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
 
-apt_packages=(zlib1g-dev)
+apt_packages=(zlib1g-dev libyaml-dev pkg-config)
 case "$mode" in
   test) apt_packages+=(openssl ca-certificates systemd chromium redis-server pebble) ;;
   image) apt_packages=(buildah podman runc file binutils ca-certificates) ;;

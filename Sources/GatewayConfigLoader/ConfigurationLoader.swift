@@ -1,15 +1,15 @@
 import Configuration
 import GatewayCore
 import SystemPackage
-import Yams
 
 /// Builds a `GatewayConfiguration` from, in rising precedence: the YAML file (or the embedded
 /// default when there is none), `WSSGATE_…` environment variables, and `--set key=value` flags.
 ///
-/// The file is first checked against `ConfigSchema` with Yams, so an unknown key or a mapping
-/// where a value belongs is reported with its dotted name; values are then read through
-/// swift-configuration's provider stack and parsed here, so a wrong type names its key too
-/// instead of silently falling back to a default. Nothing half-valid is ever returned.
+/// The file is read by libyaml (`YAMLReader`) and checked against `ConfigSchema`, so an unknown
+/// key or a mapping where a value belongs is reported with its dotted name and line; values are
+/// then read through swift-configuration's provider stack (flags, environment, the file's tree
+/// in memory) and parsed here, so a wrong type names its key too instead of silently falling
+/// back to a default. Nothing half-valid is ever returned.
 public struct ConfigurationLoader: Sendable {
     /// The prefix of environment variables that override keys: `WSSGATE_ROUTES_ECHO_PATH`.
     public static let environmentPrefix = "WSSGATE_"
@@ -43,7 +43,8 @@ public struct ConfigurationLoader: Sendable {
             text = EmbeddedDefault.yaml(activatedSockets: activatedSockets, demoRoot: demoRoot)
             source = "embedded default"
         }
-        var names = try SchemaValidator.validate(yaml: text, source: source)
+        let document = try SchemaValidator.parse(text, source: source)
+        var names = try SchemaValidator.validate(document)
 
         // 2. Flags: `key=value`; they may name new listeners or routes.
         var flagValues: [AbsoluteConfigKey: ConfigValue] = [:]
@@ -83,15 +84,8 @@ public struct ConfigurationLoader: Sendable {
             InMemoryProvider(name: "flags", values: flagValues),
             EnvironmentVariablesProvider(environmentVariables: environmentValues),
         ]
-        if let filePath {
-            do {
-                providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(filePath)))
-            } catch {
-                throw ConfigurationError(.syntax, key: "", "\(filePath): \(error)")
-            }
-        } else {
-            providers.append(InMemoryProvider(name: "embedded default", values: try Self.flatten(yaml: text)))
-        }
+        // The file was read and checked above: its values come from the same tree.
+        providers.append(InMemoryProvider(name: source, values: Self.flatten(document)))
         let reader = ConfigReader(providers: providers)
         return try ConfigurationBuilder(reader: reader, names: names).build()
     }
@@ -133,25 +127,19 @@ public struct ConfigurationLoader: Sendable {
     }
 
     /// Turns a validated YAML document into swift-configuration's flat key/value form.
-    static func flatten(yaml: String) throws(ConfigurationError) -> [AbsoluteConfigKey: ConfigValue] {
+    static func flatten(_ document: YAMLNode?) -> [AbsoluteConfigKey: ConfigValue] {
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
-        func walk(_ node: Node, _ path: [String]) {
+        func walk(_ node: YAMLNode, _ path: [String]) {
             switch node {
-            case .mapping(let mapping):
-                for (key, child) in mapping { walk(child, path + [key.string ?? ""]) }
-            case .sequence(let sequence):
-                values[AbsoluteConfigKey(path)] = ConfigValue(.stringArray(sequence.map { $0.string ?? "" }), isSecret: false)
-            case .scalar(let scalar):
-                values[AbsoluteConfigKey(path)] = ConfigValue(.string(scalar.string), isSecret: false)
-            case .alias:
-                break
+            case .mapping(let pairs, _):
+                for (key, child) in pairs { walk(child, path + [key.string ?? ""]) }
+            case .sequence(let items, _):
+                values[AbsoluteConfigKey(path)] = ConfigValue(.stringArray(items.map { $0.string ?? "" }), isSecret: false)
+            case .scalar(let text, _):
+                values[AbsoluteConfigKey(path)] = ConfigValue(.string(text), isSecret: false)
             }
         }
-        do {
-            if let node = try Yams.compose(yaml: yaml) { walk(node, []) }
-        } catch {
-            throw ConfigurationError(.syntax, key: "", "\(error)")
-        }
+        if let document { walk(document, []) }
         return values
     }
 }

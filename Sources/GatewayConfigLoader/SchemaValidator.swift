@@ -1,5 +1,4 @@
 import GatewayCore
-import Yams
 
 /// Checks a YAML document against `ConfigSchema` before any value is read, and collects the
 /// user-chosen names (listeners, routes).
@@ -10,50 +9,40 @@ enum SchemaValidator {
             && name.unicodeScalars.allSatisfy { $0.properties.isAlphabetic && $0.isASCII || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" }
     }
 
-    static func validate(yaml: String, source: String) throws(ConfigurationError) -> [String: [String]] {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch let error as YamlError {
-            if case .duplicatedKeysInMapping(let duplicates, let context) = error {
-                throw ConfigurationError(.duplicate, key: duplicates.sorted().joined(separator: ", "), "key appears twice in \(source) (line \(context.mark.line))")
-            }
-            throw ConfigurationError(.syntax, key: "", "\(source) is not valid YAML: \(describe(error))")
-        } catch {
-            throw ConfigurationError(.syntax, key: "", "\(source) is not valid YAML: \(error)")
-        }
+    static func validate(_ root: YAMLNode?) throws(ConfigurationError) -> [String: [String]] {
         guard let root else { return [:] }  // an empty file is an empty mapping
         var names: [String: [String]] = [:]
         try check(root, against: .section(ConfigSchema.root), path: [], names: &names)
         return names
     }
 
-    /// Yams' own descriptions repeat the whole document; one line with the position is enough.
-    private static func describe(_ error: YamlError) -> String {
-        switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            return "\(problem) at line \(mark.line), column \(mark.column)"
-        case .reader(let problem, let offset, _, _):
-            return "\(problem) at byte \(offset ?? 0)"
-        default:
-            return "\(error)"
+    /// The document's tree; syntax errors and keys written twice name the line.
+    static func parse(_ yaml: String, source: String) throws(ConfigurationError) -> YAMLNode? {
+        do {
+            return try YAMLReader.read(yaml)
+        } catch {
+            switch error.code {
+            case .duplicateKey(let key):
+                throw ConfigurationError(.duplicate, key: key, "key appears twice in \(source) (line \(error.mark.line))")
+            case .syntax:
+                throw ConfigurationError(.syntax, key: "", "\(source) is not valid YAML: \(error.problem) at line \(error.mark.line), column \(error.mark.column)")
+            }
         }
     }
 
-    private static func describe(_ node: Node) -> String {
+    private static func describe(_ node: YAMLNode) -> String {
         switch node {
         case .mapping: "a mapping"
         case .sequence: "a list"
         case .scalar: "a value"
-        case .alias: "an alias"
         }
     }
 
-    private static func line(_ node: Node) -> String {
-        node.mark.map { " (line \($0.line))" } ?? ""
+    private static func line(_ node: YAMLNode) -> String {
+        " (line \(node.mark.line))"
     }
 
-    private static func check(_ node: Node, against schema: ConfigSchema.Node, path: [String], names: inout [String: [String]]) throws(ConfigurationError) {
+    private static func check(_ node: YAMLNode, against schema: ConfigSchema.Node, path: [String], names: inout [String: [String]]) throws(ConfigurationError) {
         let key = path.joined(separator: ".")
         func wrongType(_ expected: String) -> ConfigurationError {
             ConfigurationError(.wrongType, key: key, "expected \(expected), found \(describe(node))\(line(node))")
@@ -62,24 +51,24 @@ enum SchemaValidator {
         case .value:
             guard case .scalar = node else { throw wrongType("a value") }
         case .list:
-            guard case .sequence(let items) = node else { throw wrongType("a list") }
+            guard case .sequence(let items, _) = node else { throw wrongType("a list") }
             for item in items {
                 guard case .scalar = item else { throw ConfigurationError(.wrongType, key: key, "list items must be values\(line(item))") }
             }
         case .valueOrList:
             switch node {
             case .scalar: break
-            case .sequence(let items):
+            case .sequence(let items, _):
                 for item in items {
                     guard case .scalar = item else { throw ConfigurationError(.wrongType, key: key, "list items must be values\(line(item))") }
                 }
             default: throw wrongType("a value or a list")
             }
         case .section(let entries):
-            if case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.string == "~" || scalar.string == "null" {
+            if case .scalar(let text, _) = node, text.isEmpty || text == "~" || text == "null" {
                 return  // `log:` with nothing under it
             }
-            guard case .mapping(let mapping) = node else { throw wrongType("a mapping") }
+            guard case .mapping(let mapping, _) = node else { throw wrongType("a mapping") }
             var seen = Set<String>()
             for (keyNode, child) in mapping {
                 guard let name = keyNode.string else { throw ConfigurationError(.wrongType, key: key, "keys must be strings\(line(keyNode))") }
@@ -102,9 +91,9 @@ enum SchemaValidator {
         }
     }
 
-    private static func checkNamed(_ node: Node, children: [(String, ConfigSchema.Node)], path: [String], names: inout [String: [String]]) throws(ConfigurationError) {
+    private static func checkNamed(_ node: YAMLNode, children: [(String, ConfigSchema.Node)], path: [String], names: inout [String: [String]]) throws(ConfigurationError) {
         let key = path.joined(separator: ".")
-        guard case .mapping(let mapping) = node else {
+        guard case .mapping(let mapping, _) = node else {
             throw ConfigurationError(.wrongType, key: key, "expected a mapping of names, found \(describe(node))\(line(node))")
         }
         var seen = Set<String>()
