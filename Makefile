@@ -6,7 +6,7 @@
 #                     over wss:// through the proxy route to a Python websockets echo server
 #   make bench        wssgate against nginx, side by side (docs/benchmarks.md); not in make test
 #   make micro-bench  the data path's pieces: time and allocations per operation (Benchmarks/)
-#   make static       fully static, stripped binaries in build/static/
+#   make static       the fully static, stripped binary: build/static/wssgate
 #   make image        the FROM-scratch image (buildah); make image-test runs it with podman + runc
 
 SWIFT ?= swift
@@ -53,16 +53,15 @@ conformance: deps build
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --transports ws,wss --out build/autobahn --cases '*'
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --route /proxied --transports wss --out build/autobahn-proxy --cases '1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*'
 
-# The benchmark runs what ships: the static gateway (and a static echo worker beside it).
+# The benchmark runs what ships: the static gateway (its echo worker is `wssgate worker echo`).
 bench: static micro-bench
-	$(STATIC_BUILD) wssgate-echo-worker
 	@scripts/install-deps.sh bench
 	build/bench-venv/bin/python scripts/bench.py
 
 clean:
 	rm -rf .build build
 
-# The appliance: static binaries and the FROM-scratch image (buildah/podman, no Docker engine).
+# The appliance: one static binary and the FROM-scratch image (buildah/podman, no Docker engine).
 STATIC_SCRATCH := .build-static
 # One product, linked statically against glibc: `$(STATIC_BUILD) NAME`.
 STATIC_BUILD = $(SWIFT) build -c release $(RELEASE_FLAGS) --scratch-path $(STATIC_SCRATCH) -Xswiftc -static-executable --product
@@ -71,10 +70,8 @@ IMAGE := localhost/wssgate:latest
 static:
 	@scripts/install-deps.sh build
 	$(STATIC_BUILD) wssgate
-	$(STATIC_BUILD) wssgate-chat-worker
 	mkdir -p build/static
 	strip -o build/static/wssgate $(STATIC_SCRATCH)/release/wssgate
-	strip -o build/static/wssgate-chat-worker $(STATIC_SCRATCH)/release/wssgate-chat-worker
 	@file build/static/wssgate | grep -q "statically linked" && ls -l build/static
 
 image: static

@@ -18,8 +18,6 @@ let package = Package(
         .library(name: "WorkerProtocol", targets: ["WorkerProtocol"]),
         .library(name: "GatewayWebSocket", targets: ["GatewayWebSocket"]),
         .library(name: "GatewayHub", targets: ["GatewayHub"]),
-        .executable(name: "wssgate-echo-worker", targets: ["wssgate-echo-worker"]),
-        .executable(name: "wssgate-chat-worker", targets: ["wssgate-chat-worker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -257,8 +255,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(name: "wssgate-echo-worker", dependencies: ["WSSGateWorker"], path: "Examples/EchoWorker", swiftSettings: swiftSettings),
-        .executableTarget(name: "wssgate-chat-worker", dependencies: ["WSSGateWorker"], path: "Examples/ChatWorker", swiftSettings: swiftSettings),
+        // The example workers, run as `wssgate worker chat|echo` (one binary, one runtime).
+        .target(name: "ExampleWorkers", dependencies: ["WSSGateWorker"], swiftSettings: swiftSettings),
         // Log output formats (logfmt, JSON) for swift-log.
         .target(
             name: "GatewayLogging",
@@ -289,6 +287,7 @@ let package = Package(
                 "GatewayWebSocket",
                 "Systemd",
                 "GatewayLogging",
+                "ExampleWorkers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

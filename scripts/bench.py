@@ -36,7 +36,8 @@ PY = os.path.join(ROOT, "build", "bench-venv", "bin", "python")
 LOAD = os.path.join(ROOT, "scripts", "bench", "load.py")
 # What ships: the static binary `make static` writes (statically linked against glibc).
 GATEWAY = os.path.join(ROOT, "build", "static", "wssgate")
-ECHO_WORKER = os.path.join(ROOT, ".build-static", "release", "wssgate-echo-worker")
+# The bundled echo worker: `wssgate worker echo`, from the same static binary.
+ECHO_WORKER = GATEWAY
 CLIENT_PROCESSES = 2
 started = []
 
@@ -234,6 +235,7 @@ def start_wssgate(directory, cert, key, backend_port):
     kind: worker
     worker:
       command: "%(worker)s"
+      args: [worker, echo]
       instances: 2
 """ % {"backend": backend_port, "worker": ECHO_WORKER} + HUB_AND_NO_ADMIN)
     proc = spawn([GATEWAY, "run", "--config", conf], stderr=open(os.path.join(directory, "wssgate.log"), "w"))

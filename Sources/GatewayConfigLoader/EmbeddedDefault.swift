@@ -1,6 +1,12 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The configuration used when `wssgate` starts without a file: TLS on port 8443 with a
 /// certificate made at start for the loopback names, an echo route, and a chat route served by
-/// the Swift chat worker (`wssgate-chat-worker`, shipped next to `wssgate`), supervised by the
+/// the Swift chat worker bundled in the same binary (`wssgate worker chat`), supervised by the
 /// gateway. It is useful at once (`make run`, `docker run`) and safe to expose: nothing is stored.
 ///
 /// It goes through the same validation and the same environment/flag overrides as a file, so
@@ -55,10 +61,22 @@ public enum EmbeddedDefault {
 
                 """
         }
-        return "listeners:\n" + listeners + routes + demo
+        return "listeners:\n" + listeners + routes(executable: ownExecutable) + demo
     }
 
-    static let routes = """
+    /// This process's own binary, which runs the chat worker as `worker chat`: by its real path,
+    /// so a renamed or relocated binary still finds itself.
+    public static var ownExecutable: String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return "wssgate" }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func routes(executable: String) -> String {
+        // As a double-quoted YAML scalar.
+        let quoted = String(executable.flatMap { $0 == "\\" || $0 == "\"" ? ["\\", $0] : [$0] })
+        return """
         routes:
           echo:
             path: /echo
@@ -67,7 +85,8 @@ public enum EmbeddedDefault {
             path: /chat
             kind: worker
             worker:
-              command: wssgate-chat-worker
+              command: "\(quoted)"
+              args: [worker, chat]
               instances: 1
           hub:
             path: /hub
@@ -77,4 +96,5 @@ public enum EmbeddedDefault {
               publish: ["playground.*"]
 
         """
+    }
 }

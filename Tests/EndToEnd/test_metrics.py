@@ -25,6 +25,7 @@ CONFIG = gateway_config(level="info", routes="""  hub:
     kind: worker
     worker:
       command: "%s"
+      args: ["worker", "echo"]
       instances: 1
 """, extra="""admin:
   address: "unix:%s"
@@ -65,7 +66,7 @@ def eventually(check, timeout=10):
 def test_counters_follow_a_scripted_run(gateway_factory):
     directory = tempfile.mkdtemp(prefix="wgm")
     sock_path = os.path.join(directory, "admin.sock")
-    gw = gateway_factory(CONFIG % (SWIFT_ECHO, sock_path))
+    gw = gateway_factory(CONFIG % (SWIFT_ECHO[0], sock_path))
     gw.wait_for_log(r"admin API listening")
     wait_linked(gw, 1)
     host, port = gw.address()

@@ -149,7 +149,8 @@ def test_sighup_applies_route_limits_to_new_connections(gateway_factory):
     run(scenario())
 
 
-ECHO_WORKER = os.path.join(ROOT, ".build", "debug", "wssgate-echo-worker")
+# The bundled echo worker, `wssgate worker echo`, run from the gateway's binary.
+from conftest import BINARY as ECHO_WORKER
 
 
 def worker_processes(gateway_pid):
@@ -198,6 +199,7 @@ routes:
     kind: worker
     worker:
       command: "%(worker)s"
+      args: ["worker", "echo"]
       instances: 2
       socket_dir: "%(folder)s/workers"
   proxied:

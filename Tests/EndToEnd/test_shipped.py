@@ -24,7 +24,6 @@ from test_systemd import NotifySocket
 pytestmark = pytest.mark.skipif(shutil.which("systemd-socket-activate") is None, reason="systemd tools not installed")
 
 SHIPPED = os.path.join(ROOT, "rootfs", "etc", "wssgate", "wssgate.yaml")
-CHAT_WORKER = os.path.join(os.path.dirname(BINARY), "wssgate-chat-worker")
 # The shipped file leaves server.drain_spread at its default.
 DRAIN_SPREAD = 2.0
 
@@ -43,7 +42,7 @@ def shipped_config(folder, local_port, upstream_port, order, unix_path=None, pub
                 .replace("/run/wssgate/workers", os.path.join(folder, "workers"))
                 .replace("unix:/run/wssgate/admin.sock", "unix:" + os.path.join(folder, "admin.sock"))
                 .replace("127.0.0.1:8080", "127.0.0.1:%d" % local_port)
-                .replace("command: wssgate-chat-worker", "command: " + CHAT_WORKER))
+                .replace("command: wssgate\n", "command: %s\n" % BINARY))
     if public_address:
         text = text.replace('address: "fd:https"', 'address: "%s"' % public_address)
     head, rest = text.split("listeners:\n", 1)

@@ -13,12 +13,13 @@ import time
 import pytest
 import websockets
 
-from conftest import ECHO_CONFIG, ROOT, insecure_context, run, with_witness
+from conftest import BINARY, ECHO_CONFIG, ROOT, insecure_context, run, with_witness
 from fake_worker import FakeWorker
 
 PYTHON = sys.executable
-SWIFT_CHAT = os.path.join(ROOT, ".build", "debug", "wssgate-chat-worker")
-SWIFT_ECHO = os.path.join(ROOT, ".build", "debug", "wssgate-echo-worker")
+# The bundled workers: subcommands of the gateway's own binary.
+SWIFT_CHAT = (BINARY, ["worker", "chat"])
+SWIFT_ECHO = (BINARY, ["worker", "echo"])
 PY_CHAT = os.path.join(ROOT, "examples", "python", "chat.py")
 PY_ECHO = os.path.join(ROOT, "examples", "python", "echo.py")
 
@@ -47,7 +48,7 @@ def wait_linked(gw, count, timeout=20):
 
 
 CHAT_WORKERS = {
-    "swift": (SWIFT_CHAT, []),
+    "swift": SWIFT_CHAT,
     "python": (PYTHON, [PY_CHAT]),
 }
 
@@ -107,7 +108,7 @@ def worker_pids(gw, instance_prefix):
 
 @pytest.mark.parametrize("language", ["swift", "python"])
 def test_kill_9_of_an_instance_under_load_disconnects_nobody(gateway_factory, language):
-    command, args = {"swift": (SWIFT_ECHO, []), "python": (PYTHON, [PY_ECHO])}[language]
+    command, args = {"swift": SWIFT_ECHO, "python": (PYTHON, [PY_ECHO])}[language]
     gw = gateway_factory(BASE + worker_route("work", "/work", command, args, instances=2, extra="      resume_timeout: 20s\n"))
     wait_linked(gw, 2)
 
@@ -344,7 +345,7 @@ def test_a_socket_owned_by_another_user_is_not_trusted(gateway_factory):
 @pytest.mark.parametrize("language", ["swift", "python"])
 def test_workers_exit_when_the_gateway_is_killed(gateway_factory, language):
     """A gateway killed outright cannot stop its workers: they notice and exit by themselves."""
-    command, args = {"swift": (SWIFT_ECHO, []), "python": (PYTHON, [PY_ECHO])}[language]
+    command, args = {"swift": SWIFT_ECHO, "python": (PYTHON, [PY_ECHO])}[language]
     gw = gateway_factory(BASE + worker_route("work", "/work", command, args, instances=2))
     wait_linked(gw, 2)
     pids = list(worker_pids(gw, "work").values())

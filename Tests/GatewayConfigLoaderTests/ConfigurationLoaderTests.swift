@@ -43,7 +43,7 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(configuration.listeners[0].address, .tcp(host: "0.0.0.0", port: 8443))
         XCTAssertEqual(configuration.listeners[0].tls?.source, .selfSigned(names: ["localhost", "127.0.0.1", "::1"]))
         XCTAssertEqual(configuration.routes.map(\.path), ["/chat", "/echo", "/hub"])
-        XCTAssertEqual(configuration.routes[0].worker?.source, .supervised(command: "wssgate-chat-worker", arguments: [], environment: [], instances: 1))
+        XCTAssertEqual(configuration.routes[0].worker?.source, .supervised(command: EmbeddedDefault.ownExecutable, arguments: ["worker", "chat"], environment: [], instances: 1))
         XCTAssertEqual(configuration.routes[1].limits.maxMessageBytes, 1 << 20)
     }
 
