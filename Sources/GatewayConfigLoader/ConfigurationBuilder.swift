@@ -451,8 +451,8 @@ struct ConfigurationBuilder {
         let proxy = try self.proxy(base + ["proxy"], kind: kind)
         var files: StaticSettings?
         if kind == .static {
-            guard let root = string(base + ["static", "root"]), root.hasPrefix("/") || root.hasPrefix(".") else {
-                throw ConfigurationError(.missingValue, key: dotted(base + ["static", "root"]), "a static route needs static.root, a folder path")
+            guard let root = string(base + ["static", "root"]), root.hasPrefix("/") || root.hasPrefix(".") || root == StaticSettings.builtinDemo else {
+                throw ConfigurationError(.missingValue, key: dotted(base + ["static", "root"]), "a static route needs static.root, a folder path (or \(StaticSettings.builtinDemo))")
             }
             let index = string(base + ["static", "index"]) ?? "index.html"
             guard !index.contains("/"), !index.isEmpty else {

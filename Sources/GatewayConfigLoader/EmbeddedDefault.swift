@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import GatewayCore
 
 /// The configuration used when `wssgate` starts without a file: TLS on port 8443 with a
 /// certificate made at start for the loopback names, an echo route, and a chat route served by
@@ -24,7 +25,7 @@ public enum EmbeddedDefault {
     }
 
     /// The default for a process that was passed these sockets (by `FileDescriptorName=`), with
-    /// the demo page at `/` when its folder was found.
+    /// the demo page at `/`: from its folder when one was found, else the page in the binary.
     public static func yaml(activatedSockets: [String], demoRoot: String? = nil) -> String {
         var listeners = ""
         if activatedSockets.isEmpty {
@@ -50,17 +51,15 @@ public enum EmbeddedDefault {
                     """
             }
         }
-        var demo = ""
-        if let demoRoot {
-            demo = """
-                  demo:
-                    path: /
-                    kind: static
-                    static:
-                      root: "\(demoRoot)"
+        // The folder when there is one (an installed or edited page), else the page in the binary.
+        let demo = """
+              demo:
+                path: /
+                kind: static
+                static:
+                  root: "\(demoRoot ?? StaticSettings.builtinDemo)"
 
-                """
-        }
+            """
         return "listeners:\n" + listeners + routes(executable: ownExecutable) + demo
     }
 

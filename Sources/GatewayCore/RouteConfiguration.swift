@@ -75,7 +75,11 @@ public struct RouteConfiguration: Sendable, Equatable {
 
 /// A `static` route's folder.
 public struct StaticSettings: Sendable, Equatable {
-    /// The folder served; nothing outside it is ever read (`..`, symbolic links out of it).
+    /// A `root` that names the demo page built into the binary rather than a folder.
+    public static let builtinDemo = "builtin:demo"
+
+    /// The folder served; nothing outside it is ever read (`..`, symbolic links out of it). Or
+    /// `builtin:demo`: the demo page inside the binary.
     public var root: String
     /// The file served for a directory.
     public var index: String

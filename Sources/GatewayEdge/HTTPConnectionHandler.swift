@@ -213,6 +213,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         if ifNoneMatch == etag || headOnly {
             return finish(ifNoneMatch == etag ? .notModified : .ok, body: nil)
         }
+        if let body = found.body {
+            return finish(.ok, body: context.channel.allocator.buffer(bytes: body))
+        }
         let fileIO = NonBlockingFileIO(threadPool: .singleton)
         let eventLoop = context.eventLoop
         fileIO.openFile(_deprecatedPath: found.path, eventLoop: eventLoop).flatMap { handle, region in

@@ -17,9 +17,21 @@ enum StaticFiles {
         var path: String
         var size: Int
         var modified: Int
+        /// The bytes, for a page built into the binary (nil: read `path`).
+        var body: [UInt8]? = nil
     }
 
+    /// When this process started: the built-in page's modification time, for its ETag (a new
+    /// binary may carry a new page).
+    private static let started = Int(time(nil))
+
     static func resolve(_ relative: String, in settings: StaticSettings) -> Found? {
+        if settings.root == StaticSettings.builtinDemo {
+            // One page: the folder itself or its index file.
+            let path = relative.split(separator: "/", omittingEmptySubsequences: true)
+            guard path.isEmpty || path == ["index.html"] else { return nil }
+            return Found(path: "index.html", size: DemoPage.html.count, modified: started, body: DemoPage.html)
+        }
         guard let decoded = PercentDecoding.decode(relative) else { return nil }
         let segments = decoded.split(separator: "/", omittingEmptySubsequences: true)
         for segment in segments {

@@ -91,7 +91,7 @@ struct PreparedGateway {
             }
             // A static route's folder must exist.
             for route in configuration.routes {
-                guard let files = route.files else { continue }
+                guard let files = route.files, files.root != StaticSettings.builtinDemo else { continue }
                 guard fileType(files.root) == S_IFDIR else {
                     throw ConfigurationError(.fileUnreadable, key: "routes.\(route.name).static.root", "'\(files.root)' is not a folder")
                 }

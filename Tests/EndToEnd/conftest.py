@@ -72,7 +72,7 @@ def check_round_trip(path, args=(), env=None):
 class Gateway:
     """A running wssgate process, with its log lines and bound listener addresses."""
 
-    def __init__(self, args, env=None, config_text=None, tmpdir=None, wrapper=()):
+    def __init__(self, args, env=None, config_text=None, tmpdir=None, wrapper=(), cwd=None):
         self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="wg")
         os.chmod(self.tmpdir, 0o755)
         self.config_path = None
@@ -92,7 +92,7 @@ class Gateway:
         full_env.update(env or {})
         # A None value unsets a variable (the admin test that wants the real default).
         full_env = {k: v for k, v in full_env.items() if v is not None}
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=full_env)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=full_env, cwd=cwd)
         self.lines = []
         self.listeners = {}
         self._cond = threading.Condition()
@@ -181,8 +181,8 @@ class Gateway:
 def gateway_factory():
     started = []
 
-    def make(config_text=None, args=(), env=None, listeners=1, wrapper=()):
-        gw = Gateway(list(args), env=env, config_text=config_text, wrapper=wrapper)
+    def make(config_text=None, args=(), env=None, listeners=1, wrapper=(), cwd=None):
+        gw = Gateway(list(args), env=env, config_text=config_text, wrapper=wrapper, cwd=cwd)
         started.append(gw)
         if listeners:
             gw.wait_ready(listeners)

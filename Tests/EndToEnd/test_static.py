@@ -54,6 +54,25 @@ def test_embedded_default_serves_the_demo_page(gateway_factory):
     assert status == 200 and b"getWebSocketUrl" in body and "text/html" in head
 
 
+def test_the_binary_alone_serves_the_demo_page_from_any_directory(gateway_factory, tmp_path):
+    """Run from an empty directory, with no page installed beside it, the binary serves the demo
+    page it carries: the same bytes as rootfs/usr/share/wssgate/www/index.html."""
+    from conftest import BINARY, ROOT
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert not os.path.exists("/usr/share/wssgate/www/index.html"), "an installed page would be served instead"
+    gw = gateway_factory(args=[], env={"WSSGATE_LISTENERS_MAIN_ADDRESS": "127.0.0.1:0"}, cwd=str(empty))
+    status, head, body = get(gw, "/")
+    assert status == 200 and "text/html" in head
+    assert body == open(os.path.join(ROOT, "rootfs", "usr", "share", "wssgate", "www", "index.html"), "rb").read()
+    assert get(gw, "/index.html")[2] == body
+    assert get(gw, "/other.js")[0] == 404
+    # Revalidation: the ETag answers 304.
+    etag = next(line.split(":", 1)[1].strip() for line in head.split("\r\n") if line.lower().startswith("etag:"))
+    assert get(gw, "/", extra="If-None-Match: %s\r\n" % etag)[0] == 304
+    assert os.listdir(str(empty)) == []
+
+
 def test_static_root_must_be_a_folder(tmp_path):
     import subprocess
     from conftest import BINARY

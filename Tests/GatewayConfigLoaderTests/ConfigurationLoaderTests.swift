@@ -42,9 +42,11 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(configuration.listeners.map(\.name), ["main"])
         XCTAssertEqual(configuration.listeners[0].address, .tcp(host: "0.0.0.0", port: 8443))
         XCTAssertEqual(configuration.listeners[0].tls?.source, .selfSigned(names: ["localhost", "127.0.0.1", "::1"]))
-        XCTAssertEqual(configuration.routes.map(\.path), ["/chat", "/echo", "/hub"])
+        XCTAssertEqual(configuration.routes.map(\.path), ["/chat", "/", "/echo", "/hub"])
         XCTAssertEqual(configuration.routes[0].worker?.source, .supervised(command: EmbeddedDefault.ownExecutable, arguments: ["worker", "chat"], environment: [], instances: 1))
-        XCTAssertEqual(configuration.routes[1].limits.maxMessageBytes, 1 << 20)
+        // No folder given: the demo page built into the binary.
+        XCTAssertEqual(configuration.routes[1].files?.root, StaticSettings.builtinDemo)
+        XCTAssertEqual(configuration.routes[2].limits.maxMessageBytes, 1 << 20)
     }
 
     func testEmbeddedDefaultTakesEnvironmentOverrides() async throws {

@@ -1,0 +1,21 @@
+import Foundation
+@testable import GatewayEdge
+import GatewayCore
+import XCTest
+
+final class DemoPageTests: XCTestCase {
+    /// The page inside the binary is the page in rootfs/ (scripts/embed-demo.py writes it).
+    func testTheBuiltInPageIsTheShippedFile() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let shipped = try Data(contentsOf: root.appendingPathComponent("rootfs/usr/share/wssgate/www/index.html"))
+        XCTAssertEqual(DemoPage.html, Array(shipped), "run scripts/embed-demo.py after editing the page")
+    }
+
+    func testOnlyThePageItselfIsFound() {
+        let settings = StaticSettings(root: StaticSettings.builtinDemo)
+        XCTAssertEqual(StaticFiles.resolve("", in: settings)?.body, DemoPage.html)
+        XCTAssertEqual(StaticFiles.resolve("/index.html", in: settings)?.body, DemoPage.html)
+        XCTAssertNil(StaticFiles.resolve("/../etc/passwd", in: settings))
+        XCTAssertNil(StaticFiles.resolve("/app.js", in: settings))
+    }
+}
