@@ -7,7 +7,9 @@
 #   make bench        wssgate against nginx, side by side (docs/benchmarks.md); not in make test
 #   make micro-bench  the data path's pieces: time and allocations per operation (Benchmarks/)
 #   make static       the fully static, stripped binary: build/static/wssgate
+#   make size         the static binary's size by component (from the link map); fails past 26 MB or with ICU
 #   make image        the FROM-scratch image (buildah); make image-test runs it with podman + runc
+#                     and with the docker CLI against podman's API
 
 SWIFT ?= swift
 PYTHON := build/py/bin/python
@@ -21,7 +23,7 @@ RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked
 # Autobahn cases run by `make test`: all of 1–10, and a sample of the permessage-deflate ones.
 AUTOBAHN_SAMPLE := 1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*,12.1.*,12.2.1,12.3.1,12.4.1,12.5.1,13.1.*,13.2.1,13.3.1,13.5.1,13.7.*
 
-.PHONY: all build run test unit-test e2e-test autobahn-sample conformance deps clean static image image-test bench micro-bench
+.PHONY: all build run test unit-test e2e-test autobahn-sample conformance deps clean static size image image-test bench micro-bench
 
 all: build
 
@@ -67,19 +69,27 @@ STATIC_SCRATCH := .build-static
 STATIC_BUILD = $(SWIFT) build -c release $(RELEASE_FLAGS) --scratch-path $(STATIC_SCRATCH) -Xswiftc -static-executable --product
 IMAGE := localhost/wssgate:latest
 
+# The link map says where the bytes go (make size).
+STATIC_MAP := $(abspath build/static/wssgate.map)
+# The budget of the stripped static binary, in bytes.
+SIZE_BUDGET := 26000000
+
 static:
 	@scripts/install-deps.sh build
-	$(STATIC_BUILD) wssgate
 	mkdir -p build/static
+	$(STATIC_BUILD) wssgate -Xlinker -Map=$(STATIC_MAP)
 	strip -o build/static/wssgate $(STATIC_SCRATCH)/release/wssgate
 	@file build/static/wssgate | grep -q "statically linked" && ls -l build/static
+
+size: static
+	python3 scripts/size.py --map $(STATIC_MAP) --binary $(STATIC_SCRATCH)/release/wssgate --stripped build/static/wssgate --budget $(SIZE_BUDGET)
 
 image: static
 	@scripts/install-deps.sh image
 	cp /etc/ssl/certs/ca-certificates.crt build/ca-certificates.crt
 	scripts/container.sh build $(IMAGE)
 
-image-test: deps
+image-test: deps image
 	@scripts/install-deps.sh image
 	GATEWAY_IMAGE=$(IMAGE) $(PYTHON) -m pytest -q -p no:cacheprovider Tests/Image
 

@@ -3,6 +3,8 @@
 # runc runtime (crun fails here), and lowered nofile/nproc ulimits that runc can apply.
 #   container.sh build IMAGE      build Docker/Dockerfile
 #   container.sh podman ARGS…     run podman with the same storage and configuration
+#   container.sh service SOCKET   podman's Docker-compatible API on a Unix socket, for the real
+#                                 docker CLI (DOCKER_HOST=unix://SOCKET docker run …)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=$(pwd)/build/containers
@@ -27,8 +29,11 @@ case "${1:-}" in
     shift
     exec podman "${storage[@]}" --cgroup-manager cgroupfs --runtime runc "$@"
     ;;
+  service)
+    exec podman "${storage[@]}" --cgroup-manager cgroupfs --runtime runc system service --time=0 "unix://$2"
+    ;;
   *)
-    echo "usage: $0 build IMAGE | podman ARGS…" >&2
+    echo "usage: $0 build IMAGE | podman ARGS… | service SOCKET" >&2
     exit 2
     ;;
 esac

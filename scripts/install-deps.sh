@@ -15,7 +15,10 @@ mode=${1:-test}
 apt_packages=(zlib1g-dev libyaml-dev pkg-config)
 case "$mode" in
   test) apt_packages+=(openssl ca-certificates systemd chromium redis-server pebble) ;;
-  image) apt_packages=(buildah podman runc file binutils ca-certificates) ;;
+  # The image test drives the real docker CLI against podman's API: Debian's docker.io only
+  # when no docker client is there already.
+  image) apt_packages=(buildah podman runc file binutils ca-certificates openssl)
+         command -v docker >/dev/null 2>&1 || apt_packages+=(docker.io) ;;
   bench) apt_packages+=(openssl nginx python3-venv redis-server) ;;
 esac
 
