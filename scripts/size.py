@@ -25,6 +25,8 @@ UNWIND = (".eh_frame", ".eh_frame_hdr", ".gcc_except_table")
 
 def component(path):
     """The component an input file belongs to, by its path."""
+    if path.strip() == "<internal>":
+        return "linker-made or merged (relocations, GOT, string merging)"
     name = os.path.basename(path.split("(")[0])
     module = re.search(r"/([A-Za-z0-9_]+)\.build/", path)
     if module:
@@ -53,22 +55,20 @@ def component(path):
 
 
 def parse_lld(lines, outputs):
-    """lld: `VMA LMA Size Align Out In Symbol`; input sections are `file:(section)` rows."""
+    """lld: `VMA LMA Size Align Out In Symbol`. The column a row's name starts in says what it
+    is: an output section, an input section (`file:(section)`), or a symbol (left out)."""
     sizes = []
     output = None
     for line in lines:
-        parts = line.split(None, 4)
-        if len(parts) < 5 or not re.fullmatch(r"[0-9a-f]+", parts[0]):
+        row = re.match(r"^\s*[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+ (\s*)(.*)$", line)
+        if not row:
             continue
-        size = int(parts[2], 16)
-        rest = parts[4]
-        if not ":(" in rest and (rest.startswith(".") or rest.startswith("swift5_")):
+        size, indent, rest = int(row.group(1), 16), len(row.group(2)), row.group(3)
+        if indent == 0:
             output = rest.strip()
             outputs[output] = outputs.get(output, 0) + size
-            continue
-        match = re.match(r"\s*(.+):\((.+)\)$", rest)
-        if match and output:
-            sizes.append((output, match.group(1), size))
+        elif indent == 8 and output:
+            sizes.append((output, rest.rsplit(":(", 1)[0], size))
     return sizes
 
 
