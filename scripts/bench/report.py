@@ -87,9 +87,10 @@ nginx on the same machine, in the same run, driven by the same load generator.
      connections pinned to the least busy instance, the one on their own loop among equals);
      the worker takes its events on the link's event loop, `Worker.listen(_:handler:)`;
   4. wssgate `echo` route: the gateway's own ceiling.
-- **Builds**: the static binaries that ship, `make static` (release, linked statically against
-  glibc, `-enforce-exclusivity=unchecked` in every module; the tests run debug builds, which
-  keep the checks), the echo worker built the same way; nginx as Debian ships it.
+- **Builds**: the static binary that ships, `make static` (release, linked statically against
+  glibc, `-enforce-exclusivity=unchecked` in every module, trimmed at link time; the tests run
+  debug builds, which keep the checks), whose `wssgate worker echo` is the echo worker; nginx
+  as Debian ships it.
 - **Load**: %(clients)d picows client processes (uvloop), 100 connections in all, one message in
   flight per connection; %(runs)d runs per figure, the median reported. Latency is sampled on
   every 16th round trip.
