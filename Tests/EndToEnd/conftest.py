@@ -15,7 +15,8 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARY = os.environ.get("GATEWAY_BINARY", os.path.join(ROOT, ".build", "debug", "wssgate"))
+# Absolute, so a test may start the gateway from another directory (`make test` passes a relative path).
+BINARY = os.path.abspath(os.environ.get("GATEWAY_BINARY", os.path.join(ROOT, ".build", "debug", "wssgate")))
 
 # Every log line of every gateway the suite starts, and every secret a test hands it (tokens,
 # cookies, passwords): at the end of the run none of the secrets may appear in any line.
