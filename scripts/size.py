@@ -77,7 +77,6 @@ def parse_gold(lines, outputs):
     output sections' own sizes go into `outputs`."""
     sizes = []
     output = None
-    pending = None
     for line in lines:
         top = re.match(r"^(\.[^\s]+|swift5_\S+)\s+0x[0-9a-f]+\s+0x([0-9a-f]+)", line)
         if top:
@@ -90,10 +89,6 @@ def parse_gold(lines, outputs):
         row = re.match(r"^ (\S+)?\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$", line)
         if row and output:
             sizes.append((output, row.group(4).strip(), int(row.group(3), 16)))
-            pending = None
-            continue
-        if re.match(r"^ \.\S+\s*$", line):
-            pending = line.strip()
     return sizes
 
 

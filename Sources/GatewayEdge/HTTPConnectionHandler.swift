@@ -57,9 +57,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var answeringUpgrade = false
     /// The target of the request being answered, for the log line of a refused upgrade.
     private var answeringTarget = ""
-    /// Who sent it: the client a trusted proxy named, else the peer (log lines name both when
-    /// they differ).
-    private var answeringClient = ""
+    /// Who sent an upgrade request: the client a trusted proxy named, else the peer. Resolved
+    /// once per upgrade request, for the limiter, the route and the log line of a refusal.
+    private var answeringClient: (bytes: [UInt8]?, text: String) = (nil, "")
     /// Routes, services and verifiers as they were when the request's head arrived.
     private var snapshot: LiveSettings.Snapshot
 
@@ -103,7 +103,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         answeringUpgrade = UpgradeNegotiator.isUpgradeRequest(head)
         answeringTarget = head.uri
         snapshot = dependencies.live.current
-        answeringClient = ClientAddress.resolve(peer: context.channel.remoteAddress, headers: head.headers, trusted: dependencies.limiter.trustedProxies).text
+        if answeringUpgrade {
+            answeringClient = ClientAddress.resolve(peer: context.channel.remoteAddress, headers: head.headers, trusted: dependencies.limiter.trustedProxies)
+        }
         // HTTP-01 (RFC 8555 §8.3): answered before any redirect, since the CA asks on port 80.
         if let challenges = dependencies.acmeChallenges, !answeringUpgrade {
             let path = RouteTable.path(of: head.uri)
@@ -244,11 +246,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 dependencies.metrics.handshakeFailed(reason: "http_\(status.code)")
                 var metadata: Logger.Metadata = [
                     "status": .stringConvertible(status.code), "reason": .string(body.trimmingSuffix("\n")),
-                    "client": .string(answeringClient), "target": .string(answeringTarget),
+                    "client": .string(answeringClient.text), "target": .string(answeringTarget),
                 ]
                 // Behind a trusted proxy the client is who it named; the proxy is said too.
                 let peer = PeerAddress.describe(context.channel.remoteAddress)
-                if let ip = context.channel.remoteAddress?.ipAddress, ip != answeringClient { metadata["peer"] = .string(peer) }
+                if let ip = context.channel.remoteAddress?.ipAddress, ip != answeringClient.text { metadata["peer"] = .string(peer) }
                 dependencies.logger.info("upgrade refused", metadata: metadata)
             }
         }
@@ -280,7 +282,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let tlsVersion = tlsHandler?.tlsVersion
         let clientSubject = tlsHandler?.peerCertificate.flatMap(CertificateMaterial.subject(of:))
         let limiter = dependencies.limiter
-        let client = ClientAddress.resolve(peer: context.channel.remoteAddress, headers: head.headers, trusted: limiter.trustedProxies)
+        let client = answeringClient
         switch limiter.admit(client.bytes) {
         case .admitted:
             break
