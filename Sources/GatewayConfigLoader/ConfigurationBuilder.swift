@@ -11,33 +11,31 @@ import Musl
 
 /// Reads every known key through swift-configuration and turns the strings into typed values.
 /// Every value is read as a string and parsed here, so a value of the wrong type stops the load
-/// with its key named rather than being replaced by a default.
+/// with its key named rather than being replaced by a default. Each key's default and range
+/// come from its declaration (`ConfigKeys`); the rules between keys are here.
 struct ConfigurationBuilder {
     let reader: ConfigReader
     let names: [String: [String]]
 
     func build() throws(ConfigurationError) -> GatewayConfiguration {
-        let logDefaults = LogSettings()
         let log = LogSettings(
-            level: try choice(["log", "level"], default: logDefaults.level),
-            format: try choice(["log", "format"], default: logDefaults.format),
-            redactParameters: list(["log", "redact_parameters"]) ?? logDefaults.redactParameters
+            level: try choice(["log", "level"]),
+            format: try choice(["log", "format"]),
+            redactParameters: listOrDefault(["log", "redact_parameters"])
         )
-        let serverDefaults = ServerSettings()
         let server = ServerSettings(
-            threads: try integer(["server", "threads"], default: serverDefaults.threads, range: 0...256),
-            drainTimeout: try duration(["server", "drain_timeout"], default: serverDefaults.drainTimeout),
-            drainSpread: try duration(["server", "drain_spread"], default: serverDefaults.drainSpread),
-            removedRouteGrace: try optionalDuration(["server", "removed_route_grace"], never: "never")
+            threads: try integer(["server", "threads"]),
+            drainTimeout: try duration(["server", "drain_timeout"]),
+            drainSpread: try duration(["server", "drain_spread"]),
+            removedRouteGrace: try optionalDuration(["server", "removed_route_grace"])
         )
         guard server.drainSpread < server.drainTimeout else {
             throw ConfigurationError(.invalidValue, key: "server.drain_spread", "must be shorter than server.drain_timeout")
         }
-        let httpDefaults = HTTPSettings()
         let http = HTTPSettings(
-            maxHeaderBytes: try bytes(["http", "max_header_bytes"], default: httpDefaults.maxHeaderBytes, range: 1024...(1 << 20)),
-            headerTimeout: try duration(["http", "header_timeout"], default: httpDefaults.headerTimeout, positive: true),
-            idleTimeout: try duration(["http", "idle_timeout"], default: httpDefaults.idleTimeout, positive: true)
+            maxHeaderBytes: try bytes(["http", "max_header_bytes"]),
+            headerTimeout: try duration(["http", "header_timeout"]),
+            idleTimeout: try duration(["http", "idle_timeout"])
         )
 
         var listeners: [ListenerConfiguration] = []
@@ -69,7 +67,6 @@ struct ConfigurationBuilder {
             paths[route.path] = name
             routes.append(route)
         }
-        let limitDefaults = LimitSettings()
         var trusted: [IPNetwork] = []
         for entry in list(["limits", "trusted_proxies"]) ?? [] {
             guard let network = IPNetwork(parsing: entry) else {
@@ -78,10 +75,10 @@ struct ConfigurationBuilder {
             trusted.append(network)
         }
         let limits = LimitSettings(
-            maxConnections: try integer(["limits", "max_connections"], default: limitDefaults.maxConnections, range: 0...100_000_000),
-            maxConnectionsPerIP: try integer(["limits", "max_connections_per_ip"], default: limitDefaults.maxConnectionsPerIP, range: 0...100_000_000),
-            connectionsPerSecondPerIP: try rate(["limits", "connections_per_second_per_ip"], default: limitDefaults.connectionsPerSecondPerIP),
-            connectionBurstPerIP: try integer(["limits", "connection_burst_per_ip"], default: limitDefaults.connectionBurstPerIP, range: 1...1_000_000),
+            maxConnections: try integer(["limits", "max_connections"]),
+            maxConnectionsPerIP: try integer(["limits", "max_connections_per_ip"]),
+            connectionsPerSecondPerIP: try rate(["limits", "connections_per_second_per_ip"]),
+            connectionBurstPerIP: try integer(["limits", "connection_burst_per_ip"]),
             trustedProxies: trusted
         )
         let admin = try self.admin()
@@ -94,7 +91,7 @@ struct ConfigurationBuilder {
     /// `cluster:` (docs/cluster.md): nil unless `cluster.redis` is set.
     private func cluster() throws(ConfigurationError) -> ClusterSettings? {
         guard let redis = string(["cluster", "redis"]) else {
-            for key in ["node", "node_number", "presence_ttl", "degraded_readiness", "request_timeout", "prefix"] where string(["cluster", key]) != nil {
+            for key in ConfigKeys.cluster.nodes.map(\.name) where key != "redis" && string(["cluster", key]) != nil {
                 throw ConfigurationError(.missingValue, key: "cluster.redis", "cluster.\(key) is set but cluster.redis is not: name the Redis server (redis://host:port/db or unix:/path)")
             }
             return nil
@@ -108,17 +105,16 @@ struct ConfigurationBuilder {
         guard ClusterSettings.isValidNodeName(node) else {
             throw ConfigurationError(.invalidValue, key: "cluster.node", "'\(node)' is not a node name: 1 to 64 letters, digits, '-', '.' or '_'")
         }
-        let defaults = ClusterSettings(redis: redis, node: node)
-        let number = try integer(["cluster", "node_number"], default: defaults.nodeNumber, range: 1...ClusterSettings.maxNodeNumber)
-        let prefix = string(["cluster", "prefix"]) ?? defaults.prefix
+        let number = try optionalInteger(["cluster", "node_number"])
+        let prefix = stringOrDefault(["cluster", "prefix"])
         guard ClusterSettings.isValidNodeName(prefix) else {
             throw ConfigurationError(.invalidValue, key: "cluster.prefix", "'\(prefix)' is not a key prefix: 1 to 64 letters, digits, '-', '.' or '_'")
         }
         return ClusterSettings(
             redis: redis, node: node, nodeNumber: number,
-            presenceTTL: try duration(["cluster", "presence_ttl"], default: defaults.presenceTTL, positive: true),
-            degradedReadiness: try choice(["cluster", "degraded_readiness"], default: defaults.degradedReadiness),
-            requestTimeout: try duration(["cluster", "request_timeout"], default: defaults.requestTimeout, positive: true),
+            presenceTTL: try duration(["cluster", "presence_ttl"]),
+            degradedReadiness: try choice(["cluster", "degraded_readiness"]),
+            requestTimeout: try duration(["cluster", "request_timeout"]),
             prefix: prefix
         )
     }
@@ -143,7 +139,7 @@ struct ConfigurationBuilder {
 
     /// A route's `auth` section, key files read; nil when the route has none.
     private func auth(_ base: [String]) throws(ConfigurationError) -> JWTSettings? {
-        let fields = ["hs256_secret", "hs256_secret_file", "public_keys", "jwks_file", "algorithms", "issuer", "audience", "leeway", "token_from", "cookie", "query_parameter", "protocol_prefix"]
+        let fields = ConfigKeys.auth.nodes.map(\.name)
         guard fields.contains(where: { string(base + [$0]) != nil || list(base + [$0]) != nil }) else { return nil }
         func read(_ path: String, key: String) throws(ConfigurationError) -> String {
             do {
@@ -176,40 +172,35 @@ struct ConfigurationBuilder {
         guard !settings.secrets.isEmpty || !settings.publicKeys.isEmpty || settings.jwks != nil else {
             throw ConfigurationError(.missingValue, key: dotted(base), "needs a key: hs256_secret(_file), public_keys or jwks_file")
         }
-        if let names = list(base + ["algorithms"]) {
-            var algorithms: [JWTSettings.Algorithm] = []
-            for name in names {
-                guard let algorithm = JWTSettings.Algorithm(rawValue: name) else {
-                    throw ConfigurationError(.invalidValue, key: dotted(base + ["algorithms"]), "'\(name)' is not one of: HS256, RS256, ES256")
-                }
-                algorithms.append(algorithm)
+        var algorithms: [JWTSettings.Algorithm] = []
+        for name in listOrDefault(base + ["algorithms"]) {
+            guard let algorithm = JWTSettings.Algorithm(rawValue: name) else {
+                throw ConfigurationError(.invalidValue, key: dotted(base + ["algorithms"]), "'\(name)' is not one of: HS256, RS256, ES256")
             }
-            settings.algorithms = algorithms
+            algorithms.append(algorithm)
         }
+        settings.algorithms = algorithms
         settings.issuer = string(base + ["issuer"])
         settings.audiences = list(base + ["audience"]) ?? []
-        settings.leeway = try duration(base + ["leeway"], default: settings.leeway)
-        if let names = list(base + ["token_from"]) {
-            var sources: [JWTSettings.Source] = []
-            for name in names {
-                guard let source = JWTSettings.Source(rawValue: name) else {
-                    throw ConfigurationError(.invalidValue, key: dotted(base + ["token_from"]), "'\(name)' is not one of: header, protocol, cookie, query")
-                }
-                sources.append(source)
+        settings.leeway = try duration(base + ["leeway"])
+        var sources: [JWTSettings.Source] = []
+        for name in listOrDefault(base + ["token_from"]) {
+            guard let source = JWTSettings.Source(rawValue: name) else {
+                throw ConfigurationError(.invalidValue, key: dotted(base + ["token_from"]), "'\(name)' is not one of: header, protocol, cookie, query")
             }
-            guard !sources.isEmpty else {
-                throw ConfigurationError(.invalidValue, key: dotted(base + ["token_from"]), "name at least one place to look for the token")
-            }
-            settings.sources = sources
+            sources.append(source)
         }
-        settings.cookieName = string(base + ["cookie"]) ?? settings.cookieName
-        settings.queryParameter = string(base + ["query_parameter"]) ?? settings.queryParameter
-        if let prefix = string(base + ["protocol_prefix"]) {
-            guard !prefix.isEmpty, HTTPToken.isToken(prefix) else {
-                throw ConfigurationError(.invalidValue, key: dotted(base + ["protocol_prefix"]), "'\(prefix)' is not a token prefix such as 'bearer.'")
-            }
-            settings.protocolPrefix = prefix
+        guard !sources.isEmpty else {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["token_from"]), "name at least one place to look for the token")
         }
+        settings.sources = sources
+        settings.cookieName = stringOrDefault(base + ["cookie"])
+        settings.queryParameter = stringOrDefault(base + ["query_parameter"])
+        let prefix = stringOrDefault(base + ["protocol_prefix"])
+        guard !prefix.isEmpty, HTTPToken.isToken(prefix) else {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["protocol_prefix"]), "'\(prefix)' is not a token prefix such as 'bearer.'")
+        }
+        settings.protocolPrefix = prefix
         return settings
     }
 
@@ -279,7 +270,7 @@ struct ConfigurationBuilder {
         let certificate = string(tlsBase + ["certificate"])
         let key = string(tlsBase + ["key"])
         let selfSigned = selfSignedNames(tlsBase + ["self_signed"])
-        let minimumVersion: TLSSettings.Version = try choice(tlsBase + ["min_version"], default: .tls12)
+        let minimumVersion: TLSSettings.Version = try choice(tlsBase + ["min_version"])
         var tls: TLSSettings?
         let acme = try acme(tlsBase + ["acme"])
         if acme != nil, certificate != nil || key != nil || selfSigned != nil {
@@ -314,7 +305,7 @@ struct ConfigurationBuilder {
             guard let key else { throw ConfigurationError(.missingValue, key: dotted(entry + ["key"]), "a certificate needs its key") }
             additional.append(.init(name: certificateName, certificate: certificate, key: key))
         }
-        let clientCertificates: TLSSettings.ClientCertificates = try choice(tlsBase + ["client_certificates"], default: .off)
+        let clientCertificates: TLSSettings.ClientCertificates = try choice(tlsBase + ["client_certificates"])
         let clientCA = string(tlsBase + ["client_ca"])
         let hsts = string(tlsBase + ["hsts"])
         if var settings = tls {
@@ -331,7 +322,7 @@ struct ConfigurationBuilder {
         }
         var redirect: Int?
         if string(base + ["redirect_https"]) != nil {
-            redirect = try integer(base + ["redirect_https"], default: 443, range: 1...65535)
+            redirect = try integer(base + ["redirect_https"])
             if tls != nil {
                 throw ConfigurationError(.invalidValue, key: dotted(base + ["redirect_https"]), "a TLS listener does not redirect to https: it is https")
             }
@@ -341,7 +332,7 @@ struct ConfigurationBuilder {
 
     /// `tls.acme` of a listener (docs/certificates.md): nil unless `domains` is set.
     private func acme(_ base: [String]) throws(ConfigurationError) -> ACMESettings? {
-        let keys = ["directory", "email", "storage", "ca_bundle", "challenges", "eab_kid", "eab_hmac_key", "retry_initial", "retry_max"]
+        let keys = ConfigKeys.acme.nodes.map(\.name).filter { $0 != "domains" }
         guard let domains = list(base + ["domains"]), !domains.isEmpty else {
             for key in keys where string(base + [key]) != nil || list(base + [key]) != nil {
                 throw ConfigurationError(.missingValue, key: dotted(base + ["domains"]), "\(dotted(base + [key])) is set but no domains are: name the certificate's domains")
@@ -366,7 +357,7 @@ struct ConfigurationBuilder {
             throw ConfigurationError(.invalidValue, key: dotted(base + ["email"]), "'\(email)' is not an email address")
         }
         var challenges: [ACMESettings.Challenge] = []
-        for text in list(base + ["challenges"]) ?? ACMESettings.Challenge.allCases.map(\.rawValue) {
+        for text in listOrDefault(base + ["challenges"]) {
             guard let challenge = ACMESettings.Challenge(rawValue: text) else {
                 throw ConfigurationError(.invalidValue, key: dotted(base + ["challenges"]), "'\(text)' is not a challenge wssgate answers (tls-alpn-01, http-01)")
             }
@@ -377,13 +368,12 @@ struct ConfigurationBuilder {
         guard (keyID == nil) == (hmacKey == nil) else {
             throw ConfigurationError(.missingValue, key: dotted(base + [keyID == nil ? "eab_kid" : "eab_hmac_key"]), "external account binding needs both eab_kid and eab_hmac_key")
         }
-        let storage = string(base + ["storage"]) ?? ACMESettings.defaultStorage
+        let storage = stringOrDefault(base + ["storage"])
         guard storage.hasPrefix("/") || storage.hasPrefix(".") else {
             throw ConfigurationError(.invalidValue, key: dotted(base + ["storage"]), "'\(storage)' must be an absolute path or start with '.'")
         }
-        let defaults = ACMESettings(directory: directory, domains: names)
-        let retryInitial = try duration(base + ["retry_initial"], default: defaults.retryInitial, positive: true)
-        let retryMax = try duration(base + ["retry_max"], default: defaults.retryMax, positive: true)
+        let retryInitial = try duration(base + ["retry_initial"])
+        let retryMax = try duration(base + ["retry_max"])
         guard retryInitial >= .seconds(1) else {
             throw ConfigurationError(.invalidValue, key: dotted(base + ["retry_initial"]), "at least 1s: a CA counts failed orders")
         }
@@ -409,7 +399,7 @@ struct ConfigurationBuilder {
         guard string(base + ["kind"]) != nil else {
             throw ConfigurationError(.missingValue, key: dotted(base + ["kind"]), "every route needs a kind (\(RouteConfiguration.Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        let kind: RouteConfiguration.Kind = try choice(base + ["kind"], default: .echo)
+        let kind: RouteConfiguration.Kind = try choice(base + ["kind"])
         let subprotocols = list(base + ["subprotocols"]) ?? []
         for value in subprotocols where !HTTPToken.isToken(value) {
             throw ConfigurationError(.invalidValue, key: dotted(base + ["subprotocols"]), "'\(value)' is not a valid subprotocol token")
@@ -418,34 +408,32 @@ struct ConfigurationBuilder {
         for entry in origins where !OriginPolicy.isValidEntry(entry) {
             throw ConfigurationError(.invalidValue, key: dotted(base + ["origins"]), "'\(entry)' is not an origin: scheme://host[:port], scheme://*.domain, or *")
         }
-        let requireSubprotocol = try boolean(base + ["require_subprotocol"], default: false)
+        let requireSubprotocol = try boolean(base + ["require_subprotocol"])
         if requireSubprotocol && subprotocols.isEmpty {
             throw ConfigurationError(.invalidValue, key: dotted(base + ["require_subprotocol"]), "needs at least one entry in subprotocols")
         }
-        let d = WebSocketLimits()
         let limits = WebSocketLimits(
-            maxMessageBytes: try bytes(base + ["max_message_bytes"], default: d.maxMessageBytes, range: 125...(1 << 30)),
-            pingInterval: try duration(base + ["ping_interval"], default: d.pingInterval, positive: true),
-            pongTimeout: try duration(base + ["pong_timeout"], default: d.pongTimeout, positive: true),
-            idleTimeout: try duration(base + ["idle_timeout"], default: d.idleTimeout),
-            closeTimeout: try duration(base + ["close_timeout"], default: d.closeTimeout, positive: true),
-            sendQueueBytes: try bytes(base + ["send_queue_bytes"], default: d.sendQueueBytes, range: 1024...(1 << 30)),
-            overflow: try choice(base + ["send_queue_overflow"], default: d.overflow),
-            overflowCloseCode: try overflowCloseCode(base + ["overflow_close_code"], default: d.overflowCloseCode),
-            maxMessagesPerSecond: try rate(base + ["max_messages_per_second"], default: d.maxMessagesPerSecond),
-            messageBurst: try integer(base + ["message_burst"], default: d.messageBurst, range: 1...1_000_000)
+            maxMessageBytes: try bytes(base + ["max_message_bytes"]),
+            pingInterval: try duration(base + ["ping_interval"]),
+            pongTimeout: try duration(base + ["pong_timeout"]),
+            idleTimeout: try duration(base + ["idle_timeout"]),
+            closeTimeout: try duration(base + ["close_timeout"]),
+            sendQueueBytes: try bytes(base + ["send_queue_bytes"]),
+            overflow: try choice(base + ["send_queue_overflow"]),
+            overflowCloseCode: try overflowCloseCode(base + ["overflow_close_code"]),
+            maxMessagesPerSecond: try rate(base + ["max_messages_per_second"]),
+            messageBurst: try integer(base + ["message_burst"])
         )
         let c = base + ["compression"]
-        let cd = CompressionSettings()
         let compression = CompressionSettings(
-            enabled: try boolean(c + ["enabled"], default: cd.enabled),
-            serverNoContextTakeover: try boolean(c + ["server_no_context_takeover"], default: cd.serverNoContextTakeover),
-            clientNoContextTakeover: try boolean(c + ["client_no_context_takeover"], default: cd.clientNoContextTakeover),
-            serverMaxWindowBits: try integer(c + ["server_max_window_bits"], default: cd.serverMaxWindowBits, range: 9...15),
-            clientMaxWindowBits: try integer(c + ["client_max_window_bits"], default: cd.clientMaxWindowBits, range: 9...15),
-            level: try integer(c + ["level"], default: cd.level, range: 1...9),
-            memoryLevel: try integer(c + ["memory_level"], default: cd.memoryLevel, range: 1...9),
-            minMessageBytes: try bytes(c + ["min_message_bytes"], default: cd.minMessageBytes, range: 0...(1 << 30))
+            enabled: try boolean(c + ["enabled"]),
+            serverNoContextTakeover: try boolean(c + ["server_no_context_takeover"]),
+            clientNoContextTakeover: try boolean(c + ["client_no_context_takeover"]),
+            serverMaxWindowBits: try integer(c + ["server_max_window_bits"]),
+            clientMaxWindowBits: try integer(c + ["client_max_window_bits"]),
+            level: try integer(c + ["level"]),
+            memoryLevel: try integer(c + ["memory_level"]),
+            minMessageBytes: try bytes(c + ["min_message_bytes"])
         )
         let worker = try self.worker(base + ["worker"], kind: kind)
         let proxy = try self.proxy(base + ["proxy"], kind: kind)
@@ -454,7 +442,7 @@ struct ConfigurationBuilder {
             guard let root = string(base + ["static", "root"]), root.hasPrefix("/") || root.hasPrefix(".") || root == StaticSettings.builtinDemo else {
                 throw ConfigurationError(.missingValue, key: dotted(base + ["static", "root"]), "a static route needs static.root, a folder path (or \(StaticSettings.builtinDemo))")
             }
-            let index = string(base + ["static", "index"]) ?? "index.html"
+            let index = stringOrDefault(base + ["static", "index"])
             guard !index.contains("/"), !index.isEmpty else {
                 throw ConfigurationError(.invalidValue, key: dotted(base + ["static", "index"]), "a file name, without '/'")
             }
@@ -466,7 +454,7 @@ struct ConfigurationBuilder {
         let subscribeRules = list(base + ["hub", "subscribe"])
         let publishRules = list(base + ["hub", "publish"])
         if kind == .hub {
-            let settings = HubRouteSettings(subscribe: subscribeRules ?? ["*"], publish: publishRules ?? [])
+            let settings = HubRouteSettings(subscribe: subscribeRules ?? listOrDefault(base + ["hub", "subscribe"]), publish: publishRules ?? listOrDefault(base + ["hub", "publish"]))
             for (key, rules) in [("subscribe", settings.subscribe), ("publish", settings.publish)] {
                 for rule in rules where !HubRouteSettings.isValidTopic(rule, allowPattern: true) {
                     throw ConfigurationError(.invalidValue, key: dotted(base + ["hub", key]), "'\(rule)' is not a topic, 'prefix.*' or '*'")
@@ -496,11 +484,10 @@ struct ConfigurationBuilder {
         guard let parsed = ProxySettings.parseUpstream(upstream) else {
             throw ConfigurationError(.invalidValue, key: dotted(base + ["upstream"]), "'\(upstream)' is not ws://host:port/path or unix:/socket[#/path]")
         }
-        let defaults = ProxySettings(upstream: parsed.0, path: parsed.path, hostHeader: parsed.host)
         return ProxySettings(
             upstream: parsed.0, path: parsed.path, hostHeader: parsed.host,
-            connectTimeout: try duration(base + ["connect_timeout"], default: defaults.connectTimeout, positive: true),
-            handshakeTimeout: try duration(base + ["handshake_timeout"], default: defaults.handshakeTimeout, positive: true)
+            connectTimeout: try duration(base + ["connect_timeout"]),
+            handshakeTimeout: try duration(base + ["handshake_timeout"])
         )
     }
 
@@ -524,7 +511,7 @@ struct ConfigurationBuilder {
                 command: command,
                 arguments: list(base + ["args"]) ?? [],
                 environment: environment,
-                instances: try integer(base + ["instances"], default: 1, range: 1...64)
+                instances: try integer(base + ["instances"])
             )
         case (nil, let socket?):
             guard socket.hasPrefix("/") else {
@@ -546,16 +533,15 @@ struct ConfigurationBuilder {
             }
             uids.append(uid)
         }
-        let defaults = WorkerSettings(source: source)
         return WorkerSettings(
             source: source,
-            authorize: try boolean(base + ["authorize"], default: defaults.authorize),
-            authorizeTimeout: try duration(base + ["authorize_timeout"], default: defaults.authorizeTimeout, positive: true),
-            resumeTimeout: try duration(base + ["resume_timeout"], default: defaults.resumeTimeout),
-            forwardHeaders: (list(base + ["forward_headers"]) ?? defaults.forwardHeaders).map { $0.lowercased() },
+            authorize: try boolean(base + ["authorize"]),
+            authorizeTimeout: try duration(base + ["authorize_timeout"]),
+            resumeTimeout: try duration(base + ["resume_timeout"]),
+            forwardHeaders: listOrDefault(base + ["forward_headers"]).map { $0.lowercased() },
             allowedUIDs: uids,
             socketDirectory: string(base + ["socket_dir"]) ?? "",
-            stopTimeout: try duration(base + ["stop_timeout"], default: defaults.stopTimeout, positive: true)
+            stopTimeout: try duration(base + ["stop_timeout"])
         )
     }
 
@@ -594,8 +580,36 @@ struct ConfigurationBuilder {
         return value
     }
 
-    private func choice<T: RawRepresentable & CaseIterable>(_ path: [String], default value: T) throws(ConfigurationError) -> T where T.RawValue == String {
-        guard let text = string(path) else { return value }
+    /// The key's declaration; every key the builder reads is declared in `ConfigKeys`.
+    private func spec(_ path: [String]) -> ConfigKeySpec {
+        guard let spec = ConfigSchema.spec(for: path) else {
+            preconditionFailure("\(dotted(path)) is read but not declared in ConfigKeys")
+        }
+        return spec
+    }
+
+    /// The key's text, or its declared default; nil when it has neither.
+    private func text(_ path: [String]) -> String? {
+        if let value = string(path) { return value }
+        if case .value(let text, _) = spec(path).defaultValue { return text }
+        return nil
+    }
+
+    /// The key's text or its declared default, for keys that have one.
+    private func stringOrDefault(_ path: [String]) -> String {
+        guard let value = text(path) else { preconditionFailure("\(dotted(path)) has no declared default") }
+        return value
+    }
+
+    /// The key's list, or its declared default.
+    private func listOrDefault(_ path: [String]) -> [String] {
+        if let value = list(path) { return value }
+        if case .list(let items) = spec(path).defaultValue { return items }
+        return []
+    }
+
+    private func choice<T: RawRepresentable & CaseIterable>(_ path: [String]) throws(ConfigurationError) -> T where T.RawValue == String {
+        let text = stringOrDefault(path)
         guard let parsed = T(rawValue: text) else {
             let options = T.allCases.map(\.rawValue).joined(separator: ", ")
             throw ConfigurationError(.invalidValue, key: dotted(path), "'\(text)' is not one of: \(options)")
@@ -603,16 +617,23 @@ struct ConfigurationBuilder {
         return parsed
     }
 
-    private func boolean(_ path: [String], default value: Bool) throws(ConfigurationError) -> Bool {
-        guard let text = string(path) else { return value }
+    private func boolean(_ path: [String]) throws(ConfigurationError) -> Bool {
+        let text = stringOrDefault(path)
         guard let parsed = ValueParsing.bool(text) else {
             throw ConfigurationError(.wrongType, key: dotted(path), "'\(text)' is not a boolean (true or false)")
         }
         return parsed
     }
 
-    private func integer(_ path: [String], default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
-        guard let text = string(path) else { return value }
+    private func integer(_ path: [String]) throws(ConfigurationError) -> Int {
+        guard let value = try optionalInteger(path) else { preconditionFailure("\(dotted(path)) has no declared default") }
+        return value
+    }
+
+    /// An integer within the key's declared range; nil when it is unset and has no default.
+    private func optionalInteger(_ path: [String]) throws(ConfigurationError) -> Int? {
+        guard case .integer(let range) = spec(path).kind else { preconditionFailure("\(dotted(path)) is not declared an integer") }
+        guard let text = text(path) else { return nil }
         guard let parsed = Int(text) else {
             throw ConfigurationError(.wrongType, key: dotted(path), "'\(text)' is not an integer")
         }
@@ -622,19 +643,20 @@ struct ConfigurationBuilder {
         return parsed
     }
 
-    /// 1013 (try again later) or 1008 (policy violation): the two codes that tell a client why
-    /// it was dropped for not reading.
-    private func overflowCloseCode(_ path: [String], default value: UInt16) throws(ConfigurationError) -> UInt16 {
-        let code = try integer(path, default: Int(value), range: 1008...1013)
-        guard code == 1008 || code == 1013 else {
-            throw ConfigurationError(.invalidValue, key: dotted(path), "\(code) is not 1008 or 1013")
+    /// One of the key's declared words, as a close code: 1013 (try again later) or 1008
+    /// (policy violation), the two codes that tell a client why it was dropped for not reading.
+    private func overflowCloseCode(_ path: [String]) throws(ConfigurationError) -> UInt16 {
+        guard case .word(let words) = spec(path).kind else { preconditionFailure("\(dotted(path)) is not declared a word") }
+        let text = stringOrDefault(path)
+        guard words.contains(text), let code = UInt16(text) else {
+            throw ConfigurationError(.invalidValue, key: dotted(path), "\(text) is not \(words.joined(separator: " or "))")
         }
-        return UInt16(code)
+        return code
     }
 
     /// A non-negative rate per second (fractions allowed: 0.5 is one every two seconds).
-    private func rate(_ path: [String], default value: Double) throws(ConfigurationError) -> Double {
-        guard let text = string(path) else { return value }
+    private func rate(_ path: [String]) throws(ConfigurationError) -> Double {
+        let text = stringOrDefault(path)
         guard let parsed = Double(text), parsed.isFinite else {
             throw ConfigurationError(.wrongType, key: dotted(path), "'\(text)' is not a number")
         }
@@ -644,8 +666,9 @@ struct ConfigurationBuilder {
         return parsed
     }
 
-    private func bytes(_ path: [String], default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
-        guard let text = string(path) else { return value }
+    private func bytes(_ path: [String]) throws(ConfigurationError) -> Int {
+        guard case .bytes(let range) = spec(path).kind else { preconditionFailure("\(dotted(path)) is not declared a byte count") }
+        let text = stringOrDefault(path)
         guard let parsed = ValueParsing.byteCount(text) else {
             throw ConfigurationError(.wrongType, key: dotted(path), "'\(text)' is not a byte count (such as 65536, 64KiB or 1MiB)")
         }
@@ -655,14 +678,20 @@ struct ConfigurationBuilder {
         return parsed
     }
 
-    /// A duration that may be switched off with a word (`never`): nil when unset or switched off.
-    private func optionalDuration(_ path: [String], never: String) throws(ConfigurationError) -> TimeAmount? {
-        guard let text = string(path), text != never else { return nil }
-        return try duration(path, default: .zero)
+    /// A duration that may be switched off with `never`: nil when switched off.
+    private func optionalDuration(_ path: [String]) throws(ConfigurationError) -> TimeAmount? {
+        guard case .durationOrNever = spec(path).kind else { preconditionFailure("\(dotted(path)) is not declared a duration or never") }
+        let text = stringOrDefault(path)
+        guard text != "never" else { return nil }
+        return try parseDuration(text, path, positive: false)
     }
 
-    private func duration(_ path: [String], default value: TimeAmount, positive: Bool = false) throws(ConfigurationError) -> TimeAmount {
-        guard let text = string(path) else { return value }
+    private func duration(_ path: [String]) throws(ConfigurationError) -> TimeAmount {
+        guard case .duration(let positive) = spec(path).kind else { preconditionFailure("\(dotted(path)) is not declared a duration") }
+        return try parseDuration(stringOrDefault(path), path, positive: positive)
+    }
+
+    private func parseDuration(_ text: String, _ path: [String], positive: Bool) throws(ConfigurationError) -> TimeAmount {
         guard let parsed = ValueParsing.duration(text) else {
             throw ConfigurationError(.wrongType, key: dotted(path), "'\(text)' is not a duration (such as 30, 30s, 500ms or 5m)")
         }

@@ -53,21 +53,12 @@ struct ReloadService: Service, CustomStringConvertible {
         }
     }
 
-    /// What differs between two configurations that a running process cannot change: the
-    /// number of event loops, the admin listener and the cluster link (whose node number is
-    /// part of every connection id), and ACME (its manager holds orders and renewal timers for
-    /// the listeners it started with).
+    /// What differs between two configurations that a running process cannot change: every key
+    /// whose declaration (`ConfigKeys`) says `restart` — the number of event loops, the admin
+    /// listener, the cluster link (whose node number is part of every connection id), and ACME
+    /// (its manager holds orders and renewal timers for the listeners it started with).
     static func restartOnlyChanges(from old: GatewayConfiguration, to new: GatewayConfiguration) -> [String] {
-        var problems: [String] = []
-        if old.server.threads != new.server.threads { problems.append("server.threads") }
-        if old.admin != new.admin { problems.append("admin") }
-        if old.cluster != new.cluster { problems.append("cluster") }
-        let oldACME = Dictionary(old.listeners.compactMap { l in l.tls?.acme.map { (l.name, $0) } }, uniquingKeysWith: { a, _ in a })
-        let newACME = Dictionary(new.listeners.compactMap { l in l.tls?.acme.map { (l.name, $0) } }, uniquingKeysWith: { a, _ in a })
-        for name in Set(oldACME.keys).union(newACME.keys).sorted() where oldACME[name] != newACME[name] {
-            problems.append("listeners.\(name).tls.acme")
-        }
-        return problems
+        EffectiveConfiguration.restartOnlyChanges(from: old, to: new)
     }
 
     /// Returns whether the new configuration is in force.

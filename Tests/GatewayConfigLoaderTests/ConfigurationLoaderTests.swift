@@ -149,13 +149,77 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(ConfigurationLoader.environmentName(for: ["routes", "my-route", "path"]), "WSSGATE_ROUTES_MY_ROUTE_PATH")
     }
 
-    /// docs/configuration.md must describe every key the schema knows.
-    func testEveryKeyIsDocumented() throws {
+    /// docs/configuration.md's key tables are the key declarations (ConfigKeys), every key in
+    /// one of them; `WSSGATE_RECORD_DOCS=1` writes them anew.
+    func testDocsTablesAreTheDeclarations() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let docs = try String(contentsOf: root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
-        for key in ConfigSchema.allKeyPatterns {
-            XCTAssertTrue(docs.contains("`\(key)`"), "docs/configuration.md does not describe `\(key)`")
+        let path = root.appendingPathComponent("docs/configuration.md")
+        let docs = try String(contentsOf: path, encoding: .utf8)
+        let rendered = ConfigDocs.render(docs)
+        if ProcessInfo.processInfo.environment["WSSGATE_RECORD_DOCS"] == "1" {
+            try rendered.write(to: path, atomically: true, encoding: .utf8)
+        } else {
+            XCTAssertEqual(docs, rendered, "docs/configuration.md's tables differ from ConfigKeys: run the tests with WSSGATE_RECORD_DOCS=1")
         }
+        XCTAssertEqual(ConfigDocs.documentedKeys(rendered).sorted(), ConfigSchema.allKeyPatterns.sorted(), "every key in exactly one table")
+        XCTAssertEqual(ConfigSchema.allKeyPatterns.count, 100)
+    }
+
+    /// The declared defaults load as the settings types' own defaults, so code that builds a
+    /// configuration in Swift gets what a file that leaves the keys out gets.
+    func testDeclaredDefaultsAreTheTypesDefaults() async throws {
+        let configuration = try await load(Self.minimal + """
+
+              work:
+                path: /work
+                kind: worker
+                worker:
+                  socket: /run/w.sock
+              upstream:
+                path: /up
+                kind: proxy
+                proxy:
+                  upstream: ws://127.0.0.1:9000/
+              topics:
+                path: /topics
+                kind: hub
+              signed:
+                path: /signed
+                kind: echo
+                auth:
+                  hs256_secret: "0123456789abcdef0123456789abcdef"
+            """)
+        XCTAssertEqual(configuration.log, LogSettings())
+        XCTAssertEqual(configuration.server, ServerSettings())
+        XCTAssertEqual(configuration.http, HTTPSettings())
+        XCTAssertEqual(configuration.limits, LimitSettings())
+        let echo = try XCTUnwrap(configuration.routes.first { $0.name == "echo" })
+        XCTAssertEqual(echo.limits, WebSocketLimits())
+        XCTAssertEqual(echo.compression, CompressionSettings())
+        XCTAssertEqual(configuration.routes.first { $0.name == "work" }?.worker, WorkerSettings(source: .external(socket: "/run/w.sock")))
+        let proxy = try XCTUnwrap(configuration.routes.first { $0.name == "upstream" }?.proxy)
+        XCTAssertEqual(proxy, ProxySettings(upstream: proxy.upstream, path: proxy.path, hostHeader: proxy.hostHeader))
+        XCTAssertEqual(configuration.routes.first { $0.name == "topics" }?.hub, HubRouteSettings())
+        var auth = JWTSettings()
+        auth.secrets = ["0123456789abcdef0123456789abcdef"]
+        XCTAssertEqual(configuration.routes.first { $0.name == "signed" }?.auth, auth)
+        let acmeConfiguration = try await load(Self.acme)
+        let acme = try XCTUnwrap(acmeConfiguration.listeners.first { $0.name == "main" }?.tls?.acme)
+        let acmeDefaults = ACMESettings(directory: acme.directory, email: acme.email, domains: acme.domains, challenges: acme.challenges, retryInitial: acme.retryInitial)
+        XCTAssertEqual(acme, acmeDefaults)
+    }
+
+    /// Every key of a configuration that sets them all is printed, and a change to a key whose
+    /// declaration says `restart` is what the reload refuses, by its path.
+    func testRestartOnlyChangesComeFromTheDeclarations() async throws {
+        let original = try await load(Self.minimal)
+        var changed = original
+        changed.server.threads = 3
+        changed.routes[0].limits.pingInterval = .seconds(7)
+        XCTAssertEqual(EffectiveConfiguration.restartOnlyChanges(from: original, to: changed), ["server.threads"])
+        changed.admin.token = "another-token-0123456789"
+        XCTAssertEqual(EffectiveConfiguration.restartOnlyChanges(from: original, to: changed), ["admin.token", "server.threads"])
+        XCTAssertEqual(EffectiveConfiguration.restartOnlyChanges(from: original, to: original), [])
     }
 
     static let acme = """
