@@ -65,12 +65,16 @@ clean:
 
 # The appliance: one static binary and the FROM-scratch image (buildah/podman, no Docker engine).
 STATIC_SCRATCH := .build-static
-# Link-level trimming, measured with make size (stripped binary; see docs/benchmarks.md):
+# Link-level trimming, measured with make size (stripped binary, MB = 10^6 bytes; docs/size.md):
 #   nothing: 33.8 MB; every function and datum in its own section (Swift, C and C++),
-#   public symbols internalized at link (one link unit), --gc-sections and --icf=all: 27.6 MB
-#   with gold, 27.4 MB with lld (the toolchain's), which is used.
+#   public symbols internalized at link (one link unit), --gc-sections and --icf=all: 27.4 MB
+#   with gold, 26.7 MB with lld (the toolchain's), which is used.
+#   C and C++ (BoringSSL, zlib, the C shims) without unwind tables, and BoringSSL's C++ without
+#   exceptions (it uses none, as in its own build): nothing catches an exception in them, and
+#   one that reached Swift would end the process either way.
 STATIC_TRIM := -Xswiftc -Xfrontend -Xswiftc -function-sections -Xswiftc -Xfrontend -Xswiftc -internalize-at-link \
 	-Xcc -ffunction-sections -Xcc -fdata-sections -Xcxx -ffunction-sections -Xcxx -fdata-sections \
+	-Xcc -fno-asynchronous-unwind-tables -Xcc -fno-unwind-tables -Xcxx -fno-exceptions \
 	-Xswiftc -use-ld=lld -Xlinker --gc-sections -Xlinker --icf=all
 # One product, linked statically against glibc: `$(STATIC_BUILD) NAME`.
 STATIC_BUILD = $(SWIFT) build -c release $(RELEASE_FLAGS) --scratch-path $(STATIC_SCRATCH) -Xswiftc -static-executable $(STATIC_TRIM) --product
@@ -81,15 +85,19 @@ STATIC_MAP := $(abspath build/static/wssgate.map)
 # The budget of the stripped static binary, in bytes.
 SIZE_BUDGET := 26000000
 
+# SwiftPM links the binary; scripts/static-trim.py links it again from copies of its Swift objects
+# without unwind tables (Swift code runs without them; libc, libgcc and the runtime keep theirs).
 static:
 	@scripts/install-deps.sh build
 	mkdir -p build/static
-	$(STATIC_BUILD) wssgate -Xlinker -Map=$(STATIC_MAP)
-	strip -o build/static/wssgate $(STATIC_SCRATCH)/release/wssgate
-	@file build/static/wssgate | grep -q "statically linked" && ls -l build/static
+	$(STATIC_BUILD) wssgate
+	python3 scripts/static-trim.py --scratch $(STATIC_SCRATCH) --product wssgate --objects build/static/objects \
+		--output build/static/wssgate.unstripped --map $(STATIC_MAP)
+	strip -o build/static/wssgate build/static/wssgate.unstripped
+	@file build/static/wssgate | grep -q "statically linked" && ls -l build/static/wssgate
 
 size: static
-	python3 scripts/size.py --map $(STATIC_MAP) --binary $(STATIC_SCRATCH)/release/wssgate --stripped build/static/wssgate --budget $(SIZE_BUDGET)
+	python3 scripts/size.py --map $(STATIC_MAP) --binary build/static/wssgate.unstripped --stripped build/static/wssgate --budget $(SIZE_BUDGET)
 
 image: static
 	@scripts/install-deps.sh image
@@ -98,7 +106,7 @@ image: static
 
 image-test: deps image
 	@scripts/install-deps.sh image
-	GATEWAY_IMAGE=$(IMAGE) $(PYTHON) -m pytest -q -p no:cacheprovider Tests/Image
+	GATEWAY_IMAGE=$(IMAGE) $(PYTHON) -m pytest -q -s -p no:cacheprovider Tests/Image
 
 # The data path's pieces (Benchmarks/, its own package): time and allocations per operation.
 micro-bench:

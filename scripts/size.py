@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make size: where the static binary's bytes go, from the linker's map, and the budget.
 
-  size.py --map build/static/wssgate.map --binary .build-static/release/wssgate \
+  size.py --map build/static/wssgate.map --binary build/static/wssgate.unstripped \
           --stripped build/static/wssgate --budget 26000000
 
 Prints the size of every component (our modules, each dependency, the Swift runtime,
@@ -28,7 +28,9 @@ def component(path):
     if path.strip() == "<internal>":
         return "linker-made or merged (relocations, GOT, string merging)"
     name = os.path.basename(path.split("(")[0])
-    module = re.search(r"/([A-Za-z0-9_]+)\.build/", path)
+    # A package's object, as SwiftPM built it (X.build/file.o) or as static-trim.py copied it
+    # (objects/X.build__file.o).
+    module = re.search(r"/([A-Za-z0-9_]+)\.build(?:/|__[^/]*$)", path)
     if module:
         module = module.group(1)
         if module in OURS:
