@@ -35,7 +35,8 @@ OUT = os.path.join(ROOT, "build", "bench")
 PY = os.path.join(ROOT, "build", "bench-venv", "bin", "python")
 LOAD = os.path.join(ROOT, "scripts", "bench", "load.py")
 # What ships: the static binary `make static` writes (statically linked against glibc).
-GATEWAY = os.path.join(ROOT, "build", "static", "wssgate")
+# BENCH_GATEWAY_BINARY (not WSSGATE_…: the gateway refuses unknown variables of its prefix) names another build, to compare two (with --only: no report written).
+GATEWAY = os.environ.get("BENCH_GATEWAY_BINARY") or os.path.join(ROOT, "build", "static", "wssgate")
 # The bundled echo worker: `wssgate worker echo`, from the same static binary.
 ECHO_WORKER = GATEWAY
 CLIENT_PROCESSES = 2
@@ -348,6 +349,61 @@ def start_cluster(directory, cert, key, nodes=3):
     return ports
 
 
+def startup_ms(argv, conf_text, directory, runs):
+    """exec → READY=1: the gateway started as systemd would (NOTIFY_SOCKET, a datagram socket of
+    ours), the time from spawning it to its readiness notification; the median of `runs`."""
+    times = []
+    for index in range(runs):
+        argv_run = list(argv)
+        if conf_text is not None:
+            conf = os.path.join(directory, "startup-%d.yaml" % index)
+            with open(conf, "w") as f:
+                f.write(conf_text % {"port": free_port()})
+            argv_run += ["--config", conf]
+        path = os.path.join(directory, "notify-%d" % index)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        listener.bind(path)
+        listener.settimeout(15)
+        env = dict(os.environ, NOTIFY_SOCKET=path)
+        if conf_text is None:
+            env["WSSGATE_LISTENERS_MAIN_ADDRESS"] = "127.0.0.1:%d" % free_port()
+            env["WSSGATE_ADMIN_ADDRESS"] = "off"
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv_run, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=directory)
+        try:
+            deadline = start + 15
+            while b"READY=1" not in listener.recv(4096).split(b"\n"):
+                if time.perf_counter() > deadline:
+                    raise RuntimeError("%s: no READY=1 within 15 s" % " ".join(argv_run))
+            times.append((time.perf_counter() - start) * 1000)
+        finally:
+            listener.close()
+            os.unlink(path)
+            stop(proc)
+    return statistics.median(times)
+
+
+def startup(directory, cert, key, backend_port, runs):
+    """Start-up times of the static binary: with certificate files and one echo route; with the
+    benchmark's own configuration (two supervised workers linked before READY=1, a proxy route);
+    and the embedded default (a certificate generated at start, the chat worker)."""
+    files = gateway_head(0, cert, key).replace('"127.0.0.1:0"', '"127.0.0.1:%(port)d"') + """routes:
+  echo:
+    path: /echo
+    kind: echo
+admin:
+  address: "off"
+"""
+    with open(os.path.join(directory, "wssgate.yaml")) as f:
+        bench_conf = f.read()
+    bench_conf = re.sub(r'address: "127\.0\.0\.1:\d+"', 'address: "127.0.0.1:%(port)d"', bench_conf, count=1)
+    return {
+        "certificate files, one echo route": startup_ms([GATEWAY, "run"], files, directory, runs),
+        "the benchmark's configuration (2 workers linked, a proxy route)": startup_ms([GATEWAY, "run"], bench_conf.replace("%", "%%").replace("%%(port)d", "%(port)d"), directory, runs),
+        "embedded default (certificate generated at start, chat worker)": startup_ms([GATEWAY, "run"], None, directory, runs),
+    }
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
@@ -375,6 +431,9 @@ def main():
         ]
         if args.only:
             setups = [setup for setup in setups if args.only in setup.name]
+        results["startup_ms"] = startup(directory, cert, key, backend_port, max(args.runs, 5))
+        for name, value in results["startup_ms"].items():
+            print("wssgate start-up, exec → READY=1, %s: %.0f ms" % (name, value), flush=True)
         for setup in setups:
             figures = {}
             for size in (32, 4096):
