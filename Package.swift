@@ -10,10 +10,11 @@ let swiftSettings: [SwiftSetting] = [
 
 /// Modules off the data path (configuration, certificates, ACME, the admin API, JWT checks on
 /// upgrade, the command line) are optimised for size in release builds: measured with
-/// `make size`, about 0.5 MB of the static binary, at no cost to messages. The data path (edge,
-/// WebSocket, workers, hub, proxy, cluster) keeps `-O`: `-Osize` everywhere cost 11–21% of the
-/// echo route's round trips (docs/benchmarks.md). None of these is in a library product, so
-/// packages that use WSSGateWorker or Benchmarks/ never see the flag.
+/// `make size`, 0.08 MB of our modules, at no cost to messages. The data path (edge, WebSocket,
+/// workers, hub, proxy, cluster) keeps `-O`: `-Osize` everywhere (swift-nio included) cost the
+/// 4 KiB echo round trip 15–44% more CPU (docs/architecture.md, the static binary). None of
+/// these is in a library product, so packages that use WSSGateWorker or Benchmarks/ never see
+/// the flag.
 let offPathSettings: [SwiftSetting] = swiftSettings + [
     .unsafeFlags(["-Osize"], .when(configuration: .release)),
 ]
