@@ -65,10 +65,10 @@ clean:
 
 # The appliance: one static binary and the FROM-scratch image (buildah/podman, no Docker engine).
 STATIC_SCRATCH := .build-static
-# Link-level trimming, measured with make size (stripped binary, MB = 10^6 bytes; docs/size.md):
+# Link-level trimming, measured with make size (stripped binary, MB = 10^6 bytes; docs/architecture.md):
 #   nothing: 33.8 MB; every function and datum in its own section (Swift, C and C++),
-#   public symbols internalized at link (one link unit), --gc-sections and --icf=all: 27.4 MB
-#   with gold, 26.7 MB with lld (the toolchain's), which is used.
+#   public symbols internalized at link (one link unit), --gc-sections and --icf=all with lld
+#   (the toolchain's): 26.7 MB.
 #   C and C++ (BoringSSL, zlib, the C shims) without unwind tables, and BoringSSL's C++ without
 #   exceptions (it uses none, as in its own build): nothing catches an exception in them, and
 #   one that reached Swift would end the process either way.

@@ -649,7 +649,7 @@ struct ConfigurationBuilder {
         guard case .word(let words) = spec(path).kind else { preconditionFailure("\(dotted(path)) is not declared a word") }
         let text = stringOrDefault(path)
         guard words.contains(text), let code = UInt16(text) else {
-            throw ConfigurationError(.invalidValue, key: dotted(path), "\(text) is not \(words.joined(separator: " or "))")
+            throw ConfigurationError(.invalidValue, key: dotted(path), "'\(text)' is not \(words.joined(separator: " or "))")
         }
         return code
     }

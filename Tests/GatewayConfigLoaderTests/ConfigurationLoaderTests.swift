@@ -79,6 +79,31 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(error.key, "listeners")
     }
 
+    /// Each kind of value the key table declares is checked against its declaration: ranges,
+    /// positive durations, words, `never`, rates, booleans; the edge of a range loads.
+    func testDeclaredRangesAndWordsAreEnforced() async throws {
+        let cases: [(String, String, ConfigurationError.Code)] = [
+            ("\n    compression:\n      level: 10\n", "routes.echo.compression.level", .invalidValue),
+            ("\n    max_message_bytes: 100\n", "routes.echo.max_message_bytes", .invalidValue),
+            ("\n    ping_interval: 0\n", "routes.echo.ping_interval", .invalidValue),
+            ("\n    overflow_close_code: 1009\n", "routes.echo.overflow_close_code", .invalidValue),
+            ("\n    overflow_close_code: often\n", "routes.echo.overflow_close_code", .invalidValue),
+            ("\n    max_messages_per_second: -1\n", "routes.echo.max_messages_per_second", .invalidValue),
+            ("\n    require_subprotocol: maybe\n", "routes.echo.require_subprotocol", .wrongType),
+            ("\nlog:\n  level: loud\n", "log.level", .invalidValue),
+            ("\nserver:\n  removed_route_grace: soon\n", "server.removed_route_grace", .wrongType),
+            ("\ncluster:\n  redis: redis://127.0.0.1:6379\n  node_number: 0\n", "cluster.node_number", .invalidValue),
+        ]
+        for (text, key, code) in cases {
+            let error = try await loadError(Self.minimal + text)
+            XCTAssertEqual(error.key, key, text)
+            XCTAssertEqual(error.code, code, text)
+        }
+        let edge = try await load(Self.minimal + "\n    compression:\n      level: 9\n    overflow_close_code: 1008\n")
+        XCTAssertEqual(edge.routes[0].compression.level, 9)
+        XCTAssertEqual(edge.routes[0].limits.overflowCloseCode, 1008)
+    }
+
     func testEnvironmentAndFlags() async throws {
         let configuration = try await load(
             Self.minimal,
