@@ -1,6 +1,7 @@
 # wssgate — the two commands of the README, and the long runs behind their own targets.
 #   make run          build (release) and start the gateway on its embedded default
-#   make test         the whole test suite (unit, end-to-end, Autobahn sample); under 30 min
+#   make test         the whole test suite (format lint, unit, end-to-end, Autobahn sample); under 30 min
+#   make format       rewrites the sources in swift-nio's style (.swift-format, 120 columns)
 #   make build        release binaries at .build/release/ (wssgate and the example workers)
 #   make conformance  every Autobahn case over ws:// and wss:// (about 30 min), and cases 1–10
 #                     over wss:// through the proxy route to a Python websockets echo server
@@ -23,7 +24,7 @@ RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked
 # Autobahn cases run by `make test`: all of 1–10, and a sample of the permessage-deflate ones.
 AUTOBAHN_SAMPLE := 1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*,12.1.*,12.2.1,12.3.1,12.4.1,12.5.1,13.1.*,13.2.1,13.3.1,13.5.1,13.7.*
 
-.PHONY: all build run test unit-test e2e-test autobahn-sample conformance deps clean static size image image-test bench micro-bench
+.PHONY: all build run test lint format unit-test e2e-test autobahn-sample conformance deps clean static size image image-test bench micro-bench
 
 all: build
 
@@ -38,9 +39,17 @@ deps:
 	@scripts/install-deps.sh test
 
 # One build variant only (debug, with tests): the end-to-end suite runs the same binary.
-test: deps
+test: deps lint
 	$(SWIFT) build --build-tests
 	$(MAKE) --no-print-directory unit-test e2e-test autobahn-sample
+
+# swift-nio's .swift-format, applied with make format; make test fails on any finding.
+FORMAT_PATHS := Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel $(FORMAT_PATHS)
+
+format:
+	$(SWIFT) format --in-place --recursive --parallel $(FORMAT_PATHS)
 
 unit-test:
 	$(SWIFT) test --skip-build

@@ -15,9 +15,10 @@ let swiftSettings: [SwiftSetting] = [
 /// 4 KiB echo round trip 15–44% more CPU (docs/architecture.md, the static binary). None of
 /// these is in a library product, so packages that use WSSGateWorker or Benchmarks/ never see
 /// the flag.
-let offPathSettings: [SwiftSetting] = swiftSettings + [
-    .unsafeFlags(["-Osize"], .when(configuration: .release)),
-]
+let offPathSettings: [SwiftSetting] =
+    swiftSettings + [
+        .unsafeFlags(["-Osize"], .when(configuration: .release))
+    ]
 
 let package = Package(
     name: "wssgate",
@@ -311,7 +312,11 @@ let package = Package(
             ],
             swiftSettings: offPathSettings
         ),
-        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatewayCoreTests",
+            dependencies: ["GatewayCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GatewayConfigLoaderTests",
             dependencies: ["GatewayConfigLoader", "GatewayCore"],
@@ -375,7 +380,10 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayHubTests",
-            dependencies: ["GatewayHub", "GatewayWebSocket", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "GatewayHub", "GatewayWebSocket", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -399,7 +407,10 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayAuthTests",
-            dependencies: ["GatewayAuth", "GatewayCore", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "GatewayAuth", "GatewayCore", .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -27,6 +27,6 @@ let package = Package(
             ],
             path: "Benchmarks/DataPath",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
+        )
     ]
 )

@@ -1,9 +1,10 @@
+import WSSGateWorker
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import WSSGateWorker
 
 #if canImport(Glibc)
 import Glibc
@@ -48,7 +49,10 @@ public enum ChatWorker {
                     }
                     worker.accept(connection.id)
                 }
-                let member = Member(room: "chat." + (query["room"] ?? "lobby"), name: query["name"] ?? "user-\(connection.id)")
+                let member = Member(
+                    room: "chat." + (query["room"] ?? "lobby"),
+                    name: query["name"] ?? "user-\(connection.id)"
+                )
                 members[connection.id] = member
                 worker.subscribe(connection.id, to: member.room)
                 if !connection.resumed {
@@ -56,7 +60,10 @@ public enum ChatWorker {
                 }
             case .message(let id, let message):
                 guard let member = members[id], let text = message.text else { continue }
-                worker.publish(.init(text: json(["type": "message", "name": member.name, "text": text])), to: member.room)
+                worker.publish(
+                    .init(text: json(["type": "message", "name": member.name, "text": text])),
+                    to: member.room
+                )
             case .closed(let id, let code, _):
                 guard let member = members.removeValue(forKey: id) else { continue }
                 if code != 1006 {

@@ -54,13 +54,26 @@ actor ACMEClient {
         var members = [#""termsOfServiceAgreed":true"#]
         if let email { members.append(#""contact":[\#(JSONWebSignature.quoted("mailto:" + email))]"#) }
         if let externalAccount {
-            members.append(#""externalAccountBinding":"# + JSONWebSignature.externalAccountBinding(
-                accountKey: key.publicKey, keyID: externalAccount.keyID, hmacKey: externalAccount.hmacKey, url: directory.newAccount
-            ))
+            members.append(
+                #""externalAccountBinding":"#
+                    + JSONWebSignature.externalAccountBinding(
+                        accountKey: key.publicKey,
+                        keyID: externalAccount.keyID,
+                        hmacKey: externalAccount.hmacKey,
+                        url: directory.newAccount
+                    )
+            )
         } else if directory.meta?.externalAccountRequired == true {
-            throw ACMEError(.refused, "this CA requires external account binding: set tls.acme.eab_kid and eab_hmac_key")
+            throw ACMEError(
+                .refused,
+                "this CA requires external account binding: set tls.acme.eab_kid and eab_hmac_key"
+            )
         }
-        let response = try await post(directory.newAccount, payload: Array("{\(members.joined(separator: ","))}".utf8), signer: .jwk)
+        let response = try await post(
+            directory.newAccount,
+            payload: Array("{\(members.joined(separator: ","))}".utf8),
+            signer: .jwk
+        )
         guard let location = response.headers.first(name: "location") else {
             throw ACMEError(.protocolViolation, "newAccount answered without the account's URL (Location)")
         }
@@ -73,7 +86,9 @@ actor ACMEClient {
     /// A new order for these names; `replaces` names the certificate it renews (RFC 9773 §5).
     func newOrder(domains: [String], replaces: String?) async throws -> (url: String, order: ACMEResource.Order) {
         let directory = try await directoryResource()
-        let identifiers = domains.map { #"{"type":"dns","value":\#(JSONWebSignature.quoted($0))}"# }.joined(separator: ",")
+        let identifiers = domains.map { #"{"type":"dns","value":\#(JSONWebSignature.quoted($0))}"# }.joined(
+            separator: ","
+        )
         var payload = #"{"identifiers":[\#(identifiers)]"#
         if let replaces { payload += #","replaces":\#(JSONWebSignature.quoted(replaces))"# }
         payload += "}"
@@ -85,7 +100,10 @@ actor ACMEClient {
     }
 
     /// POST-as-GET of a resource, with the server's `Retry-After` (seconds) when it sent one.
-    func fetch<Resource: Decodable>(_ type: Resource.Type, _ url: String) async throws -> (Resource, retryAfter: Double?) {
+    func fetch<Resource: Decodable>(
+        _ type: Resource.Type,
+        _ url: String
+    ) async throws -> (Resource, retryAfter: Double?) {
         let response = try await post(url, payload: nil, signer: try accountSigner())
         return (try decode(type, response.body, what: url), Self.retryAfter(response.headers))
     }
@@ -103,7 +121,12 @@ actor ACMEClient {
 
     /// The issued chain, PEM, leaf first.
     func downloadCertificate(_ url: String) async throws -> [UInt8] {
-        let response = try await post(url, payload: nil, signer: try accountSigner(), accept: "application/pem-certificate-chain")
+        let response = try await post(
+            url,
+            payload: nil,
+            signer: try accountSigner(),
+            accept: "application/pem-certificate-chain"
+        )
         return response.body
     }
 
@@ -113,9 +136,16 @@ actor ACMEClient {
         let url = base.hasSuffix("/") ? base + certificateID : base + "/" + certificateID
         let response = try await http.send(.GET, url, accept: "application/json")
         guard response.status == 200 else {
-            throw ACMEError(.refused, "renewalInfo answered \(response.status)", retryAfter: Self.retryAfter(response.headers))
+            throw ACMEError(
+                .refused,
+                "renewalInfo answered \(response.status)",
+                retryAfter: Self.retryAfter(response.headers)
+            )
         }
-        return (try decode(ACMEResource.RenewalInfo.self, response.body, what: "the renewal information"), Self.retryAfter(response.headers))
+        return (
+            try decode(ACMEResource.RenewalInfo.self, response.body, what: "the renewal information"),
+            Self.retryAfter(response.headers)
+        )
     }
 
     // MARK: Requests
@@ -136,11 +166,28 @@ actor ACMEClient {
     }
 
     /// A signed POST: a fresh nonce each try, `badNonce` retried, any other problem thrown.
-    private func post(_ url: String, payload: [UInt8]?, signer: JSONWebSignature.Signer, accept: String? = nil) async throws -> ACMEHTTPClient.Response {
+    private func post(
+        _ url: String,
+        payload: [UInt8]?,
+        signer: JSONWebSignature.Signer,
+        accept: String? = nil
+    ) async throws -> ACMEHTTPClient.Response {
         var attempt = 0
         while true {
-            let body = try JSONWebSignature.sign(payload: payload, url: url, nonce: try await nonce(), key: key, signer: signer)
-            let response = try await http.send(.POST, url, body: body, contentType: "application/jose+json", accept: accept)
+            let body = try JSONWebSignature.sign(
+                payload: payload,
+                url: url,
+                nonce: try await nonce(),
+                key: key,
+                signer: signer
+            )
+            let response = try await http.send(
+                .POST,
+                url,
+                body: body,
+                contentType: "application/jose+json",
+                accept: accept
+            )
             if let nonce = response.headers.first(name: "replay-nonce") {
                 nonces.append(nonce)
                 if nonces.count > 8 { nonces.removeFirst() }
@@ -153,8 +200,10 @@ actor ACMEClient {
                 continue
             }
             throw ACMEError(
-                .refused, "\(url) answered \(response.status): \(problem?.description ?? String(decoding: response.body.prefix(200), as: UTF8.self))",
-                problemType: problem?.type, retryAfter: Self.retryAfter(response.headers)
+                .refused,
+                "\(url) answered \(response.status): \(problem?.description ?? String(decoding: response.body.prefix(200), as: UTF8.self))",
+                problemType: problem?.type,
+                retryAfter: Self.retryAfter(response.headers)
             )
         }
     }

@@ -22,7 +22,12 @@ final class ACMEHTTPClient: Sendable {
     private let timeout: TimeAmount
     private let userAgent: String
 
-    init(group: any EventLoopGroup, trustRoots: [NIOSSLCertificate]?, timeout: TimeAmount = .seconds(30), userAgent: String) throws {
+    init(
+        group: any EventLoopGroup,
+        trustRoots: [NIOSSLCertificate]?,
+        timeout: TimeAmount = .seconds(30),
+        userAgent: String
+    ) throws {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = ["http/1.1"]
@@ -33,7 +38,13 @@ final class ACMEHTTPClient: Sendable {
         self.userAgent = userAgent
     }
 
-    func send(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, contentType: String? = nil, accept: String? = nil) async throws -> Response {
+    func send(
+        _ method: HTTPMethod,
+        _ url: String,
+        body: [UInt8]? = nil,
+        contentType: String? = nil,
+        accept: String? = nil
+    ) async throws -> Response {
         guard let target = Target(url) else { throw ACMEError(.protocolViolation, "'\(url)' is not an https:// URL") }
         var headers: HTTPHeaders = [
             "Host": target.hostHeader, "User-Agent": userAgent, "Connection": "close",
@@ -50,7 +61,10 @@ final class ACMEHTTPClient: Sendable {
             .connectTimeout(min(timeout, .seconds(10)))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let tls = try NIOSSLClientHandler(context: context, serverHostname: target.isAddress ? nil : target.host)
+                    let tls = try NIOSSLClientHandler(
+                        context: context,
+                        serverHostname: target.isAddress ? nil : target.host
+                    )
                     try channel.pipeline.syncOperations.addHandler(tls)
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise))
@@ -63,12 +77,16 @@ final class ACMEHTTPClient: Sendable {
                 promise.fail(ACMEError(.unreachable, "cannot connect to \(target.hostHeader): \(error)"))
             case .success(let channel):
                 channel.write(HTTPClientRequestPart.head(head), promise: nil)
-                if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil) }
+                if let body {
+                    channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
+                }
                 channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
             }
         }
         let deadline = eventLoop.scheduleTask(in: timeout) {
-            promise.fail(ACMEError(.unreachable, "\(method) \(url): no answer within \(timeout.nanoseconds / 1_000_000_000) s"))
+            promise.fail(
+                ACMEError(.unreachable, "\(method) \(url): no answer within \(timeout.nanoseconds / 1_000_000_000) s")
+            )
         }
         // Whatever ends the request (answer, deadline, cancellation) closes the connection.
         promise.futureResult.whenComplete { _ in
@@ -116,12 +134,16 @@ final class ACMEHTTPClient: Sendable {
                 if after.isEmpty {
                     port = 443
                 } else {
-                    guard after.hasPrefix(":"), let number = Int(after.dropFirst()), (1...65535).contains(number) else { return nil }
+                    guard after.hasPrefix(":"), let number = Int(after.dropFirst()), (1...65535).contains(number) else {
+                        return nil
+                    }
                     port = number
                 }
             } else if let colon = authority.lastIndex(of: ":") {
                 host = String(authority[..<colon])
-                guard let number = Int(authority[authority.index(after: colon)...]), (1...65535).contains(number) else { return nil }
+                guard let number = Int(authority[authority.index(after: colon)...]), (1...65535).contains(number) else {
+                    return nil
+                }
                 port = number
             } else {
                 host = String(authority)
@@ -151,7 +173,9 @@ final class ACMEHTTPClient: Sendable {
                 self.head = head
             case .body(let buffer):
                 guard body.count + buffer.readableBytes <= ACMEHTTPClient.maximumBodyBytes else {
-                    promise.fail(ACMEError(.protocolViolation, "an answer larger than \(ACMEHTTPClient.maximumBodyBytes) bytes"))
+                    promise.fail(
+                        ACMEError(.protocolViolation, "an answer larger than \(ACMEHTTPClient.maximumBodyBytes) bytes")
+                    )
                     return context.close(promise: nil)
                 }
                 body.append(contentsOf: buffer.readableBytesView)

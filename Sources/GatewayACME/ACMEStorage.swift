@@ -49,7 +49,10 @@ struct ACMEStorage: Sendable {
             do {
                 return try P256.Signing.PrivateKey(pemRepresentation: String(decoding: text, as: UTF8.self))
             } catch {
-                throw ACMEError(.storage, "\(path) is not a P-256 private key in PEM: move it away to make a new account")
+                throw ACMEError(
+                    .storage,
+                    "\(path) is not a P-256 private key in PEM: move it away to make a new account"
+                )
             }
         }
         let key = P256.Signing.PrivateKey()
@@ -58,7 +61,9 @@ struct ACMEStorage: Sendable {
     }
 
     func accountURL() throws(ACMEError) -> String? {
-        try read("\(accountFolder)/account.url").map { String(decoding: $0, as: UTF8.self) }.flatMap { $0.isEmpty ? nil : $0 }
+        try read("\(accountFolder)/account.url").map { String(decoding: $0, as: UTF8.self) }.flatMap {
+            $0.isEmpty ? nil : $0
+        }
     }
 
     func saveAccountURL(_ url: String) throws(ACMEError) {
@@ -97,7 +102,9 @@ struct ACMEStorage: Sendable {
     func write(_ bytes: [UInt8], to path: String, mode: mode_t) throws(ACMEError) {
         let temporary = "\(path).tmp-\(getpid())"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard descriptor >= 0 else { throw ACMEError(.storage, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else {
+            throw ACMEError(.storage, "cannot write \(temporary): \(String(cString: strerror(errno)))")
+        }
         var written = 0
         while written < bytes.count {
             let count = bytes[written...].withUnsafeBytes { SystemCalls.write(descriptor, $0.baseAddress, $0.count) }
@@ -126,7 +133,9 @@ struct ACMEStorage: Sendable {
     func tryLock() throws(ACMEError) -> Int32? {
         let path = "\(root)/lock"
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw ACMEError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else {
+            throw ACMEError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
         if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return descriptor }
         let failure = errno
         close(descriptor)

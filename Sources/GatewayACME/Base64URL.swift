@@ -37,7 +37,8 @@ public enum Base64URL {
         var index = 0
         while index < values.count {
             let chunk = values[index..<min(index + 4, values.count)]
-            let a = chunk[chunk.startIndex], b = chunk[chunk.startIndex + 1]
+            let a = chunk[chunk.startIndex]
+            let b = chunk[chunk.startIndex + 1]
             output.append(a << 2 | b >> 4)
             if chunk.count > 2 {
                 let c = chunk[chunk.startIndex + 2]

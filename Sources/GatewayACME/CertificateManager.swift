@@ -51,7 +51,15 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
     ///   - answersHTTP01: whether a plain listener exists to answer HTTP-01.
     ///   - listening: whether the listeners are bound: no order starts before, since the CA
     ///     may check a challenge at once.
-    public init(listeners: [(name: String, tls: ServerTLS, settings: TLSSettings)], challenges: ACMEChallenges, answersHTTP01: Bool, group: any EventLoopGroup, logger: Logger, userAgent: String, listening: @escaping @Sendable () -> Bool = { true }) {
+    public init(
+        listeners: [(name: String, tls: ServerTLS, settings: TLSSettings)],
+        challenges: ACMEChallenges,
+        answersHTTP01: Bool,
+        group: any EventLoopGroup,
+        logger: Logger,
+        userAgent: String,
+        listening: @escaping @Sendable () -> Bool = { true }
+    ) {
         self.listening = listening
         var managed: [Managed] = []
         for listener in listeners {
@@ -63,13 +71,18 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
             }
         }
         self.managed = managed
-        self.statuses = NIOLockedValueBox(managed.map { entry in
-            let serving = ServerTLS.storedACMEMaterial(entry.acme)
-            return CertificateStatus(
-                listeners: entry.names, domains: entry.acme.domains, directory: entry.acme.directory,
-                state: serving.map { $0.notValidAfter > Date() } == true ? .valid : .pending, notAfter: serving?.notValidAfter
-            )
-        })
+        self.statuses = NIOLockedValueBox(
+            managed.map { entry in
+                let serving = ServerTLS.storedACMEMaterial(entry.acme)
+                return CertificateStatus(
+                    listeners: entry.names,
+                    domains: entry.acme.domains,
+                    directory: entry.acme.directory,
+                    state: serving.map { $0.notValidAfter > Date() } == true ? .valid : .pending,
+                    notAfter: serving?.notValidAfter
+                )
+            }
+        )
         self.challenges = challenges
         self.answersHTTP01 = answersHTTP01
         self.group = group
@@ -109,7 +122,8 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
         let waiting = certificateStatuses.filter { $0.state != .valid }
         guard !waiting.isEmpty else { return nil }
         return waiting.map { status in
-            var text = "listener \(status.listeners.joined(separator: ", ")) serves a self-signed certificate until ACME issues one for \(status.domains.joined(separator: ", "))"
+            var text =
+                "listener \(status.listeners.joined(separator: ", ")) serves a self-signed certificate until ACME issues one for \(status.domains.joined(separator: ", "))"
             if let error = status.lastError { text += " (last error: \(error))" }
             return text
         }.joined(separator: "; ")
@@ -158,19 +172,27 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
                     if Task.isCancelled { return }
                     let description = (error as? ACMEError)?.description ?? "\(error)"
                     var delay = Double(backoff.next().nanoseconds) / 1e9
-                    if let retryAfter = (error as? ACMEError)?.retryAfter { delay = max(delay, min(retryAfter, 86_400)) }
+                    if let retryAfter = (error as? ACMEError)?.retryAfter {
+                        delay = max(delay, min(retryAfter, 86_400))
+                    }
                     let next = Date().addingTimeInterval(delay)
                     retryAt = next
                     Counter(label: "wssgate_acme_orders_total", dimensions: [("result", "failure")]).increment()
-                    logger.warning("ACME order failed", metadata: [
-                        "listener": .string(entry.names.joined(separator: ",")), "domains": .string(acme.domains.joined(separator: ",")),
-                        "error": .string(description), "retry_in": .string("\((delay * 10).rounded() / 10)s"),
-                    ])
+                    logger.warning(
+                        "ACME order failed",
+                        metadata: [
+                            "listener": .string(entry.names.joined(separator: ",")),
+                            "domains": .string(acme.domains.joined(separator: ",")),
+                            "error": .string(description), "retry_in": .string("\((delay * 10).rounded() / 10)s"),
+                        ]
+                    )
                     update(index) { status in
                         status.failures += 1
                         status.lastError = description
                         status.nextAttempt = next
-                        status.state = ServerTLS.storedACMEMaterial(acme).map { $0.notValidAfter > Date() } == true ? .valid : .pending
+                        status.state =
+                            ServerTLS.storedACMEMaterial(acme).map { $0.notValidAfter > Date() } == true
+                            ? .valid : .pending
                     }
                     wake = next
                 }
@@ -191,14 +213,21 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
             return (fallback, .distantFuture)
         }
         do {
-            guard let (info, retryAfter) = try await client.renewalInfo(certificateID: identifier) else { return (fallback, .distantFuture) }
-            guard let start = HTTPDate.parseRFC3339(info.suggestedWindow.start), let end = HTTPDate.parseRFC3339(info.suggestedWindow.end), end >= start else {
+            guard let (info, retryAfter) = try await client.renewalInfo(certificateID: identifier) else {
+                return (fallback, .distantFuture)
+            }
+            guard let start = HTTPDate.parseRFC3339(info.suggestedWindow.start),
+                let end = HTTPDate.parseRFC3339(info.suggestedWindow.end), end >= start
+            else {
                 return (fallback, Date().addingTimeInterval(Self.recheckInterval))
             }
             let at = start.addingTimeInterval(Double.random(in: 0...1) * end.timeIntervalSince(start))
             return (at, Date().addingTimeInterval(min(max(retryAfter ?? Self.recheckInterval, 60), 86_400)))
         } catch {
-            logger.info("ACME renewal information unavailable; renewing at two thirds of the lifetime", metadata: ["error": .string("\(error)")])
+            logger.info(
+                "ACME renewal information unavailable; renewing at two thirds of the lifetime",
+                metadata: ["error": .string("\(error)")]
+            )
             return (fallback, Date().addingTimeInterval(Self.recheckInterval))
         }
     }
@@ -224,12 +253,18 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
         for listener in entry.listeners where listener.tls.material.fingerprint != material.fingerprint {
             do {
                 try listener.tls.replace(material: material, settings: listener.settings)
-                logger.info("certificate", metadata: [
-                    "listener": .string(listener.name), "subject": .string(material.subject),
-                    "sha256": .string(material.fingerprint), "not_after": .string("\(material.notValidAfter)"),
-                ])
+                logger.info(
+                    "certificate",
+                    metadata: [
+                        "listener": .string(listener.name), "subject": .string(material.subject),
+                        "sha256": .string(material.fingerprint), "not_after": .string("\(material.notValidAfter)"),
+                    ]
+                )
             } catch {
-                logger.error("cannot serve the stored ACME certificate", metadata: ["listener": .string(listener.name), "error": .string("\(error)")])
+                logger.error(
+                    "cannot serve the stored ACME certificate",
+                    metadata: ["listener": .string(listener.name), "error": .string("\(error)")]
+                )
             }
         }
         if material.notValidAfter > Date() {
@@ -260,7 +295,12 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
         let storage = ACMEStorage(settings: acme)
         try storage.prepare()
         let http = try ACMEHTTPClient(group: group, trustRoots: roots, userAgent: userAgent)
-        return ACMEClient(directoryURL: acme.directory, http: http, accountKey: try storage.accountKey(), accountURL: try storage.accountURL())
+        return ACMEClient(
+            directoryURL: acme.directory,
+            http: http,
+            accountKey: try storage.accountKey(),
+            accountURL: try storage.accountURL()
+        )
     }
 
     // MARK: One order
@@ -273,13 +313,21 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
         let lock = try await acquireLock(storage)
         defer { storage.unlock(lock) }
         // Another gateway sharing the storage may have just renewed it.
-        if !forced, let stored = ServerTLS.storedACMEMaterial(acme), stored.fingerprint != previous?.fingerprint, stored.notValidAfter > Date() {
-            logger.info("another process stored a new certificate; using it", metadata: ["listener": .string(entry.names.joined(separator: ","))])
+        if !forced, let stored = ServerTLS.storedACMEMaterial(acme), stored.fingerprint != previous?.fingerprint,
+            stored.notValidAfter > Date()
+        {
+            logger.info(
+                "another process stored a new certificate; using it",
+                metadata: ["listener": .string(entry.names.joined(separator: ","))]
+            )
             serve(stored, index: index)
             return
         }
         let client = try makeClient(acme)
-        let logMetadata: Logger.Metadata = ["listener": .string(entry.names.joined(separator: ",")), "domains": .string(acme.domains.joined(separator: ","))]
+        let logMetadata: Logger.Metadata = [
+            "listener": .string(entry.names.joined(separator: ",")),
+            "domains": .string(acme.domains.joined(separator: ",")),
+        ]
         logger.info("ACME order", metadata: logMetadata.merging(["directory": .string(acme.directory)]) { $1 })
         var externalAccount: (keyID: String, hmacKey: [UInt8])?
         if let keyID = acme.externalAccountKeyID, let text = acme.externalAccountHMACKey {
@@ -294,7 +342,9 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
         // RFC 9773 §5: with ARI, the order names the certificate it replaces.
         let offersARI = (try? await client.directoryResource().renewalInfo) != nil
         let replaces = offersARI ? previous.flatMap(Self.leaf).flatMap(Self.renewalIdentifier) : nil
-        if let replaces { logger.info("ACME order replaces", metadata: logMetadata.merging(["replaces": .string(replaces)]) { $1 }) }
+        if let replaces {
+            logger.info("ACME order replaces", metadata: logMetadata.merging(["replaces": .string(replaces)]) { $1 })
+        }
         let (orderURL, initialOrder) = try await client.newOrder(domains: acme.domains, replaces: replaces)
         var order = initialOrder
         if order.status == "pending" {
@@ -307,7 +357,10 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
         // A new key per certificate; the account key never leaves the storage.
         let key = P256.Signing.PrivateKey()
         if order.status == "ready" {
-            order = try await client.finalize(order.finalize, csr: try Self.signingRequest(domains: acme.domains, key: key))
+            order = try await client.finalize(
+                order.finalize,
+                csr: try Self.signingRequest(domains: acme.domains, key: key)
+            )
             if order.status != "valid" {
                 order = try await poll(orderURL, client: client, until: ["valid"], what: "the finalized order")
             }
@@ -319,12 +372,20 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
         let keyPEM = Array(key.pemRepresentation.utf8)
         let material: CertificateMaterial
         do {
-            material = try CertificateMaterial.parse(certificatePEM: chain, keyPEM: keyPEM, certificateSource: "the issued certificate", keySource: "the new key")
+            material = try CertificateMaterial.parse(
+                certificatePEM: chain,
+                keyPEM: keyPEM,
+                certificateSource: "the issued certificate",
+                keySource: "the new key"
+            )
         } catch {
             throw ACMEError(.badCertificate, "\(error)")
         }
         guard acme.domains.allSatisfy({ name in material.dnsNames.contains(name) }) else {
-            throw ACMEError(.badCertificate, "the issued certificate names \(material.dnsNames.joined(separator: ", ")), not \(acme.domains.joined(separator: ", "))")
+            throw ACMEError(
+                .badCertificate,
+                "the issued certificate names \(material.dnsNames.joined(separator: ", ")), not \(acme.domains.joined(separator: ", "))"
+            )
         }
         try storage.saveCertificate(chainPEM: chain, keyPEM: keyPEM)
         let retries = await client.badNonceRetriesDone
@@ -334,9 +395,13 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
             status.failures = 0
             status.lastError = nil
         }
-        logger.info("ACME certificate issued", metadata: logMetadata.merging([
-            "not_after": .string("\(material.notValidAfter)"), "sha256": .string(material.fingerprint), "bad_nonce_retries": .stringConvertible(retries),
-        ]) { $1 })
+        logger.info(
+            "ACME certificate issued",
+            metadata: logMetadata.merging([
+                "not_after": .string("\(material.notValidAfter)"), "sha256": .string(material.fingerprint),
+                "bad_nonce_retries": .stringConvertible(retries),
+            ]) { $1 }
+        )
         serve(material, index: index)
     }
 
@@ -367,11 +432,17 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
                 throw ACMEError(.challengeFailed, "the authorization for \(domain) is \(authorization.status)")
             }
             let usable = acme.challenges.filter { $0 != .http01 || answersHTTP01 }
-            guard let (kind, challenge) = usable.lazy.compactMap({ kind in
-                authorization.challenges.first { $0.type == kind.rawValue && $0.token != nil }.map { (kind, $0) }
-            }).first, let token = challenge.token else {
+            guard
+                let (kind, challenge) = usable.lazy.compactMap({ kind in
+                    authorization.challenges.first { $0.type == kind.rawValue && $0.token != nil }.map { (kind, $0) }
+                }).first, let token = challenge.token
+            else {
                 let offered = authorization.challenges.map(\.type).joined(separator: ", ")
-                throw ACMEError(.noUsableChallenge, "the CA offers \(offered) for \(domain); this gateway answers \(usable.map(\.rawValue).joined(separator: ", "))" + (answersHTTP01 ? "" : " (http-01 needs a plain listener on port 80)"))
+                throw ACMEError(
+                    .noUsableChallenge,
+                    "the CA offers \(offered) for \(domain); this gateway answers \(usable.map(\.rawValue).joined(separator: ", "))"
+                        + (answersHTTP01 ? "" : " (http-01 needs a plain listener on port 80)")
+                )
             }
             let keyAuthorization = "\(token).\(thumbprint)"
             let challenges = self.challenges
@@ -392,10 +463,16 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
                 let (authorization, retryAfter) = try await client.fetch(ACMEResource.Authorization.self, url)
                 switch authorization.status {
                 case "valid":
-                    logger.info("ACME challenge passed", metadata: ["domain": .string(domain), "challenge": .string(type)])
+                    logger.info(
+                        "ACME challenge passed",
+                        metadata: ["domain": .string(domain), "challenge": .string(type)]
+                    )
                 case "pending", "processing":
                     guard Date().timeIntervalSince(started) < Self.pollLimit else {
-                        throw ACMEError(.timedOut, "the CA had not checked the \(type) challenge for \(domain) after \(Int(Self.pollLimit)) s")
+                        throw ACMEError(
+                            .timedOut,
+                            "the CA had not checked the \(type) challenge for \(domain) after \(Int(Self.pollLimit)) s"
+                        )
                     }
                     try await Task.sleep(nanoseconds: UInt64(min(max(retryAfter ?? 1, 0.5), 10) * 1e9))
                     continue
@@ -408,7 +485,12 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
         }
     }
 
-    private func poll(_ url: String, client: ACMEClient, until states: Set<String>, what: String) async throws -> ACMEResource.Order {
+    private func poll(
+        _ url: String,
+        client: ACMEClient,
+        until states: Set<String>,
+        what: String
+    ) async throws -> ACMEResource.Order {
         let started = Date()
         while true {
             let (order, retryAfter) = try await client.fetch(ACMEResource.Order.self, url)
@@ -430,7 +512,11 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
         let extensions = try Certificate.Extensions { SubjectAlternativeNames(domains.map { .dnsName($0) }) }
         let attributes = CertificateSigningRequest.Attributes([try .init(ExtensionRequest(extensions: extensions))])
         let request = try CertificateSigningRequest(
-            version: .v1, subject: subject, privateKey: Certificate.PrivateKey(key), attributes: attributes, signatureAlgorithm: .ecdsaWithSHA256
+            version: .v1,
+            subject: subject,
+            privateKey: Certificate.PrivateKey(key),
+            attributes: attributes,
+            signatureAlgorithm: .ecdsaWithSHA256
         )
         var serializer = DER.Serializer()
         try serializer.serialize(request)

@@ -29,7 +29,13 @@ public enum JSONWebSignature {
     }
 
     /// A signed request body. `payload` nil is POST-as-GET (an empty payload, RFC 8555 §6.3).
-    public static func sign(payload: [UInt8]?, url: String, nonce: String, key: P256.Signing.PrivateKey, signer: Signer) throws -> [UInt8] {
+    public static func sign(
+        payload: [UInt8]?,
+        url: String,
+        nonce: String,
+        key: P256.Signing.PrivateKey,
+        signer: Signer
+    ) throws -> [UInt8] {
         let identity: String
         switch signer {
         case .jwk: identity = #""jwk":\#(jwk(of: key.publicKey))"#
@@ -40,17 +46,28 @@ public enum JSONWebSignature {
         let payloadPart = payload.map { Base64URL.encode($0) } ?? ""
         let signature = try key.signature(for: Array("\(protectedPart).\(payloadPart)".utf8))
         let signaturePart = Base64URL.encode(signature.rawRepresentation)
-        return Array(#"{"protected":"\#(protectedPart)","payload":"\#(payloadPart)","signature":"\#(signaturePart)"}"#.utf8)
+        return Array(
+            #"{"protected":"\#(protectedPart)","payload":"\#(payloadPart)","signature":"\#(signaturePart)"}"#.utf8
+        )
     }
 
     /// External account binding (RFC 8555 §7.3.4): the account's JWK signed with the CA-issued
     /// HMAC key, as an object for `newAccount`'s `externalAccountBinding`.
-    public static func externalAccountBinding(accountKey: P256.Signing.PublicKey, keyID: String, hmacKey: [UInt8], url: String) -> String {
+    public static func externalAccountBinding(
+        accountKey: P256.Signing.PublicKey,
+        keyID: String,
+        hmacKey: [UInt8],
+        url: String
+    ) -> String {
         let protected = #"{"alg":"HS256","kid":\#(quoted(keyID)),"url":\#(quoted(url))}"#
         let protectedPart = Base64URL.encode(Array(protected.utf8))
         let payloadPart = Base64URL.encode(Array(jwk(of: accountKey).utf8))
-        let mac = HMAC<SHA256>.authenticationCode(for: Array("\(protectedPart).\(payloadPart)".utf8), using: SymmetricKey(data: hmacKey))
-        return #"{"protected":"\#(protectedPart)","payload":"\#(payloadPart)","signature":"\#(Base64URL.encode(Array(mac)))"}"#
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Array("\(protectedPart).\(payloadPart)".utf8),
+            using: SymmetricKey(data: hmacKey)
+        )
+        return
+            #"{"protected":"\#(protectedPart)","payload":"\#(payloadPart)","signature":"\#(Base64URL.encode(Array(mac)))"}"#
     }
 
     /// A JSON string literal.

@@ -72,8 +72,13 @@ public final class AdminAPI: Sendable {
     let status: @Sendable () -> Status
 
     public init(
-        hub: Hub, sessions: SessionDirectory, token: String?, cluster: ClusterNode? = nil, certificates: (any CertificateAdministration)? = nil,
-        metrics: @escaping @Sendable () -> [UInt8] = { [] }, status: @escaping @Sendable () -> Status = { Status(readiness: "ready", degraded: nil) }
+        hub: Hub,
+        sessions: SessionDirectory,
+        token: String?,
+        cluster: ClusterNode? = nil,
+        certificates: (any CertificateAdministration)? = nil,
+        metrics: @escaping @Sendable () -> [UInt8] = { [] },
+        status: @escaping @Sendable () -> Status = { Status(readiness: "ready", degraded: nil) }
     ) {
         self.status = status
         self.certificates = certificates
@@ -83,7 +88,9 @@ public final class AdminAPI: Sendable {
         self.cluster = cluster
         self.metrics = metrics
         cluster?.setRequestHandler { [weak self] request, eventLoop in
-            guard let self else { return eventLoop.makeSucceededFuture(ForwardedResponse(status: 503, headers: [], body: [])) }
+            guard let self else {
+                return eventLoop.makeSucceededFuture(ForwardedResponse(status: 503, headers: [], body: []))
+            }
             return self.answerForwarded(request, on: eventLoop)
         }
     }
@@ -99,10 +106,18 @@ public final class AdminAPI: Sendable {
 
     /// A request another node of the cluster authorized and sent here, because the connection
     /// it names is held here (or to list this node's part of the cluster).
-    func answerForwarded(_ forwarded: ForwardedRequest, on eventLoop: any EventLoop) -> EventLoopFuture<ForwardedResponse> {
+    func answerForwarded(
+        _ forwarded: ForwardedRequest,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<ForwardedResponse> {
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json")
-        let request = AdminRequest(method: HTTPMethod(rawValue: forwarded.method), uri: forwarded.uri, headers: headers, body: ByteBuffer(bytes: forwarded.body))
+        let request = AdminRequest(
+            method: HTTPMethod(rawValue: forwarded.method),
+            uri: forwarded.uri,
+            headers: headers,
+            body: ByteBuffer(bytes: forwarded.body)
+        )
         let answer: EventLoopFuture<AdminResponse>
         do {
             answer = try route(request, on: eventLoop, forwarded: true).recover { Self.failure($0) }
@@ -110,18 +125,30 @@ public final class AdminAPI: Sendable {
             answer = eventLoop.makeSucceededFuture(Self.failure(error))
         }
         return answer.map { response in
-            ForwardedResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: Array(response.body.readableBytesView))
+            ForwardedResponse(
+                status: Int(response.status.code),
+                headers: response.headers.map { ($0.name, $0.value) },
+                body: Array(response.body.readableBytesView)
+            )
         }
     }
 
     // MARK: Routing
 
-    private func route(_ request: AdminRequest, on eventLoop: any EventLoop, forwarded: Bool) throws(AdminError) -> EventLoopFuture<AdminResponse> {
+    private func route(
+        _ request: AdminRequest,
+        on eventLoop: any EventLoop,
+        forwarded: Bool
+    ) throws(AdminError) -> EventLoopFuture<AdminResponse> {
         let (path, query) = Self.split(request.uri)
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
         func only(_ methods: [HTTPMethod]) throws(AdminError) {
             guard methods.contains(request.method) else {
-                var error = AdminError(.methodNotAllowed, code: "method_not_allowed", "\(request.method.rawValue) is not allowed here; use \(methods.map(\.rawValue).joined(separator: " or "))")
+                var error = AdminError(
+                    .methodNotAllowed,
+                    code: "method_not_allowed",
+                    "\(request.method.rawValue) is not allowed here; use \(methods.map(\.rawValue).joined(separator: " or "))"
+                )
                 error.allow = methods.map(\.rawValue).joined(separator: ", ")
                 throw error
             }
@@ -144,12 +171,16 @@ public final class AdminAPI: Sendable {
             try Self.noQuery(query)
             var headers = HTTPHeaders()
             headers.add(name: "content-type", value: "text/plain; version=0.0.4; charset=utf-8")
-            return eventLoop.makeSucceededFuture(AdminResponse(status: .ok, headers: headers, body: ByteBuffer(bytes: metrics())))
+            return eventLoop.makeSucceededFuture(
+                AdminResponse(status: .ok, headers: headers, body: ByteBuffer(bytes: metrics()))
+            )
         case ["v1", "status"]:
             try only([.GET])
             try Self.noQuery(query)
             let now = status()
-            return eventLoop.makeSucceededFuture(Self.json(.ok, AdminPayloads.Status(readiness: now.readiness, degraded: now.degraded)))
+            return eventLoop.makeSucceededFuture(
+                Self.json(.ok, AdminPayloads.Status(readiness: now.readiness, degraded: now.degraded))
+            )
         case ["v1", "publish"]:
             try only([.POST])
             try Self.noQuery(query)
@@ -157,7 +188,9 @@ public final class AdminAPI: Sendable {
         case ["v1", "topics"]:
             try only([.GET])
             try Self.noQuery(query)
-            let topics = hub.subscriptionCounts().map { AdminPayloads.Topic(topic: $0.subscription, subscribers: $0.subscribers) }
+            let topics = hub.subscriptionCounts().map {
+                AdminPayloads.Topic(topic: $0.subscription, subscribers: $0.subscribers)
+            }
             return eventLoop.makeSucceededFuture(Self.json(.ok, AdminPayloads.Topics(topics: topics)))
         case ["v1", "topics", "{topic}", "presence"]:
             try only([.GET])
@@ -170,18 +203,28 @@ public final class AdminAPI: Sendable {
         case ["v1", "certificates"]:
             try only([.GET])
             try Self.noQuery(query)
-            guard let certificates else { throw AdminError.notFound("no listener gets its certificate by ACME (tls.acme)") }
-            return eventLoop.makeSucceededFuture(Self.json(.ok, AdminPayloads.Certificates(statuses: certificates.certificateStatuses)))
+            guard let certificates else {
+                throw AdminError.notFound("no listener gets its certificate by ACME (tls.acme)")
+            }
+            return eventLoop.makeSucceededFuture(
+                Self.json(.ok, AdminPayloads.Certificates(statuses: certificates.certificateStatuses))
+            )
         case ["v1", "certificates", "renew"]:
             try only([.POST])
-            guard let certificates else { throw AdminError.notFound("no listener gets its certificate by ACME (tls.acme)") }
+            guard let certificates else {
+                throw AdminError.notFound("no listener gets its certificate by ACME (tls.acme)")
+            }
             var listener: String?
             for (key, value) in query {
-                guard key == "listener" else { throw AdminError.invalidField(key, "unknown parameter '\(key)'; renew takes listener") }
+                guard key == "listener" else {
+                    throw AdminError.invalidField(key, "unknown parameter '\(key)'; renew takes listener")
+                }
                 listener = value
             }
             let renewing = certificates.renewNow(listener: listener)
-            guard !renewing.isEmpty else { throw AdminError.notFound("listener '\(listener ?? "")' does not get its certificate by ACME") }
+            guard !renewing.isEmpty else {
+                throw AdminError.notFound("listener '\(listener ?? "")' does not get its certificate by ACME")
+            }
             return eventLoop.makeSucceededFuture(Self.json(.accepted, AdminPayloads.Renewing(listeners: renewing)))
         case ["v1", "connections"]:
             try only([.GET])
@@ -216,7 +259,11 @@ public final class AdminAPI: Sendable {
         let presented = request.headers.first(name: "authorization") ?? ""
         let expected = "Bearer " + token
         guard Self.constantTimeEqual(Array(presented.utf8), Array(expected.utf8)) else {
-            throw AdminError(.unauthorized, code: "unauthorized", presented.isEmpty ? "an Authorization: Bearer token is required" : "the bearer token is wrong")
+            throw AdminError(
+                .unauthorized,
+                code: "unauthorized",
+                presented.isEmpty ? "an Authorization: Bearer token is required" : "the bearer token is wrong"
+            )
         }
     }
 
@@ -224,15 +271,24 @@ public final class AdminAPI: Sendable {
 
     private func publish(_ body: [String: JSONValue]) throws(AdminError) -> AdminResponse {
         guard case .string(let topic)? = body["topic"] else {
-            throw AdminError.invalidField("topic", body["topic"] == nil ? "topic is required" : "topic must be a string")
+            throw AdminError.invalidField(
+                "topic",
+                body["topic"] == nil ? "topic is required" : "topic must be a string"
+            )
         }
         guard HubRouteSettings.isValidTopic(topic, allowPattern: false) else {
-            throw AdminError.invalidField("topic", "'\(topic)' is not a topic: 1 to 255 bytes, no spaces, control characters or '*'")
+            throw AdminError.invalidField(
+                "topic",
+                "'\(topic)' is not a topic: 1 to 255 bytes, no spaces, control characters or '*'"
+            )
         }
         let message: WebSocketMessage
         if let data = body["data"] {
             for key in body.keys.sorted() where key != "topic" && key != "data" {
-                throw AdminError.invalidField(key, key == "text" || key == "binary" ? "give one of text, binary or data" : "unknown field '\(key)'")
+                throw AdminError.invalidField(
+                    key,
+                    key == "text" || key == "binary" ? "give one of text, binary or data" : "unknown field '\(key)'"
+                )
             }
             message = WebSocketMessage(kind: .text, data: HubRouteService.messageEvent(topic: topic, data: data))
         } else {
@@ -242,7 +298,11 @@ public final class AdminAPI: Sendable {
         return Self.json(.ok, AdminPayloads.Published(topic: topic, delivered: delivered))
     }
 
-    private func listConnections(_ query: [(String, String)], on eventLoop: any EventLoop, forwarded: Bool) throws(AdminError) -> EventLoopFuture<AdminResponse> {
+    private func listConnections(
+        _ query: [(String, String)],
+        on eventLoop: any EventLoop,
+        forwarded: Bool
+    ) throws(AdminError) -> EventLoopFuture<AdminResponse> {
         var route: String?
         var topic: String?
         var limit = Self.defaultPageSize
@@ -272,7 +332,10 @@ public final class AdminAPI: Sendable {
                 }
                 after = parsed
             default:
-                throw AdminError.invalidField(name, "unknown query parameter '\(name)': use route, topic, limit, after or scope")
+                throw AdminError.invalidField(
+                    name,
+                    "unknown query parameter '\(name)': use route, topic, limit, after or scope"
+                )
             }
         }
         let receiving = topic.map { hub.subscriberIDs(receiving: $0) }
@@ -288,7 +351,9 @@ public final class AdminAPI: Sendable {
         }
         // Every other live node answers the same question for its own connections; ids order
         // the merged page (a node's number is in its ids' top bits).
-        let nodeQuery = query.filter { $0.0 != "scope" }.map { "\(PercentDecoding.encode($0.0))=\(PercentDecoding.encode($0.1))" }.joined(separator: "&")
+        let nodeQuery = query.filter { $0.0 != "scope" }.map {
+            "\(PercentDecoding.encode($0.0))=\(PercentDecoding.encode($0.1))"
+        }.joined(separator: "&")
         let pageSize = limit
         return eventLoop.makeFutureWithTask {
             let nodes: [(number: Int, name: String)]
@@ -300,11 +365,26 @@ public final class AdminAPI: Sendable {
             var connections = local.connections
             var anyMore = local.next != nil
             for node in nodes where node.number != cluster.number {
-                let request = ForwardedRequest(method: "GET", uri: "/v1/connections" + (nodeQuery.isEmpty ? "" : "?" + nodeQuery), body: [])
+                let request = ForwardedRequest(
+                    method: "GET",
+                    uri: "/v1/connections" + (nodeQuery.isEmpty ? "" : "?" + nodeQuery),
+                    body: []
+                )
                 do {
                     let response = try await cluster.forward(request, toNode: node.number).get()
-                    guard response.status == 200, let page = try? JSONDecoder().decode(AdminPayloads.ConnectionPage.self, from: Data(response.body)) else {
-                        return Self.failure(AdminError(.badGateway, code: "node_failed", "node '\(node.name)' answered \(response.status)"))
+                    guard response.status == 200,
+                        let page = try? JSONDecoder().decode(
+                            AdminPayloads.ConnectionPage.self,
+                            from: Data(response.body)
+                        )
+                    else {
+                        return Self.failure(
+                            AdminError(
+                                .badGateway,
+                                code: "node_failed",
+                                "node '\(node.name)' answered \(response.status)"
+                            )
+                        )
                     }
                     connections += page.connections
                     anyMore = anyMore || page.next != nil
@@ -330,15 +410,30 @@ public final class AdminAPI: Sendable {
     }
 
     /// Sends the request to the node holding the connection, and its answer back as it is.
-    private func forward(_ request: AdminRequest, toNode number: Int, on eventLoop: any EventLoop) -> EventLoopFuture<AdminResponse> {
-        guard let cluster else { return eventLoop.makeSucceededFuture(Self.failure(AdminError.notFound("no such node"))) }
-        let forwarded = ForwardedRequest(method: request.method.rawValue, uri: request.uri, body: Array(request.body.readableBytesView))
+    private func forward(
+        _ request: AdminRequest,
+        toNode number: Int,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<AdminResponse> {
+        guard let cluster else {
+            return eventLoop.makeSucceededFuture(Self.failure(AdminError.notFound("no such node")))
+        }
+        let forwarded = ForwardedRequest(
+            method: request.method.rawValue,
+            uri: request.uri,
+            body: Array(request.body.readableBytesView)
+        )
         return cluster.forward(forwarded, toNode: number).hop(to: eventLoop).map { response in
             var headers = HTTPHeaders()
-            for (name, value) in response.headers where ["content-type", "allow", "retry-after"].contains(name.lowercased()) {
+            for (name, value) in response.headers
+            where ["content-type", "allow", "retry-after"].contains(name.lowercased()) {
                 headers.add(name: name, value: value)
             }
-            return AdminResponse(status: HTTPResponseStatus(statusCode: response.status), headers: headers, body: ByteBuffer(bytes: response.body))
+            return AdminResponse(
+                status: HTTPResponseStatus(statusCode: response.status),
+                headers: headers,
+                body: ByteBuffer(bytes: response.body)
+            )
         }.recover { error in
             Self.failure(Self.adminError(error))
         }
@@ -346,28 +441,41 @@ public final class AdminAPI: Sendable {
 
     /// A cluster failure as the admin API reports it.
     static func adminError(_ error: any Error) -> AdminError {
-        guard let error = error as? ClusterError else { return AdminError(.serviceUnavailable, code: "cluster_link_down", "\(error)") }
+        guard let error = error as? ClusterError else {
+            return AdminError(.serviceUnavailable, code: "cluster_link_down", "\(error)")
+        }
         switch error.code {
-        case .linkDown, .nodeNumberTaken: return AdminError(.serviceUnavailable, code: error.code.rawValue, error.message)
+        case .linkDown, .nodeNumberTaken:
+            return AdminError(.serviceUnavailable, code: error.code.rawValue, error.message)
         case .noSuchNode: return AdminError(.notFound, code: "not_found", error.message)
         case .timeout: return AdminError(.gatewayTimeout, code: error.code.rawValue, error.message)
         }
     }
 
     /// Who is subscribed to a topic (or pattern): on every live node in a cluster, else here.
-    private func presence(of topic: String, on eventLoop: any EventLoop) throws(AdminError) -> EventLoopFuture<AdminResponse> {
+    private func presence(
+        of topic: String,
+        on eventLoop: any EventLoop
+    ) throws(AdminError) -> EventLoopFuture<AdminResponse> {
         guard HubRouteSettings.isValidTopic(topic, allowPattern: true) else {
             throw AdminError.invalidField("topic", "'\(topic)' is not a topic or pattern")
         }
         guard let cluster else {
             let ids = (hub.subscriptionsByTopic()[topic] ?? []).sorted()
-            return eventLoop.makeSucceededFuture(Self.json(.ok, AdminPayloads.Presence(topic: topic, subscribers: ids.map { .init(id: $0, node: nil) })))
+            return eventLoop.makeSucceededFuture(
+                Self.json(.ok, AdminPayloads.Presence(topic: topic, subscribers: ids.map { .init(id: $0, node: nil) }))
+            )
         }
         return eventLoop.makeFutureWithTask {
             do {
                 let entries = try await cluster.presence(of: topic)
-                let subscribers = entries.flatMap { entry in entry.ids.map { AdminPayloads.Presence.Subscriber(id: $0, node: entry.node) } }
-                return Self.json(.ok, AdminPayloads.Presence(topic: topic, subscribers: subscribers.sorted { $0.id < $1.id }))
+                let subscribers = entries.flatMap { entry in
+                    entry.ids.map { AdminPayloads.Presence.Subscriber(id: $0, node: entry.node) }
+                }
+                return Self.json(
+                    .ok,
+                    AdminPayloads.Presence(topic: topic, subscribers: subscribers.sorted { $0.id < $1.id })
+                )
             } catch {
                 return Self.failure(Self.adminError(error))
             }
@@ -378,10 +486,15 @@ public final class AdminAPI: Sendable {
         guard let cluster else { throw AdminError.notFound("this gateway is not part of a cluster (no cluster.redis)") }
         return eventLoop.makeFutureWithTask {
             let nodes = (try? await cluster.liveNodes()) ?? []
-            return Self.json(.ok, AdminPayloads.Cluster(
-                node: cluster.name, number: cluster.number, linked: cluster.isLinked,
-                nodes: nodes.map { .init(name: $0.name, number: $0.number) }
-            ))
+            return Self.json(
+                .ok,
+                AdminPayloads.Cluster(
+                    node: cluster.name,
+                    number: cluster.number,
+                    linked: cluster.isLinked,
+                    nodes: nodes.map { .init(name: $0.name, number: $0.number) }
+                )
+            )
         }
     }
 
@@ -397,9 +510,15 @@ public final class AdminAPI: Sendable {
 
     private func describe(_ entry: SessionDirectory.Entry) -> AdminPayloads.Connection {
         AdminPayloads.Connection(
-            id: entry.id, route: entry.route, kind: entry.kind, peer: entry.peer,
-            openedAt: Self.timestamp(millis: entry.openedAtMillis), subprotocol: entry.subprotocol,
-            compression: entry.compression, topics: hub.topics(of: entry.id).sorted(), node: cluster?.name
+            id: entry.id,
+            route: entry.route,
+            kind: entry.kind,
+            peer: entry.peer,
+            openedAt: Self.timestamp(millis: entry.openedAtMillis),
+            subprotocol: entry.subprotocol,
+            compression: entry.compression,
+            topics: hub.topics(of: entry.id).sorted(),
+            node: cluster?.name
         )
     }
 
@@ -419,23 +538,43 @@ public final class AdminAPI: Sendable {
             case .queued:
                 return Self.json(.accepted, AdminPayloads.Queued(id: entry.id, queued: true))
             case .closed:
-                return Self.failure(AdminError(.conflict, code: "connection_closing", "connection \(entry.id) is closing"))
+                return Self.failure(
+                    AdminError(.conflict, code: "connection_closing", "connection \(entry.id) is closing")
+                )
             case .overflowed:
-                return Self.failure(AdminError(.conflict, code: "send_queue_full", "connection \(entry.id) was not reading; its send queue overflowed and it is being closed"))
+                return Self.failure(
+                    AdminError(
+                        .conflict,
+                        code: "send_queue_full",
+                        "connection \(entry.id) was not reading; its send queue overflowed and it is being closed"
+                    )
+                )
             case .proxied:
-                return Self.failure(AdminError(.conflict, code: "proxied", "connection \(entry.id) is proxied: its bytes pass through and the gateway does not send on it"))
+                return Self.failure(
+                    AdminError(
+                        .conflict,
+                        code: "proxied",
+                        "connection \(entry.id) is proxied: its bytes pass through and the gateway does not send on it"
+                    )
+                )
             }
         }
     }
 
-    private func close(_ entry: SessionDirectory.Entry, query: [(String, String)]) throws(AdminError) -> EventLoopFuture<AdminResponse> {
+    private func close(
+        _ entry: SessionDirectory.Entry,
+        query: [(String, String)]
+    ) throws(AdminError) -> EventLoopFuture<AdminResponse> {
         var code: UInt16 = CloseCode.normal
         var reason = ""
         for (name, value) in query {
             switch name {
             case "code":
                 guard let parsed = UInt16(value), CloseCode.isValidOnWire(parsed), parsed != 1010 else {
-                    throw AdminError.invalidField("code", "'\(value)' is not a close code a server may send (1000–1003, 1007–1009, 1011–1014, 3000–4999)")
+                    throw AdminError.invalidField(
+                        "code",
+                        "'\(value)' is not a close code a server may send (1000–1003, 1007–1009, 1011–1014, 3000–4999)"
+                    )
                 }
                 code = parsed
             case "reason":
@@ -458,8 +597,13 @@ public final class AdminAPI: Sendable {
     /// The body as a JSON object; the content type, when given, must be JSON.
     static func object(_ request: AdminRequest) throws(AdminError) -> [String: JSONValue] {
         if let type = request.headers.first(name: "content-type"),
-           !type.lowercased().hasPrefix("application/json") {
-            throw AdminError(.unsupportedMediaType, code: "unsupported_media_type", "the body must be application/json, not \(type)")
+            !type.lowercased().hasPrefix("application/json")
+        {
+            throw AdminError(
+                .unsupportedMediaType,
+                code: "unsupported_media_type",
+                "the body must be application/json, not \(type)"
+            )
         }
         guard request.body.readableBytes > 0 else {
             throw AdminError(.badRequest, code: "invalid_json", "a JSON object body is required")
@@ -483,9 +627,15 @@ public final class AdminAPI: Sendable {
         case (.some, .some):
             throw AdminError.invalidField("binary", "give either text or binary, not both")
         case (nil, nil):
-            throw AdminError.invalidField("text", allowed.contains("topic") ? "one of data, text or binary is required" : "one of text or binary is required")
+            throw AdminError.invalidField(
+                "text",
+                allowed.contains("topic")
+                    ? "one of data, text or binary is required" : "one of text or binary is required"
+            )
         case (let text?, nil):
-            guard case .string(let string) = text else { throw AdminError.invalidField("text", "text must be a string") }
+            guard case .string(let string) = text else {
+                throw AdminError.invalidField("text", "text must be a string")
+            }
             return WebSocketMessage(kind: .text, data: ByteBuffer(string: string))
         case (nil, let binary?):
             guard case .string(let encoded) = binary, let bytes = Data(base64Encoded: encoded) else {
@@ -519,7 +669,10 @@ public final class AdminAPI: Sendable {
 
     static func failure(_ error: any Error) -> AdminResponse {
         let error = error as? AdminError ?? AdminError(.internalServerError, code: "internal", "\(error)")
-        var response = json(error.status, AdminPayloads.ErrorBody(error: .init(code: error.code, field: error.field, message: error.message)))
+        var response = json(
+            error.status,
+            AdminPayloads.ErrorBody(error: .init(code: error.code, field: error.field, message: error.message))
+        )
         if let allow = error.allow {
             response.headers.add(name: "allow", value: allow)
         }

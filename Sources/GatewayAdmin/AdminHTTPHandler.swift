@@ -22,7 +22,8 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let head):
             self.head = head
             body.clear()
-            tooLarge = head.headers.first(name: "content-length").flatMap(Int.init).map { $0 > AdminAPI.maxBodyBytes } ?? false
+            tooLarge =
+                head.headers.first(name: "content-length").flatMap(Int.init).map { $0 > AdminAPI.maxBodyBytes } ?? false
         case .body(var chunk):
             guard !tooLarge else { return }
             if body.readableBytes + chunk.readableBytes > AdminAPI.maxBodyBytes {
@@ -35,7 +36,11 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let head else { return }
             self.head = nil
             if tooLarge {
-                let error = AdminError(.payloadTooLarge, code: "body_too_large", "the body is larger than \(AdminAPI.maxBodyBytes) bytes")
+                let error = AdminError(
+                    .payloadTooLarge,
+                    code: "body_too_large",
+                    "the body is larger than \(AdminAPI.maxBodyBytes) bytes"
+                )
                 return write(AdminAPI.failure(error), keepAlive: false, context: context)
             }
             let request = AdminRequest(method: head.method, uri: head.uri, headers: head.headers, body: body)
@@ -52,7 +57,10 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         var headers = response.headers
         headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
         headers.replaceOrAdd(name: "connection", value: keepAlive ? "keep-alive" : "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))),
+            promise: nil
+        )
         context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {

@@ -1,10 +1,11 @@
 import GatewayCore
+import GatewayWebSocket
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import GatewayWebSocket
 
 /// The JSON bodies of the admin API's answers (docs/admin-api.yaml names each schema). Optional
 /// fields are written as `null`, never left out, so every answer has the same keys.
@@ -40,8 +41,13 @@ enum AdminPayloads {
         var backlogBytes: Int
 
         enum CodingKeys: String, CodingKey {
-            case messagesIn = "messages_in", messagesOut = "messages_out", bytesIn = "bytes_in", bytesOut = "bytes_out"
-            case messagesDropped = "messages_dropped", backlogMessages = "backlog_messages", backlogBytes = "backlog_bytes"
+            case messagesIn = "messages_in"
+            case messagesOut = "messages_out"
+            case bytesIn = "bytes_in"
+            case bytesOut = "bytes_out"
+            case messagesDropped = "messages_dropped"
+            case backlogMessages = "backlog_messages"
+            case backlogBytes = "backlog_bytes"
         }
 
         init(_ snapshot: SessionDirectory.Snapshot) {
@@ -70,10 +76,22 @@ enum AdminPayloads {
         var detail: (state: String, statistics: Statistics?)?
 
         enum CodingKeys: String, CodingKey {
-            case id, route, kind, peer, openedAt = "opened_at", subprotocol, compression, topics, node, state, statistics
+            case id, route, kind, peer
+            case openedAt = "opened_at"
+            case subprotocol, compression, topics, node, state, statistics
         }
 
-        init(id: UInt64, route: String, kind: String, peer: String, openedAt: String, subprotocol: String?, compression: Bool, topics: [String], node: String?) {
+        init(
+            id: UInt64,
+            route: String,
+            kind: String,
+            peer: String,
+            openedAt: String,
+            subprotocol: String?,
+            compression: Bool,
+            topics: [String],
+            node: String?
+        ) {
             self.id = id
             self.route = route
             self.kind = kind
@@ -206,7 +224,9 @@ enum AdminPayloads {
 
             enum CodingKeys: String, CodingKey {
                 case listeners, domains, directory, state, issued, failures
-                case notAfter = "not_after", nextAttempt = "next_attempt", lastError = "last_error"
+                case notAfter = "not_after"
+                case nextAttempt = "next_attempt"
+                case lastError = "last_error"
             }
 
             func encode(to encoder: any Encoder) throws {
@@ -227,9 +247,15 @@ enum AdminPayloads {
         init(statuses: [CertificateStatus]) {
             certificates = statuses.map { status in
                 Entry(
-                    listeners: status.listeners, domains: status.domains, directory: status.directory, state: status.state.rawValue,
-                    notAfter: status.notAfter.map(Self.timestamp), nextAttempt: status.nextAttempt.map(Self.timestamp),
-                    issued: status.issued, failures: status.failures, lastError: status.lastError
+                    listeners: status.listeners,
+                    domains: status.domains,
+                    directory: status.directory,
+                    state: status.state.rawValue,
+                    notAfter: status.notAfter.map(Self.timestamp),
+                    nextAttempt: status.nextAttempt.map(Self.timestamp),
+                    issued: status.issued,
+                    failures: status.failures,
+                    lastError: status.lastError
                 )
             }
         }

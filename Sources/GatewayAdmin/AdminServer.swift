@@ -45,14 +45,20 @@ public final class AdminServer: Service {
             guard !settings.isExplicit else { throw StartError(address: address, reason: reason) }
             // The default socket needs /run/wssgate (systemd's RuntimeDirectory=); run by hand
             // without it, the gateway still serves, without an admin API.
-            logger.warning("admin API not started", metadata: ["address": .string("\(address)"), "error": .string(reason)])
+            logger.warning(
+                "admin API not started",
+                metadata: ["address": .string("\(address)"), "error": .string(reason)]
+            )
             try? await gracefulShutdown()
             return
         }
-        logger.info("admin API listening", metadata: [
-            "address": .string(Self.describe(channel.localAddress, fallback: address)),
-            "bearer": .string(settings.token == nil ? "not required" : "required"),
-        ])
+        logger.info(
+            "admin API listening",
+            metadata: [
+                "address": .string(Self.describe(channel.localAddress, fallback: address)),
+                "bearer": .string(settings.token == nil ? "not required" : "required"),
+            ]
+        )
         try? await gracefulShutdown()
         try? await channel.close()
         if case .unix(let path) = address { unlink(path) }
@@ -75,7 +81,10 @@ public final class AdminServer: Service {
         case .unix(let path):
             let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
             if !directory.isEmpty, mkdir(directory, 0o750) != 0, errno != EEXIST {
-                throw StartError(address: address, reason: "cannot create \(directory): \(String(cString: strerror(errno)))")
+                throw StartError(
+                    address: address,
+                    reason: "cannot create \(directory): \(String(cString: strerror(errno)))"
+                )
             }
             // A socket file left by a process that died is replaced; one that a running gateway
             // still answers on is not taken from it.
@@ -86,7 +95,10 @@ public final class AdminServer: Service {
             // The socket is the admin API's only guard without a token: owner and group only.
             guard chmod(path, 0o660) == 0 else {
                 try? await channel.close()
-                throw StartError(address: address, reason: "cannot set the mode of \(path): \(String(cString: strerror(errno)))")
+                throw StartError(
+                    address: address,
+                    reason: "cannot set the mode of \(path): \(String(cString: strerror(errno)))"
+                )
             }
             return channel
         case .systemd:

@@ -81,7 +81,10 @@ public final class JWTVerifier: Sendable {
                     let key = try Insecure.RSA.PublicKey(pem: pem)
                     await group(.rs256).add(rsa: key, digestAlgorithm: .sha256)
                 } catch {
-                    throw KeyError(key: routeKey + ".public_keys", message: "\(path) is not a PEM public key for ES256 (P-256) or RS256 (RSA of 2048 bits or more)")
+                    throw KeyError(
+                        key: routeKey + ".public_keys",
+                        message: "\(path) is not a PEM public key for ES256 (P-256) or RS256 (RSA of 2048 bits or more)"
+                    )
                 }
             }
         }
@@ -94,7 +97,10 @@ public final class JWTVerifier: Sendable {
             }
             for jwk in jwks.keys {
                 guard let name = jwk.algorithm?.rawValue, let algorithm = JWTSettings.Algorithm(rawValue: name) else {
-                    throw KeyError(key: routeKey + ".jwks_file", message: "\(path): every key needs \"alg\": HS256, RS256 or ES256")
+                    throw KeyError(
+                        key: routeKey + ".jwks_file",
+                        message: "\(path): every key needs \"alg\": HS256, RS256 or ES256"
+                    )
                 }
                 do {
                     try await group(algorithm).add(jwk: jwk)
@@ -106,14 +112,20 @@ public final class JWTVerifier: Sendable {
         self.groups = groups
     }
 
-    public func verify(_ token: String, now: Double = Date().timeIntervalSince1970) async throws(AuthFailure) -> Verified {
+    public func verify(
+        _ token: String,
+        now: Double = Date().timeIntervalSince1970
+    ) async throws(AuthFailure) -> Verified {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerBytes = Self.base64URLDecoded(parts[0]), let payloadBytes = Self.base64URLDecoded(parts[1]),
-              let header = try? JSONDecoder().decode([String: JSONValueLite].self, from: Data(headerBytes)) else {
+        guard parts.count == 3, let headerBytes = Self.base64URLDecoded(parts[0]),
+            let payloadBytes = Self.base64URLDecoded(parts[1]),
+            let header = try? JSONDecoder().decode([String: JSONValueLite].self, from: Data(headerBytes))
+        else {
             throw AuthFailure(.malformed, "the token is not a JWT")
         }
         guard case .string(let alg)? = header["alg"], let algorithm = JWTSettings.Algorithm(rawValue: alg),
-              settings.algorithms.contains(algorithm), let keys = groups[algorithm] else {
+            settings.algorithms.contains(algorithm), let keys = groups[algorithm]
+        else {
             throw AuthFailure(.algorithm, "the token's algorithm is not accepted here")
         }
         let claims: Claims
@@ -140,7 +152,9 @@ public final class JWTVerifier: Sendable {
         }
         let json = String(decoding: payloadBytes, as: UTF8.self)
         var subject: String?
-        if let object = try? JSONDecoder().decode([String: JSONValueLite].self, from: Data(payloadBytes)), case .string(let sub)? = object["sub"] {
+        if let object = try? JSONDecoder().decode([String: JSONValueLite].self, from: Data(payloadBytes)),
+            case .string(let sub)? = object["sub"]
+        {
             subject = sub
         }
         return Verified(claimsJSON: json, subject: subject)

@@ -34,7 +34,8 @@ public enum TokenExtractor {
                     }
                 }
             case .query:
-                if let pair = PercentDecoding.queryPairs(of: target).first(where: { $0.name == settings.queryParameter }) {
+                if let pair = PercentDecoding.queryPairs(of: target).first(where: { $0.name == settings.queryParameter }
+                ) {
                     return pair.value
                 }
             }

@@ -48,7 +48,9 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
         var lastError: String?
     }
     private let state = NIOLockedValueBox(State())
-    private let requestHandler = NIOLockedValueBox<(@Sendable (ForwardedRequest, any EventLoop) -> EventLoopFuture<ForwardedResponse>)?>(nil)
+    private let requestHandler = NIOLockedValueBox<
+        (@Sendable (ForwardedRequest, any EventLoop) -> EventLoopFuture<ForwardedResponse>)?
+    >(nil)
     /// The Redis link has a thread of its own: a fan-out burst keeps the client loops busy for
     /// seconds, and the link's replies (and its command timeout) must not wait behind it.
     private let linkGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -85,7 +87,9 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
     }
 
     /// Who answers admin requests forwarded from other nodes (the admin API).
-    public func setRequestHandler(_ handler: @escaping @Sendable (ForwardedRequest, any EventLoop) -> EventLoopFuture<ForwardedResponse>) {
+    public func setRequestHandler(
+        _ handler: @escaping @Sendable (ForwardedRequest, any EventLoop) -> EventLoopFuture<ForwardedResponse>
+    ) {
         requestHandler.withLockedValue { $0 = handler }
     }
 
@@ -116,7 +120,11 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
                 do {
                     let connection = try await RedisConnection.connect(
                         to: endpoint,
-                        configuration: .init(connectTimeout: .seconds(2), commandTimeout: settings.requestTimeout, clientName: "wssgate-\(settings.node)"),
+                        configuration: .init(
+                            connectTimeout: .seconds(2),
+                            commandTimeout: settings.requestTimeout,
+                            clientName: "wssgate-\(settings.node)"
+                        ),
                         group: loop
                     ) { [weak self] push in self?.received(push) }
                     try await register(on: connection)
@@ -125,12 +133,21 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
                         $0.lastError = nil
                     }
                     metrics.linked(true)
-                    logger.info("cluster link up", metadata: ["redis": .string(endpoint.description), "node_number": .stringConvertible(settings.nodeNumber)])
+                    logger.info(
+                        "cluster link up",
+                        metadata: [
+                            "redis": .string(endpoint.description),
+                            "node_number": .stringConvertible(settings.nodeNumber),
+                        ]
+                    )
                     backoff.reset()
                     try await keepAlive(connection)
                 } catch {
                     state.withLockedValue { $0.lastError = "\(error)" }
-                    logger.warning("cluster link down", metadata: ["redis": .string(endpoint.description), "error": .string("\(error)")])
+                    logger.warning(
+                        "cluster link down",
+                        metadata: ["redis": .string(endpoint.description), "error": .string("\(error)")]
+                    )
                 }
                 let was = state.withLockedValue { state -> RedisConnection? in
                     defer { state.connection = nil }
@@ -167,7 +184,10 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
         if claimed == .null {
             let owner = try await connection.send(["GET", numberKey]).string
             if let owner, owner != settings.node {
-                throw ClusterError(.nodeNumberTaken, "node number \(settings.nodeNumber) is taken by node '\(owner)': rename this node or set cluster.node_number")
+                throw ClusterError(
+                    .nodeNumberTaken,
+                    "node number \(settings.nodeNumber) is taken by node '\(owner)': rename this node or set cluster.node_number"
+                )
             }
         }
         try await connection.subscribe("PSUBSCRIBE", [topicPattern])
@@ -233,7 +253,9 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
             return
         }
         metrics.forwarded()
-        connection.sendWithoutWaiting([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: topicChannel(topic)), envelope]) { [weak self] result in
+        connection.sendWithoutWaiting([
+            ByteBuffer(string: "PUBLISH"), ByteBuffer(string: topicChannel(topic)), envelope,
+        ]) { [weak self] result in
             guard let self else { return }
             self.state.withLockedValue { $0.outstandingBytes -= size }
             if case .failure = result { self.metrics.lost(backlog: false) }
@@ -250,7 +272,9 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
     public func hub(unsubscribed subscriberID: UInt64, from topics: [String]) {
         guard let connection else { return }
         for topic in topics {
-            connection.sendWithoutWaiting(["SREM", presenceKey(topic, node: settings.node), String(subscriberID)].map { ByteBuffer(string: $0) })
+            connection.sendWithoutWaiting(
+                ["SREM", presenceKey(topic, node: settings.node), String(subscriberID)].map { ByteBuffer(string: $0) }
+            )
         }
     }
 
@@ -282,7 +306,9 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
             metrics.lost(backlog: false)
             return
         }
-        connection.sendWithoutWaiting([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: nodeChannel(node)), command.encoded()])
+        connection.sendWithoutWaiting([
+            ByteBuffer(string: "PUBLISH"), ByteBuffer(string: nodeChannel(node)), command.encoded(),
+        ])
     }
 
     // MARK: Requests to other nodes (admin API)
@@ -290,7 +316,9 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
     /// Sends an admin request to the node with `number` and waits for its answer.
     public func forward(_ request: ForwardedRequest, toNode number: Int) -> EventLoopFuture<ForwardedResponse> {
         guard let connection else {
-            return loop.makeFailedFuture(ClusterError(.linkDown, "the cluster link is down: node \(number) cannot be reached"))
+            return loop.makeFailedFuture(
+                ClusterError(.linkDown, "the cluster link is down: node \(number) cannot be reached")
+            )
         }
         let promise = loop.makePromise(of: ForwardedResponse.self)
         let timeout = settings.requestTimeout
@@ -298,8 +326,12 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
             state.nextRequest += 1
             let id = state.nextRequest
             let timer = loop.scheduleTask(in: timeout) { [weak self] in
-                guard let self, let entry = self.state.withLockedValue({ $0.pending.removeValue(forKey: id) }) else { return }
-                entry.promise.fail(ClusterError(.timeout, "node \(number) did not answer within \(timeout.nanoseconds / 1_000_000) ms"))
+                guard let self, let entry = self.state.withLockedValue({ $0.pending.removeValue(forKey: id) }) else {
+                    return
+                }
+                entry.promise.fail(
+                    ClusterError(.timeout, "node \(number) did not answer within \(timeout.nanoseconds / 1_000_000) ms")
+                )
             }
             state.pending[id] = (promise, timer)
             return id
@@ -310,7 +342,9 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
         command.method = request.method
         command.uri = request.uri
         command.body = ClusterWire.base64(request.body)
-        connection.sendWithoutWaiting([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: nodeChannel(number)), command.encoded()]) { [weak self] result in
+        connection.sendWithoutWaiting([
+            ByteBuffer(string: "PUBLISH"), ByteBuffer(string: nodeChannel(number)), command.encoded(),
+        ]) { [weak self] result in
             // PUBLISH answers how many subscribers got it: 0 means no such node is listening.
             guard let self else { return }
             let receivers = (try? result.get())?.integer ?? 0
@@ -328,7 +362,9 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
         guard let connection else { throw ClusterError(.linkDown, "the cluster link is down") }
         let reply = try await connection.send(["ZRANGEBYSCORE", nodesKey, String(Self.nowMillis()), "+inf"])
         return (reply.elements ?? []).compactMap { value in
-            guard let text = value.string, let slash = text.firstIndex(of: "/"), let number = Int(text[..<slash]) else { return nil }
+            guard let text = value.string, let slash = text.firstIndex(of: "/"), let number = Int(text[..<slash]) else {
+                return nil
+            }
             return (number, String(text[text.index(after: slash)...]))
         }.sorted { $0.number < $1.number }
     }
@@ -371,7 +407,8 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
         switch command.op {
         case .request:
             guard let id = command.request, let from = command.from, let method = command.method, let uri = command.uri,
-                  let body = ClusterWire.bytes(base64: command.body) else { return }
+                let body = ClusterWire.bytes(base64: command.body)
+            else { return }
             guard let handler = requestHandler.withLockedValue({ $0 }) else { return }
             handler(ForwardedRequest(method: method, uri: uri, body: body), loop).whenSuccess { [weak self] response in
                 guard let self, let connection = self.connection else { return }
@@ -380,16 +417,30 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
                 answer.status = response.status
                 answer.headers = response.headers.map { [$0.0, $0.1] }
                 answer.body = ClusterWire.base64(response.body)
-                connection.sendWithoutWaiting([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: self.nodeChannel(from)), answer.encoded()])
+                connection.sendWithoutWaiting([
+                    ByteBuffer(string: "PUBLISH"), ByteBuffer(string: self.nodeChannel(from)), answer.encoded(),
+                ])
             }
         case .response:
-            guard let id = command.request, let entry = state.withLockedValue({ $0.pending.removeValue(forKey: id) }) else { return }
+            guard let id = command.request, let entry = state.withLockedValue({ $0.pending.removeValue(forKey: id) })
+            else { return }
             entry.timer.cancel()
             let headers = (command.headers ?? []).compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
-            entry.promise.succeed(ForwardedResponse(status: command.status ?? 502, headers: headers, body: ClusterWire.bytes(base64: command.body) ?? []))
+            entry.promise.succeed(
+                ForwardedResponse(
+                    status: command.status ?? 502,
+                    headers: headers,
+                    body: ClusterWire.bytes(base64: command.body) ?? []
+                )
+            )
         case .send:
-            guard let id = command.connection, let bytes = ClusterWire.bytes(base64: command.body), let entry = sessions.entry(id) else { return }
-            let message = WebSocketMessage(kind: command.kind == "text" ? .text : .binary, data: ByteBuffer(bytes: bytes))
+            guard let id = command.connection, let bytes = ClusterWire.bytes(base64: command.body),
+                let entry = sessions.entry(id)
+            else { return }
+            let message = WebSocketMessage(
+                kind: command.kind == "text" ? .text : .binary,
+                data: ByteBuffer(bytes: bytes)
+            )
             _ = sessions.send(message, to: entry)
         case .close:
             guard let id = command.connection, let entry = sessions.entry(id) else { return }

@@ -25,8 +25,9 @@ enum ClusterWire {
     static func decodePublish(_ buffer: ByteBuffer) -> (origin: Int, message: WebSocketMessage)? {
         var buffer = buffer
         guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "W"), buffer.readInteger(as: UInt8.self) == 1,
-              let kind = buffer.readInteger(as: UInt8.self), kind == 1 || kind == 2,
-              let origin = buffer.readInteger(as: UInt16.self) else { return nil }
+            let kind = buffer.readInteger(as: UInt8.self), kind == 1 || kind == 2,
+            let origin = buffer.readInteger(as: UInt16.self)
+        else { return nil }
         return (Int(origin), WebSocketMessage(kind: kind == 1 ? .text : .binary, data: buffer))
     }
 

@@ -33,7 +33,9 @@ public enum ConfigDocs {
     public static func documentedKeys(_ document: String) -> [String] {
         let lines = document.split(separator: "\n").map(String.init)
         let prefixes = lines.compactMap(prefix(of:))
-        return prefixes.flatMap { prefix in keys(prefix, claimedElsewhere: prefixes.filter { $0 != prefix }).map(\.pattern) }
+        return prefixes.flatMap { prefix in
+            keys(prefix, claimedElsewhere: prefixes.filter { $0 != prefix }).map(\.pattern)
+        }
     }
 
     private static func prefix(of line: String) -> String? {
@@ -41,7 +43,10 @@ public enum ConfigDocs {
         return String(line.dropFirst(opening.count).dropLast(4))
     }
 
-    private static func keys(_ prefix: String, claimedElsewhere others: [String]) -> [(pattern: String, spec: ConfigKeySpec)] {
+    private static func keys(
+        _ prefix: String,
+        claimedElsewhere others: [String]
+    ) -> [(pattern: String, spec: ConfigKeySpec)] {
         ConfigSchema.keys.filter { key in
             guard key.pattern.hasPrefix(prefix + ".") else { return false }
             // A longer prefix in the same document lists it instead.
@@ -61,7 +66,10 @@ public enum ConfigDocs {
         case .value(let text, let note):
             "`\(text)`" + (note.map { " (\($0))" } ?? "")
         case .list(let items):
-            "`[" + items.map { item in item.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) } ? item : "\"\(item)\"" }.joined(separator: ", ") + "]`"
+            "`["
+                + items.map { item in
+                    item.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) } ? item : "\"\(item)\""
+                }.joined(separator: ", ") + "]`"
         case .unset(let words), .required(let words):
             words
         }

@@ -90,7 +90,14 @@ public struct ConfigEntry<Scope>: Sendable {
     let emit: @Sendable (Scope, inout ConfigPrinter) -> Void
 
     /// A key whose printed value is read from the section's part (nil: not printed).
-    public static func key(_ name: String, _ kind: ValueKind, _ defaultValue: KeyDefault, _ reload: ReloadEffect, _ meaning: String, print: @escaping @Sendable (Scope) -> PrintedValue?) -> Self {
+    public static func key(
+        _ name: String,
+        _ kind: ValueKind,
+        _ defaultValue: KeyDefault,
+        _ reload: ReloadEffect,
+        _ meaning: String,
+        print: @escaping @Sendable (Scope) -> PrintedValue?
+    ) -> Self {
         let spec = ConfigKeySpec(name: name, kind: kind, defaultValue: defaultValue, reload: reload, meaning: meaning)
         return ConfigEntry(node: ConfigKeyNode(name: name, content: .value(spec))) { scope, printer in
             if let value = print(scope) { printer.value(spec, value) }
@@ -98,7 +105,11 @@ public struct ConfigEntry<Scope>: Sendable {
     }
 
     /// A fixed sub-section, printed when its part exists.
-    public static func section<Child>(_ name: String, _ child: ConfigSection<Child>, _ part: @escaping @Sendable (Scope) -> Child?) -> Self {
+    public static func section<Child>(
+        _ name: String,
+        _ child: ConfigSection<Child>,
+        _ part: @escaping @Sendable (Scope) -> Child?
+    ) -> Self {
         ConfigEntry(node: ConfigKeyNode(name: name, content: .section(child.nodes))) { scope, printer in
             guard let value = part(scope) else { return }
             printer.section(name) { printer in child.emit(value, &printer) }
@@ -106,7 +117,12 @@ public struct ConfigEntry<Scope>: Sendable {
     }
 
     /// Sections under names the user chooses (listeners, routes, SNI certificates).
-    public static func named<Child>(_ name: String, _ child: ConfigSection<Child>, printsWhenEmpty: Bool = false, _ parts: @escaping @Sendable (Scope) -> [(String, Child)]) -> Self {
+    public static func named<Child>(
+        _ name: String,
+        _ child: ConfigSection<Child>,
+        printsWhenEmpty: Bool = false,
+        _ parts: @escaping @Sendable (Scope) -> [(String, Child)]
+    ) -> Self {
         ConfigEntry(node: ConfigKeyNode(name: name, content: .named(child.nodes))) { scope, printer in
             let instances = parts(scope)
             guard !instances.isEmpty || printsWhenEmpty else { return }
@@ -164,11 +180,21 @@ public struct ConfigPrinter: Sendable {
     private var path: [String] = []
 
     mutating func value(_ spec: ConfigKeySpec, _ value: PrintedValue) {
-        lines.append(Line(path: (path + [spec.name]).joined(separator: "."), depth: path.count, name: spec.name, value: value, reload: spec.reload))
+        lines.append(
+            Line(
+                path: (path + [spec.name]).joined(separator: "."),
+                depth: path.count,
+                name: spec.name,
+                value: value,
+                reload: spec.reload
+            )
+        )
     }
 
     mutating func section(_ name: String, isName: Bool = false, _ body: (inout ConfigPrinter) -> Void) {
-        lines.append(Line(path: (path + [name]).joined(separator: "."), depth: path.count, name: name, value: nil, reload: nil))
+        lines.append(
+            Line(path: (path + [name]).joined(separator: "."), depth: path.count, name: name, value: nil, reload: nil)
+        )
         path.append(name)
         body(&self)
         path.removeLast()

@@ -46,7 +46,10 @@ public enum ConfigSchema {
         return result
     }()
 
-    private static let specs: [String: ConfigKeySpec] = Dictionary(keys.map { ($0.pattern, $0.spec) }, uniquingKeysWith: { first, _ in first })
+    private static let specs: [String: ConfigKeySpec] = Dictionary(
+        keys.map { ($0.pattern, $0.spec) },
+        uniquingKeysWith: { first, _ in first }
+    )
 
     /// Sections whose keys are names the user chooses: the component after one is a name.
     private static let namedSections: Set<String> = {
@@ -56,7 +59,9 @@ public enum ConfigSchema {
                 switch key.content {
                 case .value: break
                 case .section(let children): walk(children)
-                case .named(let children): result.insert(key.name); walk(children)
+                case .named(let children):
+                    result.insert(key.name)
+                    walk(children)
                 }
             }
         }

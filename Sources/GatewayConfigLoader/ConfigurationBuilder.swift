@@ -30,7 +30,11 @@ struct ConfigurationBuilder {
             removedRouteGrace: try optionalDuration(["server", "removed_route_grace"])
         )
         guard server.drainSpread < server.drainTimeout else {
-            throw ConfigurationError(.invalidValue, key: "server.drain_spread", "must be shorter than server.drain_timeout")
+            throw ConfigurationError(
+                .invalidValue,
+                key: "server.drain_spread",
+                "must be shorter than server.drain_timeout"
+            )
         }
         let http = HTTPSettings(
             maxHeaderBytes: try bytes(["http", "max_header_bytes"]),
@@ -48,7 +52,11 @@ struct ConfigurationBuilder {
                 continue
             }
             if let other = addresses[listener.address] {
-                throw ConfigurationError(.duplicate, key: "listeners.\(name).address", "\(listener.address) is also the address of listeners.\(other)")
+                throw ConfigurationError(
+                    .duplicate,
+                    key: "listeners.\(name).address",
+                    "\(listener.address) is also the address of listeners.\(other)"
+                )
             }
             addresses[listener.address] = name
             listeners.append(listener)
@@ -62,7 +70,11 @@ struct ConfigurationBuilder {
         for name in names["routes"] ?? [] {
             let route = try self.route(name)
             if let other = paths[route.path] {
-                throw ConfigurationError(.duplicate, key: "routes.\(name).path", "path \(route.path) is also the path of routes.\(other)")
+                throw ConfigurationError(
+                    .duplicate,
+                    key: "routes.\(name).path",
+                    "path \(route.path) is also the path of routes.\(other)"
+                )
             }
             paths[route.path] = name
             routes.append(route)
@@ -70,7 +82,11 @@ struct ConfigurationBuilder {
         var trusted: [IPNetwork] = []
         for entry in list(["limits", "trusted_proxies"]) ?? [] {
             guard let network = IPNetwork(parsing: entry) else {
-                throw ConfigurationError(.invalidValue, key: "limits.trusted_proxies", "'\(entry)' is not an IP address or CIDR block (10.0.0.0/8, ::1/128)")
+                throw ConfigurationError(
+                    .invalidValue,
+                    key: "limits.trusted_proxies",
+                    "'\(entry)' is not an IP address or CIDR block (10.0.0.0/8, ::1/128)"
+                )
             }
             trusted.append(network)
         }
@@ -83,16 +99,33 @@ struct ConfigurationBuilder {
         )
         let admin = try self.admin()
         if let adminAddress = admin.address, let clash = addresses[adminAddress] {
-            throw ConfigurationError(.duplicate, key: "admin.address", "\(adminAddress) is also the address of listeners.\(clash)")
+            throw ConfigurationError(
+                .duplicate,
+                key: "admin.address",
+                "\(adminAddress) is also the address of listeners.\(clash)"
+            )
         }
-        return GatewayConfiguration(log: log, server: server, http: http, listeners: listeners, routes: routes, admin: admin, limits: limits, cluster: try cluster())
+        return GatewayConfiguration(
+            log: log,
+            server: server,
+            http: http,
+            listeners: listeners,
+            routes: routes,
+            admin: admin,
+            limits: limits,
+            cluster: try cluster()
+        )
     }
 
     /// `cluster:` (docs/cluster.md): nil unless `cluster.redis` is set.
     private func cluster() throws(ConfigurationError) -> ClusterSettings? {
         guard let redis = string(["cluster", "redis"]) else {
             for key in ConfigKeys.cluster.nodes.map(\.name) where key != "redis" && string(["cluster", key]) != nil {
-                throw ConfigurationError(.missingValue, key: "cluster.redis", "cluster.\(key) is set but cluster.redis is not: name the Redis server (redis://host:port/db or unix:/path)")
+                throw ConfigurationError(
+                    .missingValue,
+                    key: "cluster.redis",
+                    "cluster.\(key) is set but cluster.redis is not: name the Redis server (redis://host:port/db or unix:/path)"
+                )
             }
             return nil
         }
@@ -103,15 +136,25 @@ struct ConfigurationBuilder {
         }
         let node = string(["cluster", "node"]) ?? Self.hostName()
         guard ClusterSettings.isValidNodeName(node) else {
-            throw ConfigurationError(.invalidValue, key: "cluster.node", "'\(node)' is not a node name: 1 to 64 letters, digits, '-', '.' or '_'")
+            throw ConfigurationError(
+                .invalidValue,
+                key: "cluster.node",
+                "'\(node)' is not a node name: 1 to 64 letters, digits, '-', '.' or '_'"
+            )
         }
         let number = try optionalInteger(["cluster", "node_number"])
         let prefix = stringOrDefault(["cluster", "prefix"])
         guard ClusterSettings.isValidNodeName(prefix) else {
-            throw ConfigurationError(.invalidValue, key: "cluster.prefix", "'\(prefix)' is not a key prefix: 1 to 64 letters, digits, '-', '.' or '_'")
+            throw ConfigurationError(
+                .invalidValue,
+                key: "cluster.prefix",
+                "'\(prefix)' is not a key prefix: 1 to 64 letters, digits, '-', '.' or '_'"
+            )
         }
         return ClusterSettings(
-            redis: redis, node: node, nodeNumber: number,
+            redis: redis,
+            node: node,
+            nodeNumber: number,
             presenceTTL: try duration(["cluster", "presence_ttl"]),
             degradedReadiness: try choice(["cluster", "degraded_readiness"]),
             requestTimeout: try duration(["cluster", "request_timeout"]),
@@ -151,7 +194,11 @@ struct ConfigurationBuilder {
         var settings = JWTSettings()
         switch (string(base + ["hs256_secret"]), string(base + ["hs256_secret_file"])) {
         case (.some, .some):
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["hs256_secret_file"]), "use either hs256_secret or hs256_secret_file, not both")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["hs256_secret_file"]),
+                "use either hs256_secret or hs256_secret_file, not both"
+            )
         case (let secret?, nil):
             settings.secrets = [Self.unredacted(secret)]
         case (nil, let path?):
@@ -161,7 +208,11 @@ struct ConfigurationBuilder {
             break
         }
         if settings.secrets.contains(where: { $0.utf8.count < 32 }) {
-            throw ConfigurationError(.invalidValue, key: dotted(base + [string(base + ["hs256_secret"]) != nil ? "hs256_secret" : "hs256_secret_file"]), "an HS256 secret must be at least 32 bytes")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + [string(base + ["hs256_secret"]) != nil ? "hs256_secret" : "hs256_secret_file"]),
+                "an HS256 secret must be at least 32 bytes"
+            )
         }
         for path in list(base + ["public_keys"]) ?? [] {
             settings.publicKeys.append((path, try read(path, key: "public_keys")))
@@ -170,12 +221,20 @@ struct ConfigurationBuilder {
             settings.jwks = (path, try read(path, key: "jwks_file"))
         }
         guard !settings.secrets.isEmpty || !settings.publicKeys.isEmpty || settings.jwks != nil else {
-            throw ConfigurationError(.missingValue, key: dotted(base), "needs a key: hs256_secret(_file), public_keys or jwks_file")
+            throw ConfigurationError(
+                .missingValue,
+                key: dotted(base),
+                "needs a key: hs256_secret(_file), public_keys or jwks_file"
+            )
         }
         var algorithms: [JWTSettings.Algorithm] = []
         for name in listOrDefault(base + ["algorithms"]) {
             guard let algorithm = JWTSettings.Algorithm(rawValue: name) else {
-                throw ConfigurationError(.invalidValue, key: dotted(base + ["algorithms"]), "'\(name)' is not one of: HS256, RS256, ES256")
+                throw ConfigurationError(
+                    .invalidValue,
+                    key: dotted(base + ["algorithms"]),
+                    "'\(name)' is not one of: HS256, RS256, ES256"
+                )
             }
             algorithms.append(algorithm)
         }
@@ -186,19 +245,31 @@ struct ConfigurationBuilder {
         var sources: [JWTSettings.Source] = []
         for name in listOrDefault(base + ["token_from"]) {
             guard let source = JWTSettings.Source(rawValue: name) else {
-                throw ConfigurationError(.invalidValue, key: dotted(base + ["token_from"]), "'\(name)' is not one of: header, protocol, cookie, query")
+                throw ConfigurationError(
+                    .invalidValue,
+                    key: dotted(base + ["token_from"]),
+                    "'\(name)' is not one of: header, protocol, cookie, query"
+                )
             }
             sources.append(source)
         }
         guard !sources.isEmpty else {
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["token_from"]), "name at least one place to look for the token")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["token_from"]),
+                "name at least one place to look for the token"
+            )
         }
         settings.sources = sources
         settings.cookieName = stringOrDefault(base + ["cookie"])
         settings.queryParameter = stringOrDefault(base + ["query_parameter"])
         let prefix = stringOrDefault(base + ["protocol_prefix"])
         guard !prefix.isEmpty, HTTPToken.isToken(prefix) else {
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["protocol_prefix"]), "'\(prefix)' is not a token prefix such as 'bearer.'")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["protocol_prefix"]),
+                "'\(prefix)' is not a token prefix such as 'bearer.'"
+            )
         }
         settings.protocolPrefix = prefix
         return settings
@@ -217,7 +288,11 @@ struct ConfigurationBuilder {
                     throw error.at("admin.address")
                 }
                 if case .systemd = settings.address {
-                    throw ConfigurationError(.invalidValue, key: "admin.address", "the admin API binds its own socket: use host:port or unix:/path")
+                    throw ConfigurationError(
+                        .invalidValue,
+                        key: "admin.address",
+                        "the admin API binds its own socket: use host:port or unix:/path"
+                    )
                 }
             }
         }
@@ -243,14 +318,22 @@ struct ConfigurationBuilder {
         let tokenKey = file == nil ? "admin.token" : "admin.token_file"
         if let token = settings.token {
             guard token.utf8.count >= AdminSettings.minimumTokenLength else {
-                throw ConfigurationError(.invalidValue, key: tokenKey, "a token must be at least \(AdminSettings.minimumTokenLength) characters")
+                throw ConfigurationError(
+                    .invalidValue,
+                    key: tokenKey,
+                    "a token must be at least \(AdminSettings.minimumTokenLength) characters"
+                )
             }
             guard token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
                 throw ConfigurationError(.invalidValue, key: tokenKey, "a token is printable ASCII without spaces")
             }
         }
         if case .tcp = settings.address, settings.token == nil {
-            throw ConfigurationError(.missingValue, key: "admin.token", "the admin API on TCP needs a bearer token (admin.token or admin.token_file)")
+            throw ConfigurationError(
+                .missingValue,
+                key: "admin.token",
+                "the admin API on TCP needs a bearer token (admin.token or admin.token_file)"
+            )
         }
         return settings
     }
@@ -274,23 +357,39 @@ struct ConfigurationBuilder {
         var tls: TLSSettings?
         let acme = try acme(tlsBase + ["acme"])
         if acme != nil, certificate != nil || key != nil || selfSigned != nil {
-            throw ConfigurationError(.invalidValue, key: dotted(tlsBase + ["acme"]), "use either acme, certificate and key, or self_signed")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(tlsBase + ["acme"]),
+                "use either acme, certificate and key, or self_signed"
+            )
         }
         switch (certificate, key, selfSigned) {
         case (nil, nil, nil):
             if let acme {
                 tls = TLSSettings(source: .acme(acme), minimumVersion: minimumVersion)
             } else if string(tlsBase + ["min_version"]) != nil {
-                throw ConfigurationError(.missingValue, key: dotted(tlsBase), "min_version needs certificate and key, self_signed or acme")
+                throw ConfigurationError(
+                    .missingValue,
+                    key: dotted(tlsBase),
+                    "min_version needs certificate and key, self_signed or acme"
+                )
             }
         case (let certificate?, let key?, nil):
             tls = TLSSettings(source: .files(certificate: certificate, key: key), minimumVersion: minimumVersion)
         case (nil, nil, let names?):
             if !names.isEmpty { tls = TLSSettings(source: .selfSigned(names: names), minimumVersion: minimumVersion) }
         case (_, _, .some):
-            throw ConfigurationError(.invalidValue, key: dotted(tlsBase + ["self_signed"]), "use either self_signed or certificate and key, not both")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(tlsBase + ["self_signed"]),
+                "use either self_signed or certificate and key, not both"
+            )
         case (nil, .some, nil):
-            throw ConfigurationError(.missingValue, key: dotted(tlsBase + ["certificate"]), "a key needs its certificate")
+            throw ConfigurationError(
+                .missingValue,
+                key: dotted(tlsBase + ["certificate"]),
+                "a key needs its certificate"
+            )
         case (.some, nil, nil):
             throw ConfigurationError(.missingValue, key: dotted(tlsBase + ["key"]), "a certificate needs its key")
         }
@@ -301,8 +400,16 @@ struct ConfigurationBuilder {
             let certificate = string(entry + ["certificate"])
             let key = string(entry + ["key"])
             if certificate == nil && key == nil { continue }  // another listener's
-            guard let certificate else { throw ConfigurationError(.missingValue, key: dotted(entry + ["certificate"]), "a key needs its certificate") }
-            guard let key else { throw ConfigurationError(.missingValue, key: dotted(entry + ["key"]), "a certificate needs its key") }
+            guard let certificate else {
+                throw ConfigurationError(
+                    .missingValue,
+                    key: dotted(entry + ["certificate"]),
+                    "a key needs its certificate"
+                )
+            }
+            guard let key else {
+                throw ConfigurationError(.missingValue, key: dotted(entry + ["key"]), "a certificate needs its key")
+            }
             additional.append(.init(name: certificateName, certificate: certificate, key: key))
         }
         let clientCertificates: TLSSettings.ClientCertificates = try choice(tlsBase + ["client_certificates"])
@@ -314,17 +421,29 @@ struct ConfigurationBuilder {
             settings.clientCA = clientCA
             settings.hsts = hsts
             if clientCertificates != .off && clientCA == nil {
-                throw ConfigurationError(.missingValue, key: dotted(tlsBase + ["client_ca"]), "client_certificates: \(clientCertificates.rawValue) needs the CAs that issue them")
+                throw ConfigurationError(
+                    .missingValue,
+                    key: dotted(tlsBase + ["client_ca"]),
+                    "client_certificates: \(clientCertificates.rawValue) needs the CAs that issue them"
+                )
             }
             tls = settings
         } else if !additional.isEmpty || clientCertificates != .off || clientCA != nil || hsts != nil {
-            throw ConfigurationError(.missingValue, key: dotted(tlsBase), "certificates, client certificates and hsts need certificate and key, self_signed or acme")
+            throw ConfigurationError(
+                .missingValue,
+                key: dotted(tlsBase),
+                "certificates, client certificates and hsts need certificate and key, self_signed or acme"
+            )
         }
         var redirect: Int?
         if string(base + ["redirect_https"]) != nil {
             redirect = try integer(base + ["redirect_https"])
             if tls != nil {
-                throw ConfigurationError(.invalidValue, key: dotted(base + ["redirect_https"]), "a TLS listener does not redirect to https: it is https")
+                throw ConfigurationError(
+                    .invalidValue,
+                    key: dotted(base + ["redirect_https"]),
+                    "a TLS listener does not redirect to https: it is https"
+                )
             }
         }
         return ListenerConfiguration(name: name, address: address, tls: tls, redirectHTTPSPort: redirect)
@@ -335,7 +454,11 @@ struct ConfigurationBuilder {
         let keys = ConfigKeys.acme.nodes.map(\.name).filter { $0 != "domains" }
         guard let domains = list(base + ["domains"]), !domains.isEmpty else {
             for key in keys where string(base + [key]) != nil || list(base + [key]) != nil {
-                throw ConfigurationError(.missingValue, key: dotted(base + ["domains"]), "\(dotted(base + [key])) is set but no domains are: name the certificate's domains")
+                throw ConfigurationError(
+                    .missingValue,
+                    key: dotted(base + ["domains"]),
+                    "\(dotted(base + [key])) is set but no domains are: name the certificate's domains"
+                )
             }
             return nil
         }
@@ -343,14 +466,22 @@ struct ConfigurationBuilder {
         for domain in domains {
             let name = domain.lowercased()
             guard ACMESettings.isDomainName(name) else {
-                throw ConfigurationError(.invalidValue, key: dotted(base + ["domains"]), "'\(domain)' is not a domain name an ACME CA issues for (letters, digits, '-', dots; a leading '*.' needs DNS-01, which wssgate does not answer)")
+                throw ConfigurationError(
+                    .invalidValue,
+                    key: dotted(base + ["domains"]),
+                    "'\(domain)' is not a domain name an ACME CA issues for (letters, digits, '-', dots; a leading '*.' needs DNS-01, which wssgate does not answer)"
+                )
             }
             if !names.contains(name) { names.append(name) }
         }
         let directoryText = try required(base + ["directory"])
         let directory = ACMESettings.presets[directoryText] ?? directoryText
         guard directory.hasPrefix("https://"), directory.count > 8 else {
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["directory"]), "'\(directoryText)' is neither an https:// URL nor a preset (\(ACMESettings.presets.keys.sorted().joined(separator: ", ")))")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["directory"]),
+                "'\(directoryText)' is neither an https:// URL nor a preset (\(ACMESettings.presets.keys.sorted().joined(separator: ", ")))"
+            )
         }
         let email = string(base + ["email"])
         if let email, !(email.contains("@") && !email.contains(" ") && !email.hasPrefix("@") && !email.hasSuffix("@")) {
@@ -359,31 +490,58 @@ struct ConfigurationBuilder {
         var challenges: [ACMESettings.Challenge] = []
         for text in listOrDefault(base + ["challenges"]) {
             guard let challenge = ACMESettings.Challenge(rawValue: text) else {
-                throw ConfigurationError(.invalidValue, key: dotted(base + ["challenges"]), "'\(text)' is not a challenge wssgate answers (tls-alpn-01, http-01)")
+                throw ConfigurationError(
+                    .invalidValue,
+                    key: dotted(base + ["challenges"]),
+                    "'\(text)' is not a challenge wssgate answers (tls-alpn-01, http-01)"
+                )
             }
             if !challenges.contains(challenge) { challenges.append(challenge) }
         }
         let keyID = string(base + ["eab_kid"])
         let hmacKey = string(base + ["eab_hmac_key"])
         guard (keyID == nil) == (hmacKey == nil) else {
-            throw ConfigurationError(.missingValue, key: dotted(base + [keyID == nil ? "eab_kid" : "eab_hmac_key"]), "external account binding needs both eab_kid and eab_hmac_key")
+            throw ConfigurationError(
+                .missingValue,
+                key: dotted(base + [keyID == nil ? "eab_kid" : "eab_hmac_key"]),
+                "external account binding needs both eab_kid and eab_hmac_key"
+            )
         }
         let storage = stringOrDefault(base + ["storage"])
         guard storage.hasPrefix("/") || storage.hasPrefix(".") else {
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["storage"]), "'\(storage)' must be an absolute path or start with '.'")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["storage"]),
+                "'\(storage)' must be an absolute path or start with '.'"
+            )
         }
         let retryInitial = try duration(base + ["retry_initial"])
         let retryMax = try duration(base + ["retry_max"])
         guard retryInitial >= .seconds(1) else {
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["retry_initial"]), "at least 1s: a CA counts failed orders")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["retry_initial"]),
+                "at least 1s: a CA counts failed orders"
+            )
         }
         guard retryMax >= retryInitial else {
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["retry_max"]), "must not be shorter than retry_initial")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["retry_max"]),
+                "must not be shorter than retry_initial"
+            )
         }
         return ACMESettings(
-            directory: directory, email: email, domains: names, storage: storage, caBundle: string(base + ["ca_bundle"]),
-            challenges: challenges, externalAccountKeyID: keyID, externalAccountHMACKey: hmacKey,
-            retryInitial: retryInitial, retryMax: retryMax
+            directory: directory,
+            email: email,
+            domains: names,
+            storage: storage,
+            caBundle: string(base + ["ca_bundle"]),
+            challenges: challenges,
+            externalAccountKeyID: keyID,
+            externalAccountHMACKey: hmacKey,
+            retryInitial: retryInitial,
+            retryMax: retryMax
         )
     }
 
@@ -391,26 +549,50 @@ struct ConfigurationBuilder {
         let base = ["routes", name]
         let path = try required(base + ["path"])
         guard path.hasPrefix("/"), !path.contains("?"), !path.contains("#"), !path.contains(" ") else {
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["path"]), "'\(path)' is not a path: it must start with '/' and hold no '?', '#' or spaces")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["path"]),
+                "'\(path)' is not a path: it must start with '/' and hold no '?', '#' or spaces"
+            )
         }
         guard !HealthPaths.all.contains(path) else {
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["path"]), "\(path) is reserved for health checks")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["path"]),
+                "\(path) is reserved for health checks"
+            )
         }
         guard string(base + ["kind"]) != nil else {
-            throw ConfigurationError(.missingValue, key: dotted(base + ["kind"]), "every route needs a kind (\(RouteConfiguration.Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw ConfigurationError(
+                .missingValue,
+                key: dotted(base + ["kind"]),
+                "every route needs a kind (\(RouteConfiguration.Kind.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
         }
         let kind: RouteConfiguration.Kind = try choice(base + ["kind"])
         let subprotocols = list(base + ["subprotocols"]) ?? []
         for value in subprotocols where !HTTPToken.isToken(value) {
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["subprotocols"]), "'\(value)' is not a valid subprotocol token")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["subprotocols"]),
+                "'\(value)' is not a valid subprotocol token"
+            )
         }
         let origins = list(base + ["origins"]) ?? []
         for entry in origins where !OriginPolicy.isValidEntry(entry) {
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["origins"]), "'\(entry)' is not an origin: scheme://host[:port], scheme://*.domain, or *")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["origins"]),
+                "'\(entry)' is not an origin: scheme://host[:port], scheme://*.domain, or *"
+            )
         }
         let requireSubprotocol = try boolean(base + ["require_subprotocol"])
         if requireSubprotocol && subprotocols.isEmpty {
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["require_subprotocol"]), "needs at least one entry in subprotocols")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["require_subprotocol"]),
+                "needs at least one entry in subprotocols"
+            )
         }
         let limits = WebSocketLimits(
             maxMessageBytes: try bytes(base + ["max_message_bytes"]),
@@ -439,34 +621,70 @@ struct ConfigurationBuilder {
         let proxy = try self.proxy(base + ["proxy"], kind: kind)
         var files: StaticSettings?
         if kind == .static {
-            guard let root = string(base + ["static", "root"]), root.hasPrefix("/") || root.hasPrefix(".") || root == StaticSettings.builtinDemo else {
-                throw ConfigurationError(.missingValue, key: dotted(base + ["static", "root"]), "a static route needs static.root, a folder path (or \(StaticSettings.builtinDemo))")
+            guard let root = string(base + ["static", "root"]),
+                root.hasPrefix("/") || root.hasPrefix(".") || root == StaticSettings.builtinDemo
+            else {
+                throw ConfigurationError(
+                    .missingValue,
+                    key: dotted(base + ["static", "root"]),
+                    "a static route needs static.root, a folder path (or \(StaticSettings.builtinDemo))"
+                )
             }
             let index = stringOrDefault(base + ["static", "index"])
             guard !index.contains("/"), !index.isEmpty else {
-                throw ConfigurationError(.invalidValue, key: dotted(base + ["static", "index"]), "a file name, without '/'")
+                throw ConfigurationError(
+                    .invalidValue,
+                    key: dotted(base + ["static", "index"]),
+                    "a file name, without '/'"
+                )
             }
             files = StaticSettings(root: root, index: index)
         } else if string(base + ["static", "root"]) != nil {
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["static"]), "only routes of kind static have a static section")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["static"]),
+                "only routes of kind static have a static section"
+            )
         }
         var hub: HubRouteSettings?
         let subscribeRules = list(base + ["hub", "subscribe"])
         let publishRules = list(base + ["hub", "publish"])
         if kind == .hub {
-            let settings = HubRouteSettings(subscribe: subscribeRules ?? listOrDefault(base + ["hub", "subscribe"]), publish: publishRules ?? listOrDefault(base + ["hub", "publish"]))
+            let settings = HubRouteSettings(
+                subscribe: subscribeRules ?? listOrDefault(base + ["hub", "subscribe"]),
+                publish: publishRules ?? listOrDefault(base + ["hub", "publish"])
+            )
             for (key, rules) in [("subscribe", settings.subscribe), ("publish", settings.publish)] {
                 for rule in rules where !HubRouteSettings.isValidTopic(rule, allowPattern: true) {
-                    throw ConfigurationError(.invalidValue, key: dotted(base + ["hub", key]), "'\(rule)' is not a topic, 'prefix.*' or '*'")
+                    throw ConfigurationError(
+                        .invalidValue,
+                        key: dotted(base + ["hub", key]),
+                        "'\(rule)' is not a topic, 'prefix.*' or '*'"
+                    )
                 }
             }
             hub = settings
         } else if subscribeRules != nil || publishRules != nil {
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["hub"]), "only routes of kind hub have a hub section")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["hub"]),
+                "only routes of kind hub have a hub section"
+            )
         }
         return RouteConfiguration(
-            name: name, path: path, kind: kind, subprotocols: subprotocols,
-            requireSubprotocol: requireSubprotocol, limits: limits, compression: compression, worker: worker, proxy: proxy, hub: hub, origins: OriginPolicy(allowed: origins), auth: try auth(base + ["auth"]), files: files
+            name: name,
+            path: path,
+            kind: kind,
+            subprotocols: subprotocols,
+            requireSubprotocol: requireSubprotocol,
+            limits: limits,
+            compression: compression,
+            worker: worker,
+            proxy: proxy,
+            hub: hub,
+            origins: OriginPolicy(allowed: origins),
+            auth: try auth(base + ["auth"]),
+            files: files
         )
     }
 
@@ -474,18 +692,32 @@ struct ConfigurationBuilder {
         let upstream = string(base + ["upstream"])
         guard kind == .proxy else {
             if upstream != nil {
-                throw ConfigurationError(.invalidValue, key: dotted(base), "only routes of kind proxy have a proxy section")
+                throw ConfigurationError(
+                    .invalidValue,
+                    key: dotted(base),
+                    "only routes of kind proxy have a proxy section"
+                )
             }
             return nil
         }
         guard let upstream else {
-            throw ConfigurationError(.missingValue, key: dotted(base + ["upstream"]), "a proxy route needs proxy.upstream (ws://host:port/path or unix:/path)")
+            throw ConfigurationError(
+                .missingValue,
+                key: dotted(base + ["upstream"]),
+                "a proxy route needs proxy.upstream (ws://host:port/path or unix:/path)"
+            )
         }
         guard let parsed = ProxySettings.parseUpstream(upstream) else {
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["upstream"]), "'\(upstream)' is not ws://host:port/path or unix:/socket[#/path]")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["upstream"]),
+                "'\(upstream)' is not ws://host:port/path or unix:/socket[#/path]"
+            )
         }
         return ProxySettings(
-            upstream: parsed.0, path: parsed.path, hostHeader: parsed.host,
+            upstream: parsed.0,
+            path: parsed.path,
+            hostHeader: parsed.host,
             connectTimeout: try duration(base + ["connect_timeout"]),
             handshakeTimeout: try duration(base + ["handshake_timeout"])
         )
@@ -496,7 +728,11 @@ struct ConfigurationBuilder {
         let socket = string(base + ["socket"])
         guard kind == .worker else {
             if command != nil || socket != nil {
-                throw ConfigurationError(.invalidValue, key: dotted(base), "only routes of kind worker have a worker section")
+                throw ConfigurationError(
+                    .invalidValue,
+                    key: dotted(base),
+                    "only routes of kind worker have a worker section"
+                )
             }
             return nil
         }
@@ -515,16 +751,32 @@ struct ConfigurationBuilder {
             )
         case (nil, let socket?):
             guard socket.hasPrefix("/") else {
-                throw ConfigurationError(.invalidValue, key: dotted(base + ["socket"]), "a worker socket path must be absolute")
+                throw ConfigurationError(
+                    .invalidValue,
+                    key: dotted(base + ["socket"]),
+                    "a worker socket path must be absolute"
+                )
             }
             for key in ["args", "env", "instances"] where string(base + [key]) != nil || list(base + [key]) != nil {
-                throw ConfigurationError(.invalidValue, key: dotted(base + [key]), "only a supervised worker (command) takes \(key)")
+                throw ConfigurationError(
+                    .invalidValue,
+                    key: dotted(base + [key]),
+                    "only a supervised worker (command) takes \(key)"
+                )
             }
             source = .external(socket: socket)
         case (nil, nil):
-            throw ConfigurationError(.missingValue, key: dotted(base + ["command"]), "a worker route needs worker.command (supervised) or worker.socket (external)")
+            throw ConfigurationError(
+                .missingValue,
+                key: dotted(base + ["command"]),
+                "a worker route needs worker.command (supervised) or worker.socket (external)"
+            )
         case (.some, .some):
-            throw ConfigurationError(.invalidValue, key: dotted(base + ["socket"]), "use either worker.command or worker.socket, not both")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["socket"]),
+                "use either worker.command or worker.socket, not both"
+            )
         }
         var uids: [Int] = []
         for text in list(base + ["allowed_uids"]) ?? [] {
@@ -554,9 +806,10 @@ struct ConfigurationBuilder {
     }
 
     private func list(_ path: [String]) -> [String]? {
-        reader.stringArray(forKey: ConfigKey(path)) ?? reader.string(forKey: ConfigKey(path)).map { text in
-            text.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }
-        }
+        reader.stringArray(forKey: ConfigKey(path))
+            ?? reader.string(forKey: ConfigKey(path)).map { text in
+                text.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }
+            }
     }
 
     /// `self_signed: true` means the loopback names; a list names the certificate's subjects.
@@ -608,7 +861,8 @@ struct ConfigurationBuilder {
         return []
     }
 
-    private func choice<T: RawRepresentable & CaseIterable>(_ path: [String]) throws(ConfigurationError) -> T where T.RawValue == String {
+    private func choice<T: RawRepresentable & CaseIterable>(_ path: [String]) throws(ConfigurationError) -> T
+    where T.RawValue == String {
         let text = stringOrDefault(path)
         guard let parsed = T(rawValue: text) else {
             let options = T.allCases.map(\.rawValue).joined(separator: ", ")
@@ -626,19 +880,27 @@ struct ConfigurationBuilder {
     }
 
     private func integer(_ path: [String]) throws(ConfigurationError) -> Int {
-        guard let value = try optionalInteger(path) else { preconditionFailure("\(dotted(path)) has no declared default") }
+        guard let value = try optionalInteger(path) else {
+            preconditionFailure("\(dotted(path)) has no declared default")
+        }
         return value
     }
 
     /// An integer within the key's declared range; nil when it is unset and has no default.
     private func optionalInteger(_ path: [String]) throws(ConfigurationError) -> Int? {
-        guard case .integer(let range) = spec(path).kind else { preconditionFailure("\(dotted(path)) is not declared an integer") }
+        guard case .integer(let range) = spec(path).kind else {
+            preconditionFailure("\(dotted(path)) is not declared an integer")
+        }
         guard let text = text(path) else { return nil }
         guard let parsed = Int(text) else {
             throw ConfigurationError(.wrongType, key: dotted(path), "'\(text)' is not an integer")
         }
         guard range.contains(parsed) else {
-            throw ConfigurationError(.invalidValue, key: dotted(path), "\(parsed) is outside \(range.lowerBound)…\(range.upperBound)")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(path),
+                "\(parsed) is outside \(range.lowerBound)…\(range.upperBound)"
+            )
         }
         return parsed
     }
@@ -646,10 +908,16 @@ struct ConfigurationBuilder {
     /// One of the key's declared words, as a close code: 1013 (try again later) or 1008
     /// (policy violation), the two codes that tell a client why it was dropped for not reading.
     private func overflowCloseCode(_ path: [String]) throws(ConfigurationError) -> UInt16 {
-        guard case .word(let words) = spec(path).kind else { preconditionFailure("\(dotted(path)) is not declared a word") }
+        guard case .word(let words) = spec(path).kind else {
+            preconditionFailure("\(dotted(path)) is not declared a word")
+        }
         let text = stringOrDefault(path)
         guard words.contains(text), let code = UInt16(text) else {
-            throw ConfigurationError(.invalidValue, key: dotted(path), "'\(text)' is not \(words.joined(separator: " or "))")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(path),
+                "'\(text)' is not \(words.joined(separator: " or "))"
+            )
         }
         return code
     }
@@ -667,33 +935,55 @@ struct ConfigurationBuilder {
     }
 
     private func bytes(_ path: [String]) throws(ConfigurationError) -> Int {
-        guard case .bytes(let range) = spec(path).kind else { preconditionFailure("\(dotted(path)) is not declared a byte count") }
+        guard case .bytes(let range) = spec(path).kind else {
+            preconditionFailure("\(dotted(path)) is not declared a byte count")
+        }
         let text = stringOrDefault(path)
         guard let parsed = ValueParsing.byteCount(text) else {
-            throw ConfigurationError(.wrongType, key: dotted(path), "'\(text)' is not a byte count (such as 65536, 64KiB or 1MiB)")
+            throw ConfigurationError(
+                .wrongType,
+                key: dotted(path),
+                "'\(text)' is not a byte count (such as 65536, 64KiB or 1MiB)"
+            )
         }
         guard range.contains(parsed) else {
-            throw ConfigurationError(.invalidValue, key: dotted(path), "\(parsed) bytes is outside \(range.lowerBound)…\(range.upperBound)")
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(path),
+                "\(parsed) bytes is outside \(range.lowerBound)…\(range.upperBound)"
+            )
         }
         return parsed
     }
 
     /// A duration that may be switched off with `never`: nil when switched off.
     private func optionalDuration(_ path: [String]) throws(ConfigurationError) -> TimeAmount? {
-        guard case .durationOrNever = spec(path).kind else { preconditionFailure("\(dotted(path)) is not declared a duration or never") }
+        guard case .durationOrNever = spec(path).kind else {
+            preconditionFailure("\(dotted(path)) is not declared a duration or never")
+        }
         let text = stringOrDefault(path)
         guard text != "never" else { return nil }
         return try parseDuration(text, path, positive: false)
     }
 
     private func duration(_ path: [String]) throws(ConfigurationError) -> TimeAmount {
-        guard case .duration(let positive) = spec(path).kind else { preconditionFailure("\(dotted(path)) is not declared a duration") }
+        guard case .duration(let positive) = spec(path).kind else {
+            preconditionFailure("\(dotted(path)) is not declared a duration")
+        }
         return try parseDuration(stringOrDefault(path), path, positive: positive)
     }
 
-    private func parseDuration(_ text: String, _ path: [String], positive: Bool) throws(ConfigurationError) -> TimeAmount {
+    private func parseDuration(
+        _ text: String,
+        _ path: [String],
+        positive: Bool
+    ) throws(ConfigurationError) -> TimeAmount {
         guard let parsed = ValueParsing.duration(text) else {
-            throw ConfigurationError(.wrongType, key: dotted(path), "'\(text)' is not a duration (such as 30, 30s, 500ms or 5m)")
+            throw ConfigurationError(
+                .wrongType,
+                key: dotted(path),
+                "'\(text)' is not a duration (such as 30, 30s, 500ms or 5m)"
+            )
         }
         if positive && parsed <= .zero {
             throw ConfigurationError(.invalidValue, key: dotted(path), "must be longer than zero")

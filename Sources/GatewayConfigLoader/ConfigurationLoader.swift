@@ -24,7 +24,13 @@ public struct ConfigurationLoader: Sendable {
     /// The demo page's folder, for the embedded default (nil: no demo route).
     public var demoRoot: String?
 
-    public init(filePath: String?, environment: [String: String] = [:], overrides: [String] = [], activatedSockets: [String] = [], demoRoot: String? = nil) {
+    public init(
+        filePath: String?,
+        environment: [String: String] = [:],
+        overrides: [String] = [],
+        activatedSockets: [String] = [],
+        demoRoot: String? = nil
+    ) {
         self.filePath = filePath
         self.environment = environment
         self.overrides = overrides
@@ -55,8 +61,11 @@ public struct ConfigurationLoader: Sendable {
             }
             let path = override[..<equals].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
             let value = String(override[override.index(after: equals)...])
-            for (section, nameIndex) in [("listeners", 1), ("routes", 1)] where path.first == section && path.count > nameIndex + 1 {
-                if !(names[section] ?? []).contains(path[nameIndex]) { names[section, default: []].append(path[nameIndex]) }
+            for (section, nameIndex) in [("listeners", 1), ("routes", 1)]
+            where path.first == section && path.count > nameIndex + 1 {
+                if !(names[section] ?? []).contains(path[nameIndex]) {
+                    names[section, default: []].append(path[nameIndex])
+                }
             }
             flagPaths.append(path)
             flagValues[AbsoluteConfigKey(path)] = ConfigValue(.string(value), isSecret: false)
@@ -69,7 +78,10 @@ public struct ConfigurationLoader: Sendable {
         }
 
         // 3. Environment: only known keys may be set, so a typo is an error, not a no-op.
-        let environmentNames = Dictionary(keyPaths.map { (Self.environmentName(for: $0), $0) }, uniquingKeysWith: { a, _ in a })
+        let environmentNames = Dictionary(
+            keyPaths.map { (Self.environmentName(for: $0), $0) },
+            uniquingKeysWith: { a, _ in a }
+        )
         var environmentValues: [String: String] = [:]
         for (name, value) in environment where name.hasPrefix(Self.environmentPrefix) {
             if Self.reservedEnvironment.contains(name) { continue }
@@ -116,7 +128,9 @@ public struct ConfigurationLoader: Sendable {
                 let count = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
                 if count == 0 { break }
                 bytes.append(contentsOf: chunk[0..<count])
-                if bytes.count > 4 << 20 { throw ConfigurationError(.invalidValue, key: "", "\(path) is larger than 4 MiB") }
+                if bytes.count > 4 << 20 {
+                    throw ConfigurationError(.invalidValue, key: "", "\(path) is larger than 4 MiB")
+                }
             }
             return String(decoding: bytes, as: UTF8.self)
         } catch let error as ConfigurationError {
@@ -134,7 +148,10 @@ public struct ConfigurationLoader: Sendable {
             case .mapping(let pairs, _):
                 for (key, child) in pairs { walk(child, path + [key.string ?? ""]) }
             case .sequence(let items, _):
-                values[AbsoluteConfigKey(path)] = ConfigValue(.stringArray(items.map { $0.string ?? "" }), isSecret: false)
+                values[AbsoluteConfigKey(path)] = ConfigValue(
+                    .stringArray(items.map { $0.string ?? "" }),
+                    isSecret: false
+                )
             case .scalar(let text, _):
                 values[AbsoluteConfigKey(path)] = ConfigValue(.string(text), isSecret: false)
             }

@@ -37,7 +37,8 @@ public enum EffectiveConfiguration {
         }
         guard !redactedKeys.isEmpty else { return out }
         // Said first, so nobody mistakes this text for a copy of the file.
-        return "# Secrets are shown as \"\(redacted)\" (\(redactedKeys.joined(separator: ", "))): keep the original file.\n"
+        return
+            "# Secrets are shown as \"\(redacted)\" (\(redactedKeys.joined(separator: ", "))): keep the original file.\n"
             + "# Loaded as it is, this text stands for secrets nobody knows: what needs them is refused.\n" + out
     }
 

@@ -1,9 +1,10 @@
+import GatewayCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import GatewayCore
 
 /// The configuration used when `wssgate` starts without a file: TLS on port 8443 with a
 /// certificate made at start for the loopback names, an echo route, and a chat route served by
@@ -21,7 +22,10 @@ public enum EmbeddedDefault {
     /// Where the demo page is looked for, in order: next to the binary (`../share/wssgate/www`),
     /// the installed location, and the source tree (for `make run`).
     public static func demoCandidates(executableDirectory: String, workingDirectory: String) -> [String] {
-        [executableDirectory + "/../share/wssgate/www", "/usr/share/wssgate/www", workingDirectory + "/rootfs/usr/share/wssgate/www"]
+        [
+            executableDirectory + "/../share/wssgate/www", "/usr/share/wssgate/www",
+            workingDirectory + "/rootfs/usr/share/wssgate/www",
+        ]
     }
 
     /// The default for a process that was passed these sockets (by `FileDescriptorName=`), with
@@ -40,7 +44,9 @@ public enum EmbeddedDefault {
             var used = Set<String>()
             for (index, name) in activatedSockets.enumerated() {
                 // Listener names follow the sockets' names (`FileDescriptorName=https` → `https`).
-                var safe = String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "_" })
+                var safe = String(
+                    name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "_" }
+                )
                 if safe.isEmpty || !used.insert(safe).inserted { safe = "socket\(index)" }
                 listeners += """
                       \(safe):
@@ -76,24 +82,24 @@ public enum EmbeddedDefault {
         // As a double-quoted YAML scalar.
         let quoted = String(executable.flatMap { $0 == "\\" || $0 == "\"" ? ["\\", $0] : [$0] })
         return """
-        routes:
-          echo:
-            path: /echo
-            kind: echo
-          chat:
-            path: /chat
-            kind: worker
-            worker:
-              command: "\(quoted)"
-              args: [worker, chat]
-              instances: 1
-          hub:
-            path: /hub
-            kind: hub
-            hub:
-              subscribe: ["*"]
-              publish: ["playground.*"]
+            routes:
+              echo:
+                path: /echo
+                kind: echo
+              chat:
+                path: /chat
+                kind: worker
+                worker:
+                  command: "\(quoted)"
+                  args: [worker, chat]
+                  instances: 1
+              hub:
+                path: /hub
+                kind: hub
+                hub:
+                  subscribe: ["*"]
+                  publish: ["playground.*"]
 
-        """
+            """
     }
 }

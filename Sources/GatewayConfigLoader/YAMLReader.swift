@@ -63,7 +63,11 @@ enum YAMLReader {
                     stack.append(.mapping(pairs, pendingKey: nil, mark, anchor: anchor))
                 } else {
                     if let name = node.string, pairs.contains(where: { $0.key.string == name }) {
-                        throw Failure(code: .duplicateKey(name), problem: "key '\(name)' appears twice in one mapping", mark: node.mark)
+                        throw Failure(
+                            code: .duplicateKey(name),
+                            problem: "key '\(name)' appears twice in one mapping",
+                            mark: node.mark
+                        )
                     }
                     stack.append(.mapping(pairs, pendingKey: node, mark, anchor: anchor))
                 }
@@ -76,7 +80,11 @@ enum YAMLReader {
                 let problem = parser.problem.map { String(cString: $0) } ?? "not valid YAML"
                 let context = parser.context.map { " " + String(cString: $0) } ?? ""
                 let mark = parser.problem_mark
-                throw Failure(code: .syntax, problem: problem + context, mark: .init(line: Int(mark.line) + 1, column: Int(mark.column) + 1))
+                throw Failure(
+                    code: .syntax,
+                    problem: problem + context,
+                    mark: .init(line: Int(mark.line) + 1, column: Int(mark.column) + 1)
+                )
             }
             defer { yaml_event_delete(&event) }
             let mark = YAMLNode.Mark(line: Int(event.start_mark.line) + 1, column: Int(event.start_mark.column) + 1)
@@ -86,16 +94,30 @@ enum YAMLReader {
             case YAML_DOCUMENT_START_EVENT:
                 documents += 1
                 if documents > 1 {
-                    throw Failure(code: .syntax, problem: "a configuration is one YAML document; a second one starts here", mark: mark)
+                    throw Failure(
+                        code: .syntax,
+                        problem: "a configuration is one YAML document; a second one starts here",
+                        mark: mark
+                    )
                 }
             case YAML_SCALAR_EVENT:
                 let scalar = event.data.scalar
-                let text = String(decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
+                let text = String(
+                    decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length),
+                    as: UTF8.self
+                )
                 try place(.scalar(text, mark), anchor: scalar.anchor.map { String(cString: $0) })
             case YAML_SEQUENCE_START_EVENT:
                 stack.append(.sequence([], mark, anchor: event.data.sequence_start.anchor.map { String(cString: $0) }))
             case YAML_MAPPING_START_EVENT:
-                stack.append(.mapping([], pendingKey: nil, mark, anchor: event.data.mapping_start.anchor.map { String(cString: $0) }))
+                stack.append(
+                    .mapping(
+                        [],
+                        pendingKey: nil,
+                        mark,
+                        anchor: event.data.mapping_start.anchor.map { String(cString: $0) }
+                    )
+                )
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                 guard let top = stack.popLast() else { break }
                 switch top {

@@ -44,9 +44,16 @@ public struct ACMESettings: Sendable, Equatable {
     public var retryMax: TimeAmount
 
     public init(
-        directory: String, email: String? = nil, domains: [String], storage: String = Self.defaultStorage, caBundle: String? = nil,
-        challenges: [Challenge] = [.tlsALPN01, .http01], externalAccountKeyID: String? = nil, externalAccountHMACKey: String? = nil,
-        retryInitial: TimeAmount = .seconds(60), retryMax: TimeAmount = .hours(24)
+        directory: String,
+        email: String? = nil,
+        domains: [String],
+        storage: String = Self.defaultStorage,
+        caBundle: String? = nil,
+        challenges: [Challenge] = [.tlsALPN01, .http01],
+        externalAccountKeyID: String? = nil,
+        externalAccountHMACKey: String? = nil,
+        retryInitial: TimeAmount = .seconds(60),
+        retryMax: TimeAmount = .hours(24)
     ) {
         self.directory = directory
         self.email = email
@@ -75,7 +82,8 @@ extension ACMESettings {
         guard !name.isEmpty, name.utf8.count <= 253, !name.hasSuffix(".") else { return false }
         for label in name.split(separator: ".", omittingEmptySubsequences: false) {
             guard (1...63).contains(label.utf8.count), label.first != "-", label.last != "-" else { return false }
-            guard label.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }) else { return false }
+            guard label.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D })
+            else { return false }
         }
         return true
     }

@@ -18,7 +18,8 @@ public struct AdminSettings: Sendable, Equatable {
     /// /run/wssgate when run by hand) is a warning; an address asked for is an error.
     public var isExplicit: Bool
 
-    public init(address: ListenAddress? = AdminSettings.defaultAddress, token: String? = nil, isExplicit: Bool = false) {
+    public init(address: ListenAddress? = AdminSettings.defaultAddress, token: String? = nil, isExplicit: Bool = false)
+    {
         self.address = address
         self.token = token
         self.isExplicit = isExplicit

@@ -39,7 +39,17 @@ public struct CertificateStatus: Sendable, Equatable {
     public var failures: Int
     public var lastError: String?
 
-    public init(listeners: [String], domains: [String], directory: String, state: State, notAfter: Date? = nil, nextAttempt: Date? = nil, issued: Int = 0, failures: Int = 0, lastError: String? = nil) {
+    public init(
+        listeners: [String],
+        domains: [String],
+        directory: String,
+        state: State,
+        notAfter: Date? = nil,
+        nextAttempt: Date? = nil,
+        issued: Int = 0,
+        failures: Int = 0,
+        lastError: String? = nil
+    ) {
         self.listeners = listeners
         self.domains = domains
         self.directory = directory

@@ -33,7 +33,15 @@ public struct ClusterSettings: Sendable, Equatable {
     /// Prefix of every Redis key and channel, so that several clusters can share one Redis.
     public var prefix: String
 
-    public init(redis: String, node: String, nodeNumber: Int? = nil, presenceTTL: TimeAmount = ClusterSettings.defaultPresenceTTL, degradedReadiness: DegradedReadiness = .ready, requestTimeout: TimeAmount = .seconds(2), prefix: String = "wssgate") {
+    public init(
+        redis: String,
+        node: String,
+        nodeNumber: Int? = nil,
+        presenceTTL: TimeAmount = ClusterSettings.defaultPresenceTTL,
+        degradedReadiness: DegradedReadiness = .ready,
+        requestTimeout: TimeAmount = .seconds(2),
+        prefix: String = "wssgate"
+    ) {
         self.redis = redis
         self.node = node
         self.nodeNumber = nodeNumber ?? Self.nodeNumber(for: node)
@@ -63,8 +71,10 @@ public struct ClusterSettings: Sendable, Equatable {
 
     /// Whether a node name is usable in Redis keys and channels and in logs.
     public static func isValidNodeName(_ name: String) -> Bool {
-        (1...64).contains(name.utf8.count) && name.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x2E || byte == 0x5F
-        }
+        (1...64).contains(name.utf8.count)
+            && name.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || byte == 0x2D || byte == 0x2E || byte == 0x5F
+            }
     }
 }

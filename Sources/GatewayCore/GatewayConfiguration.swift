@@ -42,13 +42,20 @@ public struct GatewayConfiguration: Sendable, Equatable {
 public struct LogSettings: Sendable, Equatable {
     public enum Format: String, Sendable, CaseIterable { case logfmt, json }
     public enum Level: String, Sendable, CaseIterable { case trace, debug, info, notice, warning, error, critical }
-    public static let defaultRedactedParameters = ["token", "access_token", "id_token", "refresh_token", "jwt", "api_key", "apikey", "password", "secret", "client_secret", "signature"]
+    public static let defaultRedactedParameters = [
+        "token", "access_token", "id_token", "refresh_token", "jwt", "api_key", "apikey", "password", "secret",
+        "client_secret", "signature",
+    ]
     public var level: Level
     public var format: Format
     /// Query parameters and `name=value` fields whose values never reach the log (besides
     /// Authorization, Cookie and anything shaped like a JWT, which are always redacted).
     public var redactParameters: [String]
-    public init(level: Level = .info, format: Format = .logfmt, redactParameters: [String] = LogSettings.defaultRedactedParameters) {
+    public init(
+        level: Level = .info,
+        format: Format = .logfmt,
+        redactParameters: [String] = LogSettings.defaultRedactedParameters
+    ) {
         self.level = level
         self.format = format
         self.redactParameters = redactParameters
@@ -67,7 +74,12 @@ public struct ServerSettings: Sendable, Equatable {
     /// After a reload removes a route, how long its open connections may go on before they are
     /// drained with 1001; nil (the default, `never`): until they close by themselves.
     public var removedRouteGrace: TimeAmount?
-    public init(threads: Int = 0, drainTimeout: TimeAmount = .seconds(30), drainSpread: TimeAmount = .seconds(2), removedRouteGrace: TimeAmount? = nil) {
+    public init(
+        threads: Int = 0,
+        drainTimeout: TimeAmount = .seconds(30),
+        drainSpread: TimeAmount = .seconds(2),
+        removedRouteGrace: TimeAmount? = nil
+    ) {
         self.threads = threads
         self.drainTimeout = drainTimeout
         self.drainSpread = drainSpread

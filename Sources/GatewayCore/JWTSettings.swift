@@ -79,10 +79,12 @@ public struct JWTSettings: Sendable, Equatable {
     }
 
     public static func == (lhs: JWTSettings, rhs: JWTSettings) -> Bool {
-        lhs.secrets == rhs.secrets && lhs.secretFile == rhs.secretFile && lhs.publicKeys.map(\.pem) == rhs.publicKeys.map(\.pem)
+        lhs.secrets == rhs.secrets && lhs.secretFile == rhs.secretFile
+            && lhs.publicKeys.map(\.pem) == rhs.publicKeys.map(\.pem)
             && lhs.publicKeys.map(\.path) == rhs.publicKeys.map(\.path)
             && lhs.jwks?.json == rhs.jwks?.json && lhs.algorithms == rhs.algorithms && lhs.issuer == rhs.issuer
             && lhs.audiences == rhs.audiences && lhs.leeway == rhs.leeway && lhs.sources == rhs.sources
-            && lhs.cookieName == rhs.cookieName && lhs.queryParameter == rhs.queryParameter && lhs.protocolPrefix == rhs.protocolPrefix
+            && lhs.cookieName == rhs.cookieName && lhs.queryParameter == rhs.queryParameter
+            && lhs.protocolPrefix == rhs.protocolPrefix
     }
 }

@@ -32,13 +32,17 @@ public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
         }
         if text.hasPrefix("fd:") {
             let name = String(text.dropFirst(3))
-            guard !name.isEmpty, name.utf8.count <= 255, !name.contains(":") else { throw bad("a descriptor name is 1 to 255 characters without ':'") }
+            guard !name.isEmpty, name.utf8.count <= 255, !name.contains(":") else {
+                throw bad("a descriptor name is 1 to 255 characters without ':'")
+            }
             self = .systemd(name: name)
             return
         }
         if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
-            guard path.hasPrefix("/") || path.hasPrefix(".") else { throw bad("a Unix socket path must be absolute or start with '.'") }
+            guard path.hasPrefix("/") || path.hasPrefix(".") else {
+                throw bad("a Unix socket path must be absolute or start with '.'")
+            }
             guard path.utf8.count < 108 else { throw bad("a Unix socket path must be shorter than 108 bytes") }
             self = .unix(path: path)
             return
@@ -124,7 +128,14 @@ public struct TLSSettings: Sendable, Equatable {
         if case .acme(let settings) = source { return settings }
         return nil
     }
-    public init(source: Source, minimumVersion: Version = .tls12, additional: [Additional] = [], clientCertificates: ClientCertificates = .off, clientCA: String? = nil, hsts: String? = nil) {
+    public init(
+        source: Source,
+        minimumVersion: Version = .tls12,
+        additional: [Additional] = [],
+        clientCertificates: ClientCertificates = .off,
+        clientCA: String? = nil,
+        hsts: String? = nil
+    ) {
         self.source = source
         self.minimumVersion = minimumVersion
         self.additional = additional

@@ -30,7 +30,8 @@ public struct OriginPolicy: Sendable, Equatable {
         }
         for entry in allowed {
             if entry == "*" { return true }
-            guard let pattern = Origin(parsing: entry), pattern.scheme == origin.scheme, pattern.port == origin.port else { continue }
+            guard let pattern = Origin(parsing: entry), pattern.scheme == origin.scheme, pattern.port == origin.port
+            else { continue }
             if pattern.host.hasPrefix("*.") {
                 let suffix = pattern.host.dropFirst(1)  // ".example.com"
                 if origin.host.hasSuffix(suffix) && origin.host.count > suffix.count { return true }

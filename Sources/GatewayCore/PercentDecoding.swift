@@ -9,7 +9,8 @@ public enum PercentDecoding {
             switch byte {
             case UInt8(ascii: "%"):
                 guard let high = iterator.next(), let low = iterator.next(),
-                      let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else { return nil }
+                    let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+                else { return nil }
                 bytes.append(value)
             case UInt8(ascii: "+") where plusAsSpace:
                 bytes.append(0x20)
@@ -26,8 +27,9 @@ public enum PercentDecoding {
         var result = ""
         for byte in text.utf8 {
             switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
                 result.unicodeScalars.append(Unicode.Scalar(byte))
             default:
                 let hex = String(byte, radix: 16, uppercase: true)
@@ -45,7 +47,10 @@ public enum PercentDecoding {
         return query.split(separator: "&").map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let value = parts.count > 1 ? parts[1] : ""
-            return (decode(parts[0], plusAsSpace: true) ?? String(parts[0]), decode(value, plusAsSpace: true) ?? String(value))
+            return (
+                decode(parts[0], plusAsSpace: true) ?? String(parts[0]),
+                decode(value, plusAsSpace: true) ?? String(value)
+            )
         }
     }
 }

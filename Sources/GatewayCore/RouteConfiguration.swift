@@ -114,7 +114,8 @@ public struct HubRouteSettings: Sendable, Equatable {
     /// `*` only as a whole last segment.
     public static func isValidTopic(_ topic: String, allowPattern: Bool) -> Bool {
         guard !topic.isEmpty, topic.utf8.count <= 255,
-              !topic.unicodeScalars.contains(where: { $0 == " " || $0.value < 0x20 }) else { return false }
+            !topic.unicodeScalars.contains(where: { $0 == " " || $0.value < 0x20 })
+        else { return false }
         if topic == "*" || topic.hasSuffix(".*") {
             return allowPattern && !topic.dropLast().contains("*")
         }
@@ -139,7 +140,13 @@ public struct ProxySettings: Sendable, Equatable {
     /// No complete upgrade answer within this long: 504.
     public var handshakeTimeout: TimeAmount
 
-    public init(upstream: Upstream, path: String, hostHeader: String, connectTimeout: TimeAmount = .seconds(5), handshakeTimeout: TimeAmount = .seconds(10)) {
+    public init(
+        upstream: Upstream,
+        path: String,
+        hostHeader: String,
+        connectTimeout: TimeAmount = .seconds(5),
+        handshakeTimeout: TimeAmount = .seconds(10)
+    ) {
         self.upstream = upstream
         self.path = path
         self.hostHeader = hostHeader

@@ -1,6 +1,6 @@
 import GatewayCore
-import NIOHTTP1
 import NIOCore
+import NIOHTTP1
 
 /// The address of the client behind a connection: the TCP peer, or — when the peer is a
 /// trusted proxy — the address that proxy names in `Forwarded` (RFC 7239) or
@@ -8,7 +8,11 @@ import NIOCore
 /// first address that is not trusted is the client. Headers from untrusted peers are ignored,
 /// so a client cannot pick its own address.
 enum ClientAddress {
-    static func resolve(peer: SocketAddress?, headers: HTTPHeaders, trusted: [IPNetwork]) -> (bytes: [UInt8]?, text: String) {
+    static func resolve(
+        peer: SocketAddress?,
+        headers: HTTPHeaders,
+        trusted: [IPNetwork]
+    ) -> (bytes: [UInt8]?, text: String) {
         guard let peer, let peerText = peer.ipAddress, let peerBytes = IPNetwork.parseAddress(peerText) else {
             return (nil, "unix")
         }
@@ -35,7 +39,9 @@ enum ClientAddress {
                     let parts = pair.split(separator: "=", maxSplits: 1)
                     guard parts.count == 2, String(parts[0]).trimmingSpaces().lowercased() == "for" else { continue }
                     var value = String(parts[1]).trimmingSpaces()
-                    if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+                    if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 {
+                        value = String(value.dropFirst().dropLast())
+                    }
                     // `[v6]:port` or `v4:port`: the address without the port.
                     if value.hasPrefix("["), let close = value.firstIndex(of: "]") {
                         value = String(value[value.index(after: value.startIndex)..<close])
@@ -47,6 +53,8 @@ enum ClientAddress {
             }
             return chain
         }
-        return headers["x-forwarded-for"].joined(separator: ",").split(separator: ",").map { String($0.trimmingSpaces()) }
+        return headers["x-forwarded-for"].joined(separator: ",").split(separator: ",").map {
+            String($0.trimmingSpaces())
+        }
     }
 }

@@ -58,7 +58,10 @@ public final class ClientLimiter: Sendable {
             }
             if settings.connectionsPerSecondPerIP > 0 {
                 let elapsed = Double((now - client.refilled).nanoseconds) / 1e9
-                client.tokens = min(Double(settings.connectionBurstPerIP), client.tokens + elapsed * settings.connectionsPerSecondPerIP)
+                client.tokens = min(
+                    Double(settings.connectionBurstPerIP),
+                    client.tokens + elapsed * settings.connectionsPerSecondPerIP
+                )
                 client.refilled = now
                 guard client.tokens >= 1 else {
                     state.clients[address] = client

@@ -4,8 +4,8 @@ import GatewayMetrics
 import GatewayTLS
 import GatewayWebSocket
 import Logging
-import NIOCore
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
@@ -72,7 +72,10 @@ public final class GatewayServer: Service, Sendable {
         public var ready: @Sendable ([BoundListener]) -> Void
         /// Draining has started.
         public var draining: @Sendable () -> Void
-        public init(ready: @escaping @Sendable ([BoundListener]) -> Void = { _ in }, draining: @escaping @Sendable () -> Void = {}) {
+        public init(
+            ready: @escaping @Sendable ([BoundListener]) -> Void = { _ in },
+            draining: @escaping @Sendable () -> Void = {}
+        ) {
             self.ready = ready
             self.draining = draining
         }
@@ -101,7 +104,12 @@ public final class GatewayServer: Service, Sendable {
         self.metrics = metrics ?? GatewayMetrics(routes: configuration.routes.map(\.name), version: "")
         self.sessions = sessions
         self.configuration = configuration
-        self.live = LiveSettings(routes: configuration.routes, http: configuration.http, verifiers: verifiers, services: services)
+        self.live = LiveSettings(
+            routes: configuration.routes,
+            http: configuration.http,
+            verifiers: verifiers,
+            services: services
+        )
         self.activatedSockets = NIOLockedValueBox(activatedSockets)
         self.hooks = hooks
         self.group = group
@@ -117,12 +125,26 @@ public final class GatewayServer: Service, Sendable {
         var bound: [BoundListener] = []
         do {
             for listenerConfiguration in configuration.listeners {
-                let (listener, address) = try await bind(listenerConfiguration, tls: initialTLS[listenerConfiguration.name])
+                let (listener, address) = try await bind(
+                    listenerConfiguration,
+                    tls: initialTLS[listenerConfiguration.name]
+                )
                 listeners.withLockedValue { $0.append((listenerConfiguration.name, listener)) }
-                bound.append(BoundListener(name: listenerConfiguration.name, address: address, tls: listenerConfiguration.tls != nil))
+                bound.append(
+                    BoundListener(
+                        name: listenerConfiguration.name,
+                        address: address,
+                        tls: listenerConfiguration.tls != nil
+                    )
+                )
             }
         } catch {
-            await closeListeners(listeners.withLockedValue { list in defer { list = [] }; return list.map(\.listener) })
+            await closeListeners(
+                listeners.withLockedValue { list in
+                    defer { list = [] }
+                    return list.map(\.listener)
+                }
+            )
             throw error
         }
         // Ready once every listener is bound and every route can serve (a worker route once an
@@ -149,11 +171,14 @@ public final class GatewayServer: Service, Sendable {
         state.setPhase(.draining)
         hooks.draining()
         let timing = drainSettings.withLockedValue { $0 }
-        logger.info("draining", metadata: [
-            "websockets": .stringConvertible(state.webSocketSessions),
-            "listeners": .stringConvertible(listeners.withLockedValue { $0.count }),
-            "timeout": .string(ValueParsing.format(timing.drainTimeout)),
-        ])
+        logger.info(
+            "draining",
+            metadata: [
+                "websockets": .stringConvertible(state.webSocketSessions),
+                "listeners": .stringConvertible(listeners.withLockedValue { $0.count }),
+                "timeout": .string(ValueParsing.format(timing.drainTimeout)),
+            ]
+        )
         // Every listener stops accepting at once; then every connection hears it.
         await closeListeners(listeners.withLockedValue { $0.map(\.listener) })
         connections.quiesce()
@@ -163,7 +188,10 @@ public final class GatewayServer: Service, Sendable {
         let timeout = loop.scheduleTask(in: timing.drainTimeout) { first.succeed(true) }
         done.whenComplete { _ in first.succeed(false) }
         if (try? await first.futureResult.get()) == true {
-            logger.warning("drain timeout: closing what is left", metadata: ["connections": .stringConvertible(connections.count)])
+            logger.warning(
+                "drain timeout: closing what is left",
+                metadata: ["connections": .stringConvertible(connections.count)]
+            )
             connections.closeAll()
             try? await connections.empty(on: loop).get()
         }
@@ -195,7 +223,10 @@ public final class GatewayServer: Service, Sendable {
     /// Binds the listeners a new configuration adds (or moves to another address) and works out
     /// the rest; nothing is in force until `commit`. An address that cannot be bound throws, and
     /// what was bound so far is closed again.
-    public func prepareListeners(_ configurations: [ListenerConfiguration], tls: [String: ServerTLS]) async throws -> ListenerChange {
+    public func prepareListeners(
+        _ configurations: [ListenerConfiguration],
+        tls: [String: ServerTLS]
+    ) async throws -> ListenerChange {
         var change = ListenerChange()
         let current = listeners.withLockedValue { $0 }
         do {
@@ -243,8 +274,12 @@ public final class GatewayServer: Service, Sendable {
 
     // MARK: Binding
 
-    private func bind(_ configuration: ListenerConfiguration, tls: ServerTLS?) async throws -> (Listener, SocketAddress) {
-        let serial = nextSerial.withLockedValue { $0 += 1; return $0 }
+    private func bind(_ configuration: ListenerConfiguration, tls: ServerTLS?) async throws -> (Listener, SocketAddress)
+    {
+        let serial = nextSerial.withLockedValue {
+            $0 += 1
+            return $0
+        }
         let listener = Listener(serial: serial, settings: .init(configuration: configuration, tls: tls))
         let state = self.state
         let logger = self.logger
@@ -272,11 +307,25 @@ public final class GatewayServer: Service, Sendable {
                     let settings = listener.settings.withLockedValue { $0 }
                     let http = live.current.http
                     let dependencies = HTTPConnectionHandler.Dependencies(
-                        live: live, state: state, logger: logger,
-                        drainSpread: drainSettings.withLockedValue { $0.drainSpread }, sessions: sessions, metrics: metrics, limiter: limiter,
-                        hsts: settings.configuration.tls?.hsts, redirectHTTPSPort: settings.configuration.redirectHTTPSPort, acmeChallenges: acmeChallenges
+                        live: live,
+                        state: state,
+                        logger: logger,
+                        drainSpread: drainSettings.withLockedValue { $0.drainSpread },
+                        sessions: sessions,
+                        metrics: metrics,
+                        limiter: limiter,
+                        hsts: settings.configuration.tls?.hsts,
+                        redirectHTTPSPort: settings.configuration.redirectHTTPSPort,
+                        acmeChallenges: acmeChallenges
                     )
-                    try Self.configureConnection(channel: channel, listener: name, tls: settings.tls, http: http, dependencies: dependencies, state: state)
+                    try Self.configureConnection(
+                        channel: channel,
+                        listener: name,
+                        tls: settings.tls,
+                        http: http,
+                        dependencies: dependencies,
+                        state: state
+                    )
                 }
             }
         let channel: any Channel
@@ -293,35 +342,71 @@ public final class GatewayServer: Service, Sendable {
                 return descriptor
             }
             guard let descriptor else {
-                throw GatewayServerError(message: "listener \(name): no socket named '\(socketName)' was passed (LISTEN_FDS), or it was already used")
+                throw GatewayServerError(
+                    message:
+                        "listener \(name): no socket named '\(socketName)' was passed (LISTEN_FDS), or it was already used"
+                )
             }
             channel = try await bootstrap.withBoundSocket(descriptor).get()
         }
         listener.channel.withLockedValue { $0 = channel }
         let address = channel.localAddress!
-        logger.info("listening", metadata: [
-            "listener": .string(name),
-            "address": .string(Self.describe(address)),
-            "tls": .stringConvertible(configuration.tls != nil),
-        ])
+        logger.info(
+            "listening",
+            metadata: [
+                "listener": .string(name),
+                "address": .string(Self.describe(address)),
+                "tls": .stringConvertible(configuration.tls != nil),
+            ]
+        )
         return (listener, address)
     }
 
     /// TLS (when configured) → request guard → HTTP/1.1 codec → the gateway's HTTP handler.
-    static func configureConnection(channel: any Channel, listener: String, tls: ServerTLS?, http: HTTPSettings, dependencies: HTTPConnectionHandler.Dependencies, state: GatewayState) throws {
+    static func configureConnection(
+        channel: any Channel,
+        listener: String,
+        tls: ServerTLS?,
+        http: HTTPSettings,
+        dependencies: HTTPConnectionHandler.Dependencies,
+        state: GatewayState
+    ) throws {
         state.connectionOpened()
         channel.closeFuture.whenComplete { _ in state.connectionClosed() }
         if let tls, let challenges = dependencies.acmeChallenges, tls.answersTLSALPN01 {
             // TLS-ALPN-01: the ClientHello decides between the challenge and the normal pipeline.
-            try channel.pipeline.syncOperations.addHandler(TLSALPNChallengeRouter(challenges: challenges, timeout: http.headerTimeout) { pipeline in
-                try addNormalHandlers(pipeline: pipeline, listener: listener, tls: tls, http: http, dependencies: dependencies, state: state)
-            })
+            try channel.pipeline.syncOperations.addHandler(
+                TLSALPNChallengeRouter(challenges: challenges, timeout: http.headerTimeout) { pipeline in
+                    try addNormalHandlers(
+                        pipeline: pipeline,
+                        listener: listener,
+                        tls: tls,
+                        http: http,
+                        dependencies: dependencies,
+                        state: state
+                    )
+                }
+            )
         } else {
-            try addNormalHandlers(pipeline: channel.pipeline.syncOperations, listener: listener, tls: tls, http: http, dependencies: dependencies, state: state)
+            try addNormalHandlers(
+                pipeline: channel.pipeline.syncOperations,
+                listener: listener,
+                tls: tls,
+                http: http,
+                dependencies: dependencies,
+                state: state
+            )
         }
     }
 
-    private static func addNormalHandlers(pipeline: ChannelPipeline.SynchronousOperations, listener: String, tls: ServerTLS?, http: HTTPSettings, dependencies: HTTPConnectionHandler.Dependencies, state: GatewayState) throws {
+    private static func addNormalHandlers(
+        pipeline: ChannelPipeline.SynchronousOperations,
+        listener: String,
+        tls: ServerTLS?,
+        http: HTTPSettings,
+        dependencies: HTTPConnectionHandler.Dependencies,
+        state: GatewayState
+    ) throws {
         if let tls {
             try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
             try pipeline.addHandler(TLSHandshakeTimer(listener: listener, metrics: dependencies.metrics))
@@ -339,12 +424,21 @@ public final class GatewayServer: Service, Sendable {
                 metrics.handshakeFailed(reason: "http_\(status)")
             }
         )
-        let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: limits))
+        let decoder = ByteToMessageHandler(
+            HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: limits)
+        )
         let encoder = HTTPResponseEncoder()
         try pipeline.addHandler(requestGuard)
         try pipeline.addHandler(decoder)
         try pipeline.addHandler(encoder)
-        try pipeline.addHandler(HTTPConnectionHandler(dependencies: dependencies, decoder: decoder, encoder: encoder, requestGuard: requestGuard))
+        try pipeline.addHandler(
+            HTTPConnectionHandler(
+                dependencies: dependencies,
+                decoder: decoder,
+                encoder: encoder,
+                requestGuard: requestGuard
+            )
+        )
     }
 
     public static func describe(_ address: SocketAddress) -> String {
@@ -374,6 +468,9 @@ final class AcceptErrorLogger: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.warning("cannot accept a connection", metadata: ["listener": .string(listener), "error": .string("\(error)")])
+        logger.warning(
+            "cannot accept a connection",
+            metadata: ["listener": .string(listener), "error": .string("\(error)")]
+        )
     }
 }

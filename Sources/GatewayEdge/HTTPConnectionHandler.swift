@@ -63,7 +63,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Routes, services and verifiers as they were when the request's head arrived.
     private var snapshot: LiveSettings.Snapshot
 
-    init(dependencies: Dependencies, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder, requestGuard: HTTPRequestGuard) {
+    init(
+        dependencies: Dependencies,
+        decoder: ByteToMessageHandler<HTTPRequestDecoder>,
+        encoder: HTTPResponseEncoder,
+        requestGuard: HTTPRequestGuard
+    ) {
         self.dependencies = dependencies
         self.decoder = decoder
         self.encoder = encoder
@@ -85,12 +90,32 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             self.pending = nil
             switch pending {
             case .respond(let status, let headers, let body, let keepAlive, let head):
-                respond(context: context, status: status, headers: headers, body: body, keepAlive: keepAlive && !quiescing, headOnly: head)
+                respond(
+                    context: context,
+                    status: status,
+                    headers: headers,
+                    body: body,
+                    keepAlive: keepAlive && !quiescing,
+                    headOnly: head
+                )
             case .file(let found, let ifNoneMatch, let keepAlive, let head):
-                serve(found, ifNoneMatch: ifNoneMatch, context: context, keepAlive: keepAlive && !quiescing, headOnly: head)
+                serve(
+                    found,
+                    ifNoneMatch: ifNoneMatch,
+                    context: context,
+                    keepAlive: keepAlive && !quiescing,
+                    headOnly: head
+                )
             case .upgrade(let acceptance, let head):
                 if quiescing {
-                    respond(context: context, status: .serviceUnavailable, headers: [:], body: "draining\n", keepAlive: false, headOnly: false)
+                    respond(
+                        context: context,
+                        status: .serviceUnavailable,
+                        headers: [:],
+                        body: "draining\n",
+                        keepAlive: false,
+                        headOnly: false
+                    )
                 } else {
                     decide(context: context, acceptance: acceptance, head: head)
                 }
@@ -104,7 +129,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         answeringTarget = head.uri
         snapshot = dependencies.live.current
         if answeringUpgrade {
-            answeringClient = ClientAddress.resolve(peer: context.channel.remoteAddress, headers: head.headers, trusted: dependencies.limiter.trustedProxies)
+            answeringClient = ClientAddress.resolve(
+                peer: context.channel.remoteAddress,
+                headers: head.headers,
+                trusted: dependencies.limiter.trustedProxies
+            )
         }
         // HTTP-01 (RFC 8555 §8.3): answered before any redirect, since the CA asks on port 80.
         if let challenges = dependencies.acmeChallenges, !answeringUpgrade {
@@ -113,10 +142,22 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 let token = String(path.dropFirst(ACMEChallenges.httpPathPrefix.count))
                 let keep = keepAlive && !hasBody(head)
                 guard head.method == .GET || head.method == .HEAD else {
-                    return .respond(.methodNotAllowed, ["Allow": "GET, HEAD"], "use GET\n", keepAlive: keep, head: false)
+                    return .respond(
+                        .methodNotAllowed,
+                        ["Allow": "GET, HEAD"],
+                        "use GET\n",
+                        keepAlive: keep,
+                        head: false
+                    )
                 }
                 guard let keyAuthorization = challenges.keyAuthorization(forToken: token) else {
-                    return .respond(.notFound, [:], "no such ACME challenge\n", keepAlive: keep, head: head.method == .HEAD)
+                    return .respond(
+                        .notFound,
+                        [:],
+                        "no such ACME challenge\n",
+                        keepAlive: keep,
+                        head: head.method == .HEAD
+                    )
                 }
                 return .respond(.ok, [:], keyAuthorization, keepAlive: keep, head: head.method == .HEAD)
             }
@@ -128,7 +169,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             if path != HealthPaths.live, path != HealthPaths.ready {
                 let host = head.headers.first(name: "host").map(Self.hostWithoutPort) ?? "localhost"
                 let location = "https://" + host + (port == 443 ? "" : ":\(port)") + head.uri
-                return .respond(.permanentRedirect, ["Location": location], "moved to \(location)\n", keepAlive: keepAlive && !hasBody(head) && !answeringUpgrade, head: head.method == .HEAD)
+                return .respond(
+                    .permanentRedirect,
+                    ["Location": location],
+                    "moved to \(location)\n",
+                    keepAlive: keepAlive && !hasBody(head) && !answeringUpgrade,
+                    head: head.method == .HEAD
+                )
             }
         }
         if answeringUpgrade {
@@ -156,7 +203,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             }
             let phase = dependencies.state.readiness
             guard phase == .ready else {
-                return .respond(.serviceUnavailable, ["Retry-After": "1"], "\(phase.rawValue)\n", keepAlive: keep, head: isHead)
+                return .respond(
+                    .serviceUnavailable,
+                    ["Retry-After": "1"],
+                    "\(phase.rawValue)\n",
+                    keepAlive: keep,
+                    head: isHead
+                )
             }
             // Public listeners say only what state the gateway is in; what is missing (a Redis
             // address, an ACME error) is for the log and the admin API's /v1/status.
@@ -169,21 +222,39 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         default:
             if snapshot.routes.route(forTarget: head.uri) != nil {
                 guard head.method == .GET || isHead else {
-                    return .respond(.methodNotAllowed, ["Allow": "GET"], "this path serves WebSocket connections\n", keepAlive: keep, head: false)
+                    return .respond(
+                        .methodNotAllowed,
+                        ["Allow": "GET"],
+                        "this path serves WebSocket connections\n",
+                        keepAlive: keep,
+                        head: false
+                    )
                 }
                 return .respond(
                     .upgradeRequired,
                     ["Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"],
                     "this path serves WebSocket connections: connect with a WebSocket client\n",
-                    keepAlive: keep, head: isHead
+                    keepAlive: keep,
+                    head: isHead
                 )
             }
             if let (route, relative) = snapshot.routes.folder(forPath: path), let settings = route.files {
                 guard head.method == .GET || isHead else {
-                    return .respond(.methodNotAllowed, ["Allow": "GET, HEAD"], "use GET\n", keepAlive: keep, head: false)
+                    return .respond(
+                        .methodNotAllowed,
+                        ["Allow": "GET, HEAD"],
+                        "use GET\n",
+                        keepAlive: keep,
+                        head: false
+                    )
                 }
                 if let found = StaticFiles.resolve(relative, in: settings), found.size <= StaticFiles.maxFileBytes {
-                    return .file(found, ifNoneMatch: head.headers.first(name: "if-none-match"), keepAlive: keep, head: isHead)
+                    return .file(
+                        found,
+                        ifNoneMatch: head.headers.first(name: "if-none-match"),
+                        keepAlive: keep,
+                        head: isHead
+                    )
                 }
             }
             return .respond(.notFound, [:], "not found\n", keepAlive: keep, head: isHead)
@@ -191,7 +262,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     /// Sends a file of a `static` route (read off the event loop), with an ETag for revalidation.
-    private func serve(_ found: StaticFiles.Found, ifNoneMatch: String?, context: ChannelHandlerContext, keepAlive: Bool, headOnly: Bool) {
+    private func serve(
+        _ found: StaticFiles.Found,
+        ifNoneMatch: String?,
+        context: ChannelHandlerContext,
+        keepAlive: Bool,
+        headOnly: Bool
+    ) {
         let etag = "\"\(String(found.modified, radix: 16))-\(String(found.size, radix: 16))\""
         var headers: HTTPHeaders = [
             "ETag": etag,
@@ -203,7 +280,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         if let hsts = dependencies.hsts { headers.add(name: "Strict-Transport-Security", value: hsts) }
         func finish(_ status: HTTPResponseStatus, body: ByteBuffer?) {
             headers.replaceOrAdd(name: "Content-Length", value: String(status == .notModified ? 0 : found.size))
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+                promise: nil
+            )
             if let body, !headOnly { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
             let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
             if keepAlive {
@@ -221,14 +301,26 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let fileIO = NonBlockingFileIO(threadPool: .singleton)
         let eventLoop = context.eventLoop
         fileIO.openFile(_deprecatedPath: found.path, eventLoop: eventLoop).flatMap { handle, region in
-            fileIO.read(fileHandle: handle, byteCount: region.readableBytes, allocator: ByteBufferAllocator(), eventLoop: eventLoop)
-                .always { _ in try? handle.close() }
+            fileIO.read(
+                fileHandle: handle,
+                byteCount: region.readableBytes,
+                allocator: ByteBufferAllocator(),
+                eventLoop: eventLoop
+            )
+            .always { _ in try? handle.close() }
         }.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let body):
                 finish(.ok, body: body)
             case .failure:
-                self.respond(context: context, status: .notFound, headers: [:], body: "not found\n", keepAlive: keepAlive, headOnly: false)
+                self.respond(
+                    context: context,
+                    status: .notFound,
+                    headers: [:],
+                    body: "not found\n",
+                    keepAlive: keepAlive,
+                    headOnly: false
+                )
             }
         }
     }
@@ -239,7 +331,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         return false
     }
 
-    private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, headers extra: HTTPHeaders, body: String, keepAlive: Bool, headOnly: Bool) {
+    private func respond(
+        context: ChannelHandlerContext,
+        status: HTTPResponseStatus,
+        headers extra: HTTPHeaders,
+        body: String,
+        keepAlive: Bool,
+        headOnly: Bool
+    ) {
         if status.code >= 400 {
             dependencies.state.refused(status: Int(status.code))
             if answeringUpgrade {
@@ -250,7 +349,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 ]
                 // Behind a trusted proxy the client is who it named; the proxy is said too.
                 let peer = PeerAddress.describe(context.channel.remoteAddress)
-                if let ip = context.channel.remoteAddress?.ipAddress, ip != answeringClient.text { metadata["peer"] = .string(peer) }
+                if let ip = context.channel.remoteAddress?.ipAddress, ip != answeringClient.text {
+                    metadata["peer"] = .string(peer)
+                }
                 dependencies.logger.info("upgrade refused", metadata: metadata)
             }
         }
@@ -260,9 +361,15 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         headers.replaceOrAdd(name: "Content-Length", value: String(body.utf8.count))
         headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
         if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+            promise: nil
+        )
         if !headOnly {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))),
+                promise: nil
+            )
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if keepAlive {
@@ -274,9 +381,17 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     /// Asks the route's service whether (and to what) to upgrade; answers with its refusal, or
     /// upgrades.
-    private func decide(context: ChannelHandlerContext, acceptance: UpgradeNegotiator.Acceptance, head: HTTPRequestHead) {
+    private func decide(context: ChannelHandlerContext, acceptance: UpgradeNegotiator.Acceptance, head: HTTPRequestHead)
+    {
         guard let service = snapshot.services[acceptance.route.name] else {
-            return respond(context: context, status: .serviceUnavailable, headers: [:], body: "route not available\n", keepAlive: false, headOnly: false)
+            return respond(
+                context: context,
+                status: .serviceUnavailable,
+                headers: [:],
+                body: "route not available\n",
+                keepAlive: false,
+                headOnly: false
+            )
         }
         let tlsHandler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
         let tlsVersion = tlsHandler?.tlsVersion
@@ -289,10 +404,24 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .full(let overall):
             dependencies.metrics.limitHit(overall ? "connections" : "connections_per_ip")
             let why = overall ? "the gateway is at its connection limit" : "too many connections from your address"
-            return respond(context: context, status: .serviceUnavailable, headers: ["Retry-After": "5"], body: why + "\n", keepAlive: false, headOnly: false)
+            return respond(
+                context: context,
+                status: .serviceUnavailable,
+                headers: ["Retry-After": "5"],
+                body: why + "\n",
+                keepAlive: false,
+                headOnly: false
+            )
         case .tooFast(let seconds):
             dependencies.metrics.limitHit("connections_per_second_per_ip")
-            return respond(context: context, status: .tooManyRequests, headers: ["Retry-After": String(seconds)], body: "too many new connections from your address\n", keepAlive: false, headOnly: false)
+            return respond(
+                context: context,
+                status: .tooManyRequests,
+                headers: ["Retry-After": String(seconds)],
+                body: "too many new connections from your address\n",
+                keepAlive: false,
+                headOnly: false
+            )
         }
         // The slot is held for the connection's life, or given back if it does not upgrade.
         let clientBytes = client.bytes
@@ -330,27 +459,56 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 var request = unverified
                 request.claims = verified.claimsJSON
                 request.subject = verified.subject
-                handler.ask(service, request, acceptance: acceptance, head: head, context: context, releaseSlot: releaseSlot)
+                handler.ask(
+                    service,
+                    request,
+                    acceptance: acceptance,
+                    head: head,
+                    context: context,
+                    releaseSlot: releaseSlot
+                )
             case .failure(let error):
                 releaseSlot()
                 handler.awaitingVerdict = false
                 guard context.channel.isActive else { return }
-                handler.refuseToken(error as? AuthFailure ?? AuthFailure(.malformed, "the token is not a JWT"), context: context, peer: unverified.peer)
+                handler.refuseToken(
+                    error as? AuthFailure ?? AuthFailure(.malformed, "the token is not a JWT"),
+                    context: context,
+                    peer: unverified.peer
+                )
             }
         }
     }
 
     /// 401 for a missing or refused token: the reason, never the token, in the answer and the log.
     private func refuseToken(_ failure: AuthFailure, context: ChannelHandlerContext, peer: String) {
-        dependencies.logger.info("token refused", metadata: ["peer": .string(peer), "reason": .string(failure.code.rawValue)])
-        let challenge = failure.code == .missing
+        dependencies.logger.info(
+            "token refused",
+            metadata: ["peer": .string(peer), "reason": .string(failure.code.rawValue)]
+        )
+        let challenge =
+            failure.code == .missing
             ? "Bearer realm=\"wssgate\""
             : "Bearer realm=\"wssgate\", error=\"invalid_token\", error_description=\"\(failure.message)\""
-        respond(context: context, status: .unauthorized, headers: ["WWW-Authenticate": challenge], body: failure.message + "\n", keepAlive: false, headOnly: false)
+        respond(
+            context: context,
+            status: .unauthorized,
+            headers: ["WWW-Authenticate": challenge],
+            body: failure.message + "\n",
+            keepAlive: false,
+            headOnly: false
+        )
     }
 
     /// Hands the upgrade to the route's service and carries out its verdict.
-    private func ask(_ service: any RouteService, _ request: UpgradeRequest, acceptance: UpgradeNegotiator.Acceptance, head: HTTPRequestHead, context: ChannelHandlerContext, releaseSlot: @escaping @Sendable () -> Void) {
+    private func ask(
+        _ service: any RouteService,
+        _ request: UpgradeRequest,
+        acceptance: UpgradeNegotiator.Acceptance,
+        head: HTTPRequestHead,
+        context: ChannelHandlerContext,
+        releaseSlot: @escaping @Sendable () -> Void
+    ) {
         let connectionID = request.connectionID
         let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         service.prepare(request, eventLoop: context.eventLoop) { [self] verdict in
@@ -362,12 +520,26 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     releaseSlot()
                     application.upgradeAbandoned()
                     if context.channel.isActive {
-                        self.respond(context: context, status: .serviceUnavailable, headers: [:], body: "draining\n", keepAlive: false, headOnly: false)
+                        self.respond(
+                            context: context,
+                            status: .serviceUnavailable,
+                            headers: [:],
+                            body: "draining\n",
+                            keepAlive: false,
+                            headOnly: false
+                        )
                     }
                     return
                 }
                 context.channel.closeFuture.whenComplete { _ in releaseSlot() }
-                self.upgrade(context: context, acceptance: acceptance, application: application, connectionID: connectionID, target: head.uri, peer: request.peer)
+                self.upgrade(
+                    context: context,
+                    acceptance: acceptance,
+                    application: application,
+                    connectionID: connectionID,
+                    target: head.uri,
+                    peer: request.peer
+                )
             case .passthrough(let upstream, let responseHead, let firstFrames):
                 guard context.channel.isActive, !self.quiescing else {
                     releaseSlot()
@@ -375,11 +547,25 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     return
                 }
                 context.channel.closeFuture.whenComplete { _ in releaseSlot() }
-                self.passThrough(context: context, upstream: upstream, responseHead: responseHead, firstFrames: firstFrames, connectionID: connectionID, route: acceptance.route)
+                self.passThrough(
+                    context: context,
+                    upstream: upstream,
+                    responseHead: responseHead,
+                    firstFrames: firstFrames,
+                    connectionID: connectionID,
+                    route: acceptance.route
+                )
             case .refuse(let status, let message):
                 releaseSlot()
                 guard context.channel.isActive else { return }
-                self.respond(context: context, status: HTTPResponseStatus(statusCode: status), headers: [:], body: message + "\n", keepAlive: false, headOnly: false)
+                self.respond(
+                    context: context,
+                    status: HTTPResponseStatus(statusCode: status),
+                    headers: [:],
+                    body: message + "\n",
+                    keepAlive: false,
+                    headOnly: false
+                )
             }
         }
     }
@@ -387,11 +573,25 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Joins the client to an upstream that has answered 101: the upstream's answer goes to the
     /// client as it is, then bytes flow both ways unchanged (extensions and subprotocols were
     /// negotiated end to end). Bytes the client sent after its request are handed on too.
-    private func passThrough(context: ChannelHandlerContext, upstream: any Channel, responseHead: ByteBuffer, firstFrames: ByteBuffer, connectionID: UInt64, route: RouteConfiguration) {
-        let (clientSide, upstreamSide) = GlueHandler.matchedPair(drain: .init(spread: dependencies.drainSpread, closeTimeout: route.limits.closeTimeout))
+    private func passThrough(
+        context: ChannelHandlerContext,
+        upstream: any Channel,
+        responseHead: ByteBuffer,
+        firstFrames: ByteBuffer,
+        connectionID: UInt64,
+        route: RouteConfiguration
+    ) {
+        let (clientSide, upstreamSide) = GlueHandler.matchedPair(
+            drain: .init(spread: dependencies.drainSpread, closeTimeout: route.limits.closeTimeout)
+        )
         upstreamSide.follow(firstFrames)
         // Listed before the client can hear the upstream's 101.
-        dependencies.sessions.registerProxied(id: connectionID, route: route.name, peer: PeerAddress.describe(context.channel.remoteAddress), channel: context.channel)
+        dependencies.sessions.registerProxied(
+            id: connectionID,
+            route: route.name,
+            peer: PeerAddress.describe(context.channel.remoteAddress),
+            channel: context.channel
+        )
         do {
             let pipeline = context.pipeline.syncOperations
             pipeline.removeHandler(encoder, promise: nil)
@@ -419,7 +619,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Swaps the HTTP handlers for the WebSocket ones. Any bytes the client sent after its
     /// request (its first frames, even) are kept by the HTTP decoder and handed on when it is
     /// removed, so they reach the frame decoder in order.
-    private func upgrade(context: ChannelHandlerContext, acceptance: UpgradeNegotiator.Acceptance, application: any WebSocketApplication, connectionID: UInt64, target: String, peer: String) {
+    private func upgrade(
+        context: ChannelHandlerContext,
+        acceptance: UpgradeNegotiator.Acceptance,
+        application: any WebSocketApplication,
+        connectionID: UInt64,
+        target: String,
+        peer: String
+    ) {
         let route = acceptance.route
         let channel = context.channel
         // Every line about the session names it as the admin API and the workers do, and its
@@ -429,8 +636,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         sessionLogger[metadataKey: "target"] = .string(target)
         let session = WebSocketSessionHandler(
             configuration: .init(
-                routeName: route.name, limits: route.limits, deflate: acceptance.deflate, subprotocol: acceptance.subprotocol,
-                drainSpread: dependencies.drainSpread, metrics: dependencies.metrics.route(route.name)
+                routeName: route.name,
+                limits: route.limits,
+                deflate: acceptance.deflate,
+                subprotocol: acceptance.subprotocol,
+                drainSpread: dependencies.drainSpread,
+                metrics: dependencies.metrics.route(route.name)
             ),
             application: application,
             peer: peer,
@@ -439,12 +650,28 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let state = dependencies.state
         // Listed before the client can hear its 101: an admin request it prompts finds it.
         dependencies.sessions.register(
-            id: connectionID, route: route.name, kind: route.kind.rawValue, session: session, channel: channel,
-            subprotocol: acceptance.subprotocol, compression: acceptance.deflate != nil
+            id: connectionID,
+            route: route.name,
+            kind: route.kind.rawValue,
+            session: session,
+            channel: channel,
+            subprotocol: acceptance.subprotocol,
+            compression: acceptance.deflate != nil
         )
         do {
             let pipeline = context.pipeline.syncOperations
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: acceptance.responseHeaders))), promise: nil)
+            context.write(
+                wrapOutboundOut(
+                    .head(
+                        HTTPResponseHead(
+                            version: .http1_1,
+                            status: .switchingProtocols,
+                            headers: acceptance.responseHeaders
+                        )
+                    )
+                ),
+                promise: nil
+            )
             context.flush()
             // A frame may carry a whole message (plus compression slack): the frame limit is the
             // message limit, and the session checks the reassembled size itself.
@@ -469,7 +696,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             dependencies.metrics.route(route.name)?.didOpen()
             channel.closeFuture.whenComplete { _ in state.sessionClosed() }
         } catch {
-            dependencies.logger.error("upgrade failed", metadata: ["peer": .string(peer), "error": .string("\(error)")])
+            dependencies.logger.error(
+                "upgrade failed",
+                metadata: ["peer": .string(peer), "error": .string("\(error)")]
+            )
             context.close(promise: nil)
         }
     }
@@ -480,16 +710,33 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             guard !failed else { return }
             failed = true
             let status: HTTPResponseStatus = error == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
-            respond(context: context, status: status, headers: [:], body: status == .badRequest ? "malformed request\n" : "request head too large\n", keepAlive: false, headOnly: false)
+            respond(
+                context: context,
+                status: status,
+                headers: [:],
+                body: status == .badRequest ? "malformed request\n" : "request head too large\n",
+                keepAlive: false,
+                headOnly: false
+            )
         case NIOSSLError.uncleanShutdown:
             context.close(promise: nil)
         case is NIOSSLError, is BoringSSLError:
             dependencies.state.tlsHandshakeFailed()
             dependencies.metrics.handshakeFailed(reason: "tls")
-            dependencies.logger.debug("tls handshake failed", metadata: ["peer": .string(PeerAddress.describe(context.channel.remoteAddress)), "error": .string("\(error)")])
+            dependencies.logger.debug(
+                "tls handshake failed",
+                metadata: [
+                    "peer": .string(PeerAddress.describe(context.channel.remoteAddress)), "error": .string("\(error)"),
+                ]
+            )
             context.close(promise: nil)
         default:
-            dependencies.logger.debug("connection error", metadata: ["peer": .string(PeerAddress.describe(context.channel.remoteAddress)), "error": .string("\(error)")])
+            dependencies.logger.debug(
+                "connection error",
+                metadata: [
+                    "peer": .string(PeerAddress.describe(context.channel.remoteAddress)), "error": .string("\(error)"),
+                ]
+            )
             context.close(promise: nil)
         }
     }

@@ -38,7 +38,12 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// - Parameters:
     ///   - maxHeaderBytes: the header-block limit; the whole head may add 8 KiB of request line.
     ///   - onReject: counts refusals (for metrics and tests).
-    init(maxHeaderBytes: Int, headerTimeout: TimeAmount, idleTimeout: TimeAmount, onReject: @escaping @Sendable (Int) -> Void = { _ in }) {
+    init(
+        maxHeaderBytes: Int,
+        headerTimeout: TimeAmount,
+        idleTimeout: TimeAmount,
+        onReject: @escaping @Sendable (Int) -> Void = { _ in }
+    ) {
         self.maxHeadBytes = maxHeaderBytes + 8192
         self.headerTimeout = headerTimeout
         self.idleTimeout = idleTimeout
@@ -133,7 +138,9 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         let reason = status == 431 ? "Request Header Fields Too Large" : "Request Timeout"
         let body = status == 431 ? "request head too large\n" : "request head not received in time\n"
         var response = context.channel.allocator.buffer(capacity: 160)
-        response.writeString("HTTP/1.1 \(status) \(reason)\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        response.writeString(
+            "HTTP/1.1 \(status) \(reason)\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        )
         context.writeAndFlush(wrapOutboundOut(response)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }

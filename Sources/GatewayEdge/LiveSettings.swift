@@ -18,19 +18,35 @@ public final class LiveSettings: Sendable {
 
     private let box: NIOLockedValueBox<Snapshot>
 
-    public init(routes: [RouteConfiguration], http: HTTPSettings, verifiers: [String: JWTVerifier] = [:], services: [String: any RouteService] = [:]) {
-        box = NIOLockedValueBox(Snapshot(routes: RouteTable(routes), http: http, verifiers: verifiers, services: services))
+    public init(
+        routes: [RouteConfiguration],
+        http: HTTPSettings,
+        verifiers: [String: JWTVerifier] = [:],
+        services: [String: any RouteService] = [:]
+    ) {
+        box = NIOLockedValueBox(
+            Snapshot(routes: RouteTable(routes), http: http, verifiers: verifiers, services: services)
+        )
     }
 
     public var current: Snapshot { box.withLockedValue { $0 } }
 
-    public func replace(routes: [RouteConfiguration], http: HTTPSettings, verifiers: [String: JWTVerifier], services: [String: any RouteService]) {
-        box.withLockedValue { $0 = Snapshot(routes: RouteTable(routes), http: http, verifiers: verifiers, services: services) }
+    public func replace(
+        routes: [RouteConfiguration],
+        http: HTTPSettings,
+        verifiers: [String: JWTVerifier],
+        services: [String: any RouteService]
+    ) {
+        box.withLockedValue {
+            $0 = Snapshot(routes: RouteTable(routes), http: http, verifiers: verifiers, services: services)
+        }
     }
 
     /// Parses the keys of every route with `auth`; a key that does not load names its
     /// configuration key.
-    public static func verifiers(for routes: [RouteConfiguration]) async throws(ConfigurationError) -> [String: JWTVerifier] {
+    public static func verifiers(
+        for routes: [RouteConfiguration]
+    ) async throws(ConfigurationError) -> [String: JWTVerifier] {
         var made: [String: JWTVerifier] = [:]
         for route in routes {
             guard let auth = route.auth else { continue }

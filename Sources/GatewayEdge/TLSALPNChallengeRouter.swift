@@ -22,7 +22,11 @@ final class TLSALPNChallengeRouter: ChannelInboundHandler, RemovableChannelHandl
     /// - Parameters:
     ///   - timeout: how long a connection may take to send its ClientHello (the header timeout).
     ///   - normalPipeline: adds the listener's TLS and HTTP handlers.
-    init(challenges: ACMEChallenges, timeout: TimeAmount, normalPipeline: @escaping (ChannelPipeline.SynchronousOperations) throws -> Void) {
+    init(
+        challenges: ACMEChallenges,
+        timeout: TimeAmount,
+        normalPipeline: @escaping (ChannelPipeline.SynchronousOperations) throws -> Void
+    ) {
         self.challenges = challenges
         self.timeout = timeout
         self.normalPipeline = normalPipeline
@@ -76,7 +80,8 @@ final class TLSALPNChallengeRouter: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
-    private func route(context: ChannelHandlerContext, _ build: (ChannelPipeline.SynchronousOperations) throws -> Void) {
+    private func route(context: ChannelHandlerContext, _ build: (ChannelPipeline.SynchronousOperations) throws -> Void)
+    {
         decided = true
         timer?.cancel()
         do {

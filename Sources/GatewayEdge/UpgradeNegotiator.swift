@@ -22,11 +22,16 @@ enum UpgradeNegotiator {
     static func isUpgradeRequest(_ head: HTTPRequestHead) -> Bool {
         let upgrade = WebSocketHandshake.listItems(head.headers["upgrade"])
         let connection = WebSocketHandshake.listItems(head.headers["connection"])
-        return upgrade.contains { $0.lowercased() == "websocket" } && connection.contains { $0.lowercased() == "upgrade" }
+        return upgrade.contains { $0.lowercased() == "websocket" }
+            && connection.contains { $0.lowercased() == "upgrade" }
     }
 
     static func negotiate(_ head: HTTPRequestHead, routes: RouteTable) -> Result<Acceptance, Refusal> {
-        func refuse(_ status: HTTPResponseStatus, _ message: String, _ headers: HTTPHeaders = [:]) -> Result<Acceptance, Refusal> {
+        func refuse(
+            _ status: HTTPResponseStatus,
+            _ message: String,
+            _ headers: HTTPHeaders = [:]
+        ) -> Result<Acceptance, Refusal> {
             .failure(Refusal(status: status, headers: headers, message: message))
         }
         guard let route = routes.route(forTarget: head.uri) else {
@@ -42,7 +47,8 @@ enum UpgradeNegotiator {
             return refuse(.badRequest, "exactly one Host header is required")
         }
         let origins = head.headers["origin"]
-        guard origins.count <= 1, route.origins.allows(origin: origins.first, host: head.headers.first(name: "host")) else {
+        guard origins.count <= 1, route.origins.allows(origin: origins.first, host: head.headers.first(name: "host"))
+        else {
             return refuse(.forbidden, "this page's origin may not connect here")
         }
         let versions = WebSocketHandshake.listItems(head.headers["sec-websocket-version"])
@@ -59,13 +65,18 @@ enum UpgradeNegotiator {
         // because browsers fail a handshake that offered protocols and got none back.
         var tokenMarker: String?
         if let auth = route.auth, auth.sources.contains(.protocol) {
-            let carriedToken = offered.contains { $0.hasPrefix(auth.protocolPrefix) && $0.count > auth.protocolPrefix.count }
+            let carriedToken = offered.contains {
+                $0.hasPrefix(auth.protocolPrefix) && $0.count > auth.protocolPrefix.count
+            }
             offered = offered.filter { !$0.hasPrefix(auth.protocolPrefix) }
             if carriedToken, offered.contains(auth.protocolMarker) { tokenMarker = auth.protocolMarker }
         }
         let subprotocol = route.subprotocols.first { offered.contains($0) }
         if subprotocol == nil && route.requireSubprotocol {
-            return refuse(.badRequest, "this route requires one of the subprotocols: \(route.subprotocols.joined(separator: ", "))")
+            return refuse(
+                .badRequest,
+                "this route requires one of the subprotocols: \(route.subprotocols.joined(separator: ", "))"
+            )
         }
         let deflate = PerMessageDeflateNegotiation.negotiate(
             headerValues: head.headers["sec-websocket-extensions"],

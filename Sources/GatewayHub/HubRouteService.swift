@@ -37,10 +37,17 @@ public final class HubRouteService: RouteService {
     /// The bytes of a `message` event, as hub-route clients receive a publish to `topic`; the
     /// admin API publishes `data` in the same form.
     public static func messageEvent(topic: String, data: JSONValue) -> ByteBuffer {
-        HubConnection.encode(HubConnection.Reply(op: "message", topic: topic, data: data), with: HubConnection.makeEncoder())
+        HubConnection.encode(
+            HubConnection.Reply(op: "message", topic: topic, data: data),
+            with: HubConnection.makeEncoder()
+        )
     }
 
-    public func prepare(_ request: UpgradeRequest, eventLoop: any EventLoop, completion: @escaping (UpgradeVerdict) -> Void) {
+    public func prepare(
+        _ request: UpgradeRequest,
+        eventLoop: any EventLoop,
+        completion: @escaping (UpgradeVerdict) -> Void
+    ) {
         completion(.accept(HubConnection(id: request.connectionID, eventLoop: eventLoop, service: self)))
     }
 }
@@ -105,7 +112,10 @@ final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Senda
             return answer(Reply(op: "error", error: "the hub protocol is JSON in text messages"), to: session)
         }
         guard let request = try? decoder.decode(Request.self, from: Data(message.data.readableBytesView)) else {
-            return answer(Reply(op: "error", error: "not a hub request: expected {\"op\": …, \"topic\": …}"), to: session)
+            return answer(
+                Reply(op: "error", error: "not a hub request: expected {\"op\": …, \"topic\": …}"),
+                to: session
+            )
         }
         let settings = service.settings
         switch request.op {
@@ -115,7 +125,15 @@ final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Senda
             }
             if request.op == "subscribe" {
                 guard HubRouteSettings.allows(settings.subscribe, topic) else {
-                    return answer(Reply(op: "error", id: request.id, topic: topic, error: "subscribing to this topic is not allowed"), to: session)
+                    return answer(
+                        Reply(
+                            op: "error",
+                            id: request.id,
+                            topic: topic,
+                            error: "subscribing to this topic is not allowed"
+                        ),
+                        to: session
+                    )
                 }
                 service.hub.subscribe(self, to: topic)
             } else {
@@ -124,17 +142,30 @@ final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Senda
             answer(Reply(op: "ack", id: request.id, topic: topic), to: session)
         case "publish":
             guard let topic = request.topic, HubRouteSettings.isValidTopic(topic, allowPattern: false) else {
-                return answer(Reply(op: "error", id: request.id, error: "topic missing or invalid (no patterns in publish)"), to: session)
+                return answer(
+                    Reply(op: "error", id: request.id, error: "topic missing or invalid (no patterns in publish)"),
+                    to: session
+                )
             }
             guard HubRouteSettings.allows(settings.publish, topic) else {
-                return answer(Reply(op: "error", id: request.id, topic: topic, error: "publishing to this topic is not allowed"), to: session)
+                return answer(
+                    Reply(op: "error", id: request.id, topic: topic, error: "publishing to this topic is not allowed"),
+                    to: session
+                )
             }
             // Encoded once; every subscriber gets the same bytes.
             let event = encode(Reply(op: "message", topic: topic, data: request.data ?? .null))
             let delivered = service.hub.publish(WebSocketMessage(kind: .text, data: event), to: topic)
             answer(Reply(op: "ack", id: request.id, topic: topic, data: .number(Double(delivered))), to: session)
         default:
-            answer(Reply(op: "error", id: request.id, error: "unknown op '\(request.op)': use subscribe, unsubscribe or publish"), to: session)
+            answer(
+                Reply(
+                    op: "error",
+                    id: request.id,
+                    error: "unknown op '\(request.op)': use subscribe, unsubscribe or publish"
+                ),
+                to: session
+            )
         }
     }
 

@@ -33,7 +33,13 @@ public struct LineLogHandler: LogHandler {
         self.sink = sink
     }
 
-    public init(label: String, format: Format, level: Logger.Level, sink: LogSink = .standardError, redactor: Redactor = Redactor()) {
+    public init(
+        label: String,
+        format: Format,
+        level: Logger.Level,
+        sink: LogSink = .standardError,
+        redactor: Redactor = Redactor()
+    ) {
         self.init(label: label, live: LiveLogSettings(level: level, format: format, redactor: redactor), sink: sink)
     }
 
@@ -49,14 +55,25 @@ public struct LineLogHandler: LogHandler {
         let (format, redactor) = (live.format, live.redactor)
         for (key, value) in merged { merged[key] = redactor.redact(value, key: key) }
         let line = Self.render(
-            format: format, timestamp: Self.timestamp(), level: event.level, label: label,
-            message: redactor.redact("\(event.message)"), metadata: merged
+            format: format,
+            timestamp: Self.timestamp(),
+            level: event.level,
+            label: label,
+            message: redactor.redact("\(event.message)"),
+            metadata: merged
         )
         sink.write(line)
     }
 
     /// One rendered line, without the newline. Metadata keys are sorted so lines are stable.
-    public static func render(format: Format, timestamp: String, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
+    public static func render(
+        format: Format,
+        timestamp: String,
+        level: Logger.Level,
+        label: String,
+        message: String,
+        metadata: Logger.Metadata
+    ) -> String {
         let keys = metadata.keys.sorted()
         switch format {
         case .logfmt:
@@ -66,7 +83,8 @@ public struct LineLogHandler: LogHandler {
             }
             return line
         case .json:
-            var line = "{\"ts\":\(jsonString(timestamp)),\"level\":\(jsonString("\(level)")),\"logger\":\(jsonString(label)),\"msg\":\(jsonString(message))"
+            var line =
+                "{\"ts\":\(jsonString(timestamp)),\"level\":\(jsonString("\(level)")),\"logger\":\(jsonString(label)),\"msg\":\(jsonString(message))"
             for key in keys {
                 line += ",\(jsonString(key)):\(jsonValue(metadata[key]!))"
             }
@@ -80,7 +98,11 @@ public struct LineLogHandler: LogHandler {
 
     /// Bare when it can be, quoted with escapes when it holds spaces, quotes, `=` or controls.
     static func logfmtValue(_ value: String) -> String {
-        if !value.isEmpty && !value.unicodeScalars.contains(where: { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "\\" || $0.value < 0x20 }) {
+        if !value.isEmpty
+            && !value.unicodeScalars.contains(where: {
+                $0 == " " || $0 == "=" || $0 == "\"" || $0 == "\\" || $0.value < 0x20
+            })
+        {
             return value
         }
         return quoted(value)
@@ -113,13 +135,17 @@ public struct LineLogHandler: LogHandler {
         case .stringConvertible(let convertible):
             let text = convertible.description
             // Numbers and booleans stay numbers and booleans.
-            if convertible is any BinaryInteger || convertible is Bool || (convertible is Double && Double(text)?.isFinite == true) {
+            if convertible is any BinaryInteger || convertible is Bool
+                || (convertible is Double && Double(text)?.isFinite == true)
+            {
                 return text
             }
             return jsonString(text)
         case .array(let values): return "[" + values.map(jsonValue).joined(separator: ",") + "]"
         case .dictionary(let entries):
-            return "{" + entries.keys.sorted().map { "\(jsonString($0)):\(jsonValue(entries[$0]!))" }.joined(separator: ",") + "}"
+            return "{"
+                + entries.keys.sorted().map { "\(jsonString($0)):\(jsonValue(entries[$0]!))" }.joined(separator: ",")
+                + "}"
         }
     }
 
@@ -140,7 +166,8 @@ public struct LineLogHandler: LogHandler {
             return String(repeating: "0", count: max(0, width - text.count)) + text
         }
         let millis = Int32(now.tv_nsec / 1_000_000)
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(millis, 3))Z"
+        return
+            "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(millis, 3))Z"
     }
 }
 
@@ -151,7 +178,8 @@ extension Logger.MetadataValue {
         case .string(let text): text
         case .stringConvertible(let convertible): convertible.description
         case .array(let values): values.map(\.flatText).joined(separator: ",")
-        case .dictionary(let entries): entries.keys.sorted().map { "\($0):\(entries[$0]!.flatText)" }.joined(separator: ",")
+        case .dictionary(let entries):
+            entries.keys.sorted().map { "\($0):\(entries[$0]!.flatText)" }.joined(separator: ",")
         }
     }
 }

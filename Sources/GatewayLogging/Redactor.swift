@@ -14,7 +14,9 @@ public struct Redactor: Sendable {
     public static let marker = "[redacted]"
     /// Query parameters and fields redacted unless configuration says otherwise.
     public static let defaultParameters = LogSettings.defaultRedactedParameters
-    static let secretKeys: Set<String> = ["authorization", "proxy-authorization", "cookie", "set-cookie", "token", "password", "secret", "jwt"]
+    static let secretKeys: Set<String> = [
+        "authorization", "proxy-authorization", "cookie", "set-cookie", "token", "password", "secret", "jwt",
+    ]
 
     private let parameters: Set<String>
 
@@ -61,7 +63,7 @@ public struct Redactor: Sendable {
     private static func endsValue(_ byte: UInt8, stopAtSpace: Bool) -> Bool {
         switch byte {
         case UInt8(ascii: "&"), UInt8(ascii: "\""), UInt8(ascii: "'"), UInt8(ascii: ","), UInt8(ascii: "}"),
-             UInt8(ascii: "]"), UInt8(ascii: ">"), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\\"):
+            UInt8(ascii: "]"), UInt8(ascii: ">"), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\\"):
             return true
         case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: ";"):
             return stopAtSpace
@@ -113,7 +115,10 @@ public struct Redactor: Sendable {
         var index = 0
         while index < bytes.count {
             let startsWord = index == 0 || !Self.isNameByte(bytes[index - 1])
-            guard startsWord, Self.isNameByte(bytes[index]) else { index += 1; continue }
+            guard startsWord, Self.isNameByte(bytes[index]) else {
+                index += 1
+                continue
+            }
             var end = index
             while end < bytes.count, Self.isNameByte(bytes[end]) { end += 1 }
             let name = String(decoding: bytes[index..<end].map(Self.lower), as: UTF8.self)
@@ -121,10 +126,15 @@ public struct Redactor: Sendable {
             if parameters.contains(name), valueStart < bytes.count {
                 if bytes[valueStart] == UInt8(ascii: "=") {
                     valueStart += 1
-                } else if bytes[valueStart] == UInt8(ascii: ":") || (bytes[valueStart] == UInt8(ascii: "\"") && valueStart + 1 < bytes.count && bytes[valueStart + 1] == UInt8(ascii: ":")) {
+                } else if bytes[valueStart] == UInt8(ascii: ":")
+                    || (bytes[valueStart] == UInt8(ascii: "\"") && valueStart + 1 < bytes.count
+                        && bytes[valueStart + 1] == UInt8(ascii: ":"))
+                {
                     // `name: value` or JSON's `"name":"value"`.
                     valueStart += bytes[valueStart] == UInt8(ascii: ":") ? 1 : 2
-                    while valueStart < bytes.count, bytes[valueStart] == UInt8(ascii: " ") || bytes[valueStart] == UInt8(ascii: "\"") { valueStart += 1 }
+                    while valueStart < bytes.count,
+                        bytes[valueStart] == UInt8(ascii: " ") || bytes[valueStart] == UInt8(ascii: "\"")
+                    { valueStart += 1 }
                 } else {
                     index = end
                     continue
@@ -140,7 +150,8 @@ public struct Redactor: Sendable {
     }
 
     private static func isNameByte(_ byte: UInt8) -> Bool {
-        (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+            || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
     }
 
     /// Three base64url segments whose first two start with `eyJ` (`{"` encoded): a JWT.
@@ -150,7 +161,11 @@ public struct Redactor: Sendable {
         let prefix = Array("eyJ".utf8)
         while index + 3 <= bytes.count {
             guard bytes[index] == prefix[0], bytes[index + 1] == prefix[1], bytes[index + 2] == prefix[2],
-                  index == 0 || !Self.isBase64URL(bytes[index - 1]) else { index += 1; continue }
+                index == 0 || !Self.isBase64URL(bytes[index - 1])
+            else {
+                index += 1
+                continue
+            }
             var end = index
             var dots = 0
             while end < bytes.count, Self.isBase64URL(bytes[end]) || (bytes[end] == UInt8(ascii: ".") && dots < 2) {
@@ -168,6 +183,7 @@ public struct Redactor: Sendable {
     }
 
     private static func isBase64URL(_ byte: UInt8) -> Bool {
-        (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+        (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
     }
 }

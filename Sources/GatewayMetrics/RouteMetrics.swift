@@ -67,7 +67,10 @@ public final class RouteMetrics: Sendable {
     public func closed(code: String) {
         let counter = closedByCode.withLockedValue { counters in
             if let existing = counters[code] { return existing }
-            let made = Counter(label: "wssgate_connections_closed_total", dimensions: [("route", route), ("code", code)])
+            let made = Counter(
+                label: "wssgate_connections_closed_total",
+                dimensions: [("route", route), ("code", code)]
+            )
             counters[code] = made
             return made
         }

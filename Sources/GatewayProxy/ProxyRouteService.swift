@@ -69,7 +69,10 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
         }
     }
 
-    private func connect(on eventLoop: any EventLoop, handshake: (@Sendable (any Channel) throws -> Void)? = nil) -> EventLoopFuture<any Channel> {
+    private func connect(
+        on eventLoop: any EventLoop,
+        handshake: (@Sendable (any Channel) throws -> Void)? = nil
+    ) -> EventLoopFuture<any Channel> {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(settings.connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -84,13 +87,19 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
         }
     }
 
-    public func prepare(_ request: UpgradeRequest, eventLoop: any EventLoop, completion: @escaping (UpgradeVerdict) -> Void) {
+    public func prepare(
+        _ request: UpgradeRequest,
+        eventLoop: any EventLoop,
+        completion: @escaping (UpgradeVerdict) -> Void
+    ) {
         let head = Self.upstreamRequest(request, settings: settings)
         let promise = eventLoop.makePromise(of: UpstreamHandshake.Outcome.self)
         let timeout = settings.handshakeTimeout
         let logger = self.logger
         let connected = connect(on: eventLoop) { channel in
-            try channel.pipeline.syncOperations.addHandler(UpstreamHandshake(request: head, promise: promise, timeout: timeout))
+            try channel.pipeline.syncOperations.addHandler(
+                UpstreamHandshake(request: head, promise: promise, timeout: timeout)
+            )
         }
         connected.whenFailure { error in
             logger.debug("upstream connect failed", metadata: ["error": .string("\(error)")])
@@ -126,8 +135,12 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
         var peerHost = request.peer
         if let colon = peerHost.lastIndex(of: ":") { peerHost = String(peerHost[..<colon]) }
         let forwardedFor = peerHost.hasPrefix("[") ? "\"\(peerHost)\"" : peerHost
-        let skip: Set<String> = ["host", "connection", "upgrade", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "keep-alive", "proxy-connection", "te", "transfer-encoding", "content-length"]
-        var text = "GET \(target) HTTP/1.1\r\nHost: \(settings.hostHeader)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        let skip: Set<String> = [
+            "host", "connection", "upgrade", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+            "keep-alive", "proxy-connection", "te", "transfer-encoding", "content-length",
+        ]
+        var text =
+            "GET \(target) HTTP/1.1\r\nHost: \(settings.hostHeader)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
         for (name, value) in request.headers where !skip.contains(name) {
             text += "\(name): \(value)\r\n"
         }
@@ -195,7 +208,11 @@ final class UpstreamHandshake: ChannelInboundHandler, RemovableChannelHandler {
             return finish(.malformed, context: context, close: true)
         }
         guard status == 101 else {
-            return finish(.refused(status: (400...599).contains(status) ? status : 502, statusLine: statusLine), context: context, close: true)
+            return finish(
+                .refused(status: (400...599).contains(status) ? status : 502, statusLine: statusLine),
+                context: context,
+                close: true
+            )
         }
         // The head and anything that came with it (the upstream's first frames) go to the client.
         buffer.moveReaderIndex(forwardBy: headLength)

@@ -79,7 +79,10 @@ public final class ACMEChallenges: Sendable {
 
     /// A self-signed certificate for `domain` with the critical acmeIdentifier extension holding
     /// SHA-256 of the key authorization (RFC 8737 §3), and its key.
-    static func challengeCertificate(domain: String, keyAuthorization: String) throws -> (Certificate, P256.Signing.PrivateKey) {
+    static func challengeCertificate(
+        domain: String,
+        keyAuthorization: String
+    ) throws -> (Certificate, P256.Signing.PrivateKey) {
         let key = P256.Signing.PrivateKey()
         let certificateKey = Certificate.PrivateKey(key)
         let subject = try DistinguishedName { CommonName(domain) }
@@ -89,7 +92,13 @@ public final class ACMEChallenges: Sendable {
             SubjectAlternativeNames([.dnsName(domain)])
             Certificate.Extension(oid: acmeIdentifierOID, critical: true, value: digest.serializedBytes[...])
         }
-        let certificate = try CertificateMaterial.signedBySelf(key: certificateKey, subject: subject, extensions: extensions, from: Date().addingTimeInterval(-3600), days: 7)
+        let certificate = try CertificateMaterial.signedBySelf(
+            key: certificateKey,
+            subject: subject,
+            extensions: extensions,
+            from: Date().addingTimeInterval(-3600),
+            days: 7
+        )
         return (certificate, key)
     }
 }

@@ -31,18 +31,37 @@ public struct CertificateMaterial: Sendable {
 
     /// Loads PEM files as Let's Encrypt writes them: `fullchain.pem` (leaf first) and `privkey.pem`
     /// (PKCS#8, SEC1 or PKCS#1; RSA or ECDSA). The key must belong to the leaf.
-    public static func load(certificatePath: String, keyPath: String, certificateField: TLSMaterialError.Field = .certificate, keyField: TLSMaterialError.Field = .key) throws(TLSMaterialError) -> CertificateMaterial {
+    public static func load(
+        certificatePath: String,
+        keyPath: String,
+        certificateField: TLSMaterialError.Field = .certificate,
+        keyField: TLSMaterialError.Field = .key
+    ) throws(TLSMaterialError) -> CertificateMaterial {
         let certificateBytes = try read(certificatePath, field: certificateField)
         let keyBytes = try read(keyPath, field: keyField)
-        return try parse(certificatePEM: certificateBytes, keyPEM: keyBytes, certificateSource: certificatePath, keySource: keyPath)
+        return try parse(
+            certificatePEM: certificateBytes,
+            keyPEM: keyBytes,
+            certificateSource: certificatePath,
+            keySource: keyPath
+        )
     }
 
-    public static func parse(certificatePEM: [UInt8], keyPEM: [UInt8], certificateSource: String = "certificate", keySource: String = "key") throws(TLSMaterialError) -> CertificateMaterial {
+    public static func parse(
+        certificatePEM: [UInt8],
+        keyPEM: [UInt8],
+        certificateSource: String = "certificate",
+        keySource: String = "key"
+    ) throws(TLSMaterialError) -> CertificateMaterial {
         let chain: [NIOSSLCertificate]
         do {
             chain = try NIOSSLCertificate.fromPEMBytes(certificatePEM)
         } catch {
-            throw TLSMaterialError(.invalidPEM, field: .certificate, "\(certificateSource) holds no readable PEM certificate (\(error))")
+            throw TLSMaterialError(
+                .invalidPEM,
+                field: .certificate,
+                "\(certificateSource) holds no readable PEM certificate (\(error))"
+            )
         }
         guard let leafNIO = chain.first else {
             throw TLSMaterialError(.invalidPEM, field: .certificate, "\(certificateSource) holds no PEM certificate")
@@ -53,7 +72,11 @@ public struct CertificateMaterial: Sendable {
             leafDER = try leafNIO.toDERBytes()
             leaf = try Certificate(derEncoded: leafDER)
         } catch {
-            throw TLSMaterialError(.invalidPEM, field: .certificate, "\(certificateSource): the first certificate cannot be parsed (\(error))")
+            throw TLSMaterialError(
+                .invalidPEM,
+                field: .certificate,
+                "\(certificateSource): the first certificate cannot be parsed (\(error))"
+            )
         }
         let keyText = String(decoding: keyPEM, as: UTF8.self)
         let key: Certificate.PrivateKey
@@ -62,10 +85,18 @@ public struct CertificateMaterial: Sendable {
             key = try Certificate.PrivateKey(pemEncoded: keyText)
             nioKey = try NIOSSLPrivateKey(bytes: keyPEM, format: .pem)
         } catch {
-            throw TLSMaterialError(.invalidPEM, field: .key, "\(keySource) holds no readable PEM private key (\(error))")
+            throw TLSMaterialError(
+                .invalidPEM,
+                field: .key,
+                "\(keySource) holds no readable PEM private key (\(error))"
+            )
         }
         guard key.publicKey == leaf.publicKey else {
-            throw TLSMaterialError(.keyMismatch, field: .key, "\(keySource) is not the key of the first certificate in \(certificateSource)")
+            throw TLSMaterialError(
+                .keyMismatch,
+                field: .key,
+                "\(keySource) is not the key of the first certificate in \(certificateSource)"
+            )
         }
         var dnsNames: [String] = []
         if let names = try? leaf.extensions.subjectAlternativeNames {
@@ -85,7 +116,9 @@ public struct CertificateMaterial: Sendable {
 
     /// The subject of a client's certificate (mutual TLS), as workers receive it.
     public static func subject(of certificate: NIOSSLCertificate) -> String? {
-        guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der) else { return nil }
+        guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der) else {
+            return nil
+        }
         return parsed.subject.description
     }
 
@@ -114,7 +147,13 @@ public struct CertificateMaterial: Sendable {
                 try ExtendedKeyUsage([.serverAuth])
                 SubjectAlternativeNames(alternativeNames)
             }
-            let certificate = try signedBySelf(key: certificateKey, subject: subject, extensions: extensions, from: now.addingTimeInterval(-3600), days: 365)
+            let certificate = try signedBySelf(
+                key: certificateKey,
+                subject: subject,
+                extensions: extensions,
+                from: now.addingTimeInterval(-3600),
+                days: 365
+            )
             var serializer = DER.Serializer()
             try serializer.serialize(certificate)
             let der = serializer.serializedBytes
@@ -134,7 +173,13 @@ public struct CertificateMaterial: Sendable {
 
     /// A certificate its own key signs, with a random positive 128-bit serial, valid `days`
     /// from `start` (the generated certificate and TLS-ALPN-01's challenge certificate).
-    static func signedBySelf(key: Certificate.PrivateKey, subject: DistinguishedName, extensions: Certificate.Extensions, from start: Date, days: Double) throws -> Certificate {
+    static func signedBySelf(
+        key: Certificate.PrivateKey,
+        subject: DistinguishedName,
+        extensions: Certificate.Extensions,
+        from start: Date,
+        days: Double
+    ) throws -> Certificate {
         var serial = [UInt8](repeating: 0, count: 16)
         for index in serial.indices { serial[index] = UInt8.random(in: 0...255) }
         serial[0] &= 0x7F

@@ -34,11 +34,15 @@ public struct ClientHello: Sendable, Equatable {
             guard bytes[offset] == 22, bytes[offset + 1] == 3 else { return .unreadable }
             let length = Int(bytes[offset + 3]) << 8 | Int(bytes[offset + 4])
             guard length > 0, length <= 16_384 + 2048 else { return .unreadable }
-            guard bytes.count >= offset + 5 + length else { return offset + 5 + length > maximumBytes + 2048 ? .unreadable : .incomplete }
+            guard bytes.count >= offset + 5 + length else {
+                return offset + 5 + length > maximumBytes + 2048 ? .unreadable : .incomplete
+            }
             handshake.append(contentsOf: bytes[(offset + 5)..<(offset + 5 + length)])
             offset += 5 + length
             if expected == nil {
-                guard handshake.count >= 4, handshake[0] == 1 else { return handshake.count < 4 ? .incomplete : .unreadable }
+                guard handshake.count >= 4, handshake[0] == 1 else {
+                    return handshake.count < 4 ? .incomplete : .unreadable
+                }
                 let messageLength = Int(handshake[1]) << 16 | Int(handshake[2]) << 8 | Int(handshake[3])
                 guard messageLength <= maximumBytes else { return .unreadable }
                 expected = 4 + messageLength
@@ -88,20 +92,32 @@ public struct ClientHello: Sendable, Equatable {
             guard let extensionsLength = integer(2), position + extensionsLength <= limit else { return nil }
             let extensionsEnd = position + extensionsLength
             while position < extensionsEnd {
-                guard let type = integer(2), let length = integer(2), position + length <= extensionsEnd else { return nil }
+                guard let type = integer(2), let length = integer(2), position + length <= extensionsEnd else {
+                    return nil
+                }
                 let extensionEnd = position + length
                 var inner = Reader(bytes: bytes, position: position, end: extensionEnd)
                 switch type {
                 case 0:  // server_name
-                    guard let listLength = inner.integer(2), inner.position + listLength == extensionEnd else { return nil }
+                    guard let listLength = inner.integer(2), inner.position + listLength == extensionEnd else {
+                        return nil
+                    }
                     while inner.position < extensionEnd {
-                        guard let nameType = inner.integer(1), let nameLength = inner.integer(2), let name = inner.bytes(nameLength) else { return nil }
-                        if nameType == 0, hello.serverName == nil { hello.serverName = String(decoding: name, as: UTF8.self).lowercased() }
+                        guard let nameType = inner.integer(1), let nameLength = inner.integer(2),
+                            let name = inner.bytes(nameLength)
+                        else { return nil }
+                        if nameType == 0, hello.serverName == nil {
+                            hello.serverName = String(decoding: name, as: UTF8.self).lowercased()
+                        }
                     }
                 case 16:  // application_layer_protocol_negotiation
-                    guard let listLength = inner.integer(2), inner.position + listLength == extensionEnd else { return nil }
+                    guard let listLength = inner.integer(2), inner.position + listLength == extensionEnd else {
+                        return nil
+                    }
                     while inner.position < extensionEnd {
-                        guard let protocolLength = inner.integer(1), protocolLength > 0, let name = inner.bytes(protocolLength) else { return nil }
+                        guard let protocolLength = inner.integer(1), protocolLength > 0,
+                            let name = inner.bytes(protocolLength)
+                        else { return nil }
                         hello.applicationProtocols.append(String(decoding: name, as: UTF8.self))
                     }
                 default:

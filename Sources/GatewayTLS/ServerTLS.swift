@@ -39,7 +39,8 @@ public final class ServerTLS: Sendable {
     /// The certificate an ACME order stored for these settings, if it is readable and covers
     /// every domain (a changed `domains` list needs a new order).
     public static func storedACMEMaterial(_ acme: ACMESettings) -> CertificateMaterial? {
-        guard let material = try? CertificateMaterial.load(certificatePath: acme.certificatePath, keyPath: acme.keyPath) else { return nil }
+        guard let material = try? CertificateMaterial.load(certificatePath: acme.certificatePath, keyPath: acme.keyPath)
+        else { return nil }
         guard acme.domains.allSatisfy({ covers(material.dnsNames, $0) }) else { return nil }
         return material
     }
@@ -58,7 +59,9 @@ public final class ServerTLS: Sendable {
         let extras = try additionalMaterial(for: settings)
         if !extras.isEmpty {
             configuration.sslContextCallback = { values, promise in
-                guard let name = values.serverHostname?.lowercased(), let chosen = extras.first(where: { covers($0.dnsNames, name) }) else {
+                guard let name = values.serverHostname?.lowercased(),
+                    let chosen = extras.first(where: { covers($0.dnsNames, name) })
+                else {
                     return promise.succeed(.noChanges)
                 }
                 var override = NIOSSLContextConfigurationOverride()
@@ -72,13 +75,22 @@ public final class ServerTLS: Sendable {
             do {
                 authorities = try NIOSSLCertificate.fromPEMFile(path)
             } catch {
-                throw TLSMaterialError(.invalidPEM, field: TLSMaterialError.Field("client_ca"), "\(path) holds no readable PEM certificate")
+                throw TLSMaterialError(
+                    .invalidPEM,
+                    field: TLSMaterialError.Field("client_ca"),
+                    "\(path) holds no readable PEM certificate"
+                )
             }
             guard !authorities.isEmpty else {
-                throw TLSMaterialError(.invalidPEM, field: TLSMaterialError.Field("client_ca"), "\(path) holds no PEM certificate")
+                throw TLSMaterialError(
+                    .invalidPEM,
+                    field: TLSMaterialError.Field("client_ca"),
+                    "\(path) holds no PEM certificate"
+                )
             }
             configuration.trustRoots = .certificates(authorities)
-            configuration.certificateVerification = settings.clientCertificates == .required ? .noHostnameVerification : .optionalVerification
+            configuration.certificateVerification =
+                settings.clientCertificates == .required ? .noHostnameVerification : .optionalVerification
         }
         return try NIOSSLContext(configuration: configuration)
     }
@@ -91,12 +103,21 @@ public final class ServerTLS: Sendable {
             let keyField = TLSMaterialError.Field("certificates.\(entry.name).key")
             let material: CertificateMaterial
             do {
-                material = try CertificateMaterial.load(certificatePath: entry.certificate, keyPath: entry.key, certificateField: certificateField, keyField: keyField)
+                material = try CertificateMaterial.load(
+                    certificatePath: entry.certificate,
+                    keyPath: entry.key,
+                    certificateField: certificateField,
+                    keyField: keyField
+                )
             } catch {
                 throw relabel(error, certificate: certificateField, key: keyField)
             }
             guard !material.dnsNames.isEmpty else {
-                throw TLSMaterialError(.invalidPEM, field: certificateField, "\(entry.certificate) names no DNS name (subjectAltName) for SNI to choose it by")
+                throw TLSMaterialError(
+                    .invalidPEM,
+                    field: certificateField,
+                    "\(entry.certificate) names no DNS name (subjectAltName) for SNI to choose it by"
+                )
             }
             result.append(material)
         }
@@ -104,7 +125,11 @@ public final class ServerTLS: Sendable {
     }
 
     /// Parsing errors name `certificate` or `key`; an SNI entry's name its own keys.
-    private static func relabel(_ error: TLSMaterialError, certificate: TLSMaterialError.Field, key: TLSMaterialError.Field) -> TLSMaterialError {
+    private static func relabel(
+        _ error: TLSMaterialError,
+        certificate: TLSMaterialError.Field,
+        key: TLSMaterialError.Field
+    ) -> TLSMaterialError {
         var relabelled = error
         if error.field == .certificate { relabelled.field = certificate }
         if error.field == .key { relabelled.field = key }

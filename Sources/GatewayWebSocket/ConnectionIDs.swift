@@ -13,5 +13,10 @@ public final class ConnectionIDs: Sendable {
         self.base = base
     }
 
-    public func next() -> UInt64 { counter.withLockedValue { $0 += 1; return base | $0 } }
+    public func next() -> UInt64 {
+        counter.withLockedValue {
+            $0 += 1
+            return base | $0
+        }
+    }
 }

@@ -34,7 +34,10 @@ final class PerMessageDeflate {
             inflater = existing
         } else {
             do {
-                inflater = try ZlibDecompressor(algorithm: .deflate, windowSize: Int32(max(parameters.clientMaxWindowBits, 9)))
+                inflater = try ZlibDecompressor(
+                    algorithm: .deflate,
+                    windowSize: Int32(max(parameters.clientMaxWindowBits, 9))
+                )
             } catch {
                 throw Failure(reason: .zlib)
             }
@@ -118,7 +121,11 @@ final class PerMessageDeflate {
         guard let shared = message.sharedCompression, parameters.serverNoContextTakeover else {
             return try compress(message.data, allocator: allocator)
         }
-        let key = SharedCompression.Key(windowBits: parameters.serverMaxWindowBits, level: parameters.level, memoryLevel: parameters.memoryLevel)
+        let key = SharedCompression.Key(
+            windowBits: parameters.serverMaxWindowBits,
+            level: parameters.level,
+            memoryLevel: parameters.memoryLevel
+        )
         return try shared.payload(for: key) { () throws(Failure) -> ByteBuffer in
             try compress(message.data, allocator: allocator)
         }

@@ -44,10 +44,16 @@ public enum PerMessageDeflateNegotiation {
                         if rawValue.hasPrefix("\""), rawValue.hasSuffix("\""), rawValue.count >= 2 {
                             rawValue = String(rawValue.dropFirst().dropLast())
                         }
-                        guard HTTPToken.isToken(key), HTTPToken.isToken(rawValue) else { valid = false; break }
+                        guard HTTPToken.isToken(key), HTTPToken.isToken(rawValue) else {
+                            valid = false
+                            break
+                        }
                         parameters.append((key, rawValue))
                     } else {
-                        guard HTTPToken.isToken(part) else { valid = false; break }
+                        guard HTTPToken.isToken(part) else {
+                            valid = false
+                            break
+                        }
                         parameters.append((part, nil))
                     }
                 }
@@ -59,7 +65,8 @@ public enum PerMessageDeflateNegotiation {
 
     /// The first acceptable permessage-deflate offer, answered with `settings`; nil when there is
     /// none (the connection then goes on without compression, as RFC 7692 allows).
-    public static func negotiate(headerValues: [String], settings: CompressionSettings) -> PerMessageDeflateParameters? {
+    public static func negotiate(headerValues: [String], settings: CompressionSettings) -> PerMessageDeflateParameters?
+    {
         guard settings.enabled else { return nil }
         offers: for offer in parse(headerValues) where offer.name == "permessage-deflate" {
             var serverNoContextTakeover = false

@@ -21,7 +21,15 @@ public struct UpgradeRequest: Sendable {
     /// The subject of the client's certificate, when it presented one (mutual TLS).
     public var clientSubject: String?
 
-    public init(connectionID: UInt64, route: RouteConfiguration, target: String, headers: [(String, String)], peer: String, subprotocol: String?, tlsVersion: String?) {
+    public init(
+        connectionID: UInt64,
+        route: RouteConfiguration,
+        target: String,
+        headers: [(String, String)],
+        peer: String,
+        subprotocol: String?,
+        tlsVersion: String?
+    ) {
         self.connectionID = connectionID
         self.route = route
         self.target = target
@@ -61,7 +69,11 @@ public protocol RouteService: Sendable {
 public final class EchoRouteService: RouteService {
     private let application = EchoApplication()
     public init() {}
-    public func prepare(_ request: UpgradeRequest, eventLoop: any EventLoop, completion: @escaping (UpgradeVerdict) -> Void) {
+    public func prepare(
+        _ request: UpgradeRequest,
+        eventLoop: any EventLoop,
+        completion: @escaping (UpgradeVerdict) -> Void
+    ) {
         completion(.accept(application))
     }
     public var isReady: Bool { true }

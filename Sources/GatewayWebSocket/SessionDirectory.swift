@@ -57,20 +57,45 @@ public final class SessionDirectory: Sendable {
     }
 
     /// Adds a terminated session; it is removed when its channel closes.
-    public func register(id: UInt64, route: String, kind: String, session: WebSocketSessionHandler, channel: any Channel, subprotocol: String?, compression: Bool) {
-        add(Entry(
-            id: id, route: route, kind: kind, peer: session.peer, openedAtMillis: Self.now(),
-            subprotocol: subprotocol, compression: compression, channel: channel,
-            session: NIOLoopBound(session, eventLoop: channel.eventLoop)
-        ))
+    public func register(
+        id: UInt64,
+        route: String,
+        kind: String,
+        session: WebSocketSessionHandler,
+        channel: any Channel,
+        subprotocol: String?,
+        compression: Bool
+    ) {
+        add(
+            Entry(
+                id: id,
+                route: route,
+                kind: kind,
+                peer: session.peer,
+                openedAtMillis: Self.now(),
+                subprotocol: subprotocol,
+                compression: compression,
+                channel: channel,
+                session: NIOLoopBound(session, eventLoop: channel.eventLoop)
+            )
+        )
     }
 
     /// Adds a proxied connection; it is removed when its channel closes.
     public func registerProxied(id: UInt64, route: String, peer: String, channel: any Channel) {
-        add(Entry(
-            id: id, route: route, kind: "proxy", peer: peer, openedAtMillis: Self.now(),
-            subprotocol: nil, compression: false, channel: channel, session: nil
-        ))
+        add(
+            Entry(
+                id: id,
+                route: route,
+                kind: "proxy",
+                peer: peer,
+                openedAtMillis: Self.now(),
+                subprotocol: nil,
+                compression: false,
+                channel: channel,
+                session: nil
+            )
+        )
     }
 
     private func add(_ entry: Entry) {
@@ -130,7 +155,12 @@ public final class SessionDirectory: Sendable {
         return entry.channel.eventLoop.submit {
             let session = session.value
             let backlog = session.backlogSize
-            return Snapshot(statistics: session.statistics, backlogMessages: backlog.messages, backlogBytes: backlog.bytes, isOpen: session.isOpen)
+            return Snapshot(
+                statistics: session.statistics,
+                backlogMessages: backlog.messages,
+                backlogBytes: backlog.bytes,
+                isOpen: session.isOpen
+            )
         }
     }
 

@@ -24,7 +24,10 @@ public final class SharedCompression: @unchecked Sendable {
     public init() {}
 
     /// The compressed payload for `key`, made by `compress` the first time.
-    func payload(for key: Key, compress: () throws(PerMessageDeflate.Failure) -> ByteBuffer) throws(PerMessageDeflate.Failure) -> ByteBuffer {
+    func payload(
+        for key: Key,
+        compress: () throws(PerMessageDeflate.Failure) -> ByteBuffer
+    ) throws(PerMessageDeflate.Failure) -> ByteBuffer {
         lock.lock()
         defer { lock.unlock() }
         if let existing = forms[key] { return existing }

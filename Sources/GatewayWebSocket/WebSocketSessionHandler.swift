@@ -28,7 +28,14 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         public var drainSpread: TimeAmount
         /// The route's counters (none in unit tests that do not look at them).
         public var metrics: RouteMetrics?
-        public init(routeName: String, limits: WebSocketLimits, deflate: PerMessageDeflateParameters?, subprotocol: String?, drainSpread: TimeAmount = .zero, metrics: RouteMetrics? = nil) {
+        public init(
+            routeName: String,
+            limits: WebSocketLimits,
+            deflate: PerMessageDeflateParameters?,
+            subprotocol: String?,
+            drainSpread: TimeAmount = .zero,
+            metrics: RouteMetrics? = nil
+        ) {
             self.metrics = metrics
             self.routeName = routeName
             self.limits = limits
@@ -209,8 +216,12 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
 
         switch frame.opcode {
         case .text, .binary:
-            guard partial == nil else { return fail(CloseCode.protocolError, "new message before the previous one ended") }
-            if frame.rsv1 && deflate == nil { return fail(CloseCode.protocolError, "RSV1 set without permessage-deflate") }
+            guard partial == nil else {
+                return fail(CloseCode.protocolError, "new message before the previous one ended")
+            }
+            if frame.rsv1 && deflate == nil {
+                return fail(CloseCode.protocolError, "RSV1 set without permessage-deflate")
+            }
             let kind: WebSocketMessage.Kind = frame.opcode == .text ? .text : .binary
             startMessage(kind: kind, compressed: frame.rsv1, frame: frame)
         case .continuation:
@@ -249,7 +260,10 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         } else {
             let payload = frame.unmaskedData
             guard payload.readableBytes <= configuration.limits.maxMessageBytes else {
-                return fail(CloseCode.messageTooBig, "message larger than \(configuration.limits.maxMessageBytes) bytes")
+                return fail(
+                    CloseCode.messageTooBig,
+                    "message larger than \(configuration.limits.maxMessageBytes) bytes"
+                )
             }
             if kind == .text && !utf8.validate(payload) { return fail(CloseCode.invalidPayload, "invalid UTF-8") }
             partial = Partial(kind: kind, compressed: false, data: payload)
@@ -264,9 +278,14 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         } else {
             let payload = frame.unmaskedData
             guard current.data.readableBytes + payload.readableBytes <= configuration.limits.maxMessageBytes else {
-                return fail(CloseCode.messageTooBig, "message larger than \(configuration.limits.maxMessageBytes) bytes")
+                return fail(
+                    CloseCode.messageTooBig,
+                    "message larger than \(configuration.limits.maxMessageBytes) bytes"
+                )
             }
-            if current.kind == .text && !utf8.validate(payload) { return fail(CloseCode.invalidPayload, "invalid UTF-8") }
+            if current.kind == .text && !utf8.validate(payload) {
+                return fail(CloseCode.invalidPayload, "invalid UTF-8")
+            }
             partial = nil  // keep the buffer uniquely referenced while appending
             current.data.writeImmutableBuffer(payload)
             partial = current
@@ -279,10 +298,19 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         partial = nil
         let before = current.data.writerIndex
         do {
-            try deflate.decompress(frame.unmaskedData, final: frame.fin, into: &current.data, limit: configuration.limits.maxMessageBytes)
+            try deflate.decompress(
+                frame.unmaskedData,
+                final: frame.fin,
+                into: &current.data,
+                limit: configuration.limits.maxMessageBytes
+            )
         } catch {
             switch error.reason {
-            case .tooLarge: return fail(CloseCode.messageTooBig, "message larger than \(configuration.limits.maxMessageBytes) bytes")
+            case .tooLarge:
+                return fail(
+                    CloseCode.messageTooBig,
+                    "message larger than \(configuration.limits.maxMessageBytes) bytes"
+                )
             case .corrupt: return fail(CloseCode.invalidPayload, "invalid compressed data")
             case .zlib: return fail(CloseCode.internalError, "compression failure")
             }
@@ -311,8 +339,12 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         var code: UInt16?
         if payload.readableBytes == 1 { return fail(CloseCode.protocolError, "close payload of one byte") }
         if let value = payload.readInteger(as: UInt16.self) {
-            guard CloseCode.isValidOnWire(value) else { return fail(CloseCode.protocolError, "invalid close code \(value)") }
-            guard UTF8Validator.isValid(payload) else { return fail(CloseCode.invalidPayload, "close reason is not UTF-8") }
+            guard CloseCode.isValidOnWire(value) else {
+                return fail(CloseCode.protocolError, "invalid close code \(value)")
+            }
+            guard UTF8Validator.isValid(payload) else {
+                return fail(CloseCode.invalidPayload, "close reason is not UTF-8")
+            }
             code = value
         }
         statistics.closeCodeReceived = code
@@ -420,7 +452,11 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         writeMessage(message, context: context, promise: promise)
     }
 
-    private func writeMessage(_ message: WebSocketMessage, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+    private func writeMessage(
+        _ message: WebSocketMessage,
+        context: ChannelHandlerContext,
+        promise: EventLoopPromise<Void>?
+    ) {
         let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
         statistics.messagesOut += 1
         statistics.bytesOut += message.data.readableBytes
@@ -460,7 +496,10 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         payload.writeInteger(code)
         // Control frames carry at most 125 bytes (§5.5).
         payload.writeBytes(reason.utf8.prefix(123))
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)), promise: nil)
+        context.writeAndFlush(
+            wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)),
+            promise: nil
+        )
         needsFlush = false
         closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.limits.closeTimeout) { [self] in
             guard let context = self.context else { return }
@@ -475,7 +514,10 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     }
 
     private func fail(_ code: UInt16, _ reason: String) {
-        logger.debug("websocket failed", metadata: ["peer": .string(peer), "code": .stringConvertible(code), "reason": .string(reason)])
+        logger.debug(
+            "websocket failed",
+            metadata: ["peer": .string(peer), "code": .stringConvertible(code), "reason": .string(reason)]
+        )
         close(code: code, reason: code == CloseCode.internalError ? "" : reason)
     }
 
@@ -557,7 +599,12 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             scheduleKeepalive(in: configuration.limits.pingInterval)
         } else if !awaitingPong {
             awaitingPong = true
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))), promise: nil)
+            context.writeAndFlush(
+                wrapOutboundOut(
+                    WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))
+                ),
+                promise: nil
+            )
             scheduleKeepalive(in: configuration.limits.pongTimeout)
         } else {
             // The client is gone or stuck: no close handshake can be expected from it.
@@ -567,7 +614,10 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             closeState = .closed
             var payload = context.channel.allocator.buffer(capacity: 2)
             payload.writeInteger(CloseCode.internalError)
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)), promise: nil)
+            context.writeAndFlush(
+                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)),
+                promise: nil
+            )
             context.close(promise: nil)
         }
     }

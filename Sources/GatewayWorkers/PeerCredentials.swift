@@ -22,7 +22,8 @@ enum PeerCredentials {
             return channel.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
         }
         #if os(Linux)
-        return provider.unsafeGetSocketOption(level: .socket, name: .init(rawValue: SO_PEERCRED)).map { (credentials: Credentials) in
+        return provider.unsafeGetSocketOption(level: .socket, name: .init(rawValue: SO_PEERCRED)).map {
+            (credentials: Credentials) in
             credentials.uid
         }
         #else

@@ -59,7 +59,9 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, @unchecked Se
             if accepted {
                 self.giveVerdict(.accept(self))
             } else {
-                self.giveVerdict(.refuse(status: Int(status), message: reason.isEmpty ? "refused by the worker" : reason))
+                self.giveVerdict(
+                    .refuse(status: Int(status), message: reason.isEmpty ? "refused by the worker" : reason)
+                )
                 self.link = nil  // the worker forgot it already: no `closed` to send
                 self.finish(code: nil)
             }
@@ -146,7 +148,16 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, @unchecked Se
             self.link = link
             self.credit = link.initialCredit
             self.unacknowledgedMessages = 0
-            link.write(.open(.init(connection: self.id, resumed: self.everOpened && self.verdict == nil, verdictRequired: self.verdict != nil, fields: self.fields)))
+            link.write(
+                .open(
+                    .init(
+                        connection: self.id,
+                        resumed: self.everOpened && self.verdict == nil,
+                        verdictRequired: self.verdict != nil,
+                        fields: self.fields
+                    )
+                )
+            )
             self.everOpened = true
             self.flushPending()
         }

@@ -52,7 +52,14 @@ final class WorkerLinkHandler: ChannelInboundHandler {
     /// The worker broke the protocol: nothing more is read from this link.
     private var broken = false
 
-    init(instance: String, linkID: UInt64, maxFrameBytes: Int, helloTimeout: TimeAmount, pool: WorkerPool, logger: Logger) {
+    init(
+        instance: String,
+        linkID: UInt64,
+        maxFrameBytes: Int,
+        helloTimeout: TimeAmount,
+        pool: WorkerPool,
+        logger: Logger
+    ) {
         self.instance = instance
         self.linkID = linkID
         self.maxFrameBytes = maxFrameBytes
@@ -63,7 +70,10 @@ final class WorkerLinkHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        let hello = WorkerFrameCodec.encode(.hello(.init(maxFrameBytes: UInt32(maxFrameBytes), gateway: "wssgate")), allocator: context.channel.allocator)
+        let hello = WorkerFrameCodec.encode(
+            .hello(.init(maxFrameBytes: UInt32(maxFrameBytes), gateway: "wssgate")),
+            allocator: context.channel.allocator
+        )
         context.writeAndFlush(NIOAny(hello), promise: nil)
         helloTimer = context.eventLoop.assumeIsolated().scheduleTask(in: helloTimeout) { [self] in
             if case .awaitingHello = self.state {
@@ -91,21 +101,39 @@ final class WorkerLinkHandler: ChannelInboundHandler {
         switch state {
         case .awaitingHello:
             guard case .helloAck(let ack) = frame else {
-                return protocolError(context: context, WorkerProtocolError(.unexpectedFrame, "expected hello, got \(frame.type)"))
+                return protocolError(
+                    context: context,
+                    WorkerProtocolError(.unexpectedFrame, "expected hello, got \(frame.type)")
+                )
             }
             guard ack.version == 1 else {
-                return protocolError(context: context, WorkerProtocolError(.badHello, "worker chose version \(ack.version); this gateway speaks 1"))
+                return protocolError(
+                    context: context,
+                    WorkerProtocolError(.badHello, "worker chose version \(ack.version); this gateway speaks 1")
+                )
             }
             guard ack.initialCredit > 0, ack.maxFrameBytes >= 64 else {
-                return protocolError(context: context, WorkerProtocolError(.badHello, "worker offered no credit or a frame limit under 64 bytes"))
+                return protocolError(
+                    context: context,
+                    WorkerProtocolError(.badHello, "worker offered no credit or a frame limit under 64 bytes")
+                )
             }
             helloTimer?.cancel()
             let link = WorkerLink(
-                id: linkID, instance: instance, channel: context.channel,
-                initialCredit: Int(ack.initialCredit), maxFrameBytes: Int(ack.maxFrameBytes)
+                id: linkID,
+                instance: instance,
+                channel: context.channel,
+                initialCredit: Int(ack.initialCredit),
+                maxFrameBytes: Int(ack.maxFrameBytes)
             )
             state = .ready(link)
-            logger.info("worker linked", metadata: ["instance": .string(instance), "worker": .string(ack.worker), "credit": .stringConvertible(ack.initialCredit)])
+            logger.info(
+                "worker linked",
+                metadata: [
+                    "instance": .string(instance), "worker": .string(ack.worker),
+                    "credit": .stringConvertible(ack.initialCredit),
+                ]
+            )
             pool.linkReady(link)
         case .ready(let link):
             do {
@@ -141,7 +169,10 @@ final class WorkerLinkHandler: ChannelInboundHandler {
         guard !broken else { return }
         broken = true
         pool.countLinkError()
-        logger.error("worker broke the protocol; closing its link", metadata: ["instance": .string(instance), "error": .string(error.description)])
+        logger.error(
+            "worker broke the protocol; closing its link",
+            metadata: ["instance": .string(instance), "error": .string(error.description)]
+        )
         context.close(promise: nil)
     }
 }

@@ -1,6 +1,6 @@
-import GatewayMetrics
 import GatewayCore
 import GatewayHub
+import GatewayMetrics
 import GatewayWebSocket
 import Logging
 import NIOConcurrencyHelpers
@@ -61,7 +61,13 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     /// Connections on other gateways of a cluster, for a worker's send and close.
     private let remote: (any RemoteConnections)?
 
-    public init(route: RouteConfiguration, hub: Hub, group: any EventLoopGroup, logger: Logger, remote: (any RemoteConnections)? = nil) throws {
+    public init(
+        route: RouteConfiguration,
+        hub: Hub,
+        group: any EventLoopGroup,
+        logger: Logger,
+        remote: (any RemoteConnections)? = nil
+    ) throws {
         self.remote = remote
         guard let settings = route.worker else { preconditionFailure("a worker pool needs worker settings") }
         self.route = route
@@ -83,8 +89,19 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
                 let name = "\(route.name)-\(index)"
                 let path = "\(directory)/\(name).sock"
                 return WorkerInstance(
-                    name: name, socketPath: path,
-                    process: WorkerProcess(name: name, command: command, arguments: arguments, environment: environment, socketPath: path, stopTimeout: settings.stopTimeout, group: group, logger: logger, metrics: metrics)
+                    name: name,
+                    socketPath: path,
+                    process: WorkerProcess(
+                        name: name,
+                        command: command,
+                        arguments: arguments,
+                        environment: environment,
+                        socketPath: path,
+                        stopTimeout: settings.stopTimeout,
+                        group: group,
+                        logger: logger,
+                        metrics: metrics
+                    )
                 )
             }
         }
@@ -169,7 +186,10 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
                 backoff.reset()
                 try? await channel.closeFuture.get()
             } catch {
-                logger.debug("worker not reachable", metadata: ["instance": .string(instance.name), "error": .string("\(error)")])
+                logger.debug(
+                    "worker not reachable",
+                    metadata: ["instance": .string(instance.name), "error": .string("\(error)")]
+                )
             }
             if shuttingDown { return }
             try? await Task.sleep(nanoseconds: UInt64(backoff.next().nanoseconds))
@@ -177,7 +197,10 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     }
 
     private func connect(_ instance: WorkerInstance, on loop: any EventLoop) async throws -> any Channel {
-        let linkID = nextLinkID.withLockedValue { $0 += 1; return $0 }
+        let linkID = nextLinkID.withLockedValue {
+            $0 += 1
+            return $0
+        }
         let maxFrameBytes = self.maxFrameBytes
         let logger = self.logger
         // The pipeline stays empty until the peer is trusted; then the link handler is all of it.
@@ -188,13 +211,23 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         let uid = try await PeerCredentials.uid(of: channel).get()
         let allowed = settings.allowedUIDs.isEmpty ? [PeerCredentials.ownUID] : settings.allowedUIDs.map { UInt32($0) }
         guard allowed.contains(uid) else {
-            logger.error("worker socket owned by a user that is not allowed", metadata: ["instance": .string(instance.name), "uid": .stringConvertible(uid)])
+            logger.error(
+                "worker socket owned by a user that is not allowed",
+                metadata: ["instance": .string(instance.name), "uid": .stringConvertible(uid)]
+            )
             try? await channel.close()
             throw ChannelError.operationUnsupported
         }
         try await channel.eventLoop.submit {
             try channel.pipeline.syncOperations.addHandler(
-                WorkerLinkHandler(instance: instance.name, linkID: linkID, maxFrameBytes: maxFrameBytes, helloTimeout: .seconds(5), pool: self, logger: logger)
+                WorkerLinkHandler(
+                    instance: instance.name,
+                    linkID: linkID,
+                    maxFrameBytes: maxFrameBytes,
+                    helloTimeout: .seconds(5),
+                    pool: self,
+                    logger: logger
+                )
             )
             channel.pipeline.fireChannelActive()
         }.get()
@@ -203,7 +236,11 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
 
     // MARK: RouteService
 
-    public func prepare(_ request: UpgradeRequest, eventLoop: any EventLoop, completion: @escaping (UpgradeVerdict) -> Void) {
+    public func prepare(
+        _ request: UpgradeRequest,
+        eventLoop: any EventLoop,
+        completion: @escaping (UpgradeVerdict) -> Void
+    ) {
         var fields: [(String, String)] = [(":route", route.name)]
         let path = RouteTable.path(of: request.target)
         fields.append((":path", path))
@@ -293,7 +330,10 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         }
         if wasReady { metrics.unlinked() }
         if shuttingDown { return }
-        logger.warning("worker link lost", metadata: ["instance": .string(link.instance), "connections": .stringConvertible(orphans.count)])
+        logger.warning(
+            "worker link lost",
+            metadata: ["instance": .string(link.instance), "connections": .stringConvertible(orphans.count)]
+        )
         for connection in orphans {
             connection.orphan(resumeTimeout: settings.resumeTimeout)
             attach(connection)
@@ -343,7 +383,10 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     func countLost(_ messages: Int, connection: UInt64) {
         guard messages > 0 else { return }
         state.withLockedValue { $0.statistics.lostMessages += messages }
-        logger.warning("messages lost with a dead worker instance", metadata: ["connection": .stringConvertible(connection), "messages": .stringConvertible(messages)])
+        logger.warning(
+            "messages lost with a dead worker instance",
+            metadata: ["connection": .stringConvertible(connection), "messages": .stringConvertible(messages)]
+        )
     }
 
     func countLinkError() {
@@ -379,7 +422,6 @@ struct WorkerSetupError: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
 }
-
 
 enum ProcessEnvironment {
     static func value(_ name: String) -> String? {

@@ -1,15 +1,15 @@
 import GatewayCore
 import GatewayMetrics
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import NIOPosix
-import Logging
-import NIOConcurrencyHelpers
-import NIOCore
 
 /// One supervised worker process: started with its socket path in `WSSGATE_WORKER_SOCKET`,
 /// its standard output and error forwarded to the gateway's log line by line, restarted with
@@ -33,7 +33,17 @@ public final class WorkerProcess: Sendable {
     private let state = NIOLockedValueBox(State())
     private let group: any EventLoopGroup
 
-    init(name: String, command: String, arguments: [String], environment: [String], socketPath: String, stopTimeout: TimeAmount, group: any EventLoopGroup, logger: Logger, metrics: WorkerMetrics) {
+    init(
+        name: String,
+        command: String,
+        arguments: [String],
+        environment: [String],
+        socketPath: String,
+        stopTimeout: TimeAmount,
+        group: any EventLoopGroup,
+        logger: Logger,
+        metrics: WorkerMetrics
+    ) {
         self.metrics = metrics
         self.name = name
         self.command = command
@@ -61,10 +71,13 @@ public final class WorkerProcess: Sendable {
             // A process that ran for a while was healthy: start over from the short delay.
             if NIODeadline.now() - started > .seconds(10) { backoff.reset() }
             let delay = backoff.next()
-            logger.warning("worker exited; restarting", metadata: [
-                "status": .string(status),
-                "restart_in_ms": .stringConvertible(delay.nanoseconds / 1_000_000),
-            ])
+            logger.warning(
+                "worker exited; restarting",
+                metadata: [
+                    "status": .string(status),
+                    "restart_in_ms": .stringConvertible(delay.nanoseconds / 1_000_000),
+                ]
+            )
             try? await Task.sleep(nanoseconds: UInt64(delay.nanoseconds))
         }
     }
@@ -142,7 +155,9 @@ public final class WorkerProcess: Sendable {
         if let own = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
             directories.append(String(own[..<(own.lastIndex(of: "/") ?? own.endIndex)]))
         }
-        directories += (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(String.init)
+        directories += (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(
+            String.init
+        )
         for directory in directories {
             let candidate = "\(directory)/\(command)"
             if access(candidate, X_OK) == 0 { return candidate }

@@ -12,7 +12,12 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
         public var maxElements: Int
         public var maxDepth: Int
         public var maxLineBytes: Int
-        public init(maxBulkBytes: Int = 16 << 20, maxElements: Int = 1 << 20, maxDepth: Int = 8, maxLineBytes: Int = 64 << 10) {
+        public init(
+            maxBulkBytes: Int = 16 << 20,
+            maxElements: Int = 1 << 20,
+            maxDepth: Int = 8,
+            maxLineBytes: Int = 64 << 10
+        ) {
             self.maxBulkBytes = maxBulkBytes
             self.maxElements = maxElements
             self.maxDepth = maxDepth
@@ -45,7 +50,9 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
     }
 
     private func parse(_ buffer: inout ByteBuffer, depth: Int) throws -> RESPValue {
-        guard depth <= limits.maxDepth else { throw RedisError(.protocolViolation, "reply nested deeper than \(limits.maxDepth)") }
+        guard depth <= limits.maxDepth else {
+            throw RedisError(.protocolViolation, "reply nested deeper than \(limits.maxDepth)")
+        }
         guard let marker = buffer.readInteger(as: UInt8.self) else { throw Incomplete() }
         switch marker {
         case UInt8(ascii: "+"): return .simpleString(try line(&buffer))
@@ -57,19 +64,31 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
         case UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="):
             let length = try count(&buffer, of: "bulk string")
             guard length >= 0 else {
-                guard marker == UInt8(ascii: "$"), length == -1 else { throw RedisError(.protocolViolation, "negative length \(length)") }
+                guard marker == UInt8(ascii: "$"), length == -1 else {
+                    throw RedisError(.protocolViolation, "negative length \(length)")
+                }
                 return .bulkString(nil)
             }
             guard length <= limits.maxBulkBytes else {
-                throw RedisError(.protocolViolation, "bulk string of \(length) bytes is over the limit of \(limits.maxBulkBytes)")
+                throw RedisError(
+                    .protocolViolation,
+                    "bulk string of \(length) bytes is over the limit of \(limits.maxBulkBytes)"
+                )
             }
             guard buffer.readableBytes >= length + 2 else { throw Incomplete() }
             let body = buffer.readSlice(length: length)!
-            guard buffer.readInteger(as: UInt16.self) == 0x0d0a else { throw RedisError(.protocolViolation, "bulk string not ended by CRLF") }
+            guard buffer.readInteger(as: UInt16.self) == 0x0d0a else {
+                throw RedisError(.protocolViolation, "bulk string not ended by CRLF")
+            }
             if marker == UInt8(ascii: "!") { return .error(RedisError(.server, String(buffer: body))) }
             if marker == UInt8(ascii: "=") {
                 // Verbatim string: "txt:" or "mkd:" then the text.
-                return .bulkString(body.getSlice(at: body.readerIndex + min(4, body.readableBytes), length: max(0, body.readableBytes - 4)))
+                return .bulkString(
+                    body.getSlice(
+                        at: body.readerIndex + min(4, body.readableBytes),
+                        length: max(0, body.readableBytes - 4)
+                    )
+                )
             }
             return .bulkString(body)
         case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
@@ -88,7 +107,9 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
             let length = try count(&buffer, of: "map")
             guard length >= 0 else { throw RedisError(.protocolViolation, "negative length \(length)") }
             var pairs: [(RESPValue, RESPValue)] = []
-            for _ in 0..<length { pairs.append((try parse(&buffer, depth: depth + 1), try parse(&buffer, depth: depth + 1))) }
+            for _ in 0..<length {
+                pairs.append((try parse(&buffer, depth: depth + 1), try parse(&buffer, depth: depth + 1)))
+            }
             // An attribute (`|`) annotates the value after it; only the value is kept.
             return marker == UInt8(ascii: "|") ? try parse(&buffer, depth: depth) : .map(pairs)
         case UInt8(ascii: "_"):
@@ -120,14 +141,20 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
     private func line(_ buffer: inout ByteBuffer) throws -> String {
         let view = buffer.readableBytesView
         guard let cr = view.firstIndex(of: 0x0d) else {
-            if view.count > limits.maxLineBytes { throw RedisError(.protocolViolation, "line longer than \(limits.maxLineBytes) bytes") }
+            if view.count > limits.maxLineBytes {
+                throw RedisError(.protocolViolation, "line longer than \(limits.maxLineBytes) bytes")
+            }
             throw Incomplete()
         }
         let length = cr - view.startIndex
-        guard length <= limits.maxLineBytes else { throw RedisError(.protocolViolation, "line longer than \(limits.maxLineBytes) bytes") }
+        guard length <= limits.maxLineBytes else {
+            throw RedisError(.protocolViolation, "line longer than \(limits.maxLineBytes) bytes")
+        }
         guard buffer.readableBytes >= length + 2 else { throw Incomplete() }
         let text = buffer.readString(length: length)!
-        guard buffer.readInteger(as: UInt16.self) == 0x0d0a else { throw RedisError(.protocolViolation, "CR without LF") }
+        guard buffer.readInteger(as: UInt16.self) == 0x0d0a else {
+            throw RedisError(.protocolViolation, "CR without LF")
+        }
         return text
     }
 
@@ -135,7 +162,10 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
         let text = try line(&buffer)
         guard let value = Int(text) else { throw RedisError(.protocolViolation, "\(what) length '\(text)'") }
         guard value <= limits.maxElements || what == "bulk string" else {
-            throw RedisError(.protocolViolation, "\(what) of \(value) elements is over the limit of \(limits.maxElements)")
+            throw RedisError(
+                .protocolViolation,
+                "\(what) of \(value) elements is over the limit of \(limits.maxElements)"
+            )
         }
         return value
     }

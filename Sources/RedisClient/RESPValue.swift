@@ -29,7 +29,8 @@ public enum RESPValue: Sendable, Equatable {
         case (.double(let a), .double(let b)): return a == b
         case (.boolean(let a), .boolean(let b)): return a == b
         case (.bigNumber(let a), .bigNumber(let b)): return a == b
-        case (.map(let a), .map(let b)): return a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        case (.map(let a), .map(let b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         default: return false
         }
     }

@@ -16,7 +16,12 @@ public final class RedisConnection: Sendable {
         public var limits: RESPDecoder.Limits
         /// `CLIENT SETNAME`, so `CLIENT LIST` on the server says who is connected.
         public var clientName: String?
-        public init(connectTimeout: TimeAmount = .seconds(2), commandTimeout: TimeAmount = .seconds(2), limits: RESPDecoder.Limits = .init(), clientName: String? = nil) {
+        public init(
+            connectTimeout: TimeAmount = .seconds(2),
+            commandTimeout: TimeAmount = .seconds(2),
+            limits: RESPDecoder.Limits = .init(),
+            clientName: String? = nil
+        ) {
             self.connectTimeout = connectTimeout
             self.commandTimeout = commandTimeout
             self.limits = limits
@@ -60,7 +65,10 @@ public final class RedisConnection: Sendable {
         do {
             switch endpoint.address {
             case .tcp(let host, let port):
-                channel = try await bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1).connect(host: host, port: port).get()
+                channel = try await bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1).connect(
+                    host: host,
+                    port: port
+                ).get()
             case .unix(let path):
                 channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
             }
@@ -86,8 +94,11 @@ public final class RedisConnection: Sendable {
         if let name = configuration.clientName { hello += ["SETNAME", name] }
         do {
             _ = try await send(hello)
-        } catch where error.code == .server && error.message.hasPrefix("ERR unknown command") {
-            throw RedisError(.protocolViolation, "the server does not speak RESP3 (HELLO 3): Redis 6 or later is needed")
+        } catch  where error.code == .server && error.message.hasPrefix("ERR unknown command") {
+            throw RedisError(
+                .protocolViolation,
+                "the server does not speak RESP3 (HELLO 3): Redis 6 or later is needed"
+            )
         }
         if endpoint.database != 0 {
             _ = try await send(["SELECT", String(endpoint.database)])
@@ -107,7 +118,10 @@ public final class RedisConnection: Sendable {
 
     /// Sends a command without waiting for its reply (a failure closes nothing: it is counted
     /// by the caller through `onReply`, if given). For publishes on the hot path.
-    public func sendWithoutWaiting(_ arguments: [ByteBuffer], onReply: (@Sendable (Result<RESPValue, RedisError>) -> Void)? = nil) {
+    public func sendWithoutWaiting(
+        _ arguments: [ByteBuffer],
+        onReply: (@Sendable (Result<RESPValue, RedisError>) -> Void)? = nil
+    ) {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
         if let onReply {
             promise.futureResult.whenComplete { result in
@@ -134,11 +148,13 @@ public final class RedisConnection: Sendable {
     public func subscribe(_ kind: String, _ names: [String]) async throws(RedisError) {
         precondition(!names.isEmpty, "subscribe to at least one name")
         let confirmation = kind.lowercased()
-        _ = try await run(RedisCommand(
-            arguments: ([kind] + names).map { ByteBuffer(string: $0) },
-            expectation: .confirmations(kind: confirmation, remaining: names.count),
-            promise: channel.eventLoop.makePromise()
-        ))
+        _ = try await run(
+            RedisCommand(
+                arguments: ([kind] + names).map { ByteBuffer(string: $0) },
+                expectation: .confirmations(kind: confirmation, remaining: names.count),
+                promise: channel.eventLoop.makePromise()
+            )
+        )
     }
 
     public var isActive: Bool { channel.isActive }
@@ -220,7 +236,9 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         let value = unwrapInboundIn(data)
         if case .push(let elements) = value {
             let kind = elements.first?.string?.lowercased() ?? ""
-            if var head = pending.first, case .confirmations(let expected, let remaining) = head.command.expectation, kind == expected {
+            if var head = pending.first, case .confirmations(let expected, let remaining) = head.command.expectation,
+                kind == expected
+            {
                 if remaining <= 1 {
                     pending.removeFirst()
                     head.command.promise.succeed(value)
@@ -263,7 +281,10 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             self.timer = nil
             guard let head = self.pending.first else { return }
             if head.deadline <= .now() {
-                self.fail(context: context, RedisError(.timeout, "no reply within \(self.timeout.nanoseconds / 1_000_000) ms"))
+                self.fail(
+                    context: context,
+                    RedisError(.timeout, "no reply within \(self.timeout.nanoseconds / 1_000_000) ms")
+                )
             } else {
                 self.armTimer(context: context)
             }

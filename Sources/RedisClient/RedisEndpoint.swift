@@ -74,12 +74,16 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
             guard let close = host.firstIndex(of: "]") else { throw bad("unclosed [ in the host") }
             let after = host[host.index(after: close)...]
             if after.hasPrefix(":") {
-                guard let value = Int(after.dropFirst()), (1...65535).contains(value) else { throw bad("port is 1 to 65535") }
+                guard let value = Int(after.dropFirst()), (1...65535).contains(value) else {
+                    throw bad("port is 1 to 65535")
+                }
                 port = value
             }
             host = String(host[host.index(after: host.startIndex)..<close])
         } else if let colon = host.lastIndex(of: ":") {
-            guard let value = Int(host[host.index(after: colon)...]), (1...65535).contains(value) else { throw bad("port is 1 to 65535") }
+            guard let value = Int(host[host.index(after: colon)...]), (1...65535).contains(value) else {
+                throw bad("port is 1 to 65535")
+            }
             port = value
             host = String(host[..<colon])
         }

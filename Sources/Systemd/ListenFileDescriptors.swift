@@ -22,12 +22,14 @@ public struct ListenFileDescriptors: Sendable {
 
     public init(environment: [String: String], pid: Int32 = getpid()) {
         guard let countText = environment["LISTEN_FDS"], let count = Int32(countText), count > 0,
-              environment["LISTEN_PID"].flatMap(Int32.init) == pid
+            environment["LISTEN_PID"].flatMap(Int32.init) == pid
         else {
             descriptors = []
             return
         }
-        let names = environment["LISTEN_FDNAMES"]?.split(separator: ":", omittingEmptySubsequences: false).map(String.init) ?? []
+        let names =
+            environment["LISTEN_FDNAMES"]?.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            ?? []
         descriptors = (0..<count).map { index in
             let name = Int(index) < names.count && !names[Int(index)].isEmpty ? names[Int(index)] : "unknown"
             return Descriptor(fd: Self.firstDescriptor + index, name: name)

@@ -104,16 +104,28 @@ final class ServerLinkHandler: ChannelInboundHandler {
             }
             helloDone = true
             worker.linkStarted(link)
-            link.writeAndFlush(.helloAck(.init(
-                maxFrameBytes: UInt32(worker.configuration.maxFrameBytes),
-                initialCredit: UInt32(worker.configuration.credit),
-                worker: worker.configuration.name
-            )))
+            link.writeAndFlush(
+                .helloAck(
+                    .init(
+                        maxFrameBytes: UInt32(worker.configuration.maxFrameBytes),
+                        initialCredit: UInt32(worker.configuration.credit),
+                        worker: worker.configuration.name
+                    )
+                )
+            )
             return
         }
         switch frame {
         case .open(let open):
-            worker.opened(Worker.Connection(id: open.connection, resumed: open.resumed, verdictRequired: open.verdictRequired, fields: open.fields), on: link)
+            worker.opened(
+                Worker.Connection(
+                    id: open.connection,
+                    resumed: open.resumed,
+                    verdictRequired: open.verdictRequired,
+                    fields: open.fields
+                ),
+                on: link
+            )
         case .message(let connection, let kind, let payload):
             worker.received(Worker.Message(kind: kind, data: payload), for: connection, on: link)
         case .closed(let connection, let code, let reason):

@@ -39,7 +39,12 @@ public final class Worker: Sendable {
         /// Message bytes per connection the gateway may send ahead of what was consumed.
         public var credit: Int
         public var maxFrameBytes: Int
-        public init(socketPath: String? = nil, name: String? = nil, credit: Int = 256 * 1024, maxFrameBytes: Int = 16 << 20) {
+        public init(
+            socketPath: String? = nil,
+            name: String? = nil,
+            credit: Int = 256 * 1024,
+            maxFrameBytes: Int = 16 << 20
+        ) {
             self.socketPath = socketPath
             self.name = name ?? getenv("WSSGATE_WORKER_NAME").map { String(cString: $0) } ?? "swift-worker"
             self.credit = credit
@@ -73,17 +78,28 @@ public final class Worker: Sendable {
 
     /// Binds the socket (mode 0600: only this user, which the gateway checks with SO_PEERCRED)
     /// and starts accepting gateway links.
-    public static func listen(_ configuration: Configuration = .init(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> Worker {
+    public static func listen(
+        _ configuration: Configuration = .init(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> Worker {
         try await listen(configuration, group: group, handler: nil)
     }
 
     /// Like `listen(_:group:)`, but every event goes to `handler` on the link's event loop, and
     /// `events` stays empty. Use it when the work per event is short and synchronous.
-    public static func listen(_ configuration: Configuration = .init(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, handler: @escaping Handler) async throws -> Worker {
+    public static func listen(
+        _ configuration: Configuration = .init(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        handler: @escaping Handler
+    ) async throws -> Worker {
         try await listen(configuration, group: group, handler: Optional(handler))
     }
 
-    private static func listen(_ configuration: Configuration, group: any EventLoopGroup, handler: Handler?) async throws -> Worker {
+    private static func listen(
+        _ configuration: Configuration,
+        group: any EventLoopGroup,
+        handler: Handler?
+    ) async throws -> Worker {
         guard let path = configuration.socketPath ?? getenv("WSSGATE_WORKER_SOCKET").map({ String(cString: $0) }) else {
             throw SetupError(description: "no socket path: set WSSGATE_WORKER_SOCKET or Configuration.socketPath")
         }
@@ -107,7 +123,8 @@ public final class Worker: Sendable {
     /// when it is killed outright it cannot stop its workers itself, and an orphan would hold
     /// its socket and memory for nothing.
     private func watchParent(on eventLoop: any EventLoop) {
-        guard let text = getenv("WSSGATE_PARENT_PID").map({ String(cString: $0) }), let parent = pid_t(text), parent > 1 else { return }
+        guard let text = getenv("WSSGATE_PARENT_PID").map({ String(cString: $0) }), let parent = pid_t(text), parent > 1
+        else { return }
         eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] task in
             guard getppid() != parent else { return }
             task.cancel()
@@ -272,7 +289,8 @@ extension Worker {
             for pair in (field(":query") ?? "").split(separator: "&") {
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 let key = String(parts[0]).removingPercentEncoding ?? String(parts[0])
-                let value = parts.count > 1 ? (String(parts[1]).replacingPlus.removingPercentEncoding ?? String(parts[1])) : ""
+                let value =
+                    parts.count > 1 ? (String(parts[1]).replacingPlus.removingPercentEncoding ?? String(parts[1])) : ""
                 result[key] = value
             }
             return result
@@ -302,7 +320,8 @@ extension String {
         while let byte = iterator.next() {
             if byte == UInt8(ascii: "%") {
                 guard let high = iterator.next(), let low = iterator.next(),
-                      let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else { return nil }
+                    let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+                else { return nil }
                 bytes.append(value)
             } else {
                 bytes.append(byte)

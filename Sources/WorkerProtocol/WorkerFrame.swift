@@ -71,7 +71,12 @@ public enum WorkerFrame: Sendable, Equatable {
         /// request headers by lower-case name, in order.
         public var fields: [(String, String)]
 
-        public init(connection: UInt64, resumed: Bool = false, verdictRequired: Bool = false, fields: [(String, String)]) {
+        public init(
+            connection: UInt64,
+            resumed: Bool = false,
+            verdictRequired: Bool = false,
+            fields: [(String, String)]
+        ) {
             self.connection = connection
             self.resumed = resumed
             self.verdictRequired = verdictRequired

@@ -14,7 +14,11 @@ public enum WorkerFrameCodec {
     /// Appends `frame` to `buffer`, except a payload of `separatingPayloadsFrom` bytes or more:
     /// that one is returned, to be written right after the buffer instead of copied into it (the
     /// length field counts it either way).
-    public static func encodeHead(_ frame: WorkerFrame, into buffer: inout ByteBuffer, separatingPayloadsFrom threshold: Int) -> ByteBuffer? {
+    public static func encodeHead(
+        _ frame: WorkerFrame,
+        into buffer: inout ByteBuffer,
+        separatingPayloadsFrom threshold: Int
+    ) -> ByteBuffer? {
         var separate: ByteBuffer?
         func writePayload(_ payload: ByteBuffer) {
             if payload.readableBytes >= threshold {
@@ -95,14 +99,24 @@ public enum WorkerFrameCodec {
         switch type {
         case .hello:
             try readMagic(&body)
-            frame = .hello(.init(
-                minVersion: try integer(&body, "min_version"), maxVersion: try integer(&body, "max_version"),
-                maxFrameBytes: try integer(&body, "max_frame_bytes"), gateway: try string16(&body, "gateway")))
+            frame = .hello(
+                .init(
+                    minVersion: try integer(&body, "min_version"),
+                    maxVersion: try integer(&body, "max_version"),
+                    maxFrameBytes: try integer(&body, "max_frame_bytes"),
+                    gateway: try string16(&body, "gateway")
+                )
+            )
         case .helloAck:
             try readMagic(&body)
-            frame = .helloAck(.init(
-                version: try integer(&body, "version"), maxFrameBytes: try integer(&body, "max_frame_bytes"),
-                initialCredit: try integer(&body, "initial_credit"), worker: try string16(&body, "worker")))
+            frame = .helloAck(
+                .init(
+                    version: try integer(&body, "version"),
+                    maxFrameBytes: try integer(&body, "max_frame_bytes"),
+                    initialCredit: try integer(&body, "initial_credit"),
+                    worker: try string16(&body, "worker")
+                )
+            )
         case .open:
             let connection: UInt64 = try integer(&body, "connection")
             let flags: UInt8 = try integer(&body, "flags")
@@ -112,39 +126,58 @@ public enum WorkerFrameCodec {
             for _ in 0..<count {
                 fields.append((try string16(&body, "field name"), try string16(&body, "field value")))
             }
-            frame = .open(.init(connection: connection, resumed: flags & 1 != 0, verdictRequired: flags & 2 != 0, fields: fields))
+            frame = .open(
+                .init(connection: connection, resumed: flags & 1 != 0, verdictRequired: flags & 2 != 0, fields: fields)
+            )
         case .message, .send:
             let connection: UInt64 = try integer(&body, "connection")
             let kind = try messageKind(&body)
             let payload = body.readSlice(length: body.readableBytes)!
-            frame = type == .message ? .message(connection: connection, kind: kind, payload: payload) : .send(connection: connection, kind: kind, payload: payload)
+            frame =
+                type == .message
+                ? .message(connection: connection, kind: kind, payload: payload)
+                : .send(connection: connection, kind: kind, payload: payload)
         case .closed, .close:
             let connection: UInt64 = try integer(&body, "connection")
             let code: UInt16 = try integer(&body, "code")
             let reason = try rest(&body, "reason")
-            frame = type == .closed ? .closed(connection: connection, code: code, reason: reason) : .close(connection: connection, code: code, reason: reason)
+            frame =
+                type == .closed
+                ? .closed(connection: connection, code: code, reason: reason)
+                : .close(connection: connection, code: code, reason: reason)
         case .accept:
             frame = .accept(connection: try integer(&body, "connection"))
         case .reject:
             let connection: UInt64 = try integer(&body, "connection")
             let status: UInt16 = try integer(&body, "status")
-            guard (400...599).contains(status) else { throw WorkerProtocolError(.invalidValue, "reject status \(status) is not 4xx or 5xx") }
+            guard (400...599).contains(status) else {
+                throw WorkerProtocolError(.invalidValue, "reject status \(status) is not 4xx or 5xx")
+            }
             frame = .reject(connection: connection, status: status, reason: try rest(&body, "reason"))
         case .subscribe, .unsubscribe:
             let connection: UInt64 = try integer(&body, "connection")
             let topic = try rest(&body, "topic")
             guard !topic.isEmpty else { throw WorkerProtocolError(.invalidValue, "empty topic") }
-            frame = type == .subscribe ? .subscribe(connection: connection, topic: topic) : .unsubscribe(connection: connection, topic: topic)
+            frame =
+                type == .subscribe
+                ? .subscribe(connection: connection, topic: topic) : .unsubscribe(connection: connection, topic: topic)
         case .publish:
             let kind = try messageKind(&body)
             let topic = try string16(&body, "topic")
             guard !topic.isEmpty else { throw WorkerProtocolError(.invalidValue, "empty topic") }
             frame = .publish(topic: topic, kind: kind, payload: body.readSlice(length: body.readableBytes)!)
         case .credit:
-            frame = .credit(connection: try integer(&body, "connection"), messages: try integer(&body, "messages"), bytes: try integer(&body, "bytes"))
+            frame = .credit(
+                connection: try integer(&body, "connection"),
+                messages: try integer(&body, "messages"),
+                bytes: try integer(&body, "bytes")
+            )
         }
         guard body.readableBytes == 0 else {
-            throw WorkerProtocolError(.trailingBytes, "\(body.readableBytes) bytes after the last field of a \(type) frame")
+            throw WorkerProtocolError(
+                .trailingBytes,
+                "\(body.readableBytes) bytes after the last field of a \(type) frame"
+            )
         }
         return frame
     }
@@ -155,14 +188,19 @@ public enum WorkerFrameCodec {
         WorkerProtocolError(.truncatedFrame, "frame ends before its \(field)")
     }
 
-    private static func integer<T: FixedWidthInteger>(_ body: inout ByteBuffer, _ field: String) throws(WorkerProtocolError) -> T {
+    private static func integer<T: FixedWidthInteger>(
+        _ body: inout ByteBuffer,
+        _ field: String
+    ) throws(WorkerProtocolError) -> T {
         guard let value = body.readInteger(as: T.self) else { throw truncated(field) }
         return value
     }
 
     private static func readMagic(_ body: inout ByteBuffer) throws(WorkerProtocolError) {
         let magic: UInt32 = try integer(&body, "magic")
-        guard magic == WorkerFrame.Hello.magic else { throw WorkerProtocolError(.badHello, "hello without the WSGW magic") }
+        guard magic == WorkerFrame.Hello.magic else {
+            throw WorkerProtocolError(.badHello, "hello without the WSGW magic")
+        }
     }
 
     private static func messageKind(_ body: inout ByteBuffer) throws(WorkerProtocolError) -> WorkerFrame.MessageKind {

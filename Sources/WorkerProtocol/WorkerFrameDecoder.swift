@@ -23,10 +23,14 @@ public struct WorkerFrameDecoder: NIOSingleStepByteToMessageDecoder {
         return try WorkerFrameCodec.decode(body: body)
     }
 
-    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws(WorkerProtocolError) -> WorkerFrame? {
+    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws(WorkerProtocolError) -> WorkerFrame?
+    {
         if let frame = try decode(buffer: &buffer) { return frame }
         if buffer.readableBytes > 0 {
-            throw WorkerProtocolError(.truncatedFrame, "link closed in the middle of a frame (\(buffer.readableBytes) bytes left)")
+            throw WorkerProtocolError(
+                .truncatedFrame,
+                "link closed in the middle of a frame (\(buffer.readableBytes) bytes left)"
+            )
         }
         return nil
     }

@@ -43,7 +43,10 @@ public struct WorkerFrameReader {
     /// The link ended: bytes left over are a frame cut short.
     public func finish() throws(WorkerProtocolError) {
         if bufferedBytes > 0 {
-            throw WorkerProtocolError(.truncatedFrame, "link closed in the middle of a frame (\(bufferedBytes) bytes left)")
+            throw WorkerProtocolError(
+                .truncatedFrame,
+                "link closed in the middle of a frame (\(bufferedBytes) bytes left)"
+            )
         }
     }
 }

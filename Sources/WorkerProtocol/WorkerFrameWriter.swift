@@ -69,7 +69,11 @@ public final class WorkerFrameWriter: @unchecked Sendable {
     }
 
     private func writeOnLoop(_ frame: WorkerFrame) {
-        if let payload = WorkerFrameCodec.encodeHead(frame, into: &pending, separatingPayloadsFrom: Self.separatePayloadBytes) {
+        if let payload = WorkerFrameCodec.encodeHead(
+            frame,
+            into: &pending,
+            separatingPayloadsFrom: Self.separatePayloadBytes
+        ) {
             // Order on the wire: what is buffered, then this payload.
             hand(pending)
             hand(payload)

@@ -11,7 +11,10 @@ struct CheckConfigCommand: AsyncParsableCommand {
     @Argument(help: "The YAML configuration file.")
     var file: String
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a key: --set routes.echo.max_message_bytes=2MiB", valueName: "key=value"))
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Override a key: --set routes.echo.max_message_bytes=2MiB", valueName: "key=value")
+    )
     var overrides: [String] = []
 
     func run() async throws {

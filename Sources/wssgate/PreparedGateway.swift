@@ -1,6 +1,6 @@
 import ArgumentParser
-import GatewayConfigLoader
 import GatewayAuth
+import GatewayConfigLoader
 import GatewayCore
 import GatewayEdge
 import GatewayTLS
@@ -32,7 +32,10 @@ struct PreparedGateway {
     /// demo page when its folder is found.
     static func loader(filePath: String?, overrides: [String], activatedSockets: [String] = []) -> ConfigurationLoader {
         ConfigurationLoader(
-            filePath: filePath, environment: environment(), overrides: overrides, activatedSockets: activatedSockets,
+            filePath: filePath,
+            environment: environment(),
+            overrides: overrides,
+            activatedSockets: activatedSockets,
             demoRoot: filePath == nil ? demoRoot() : nil
         )
     }
@@ -40,7 +43,10 @@ struct PreparedGateway {
     static func demoRoot() -> String? {
         let own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
         let directory = String(own[..<(own.lastIndex(of: "/") ?? own.endIndex)])
-        let candidates = EmbeddedDefault.demoCandidates(executableDirectory: directory, workingDirectory: FileManager.default.currentDirectoryPath)
+        let candidates = EmbeddedDefault.demoCandidates(
+            executableDirectory: directory,
+            workingDirectory: FileManager.default.currentDirectoryPath
+        )
         for candidate in candidates where fileType(candidate + "/index.html") == S_IFREG {
             guard let resolved = realpath(candidate, nil) else { continue }
             defer { free(resolved) }
@@ -55,7 +61,11 @@ struct PreparedGateway {
         return stat(path, &info) == 0 ? info.st_mode & S_IFMT : nil
     }
 
-    static func load(filePath: String?, overrides: [String], activatedSockets: [String] = []) async throws -> PreparedGateway {
+    static func load(
+        filePath: String?,
+        overrides: [String],
+        activatedSockets: [String] = []
+    ) async throws -> PreparedGateway {
         do {
             let loader = loader(filePath: filePath, overrides: overrides, activatedSockets: activatedSockets)
             let configuration = try await loader.load()
@@ -82,7 +92,11 @@ struct PreparedGateway {
                 let base = "listeners.\(listener.name).tls.acme"
                 if let bundle = acme.caBundle {
                     guard let certificates = try? NIOSSLCertificate.fromPEMFile(bundle), !certificates.isEmpty else {
-                        throw ConfigurationError(.invalidPEM, key: "\(base).ca_bundle", "\(bundle) holds no readable PEM certificate")
+                        throw ConfigurationError(
+                            .invalidPEM,
+                            key: "\(base).ca_bundle",
+                            "\(bundle) holds no readable PEM certificate"
+                        )
                     }
                 }
                 if let problem = storageProblem(acme.storage) {
@@ -93,7 +107,11 @@ struct PreparedGateway {
             for route in configuration.routes {
                 guard let files = route.files, files.root != StaticSettings.builtinDemo else { continue }
                 guard fileType(files.root) == S_IFDIR else {
-                    throw ConfigurationError(.fileUnreadable, key: "routes.\(route.name).static.root", "'\(files.root)' is not a folder")
+                    throw ConfigurationError(
+                        .fileUnreadable,
+                        key: "routes.\(route.name).static.root",
+                        "'\(files.root)' is not a folder"
+                    )
                 }
             }
             // A supervised worker's command must exist and be executable now, not at the first
@@ -102,7 +120,11 @@ struct PreparedGateway {
                 guard case .supervised(let command, _, _, _)? = route.worker?.source else { continue }
                 let path = WorkerProcess.resolve(command)
                 guard access(path, X_OK) == 0 else {
-                    throw ConfigurationError(.fileUnreadable, key: "routes.\(route.name).worker.command", "'\(command)' is not an executable file (looked for \(path))")
+                    throw ConfigurationError(
+                        .fileUnreadable,
+                        key: "routes.\(route.name).worker.command",
+                        "'\(command)' is not an executable file (looked for \(path))"
+                    )
                 }
             }
             let verifiers = try await LiveSettings.verifiers(for: configuration.routes)
@@ -121,7 +143,8 @@ struct PreparedGateway {
             if let type = fileType(candidate) {
                 guard type == S_IFDIR else { return "'\(candidate)' is not a folder" }
                 guard access(candidate, W_OK | X_OK) == 0 else {
-                    return candidate == path ? "'\(path)' is not writable" : "'\(path)' cannot be created: '\(candidate)' is not writable"
+                    return candidate == path
+                        ? "'\(path)' is not writable" : "'\(path)' cannot be created: '\(candidate)' is not writable"
                 }
                 return nil
             }
@@ -131,7 +154,9 @@ struct PreparedGateway {
     }
 
     private static func settingsKey(listener: String, settings: TLSSettings, field: TLSMaterialError.Field) -> String {
-        if case .selfSigned = settings.source, field == .certificate || field == .key { return "listeners.\(listener).tls.self_signed" }
+        if case .selfSigned = settings.source, field == .certificate || field == .key {
+            return "listeners.\(listener).tls.self_signed"
+        }
         return "listeners.\(listener).tls.\(field.path)"
     }
 

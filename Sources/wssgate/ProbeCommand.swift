@@ -27,7 +27,11 @@ struct ProbeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         do {
-            let status = try await HTTPProbe.get(target, insecure: insecure, timeout: .milliseconds(Int64(timeout * 1000)))
+            let status = try await HTTPProbe.get(
+                target,
+                insecure: insecure,
+                timeout: .milliseconds(Int64(timeout * 1000))
+            )
             print("\(status)")
             if !(200..<300).contains(status) { throw ExitCode(1) }
         } catch let exit as ExitCode {
@@ -47,9 +51,15 @@ struct ProbeTarget {
 
     init?(_ url: String) {
         let rest: Substring
-        if url.hasPrefix("https://") { tls = true; rest = url.dropFirst(8) }
-        else if url.hasPrefix("http://") { tls = false; rest = url.dropFirst(7) }
-        else { return nil }
+        if url.hasPrefix("https://") {
+            tls = true
+            rest = url.dropFirst(8)
+        } else if url.hasPrefix("http://") {
+            tls = false
+            rest = url.dropFirst(7)
+        } else {
+            return nil
+        }
         let authority = rest.prefix { $0 != "/" }
         path = rest.dropFirst(authority.count).isEmpty ? "/" : String(rest.dropFirst(authority.count))
         if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
@@ -84,7 +94,9 @@ enum HTTPProbe {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let sslContext {
-                        let serverName = target.host.contains(":") || target.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : target.host
+                        let serverName =
+                            target.host.contains(":") || target.host.allSatisfy({ $0.isNumber || $0 == "." })
+                            ? nil : target.host
                         try pipeline.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                     }
                     try pipeline.addHTTPClientHandlers()
@@ -101,7 +113,10 @@ enum HTTPProbe {
         let timer = channel.eventLoop.scheduleTask(in: timeout) {
             promise.fail(Failure(description: "timed out"))
         }
-        defer { timer.cancel(); channel.close(promise: nil) }
+        defer {
+            timer.cancel()
+            channel.close(promise: nil)
+        }
         return try await promise.futureResult.get()
     }
 }
@@ -119,7 +134,12 @@ private final class ProbeHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         let host = target.host.contains(":") ? "[\(target.host)]:\(target.port)" : "\(target.host):\(target.port)"
-        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target.path, headers: ["Host": host, "User-Agent": "wssgate-probe", "Connection": "close"])
+        let head = HTTPRequestHead(
+            version: .http1_1,
+            method: .GET,
+            uri: target.path,
+            headers: ["Host": host, "User-Agent": "wssgate-probe", "Connection": "close"]
+        )
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         context.fireChannelActive()

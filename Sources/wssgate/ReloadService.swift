@@ -1,9 +1,9 @@
-import GatewayConfigLoader
 import GatewayAuth
+import GatewayConfigLoader
 import GatewayCore
+import GatewayEdge
 import GatewayLogging
 import GatewayMetrics
-import GatewayEdge
 import GatewayTLS
 import GatewayWebSocket
 import Logging
@@ -74,7 +74,10 @@ struct ReloadService: Service, CustomStringConvertible {
         }
         let problems = Self.restartOnlyChanges(from: old, to: new)
         guard problems.isEmpty else {
-            logger.error("reload refused: these changes need a restart; the running configuration stays", metadata: ["changes": .string(problems.joined(separator: ", "))])
+            logger.error(
+                "reload refused: these changes need a restart; the running configuration stays",
+                metadata: ["changes": .string(problems.joined(separator: ", "))]
+            )
             return false
         }
         // Load every key and certificate before changing anything.
@@ -105,12 +108,18 @@ struct ReloadService: Service, CustomStringConvertible {
                     newTLS[listener.name] = serverTLS
                 } else {
                     // A listener that is new, or has just turned TLS on.
-                    newTLS[listener.name] = try ServerTLS(material: try ServerTLS.material(for: settings), settings: settings)
+                    newTLS[listener.name] = try ServerTLS(
+                        material: try ServerTLS.material(for: settings),
+                        settings: settings
+                    )
                 }
             } catch {
-                logger.error("reload refused: a certificate does not load; the running ones stay", metadata: [
-                    "listener": .string(listener.name), "error": .string("\(error)"),
-                ])
+                logger.error(
+                    "reload refused: a certificate does not load; the running ones stay",
+                    metadata: [
+                        "listener": .string(listener.name), "error": .string("\(error)"),
+                    ]
+                )
                 return false
             }
         }
@@ -135,9 +144,18 @@ struct ReloadService: Service, CustomStringConvertible {
                 try serverTLS.replace(material: material, settings: settings)
             } catch {
                 // makeContext succeeded a moment ago with the same inputs; report and go on.
-                logger.error("certificate swap failed", metadata: ["listener": .string(name), "error": .string("\(error)")])
+                logger.error(
+                    "certificate swap failed",
+                    metadata: ["listener": .string(name), "error": .string("\(error)")]
+                )
             }
-            logger.info("certificate", metadata: ["listener": .string(name), "sha256": .string(material.fingerprint), "subject": .string(material.subject)])
+            logger.info(
+                "certificate",
+                metadata: [
+                    "listener": .string(name), "sha256": .string(material.fingerprint),
+                    "subject": .string(material.subject),
+                ]
+            )
         }
         tls.withLockedValue { $0 = newTLS }
         logSettings.update(
@@ -160,7 +178,10 @@ struct ReloadService: Service, CustomStringConvertible {
     }
 
     private func refuse(_ what: String, _ error: any Error) -> Bool {
-        logger.error("reload refused: \(what); the running configuration stays", metadata: ["error": .string("\(error)")])
+        logger.error(
+            "reload refused: \(what); the running configuration stays",
+            metadata: ["error": .string("\(error)")]
+        )
         return false
     }
 
@@ -172,10 +193,16 @@ struct ReloadService: Service, CustomStringConvertible {
         let logger = self.logger
         Task {
             try? await Task.sleep(nanoseconds: UInt64(max(grace.nanoseconds, 0)))
-            let stillGone = routes.filter { name in !current.withLockedValue { $0.routes.contains { $0.name == name } } }
+            let stillGone = routes.filter { name in !current.withLockedValue { $0.routes.contains { $0.name == name } }
+            }
             guard !stillGone.isEmpty else { return }
             let count = sessions.quiesce(routes: Set(stillGone))
-            logger.info("removed routes drained", metadata: ["routes": .string(stillGone.joined(separator: ", ")), "connections": .stringConvertible(count)])
+            logger.info(
+                "removed routes drained",
+                metadata: [
+                    "routes": .string(stillGone.joined(separator: ", ")), "connections": .stringConvertible(count),
+                ]
+            )
         }
     }
 }

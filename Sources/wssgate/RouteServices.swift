@@ -50,14 +50,22 @@ final class RouteServices: Service, Sendable {
     /// Services to start, for the running `run`.
     private let starts = AsyncStream<Entry>.makeStream()
 
-    init(routes: [RouteConfiguration], hub: Hub, group: any EventLoopGroup, logger: Logger, cluster: ClusterNode?) throws {
+    init(
+        routes: [RouteConfiguration],
+        hub: Hub,
+        group: any EventLoopGroup,
+        logger: Logger,
+        cluster: ClusterNode?
+    ) throws {
         self.hub = hub
         self.group = group
         self.logger = logger
         self.cluster = cluster
         var made: [String: Entry] = [:]
         for route in routes {
-            if let entry = try Self.make(route, hub: hub, group: group, logger: logger, cluster: cluster) { made[route.name] = entry }
+            if let entry = try Self.make(route, hub: hub, group: group, logger: logger, cluster: cluster) {
+                made[route.name] = entry
+            }
         }
         entries = NIOLockedValueBox(made)
         for entry in made.values { starts.continuation.yield(entry) }
@@ -69,7 +77,13 @@ final class RouteServices: Service, Sendable {
     /// The worker pools in force (retiring ones are not listed).
     var pools: [WorkerPool] { entries.withLockedValue { $0.values.compactMap(\.pool) } }
 
-    private static func make(_ route: RouteConfiguration, hub: Hub, group: any EventLoopGroup, logger: Logger, cluster: ClusterNode?) throws -> Entry? {
+    private static func make(
+        _ route: RouteConfiguration,
+        hub: Hub,
+        group: any EventLoopGroup,
+        logger: Logger,
+        cluster: ClusterNode?
+    ) throws -> Entry? {
         switch route.kind {
         case .static:
             return nil  // served by the HTTP side itself
@@ -112,18 +126,26 @@ final class RouteServices: Service, Sendable {
                         plan.hubRules.append((hubService, route.hub ?? HubRouteSettings()))
                         plan.summary.append("routes.\(route.name).hub rules changed")
                     }
-                    if existing.route != route && existing.hub == nil { plan.summary.append("routes.\(route.name) changed") }
+                    if existing.route != route && existing.hub == nil {
+                        plan.summary.append("routes.\(route.name) changed")
+                    }
                     plan.entries[route.name] = kept
                     keptNames.insert(route.name)
                     continue
                 }
                 guard let entry = try Self.make(route, hub: hub, group: group, logger: logger, cluster: cluster) else {
-                    plan.summary.append(current[route.name] == nil ? "routes.\(route.name) added" : "routes.\(route.name) changed")
+                    plan.summary.append(
+                        current[route.name] == nil ? "routes.\(route.name) added" : "routes.\(route.name) changed"
+                    )
                     continue
                 }
                 plan.fresh.append(entry)
                 plan.entries[route.name] = entry
-                plan.summary.append(current[route.name] == nil ? "routes.\(route.name) added" : "routes.\(route.name) replaced (new \(route.kind.rawValue) service)")
+                plan.summary.append(
+                    current[route.name] == nil
+                        ? "routes.\(route.name) added"
+                        : "routes.\(route.name) replaced (new \(route.kind.rawValue) service)"
+                )
                 starts.continuation.yield(entry)
             }
         } catch {
@@ -140,7 +162,10 @@ final class RouteServices: Service, Sendable {
             while !entry.service.isReady {
                 guard NIODeadline.now() < deadline else {
                     abandon(plan)
-                    throw ReloadError(code: .notReady, "routes.\(entry.route.name): the new worker pool did not link within \(ValueParsing.format(readyWithin))")
+                    throw ReloadError(
+                        code: .notReady,
+                        "routes.\(entry.route.name): the new worker pool did not link within \(ValueParsing.format(readyWithin))"
+                    )
                 }
                 try? await Task.sleep(nanoseconds: 20_000_000)
             }
@@ -179,7 +204,10 @@ final class RouteServices: Service, Sendable {
 
 /// Why a reload was refused, beyond a configuration error.
 struct ReloadError: Error, CustomStringConvertible {
-    enum Code: String { case notReady = "not-ready", bind }
+    enum Code: String {
+        case notReady = "not-ready"
+        case bind
+    }
     var code: Code
     var message: String
     init(code: Code, _ message: String) {

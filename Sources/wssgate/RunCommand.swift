@@ -2,22 +2,22 @@ import ArgumentParser
 import GatewayACME
 import GatewayAdmin
 import GatewayCluster
-import GatewayMetrics
-import Metrics
-import Prometheus
-import GatewayCore
 import GatewayConfigLoader
+import GatewayCore
 import GatewayEdge
-import NIOConcurrencyHelpers
 import GatewayHub
+import GatewayLogging
+import GatewayMetrics
 import GatewayProxy
+import GatewayTLS
 import GatewayWebSocket
 import GatewayWorkers
-import GatewayLogging
-import GatewayTLS
-import NIOCore
 import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 import Systemd
 import UnixSignals
@@ -28,10 +28,16 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Serve (the default command). Without --config, serves the embedded default."
     )
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("The YAML configuration file (or WSSGATE_CONFIG).", valueName: "file"))
+    @Option(
+        name: .shortAndLong,
+        help: ArgumentHelp("The YAML configuration file (or WSSGATE_CONFIG).", valueName: "file")
+    )
     var config: String?
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a key: --set log.level=debug", valueName: "key=value"))
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Override a key: --set log.level=debug", valueName: "key=value")
+    )
     var overrides: [String] = []
 
     func run() async throws {
@@ -43,7 +49,11 @@ struct RunCommand: AsyncParsableCommand {
         ListenFileDescriptors.consume()
         let notifier = SystemdNotifier(environment: environment)
         for variable in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { unsetenv(variable) }
-        let prepared = try await PreparedGateway.load(filePath: filePath, overrides: overrides, activatedSockets: activated.descriptors.map(\.name))
+        let prepared = try await PreparedGateway.load(
+            filePath: filePath,
+            overrides: overrides,
+            activatedSockets: activated.descriptors.map(\.name)
+        )
         let settings = prepared.configuration
         // One set of log settings for every logger, so a reload changes them all at once.
         let logSettings = LiveLogSettings(
@@ -56,24 +66,34 @@ struct RunCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets["wssgate_tls_handshake_duration_seconds"] = [
-            .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25),
             .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
         ]
         MetricsSystem.bootstrap(factory)
-        let metrics = GatewayMetrics(routes: settings.routes.filter { $0.kind != .static }.map(\.name), version: WSSGate.version)
-        logger.info("starting", metadata: [
-            "version": .string(WSSGate.version),
-            "config": .string(filePath ?? "embedded default"),
-            "open_files": .stringConvertible(OpenFileLimit.raise()),
-        ])
+        let metrics = GatewayMetrics(
+            routes: settings.routes.filter { $0.kind != .static }.map(\.name),
+            version: WSSGate.version
+        )
+        logger.info(
+            "starting",
+            metadata: [
+                "version": .string(WSSGate.version),
+                "config": .string(filePath ?? "embedded default"),
+                "open_files": .stringConvertible(OpenFileLimit.raise()),
+            ]
+        )
         for (name, tls) in prepared.tls.sorted(by: { $0.key < $1.key }) {
             let material = tls.material
-            logger.info("certificate", metadata: [
-                "listener": .string(name),
-                "subject": .string(material.subject),
-                "sha256": .string(material.fingerprint),
-                "not_after": .string("\(material.notValidAfter)"),
-            ])
+            logger.info(
+                "certificate",
+                metadata: [
+                    "listener": .string(name),
+                    "subject": .string(material.subject),
+                    "sha256": .string(material.fingerprint),
+                    "not_after": .string("\(material.notValidAfter)"),
+                ]
+            )
         }
 
         // Passed sockets by name and number; those no listener claims are closed, and said so.
@@ -82,12 +102,17 @@ struct RunCommand: AsyncParsableCommand {
             activatedSockets[descriptor.name] = descriptor.fd
             activatedSockets[String(descriptor.fd)] = descriptor.fd
         }
-        let claimed = Set(settings.listeners.compactMap { listener -> Int32? in
-            if case .systemd(let name) = listener.address { return activatedSockets[name] }
-            return nil
-        })
+        let claimed = Set(
+            settings.listeners.compactMap { listener -> Int32? in
+                if case .systemd(let name) = listener.address { return activatedSockets[name] }
+                return nil
+            }
+        )
         for descriptor in activated.descriptors where !claimed.contains(descriptor.fd) {
-            logger.warning("a socket passed by systemd is not used by any listener", metadata: ["fd": .stringConvertible(descriptor.fd), "name": .string(descriptor.name)])
+            logger.warning(
+                "a socket passed by systemd is not used by any listener",
+                metadata: ["fd": .stringConvertible(descriptor.fd), "name": .string(descriptor.name)]
+            )
             close(descriptor.fd)
         }
 
@@ -107,7 +132,13 @@ struct RunCommand: AsyncParsableCommand {
         }
         let routeServices: RouteServices
         do {
-            routeServices = try RouteServices(routes: settings.routes, hub: hub, group: group, logger: logger, cluster: cluster)
+            routeServices = try RouteServices(
+                routes: settings.routes,
+                hub: hub,
+                group: group,
+                logger: logger,
+                cluster: cluster
+            )
         } catch {
             logger.error("cannot set up a worker route", metadata: ["error": .string("\(error)")])
             try? await group.shutdownGracefully()
@@ -116,8 +147,10 @@ struct RunCommand: AsyncParsableCommand {
         let state = GatewayState()
         // Listeners with tls.acme: one manager orders and renews their certificates; HTTP-01 is
         // answered on the plain listeners, TLS-ALPN-01 on the ACME listeners themselves.
-        let acmeListeners = settings.listeners.compactMap { listener -> (name: String, tls: ServerTLS, settings: TLSSettings)? in
-            guard let tlsSettings = listener.tls, tlsSettings.acme != nil, let serverTLS = prepared.tls[listener.name] else { return nil }
+        let acmeListeners = settings.listeners.compactMap {
+            listener -> (name: String, tls: ServerTLS, settings: TLSSettings)? in
+            guard let tlsSettings = listener.tls, tlsSettings.acme != nil, let serverTLS = prepared.tls[listener.name]
+            else { return nil }
             return (listener.name, serverTLS, tlsSettings)
         }
         var acmeChallenges: ACMEChallenges?
@@ -126,8 +159,12 @@ struct RunCommand: AsyncParsableCommand {
             let challenges = ACMEChallenges()
             acmeChallenges = challenges
             certificates = CertificateManager(
-                listeners: acmeListeners, challenges: challenges, answersHTTP01: settings.listeners.contains { $0.tls == nil },
-                group: group, logger: logger, userAgent: "wssgate/\(WSSGate.version)",
+                listeners: acmeListeners,
+                challenges: challenges,
+                answersHTTP01: settings.listeners.contains { $0.tls == nil },
+                group: group,
+                logger: logger,
+                userAgent: "wssgate/\(WSSGate.version)",
                 listening: { state.phase != .starting }
             )
         }
@@ -141,12 +178,21 @@ struct RunCommand: AsyncParsableCommand {
                     blocking = blocks
                 }
                 if let reason = certificates?.degradedReason { reasons.append(reason) }
-                return reasons.isEmpty ? nil : GatewayState.Degradation(reason: reasons.joined(separator: "; "), blocksReadiness: blocking)
+                return reasons.isEmpty
+                    ? nil : GatewayState.Degradation(reason: reasons.joined(separator: "; "), blocksReadiness: blocking)
             }
         }
         let server = GatewayServer(
-            configuration: settings, tls: prepared.tls, services: routeServices.services, activatedSockets: activatedSockets,
-            group: group, logger: logger, state: state, sessions: sessions, metrics: metrics, verifiers: prepared.verifiers,
+            configuration: settings,
+            tls: prepared.tls,
+            services: routeServices.services,
+            activatedSockets: activatedSockets,
+            group: group,
+            logger: logger,
+            state: state,
+            sessions: sessions,
+            metrics: metrics,
+            verifiers: prepared.verifiers,
             acmeChallenges: acmeChallenges,
             hooks: .init(
                 ready: { _ in notifier.notify("READY=1\nSTATUS=ready") },
@@ -154,32 +200,58 @@ struct RunCommand: AsyncParsableCommand {
             )
         )
         let reload = ReloadService(
-            loader: PreparedGateway.loader(filePath: filePath, overrides: overrides, activatedSockets: activated.descriptors.map(\.name)),
-            server: server, routeServices: routeServices, tls: NIOLockedValueBox(prepared.tls), current: NIOLockedValueBox(settings),
-            logSettings: logSettings, sessions: sessions, notifier: notifier, logger: logger, metrics: metrics
+            loader: PreparedGateway.loader(
+                filePath: filePath,
+                overrides: overrides,
+                activatedSockets: activated.descriptors.map(\.name)
+            ),
+            server: server,
+            routeServices: routeServices,
+            tls: NIOLockedValueBox(prepared.tls),
+            current: NIOLockedValueBox(settings),
+            logSettings: logSettings,
+            sessions: sessions,
+            notifier: notifier,
+            logger: logger,
+            metrics: metrics
         )
         let admin = AdminServer(
             settings: settings.admin,
-            api: AdminAPI(hub: hub, sessions: sessions, token: settings.admin.token, cluster: cluster, certificates: certificates, metrics: {
-                var text: [UInt8] = []
-                registry.emit(into: &text)
-                return text
-            }, status: {
-                let degradation = state.degradation
-                let readiness = state.readiness
-                let word = readiness == .ready && degradation != nil ? "degraded" : readiness.rawValue
-                return AdminAPI.Status(readiness: word, degraded: degradation?.reason)
-            }),
-            group: group, logger: logger
+            api: AdminAPI(
+                hub: hub,
+                sessions: sessions,
+                token: settings.admin.token,
+                cluster: cluster,
+                certificates: certificates,
+                metrics: {
+                    var text: [UInt8] = []
+                    registry.emit(into: &text)
+                    return text
+                },
+                status: {
+                    let degradation = state.degradation
+                    let readiness = state.readiness
+                    let word = readiness == .ready && degradation != nil ? "degraded" : readiness.rawValue
+                    return AdminAPI.Status(readiness: word, degraded: degradation?.reason)
+                }
+            ),
+            group: group,
+            logger: logger
         )
         let systemd = SystemdService(
-            notifier: notifier, watchdog: WatchdogSettings(environment: environment, pid: getpid()),
-            state: state, pools: { routeServices.pools }, group: group, logger: logger
+            notifier: notifier,
+            watchdog: WatchdogSettings(environment: environment, pid: getpid()),
+            state: state,
+            pools: { routeServices.pools },
+            group: group,
+            logger: logger
         )
         // Services shut down in reverse order: the server drains first (clients get 1001, the
         // workers hear every connection close), then the route services stop (worker pools
         // stop their processes); the admin API and the cluster link stay up through the drain.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: systemd), .init(service: admin), .init(service: reload)]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: systemd), .init(service: admin), .init(service: reload),
+        ]
         if let certificates { services.append(.init(service: certificates)) }
         if let cluster { services.append(.init(service: cluster)) }
         services.append(.init(service: routeServices))

@@ -24,7 +24,8 @@ struct SystemdService: Service, CustomStringConvertible {
             let statistics = pool.statistics
             return (totals.0 + statistics.liveLinks, totals.1 + pool.instanceCount)
         }
-        var text = "\(state.readiness.rawValue): \(state.httpConnections) connections, \(state.webSocketSessions) websockets"
+        var text =
+            "\(state.readiness.rawValue): \(state.httpConnections) connections, \(state.webSocketSessions) websockets"
         if workers.1 > 0 { text += ", workers \(workers.0)/\(workers.1) linked" }
         return text
     }

@@ -8,7 +8,9 @@ struct WSSGate: AsyncParsableCommand {
         commandName: "wssgate",
         abstract: "An all-in-one WSS gateway: TLS, WebSocket, routing.",
         version: version,
-        subcommands: [RunCommand.self, CheckConfigCommand.self, VersionCommand.self, ProbeCommand.self, WorkerCommand.self],
+        subcommands: [
+            RunCommand.self, CheckConfigCommand.self, VersionCommand.self, ProbeCommand.self, WorkerCommand.self,
+        ],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -13,12 +13,18 @@ struct WorkerCommand: AsyncParsableCommand {
     )
 
     struct Chat: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "chat", abstract: "Chat rooms over hub topics (/chat?room=NAME&name=YOU).")
+        static let configuration = CommandConfiguration(
+            commandName: "chat",
+            abstract: "Chat rooms over hub topics (/chat?room=NAME&name=YOU)."
+        )
         func run() async throws { try await ChatWorker.run() }
     }
 
     struct Echo: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "echo", abstract: "Every message back to its sender.")
+        static let configuration = CommandConfiguration(
+            commandName: "echo",
+            abstract: "Every message back to its sender."
+        )
         func run() async throws { try await EchoWorker.run() }
     }
 }

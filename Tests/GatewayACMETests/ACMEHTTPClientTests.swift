@@ -1,12 +1,13 @@
-@testable import GatewayACME
+import Crypto
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
-import Crypto
 import SwiftASN1
 import X509
 import XCTest
+
+@testable import GatewayACME
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -26,9 +27,16 @@ final class ACMEHTTPClientTests: XCTestCase {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard case .end = unwrapInboundIn(data), let bodyBytes else { return }
-            let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Length": String(bodyBytes), "Replay-Nonce": "abc"])
+            let head = HTTPResponseHead(
+                version: .http1_1,
+                status: .ok,
+                headers: ["Content-Length": String(bodyBytes), "Replay-Nonce": "abc"]
+            )
             context.write(wrapOutboundOut(.head(head)), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(repeating: 0x41, count: bodyBytes)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(ByteBuffer(repeating: 0x41, count: bodyBytes)))),
+                promise: nil
+            )
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
     }
@@ -43,19 +51,34 @@ final class ACMEHTTPClientTests: XCTestCase {
             SubjectAlternativeNames([.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))])
         }
         let certificate = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey), notValidBefore: Date().addingTimeInterval(-60),
-            notValidAfter: Date().addingTimeInterval(3600), issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: extensions, issuerPrivateKey: .init(key)
+            version: .v3,
+            serialNumber: .init(),
+            publicKey: .init(key.publicKey),
+            notValidBefore: Date().addingTimeInterval(-60),
+            notValidAfter: Date().addingTimeInterval(3600),
+            issuer: name,
+            subject: name,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: extensions,
+            issuerPrivateKey: .init(key)
         )
         var serializer = DER.Serializer()
         try serializer.serialize(certificate)
-        return (try NIOSSLCertificate(bytes: serializer.serializedBytes, format: .der), try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem))
+        return (
+            try NIOSSLCertificate(bytes: serializer.serializedBytes, format: .der),
+            try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem)
+        )
     }
 
     func withServer(bodyBytes: Int?, _ body: (Int, NIOSSLCertificate) async throws -> Void) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let (certificate, key) = try Self.selfSignedRoot()
-        let context = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: [.certificate(certificate)], privateKey: .privateKey(key)))
+        let context = try NIOSSLContext(
+            configuration: .makeServerConfiguration(
+                certificateChain: [.certificate(certificate)],
+                privateKey: .privateKey(key)
+            )
+        )
         let server = try await ServerBootstrap(group: group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -78,7 +101,11 @@ final class ACMEHTTPClientTests: XCTestCase {
 
     func testAWellFormedAnswerComesThrough() async throws {
         try await withServer(bodyBytes: 1000) { port, root in
-            let client = try ACMEHTTPClient(group: MultiThreadedEventLoopGroup.singleton, trustRoots: [root], userAgent: "test")
+            let client = try ACMEHTTPClient(
+                group: MultiThreadedEventLoopGroup.singleton,
+                trustRoots: [root],
+                userAgent: "test"
+            )
             let response = try await client.send(.GET, "https://127.0.0.1:\(port)/dir")
             XCTAssertEqual(response.status, 200)
             XCTAssertEqual(response.body.count, 1000)
@@ -88,7 +115,11 @@ final class ACMEHTTPClientTests: XCTestCase {
 
     func testAnAnswerOverOneMebibyteIsRefused() async throws {
         try await withServer(bodyBytes: ACMEHTTPClient.maximumBodyBytes + 1) { port, root in
-            let client = try ACMEHTTPClient(group: MultiThreadedEventLoopGroup.singleton, trustRoots: [root], userAgent: "test")
+            let client = try ACMEHTTPClient(
+                group: MultiThreadedEventLoopGroup.singleton,
+                trustRoots: [root],
+                userAgent: "test"
+            )
             let error = try await Self.failure(of: client, port: port, "an oversized answer was accepted")
             XCTAssertEqual(error?.code, .protocolViolation)
             XCTAssertTrue(error?.message.contains("larger than") == true, error?.message ?? "")
@@ -97,7 +128,12 @@ final class ACMEHTTPClientTests: XCTestCase {
 
     func testAServerThatNeverAnswersMeetsTheDeadline() async throws {
         try await withServer(bodyBytes: nil) { port, root in
-            let client = try ACMEHTTPClient(group: MultiThreadedEventLoopGroup.singleton, trustRoots: [root], timeout: .milliseconds(300), userAgent: "test")
+            let client = try ACMEHTTPClient(
+                group: MultiThreadedEventLoopGroup.singleton,
+                trustRoots: [root],
+                timeout: .milliseconds(300),
+                userAgent: "test"
+            )
             let started = ContinuousClock.now
             let error = try await Self.failure(of: client, port: port, "no answer, yet the request succeeded")
             XCTAssertEqual(error?.code, .unreachable)
@@ -109,7 +145,11 @@ final class ACMEHTTPClientTests: XCTestCase {
     func testAnUntrustedServerIsRefused() async throws {
         try await withServer(bodyBytes: 10) { port, _ in
             let other = try Self.selfSignedRoot().0
-            let client = try ACMEHTTPClient(group: MultiThreadedEventLoopGroup.singleton, trustRoots: [other], userAgent: "test")
+            let client = try ACMEHTTPClient(
+                group: MultiThreadedEventLoopGroup.singleton,
+                trustRoots: [other],
+                userAgent: "test"
+            )
             let error = try await Self.failure(of: client, port: port, "a certificate nobody vouches for was accepted")
             XCTAssertEqual(error?.code, .unreachable)
         }

@@ -1,10 +1,11 @@
 import Crypto
-@testable import GatewayACME
 import GatewayCore
 import NIOHTTP1
 import SwiftASN1
 import X509
 import XCTest
+
+@testable import GatewayACME
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -34,11 +35,19 @@ final class ACMEPiecesTests: XCTestCase {
     /// RFC 9773 §4.1's example: AKI 69:88:5B:… and serial 00:87:65:43:21.
     func testRenewalIdentifierMatchesTheRFCExample() throws {
         let key = P256.Signing.PrivateKey()
-        let keyIdentifier: [UInt8] = [0x69, 0x88, 0x5B, 0x6B, 0x87, 0x46, 0x40, 0x41, 0xE1, 0xB3, 0x7B, 0x84, 0x7B, 0xA0, 0xAE, 0x2C, 0xDE, 0x01, 0xC8, 0xD4]
+        let keyIdentifier: [UInt8] = [
+            0x69, 0x88, 0x5B, 0x6B, 0x87, 0x46, 0x40, 0x41, 0xE1, 0xB3, 0x7B, 0x84, 0x7B, 0xA0, 0xAE, 0x2C, 0xDE, 0x01,
+            0xC8, 0xD4,
+        ]
         let name = try DistinguishedName { CommonName("gw.test") }
         let certificate = try Certificate(
-            version: .v3, serialNumber: Certificate.SerialNumber(bytes: [0x00, 0x87, 0x65, 0x43, 0x21]), publicKey: .init(key.publicKey),
-            notValidBefore: Date(), notValidAfter: Date().addingTimeInterval(86400), issuer: name, subject: name,
+            version: .v3,
+            serialNumber: Certificate.SerialNumber(bytes: [0x00, 0x87, 0x65, 0x43, 0x21]),
+            publicKey: .init(key.publicKey),
+            notValidBefore: Date(),
+            notValidAfter: Date().addingTimeInterval(86400),
+            issuer: name,
+            subject: name,
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions { AuthorityKeyIdentifier(keyIdentifier: keyIdentifier[...]) },
             issuerPrivateKey: .init(key)
@@ -59,14 +68,23 @@ final class ACMEPiecesTests: XCTestCase {
 
     func testHTTPSTargets() throws {
         let plain = try XCTUnwrap(ACMEHTTPClient.Target("https://acme-v02.api.letsencrypt.org/directory"))
-        XCTAssertEqual([plain.host, String(plain.port), plain.path, plain.hostHeader], ["acme-v02.api.letsencrypt.org", "443", "/directory", "acme-v02.api.letsencrypt.org"])
+        XCTAssertEqual(
+            [plain.host, String(plain.port), plain.path, plain.hostHeader],
+            ["acme-v02.api.letsencrypt.org", "443", "/directory", "acme-v02.api.letsencrypt.org"]
+        )
         XCTAssertFalse(plain.isAddress)
         let local = try XCTUnwrap(ACMEHTTPClient.Target("https://127.0.0.1:14000"))
-        XCTAssertEqual([local.host, String(local.port), local.path, local.hostHeader], ["127.0.0.1", "14000", "/", "127.0.0.1:14000"])
+        XCTAssertEqual(
+            [local.host, String(local.port), local.path, local.hostHeader],
+            ["127.0.0.1", "14000", "/", "127.0.0.1:14000"]
+        )
         XCTAssertTrue(local.isAddress)
         let v6 = try XCTUnwrap(ACMEHTTPClient.Target("https://[::1]:8443/dir?x=1"))
         XCTAssertEqual([v6.host, String(v6.port), v6.path, v6.hostHeader], ["::1", "8443", "/dir?x=1", "[::1]:8443"])
-        for bad in ["http://ca.test/dir", "https://", "https://user@ca.test/", "https://ca.test:0/", "https://ca.test:x/", "https://[::1/"] {
+        for bad in [
+            "http://ca.test/dir", "https://", "https://user@ca.test/", "https://ca.test:0/", "https://ca.test:x/",
+            "https://[::1/",
+        ] {
             XCTAssertNil(ACMEHTTPClient.Target(bad), bad)
         }
     }
@@ -87,7 +105,10 @@ final class ACMEPiecesTests: XCTestCase {
         try storage.saveCertificate(chainPEM: Array("chain".utf8), keyPEM: Array("key".utf8))
         XCTAssertEqual(try mode(of: settings.keyPath), 0o600)
         XCTAssertEqual(try storage.read(settings.certificatePath), Array("chain".utf8))
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: settings.certificateFolder).sorted(), ["fullchain.pem", "privkey.pem"])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: settings.certificateFolder).sorted(),
+            ["fullchain.pem", "privkey.pem"]
+        )
         // flock: a second holder (another process in real life) is refused until release.
         let first = try XCTUnwrap(try storage.tryLock())
         XCTAssertNil(try storage.tryLock())
@@ -109,7 +130,8 @@ final class ACMEPiecesTests: XCTestCase {
     }
 
     func testProblemDocumentsReadWell() throws {
-        let json = #"{"type":"urn:ietf:params:acme:error:rejectedIdentifier","detail":"Error creating new order","subproblems":[{"type":"urn:ietf:params:acme:error:malformed","detail":"bad name"}]}"#
+        let json =
+            #"{"type":"urn:ietf:params:acme:error:rejectedIdentifier","detail":"Error creating new order","subproblems":[{"type":"urn:ietf:params:acme:error:malformed","detail":"bad name"}]}"#
         let problem = try JSONDecoder().decode(ACMEResource.Problem.self, from: Data(json.utf8))
         XCTAssertEqual(problem.description, "Error creating new order (rejectedIdentifier); bad name (malformed)")
     }

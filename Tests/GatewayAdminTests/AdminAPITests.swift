@@ -1,4 +1,3 @@
-@testable import GatewayAdmin
 import GatewayHub
 import GatewayWebSocket
 import NIOCore
@@ -6,11 +5,22 @@ import NIOEmbedded
 import NIOHTTP1
 import XCTest
 
+@testable import GatewayAdmin
+
 final class AdminAPITests: XCTestCase {
     let loop = EmbeddedEventLoop()
 
-    func call(_ api: AdminAPI, _ method: HTTPMethod, _ uri: String, body: String = "", headers: HTTPHeaders = [:]) throws -> (Int, String, HTTPHeaders) {
-        let response = try api.handle(AdminRequest(method: method, uri: uri, headers: headers, body: ByteBuffer(string: body)), on: loop).wait()
+    func call(
+        _ api: AdminAPI,
+        _ method: HTTPMethod,
+        _ uri: String,
+        body: String = "",
+        headers: HTTPHeaders = [:]
+    ) throws -> (Int, String, HTTPHeaders) {
+        let response = try api.handle(
+            AdminRequest(method: method, uri: uri, headers: headers, body: ByteBuffer(string: body)),
+            on: loop
+        ).wait()
         return (Int(response.status.code), String(buffer: response.body), response.headers)
     }
 
@@ -50,7 +60,10 @@ final class AdminAPITests: XCTestCase {
 
         (status, body, _) = try call(api, .POST, "/v1/publish", body: #"{"topic":"a.b","binary":"%%%"}"#)
         XCTAssertEqual(status, 400)
-        XCTAssertEqual(body, #"{"error":{"code":"invalid_field","field":"binary","message":"binary must be a base64 string"}}"#)
+        XCTAssertEqual(
+            body,
+            #"{"error":{"code":"invalid_field","field":"binary","message":"binary must be a base64 string"}}"#
+        )
 
         let headers: HTTPHeaders
         (status, _, headers) = try call(api, .GET, "/v1/publish")

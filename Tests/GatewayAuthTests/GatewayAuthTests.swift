@@ -21,14 +21,23 @@ final class GatewayAuthTests: XCTestCase {
 
     func testTokenSourcesInOrder() {
         var settings = JWTSettings(secrets: [Self.secret])
-        let headers = [("authorization", "Bearer from-header"), ("cookie", "a=1; access_token=from-cookie"), ("sec-websocket-protocol", "app.v1, bearer.from-protocol")]
-        XCTAssertEqual(TokenExtractor.token(in: headers, target: "/x?access_token=from%2Dquery", settings: settings), "from-header")
+        let headers = [
+            ("authorization", "Bearer from-header"), ("cookie", "a=1; access_token=from-cookie"),
+            ("sec-websocket-protocol", "app.v1, bearer.from-protocol"),
+        ]
+        XCTAssertEqual(
+            TokenExtractor.token(in: headers, target: "/x?access_token=from%2Dquery", settings: settings),
+            "from-header"
+        )
         settings.sources = [.protocol, .header]
         XCTAssertEqual(TokenExtractor.token(in: headers, target: "/x", settings: settings), "from-protocol")
         settings.sources = [.cookie]
         XCTAssertEqual(TokenExtractor.token(in: headers, target: "/x", settings: settings), "from-cookie")
         settings.sources = [.query]
-        XCTAssertEqual(TokenExtractor.token(in: headers, target: "/x?b=2&access_token=from%2Dquery", settings: settings), "from-query")
+        XCTAssertEqual(
+            TokenExtractor.token(in: headers, target: "/x?b=2&access_token=from%2Dquery", settings: settings),
+            "from-query"
+        )
         XCTAssertNil(TokenExtractor.token(in: [], target: "/x", settings: settings))
     }
 
@@ -55,7 +64,12 @@ final class GatewayAuthTests: XCTestCase {
         XCTAssertNil(withinLeeway)
         let audienceCode = await failure(try await sign(Payload(sub: "u1", exp: now + 60, aud: "elsewhere")))
         XCTAssertEqual(audienceCode, .audience)
-        let signatureCode = await failure(try await sign(Payload(sub: "u1", exp: now + 60, aud: "gw"), secret: "another-secret-of-thirty-two-bytes-or-more"))
+        let signatureCode = await failure(
+            try await sign(
+                Payload(sub: "u1", exp: now + 60, aud: "gw"),
+                secret: "another-secret-of-thirty-two-bytes-or-more"
+            )
+        )
         XCTAssertEqual(signatureCode, .signature)
         let malformedCode = await failure("abc")
         XCTAssertEqual(malformedCode, .malformed)

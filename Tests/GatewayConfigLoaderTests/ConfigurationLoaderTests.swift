@@ -13,11 +13,19 @@ final class ConfigurationLoaderTests: XCTestCase {
         return path
     }
 
-    private func load(_ text: String, environment: [String: String] = [:], overrides: [String] = []) async throws -> GatewayConfiguration {
+    private func load(
+        _ text: String,
+        environment: [String: String] = [:],
+        overrides: [String] = []
+    ) async throws -> GatewayConfiguration {
         try await ConfigurationLoader(filePath: try write(text), environment: environment, overrides: overrides).load()
     }
 
-    private func loadError(_ text: String, environment: [String: String] = [:], overrides: [String] = []) async throws -> ConfigurationError {
+    private func loadError(
+        _ text: String,
+        environment: [String: String] = [:],
+        overrides: [String] = []
+    ) async throws -> ConfigurationError {
         do {
             _ = try await load(text, environment: environment, overrides: overrides)
         } catch let error as ConfigurationError {
@@ -43,14 +51,25 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(configuration.listeners[0].address, .tcp(host: "0.0.0.0", port: 8443))
         XCTAssertEqual(configuration.listeners[0].tls?.source, .selfSigned(names: ["localhost", "127.0.0.1", "::1"]))
         XCTAssertEqual(configuration.routes.map(\.path), ["/chat", "/", "/echo", "/hub"])
-        XCTAssertEqual(configuration.routes[0].worker?.source, .supervised(command: EmbeddedDefault.ownExecutable, arguments: ["worker", "chat"], environment: [], instances: 1))
+        XCTAssertEqual(
+            configuration.routes[0].worker?.source,
+            .supervised(
+                command: EmbeddedDefault.ownExecutable,
+                arguments: ["worker", "chat"],
+                environment: [],
+                instances: 1
+            )
+        )
         // No folder given: the demo page built into the binary.
         XCTAssertEqual(configuration.routes[1].files?.root, StaticSettings.builtinDemo)
         XCTAssertEqual(configuration.routes[2].limits.maxMessageBytes, 1 << 20)
     }
 
     func testEmbeddedDefaultTakesEnvironmentOverrides() async throws {
-        let configuration = try await ConfigurationLoader(filePath: nil, environment: ["WSSGATE_LISTENERS_MAIN_ADDRESS": "127.0.0.1:9443"]).load()
+        let configuration = try await ConfigurationLoader(
+            filePath: nil,
+            environment: ["WSSGATE_LISTENERS_MAIN_ADDRESS": "127.0.0.1:9443"]
+        ).load()
         XCTAssertEqual(configuration.listeners[0].address, .tcp(host: "127.0.0.1", port: 9443))
     }
 
@@ -107,7 +126,10 @@ final class ConfigurationLoaderTests: XCTestCase {
     func testEnvironmentAndFlags() async throws {
         let configuration = try await load(
             Self.minimal,
-            environment: ["WSSGATE_ROUTES_ECHO_MAX_MESSAGE_BYTES": "2MiB", "WSSGATE_ROUTES_ECHO_PING_INTERVAL": "5s", "PATH": "/bin"],
+            environment: [
+                "WSSGATE_ROUTES_ECHO_MAX_MESSAGE_BYTES": "2MiB", "WSSGATE_ROUTES_ECHO_PING_INTERVAL": "5s",
+                "PATH": "/bin",
+            ],
             overrides: ["routes.echo.ping_interval=7s", "listeners.extra.address=127.0.0.1:0"]
         )
         XCTAssertEqual(configuration.routes[0].limits.maxMessageBytes, 2 << 20)
@@ -129,37 +151,55 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(error.key, "listeners")
         error = try await loadError(Self.minimal + "\n  nokind:\n    path: /x\n")
         XCTAssertEqual(error.key, "routes.nokind.kind")
-        error = try await loadError(Self.minimal.replacingOccurrences(of: "address: \"127.0.0.1:9000\"", with: "tls:\n      key: /k.pem"))
+        error = try await loadError(
+            Self.minimal.replacingOccurrences(of: "address: \"127.0.0.1:9000\"", with: "tls:\n      key: /k.pem")
+        )
         XCTAssertEqual(error.key, "listeners.main.address")
     }
 
     func testTLSSettings() async throws {
-        let text = Self.minimal.replacingOccurrences(of: "address: \"127.0.0.1:9000\"", with: "address: \"127.0.0.1:9000\"\n    tls:\n      certificate: /c.pem\n      key: /k.pem\n      min_version: \"1.3\"")
+        let text = Self.minimal.replacingOccurrences(
+            of: "address: \"127.0.0.1:9000\"",
+            with:
+                "address: \"127.0.0.1:9000\"\n    tls:\n      certificate: /c.pem\n      key: /k.pem\n      min_version: \"1.3\""
+        )
         let configuration = try await load(text)
-        XCTAssertEqual(configuration.listeners[0].tls, TLSSettings(source: .files(certificate: "/c.pem", key: "/k.pem"), minimumVersion: .tls13))
+        XCTAssertEqual(
+            configuration.listeners[0].tls,
+            TLSSettings(source: .files(certificate: "/c.pem", key: "/k.pem"), minimumVersion: .tls13)
+        )
         let error = try await loadError(text.replacingOccurrences(of: "      key: /k.pem\n", with: ""))
         XCTAssertEqual(error.key, "listeners.main.tls.key")
     }
 
     func testWorkerRoutes() async throws {
-        let text = Self.minimal + """
+        let text =
+            Self.minimal + """
 
-              work:
-                path: /work
-                kind: worker
-                worker:
-                  command: /usr/bin/worker
-                  args: [--fast]
-                  env: ["A=1"]
-                  instances: 3
-                  authorize: true
-                  authorize_timeout: 2s
-            """
+                  work:
+                    path: /work
+                    kind: worker
+                    worker:
+                      command: /usr/bin/worker
+                      args: [--fast]
+                      env: ["A=1"]
+                      instances: 3
+                      authorize: true
+                      authorize_timeout: 2s
+                """
         let route = try await load(text).routes.first { $0.name == "work" }!
-        XCTAssertEqual(route.worker?.source, .supervised(command: "/usr/bin/worker", arguments: ["--fast"], environment: ["A=1"], instances: 3))
+        XCTAssertEqual(
+            route.worker?.source,
+            .supervised(command: "/usr/bin/worker", arguments: ["--fast"], environment: ["A=1"], instances: 3)
+        )
         XCTAssertEqual(route.worker?.authorizeTimeout, .seconds(2))
         XCTAssertEqual(route.worker?.forwardHeaders, ["origin", "cookie", "authorization", "user-agent"])
-        var error = try await loadError(text.replacingOccurrences(of: "command: /usr/bin/worker", with: "command: /usr/bin/worker\n      socket: /run/w.sock"))
+        var error = try await loadError(
+            text.replacingOccurrences(
+                of: "command: /usr/bin/worker",
+                with: "command: /usr/bin/worker\n      socket: /run/w.sock"
+            )
+        )
         XCTAssertEqual(error.key, "routes.work.worker.socket")
         error = try await loadError(text.replacingOccurrences(of: "env: [\"A=1\"]", with: "env: [\"A\"]"))
         XCTAssertEqual(error.key, "routes.work.worker.env")
@@ -170,50 +210,67 @@ final class ConfigurationLoaderTests: XCTestCase {
     }
 
     func testEnvironmentNames() {
-        XCTAssertEqual(ConfigurationLoader.environmentName(for: ["routes", "echo", "max_message_bytes"]), "WSSGATE_ROUTES_ECHO_MAX_MESSAGE_BYTES")
-        XCTAssertEqual(ConfigurationLoader.environmentName(for: ["routes", "my-route", "path"]), "WSSGATE_ROUTES_MY_ROUTE_PATH")
+        XCTAssertEqual(
+            ConfigurationLoader.environmentName(for: ["routes", "echo", "max_message_bytes"]),
+            "WSSGATE_ROUTES_ECHO_MAX_MESSAGE_BYTES"
+        )
+        XCTAssertEqual(
+            ConfigurationLoader.environmentName(for: ["routes", "my-route", "path"]),
+            "WSSGATE_ROUTES_MY_ROUTE_PATH"
+        )
     }
 
     /// docs/configuration.md's key tables are the key declarations (ConfigKeys), every key in
     /// one of them; `WSSGATE_RECORD_DOCS=1` writes them anew.
     func testDocsTablesAreTheDeclarations() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let path = root.appendingPathComponent("docs/configuration.md")
         let docs = try String(contentsOf: path, encoding: .utf8)
         let rendered = ConfigDocs.render(docs)
         if ProcessInfo.processInfo.environment["WSSGATE_RECORD_DOCS"] == "1" {
             try rendered.write(to: path, atomically: true, encoding: .utf8)
         } else {
-            XCTAssertEqual(docs, rendered, "docs/configuration.md's tables differ from ConfigKeys: run the tests with WSSGATE_RECORD_DOCS=1")
+            XCTAssertEqual(
+                docs,
+                rendered,
+                "docs/configuration.md's tables differ from ConfigKeys: run the tests with WSSGATE_RECORD_DOCS=1"
+            )
         }
-        XCTAssertEqual(ConfigDocs.documentedKeys(rendered).sorted(), ConfigSchema.allKeyPatterns.sorted(), "every key in exactly one table")
+        XCTAssertEqual(
+            ConfigDocs.documentedKeys(rendered).sorted(),
+            ConfigSchema.allKeyPatterns.sorted(),
+            "every key in exactly one table"
+        )
         XCTAssertEqual(ConfigSchema.allKeyPatterns.count, 100)
     }
 
     /// The declared defaults load as the settings types' own defaults, so code that builds a
     /// configuration in Swift gets what a file that leaves the keys out gets.
     func testDeclaredDefaultsAreTheTypesDefaults() async throws {
-        let configuration = try await load(Self.minimal + """
+        let configuration = try await load(
+            Self.minimal + """
 
-              work:
-                path: /work
-                kind: worker
-                worker:
-                  socket: /run/w.sock
-              upstream:
-                path: /up
-                kind: proxy
-                proxy:
-                  upstream: ws://127.0.0.1:9000/
-              topics:
-                path: /topics
-                kind: hub
-              signed:
-                path: /signed
-                kind: echo
-                auth:
-                  hs256_secret: "0123456789abcdef0123456789abcdef"
-            """)
+                  work:
+                    path: /work
+                    kind: worker
+                    worker:
+                      socket: /run/w.sock
+                  upstream:
+                    path: /up
+                    kind: proxy
+                    proxy:
+                      upstream: ws://127.0.0.1:9000/
+                  topics:
+                    path: /topics
+                    kind: hub
+                  signed:
+                    path: /signed
+                    kind: echo
+                    auth:
+                      hs256_secret: "0123456789abcdef0123456789abcdef"
+                """
+        )
         XCTAssertEqual(configuration.log, LogSettings())
         XCTAssertEqual(configuration.server, ServerSettings())
         XCTAssertEqual(configuration.http, HTTPSettings())
@@ -221,7 +278,10 @@ final class ConfigurationLoaderTests: XCTestCase {
         let echo = try XCTUnwrap(configuration.routes.first { $0.name == "echo" })
         XCTAssertEqual(echo.limits, WebSocketLimits())
         XCTAssertEqual(echo.compression, CompressionSettings())
-        XCTAssertEqual(configuration.routes.first { $0.name == "work" }?.worker, WorkerSettings(source: .external(socket: "/run/w.sock")))
+        XCTAssertEqual(
+            configuration.routes.first { $0.name == "work" }?.worker,
+            WorkerSettings(source: .external(socket: "/run/w.sock"))
+        )
         let proxy = try XCTUnwrap(configuration.routes.first { $0.name == "upstream" }?.proxy)
         XCTAssertEqual(proxy, ProxySettings(upstream: proxy.upstream, path: proxy.path, hostHeader: proxy.hostHeader))
         XCTAssertEqual(configuration.routes.first { $0.name == "topics" }?.hub, HubRouteSettings())
@@ -230,7 +290,13 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(configuration.routes.first { $0.name == "signed" }?.auth, auth)
         let acmeConfiguration = try await load(Self.acme)
         let acme = try XCTUnwrap(acmeConfiguration.listeners.first { $0.name == "main" }?.tls?.acme)
-        let acmeDefaults = ACMESettings(directory: acme.directory, email: acme.email, domains: acme.domains, challenges: acme.challenges, retryInitial: acme.retryInitial)
+        let acmeDefaults = ACMESettings(
+            directory: acme.directory,
+            email: acme.email,
+            domains: acme.domains,
+            challenges: acme.challenges,
+            retryInitial: acme.retryInitial
+        )
         XCTAssertEqual(acme, acmeDefaults)
     }
 
@@ -243,7 +309,10 @@ final class ConfigurationLoaderTests: XCTestCase {
         changed.routes[0].limits.pingInterval = .seconds(7)
         XCTAssertEqual(EffectiveConfiguration.restartOnlyChanges(from: original, to: changed), ["server.threads"])
         changed.admin.token = "another-token-0123456789"
-        XCTAssertEqual(EffectiveConfiguration.restartOnlyChanges(from: original, to: changed), ["admin.token", "server.threads"])
+        XCTAssertEqual(
+            EffectiveConfiguration.restartOnlyChanges(from: original, to: changed),
+            ["admin.token", "server.threads"]
+        )
         XCTAssertEqual(EffectiveConfiguration.restartOnlyChanges(from: original, to: original), [])
     }
 
@@ -281,9 +350,16 @@ final class ConfigurationLoaderTests: XCTestCase {
         let printed = try await load(EffectiveConfiguration.yaml(configuration))
         XCTAssertEqual(printed, configuration)
         // acme with certificate files, or a bad retry_max, names the key.
-        let both = try await loadError(Self.acme.replacingOccurrences(of: "      acme:\n", with: "      certificate: /c.pem\n      key: /k.pem\n      acme:\n"))
+        let both = try await loadError(
+            Self.acme.replacingOccurrences(
+                of: "      acme:\n",
+                with: "      certificate: /c.pem\n      key: /k.pem\n      acme:\n"
+            )
+        )
         XCTAssertEqual(both.key, "listeners.main.tls.acme")
-        let retry = try await loadError(Self.acme.replacingOccurrences(of: "retry_initial: 5s", with: "retry_initial: 5s\n        retry_max: 2s"))
+        let retry = try await loadError(
+            Self.acme.replacingOccurrences(of: "retry_initial: 5s", with: "retry_initial: 5s\n        retry_max: 2s")
+        )
         XCTAssertEqual(retry.key, "listeners.main.tls.acme.retry_max")
     }
 
@@ -299,37 +375,48 @@ final class ConfigurationLoaderTests: XCTestCase {
     /// `[redacted]` and load as secrets nobody knows (never as the text itself, never empty).
     func testAuthAndSecretsRoundTrip() async throws {
         let secretPath = try write("0123456789abcdef0123456789abcdef-from-a-file\n")
-        let text = Self.minimal + """
+        let text =
+            Self.minimal + """
 
-                auth:
-                  hs256_secret_file: "\(secretPath)"
-                  issuer: https://issuer.test
-                  audience: [wssgate]
-                  token_from: [header, query]
-              inline:
-                path: /inline
-                kind: echo
-                auth:
-                  hs256_secret: "0123456789abcdef0123456789abcdef-inline"
-            admin:
-              address: "127.0.0.1:9999"
-              token: "admin-token-0123456789"
-            server:
-              removed_route_grace: 90s
-            """
+                    auth:
+                      hs256_secret_file: "\(secretPath)"
+                      issuer: https://issuer.test
+                      audience: [wssgate]
+                      token_from: [header, query]
+                  inline:
+                    path: /inline
+                    kind: echo
+                    auth:
+                      hs256_secret: "0123456789abcdef0123456789abcdef-inline"
+                admin:
+                  address: "127.0.0.1:9999"
+                  token: "admin-token-0123456789"
+                server:
+                  removed_route_grace: 90s
+                """
         let original = try await load(text)
         let printed = EffectiveConfiguration.yaml(original)
         XCTAssertFalse(printed.contains("abcdef-inline"), printed)
         XCTAssertFalse(printed.contains("admin-token-0123456789"))
-        XCTAssertTrue(printed.hasPrefix("# Secrets are shown as \"[redacted]\" (admin.token, routes.inline.auth.hs256_secret)"), printed)
+        XCTAssertTrue(
+            printed.hasPrefix("# Secrets are shown as \"[redacted]\" (admin.token, routes.inline.auth.hs256_secret)"),
+            printed
+        )
         XCTAssertTrue(printed.contains("removed_route_grace: 90s"))
         let again = try await load(printed)
-        XCTAssertEqual(again.routes.first { $0.name == "echo" }?.auth, original.routes.first { $0.name == "echo" }?.auth)
+        XCTAssertEqual(
+            again.routes.first { $0.name == "echo" }?.auth,
+            original.routes.first { $0.name == "echo" }?.auth
+        )
         let redacted = try XCTUnwrap(again.routes.first { $0.name == "inline" }?.auth?.secrets.first)
         XCTAssertNotEqual(redacted, EffectiveConfiguration.redacted)
         XCTAssertGreaterThanOrEqual(redacted.utf8.count, 32)
         let third = try await load(printed)
-        XCTAssertNotEqual(third.routes.first { $0.name == "inline" }?.auth?.secrets.first, redacted, "each load its own unknown secret")
+        XCTAssertNotEqual(
+            third.routes.first { $0.name == "inline" }?.auth?.secrets.first,
+            redacted,
+            "each load its own unknown secret"
+        )
         XCTAssertEqual(EffectiveConfiguration.yaml(again), printed)
         // Everything else is the same.
         var masked = again
@@ -350,9 +437,12 @@ final class ConfigurationLoaderTests: XCTestCase {
     /// `Fixtures/` (recorded with the YAML reader before the switch to libyaml, so the switch
     /// changes no effective configuration). `WSSGATE_RECORD_FIXTURES=1` records them again.
     func testConfigurationsPrintAsRecorded() async throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
-        func read(_ path: String) throws -> String { try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8) }
+        func read(_ path: String) throws -> String {
+            try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+        }
         var cases: [(String, String)] = [
             ("rootfs", try read("rootfs/etc/wssgate/wssgate.yaml")),
             ("everything", try String(contentsOf: fixtures.appendingPathComponent("everything.yaml"), encoding: .utf8)),

@@ -1,7 +1,8 @@
 import Foundation
-@testable import GatewayConfigLoader
 import GatewayCore
 import XCTest
+
+@testable import GatewayConfigLoader
 
 /// The libyaml layer: what it builds, and that every refusal names the line.
 final class YAMLReaderTests: XCTestCase {

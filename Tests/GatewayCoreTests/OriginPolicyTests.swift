@@ -14,7 +14,9 @@ final class OriginPolicyTests: XCTestCase {
     }
 
     func testExactAndWildcardEntries() {
-        let policy = OriginPolicy(allowed: ["https://app.example.com", "https://*.example.org", "http://localhost:3000"])
+        let policy = OriginPolicy(allowed: [
+            "https://app.example.com", "https://*.example.org", "http://localhost:3000",
+        ])
         XCTAssertTrue(policy.allows(origin: "https://app.example.com", host: "gw"))
         XCTAssertTrue(policy.allows(origin: "https://app.example.com:443", host: "gw"))
         XCTAssertFalse(policy.allows(origin: "http://app.example.com", host: "gw"))
@@ -30,7 +32,9 @@ final class OriginPolicyTests: XCTestCase {
         for good in ["*", "https://a.example", "http://*.example.com", "https://[::1]:8443"] {
             XCTAssertTrue(OriginPolicy.isValidEntry(good), good)
         }
-        for bad in ["example.com", "https://", "https://a.example/path", "ftp://a.example", "https://*", "https://a.*.example"] {
+        for bad in [
+            "example.com", "https://", "https://a.example/path", "ftp://a.example", "https://*", "https://a.*.example",
+        ] {
             XCTAssertFalse(OriginPolicy.isValidEntry(bad), bad)
         }
     }

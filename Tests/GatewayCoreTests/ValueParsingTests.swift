@@ -48,7 +48,10 @@ final class ListenAddressTests: XCTestCase {
     }
 
     func testRejects() {
-        for bad in ["127.0.0.1", "127.0.0.1:99999", "::1:80", "[::1]80", "unix:relative", "unix:/" + String(repeating: "a", count: 120), "host:port"] {
+        for bad in [
+            "127.0.0.1", "127.0.0.1:99999", "::1:80", "[::1]80", "unix:relative",
+            "unix:/" + String(repeating: "a", count: 120), "host:port",
+        ] {
             XCTAssertThrowsError(try ListenAddress(parsing: bad), bad)
         }
     }

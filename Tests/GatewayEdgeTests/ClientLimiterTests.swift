@@ -1,8 +1,9 @@
-@testable import GatewayEdge
 import GatewayCore
 import NIOCore
 import NIOHTTP1
 import XCTest
+
+@testable import GatewayEdge
 
 final class ClientLimiterTests: XCTestCase {
     let a: [UInt8] = [192, 0, 2, 1]
@@ -36,7 +37,14 @@ final class ClientLimiterTests: XCTestCase {
         var headers = HTTPHeaders([("X-Forwarded-For", "198.51.100.9, 203.0.113.4, 10.0.0.9")])
         XCTAssertEqual(ClientAddress.resolve(peer: peer, headers: headers, trusted: trusted).text, "203.0.113.4")
         // Untrusted peer: headers ignored.
-        XCTAssertEqual(ClientAddress.resolve(peer: try SocketAddress(ipAddress: "192.0.2.1", port: 1), headers: headers, trusted: trusted).text, "192.0.2.1")
+        XCTAssertEqual(
+            ClientAddress.resolve(
+                peer: try SocketAddress(ipAddress: "192.0.2.1", port: 1),
+                headers: headers,
+                trusted: trusted
+            ).text,
+            "192.0.2.1"
+        )
         headers = HTTPHeaders([("Forwarded", #"for=192.0.2.60;proto=http, for="[2001:db8::1]:4711""#)])
         XCTAssertEqual(ClientAddress.resolve(peer: peer, headers: headers, trusted: trusted).text, "2001:db8::1")
         headers = HTTPHeaders([("Forwarded", "for=unknown")])

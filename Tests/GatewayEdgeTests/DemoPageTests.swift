@@ -1,12 +1,14 @@
 import Foundation
-@testable import GatewayEdge
 import GatewayCore
 import XCTest
+
+@testable import GatewayEdge
 
 final class DemoPageTests: XCTestCase {
     /// The page inside the binary is the page in rootfs/ (scripts/embed-demo.py writes it).
     func testTheBuiltInPageIsTheShippedFile() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let shipped = try Data(contentsOf: root.appendingPathComponent("rootfs/usr/share/wssgate/www/index.html"))
         XCTAssertEqual(DemoPage.html, Array(shipped), "run scripts/embed-demo.py after editing the page")
     }

@@ -1,7 +1,8 @@
-@testable import GatewayEdge
 import NIOCore
 import NIOEmbedded
 import XCTest
+
+@testable import GatewayEdge
 
 /// The proxy's pass-through between two in-memory channels on one loop: bytes pass unchanged,
 /// and a drain closes both sides at frame boundaries with the handshake each peer expects.

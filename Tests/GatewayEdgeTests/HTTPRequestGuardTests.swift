@@ -1,12 +1,15 @@
-@testable import GatewayEdge
 import NIOCore
 import NIOEmbedded
 import XCTest
 
+@testable import GatewayEdge
+
 final class HTTPRequestGuardTests: XCTestCase {
     func makeChannel(limit: Int = 1024) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(HTTPRequestGuard(maxHeaderBytes: limit, headerTimeout: .seconds(10), idleTimeout: .seconds(60)))
+        try channel.pipeline.syncOperations.addHandler(
+            HTTPRequestGuard(maxHeaderBytes: limit, headerTimeout: .seconds(10), idleTimeout: .seconds(60))
+        )
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }

@@ -1,16 +1,32 @@
 import GatewayCore
-@testable import GatewayEdge
 import NIOHTTP1
 import XCTest
+
+@testable import GatewayEdge
 
 final class UpgradeNegotiatorTests: XCTestCase {
     let routes = RouteTable([
         RouteConfiguration(name: "echo", path: "/echo", kind: .echo, subprotocols: ["v2", "v1"]),
-        RouteConfiguration(name: "strict", path: "/strict", kind: .echo, subprotocols: ["v1"], requireSubprotocol: true),
+        RouteConfiguration(
+            name: "strict",
+            path: "/strict",
+            kind: .echo,
+            subprotocols: ["v1"],
+            requireSubprotocol: true
+        ),
     ])
 
-    func head(_ uri: String = "/echo", method: HTTPMethod = .GET, version: String = "13", key: String? = "dGhlIHNhbXBsZSBub25jZQ==", extra: [(String, String)] = []) -> HTTPRequestHead {
-        var headers: HTTPHeaders = ["Host": "localhost", "Upgrade": "websocket", "Connection": "keep-alive, Upgrade", "Sec-WebSocket-Version": version]
+    func head(
+        _ uri: String = "/echo",
+        method: HTTPMethod = .GET,
+        version: String = "13",
+        key: String? = "dGhlIHNhbXBsZSBub25jZQ==",
+        extra: [(String, String)] = []
+    ) -> HTTPRequestHead {
+        var headers: HTTPHeaders = [
+            "Host": "localhost", "Upgrade": "websocket", "Connection": "keep-alive, Upgrade",
+            "Sec-WebSocket-Version": version,
+        ]
         if let key { headers.add(name: "Sec-WebSocket-Key", value: key) }
         headers.add(contentsOf: extra)
         return HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: headers)
@@ -23,7 +39,11 @@ final class UpgradeNegotiatorTests: XCTestCase {
 
     func testRecognisesUpgradeRequests() {
         XCTAssertTrue(UpgradeNegotiator.isUpgradeRequest(head()))
-        XCTAssertFalse(UpgradeNegotiator.isUpgradeRequest(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: ["Upgrade": "websocket"])))
+        XCTAssertFalse(
+            UpgradeNegotiator.isUpgradeRequest(
+                HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: ["Upgrade": "websocket"])
+            )
+        )
     }
 
     func testRefusals() {
@@ -32,7 +52,8 @@ final class UpgradeNegotiatorTests: XCTestCase {
         XCTAssertEqual(status(head(version: "8")), .upgradeRequired)
         XCTAssertEqual(status(head(key: nil)), .badRequest)
         XCTAssertEqual(status(head(key: "abc")), .badRequest)
-        XCTAssertEqual(status(head(extra: [("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")])), .badRequest)  // two keys
+        // Two keys.
+        XCTAssertEqual(status(head(extra: [("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")])), .badRequest)
         XCTAssertEqual(status(head("/strict", extra: [("Sec-WebSocket-Protocol", "v9")])), .badRequest)
         var old = head()
         old.version = .http1_0
@@ -40,7 +61,12 @@ final class UpgradeNegotiatorTests: XCTestCase {
     }
 
     func testAcceptancePicksTheRoutesPreferredSubprotocolAndAnswersTheKey() throws {
-        guard case .success(let acceptance) = UpgradeNegotiator.negotiate(head("/echo?x=1", extra: [("Sec-WebSocket-Protocol", "v1, v2")]), routes: routes) else {
+        guard
+            case .success(let acceptance) = UpgradeNegotiator.negotiate(
+                head("/echo?x=1", extra: [("Sec-WebSocket-Protocol", "v1, v2")]),
+                routes: routes
+            )
+        else {
             return XCTFail("refused")
         }
         XCTAssertEqual(acceptance.subprotocol, "v2")

@@ -15,7 +15,9 @@ final class Recorder: HubSubscriber {
 final class HubTests: XCTestCase {
     func testPublishReachesEverySubscriberOnceInOrder() {
         let hub = Hub()
-        let a = Recorder(1), b = Recorder(2), c = Recorder(3)
+        let a = Recorder(1)
+        let b = Recorder(2)
+        let c = Recorder(3)
         hub.subscribe(a, to: "news")
         hub.subscribe(b, to: "news")
         hub.subscribe(b, to: "news")  // twice is once
@@ -45,7 +47,9 @@ final class HubTests: XCTestCase {
 final class HubPatternTests: XCTestCase {
     func testPatternsReachEveryTopicBelowThemOnce() {
         let hub = Hub()
-        let all = Recorder(1), news = Recorder(2), exact = Recorder(3)
+        let all = Recorder(1)
+        let news = Recorder(2)
+        let exact = Recorder(3)
         hub.subscribe(all, to: "*")
         hub.subscribe(news, to: "news.*")
         hub.subscribe(news, to: "news.sport")  // and directly: still once

@@ -6,15 +6,26 @@ import XCTest
 final class LineLogHandlerTests: XCTestCase {
     func testLogfmtQuotesWhatNeedsQuoting() {
         let line = LineLogHandler.render(
-            format: .logfmt, timestamp: "T", level: .info, label: "wssgate", message: "websocket closed",
+            format: .logfmt,
+            timestamp: "T",
+            level: .info,
+            label: "wssgate",
+            message: "websocket closed",
             metadata: ["peer": "127.0.0.1:5", "reason": "a \"quoted\" = thing\n", "empty": ""]
         )
-        XCTAssertEqual(line, #"ts=T level=info logger=wssgate msg="websocket closed" empty="" peer=127.0.0.1:5 reason="a \"quoted\" = thing\n""#)
+        XCTAssertEqual(
+            line,
+            #"ts=T level=info logger=wssgate msg="websocket closed" empty="" peer=127.0.0.1:5 reason="a \"quoted\" = thing\n""#
+        )
     }
 
     func testJSONIsValidAndTyped() throws {
         let line = LineLogHandler.render(
-            format: .json, timestamp: "T", level: .warning, label: "wssgate", message: "tab\there",
+            format: .json,
+            timestamp: "T",
+            level: .warning,
+            label: "wssgate",
+            message: "tab\there",
             metadata: ["count": .stringConvertible(3), "name": "x\"y", "list": .array(["a", "b"])]
         )
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])

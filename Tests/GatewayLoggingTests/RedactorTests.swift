@@ -26,7 +26,9 @@ final class RedactorTests: XCTestCase {
     func testMetadataKeysThatNameSecrets() {
         XCTAssertEqual(redactor.redact(.string("x"), key: "Authorization"), .string("[redacted]"))
         XCTAssertEqual(redactor.redact(.string("x"), key: "token"), .string("[redacted]"))
-        XCTAssertEqual(redactor.redact(.dictionary(["cookie": "c", "path": "/p?token=1"]), key: "request"),
-                       .dictionary(["cookie": "[redacted]", "path": "/p?token=[redacted]"]))
+        XCTAssertEqual(
+            redactor.redact(.dictionary(["cookie": "c", "path": "/p?token=1"]), key: "request"),
+            .dictionary(["cookie": "[redacted]", "path": "/p?token=[redacted]"])
+        )
     }
 }

@@ -1,10 +1,11 @@
 import Crypto
 import GatewayCore
-@testable import GatewayTLS
 import NIOSSL
 import SwiftASN1
 import X509
 import XCTest
+
+@testable import GatewayTLS
 
 final class CertificateMaterialTests: XCTestCase {
     func testSelfSignedCoversLoopbackNames() throws {
@@ -23,24 +24,38 @@ final class CertificateMaterialTests: XCTestCase {
     func pem(for key: P256.Signing.PrivateKey) throws -> String {
         let name = try DistinguishedName { CommonName("test") }
         let certificate = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
-            notValidBefore: Date(), notValidAfter: Date().addingTimeInterval(3600),
-            issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: .init(), issuerPrivateKey: .init(key)
+            version: .v3,
+            serialNumber: .init(),
+            publicKey: .init(key.publicKey),
+            notValidBefore: Date(),
+            notValidAfter: Date().addingTimeInterval(3600),
+            issuer: name,
+            subject: name,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: .init(),
+            issuerPrivateKey: .init(key)
         )
         return try certificate.serializeAsPEM().pemString
     }
 
     func testMatchingPairLoads() throws {
         let key = P256.Signing.PrivateKey()
-        let material = try CertificateMaterial.parse(certificatePEM: Array(try pem(for: key).utf8), keyPEM: Array(key.pemRepresentation.utf8))
+        let material = try CertificateMaterial.parse(
+            certificatePEM: Array(try pem(for: key).utf8),
+            keyPEM: Array(key.pemRepresentation.utf8)
+        )
         XCTAssertEqual(material.subject, "CN=test")
     }
 
     func testKeyOfAnotherCertificateIsRefused() throws {
         let certificate = try pem(for: P256.Signing.PrivateKey())
         let otherKey = P256.Signing.PrivateKey()
-        XCTAssertThrowsError(try CertificateMaterial.parse(certificatePEM: Array(certificate.utf8), keyPEM: Array(otherKey.pemRepresentation.utf8))) { error in
+        XCTAssertThrowsError(
+            try CertificateMaterial.parse(
+                certificatePEM: Array(certificate.utf8),
+                keyPEM: Array(otherKey.pemRepresentation.utf8)
+            )
+        ) { error in
             XCTAssertEqual((error as? TLSMaterialError)?.code, .keyMismatch)
             XCTAssertEqual((error as? TLSMaterialError)?.field, .key)
         }
@@ -48,13 +63,22 @@ final class CertificateMaterialTests: XCTestCase {
 
     func testGarbageIsRefusedNamingTheField() throws {
         let key = P256.Signing.PrivateKey()
-        XCTAssertThrowsError(try CertificateMaterial.parse(certificatePEM: Array("no pem here".utf8), keyPEM: Array(key.pemRepresentation.utf8))) { error in
+        XCTAssertThrowsError(
+            try CertificateMaterial.parse(
+                certificatePEM: Array("no pem here".utf8),
+                keyPEM: Array(key.pemRepresentation.utf8)
+            )
+        ) { error in
             XCTAssertEqual((error as? TLSMaterialError)?.field, .certificate)
         }
-        XCTAssertThrowsError(try CertificateMaterial.parse(certificatePEM: Array(try pem(for: key).utf8), keyPEM: Array("nope".utf8))) { error in
+        XCTAssertThrowsError(
+            try CertificateMaterial.parse(certificatePEM: Array(try pem(for: key).utf8), keyPEM: Array("nope".utf8))
+        ) { error in
             XCTAssertEqual((error as? TLSMaterialError)?.field, .key)
         }
-        XCTAssertThrowsError(try CertificateMaterial.load(certificatePath: "/nonexistent.pem", keyPath: "/nonexistent.key")) { error in
+        XCTAssertThrowsError(
+            try CertificateMaterial.load(certificatePath: "/nonexistent.pem", keyPath: "/nonexistent.key")
+        ) { error in
             XCTAssertEqual((error as? TLSMaterialError)?.code, .unreadable)
         }
     }

@@ -1,11 +1,12 @@
 import Crypto
-@testable import GatewayTLS
 import NIOCore
 import NIOEmbedded
 import NIOSSL
 import SwiftASN1
 import X509
 import XCTest
+
+@testable import GatewayTLS
 
 final class ClientHelloTests: XCTestCase {
     /// The bytes BoringSSL's client really sends first, with this SNI and ALPN list.
@@ -14,7 +15,9 @@ final class ClientHelloTests: XCTestCase {
         configuration.applicationProtocols = protocols
         let context = try NIOSSLContext(configuration: configuration)
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: serverName))
+        try channel.pipeline.syncOperations.addHandler(
+            try NIOSSLClientHandler(context: context, serverHostname: serverName)
+        )
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
         var bytes: [UInt8] = []
         while let buffer = try channel.readOutbound(as: ByteBuffer.self) { bytes += buffer.readableBytesView }
@@ -24,9 +27,15 @@ final class ClientHelloTests: XCTestCase {
 
     func testReadsServerNameAndProtocolsFromARealHello() throws {
         let bytes = try clientHello(serverName: "Gw.Test", protocols: ["acme-tls/1"])
-        XCTAssertEqual(ClientHello.parse(bytes), .hello(ClientHello(serverName: "gw.test", applicationProtocols: ["acme-tls/1"])))
+        XCTAssertEqual(
+            ClientHello.parse(bytes),
+            .hello(ClientHello(serverName: "gw.test", applicationProtocols: ["acme-tls/1"]))
+        )
         let browser = try clientHello(serverName: "example.org", protocols: ["h2", "http/1.1"])
-        XCTAssertEqual(ClientHello.parse(browser), .hello(ClientHello(serverName: "example.org", applicationProtocols: ["h2", "http/1.1"])))
+        XCTAssertEqual(
+            ClientHello.parse(browser),
+            .hello(ClientHello(serverName: "example.org", applicationProtocols: ["h2", "http/1.1"]))
+        )
         let bare = try clientHello(serverName: nil, protocols: [])
         XCTAssertEqual(ClientHello.parse(bare), .hello(ClientHello(serverName: nil, applicationProtocols: [])))
     }
@@ -39,7 +48,9 @@ final class ClientHelloTests: XCTestCase {
         // The same handshake message cut into two records, as a client may send it.
         let message = Array(bytes[5...])
         let cut = 40
-        func record(_ body: ArraySlice<UInt8>) -> [UInt8] { [22, 3, 1, UInt8(body.count >> 8), UInt8(body.count & 0xFF)] + body }
+        func record(_ body: ArraySlice<UInt8>) -> [UInt8] {
+            [22, 3, 1, UInt8(body.count >> 8), UInt8(body.count & 0xFF)] + body
+        }
         let split = record(message[0..<cut]) + record(message[cut...])
         XCTAssertEqual(ClientHello.parse(split), ClientHello.parse(bytes))
     }
@@ -52,7 +63,9 @@ final class ClientHelloTests: XCTestCase {
         // A server_name list whose length overruns its extension.
         var corrupt = try clientHello(serverName: "gw.test", protocols: [])
         let name = Array("gw.test".utf8)
-        let at = try XCTUnwrap((0..<(corrupt.count - name.count)).first { Array(corrupt[$0..<($0 + name.count)]) == name })
+        let at = try XCTUnwrap(
+            (0..<(corrupt.count - name.count)).first { Array(corrupt[$0..<($0 + name.count)]) == name }
+        )
         corrupt[at - 2] = 0xFF
         XCTAssertEqual(ClientHello.parse(corrupt), .unreadable)
         // Endless records without a whole hello end as unreadable, not as a buffer that grows.
@@ -62,8 +75,14 @@ final class ClientHelloTests: XCTestCase {
 
     func testChallengeCertificateCarriesTheDigestInACriticalExtension() throws {
         let keyAuthorization = "token-123.thumbprint-abc"
-        let (certificate, key) = try ACMEChallenges.challengeCertificate(domain: "gw.test", keyAuthorization: keyAuthorization)
-        XCTAssertEqual(try certificate.extensions.subjectAlternativeNames, SubjectAlternativeNames([.dnsName("gw.test")]))
+        let (certificate, key) = try ACMEChallenges.challengeCertificate(
+            domain: "gw.test",
+            keyAuthorization: keyAuthorization
+        )
+        XCTAssertEqual(
+            try certificate.extensions.subjectAlternativeNames,
+            SubjectAlternativeNames([.dnsName("gw.test")])
+        )
         let identifier = try XCTUnwrap(certificate.extensions[oid: ACMEChallenges.acmeIdentifierOID])
         XCTAssertTrue(identifier.critical)
         let digest = try ASN1OctetString(derEncoded: identifier.value)

@@ -1,46 +1,78 @@
 import CompressNIO
 import GatewayCore
-@testable import GatewayWebSocket
 import NIOCore
 import XCTest
+
+@testable import GatewayWebSocket
 
 final class PerMessageDeflateNegotiationTests: XCTestCase {
     let takeover = CompressionSettings(serverNoContextTakeover: false, clientNoContextTakeover: false)
 
     func testPlainOfferWithTakeoverAllowed() throws {
-        let parameters = try XCTUnwrap(PerMessageDeflateNegotiation.negotiate(headerValues: ["permessage-deflate"], settings: takeover))
+        let parameters = try XCTUnwrap(
+            PerMessageDeflateNegotiation.negotiate(headerValues: ["permessage-deflate"], settings: takeover)
+        )
         XCTAssertEqual(parameters.responseHeader, "permessage-deflate")
         XCTAssertFalse(parameters.serverNoContextTakeover)
     }
 
     func testDefaultsAskForNoContextTakeover() throws {
-        let parameters = try XCTUnwrap(PerMessageDeflateNegotiation.negotiate(headerValues: ["permessage-deflate; client_max_window_bits"], settings: .init()))
-        XCTAssertEqual(parameters.responseHeader, "permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+        let parameters = try XCTUnwrap(
+            PerMessageDeflateNegotiation.negotiate(
+                headerValues: ["permessage-deflate; client_max_window_bits"],
+                settings: .init()
+            )
+        )
+        XCTAssertEqual(
+            parameters.responseHeader,
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        )
         XCTAssertTrue(parameters.serverNoContextTakeover && parameters.clientNoContextTakeover)
     }
 
     func testWindowBits() throws {
-        let parameters = try XCTUnwrap(PerMessageDeflateNegotiation.negotiate(
-            headerValues: ["permessage-deflate; server_max_window_bits=10; client_max_window_bits=\"12\""], settings: takeover))
+        let parameters = try XCTUnwrap(
+            PerMessageDeflateNegotiation.negotiate(
+                headerValues: ["permessage-deflate; server_max_window_bits=10; client_max_window_bits=\"12\""],
+                settings: takeover
+            )
+        )
         XCTAssertEqual(parameters.serverMaxWindowBits, 10)
         XCTAssertEqual(parameters.clientMaxWindowBits, 12)
-        XCTAssertEqual(parameters.responseHeader, "permessage-deflate; server_max_window_bits=10; client_max_window_bits=12")
+        XCTAssertEqual(
+            parameters.responseHeader,
+            "permessage-deflate; server_max_window_bits=10; client_max_window_bits=12"
+        )
     }
 
     func testInvalidOffersAreDeclinedAndTheNextOneTaken() throws {
-        for bad in ["permessage-deflate; server_max_window_bits", "permessage-deflate; server_max_window_bits=16",
-                    "permessage-deflate; server_max_window_bits=09", "permessage-deflate; unknown",
-                    "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
-                    "permessage-deflate; server_no_context_takeover=1", "permessage-deflate; server_max_window_bits=8"] {
+        for bad in [
+            "permessage-deflate; server_max_window_bits", "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; server_max_window_bits=09", "permessage-deflate; unknown",
+            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+            "permessage-deflate; server_no_context_takeover=1", "permessage-deflate; server_max_window_bits=8",
+        ] {
             XCTAssertNil(PerMessageDeflateNegotiation.negotiate(headerValues: [bad], settings: takeover), bad)
         }
-        let parameters = try XCTUnwrap(PerMessageDeflateNegotiation.negotiate(
-            headerValues: ["x-webkit-deflate-frame, permessage-deflate; bogus", "permessage-deflate; client_no_context_takeover"], settings: takeover))
+        let parameters = try XCTUnwrap(
+            PerMessageDeflateNegotiation.negotiate(
+                headerValues: [
+                    "x-webkit-deflate-frame, permessage-deflate; bogus",
+                    "permessage-deflate; client_no_context_takeover",
+                ],
+                settings: takeover
+            )
+        )
         XCTAssertEqual(parameters.responseHeader, "permessage-deflate; client_no_context_takeover")
     }
 
     func testDisabled() {
-        XCTAssertNil(PerMessageDeflateNegotiation.negotiate(headerValues: ["permessage-deflate"], settings: .init(enabled: false)))
+        XCTAssertNil(
+            PerMessageDeflateNegotiation.negotiate(
+                headerValues: ["permessage-deflate"],
+                settings: .init(enabled: false)
+            )
+        )
     }
 }
 
@@ -96,7 +128,14 @@ final class PerMessageDeflateTests: XCTestCase {
     func testCorruptDataIsReported() {
         let receiver = PerMessageDeflate(parameters: parameters(takeover: false))
         var output = ByteBuffer()
-        XCTAssertThrowsError(try receiver.decompress(ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 0x00, 0x12]), final: true, into: &output, limit: 1000)) { error in
+        XCTAssertThrowsError(
+            try receiver.decompress(
+                ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 0x00, 0x12]),
+                final: true,
+                into: &output,
+                limit: 1000
+            )
+        ) { error in
             XCTAssertEqual((error as? PerMessageDeflate.Failure)?.reason, .corrupt)
         }
     }

@@ -44,7 +44,10 @@ final class UTF8ValidatorTests: XCTestCase {
 
 final class HandshakeTests: XCTestCase {
     func testAcceptValueFromRFC6455() {
-        XCTAssertEqual(WebSocketHandshake.acceptValue(forKey: "dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        XCTAssertEqual(
+            WebSocketHandshake.acceptValue(forKey: "dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        )
     }
 
     func testKeyValidation() {

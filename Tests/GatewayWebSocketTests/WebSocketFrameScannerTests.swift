@@ -10,7 +10,8 @@ final class WebSocketFrameScannerTests: XCTestCase {
         switch length {
         case 0...125: bytes.append(maskBit | UInt8(length))
         case 126...0xFFFF: bytes += [maskBit | 126, UInt8(length >> 8), UInt8(length & 0xFF)]
-        default: bytes += [maskBit | 127] + (0..<8).reversed().map { UInt8((UInt64(length) >> (8 * UInt64($0))) & 0xFF) }
+        default:
+            bytes += [maskBit | 127] + (0..<8).reversed().map { UInt8((UInt64(length) >> (8 * UInt64($0))) & 0xFF) }
         }
         if masked { bytes += [1, 2, 3, 4] }
         return bytes + [UInt8](repeating: 0x61, count: length)

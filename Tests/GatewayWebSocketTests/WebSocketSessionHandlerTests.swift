@@ -210,10 +210,15 @@ final class WebSocketSessionHandlerTests: XCTestCase {
     }
 
     func testFanOutMessageIsCompressedOnceForSessionsThatResetTheirContext() throws {
-        let parameters = try XCTUnwrap(PerMessageDeflateNegotiation.negotiate(headerValues: ["permessage-deflate"], settings: .init()))
+        let parameters = try XCTUnwrap(
+            PerMessageDeflateNegotiation.negotiate(headerValues: ["permessage-deflate"], settings: .init())
+        )
         XCTAssertTrue(parameters.serverNoContextTakeover)
         var payloads: [ByteBuffer] = []
-        let message = WebSocketMessage.fanOut(kind: .text, data: ByteBuffer(string: String(repeating: "hello hub ", count: 50)))
+        let message = WebSocketMessage.fanOut(
+            kind: .text,
+            data: ByteBuffer(string: String(repeating: "hello hub ", count: 50))
+        )
         for _ in 0..<3 {
             try makeSession(deflate: parameters)
             session.sendUnlessFull(message)
@@ -229,7 +234,9 @@ final class WebSocketSessionHandlerTests: XCTestCase {
         // A session that keeps its context compresses for itself.
         var takeover = CompressionSettings()
         takeover.serverNoContextTakeover = false
-        let keeping = try XCTUnwrap(PerMessageDeflateNegotiation.negotiate(headerValues: ["permessage-deflate"], settings: takeover))
+        let keeping = try XCTUnwrap(
+            PerMessageDeflateNegotiation.negotiate(headerValues: ["permessage-deflate"], settings: takeover)
+        )
         XCTAssertFalse(keeping.serverNoContextTakeover)
         try makeSession(deflate: keeping)
         session.sendUnlessFull(message)

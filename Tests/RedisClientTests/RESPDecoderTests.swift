@@ -14,14 +14,23 @@ final class RESPDecoderTests: XCTestCase {
     }
 
     func testEveryType() throws {
-        let values = try decodeAll("+OK\r\n-ERR no\r\n:-7\r\n$3\r\nabc\r\n$-1\r\n*2\r\n:1\r\n$0\r\n\r\n_\r\n,1.25\r\n#t\r\n(123456789012345678901\r\n%1\r\n+k\r\n:2\r\n~1\r\n+m\r\n>2\r\n+message\r\n$1\r\nx\r\n=7\r\ntxt:abc\r\n|1\r\n+ttl\r\n:3\r\n+annotated\r\n")
-        XCTAssertEqual(values, [
-            .simpleString("OK"), .error(RedisError(.server, "ERR no")), .integer(-7), .bulkString(ByteBuffer(string: "abc")),
-            .bulkString(nil), .array([.integer(1), .bulkString(ByteBuffer())]), .null, .double(1.25), .boolean(true),
-            .bigNumber("123456789012345678901"), .map([(.simpleString("k"), .integer(2))]), .set([.simpleString("m")]),
-            .push([.simpleString("message"), .bulkString(ByteBuffer(string: "x"))]), .bulkString(ByteBuffer(string: "abc")),
-            .simpleString("annotated"),
-        ])
+        let values = try decodeAll(
+            "+OK\r\n-ERR no\r\n:-7\r\n$3\r\nabc\r\n$-1\r\n*2\r\n:1\r\n$0\r\n\r\n_\r\n,1.25\r\n#t\r\n(123456789012345678901\r\n%1\r\n+k\r\n:2\r\n~1\r\n+m\r\n>2\r\n+message\r\n$1\r\nx\r\n=7\r\ntxt:abc\r\n|1\r\n+ttl\r\n:3\r\n+annotated\r\n"
+        )
+        XCTAssertEqual(
+            values,
+            [
+                .simpleString("OK"), .error(RedisError(.server, "ERR no")), .integer(-7),
+                .bulkString(ByteBuffer(string: "abc")),
+                .bulkString(nil), .array([.integer(1), .bulkString(ByteBuffer())]), .null, .double(1.25),
+                .boolean(true),
+                .bigNumber("123456789012345678901"), .map([(.simpleString("k"), .integer(2))]),
+                .set([.simpleString("m")]),
+                .push([.simpleString("message"), .bulkString(ByteBuffer(string: "x"))]),
+                .bulkString(ByteBuffer(string: "abc")),
+                .simpleString("annotated"),
+            ]
+        )
     }
 
     func testAReplySplitAtEveryByteWaitsForTheRest() throws {
@@ -31,34 +40,72 @@ final class RESPDecoderTests: XCTestCase {
             var buffer = ByteBuffer(bytes: wire[..<split])
             XCTAssertNil(try decoder.decode(buffer: &buffer), "split at \(split)")
             buffer.writeBytes(wire[split...])
-            XCTAssertEqual(try decoder.decode(buffer: &buffer), .array([.bulkString(ByteBuffer(string: "hello")), .integer(42), .map([(.simpleString("a"), .boolean(false))])]))
+            XCTAssertEqual(
+                try decoder.decode(buffer: &buffer),
+                .array([
+                    .bulkString(ByteBuffer(string: "hello")), .integer(42),
+                    .map([(.simpleString("a"), .boolean(false))]),
+                ])
+            )
         }
     }
 
     func testBoundsAreEnforcedBeforeBuffering() {
         let limits = RESPDecoder.Limits(maxBulkBytes: 8, maxElements: 4, maxDepth: 2, maxLineBytes: 16)
-        XCTAssertThrowsError(try decodeAll("$9\r\n", limits: limits)) { XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation) }
-        XCTAssertThrowsError(try decodeAll("*5\r\n", limits: limits)) { XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation) }
-        XCTAssertThrowsError(try decodeAll("*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", limits: limits)) { XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation) }
-        XCTAssertThrowsError(try decodeAll("+" + String(repeating: "a", count: 40), limits: limits)) { XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation) }
+        XCTAssertThrowsError(try decodeAll("$9\r\n", limits: limits)) {
+            XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation)
+        }
+        XCTAssertThrowsError(try decodeAll("*5\r\n", limits: limits)) {
+            XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation)
+        }
+        XCTAssertThrowsError(try decodeAll("*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", limits: limits)) {
+            XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation)
+        }
+        XCTAssertThrowsError(try decodeAll("+" + String(repeating: "a", count: 40), limits: limits)) {
+            XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation)
+        }
         XCTAssertThrowsError(try decodeAll("?\r\n")) { XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation) }
-        XCTAssertThrowsError(try decodeAll(":abc\r\n")) { XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation) }
-        XCTAssertThrowsError(try decodeAll("$3\r\nabcXY")) { XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation) }
+        XCTAssertThrowsError(try decodeAll(":abc\r\n")) {
+            XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation)
+        }
+        XCTAssertThrowsError(try decodeAll("$3\r\nabcXY")) {
+            XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation)
+        }
     }
 
     func testCommandsAreArraysOfBulkStrings() {
         var out = ByteBuffer()
-        RESPCommandEncoder.encode([ByteBuffer(string: "SET"), ByteBuffer(string: "k"), ByteBuffer(bytes: [0, 13, 10])], into: &out)
+        RESPCommandEncoder.encode(
+            [ByteBuffer(string: "SET"), ByteBuffer(string: "k"), ByteBuffer(bytes: [0, 13, 10])],
+            into: &out
+        )
         XCTAssertEqual(String(buffer: out), "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\n\u{0}\r\n\r\n")
     }
 
     func testEndpoints() throws {
-        XCTAssertEqual(try RedisEndpoint(parsing: "redis://127.0.0.1:6380/3"), RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6380), database: 3))
-        XCTAssertEqual(try RedisEndpoint(parsing: "redis://user:secret@redis.internal"), RedisEndpoint(address: .tcp(host: "redis.internal", port: 6379), user: "user", password: "secret"))
-        XCTAssertEqual(try RedisEndpoint(parsing: "redis://[::1]:7000/1"), RedisEndpoint(address: .tcp(host: "::1", port: 7000), database: 1))
-        XCTAssertEqual(try RedisEndpoint(parsing: "unix:/run/redis.sock?db=2&password=x"), RedisEndpoint(address: .unix(path: "/run/redis.sock"), database: 2, password: "x"))
-        for bad in ["http://x", "redis://", "redis://h:0", "redis://h:70000", "redis://h/x", "unix:relative", "unix:/p?db=-1", "unix:/p?color=red"] {
-            XCTAssertThrowsError(try RedisEndpoint(parsing: bad), bad) { XCTAssertEqual(($0 as? RedisError)?.code, .badAddress) }
+        XCTAssertEqual(
+            try RedisEndpoint(parsing: "redis://127.0.0.1:6380/3"),
+            RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6380), database: 3)
+        )
+        XCTAssertEqual(
+            try RedisEndpoint(parsing: "redis://user:secret@redis.internal"),
+            RedisEndpoint(address: .tcp(host: "redis.internal", port: 6379), user: "user", password: "secret")
+        )
+        XCTAssertEqual(
+            try RedisEndpoint(parsing: "redis://[::1]:7000/1"),
+            RedisEndpoint(address: .tcp(host: "::1", port: 7000), database: 1)
+        )
+        XCTAssertEqual(
+            try RedisEndpoint(parsing: "unix:/run/redis.sock?db=2&password=x"),
+            RedisEndpoint(address: .unix(path: "/run/redis.sock"), database: 2, password: "x")
+        )
+        for bad in [
+            "http://x", "redis://", "redis://h:0", "redis://h:70000", "redis://h/x", "unix:relative", "unix:/p?db=-1",
+            "unix:/p?color=red",
+        ] {
+            XCTAssertThrowsError(try RedisEndpoint(parsing: bad), bad) {
+                XCTAssertEqual(($0 as? RedisError)?.code, .badAddress)
+            }
         }
         XCTAssertEqual(RedisEndpoint.redacted("redis://user:secret@h:1/0"), "redis://user:***@h:1/0")
         XCTAssertEqual(RedisEndpoint.redacted("unix:/p?db=1&password=secret"), "unix:/p?db=1&password=***")

@@ -20,10 +20,17 @@ final class RedisConnectionTests: XCTestCase {
         let reply4 = try await redis.send(["INCRBY", "counter", "41"]).integer
         XCTAssertEqual(reply4, 41)
         try await redis.send(["HSET", "h", "a", "1", "b", "2"])
-        guard case .map(let pairs) = try await redis.send(["HGETALL", "h"]) else { return XCTFail("HGETALL is a map in RESP3") }
-        XCTAssertEqual(Dictionary(uniqueKeysWithValues: pairs.map { ($0.0.string!, $0.1.string!) }), ["a": "1", "b": "2"])
+        guard case .map(let pairs) = try await redis.send(["HGETALL", "h"]) else {
+            return XCTFail("HGETALL is a map in RESP3")
+        }
+        XCTAssertEqual(
+            Dictionary(uniqueKeysWithValues: pairs.map { ($0.0.string!, $0.1.string!) }),
+            ["a": "1", "b": "2"]
+        )
         try await redis.send(["SADD", "s", "x", "y"])
-        guard case .set(let members) = try await redis.send(["SMEMBERS", "s"]) else { return XCTFail("SMEMBERS is a set in RESP3") }
+        guard case .set(let members) = try await redis.send(["SMEMBERS", "s"]) else {
+            return XCTFail("SMEMBERS is a set in RESP3")
+        }
         XCTAssertEqual(Set(members.compactMap(\.string)), ["x", "y"])
         let reply5 = try await redis.send(["ZADD", "z", "1.5", "m"]).integer
         XCTAssertEqual(reply5, 1)
@@ -62,7 +69,9 @@ final class RedisConnectionTests: XCTestCase {
         let server = try RedisServer(tcp: true)
         defer { server.stop() }
         let received = NIOLockedValueBox<[[String]]>([])
-        let subscriber = try await RedisConnection.connect(to: RedisEndpoint(parsing: "redis://127.0.0.1:\(server.port!)/0")) { push in
+        let subscriber = try await RedisConnection.connect(
+            to: RedisEndpoint(parsing: "redis://127.0.0.1:\(server.port!)/0")
+        ) { push in
             received.withLockedValue { $0.append(push.map { $0.string ?? "?" }) }
         }
         try await subscriber.subscribe("SUBSCRIBE", ["news", "sport"])
@@ -78,17 +87,24 @@ final class RedisConnectionTests: XCTestCase {
         let reply14 = try await publisher.send(["PUBLISH", "nobody", "three"]).integer
         XCTAssertEqual(reply14, 0)
         try await waitUntil { received.withLockedValue { $0.count } == 2 }
-        XCTAssertEqual(received.withLockedValue { $0 }, [["message", "news", "one"], ["pmessage", "t:*", "t:prices", "two"]])
+        XCTAssertEqual(
+            received.withLockedValue { $0 },
+            [["message", "news", "one"], ["pmessage", "t:*", "t:prices", "two"]]
+        )
     }
 
     func testAuthentication() async throws {
         let server = try RedisServer(password: "pa55-word")
         defer { server.stop() }
-        let good = try await RedisConnection.connect(to: RedisEndpoint(parsing: "unix:\(server.socketPath)?password=pa55-word"))
+        let good = try await RedisConnection.connect(
+            to: RedisEndpoint(parsing: "unix:\(server.socketPath)?password=pa55-word")
+        )
         let reply15 = try await good.send(["PING"])
         XCTAssertEqual(reply15, .simpleString("PONG"))
         do {
-            _ = try await RedisConnection.connect(to: RedisEndpoint(parsing: "unix:\(server.socketPath)?password=wrong"))
+            _ = try await RedisConnection.connect(
+                to: RedisEndpoint(parsing: "unix:\(server.socketPath)?password=wrong")
+            )
             XCTFail("a wrong password must be refused")
         } catch {
             XCTAssertEqual(error.code, .server)

@@ -10,7 +10,11 @@ final class RedisServer {
     private let process: Process
 
     init(password: String? = nil, tcp: Bool = false) throws {
-        guard let binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        guard
+            let binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first(where: {
+                FileManager.default.isExecutableFile(atPath: $0)
+            })
+        else {
             throw XCTSkip("redis-server is not installed (make test installs it with apt)")
         }
         directory = try Self.temporaryDirectory()
@@ -29,7 +33,9 @@ final class RedisServer {
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: socketPath) {
             guard Date() < deadline, process.isRunning else {
-                throw XCTSkip("redis-server did not start: \((try? String(contentsOfFile: directory + "/redis.log", encoding: .utf8)) ?? "")")
+                throw XCTSkip(
+                    "redis-server did not start: \((try? String(contentsOfFile: directory + "/redis.log", encoding: .utf8)) ?? "")"
+                )
             }
             usleep(20_000)
         }
@@ -61,8 +67,12 @@ final class RedisServer {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }

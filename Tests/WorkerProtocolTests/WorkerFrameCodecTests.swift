@@ -8,7 +8,14 @@ final class WorkerFrameCodecTests: XCTestCase {
     static let samples: [WorkerFrame] = [
         .hello(.init(maxFrameBytes: 1 << 24, gateway: "gw-1")),
         .helloAck(.init(maxFrameBytes: 1 << 20, initialCredit: 262_144, worker: "chat ✓")),
-        .open(.init(connection: 42, resumed: true, verdictRequired: true, fields: [(":path", "/chat"), (":query", "room=a"), ("origin", "https://x")])),
+        .open(
+            .init(
+                connection: 42,
+                resumed: true,
+                verdictRequired: true,
+                fields: [(":path", "/chat"), (":query", "room=a"), ("origin", "https://x")]
+            )
+        ),
         .open(.init(connection: 1, fields: [])),
         .message(connection: 42, kind: .text, payload: ByteBuffer(string: "héllo")),
         .message(connection: .max, kind: .binary, payload: ByteBuffer(bytes: [0, 255, 1])),
@@ -37,21 +44,26 @@ final class WorkerFrameCodecTests: XCTestCase {
     /// The worked example of docs/worker-protocol.md, byte for byte.
     func testDocumentedExample() {
         let encoded = WorkerFrameCodec.encode(.send(connection: 42, kind: .text, payload: ByteBuffer(string: "hi")))
-        XCTAssertEqual(Array(encoded.readableBytesView), [
-            0x00, 0x00, 0x00, 0x0C,  // length 12
-            0x22,  // send
-            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2A,  // connection 42
-            0x01,  // text
-            0x68, 0x69,  // "hi"
-        ])
+        XCTAssertEqual(
+            Array(encoded.readableBytesView),
+            [
+                0x00, 0x00, 0x00, 0x0C,  // length 12
+                0x22,  // send
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2A,  // connection 42
+                0x01,  // text
+                0x68, 0x69,  // "hi"
+            ]
+        )
     }
 
     func testDecoderVerifier() throws {
         let pairs = Self.samples.map { (WorkerFrameCodec.encode($0), [$0]) }
-        XCTAssertNoThrow(try ByteToMessageDecoderVerifier.verifyDecoder(
-            inputOutputPairs: pairs,
-            decoderFactory: { WorkerFrameDecoder(maxFrameBytes: 1 << 20) }
-        ))
+        XCTAssertNoThrow(
+            try ByteToMessageDecoderVerifier.verifyDecoder(
+                inputOutputPairs: pairs,
+                decoderFactory: { WorkerFrameDecoder(maxFrameBytes: 1 << 20) }
+            )
+        )
     }
 
     func decodeError(_ bytes: [UInt8], max: Int = 1024) -> WorkerProtocolError? {
@@ -69,14 +81,20 @@ final class WorkerFrameCodecTests: XCTestCase {
     }
 
     func testBadFramesAreRefused() {
-        XCTAssertEqual(decodeError([0, 0, 0x10, 0x00, 0x22]).map(\.code), .frameTooLarge)  // 4096 > 1024, refused before buffering
+        // 4096 > 1024, refused before buffering.
+        XCTAssertEqual(decodeError([0, 0, 0x10, 0x00, 0x22]).map(\.code), .frameTooLarge)
         XCTAssertEqual(decodeError([0, 0, 0, 1, 0x7F]).map(\.code), .unknownFrameType)
         XCTAssertEqual(decodeError([0, 0, 0, 3, 0x22, 0, 0]).map(\.code), .truncatedFrame)  // connection cut short
         XCTAssertEqual(decodeError([0, 0, 0, 0]).map(\.code), .truncatedFrame)
         XCTAssertEqual(decodeError([0, 0, 0, 10, 0x20, 0, 0, 0, 0, 0, 0, 0, 1, 9]).map(\.code), .trailingBytes)
-        XCTAssertEqual(decodeError([0, 0, 0, 10, 0x22, 0, 0, 0, 0, 0, 0, 0, 1, 3]).map(\.code), .invalidValue)  // kind 3
-        XCTAssertEqual(decodeError([0, 0, 0, 12, 0x21, 0, 0, 0, 0, 0, 0, 0, 1, 0, 200, 0x41]).map(\.code), .invalidValue)  // status 200
-        XCTAssertEqual(decodeError([0, 0, 0, 10, 0x24, 0, 0, 0, 0, 0, 0, 0, 1, 0xFF]).map(\.code), .invalidValue)  // topic not UTF-8
+        // Kind 3.
+        XCTAssertEqual(decodeError([0, 0, 0, 10, 0x22, 0, 0, 0, 0, 0, 0, 0, 1, 3]).map(\.code), .invalidValue)
+        XCTAssertEqual(
+            decodeError([0, 0, 0, 12, 0x21, 0, 0, 0, 0, 0, 0, 0, 1, 0, 200, 0x41]).map(\.code),
+            .invalidValue
+        )  // status 200
+        // Topic not UTF-8.
+        XCTAssertEqual(decodeError([0, 0, 0, 10, 0x24, 0, 0, 0, 0, 0, 0, 0, 1, 0xFF]).map(\.code), .invalidValue)
         XCTAssertEqual(decodeError([0, 0, 0, 9, 0x22, 0, 0, 0]).map(\.code), .truncatedFrame)  // link closed mid-frame
         XCTAssertEqual(decodeError(Array("GET / HTTP/1.1\r\n\r\n".utf8)).map(\.code), .frameTooLarge)  // garbage
     }

@@ -33,7 +33,9 @@ final class WorkerFrameReaderTests: XCTestCase {
         reader.append(ByteBuffer(bytes: [0, 0, 0, 9, 0x22, 0, 0]))
         XCTAssertNil(try reader.next())
         XCTAssertEqual(reader.bufferedBytes, 7)
-        XCTAssertThrowsError(try reader.finish()) { XCTAssertEqual(($0 as? WorkerProtocolError)?.code, .truncatedFrame) }
+        XCTAssertThrowsError(try reader.finish()) {
+            XCTAssertEqual(($0 as? WorkerProtocolError)?.code, .truncatedFrame)
+        }
     }
 
     /// A large payload is left out of the buffer and handed back; buffer plus payload are the
@@ -48,6 +50,12 @@ final class WorkerFrameReaderTests: XCTestCase {
         head.writeImmutableBuffer(payload)
         XCTAssertEqual(head, WorkerFrameCodec.encode(frame))
         var small = ByteBuffer()
-        XCTAssertNil(WorkerFrameCodec.encodeHead(.publish(topic: "t", kind: .text, payload: ByteBuffer(string: "x")), into: &small, separatingPayloadsFrom: 16_384))
+        XCTAssertNil(
+            WorkerFrameCodec.encodeHead(
+                .publish(topic: "t", kind: .text, payload: ByteBuffer(string: "x")),
+                into: &small,
+                separatingPayloadsFrom: 16_384
+            )
+        )
     }
 }

@@ -56,7 +56,9 @@ final class WorkerFrameWriterTests: XCTestCase {
             credits.withLockedValue { $0 += 1 }
             writer.write(.credit(connection: 1, messages: 1, bytes: 1))
         }
-        var sent: [WorkerFrame] = (0..<50).map { .send(connection: UInt64($0), kind: .text, payload: ByteBuffer(string: "m\($0)")) }
+        var sent: [WorkerFrame] = (0..<50).map {
+            .send(connection: UInt64($0), kind: .text, payload: ByteBuffer(string: "m\($0)"))
+        }
         sent.insert(.send(connection: 99, kind: .binary, payload: big), at: 25)
         let tick = sent
         try await client.eventLoop.submit {

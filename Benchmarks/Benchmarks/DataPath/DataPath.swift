@@ -80,7 +80,10 @@ let benchmarks: @Sendable () -> Void = {
                 blackHole(hub.publish(message, to: "prices"))
             }
             benchmark.stopMeasurement()
-            precondition(receivers.allSatisfy { $0.count == receivers[0].count && $0.count > 0 }, "every subscriber gets every publish")
+            precondition(
+                receivers.allSatisfy { $0.count == receivers[0].count && $0.count > 0 },
+                "every subscriber gets every publish"
+            )
         }
     }
 }
