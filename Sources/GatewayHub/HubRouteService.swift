@@ -52,9 +52,9 @@ public final class HubRouteService: RouteService {
     }
 }
 
-/// One client of a hub route. Its state lives on its event loop; `deliver` may be called from
-/// anywhere and hops there.
-final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Sendable {
+/// One client of a hub route. Its state lives on its event loop (a `NIOLoopBoundBox` checks it);
+/// `deliver` may be called from anywhere and hops there.
+final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
     struct Request: Decodable {
         var op: String
         var topic: String?
@@ -73,10 +73,9 @@ final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Senda
     let subscriberID: UInt64
     let eventLoop: any EventLoop
     private let service: HubRouteService
-    private var session: WebSocketSessionHandler?
+    private let session: NIOLoopBoundBox<WebSocketSessionHandler?>
     /// Made once per connection (used only on its event loop), not once per message.
-    private let decoder = JSONDecoder()
-    private let encoder = HubConnection.makeEncoder()
+    private let coders: NIOLoopBoundBox<(JSONDecoder, JSONEncoder)>
 
     static func makeEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
@@ -92,26 +91,28 @@ final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Senda
         self.subscriberID = id
         self.eventLoop = eventLoop
         self.service = service
+        self.session = NIOLoopBoundBox.makeEmptyBox(valueType: WebSocketSessionHandler.self, eventLoop: eventLoop)
+        self.coders = NIOLoopBoundBox((JSONDecoder(), HubConnection.makeEncoder()), eventLoop: eventLoop)
     }
 
     private func encode(_ reply: Reply) -> ByteBuffer {
-        Self.encode(reply, with: encoder)
+        Self.encode(reply, with: coders.value.1)
     }
 
     func sessionDidOpen(_ session: WebSocketSessionHandler) {
-        self.session = session
+        self.session.value = session
     }
 
     func sessionDidClose(_ session: WebSocketSessionHandler, code: UInt16?) {
         service.hub.unsubscribeAll(subscriberID)
-        self.session = nil
+        self.session.value = nil
     }
 
     func session(_ session: WebSocketSessionHandler, didReceive message: WebSocketMessage) {
         guard message.kind == .text else {
             return answer(Reply(op: "error", error: "the hub protocol is JSON in text messages"), to: session)
         }
-        guard let request = try? decoder.decode(Request.self, from: Data(message.data.readableBytesView)) else {
+        guard let request = try? coders.value.0.decode(Request.self, from: Data(message.data.readableBytesView)) else {
             return answer(
                 Reply(op: "error", error: "not a hub request: expected {\"op\": …, \"topic\": …}"),
                 to: session
@@ -178,9 +179,9 @@ final class HubConnection: WebSocketApplication, HubSubscriber, @unchecked Senda
     /// a task per subscriber.
     func deliver(_ message: WebSocketMessage) {
         if eventLoop.inEventLoop {
-            session?.sendUnlessFull(message)
+            session.value?.sendUnlessFull(message)
         } else {
-            eventLoop.execute { [self] in self.session?.sendUnlessFull(message) }
+            eventLoop.execute { self.deliver(message) }
         }
     }
 }

@@ -5,12 +5,14 @@ public struct WorkerMetrics: Sendable {
     private let instancesUp: Meter
     private let restarts: Counter
     private let linkErrors: Counter
+    private let lostMessages: Counter
 
     public init(route: String) {
         let dimensions = [("route", route)]
         instancesUp = Meter(label: "wssgate_worker_instances_up", dimensions: dimensions)
         restarts = Counter(label: "wssgate_worker_restarts_total", dimensions: dimensions)
         linkErrors = Counter(label: "wssgate_worker_link_errors_total", dimensions: dimensions)
+        lostMessages = Counter(label: "wssgate_worker_messages_lost_total", dimensions: dimensions)
     }
 
     /// An instance finished its hello and takes connections.
@@ -21,4 +23,6 @@ public struct WorkerMetrics: Sendable {
     public func restarted() { restarts.increment() }
     /// A link failed: an I/O error, a protocol violation, or no hello in time.
     public func linkFailed() { linkErrors.increment() }
+    /// Messages sent to an instance that died before returning credit for them (at most once).
+    public func lost(_ messages: Int) { lostMessages.increment(by: messages) }
 }

@@ -12,7 +12,7 @@ public struct UpgradeRequest: Sendable {
     public var headers: [(String, String)]
     public var peer: String
     public var subprotocol: String?
-    /// `TLSv1.3`, … when the listener has TLS.
+    /// `tlsv13`, `tlsv12` when the listener has TLS (NIOSSL's names).
     public var tlsVersion: String?
     /// The verified token's claims (its payload JSON as sent), on routes with `auth`.
     public var claims: String?

@@ -84,6 +84,13 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private var idleTimer: Scheduled<Void>?
     private var closeTimer: Scheduled<Void>?
     private var reportedClose = false
+    /// The reason of a Close the client started with, and of the one this side sent.
+    private var closeReasonReceived: String?
+    private var closeReasonSent: String?
+
+    /// The reason that goes with the close code the application is told: the client's, when it
+    /// started the closing handshake; otherwise the one sent to it ("" when there was none).
+    public var closeReason: String { closeReasonReceived ?? closeReasonSent ?? "" }
     /// Pushed messages waiting for the client to take what is already queued (`drop-oldest`
     /// policy only), and their bytes: bounded by `send_queue_bytes`.
     /// The message-rate token bucket (`max_messages_per_second`, `message_burst`).
@@ -346,6 +353,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
                 return fail(CloseCode.invalidPayload, "close reason is not UTF-8")
             }
             code = value
+            closeReasonReceived = String(buffer: payload)
         }
         statistics.closeCodeReceived = code
         statistics.closedBy = "client"
@@ -494,8 +502,10 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         discardBacklog()
         var payload = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         payload.writeInteger(code)
-        // Control frames carry at most 125 bytes (§5.5).
-        payload.writeBytes(reason.utf8.prefix(123))
+        // Control frames carry at most 125 bytes (§5.5), and the reason stays UTF-8.
+        let sent = Self.utf8Prefix(of: reason, maxBytes: 123)
+        payload.writeString(sent)
+        closeReasonSent = sent
         context.writeAndFlush(
             wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)),
             promise: nil
@@ -633,6 +643,16 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
                 self.close(code: CloseCode.normal, reason: "idle timeout")
             }
         }
+    }
+
+    /// The longest prefix of `text` that fits in `maxBytes` without splitting a character.
+    static func utf8Prefix(of text: String, maxBytes: Int) -> String {
+        guard text.utf8.count > maxBytes else { return text }
+        var end = text.utf8.index(text.utf8.startIndex, offsetBy: maxBytes)
+        while end > text.utf8.startIndex, end.samePosition(in: text.unicodeScalars) == nil {
+            end = text.utf8.index(before: end)
+        }
+        return String(text[..<end])
     }
 
     private static func closeCode(of frame: WebSocketFrame) -> UInt16? {

@@ -1,178 +1,92 @@
-import Logging
+import GatewayCore
 import NIOCore
 import WorkerProtocol
 
-/// The gateway's connection to one worker instance, after a successful hello.
+/// The gateway's connection to one worker instance, after a successful hello, and the owner of
+/// the client connections open on it.
+///
+/// The connection table lives on the link's event loop and nothing else touches it: a reply
+/// from the worker (`send`, `credit`, `close`…) finds its connection here, without a lock and
+/// without asking the pool. The pool only chooses a link for a connection (`WorkerPool.attach`)
+/// and keeps the per-instance counts it chooses by. A pool opens one link per event loop to
+/// each instance, and a connection goes to the link on its own loop, so a reply is handled on
+/// the loop of the client it is for: no thread hop, and one flush per tick for all of them.
 final class WorkerLink: Sendable {
     let id: UInt64
-    let instance: String
+    /// The instance's index in its pool, and its name (for logs).
+    let instance: Int
+    let instanceName: String
     let channel: any Channel
     /// Per-connection message bytes the worker takes before returning credit.
     let initialCredit: Int
-    /// Largest frame the worker accepts.
+    /// Largest frame (its length field) the worker accepts.
     let maxFrameBytes: Int
     private let writer: WorkerFrameWriter
+    /// The link's loop's part: the connections open on it, and whether it is gone.
+    private struct Table {
+        var connections: [UInt64: WorkerConnection] = [:]
+        var lost = false
+    }
+    private let table: NIOLoopBoundBox<Table>
 
-    init(id: UInt64, instance: String, channel: any Channel, initialCredit: Int, maxFrameBytes: Int) {
+    var eventLoop: any EventLoop { channel.eventLoop }
+
+    /// Made on the link's event loop (by its handler, once the hello is done).
+    init(id: UInt64, instance: Int, instanceName: String, channel: any Channel, initialCredit: Int, maxFrameBytes: Int)
+    {
         self.id = id
         self.instance = instance
+        self.instanceName = instanceName
         self.channel = channel
         self.initialCredit = initialCredit
         self.maxFrameBytes = maxFrameBytes
         self.writer = WorkerFrameWriter(channel: channel)
+        self.table = .makeBoxSendingValue(Table(), eventLoop: channel.eventLoop)
     }
 
+    /// The largest message payload a `message` frame to this worker may carry.
+    var maxMessageBytes: Int { maxFrameBytes - WorkerFrameCodec.messageOverhead }
+
+    /// Queues `frame`; it goes out with the link's flush at the end of the tick. Frames written
+    /// from one thread keep their order, whichever loop that is.
     func write(_ frame: WorkerFrame) {
         writer.write(frame)
     }
-}
 
-/// Drives one link: sends the hello, waits for the worker's, then hands every frame to the pool.
-/// A frame that breaks the protocol ends the link (with a logged error); the pool carries on
-/// with the other instances and reconnects this one. It is the link's only handler: it splits
-/// the bytes into frames itself (`WorkerFrameReader`), and writes go through `WorkerFrameWriter`.
-final class WorkerLinkHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    private enum State {
-        case awaitingHello
-        case ready(WorkerLink)
-        case closed
-    }
-
-    private let instance: String
-    private let linkID: UInt64
-    private let maxFrameBytes: Int
-    private let helloTimeout: TimeAmount
-    private unowned let pool: WorkerPool
-    private let logger: Logger
-    private var state = State.awaitingHello
-    private var helloTimer: Scheduled<Void>?
-    private var reader: WorkerFrameReader
-    /// The worker broke the protocol: nothing more is read from this link.
-    private var broken = false
-
-    init(
-        instance: String,
-        linkID: UInt64,
-        maxFrameBytes: Int,
-        helloTimeout: TimeAmount,
-        pool: WorkerPool,
-        logger: Logger
-    ) {
-        self.instance = instance
-        self.linkID = linkID
-        self.maxFrameBytes = maxFrameBytes
-        self.helloTimeout = helloTimeout
-        self.pool = pool
-        self.logger = logger
-        self.reader = WorkerFrameReader(maxFrameBytes: maxFrameBytes)
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        let hello = WorkerFrameCodec.encode(
-            .hello(.init(maxFrameBytes: UInt32(maxFrameBytes), gateway: "wssgate")),
-            allocator: context.channel.allocator
-        )
-        context.writeAndFlush(NIOAny(hello), promise: nil)
-        helloTimer = context.eventLoop.assumeIsolated().scheduleTask(in: helloTimeout) { [self] in
-            if case .awaitingHello = self.state {
-                self.logger.error("worker did not answer hello", metadata: ["instance": .string(self.instance)])
-                self.pool.countLinkError()
-                context.close(promise: nil)
-            }
-        }
-        context.fireChannelActive()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !broken else { return }
-        reader.append(unwrapInboundIn(data))
-        do {
-            while !broken, let frame = try reader.next() {
-                handle(frame, context: context)
-            }
-        } catch {
-            protocolError(context: context, error)
+    /// Enters `connection` in the table and sends its `open`, on the link's loop: a reply to
+    /// the `open` always finds it. A link that went away meanwhile (the pool chose it just
+    /// before) hands the connection back, to be attached elsewhere.
+    func open(_ connection: WorkerConnection, with frame: WorkerFrame.Open) {
+        channel.eventLoop.runOnLoop {
+            guard !self.table.value.lost else { return connection.linkWentAway(self) }
+            self.table.value.connections[frame.connection] = connection
+            self.writer.write(.open(frame))
         }
     }
 
-    private func handle(_ frame: WorkerFrame, context: ChannelHandlerContext) {
-        switch state {
-        case .awaitingHello:
-            guard case .helloAck(let ack) = frame else {
-                return protocolError(
-                    context: context,
-                    WorkerProtocolError(.unexpectedFrame, "expected hello, got \(frame.type)")
-                )
-            }
-            guard ack.version == 1 else {
-                return protocolError(
-                    context: context,
-                    WorkerProtocolError(.badHello, "worker chose version \(ack.version); this gateway speaks 1")
-                )
-            }
-            guard ack.initialCredit > 0, ack.maxFrameBytes >= 64 else {
-                return protocolError(
-                    context: context,
-                    WorkerProtocolError(.badHello, "worker offered no credit or a frame limit under 64 bytes")
-                )
-            }
-            helloTimer?.cancel()
-            let link = WorkerLink(
-                id: linkID,
-                instance: instance,
-                channel: context.channel,
-                initialCredit: Int(ack.initialCredit),
-                maxFrameBytes: Int(ack.maxFrameBytes)
-            )
-            state = .ready(link)
-            logger.info(
-                "worker linked",
-                metadata: [
-                    "instance": .string(instance), "worker": .string(ack.worker),
-                    "credit": .stringConvertible(ack.initialCredit),
-                ]
-            )
-            pool.linkReady(link)
-        case .ready(let link):
-            do {
-                try pool.handle(frame, from: link)
-            } catch {
-                protocolError(context: context, error)
-            }
-        case .closed:
-            break
+    /// Takes the connection out of the table and tells the worker it is gone.
+    func close(_ id: UInt64, code: UInt16, reason: String) {
+        channel.eventLoop.runOnLoop {
+            guard self.table.value.connections.removeValue(forKey: id) != nil else { return }
+            self.writer.write(.closed(connection: id, code: code, reason: reason))
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        if !broken {
-            do { try reader.finish() } catch { protocolError(context: context, error) }
-        }
-        helloTimer?.cancel()
-        if case .ready(let link) = state { pool.linkLost(link) }
-        state = .closed
-        context.fireChannelInactive()
+    /// Takes the connection out of the table without a `closed`: the worker rejected it.
+    func forget(_ id: UInt64) {
+        table.value.connections[id] = nil
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let error = error as? WorkerProtocolError {
-            return protocolError(context: context, error)
-        }
-        pool.countLinkError()
-        logger.warning("worker link error", metadata: ["instance": .string(instance), "error": .string("\(error)")])
-        context.close(promise: nil)
+    /// The connection `id` if it is open on this link (the link's loop only).
+    func connection(_ id: UInt64) -> WorkerConnection? {
+        table.value.connections[id]
     }
 
-    private func protocolError(context: ChannelHandlerContext, _ error: WorkerProtocolError) {
-        guard !broken else { return }
-        broken = true
-        pool.countLinkError()
-        logger.error(
-            "worker broke the protocol; closing its link",
-            metadata: ["instance": .string(instance), "error": .string(error.description)]
-        )
-        context.close(promise: nil)
+    /// Empties the table for good (the link is gone), returning what it held (the link's loop
+    /// only).
+    func removeAll() -> [WorkerConnection] {
+        let connections = Array(table.value.connections.values)
+        table.value = Table(lost: true)
+        return connections
     }
 }

@@ -16,13 +16,16 @@ import Musl
 #endif
 
 /// A worker route: its instances (started and supervised here, or external), the links to them,
-/// and the client connections pinned to each (least connections first).
+/// and which instance each client connection is pinned to (least connections first).
 ///
-/// As a `Service` it keeps every instance running and linked, reconnecting with backoff and
-/// jitter; as a `RouteService` it decides upgrades and owns the connections' routing.
-public final class WorkerPool: RouteService, Service, @unchecked Sendable {
+/// As a `Service` it keeps every instance running and linked — one link per event loop to each
+/// instance, reconnecting with backoff and jitter; as a `RouteService` it decides upgrades and
+/// assigns connections to links. It is not on the reply path: a link owns the connections open
+/// on it (`WorkerLink`), and its handler carries out the worker's frames itself.
+public final class WorkerPool: RouteService, Service, Sendable {
     /// Counters of the pool, for logs and tests.
     public struct Statistics: Sendable, Equatable {
+        /// Instances with at least one live link.
         public var liveLinks = 0
         public var connections = 0
         public var waitingConnections = 0
@@ -34,32 +37,40 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     }
 
     private struct State {
+        /// Live links, by id.
         var links: [UInt64: WorkerLink] = [:]
-        var load: [UInt64: Int] = [:]
+        /// Per instance: the connections pinned to it.
+        var load: [Int]
         var connections: [UInt64: WorkerConnection] = [:]
         /// Connection → the link it is open on.
-        var assignment: [UInt64: UInt64] = [:]
+        var assignment: [UInt64: WorkerLink] = [:]
         var waiting: [UInt64: WorkerConnection] = [:]
         var statistics = Statistics()
         var shuttingDown = false
         /// Replaced by a reload: stops once its last connection is gone.
         var retiring = false
+
+        func linkCount(of instance: Int) -> Int {
+            links.values.reduce(0) { $0 + ($1.instance == instance ? 1 : 0) }
+        }
     }
 
     public let route: RouteConfiguration
     private let settings: WorkerSettings
-    private let hub: Hub
+    let hub: Hub
     private let metrics: WorkerMetrics
     private let group: any EventLoopGroup
     private let logger: Logger
     private let instances: [WorkerInstance]
-    private let state = NIOLockedValueBox(State())
+    /// The socket directory made for supervised instances (removed when the pool stops).
+    private let madeDirectory: String?
+    private let state: NIOLockedValueBox<State>
     /// Tells `run` to stop (a retired pool whose last connection closed).
     private let stopSignal = AsyncStream<Void>.makeStream()
-    private let nextLinkID = NIOLockedValueBox<UInt64>(0)
+    private let nextLinkID = LinkIDs()
     private let maxFrameBytes: Int
     /// Connections on other gateways of a cluster, for a worker's send and close.
-    private let remote: (any RemoteConnections)?
+    let remote: (any RemoteConnections)?
 
     public init(
         route: RouteConfiguration,
@@ -83,8 +94,10 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         switch settings.source {
         case .external(let socket):
             instances = [WorkerInstance(name: "\(route.name)", socketPath: socket, process: nil)]
+            madeDirectory = nil
         case .supervised(let command, let arguments, let environment, let count):
-            let directory = try WorkerInstance.socketDirectory(settings.socketDirectory)
+            let (directory, made) = try WorkerInstance.socketDirectory(settings.socketDirectory)
+            madeDirectory = made ? directory : nil
             instances = (0..<count).map { index in
                 let name = "\(route.name)-\(index)"
                 let path = "\(directory)/\(name).sock"
@@ -105,12 +118,13 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
                 )
             }
         }
+        state = NIOLockedValueBox(State(load: Array(repeating: 0, count: instances.count)))
     }
 
     public var statistics: Statistics {
         state.withLockedValue { state in
             var statistics = state.statistics
-            statistics.liveLinks = state.links.count
+            statistics.liveLinks = Set(state.links.values.map(\.instance)).count
             statistics.connections = state.connections.count
             statistics.waitingConnections = state.waiting.count
             statistics.restarts = instances.reduce(0) { $0 + ($1.process?.restarts ?? 0) }
@@ -132,9 +146,11 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
                 if let process = instance.process {
                     group.addTask { await process.run() }
                 }
-                // Instances' links spread over the loops, one loop each in turn.
-                let loop = loops[index % loops.count]
-                group.addTask { await self.keepLinked(instance, on: loop) }
+                // A link per event loop: every connection finds its instance's link on its
+                // own loop, and the worker's replies to it need no thread hop.
+                for loop in loops {
+                    group.addTask { await self.keepLinked(index, on: loop) }
+                }
             }
             group.addTask {
                 // Until the gateway stops, or a reload retires the pool and its last
@@ -172,19 +188,25 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         for link in links { try? await link.channel.close() }
         logger.debug("worker links closed", metadata: ["links": .stringConvertible(links.count)])
         for instance in instances { await instance.process?.stop() }
+        if let madeDirectory {
+            for instance in instances { unlink(instance.socketPath) }
+            rmdir(madeDirectory)
+        }
         logger.debug("worker pool stopped")
     }
 
     private var shuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }
 
-    /// Connects to an instance, again and again while the pool runs.
-    private func keepLinked(_ instance: WorkerInstance, on loop: any EventLoop) async {
+    /// Connects to an instance from `loop`, again and again while the pool runs. The backoff
+    /// restarts only after a link that worked: one that a worker keeps breaking (or that never
+    /// says hello) is retried less and less often, up to the backoff's ceiling.
+    private func keepLinked(_ index: Int, on loop: any EventLoop) async {
+        let instance = instances[index]
         var backoff = Backoff()
         while !shuttingDown {
             do {
-                let channel = try await connect(instance, on: loop)
-                backoff.reset()
-                try? await channel.closeFuture.get()
+                let outcome = try await connect(index, on: loop)
+                if try await outcome.get() == .ended { backoff.reset() }
             } catch {
                 logger.debug(
                     "worker not reachable",
@@ -196,11 +218,13 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         }
     }
 
-    private func connect(_ instance: WorkerInstance, on loop: any EventLoop) async throws -> any Channel {
-        let linkID = nextLinkID.withLockedValue {
-            $0 += 1
-            return $0
-        }
+    /// Opens a link; its future says how the link ended.
+    private func connect(
+        _ index: Int,
+        on loop: any EventLoop
+    ) async throws -> EventLoopFuture<WorkerLinkHandler.Outcome> {
+        let instance = instances[index]
+        let linkID = nextLinkID.next()
         let maxFrameBytes = self.maxFrameBytes
         let logger = self.logger
         // The pipeline stays empty until the peer is trusted; then the link handler is all of it.
@@ -209,7 +233,8 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
             .connect(unixDomainSocketPath: instance.socketPath).get()
         // Trust the socket only if its owner is an allowed user.
         let uid = try await PeerCredentials.uid(of: channel).get()
-        let allowed = settings.allowedUIDs.isEmpty ? [PeerCredentials.ownUID] : settings.allowedUIDs.map { UInt32($0) }
+        let allowed =
+            settings.allowedUIDs.isEmpty ? [PeerCredentials.ownUID] : settings.allowedUIDs.map { UInt32($0) }
         guard allowed.contains(uid) else {
             logger.error(
                 "worker socket owned by a user that is not allowed",
@@ -218,20 +243,23 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
             try? await channel.close()
             throw ChannelError.operationUnsupported
         }
+        let outcome = channel.eventLoop.makePromise(of: WorkerLinkHandler.Outcome.self)
         try await channel.eventLoop.submit {
             try channel.pipeline.syncOperations.addHandler(
                 WorkerLinkHandler(
-                    instance: instance.name,
+                    instance: index,
+                    instanceName: instance.name,
                     linkID: linkID,
                     maxFrameBytes: maxFrameBytes,
                     helloTimeout: .seconds(5),
                     pool: self,
-                    logger: logger
+                    logger: logger,
+                    outcome: outcome
                 )
             )
             channel.pipeline.fireChannelActive()
         }.get()
-        return channel
+        return outcome.futureResult
     }
 
     // MARK: RouteService
@@ -241,22 +269,13 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         eventLoop: any EventLoop,
         completion: @escaping (UpgradeVerdict) -> Void
     ) {
-        var fields: [(String, String)] = [(":route", route.name)]
-        let path = RouteTable.path(of: request.target)
-        fields.append((":path", path))
-        if let question = request.target.firstIndex(of: "?") {
-            fields.append((":query", String(request.target[request.target.index(after: question)...])))
-        }
-        fields.append((":peer", request.peer))
-        if let subprotocol = request.subprotocol { fields.append((":subprotocol", subprotocol)) }
-        if let tls = request.tlsVersion { fields.append((":tls", tls)) }
-        if let claims = request.claims { fields.append((":claims", claims)) }
-        if let subject = request.subject { fields.append((":sub", subject)) }
-        if let clientSubject = request.clientSubject { fields.append((":client_subject", clientSubject)) }
-        for (name, value) in request.headers where settings.forwardHeaders.contains(name) {
-            fields.append((name, value))
-        }
-        let connection = WorkerConnection(id: request.connectionID, eventLoop: eventLoop, fields: fields, pool: self)
+        let connection = WorkerConnection(
+            id: request.connectionID,
+            eventLoop: eventLoop,
+            fields: OpenFields.make(for: request, route: route.name, forwardHeaders: settings.forwardHeaders),
+            verdictRequired: settings.authorize,
+            pool: self
+        )
         state.withLockedValue { $0.connections[connection.id] = connection }
         if settings.authorize {
             connection.awaitVerdict(timeout: settings.authorizeTimeout, completion: completion)
@@ -268,23 +287,29 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
 
     // MARK: Routing
 
-    /// Pins a connection to the live instance with the fewest connections, or lets it wait.
+    /// Pins a connection to the live instance with the fewest connections, on that instance's
+    /// link on the connection's own loop (any of its links when it has none there yet), or
+    /// lets the connection wait for one.
     func attach(_ connection: WorkerConnection) {
         let link: WorkerLink? = state.withLockedValue { state in
             guard state.connections[connection.id] != nil else { return nil }
-            // Fewest connections first; among equals, the instance whose link is on this
-            // connection's loop, so its messages need no hop between threads.
-            func rank(_ link: WorkerLink) -> (Int, Int, UInt64) {
-                (state.load[link.id] ?? 0, link.channel.eventLoop === connection.eventLoop ? 0 : 1, link.id)
+            var best: (rank: (Int, Int), link: WorkerLink)?
+            for link in state.links.values {
+                let rank = (state.load[link.instance], link.eventLoop === connection.eventLoop ? 0 : 1)
+                if best == nil || rank < best!.rank || (rank == best!.rank && link.id < best!.link.id) {
+                    best = (rank, link)
+                }
             }
-            guard let best = state.links.values.min(by: { rank($0) < rank($1) }) else {
+            guard let best else {
                 state.waiting[connection.id] = connection
                 return nil
             }
             state.waiting[connection.id] = nil
-            state.assignment[connection.id] = best.id
-            state.load[best.id, default: 0] += 1
-            return best
+            if let previous = state.assignment.updateValue(best.link, forKey: connection.id) {
+                state.load[previous.instance] -= 1
+            }
+            state.load[best.link.instance] += 1
+            return best.link
         }
         if let link {
             connection.attach(to: link)
@@ -298,7 +323,7 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
             guard state.connections.removeValue(forKey: connection.id) != nil else { return false }
             state.waiting[connection.id] = nil
             if let link = state.assignment.removeValue(forKey: connection.id) {
-                state.load[link, default: 1] -= 1
+                state.load[link.instance] -= 1
             }
             return state.retiring && state.connections.isEmpty
         }
@@ -306,83 +331,64 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
         if lastOfRetired { stopSignal.continuation.yield() }
     }
 
+    /// A link finished its hello (on its loop).
     func linkReady(_ link: WorkerLink) {
-        metrics.linked()
-        let waiting: [WorkerConnection] = state.withLockedValue { state in
+        let (firstOfInstance, waiting): (Bool, [WorkerConnection]) = state.withLockedValue { state in
+            let first = state.linkCount(of: link.instance) == 0
             state.links[link.id] = link
-            state.load[link.id] = 0
-            let waiting = Array(state.waiting.values)
-            return waiting
+            return (first, Array(state.waiting.values))
+        }
+        if firstOfInstance {
+            metrics.linked()
+            logger.info(
+                "worker linked",
+                metadata: [
+                    "instance": .string(link.instanceName), "credit": .stringConvertible(link.initialCredit),
+                    "frame_limit": .stringConvertible(link.maxFrameBytes),
+                ]
+            )
         }
         for connection in waiting { attach(connection) }
     }
 
+    /// A link is gone (on its loop): its connections wait for another one.
     func linkLost(_ link: WorkerLink) {
-        let (wasReady, orphans): (Bool, [WorkerConnection]) = state.withLockedValue { state in
-            let wasReady = state.links.removeValue(forKey: link.id) != nil
-            state.load[link.id] = nil
-            var orphans: [WorkerConnection] = []
-            for (connectionID, linkID) in state.assignment where linkID == link.id {
-                state.assignment[connectionID] = nil
-                if let connection = state.connections[connectionID] { orphans.append(connection) }
+        let orphans = link.removeAll()
+        let lastOfInstance: Bool = state.withLockedValue { state in
+            guard state.links.removeValue(forKey: link.id) != nil else { return false }
+            for connection in orphans where state.assignment[connection.id] === link {
+                state.assignment[connection.id] = nil
+                state.load[link.instance] -= 1
             }
-            return (wasReady, orphans)
+            return state.linkCount(of: link.instance) == 0
         }
-        if wasReady { metrics.unlinked() }
+        if lastOfInstance { metrics.unlinked() }
         if shuttingDown { return }
         logger.warning(
             "worker link lost",
-            metadata: ["instance": .string(link.instance), "connections": .stringConvertible(orphans.count)]
+            metadata: ["instance": .string(link.instanceName), "connections": .stringConvertible(orphans.count)]
         )
         for connection in orphans {
-            connection.orphan(resumeTimeout: settings.resumeTimeout)
-            attach(connection)
+            connection.orphan(from: link, resumeTimeout: settings.resumeTimeout)
         }
     }
 
-    /// A frame from a linked worker. Frames about connections that are not (or no longer) open
-    /// on that link are ignored: they raced with a close.
-    func handle(_ frame: WorkerFrame, from link: WorkerLink) throws(WorkerProtocolError) {
-        func connection(_ id: UInt64) -> WorkerConnection? {
-            state.withLockedValue { state in
-                state.assignment[id] == link.id ? state.connections[id] : nil
+    /// `link` was gone before the connection's `open` reached it: like an orphan of it.
+    func reattach(_ connection: WorkerConnection, after link: WorkerLink) {
+        state.withLockedValue { state in
+            if state.assignment[connection.id] === link {
+                state.assignment[connection.id] = nil
+                state.load[link.instance] -= 1
             }
         }
-        switch frame {
-        case .send(let id, let kind, let payload):
-            let message = WebSocketMessage(kind: kind == .text ? .text : .binary, data: payload)
-            if let connection = connection(id) {
-                connection.deliver(message)
-            } else if let remote, remote.isRemote(id) {
-                remote.send(message, to: id)
-            }
-        case .close(let id, let code, let reason):
-            if let connection = connection(id) {
-                connection.closeRequested(code: code, reason: reason)
-            } else if let remote, remote.isRemote(id) {
-                remote.close(id, code: CloseCode.isValidOnWire(code) ? code : CloseCode.normal, reason: reason)
-            }
-        case .accept(let id):
-            connection(id)?.verdictArrived(accepted: true, status: 101, reason: "")
-        case .reject(let id, let status, let reason):
-            connection(id)?.verdictArrived(accepted: false, status: status, reason: reason)
-        case .subscribe(let id, let topic):
-            if let connection = connection(id) { hub.subscribe(connection, to: topic) }
-        case .unsubscribe(let id, let topic):
-            hub.unsubscribe(id, from: topic)
-        case .publish(let topic, let kind, let payload):
-            hub.publish(WebSocketMessage(kind: kind == .text ? .text : .binary, data: payload), to: topic)
-        case .credit(let id, let messages, let bytes):
-            connection(id)?.creditReturned(messages: messages, bytes: bytes, from: link)
-        case .hello, .helloAck, .open, .message, .closed:
-            throw WorkerProtocolError(.unexpectedFrame, "a worker does not send \(frame.type) frames")
-        }
+        connection.orphan(from: link, resumeTimeout: settings.resumeTimeout)
     }
 
     /// Messages sent to an instance that died before acknowledging them (at-most-once).
     func countLost(_ messages: Int, connection: UInt64) {
         guard messages > 0 else { return }
         state.withLockedValue { $0.statistics.lostMessages += messages }
+        metrics.lost(messages)
         logger.warning(
             "messages lost with a dead worker instance",
             metadata: ["connection": .stringConvertible(connection), "messages": .stringConvertible(messages)]
@@ -396,6 +402,17 @@ public final class WorkerPool: RouteService, Service, @unchecked Sendable {
     func countOverflow() { state.withLockedValue { $0.statistics.sendQueueOverflows += 1 } }
 }
 
+/// Link ids, unique within a pool.
+final class LinkIDs: Sendable {
+    private let value = NIOLockedValueBox<UInt64>(0)
+    func next() -> UInt64 {
+        value.withLockedValue {
+            $0 += 1
+            return $0
+        }
+    }
+}
+
 /// One instance of a pool: its socket, and its process when the gateway supervises it.
 struct WorkerInstance: Sendable {
     var name: String
@@ -404,17 +421,17 @@ struct WorkerInstance: Sendable {
 
     /// The directory for supervised workers' sockets: the configured one, or a fresh private
     /// (0700) directory under the temporary directory.
-    static func socketDirectory(_ configured: String) throws -> String {
+    static func socketDirectory(_ configured: String) throws -> (path: String, made: Bool) {
         if !configured.isEmpty {
             mkdir(configured, 0o700)
-            return configured
+            return (configured, false)
         }
         let base = ProcessEnvironment.value("TMPDIR") ?? "/tmp"
         var template = Array("\(base)/wssgate-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {
             throw WorkerSetupError(message: "cannot make a socket directory under \(base)")
         }
-        return String(cString: made)
+        return (String(cString: made), true)
     }
 }
 

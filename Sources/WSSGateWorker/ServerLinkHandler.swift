@@ -12,10 +12,20 @@ final class ServerLinkHandler: ChannelInboundHandler {
     /// A link as the rest of the worker sees it: thread-safe writes and credit accounting.
     final class Link: Sendable {
         let channel: any Channel
+        /// The hello's gateway name: every link from one gateway carries the same one.
+        let gateway: NIOLockedValueBox<String?> = NIOLockedValueBox(nil)
         private let creditWindow: Int
         /// Connection → (messages, bytes) consumed but not yet returned.
         private let due = NIOLockedValueBox<[UInt64: (UInt32, UInt32)]>([:])
         private let writer: WorkerFrameWriter
+
+        /// Links in the order they were made: a gateway's publishes go over its oldest one, so
+        /// they stay in order.
+        let sequence = Link.sequences.withLockedValue {
+            $0 += 1
+            return $0
+        }
+        private static let sequences = NIOLockedValueBox<UInt64>(0)
 
         init(channel: any Channel, creditWindow: Int) {
             self.channel = channel
@@ -103,6 +113,7 @@ final class ServerLinkHandler: ChannelInboundHandler {
                 return fail(context: context, "expected a hello for version 1, got \(frame.type)")
             }
             helloDone = true
+            link.gateway.withLockedValue { $0 = hello.gateway }
             worker.linkStarted(link)
             link.writeAndFlush(
                 .helloAck(

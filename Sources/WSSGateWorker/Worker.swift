@@ -67,7 +67,7 @@ public final class Worker: Sendable {
     private let server: NIOLockedValueBox<(any Channel)?> = NIOLockedValueBox(nil)
     private let handler: Handler?
 
-    private init(configuration: Configuration, socketPath: String, handler: Handler?) {
+    init(configuration: Configuration, socketPath: String, handler: Handler?) {
         self.configuration = configuration
         self.socketPath = socketPath
         self.handler = handler
@@ -176,9 +176,16 @@ public final class Worker: Sendable {
         link(of: connection)?.write(.unsubscribe(connection: connection, topic: topic))
     }
 
-    /// Publishes to a topic on every connected gateway: every subscriber gets it once.
+    /// Publishes to a topic on every connected gateway: every subscriber gets it once. A gateway
+    /// opens several links to one instance (one per event loop), all with its name in the
+    /// hello; the message goes over one of each gateway's links.
     public func publish(_ message: Message, to topic: String) {
+        var chosen: [String: ServerLinkHandler.Link] = [:]
         for link in allLinks.withLockedValue({ Array($0.values) }) {
+            guard let gateway = link.gateway.withLockedValue({ $0 }) else { continue }
+            if chosen[gateway].map({ $0.sequence > link.sequence }) ?? true { chosen[gateway] = link }
+        }
+        for link in chosen.values {
             link.write(.publish(topic: topic, kind: message.kind, payload: message.data))
         }
     }
@@ -282,11 +289,11 @@ extension Worker {
         public var fields: [(String, String)]
 
         public func field(_ name: String) -> String? { fields.first { $0.0 == name }?.1 }
-        public var path: String { field(":path") ?? "/" }
+        public var path: String { field(OpenField.path) ?? "/" }
         /// The query string's parameters (percent-decoded).
         public var query: [String: String] {
             var result: [String: String] = [:]
-            for pair in (field(":query") ?? "").split(separator: "&") {
+            for pair in (field(OpenField.query) ?? "").split(separator: "&") {
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 let key = String(parts[0]).removingPercentEncoding ?? String(parts[0])
                 let value =

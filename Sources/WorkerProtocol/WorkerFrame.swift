@@ -67,7 +67,7 @@ public enum WorkerFrame: Sendable, Equatable {
         public var resumed: Bool
         /// The gateway waits for `accept` or `reject` before answering the client's upgrade.
         public var verdictRequired: Bool
-        /// `:path`, `:query`, `:peer`, `:route`, `:subprotocol`, `:tls-version`… and selected
+        /// The connection's own fields (`OpenField`, names starting with `:`) and selected
         /// request headers by lower-case name, in order.
         public var fields: [(String, String)]
 

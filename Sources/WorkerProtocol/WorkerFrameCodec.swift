@@ -6,6 +6,14 @@ import NIOCore
 public enum WorkerFrameCodec {
     /// Bytes of the length field.
     public static let lengthFieldBytes = 4
+    /// What a `message` or `send` frame's length counts besides the payload: type, connection
+    /// and kind. A peer's `max_frame_bytes` minus this is the largest message it takes.
+    public static let messageOverhead = 1 + 8 + 1
+
+    /// The length field of `open` (what a peer's `max_frame_bytes` is compared with).
+    public static func length(of open: WorkerFrame.Open) -> Int {
+        open.fields.reduce(1 + 8 + 1 + 2) { $0 + 4 + $1.0.utf8.count + $1.1.utf8.count }
+    }
 
     public static func encode(_ frame: WorkerFrame, into buffer: inout ByteBuffer) {
         _ = encodeHead(frame, into: &buffer, separatingPayloadsFrom: .max)

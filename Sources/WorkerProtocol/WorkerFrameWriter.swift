@@ -9,26 +9,32 @@ import NIOCore
 /// frame, about a fifth of a worker's time at 70,000 messages a second. A payload over
 /// `separatePayloadBytes` is not copied into the buffer but written after it, as it is.
 ///
-/// Callable from any thread; the buffer is only touched on the channel's event loop, which is
-/// what makes the `@unchecked Sendable` true.
-public final class WorkerFrameWriter: @unchecked Sendable {
+/// Callable from any thread; the buffer lives in a `NIOLoopBoundBox` on the channel's event loop.
+public final class WorkerFrameWriter: Sendable {
     /// Payloads from this size on go to the socket as they are instead of being copied.
     public static let separatePayloadBytes = 16 * 1024
     /// A buffer that grew past this (a burst) is not kept for the next tick.
     static let keptCapacity = 256 * 1024
 
     public let channel: any Channel
-    /// Frames encoded since the last flush (event loop only).
-    private var pending: ByteBuffer
-    /// Whether a flush is queued on the loop (event loop only).
-    private var flushQueued = false
+    /// The event loop's part.
+    private struct Buffered {
+        /// Frames encoded since the last flush.
+        var pending: ByteBuffer
+        /// Whether a flush is queued on the loop.
+        var flushQueued = false
+    }
+    private let buffered: NIOLoopBoundBox<Buffered>
     /// Called on the loop just before each flush; what it writes goes out with the flush.
     private let willFlush: (@Sendable (WorkerFrameWriter) -> Void)?
 
     /// `willFlush` lets the owner add frames it batches itself (a worker's credit) to the write.
     public init(channel: any Channel, willFlush: (@Sendable (WorkerFrameWriter) -> Void)? = nil) {
         self.channel = channel
-        self.pending = channel.allocator.buffer(capacity: 4096)
+        self.buffered = .makeBoxSendingValue(
+            Buffered(pending: channel.allocator.buffer(capacity: 4096)),
+            eventLoop: channel.eventLoop
+        )
         self.willFlush = willFlush
     }
 
@@ -71,20 +77,20 @@ public final class WorkerFrameWriter: @unchecked Sendable {
     private func writeOnLoop(_ frame: WorkerFrame) {
         if let payload = WorkerFrameCodec.encodeHead(
             frame,
-            into: &pending,
+            into: &buffered.value.pending,
             separatingPayloadsFrom: Self.separatePayloadBytes
         ) {
             // Order on the wire: what is buffered, then this payload.
-            hand(pending)
+            hand(buffered.value.pending)
             hand(payload)
-            pending = channel.allocator.buffer(capacity: 4096)
+            buffered.value.pending = channel.allocator.buffer(capacity: 4096)
         }
         queueFlush()
     }
 
     private func queueFlush() {
-        guard !flushQueued else { return }
-        flushQueued = true
+        guard !buffered.value.flushQueued else { return }
+        buffered.value.flushQueued = true
         // Queued behind the tasks already waiting, so their frames share this flush.
         channel.eventLoop.execute { self.flushNow() }
     }
@@ -92,15 +98,15 @@ public final class WorkerFrameWriter: @unchecked Sendable {
     private func flushNow() {
         // Still marked as queued while `willFlush` writes, so its frames queue no second flush.
         willFlush?(self)
-        flushQueued = false
-        if pending.readableBytes > 0 { hand(pending) }
+        buffered.value.flushQueued = false
+        if buffered.value.pending.readableBytes > 0 { hand(buffered.value.pending) }
         channel.pipeline.syncOperations.flush()
-        if pending.capacity > Self.keptCapacity {
-            pending = channel.allocator.buffer(capacity: 4096)
+        if buffered.value.pending.capacity > Self.keptCapacity {
+            buffered.value.pending = channel.allocator.buffer(capacity: 4096)
         } else {
             // Written by now in the usual case, so the storage is ours again and is reused; if the
             // socket was full, `clear` takes fresh storage rather than touching the queued bytes.
-            pending.clear()
+            buffered.value.pending.clear()
         }
     }
 

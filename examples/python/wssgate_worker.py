@@ -116,6 +116,7 @@ class _Link:
         self.writer = writer
         self.connections = {}
         self.max_frame = 1 << 24
+        self.gateway = None  # the hello's gateway name: the same on every link of one gateway
         self.credit_due = {}  # connection id → [messages, bytes] not yet returned
         self.flush_scheduled = False
 
@@ -155,7 +156,7 @@ class _Link:
         if frame_type != HELLO:
             raise ProtocolError("expected hello")
         magic, low, high, max_frame = body.unpack("!IHHI", "hello")
-        body.str16("gateway")
+        self.gateway = body.str16("gateway")
         body.done()
         if magic != MAGIC or not low <= VERSION <= high:
             raise ProtocolError("incompatible gateway (versions %d-%d)" % (low, high))
@@ -199,7 +200,7 @@ class Worker:
         self.name = name or os.environ.get("WSSGATE_WORKER_NAME", "python-worker")
         self.credit = credit
         self.max_frame = max_frame
-        self.links = set()
+        self.links = {}  # an ordered set: the oldest link of a gateway carries its publishes
 
     def _link_of(self, connection_id):
         for link in self.links:
@@ -252,15 +253,24 @@ class Worker:
         if link is not None:
             link.write(UNSUBSCRIBE, struct.pack("!Q", connection_id) + topic.encode())
 
+    def _one_link_per_gateway(self):
+        """A gateway opens several links to one instance (one per event loop), all with the
+        same name in their hello; a publish goes over one of them, or it would arrive twice."""
+        chosen = {}
+        for link in self.links:
+            if link.gateway is not None:
+                chosen.setdefault(link.gateway, link)
+        return list(chosen.values())
+
     async def publish(self, topic, data):
         kind, payload = (TEXT, data.encode()) if isinstance(data, str) else (BINARY, bytes(data))
-        for link in list(self.links):
+        for link in self._one_link_per_gateway():
             link.write(PUBLISH, struct.pack("!B", kind) + _str16(topic) + payload)
             await self._drain(link)
 
     async def _serve_link(self, reader, writer):
         link = _Link(self, reader, writer)
-        self.links.add(link)
+        self.links[link] = None
         try:
             await link.run()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -268,7 +278,7 @@ class Worker:
         except ProtocolError as error:
             print("wssgate worker: protocol error: %s" % error, file=sys.stderr, flush=True)
         finally:
-            self.links.discard(link)
+            self.links.pop(link, None)
             for connection in list(link.connections.values()):
                 try:
                     await self.handler.on_close(self, connection, 1006, "gateway link closed")
