@@ -1,0 +1,216 @@
+import GatewayWebSocket
+import NIOCore
+import NIOEmbedded
+import WorkerProtocol
+import XCTest
+
+@testable import GatewayWorkers
+
+/// The rules of one connection, without sockets: time passes when a test fires a timer.
+final class WorkerConnectionStateTests: XCTestCase {
+    private var channels: [EmbeddedChannel] = []
+
+    override func tearDown() {
+        for channel in channels { _ = try? channel.finish(acceptAlreadyClosed: true) }
+        channels = []
+    }
+
+    private func link(credit: Int = 8192, maxFrameBytes: Int = 1 << 20, id: UInt64 = 1) -> WorkerLink {
+        let channel = EmbeddedChannel()
+        channels.append(channel)
+        return WorkerLink(
+            id: id,
+            instance: 0,
+            instanceName: "test-0",
+            channel: channel,
+            initialCredit: credit,
+            maxFrameBytes: maxFrameBytes
+        )
+    }
+
+    private func message(_ bytes: Int) -> WebSocketMessage {
+        WebSocketMessage(kind: .binary, data: ByteBuffer(repeating: 0x61, count: bytes))
+    }
+
+    private func attachedState(to link: WorkerLink) -> WorkerConnectionState {
+        var state = WorkerConnectionState(connection: 7, fields: [(":route", "r")], verdictRequired: false)
+        _ = state.sessionOpened()
+        _ = state.attached(to: link)
+        return state
+    }
+
+    private func forwarded(_ actions: [WorkerConnectionState.Action]) -> [Int] {
+        actions.compactMap { if case .forward(let message, _) = $0 { message.data.readableBytes } else { nil } }
+    }
+
+    /// Finding 2: 9 × 1000 B into an 8192 B window sent 9000 B; 8 fit, the 9th waits.
+    func testNeverMoreThanOneWindowInFlight() {
+        let link = link(credit: 8192)
+        var state = attachedState(to: link)
+        var sent = 0
+        for _ in 0..<9 {
+            if case .forward = state.received(message(1000)) { sent += 1000 }
+        }
+        XCTAssertEqual(sent, 8000)
+        XCTAssertEqual(state.pending.count, 1)
+        let actions = state.creditReturned(messages: 8, bytes: 8000, from: link)
+        XCTAssertEqual(forwarded(actions), [1000])
+        XCTAssertEqual(state.credit, 8192 - 1000)
+    }
+
+    /// Finding 2: a 20,000 B message into an 8192 B window is refused, not sent whole.
+    func testAMessageLargerThanTheWindowIsRefused() {
+        var state = attachedState(to: link(credit: 8192))
+        guard case .refuse(let reason) = state.received(message(20000)) else {
+            return XCTFail("a message over the window went out")
+        }
+        XCTAssertTrue(reason.contains("8192"), reason)
+        XCTAssertEqual(state.credit, 8192)
+    }
+
+    /// Finding 3: the worker's `max_frame_bytes` bounds a message frame (payload + 10 bytes).
+    func testTheWorkersFrameLimitIsKept() {
+        var state = attachedState(to: link(credit: 1 << 20, maxFrameBytes: 1024))
+        guard case .forward = state.received(message(1014)) else { return XCTFail("1014 B fit in 1024 B frames") }
+        guard case .refuse = state.received(message(1015)) else { return XCTFail("1015 B do not") }
+    }
+
+    /// A message read before any instance took the connection, too big for the one that does.
+    func testAHeldMessageTooBigForTheNewInstanceClosesWith1009() {
+        var state = WorkerConnectionState(connection: 7, fields: [], verdictRequired: false)
+        _ = state.sessionOpened()
+        guard case .hold = state.received(message(2000)) else { return XCTFail("no link: the message waits") }
+        let actions = state.attached(to: link(maxFrameBytes: 1024))
+        XCTAssertTrue(
+            actions.contains { if case .closeClient(CloseCode.messageTooBig, _) = $0 { true } else { false } },
+            "\(actions)"
+        )
+        XCTAssertEqual(forwarded(actions), [])
+    }
+
+    func testAnEmptyMessageCostsOneByte() {
+        var state = attachedState(to: link(credit: 2))
+        guard case .forward(_, let pause) = state.received(message(0)) else { return XCTFail() }
+        XCTAssertFalse(pause)
+        guard case .forward(_, let pauseNow) = state.received(message(0)) else { return XCTFail() }
+        XCTAssertTrue(pauseNow, "the window is used up")
+        guard case .hold = state.received(message(0)) else { return XCTFail() }
+    }
+
+    func testCreditBeyondTheWindowIsNotKept() {
+        let link = link(credit: 8192)
+        var state = attachedState(to: link)
+        _ = state.received(message(100))
+        _ = state.creditReturned(messages: 1, bytes: 1_000_000, from: link)
+        XCTAssertEqual(state.credit, 8192)
+    }
+
+    func testCreditFromAnotherLinkIsIgnored() {
+        var state = attachedState(to: link(credit: 100))
+        _ = state.received(message(100))
+        XCTAssertEqual(state.creditReturned(messages: 1, bytes: 100, from: link(id: 2)).count, 0)
+        XCTAssertEqual(state.credit, 0)
+    }
+
+    /// Finding 1: `closed` carries the reason, not "".
+    func testClosedCarriesTheCodeAndReason() {
+        let link = link()
+        var state = attachedState(to: link)
+        let actions = state.finish(code: 4001, reason: "bye")
+        let closed = actions.compactMap { action -> (UInt16, String)? in
+            if case .sendClosed(let to, let code, let reason) = action, to === link { (code, reason) } else { nil }
+        }
+        XCTAssertEqual(closed.map(\.0), [4001])
+        XCTAssertEqual(closed.map(\.1), ["bye"])
+        XCTAssertTrue(actions.contains { if case .detach = $0 { true } else { false } })
+        XCTAssertTrue(state.finish(code: 1000, reason: "again").isEmpty, "finished once")
+    }
+
+    func testNoCodeIsSentAs1005() {
+        let link = link()
+        var state = attachedState(to: link)
+        XCTAssertTrue(
+            state.finish(code: nil, reason: "").contains {
+                if case .sendClosed(_, 1005, "") = $0 { true } else { false }
+            }
+        )
+    }
+
+    func testAnOrphanCountsWhatWasLostAndIsResumedElsewhere() {
+        let first = link(id: 1)
+        var state = attachedState(to: first)
+        _ = state.received(message(10))
+        _ = state.received(message(10))
+        XCTAssertTrue(state.orphaned(from: link(id: 9), resumeTimeout: .seconds(10)).isEmpty, "not its link")
+        let actions = state.orphaned(from: first, resumeTimeout: .seconds(10))
+        XCTAssertTrue(actions.contains { if case .countLost(2) = $0 { true } else { false } })
+        XCTAssertTrue(actions.contains { if case .startTimer(.instance, _) = $0 { true } else { false } })
+        XCTAssertTrue(actions.contains { if case .requestInstance = $0 { true } else { false } })
+        let reopened = state.attached(to: link(id: 2))
+        let open = reopened.compactMap { if case .sendOpen(_, let open) = $0 { open } else { nil } }.first
+        XCTAssertEqual(open?.resumed, true)
+        XCTAssertTrue(reopened.contains { if case .cancelTimer(.instance) = $0 { true } else { false } })
+    }
+
+    func testNoInstanceInTimeClosesWith1013() {
+        var state = WorkerConnectionState(connection: 7, fields: [], verdictRequired: false)
+        _ = state.sessionOpened()
+        XCTAssertFalse(state.noInstance(timeout: .seconds(1)).isEmpty)
+        let actions = state.timerFired(.instance)
+        XCTAssertTrue(
+            actions.contains { if case .closeClient(CloseCode.tryAgainLater, _) = $0 { true } else { false } },
+            "\(actions)"
+        )
+    }
+
+    func testAVerdictThatDoesNotComeIs503() {
+        var state = WorkerConnectionState(connection: 7, fields: [], verdictRequired: true)
+        XCTAssertFalse(state.awaitVerdict(timeout: .seconds(5)).isEmpty)
+        _ = state.attached(to: link())
+        let actions = state.timerFired(.verdict)
+        XCTAssertTrue(actions.contains { if case .refuseUpgrade(503, _) = $0 { true } else { false } })
+        XCTAssertTrue(actions.contains { if case .sendClosed = $0 { true } else { false } }, "the worker hears of it")
+        XCTAssertTrue(state.isClosed)
+    }
+
+    func testARejectIsForgottenWithoutClosed() {
+        var state = WorkerConnectionState(connection: 7, fields: [], verdictRequired: true)
+        let attached = state.attached(to: link())
+        let open = attached.compactMap { if case .sendOpen(_, let open) = $0 { open } else { nil } }.first
+        XCTAssertEqual(open?.verdictRequired, true)
+        let actions = state.verdictArrived(accepted: false, status: 401, reason: "who are you")
+        XCTAssertTrue(actions.contains { if case .refuseUpgrade(401, "who are you") = $0 { true } else { false } })
+        XCTAssertFalse(actions.contains { if case .sendClosed = $0 { true } else { false } })
+        XCTAssertTrue(state.timerFired(.verdict).isEmpty)
+    }
+
+    func testAnAcceptedConnectionIsNotResumedOnItsFirstOpen() {
+        var state = WorkerConnectionState(connection: 7, fields: [], verdictRequired: true)
+        _ = state.attached(to: link())
+        XCTAssertTrue(
+            state.verdictArrived(accepted: true, status: 101, reason: "").contains {
+                if case .acceptUpgrade = $0 { true } else { false }
+            }
+        )
+        XCTAssertTrue(state.sessionOpened().isEmpty, "already attached: reads go on")
+    }
+
+    func testOpenFieldsOverTheWorkersFrameLimitAreRefused() {
+        var state = WorkerConnectionState(
+            connection: 7,
+            fields: [("cookie", String(repeating: "c", count: 200))],
+            verdictRequired: true
+        )
+        let actions = state.attached(to: link(maxFrameBytes: 64))
+        XCTAssertTrue(actions.contains { if case .refuseUpgrade(431, _) = $0 { true } else { false } }, "\(actions)")
+    }
+
+    func testAnInvalidCloseCodeFromTheWorkerBecomes1000() {
+        let state = attachedState(to: link())
+        XCTAssertTrue(
+            state.closeRequested(code: 1005, reason: "x").contains {
+                if case .closeClient(1000, "x") = $0 { true } else { false }
+            }
+        )
+    }
+}
