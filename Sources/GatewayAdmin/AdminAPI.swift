@@ -290,7 +290,9 @@ public final class AdminAPI: Sendable {
                     key == "text" || key == "binary" ? "give one of text, binary or data" : "unknown field '\(key)'"
                 )
             }
-            message = WebSocketMessage(kind: .text, data: HubRouteService.messageEvent(topic: topic, data: data))
+            var event = WebSocketMessage(kind: .text, data: HubRouteService.messageEvent(topic: topic, data: data))
+            event.isHubEvent = true
+            message = event
         } else {
             message = try Self.message(from: body, allowed: ["topic"])
         }

@@ -9,14 +9,15 @@ import Foundation
 
 /// What travels between nodes through Redis (docs/cluster.md, "On the wire").
 enum ClusterWire {
-    /// A topic publish: `W`, version 1, kind (1 text, 2 binary), the origin's node number
-    /// (u16, big-endian), then the payload as the publisher gave it.
+    /// A topic publish: `W`, version 1, kind (1 text, 2 binary, 3 text that is already a hub
+    /// `message` event), the origin's node number (u16, big-endian), then the payload as the
+    /// publisher gave it.
     static func encodePublish(_ message: WebSocketMessage, origin: Int) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(5 + message.data.readableBytes)
         buffer.writeInteger(UInt8(ascii: "W"))
         buffer.writeInteger(UInt8(1))
-        buffer.writeInteger(UInt8(message.kind == .text ? 1 : 2))
+        buffer.writeInteger(UInt8(message.isHubEvent ? 3 : message.kind == .text ? 1 : 2))
         buffer.writeInteger(UInt16(origin))
         buffer.writeImmutableBuffer(message.data)
         return buffer
@@ -25,10 +26,12 @@ enum ClusterWire {
     static func decodePublish(_ buffer: ByteBuffer) -> (origin: Int, message: WebSocketMessage)? {
         var buffer = buffer
         guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "W"), buffer.readInteger(as: UInt8.self) == 1,
-            let kind = buffer.readInteger(as: UInt8.self), kind == 1 || kind == 2,
+            let kind = buffer.readInteger(as: UInt8.self), (1...3).contains(kind),
             let origin = buffer.readInteger(as: UInt16.self)
         else { return nil }
-        return (Int(origin), WebSocketMessage(kind: kind == 1 ? .text : .binary, data: buffer))
+        var message = WebSocketMessage(kind: kind == 2 ? .binary : .text, data: buffer)
+        message.isHubEvent = kind == 3
+        return (Int(origin), message)
     }
 
     /// A command on a node's own channel (JSON): an admin request and its response, or a

@@ -5,7 +5,14 @@ import NIOConcurrencyHelpers
 /// it lives. `deliver` is called from any thread and must not block.
 public protocol HubSubscriber: AnyObject, Sendable {
     var subscriberID: UInt64 { get }
+    /// A hub-route client speaks the hub protocol: a publish reaches it as a `message` event,
+    /// whoever made it. Worker-route connections get the message as it was published.
+    var speaksHubProtocol: Bool { get }
     func deliver(_ message: WebSocketMessage)
+}
+
+extension HubSubscriber {
+    public var speaksHubProtocol: Bool { false }
 }
 
 /// The in-process topic router: named topics, many subscriptions per connection, and a publish
@@ -136,7 +143,19 @@ public final class Hub: Sendable {
             // Many sessions get the same bytes: let them share the compressed form too.
             message.sharedCompression = SharedCompression()
         }
-        for subscriber in subscribers { subscriber.deliver(message) }
+        // Made once per publish, when a hub client is among the subscribers of a raw one.
+        var event: WebSocketMessage?
+        for subscriber in subscribers {
+            if subscriber.speaksHubProtocol && !message.isHubEvent {
+                if event == nil {
+                    event = HubRouteService.event(wrapping: message, topic: topic)
+                    event?.sharedCompression = SharedCompression()
+                }
+                subscriber.deliver(event!)
+            } else {
+                subscriber.deliver(message)
+            }
+        }
         return subscribers.count
     }
 

@@ -43,6 +43,29 @@ public final class HubRouteService: RouteService {
         )
     }
 
+    /// A publish that is not a hub event (a worker's, or the admin API's `text` or `binary`),
+    /// as hub clients get it: `data` is the payload itself when it is JSON text, a string when
+    /// it is other text, and base64 with `"encoding":"base64"` when it is binary.
+    static func event(wrapping message: WebSocketMessage, topic: String) -> WebSocketMessage {
+        let reply: HubConnection.Reply
+        switch message.kind {
+        case .text:
+            let bytes = Data(message.data.readableBytesView)
+            let data = (try? JSONDecoder().decode(JSONValue.self, from: bytes)) ?? .string(String(buffer: message.data))
+            reply = HubConnection.Reply(op: "message", topic: topic, data: data)
+        case .binary:
+            reply = HubConnection.Reply(
+                op: "message",
+                topic: topic,
+                data: .string(Data(message.data.readableBytesView).base64EncodedString()),
+                encoding: "base64"
+            )
+        }
+        var event = WebSocketMessage(kind: .text, data: HubConnection.encode(reply, with: HubConnection.makeEncoder()))
+        event.isHubEvent = true
+        return event
+    }
+
     public func prepare(
         _ request: UpgradeRequest,
         eventLoop: any EventLoop,
@@ -68,6 +91,8 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
         var topic: String?
         var data: JSONValue?
         var error: String?
+        /// `base64` when `data` carries a binary publish.
+        var encoding: String?
     }
 
     let subscriberID: UInt64
@@ -86,6 +111,8 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
     static func encode(_ reply: Reply, with encoder: JSONEncoder) -> ByteBuffer {
         ByteBuffer(bytes: (try? encoder.encode(reply)) ?? Data("{}".utf8))
     }
+
+    var speaksHubProtocol: Bool { true }
 
     init(id: UInt64, eventLoop: any EventLoop, service: HubRouteService) {
         self.subscriberID = id
@@ -155,8 +182,12 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
                 )
             }
             // Encoded once; every subscriber gets the same bytes.
-            let event = encode(Reply(op: "message", topic: topic, data: request.data ?? .null))
-            let delivered = service.hub.publish(WebSocketMessage(kind: .text, data: event), to: topic)
+            var event = WebSocketMessage(
+                kind: .text,
+                data: encode(Reply(op: "message", topic: topic, data: request.data ?? .null))
+            )
+            event.isHubEvent = true
+            let delivered = service.hub.publish(event, to: topic)
             answer(Reply(op: "ack", id: request.id, topic: topic, data: .number(Double(delivered))), to: session)
         default:
             answer(

@@ -144,6 +144,14 @@ class DocWorker:
             self._writers[connection].write(data)
         self.loop.call_soon_threadsafe(write)
 
+    def publish(self, topic, payload, kind=1):
+        """A publish on the first link (this worker has one gateway)."""
+        data = frame(PUBLISH, struct.pack("!B", kind) + str16(topic) + payload)
+        self.loop.call_soon_threadsafe(lambda: self._all[0].write(data))
+
+    def subscribe(self, connection, topic):
+        self.send_frame(connection, frame(SUBSCRIBE, struct.pack("!Q", connection) + topic.encode()))
+
     def send(self, connection, payload, kind=1):
         self.send_frame(connection, frame(SEND, struct.pack("!QB", connection, kind) + payload))
 

@@ -1,13 +1,17 @@
 """The worker protocol as docs/worker-protocol.md states it, checked with a worker written from
 the document alone (doc_worker.py): one test for each place the gateway once did otherwise."""
 import asyncio
+import json
+import os
 import struct
+import tempfile
 import time
 
 import websockets
 
-from conftest import ECHO_CONFIG, insecure_context, run
-from doc_worker import CLOSE, PUBLISH, SEND, SUBSCRIBE, DocWorker, frame, str16
+from conftest import BINARY, ECHO_CONFIG, insecure_context, run
+from doc_worker import PUBLISH, SEND, DocWorker, frame, str16
+from test_metrics import scrape, value
 
 BASE = ECHO_CONFIG.replace("level: debug", "level: info")
 
@@ -163,3 +167,74 @@ def test_a_worker_that_keeps_breaking_the_protocol_is_retried_less_and_less(gate
     assert 2 <= links <= 30, links
     gaps = [b - a for a, b in zip(worker.link_times, worker.link_times[1:])]
     assert max(gaps) > 0.3, gaps
+
+
+def test_the_socket_directory_made_for_supervised_workers_is_removed_on_stop(gateway_factory):
+    temporary = tempfile.mkdtemp(prefix="wgt")
+    gw = gateway_factory(BASE + """  work:
+    path: /work
+    kind: worker
+    worker:
+      command: "%s"
+      args: [worker, echo]
+      instances: 2
+""" % BINARY, env={"TMPDIR": temporary})
+    linked(gw)
+    made = [name for name in os.listdir(temporary) if name.startswith("wssgate-")]
+    assert len(made) == 1 and len(os.listdir(os.path.join(temporary, made[0]))) == 2, made
+    assert gw.stop() == 0
+    assert os.listdir(temporary) == []
+
+
+def test_lost_messages_are_a_metric(gateway_factory):
+    """A message the instance never returned credit for, when its link goes: counted."""
+    worker = DocWorker(return_credit=False)
+    admin = os.path.join(tempfile.mkdtemp(prefix="wga"), "admin.sock")
+    gw = gateway_factory(doc_route(worker) + """admin:
+  address: "unix:%s"
+""" % admin)
+    linked(gw)
+
+    async def scenario():
+        async with websockets.connect(gw.url("/doc"), ssl=insecure_context()) as ws:
+            connection = worker.opened()
+            await ws.send("unanswered")
+            worker.wait_for(lambda e: e[0] == "message" and e[1] == connection)
+            worker.send(connection, b"\xff", kind=1)  # ends the link: the message is lost
+            worker.wait_for(lambda e: e[0] == "open" and e[1] == connection and e[2] & 1)
+
+    run(scenario())
+    assert value(scrape(admin), "wssgate_worker_messages_lost_total", route="doc") == 1
+
+
+def test_a_workers_publish_reaches_hub_clients_as_a_message_event(gateway_factory):
+    worker = DocWorker()
+    gw = gateway_factory(doc_route(worker) + """  hub:
+    path: /hub
+    kind: hub
+""")
+    linked(gw)
+
+    async def scenario():
+        ctx = insecure_context()
+        async with websockets.connect(gw.url("/hub"), ssl=ctx) as hub_client, \
+                websockets.connect(gw.url("/doc"), ssl=ctx) as worker_client:
+            connection = worker.opened()
+            worker.subscribe(connection, "news.x")
+            await hub_client.send(json.dumps({"op": "subscribe", "topic": "news.*"}))
+            assert json.loads(await hub_client.recv())["op"] == "ack"
+            await asyncio.sleep(0.2)  # the worker's subscribe is in
+            worker.publish("news.x", b'{"a": [1, 2]}')
+            worker.publish("news.x", b"plain words")
+            worker.publish("news.x", b"\x00\xff", kind=2)
+            events = [json.loads(await asyncio.wait_for(hub_client.recv(), 10)) for _ in range(3)]
+            assert events == [
+                {"op": "message", "topic": "news.x", "data": {"a": [1, 2]}},
+                {"op": "message", "topic": "news.x", "data": "plain words"},
+                {"op": "message", "topic": "news.x", "data": "AP8=", "encoding": "base64"},
+            ]
+            # A worker-route connection gets what the worker published, as it was.
+            raw = [await asyncio.wait_for(worker_client.recv(), 10) for _ in range(3)]
+            assert raw == ['{"a": [1, 2]}', "plain words", b"\x00\xff"]
+
+    run(scenario())

@@ -17,9 +17,19 @@ final class ClusterWireTests: XCTestCase {
         }
     }
 
+    func testAHubEventStaysOneAcrossNodes() throws {
+        var event = WebSocketMessage(kind: .text, data: ByteBuffer(string: "{\"op\":\"message\"}"))
+        event.isHubEvent = true
+        let encoded = ClusterWire.encodePublish(event, origin: 1)
+        XCTAssertEqual(encoded.getInteger(at: 2, as: UInt8.self), 3)
+        let decoded = try XCTUnwrap(ClusterWire.decodePublish(encoded)).message
+        XCTAssertTrue(decoded.isHubEvent)
+        XCTAssertEqual(decoded.kind, .text)
+    }
+
     func testAPublishInAnotherFormatIsRefused() {
         XCTAssertNil(ClusterWire.decodePublish(ByteBuffer(bytes: [0x57, 2, 1, 0, 1])), "version 2")
-        XCTAssertNil(ClusterWire.decodePublish(ByteBuffer(bytes: [0x57, 1, 3, 0, 1])), "kind 3")
+        XCTAssertNil(ClusterWire.decodePublish(ByteBuffer(bytes: [0x57, 1, 4, 0, 1])), "kind 4")
         XCTAssertNil(ClusterWire.decodePublish(ByteBuffer(bytes: [0x58, 1, 1, 0, 1])), "not W")
         XCTAssertNil(ClusterWire.decodePublish(ByteBuffer(bytes: [0x57, 1, 1, 0])), "cut short")
     }
