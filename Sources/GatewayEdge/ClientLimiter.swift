@@ -16,8 +16,7 @@ public final class ClientLimiter: Sendable {
 
     private struct Client {
         var active = 0
-        var tokens: Double
-        var refilled: NIODeadline
+        var bucket: TokenBucket
     }
 
     private struct State {
@@ -52,23 +51,25 @@ public final class ClientLimiter: Sendable {
                 state.total += 1
                 return .admitted
             }
-            var client = state.clients[address] ?? Client(tokens: Double(settings.connectionBurstPerIP), refilled: now)
+            var client =
+                state.clients[address]
+                ?? Client(
+                    bucket: TokenBucket(
+                        rate: settings.connectionsPerSecondPerIP,
+                        burst: Double(settings.connectionBurstPerIP),
+                        now: now
+                    )
+                )
+            // A reload's new rates apply to buckets already made.
+            client.bucket.rate = settings.connectionsPerSecondPerIP
+            client.bucket.burst = Double(settings.connectionBurstPerIP)
             if settings.maxConnectionsPerIP > 0, client.active >= settings.maxConnectionsPerIP {
                 return .full(overall: false)
             }
-            if settings.connectionsPerSecondPerIP > 0 {
-                let elapsed = Double((now - client.refilled).nanoseconds) / 1e9
-                client.tokens = min(
-                    Double(settings.connectionBurstPerIP),
-                    client.tokens + elapsed * settings.connectionsPerSecondPerIP
-                )
-                client.refilled = now
-                guard client.tokens >= 1 else {
-                    state.clients[address] = client
-                    let wait = (1 - client.tokens) / settings.connectionsPerSecondPerIP
-                    return .tooFast(retryAfterSeconds: max(1, Int(wait.rounded(.up))))
-                }
-                client.tokens -= 1
+            guard client.bucket.take(now: now) else {
+                state.clients[address] = client
+                let wait = Double(client.bucket.wait(now: now).nanoseconds) / 1e9
+                return .tooFast(retryAfterSeconds: max(1, Int(wait.rounded(.up))))
             }
             client.active += 1
             state.total += 1
@@ -97,12 +98,8 @@ public final class ClientLimiter: Sendable {
 
     /// Forgets addresses with no connection whose bucket has refilled: they are as new.
     private static func prune(_ state: inout State, now: NIODeadline) {
-        let settings = state.settings
         state.clients = state.clients.filter { _, client in
-            guard client.active == 0 else { return true }
-            guard settings.connectionsPerSecondPerIP > 0 else { return false }
-            let elapsed = Double((now - client.refilled).nanoseconds) / 1e9
-            return client.tokens + elapsed * settings.connectionsPerSecondPerIP < Double(settings.connectionBurstPerIP)
+            client.active > 0 || !client.bucket.isFull(now: now)
         }
     }
 }

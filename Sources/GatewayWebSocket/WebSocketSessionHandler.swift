@@ -94,8 +94,8 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     /// Pushed messages waiting for the client to take what is already queued (`drop-oldest`
     /// policy only), and their bytes: bounded by `send_queue_bytes`.
     /// The message-rate token bucket (`max_messages_per_second`, `message_burst`).
-    private var messageTokens: Double = 0
-    private var messageTokensRefilled = NIODeadline.uptimeNanoseconds(0)
+    /// `max_messages_per_second` and `message_burst`.
+    private var messageRate: TokenBucket
     private var backlog = CircularBuffer<WebSocketMessage>()
     private var backlogBytes = 0
 
@@ -106,21 +106,17 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         self.logger = logger
         self.deflate = configuration.deflate.map(PerMessageDeflate.init(parameters:))
         self.openedAt = .now()
-        self.messageTokens = Double(configuration.limits.messageBurst)
-        self.messageTokensRefilled = openedAt
+        self.messageRate = TokenBucket(
+            rate: configuration.limits.maxMessagesPerSecond,
+            burst: Double(configuration.limits.messageBurst),
+            now: openedAt
+        )
     }
 
     /// Takes one message's token; false when the client is over its rate.
     private func takeMessageToken() -> Bool {
-        let rate = configuration.limits.maxMessagesPerSecond
-        guard rate > 0 else { return true }
-        let now = NIODeadline.now()
-        let elapsed = Double((now - messageTokensRefilled).nanoseconds) / 1e9
-        messageTokens = min(Double(configuration.limits.messageBurst), messageTokens + elapsed * rate)
-        messageTokensRefilled = now
-        guard messageTokens >= 1 else { return false }
-        messageTokens -= 1
-        return true
+        guard messageRate.rate > 0 else { return true }
+        return messageRate.take(now: .now())
     }
 
     /// Whether zlib contexts are currently allocated (tests check that idle sessions hold none).
@@ -238,7 +234,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         case .ping:
             guard !frame.rsv1 else { return fail(CloseCode.protocolError, "RSV1 set on a control frame") }
             guard takeMessageToken() else { return rateLimited() }
-            write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData), context: context)
+            write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedPayload), context: context)
         case .pong:
             guard !frame.rsv1 else { return fail(CloseCode.protocolError, "RSV1 set on a control frame") }
             awaitingPong = false
@@ -265,7 +261,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             partial = Partial(kind: kind, compressed: true, data: context!.channel.allocator.buffer(capacity: 0))
             appendCompressed(frame)
         } else {
-            let payload = frame.unmaskedData
+            let payload = frame.unmaskedPayload
             guard payload.readableBytes <= configuration.limits.maxMessageBytes else {
                 return fail(
                     CloseCode.messageTooBig,
@@ -283,7 +279,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         if current.compressed {
             appendCompressed(frame)
         } else {
-            let payload = frame.unmaskedData
+            let payload = frame.unmaskedPayload
             guard current.data.readableBytes + payload.readableBytes <= configuration.limits.maxMessageBytes else {
                 return fail(
                     CloseCode.messageTooBig,
@@ -306,7 +302,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         let before = current.data.writerIndex
         do {
             try deflate.decompress(
-                frame.unmaskedData,
+                frame.unmaskedPayload,
                 final: frame.fin,
                 into: &current.data,
                 limit: configuration.limits.maxMessageBytes
@@ -342,7 +338,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     }
 
     private func receivedClose(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
-        var payload = frame.unmaskedData
+        var payload = frame.unmaskedPayload
         var code: UInt16?
         if payload.readableBytes == 1 { return fail(CloseCode.protocolError, "close payload of one byte") }
         if let value = payload.readInteger(as: UInt16.self) {
@@ -656,7 +652,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     }
 
     private static func closeCode(of frame: WebSocketFrame) -> UInt16? {
-        var payload = frame.unmaskedData
+        var payload = frame.unmaskedPayload
         return payload.readInteger(as: UInt16.self)
     }
 }

@@ -40,9 +40,6 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
 
     var subscriberID: UInt64 { id }
 
-    /// The state, for tests and the admin view (the loop only).
-    var state: WorkerConnectionState { inner.value.state }
-
     // MARK: Authorization (before the upgrade)
 
     /// Waits for the worker's accept or reject; 503 after `timeout`.
@@ -61,7 +58,7 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
     func session(_ session: WebSocketSessionHandler, didReceive message: WebSocketMessage) {
         switch inner.value.state.received(message) {
         case .forward(let link, let pauseAfter):
-            link.write(.message(connection: id, kind: message.kind == .text ? .text : .binary, payload: message.data))
+            link.write(.message(connection: id, kind: .init(message.kind), payload: message.data))
             if pauseAfter { session.pauseReading() }
         case .hold:
             session.pauseReading()
@@ -139,7 +136,7 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
         case .sendOpen(let link, let open):
             link.open(self, with: open)
         case .forward(let message, let link):
-            link.write(.message(connection: id, kind: message.kind == .text ? .text : .binary, payload: message.data))
+            link.write(.message(connection: id, kind: .init(message.kind), payload: message.data))
         case .sendClosed(let link, let code, let reason):
             link.close(id, code: code, reason: reason)
         case .pauseReading:

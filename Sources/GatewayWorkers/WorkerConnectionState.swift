@@ -52,12 +52,15 @@ struct WorkerConnectionState {
         case ignore
     }
 
+    private static let resume: [Action] = [.resumeReading]
+
     private(set) var link: WorkerLink?
     private(set) var credit = 0
     /// Messages sent on the current link that its worker has not returned credit for.
     private(set) var unacknowledged = 0
     /// Messages read while there was no link or no credit for them, in order.
-    private(set) var pending = CircularBuffer<WebSocketMessage>()
+    /// (An array: empty, as it nearly always is, it costs no allocation per connection.)
+    private(set) var pending: [WebSocketMessage] = []
     private(set) var verdictPending: Bool
     private(set) var everOpened = false
     private(set) var sessionOpen = false
@@ -166,6 +169,8 @@ struct WorkerConnectionState {
         guard !isClosed, self.link === link else { return [] }
         credit = min(credit + Int(bytes), link.initialCredit)
         unacknowledged = max(0, unacknowledged - Int(messages))
+        // The usual case, once per round trip: nothing waits. A shared array, not a new one.
+        if pending.isEmpty { return credit > 0 ? Self.resume : [] }
         var actions: [Action] = []
         flush(into: &actions)
         return actions
@@ -231,7 +236,8 @@ struct WorkerConnectionState {
     /// left.
     private mutating func flush(into actions: inout [Action]) {
         guard let link else { return }
-        while let message = pending.first {
+        var sent = 0
+        for message in pending {
             if let reason = Self.refusal(of: message, by: link) {
                 pending.removeAll()
                 actions.append(.closeClient(code: CloseCode.messageTooBig, reason: reason))
@@ -239,11 +245,12 @@ struct WorkerConnectionState {
             }
             let cost = Self.cost(of: message)
             guard cost <= credit else { break }
-            pending.removeFirst()
+            sent += 1
             credit -= cost
             unacknowledged += 1
             actions.append(.forward(message, link))
         }
+        pending.removeFirst(sent)
         if pending.isEmpty {
             actions.append(credit > 0 ? .resumeReading : .pauseReading)
         } else {

@@ -150,7 +150,7 @@ final class WorkerLinkHandler: ChannelInboundHandler {
             if kind == .text, !UTF8Validator.isValid(payload) {
                 throw WorkerProtocolError(.invalidValue, "send of a text message that is not UTF-8 (connection \(id))")
             }
-            let message = WebSocketMessage(kind: kind == .text ? .text : .binary, data: payload)
+            let message = WebSocketMessage(kind: .init(kind), data: payload)
             if let connection = link.connection(id) {
                 connection.deliver(message)
             } else if let remote = pool.remote, remote.isRemote(id) {
@@ -181,7 +181,7 @@ final class WorkerLinkHandler: ChannelInboundHandler {
             if kind == .text, !UTF8Validator.isValid(payload) {
                 throw WorkerProtocolError(.invalidValue, "publish of a text message that is not UTF-8 (topic \(topic))")
             }
-            pool.hub.publish(WebSocketMessage(kind: kind == .text ? .text : .binary, data: payload), to: topic)
+            pool.hub.publish(WebSocketMessage(kind: .init(kind), data: payload), to: topic)
         case .hello, .helloAck, .open, .message, .closed:
             throw WorkerProtocolError(.unexpectedFrame, "a worker does not send \(frame.type) frames")
         }
