@@ -368,6 +368,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The executable's own rules (reload, limits); the end-to-end suite runs the binary.
+        .testTarget(
+            name: "wssgateTests",
+            dependencies: ["wssgate", "GatewayCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GatewayWorkersTests",
             dependencies: [

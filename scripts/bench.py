@@ -411,7 +411,7 @@ def main():
     # 10,000 proxied connections need 20,000 descriptors in one process; this machine's hard
     # limit is 20,000 and cannot be raised here, so 9,000 (for every setup alike).
     parser.add_argument("--idle", type=int, default=9_000)
-    parser.add_argument("--only", default="", help="run only setups whose name contains this (a quick look; no report)")
+    parser.add_argument("--only", default="", help="run only setups whose name contains this, or one of these (comma-separated; a quick look, no report)")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     directory = tempfile.mkdtemp(prefix="wgbench")
@@ -430,7 +430,7 @@ def main():
             Setup("wssgate echo", "wss://127.0.0.1:%d/echo" % gateway_port, [gateway], gateway_port),
         ]
         if args.only:
-            setups = [setup for setup in setups if args.only in setup.name]
+            setups = [setup for setup in setups if any(part in setup.name for part in args.only.split(","))]
         results["startup_ms"] = startup(directory, cert, key, backend_port, max(args.runs, 5))
         for name, value in results["startup_ms"].items():
             print("wssgate start-up, exec → READY=1, %s: %.0f ms" % (name, value), flush=True)

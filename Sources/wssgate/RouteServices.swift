@@ -175,7 +175,7 @@ final class RouteServices: Service, Sendable {
 
     /// A route keeps its service when what the service was built from is the same. Limits,
     /// origins, auth and the like are read per connection from the route table, not kept here.
-    private static func canKeep(_ old: RouteConfiguration, for new: RouteConfiguration) -> Bool {
+    static func canKeep(_ old: RouteConfiguration, for new: RouteConfiguration) -> Bool {
         guard old.kind == new.kind else { return false }
         switch new.kind {
         case .static, .echo, .hub: return true

@@ -22,8 +22,12 @@ final class WebSocketSessionHandlerTests: XCTestCase {
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
     }
 
+    /// Every frame the session wrote was read by the test: a stray one fails it.
     override func tearDown() {
-        _ = try? channel?.finish(acceptAlreadyClosed: true)
+        guard let channel else { return }
+        XCTAssertNoThrow(
+            XCTAssertTrue(try channel.finish(acceptAlreadyClosed: true).isClean, "frames were left unread")
+        )
     }
 
     func frame(_ opcode: WebSocketOpcode, _ bytes: [UInt8], fin: Bool = true, masked: Bool = true) -> WebSocketFrame {
