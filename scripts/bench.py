@@ -434,16 +434,26 @@ def main():
         results["startup_ms"] = startup(directory, cert, key, backend_port, max(args.runs, 5))
         for name, value in results["startup_ms"].items():
             print("wssgate start-up, exec → READY=1, %s: %.0f ms" % (name, value), flush=True)
+        # Round robin: run k of every setup, then run k+1. This machine's speed drifts by tens
+        # of percent over minutes (other tenants); setups measured one after the other would
+        # each get a different machine, while interleaved they share its ups and downs.
+        measured = {(setup.name, size): [] for setup in setups for size in (32, 4096)}
+        shaken = {setup.name: [] for setup in setups}
+        for _ in range(args.runs):
+            for setup in setups:
+                for size in (32, 4096):
+                    measured[(setup.name, size)].append(round_trips(setup, size, args.seconds))
+                shaken[setup.name].append(handshakes(setup, 4))
         for setup in setups:
             figures = {}
             for size in (32, 4096):
-                runs = [round_trips(setup, size, args.seconds) for _ in range(args.runs)]
+                runs = measured[(setup.name, size)]
                 for key_name in ("rps", "p50_us", "p99_us", "cpu_per_100k"):
                     figures["%s_%d" % (key_name, size)] = statistics.median(r[key_name] for r in runs)
-                print("%-26s %5d B: %8.0f rt/s  p50 %6d µs  p99 %6d µs  cpu %.2f s/100k" % (
+                print("%-26s %5d B: %8.0f rt/s  p50 %6d µs  p99 %6d µs  cpu %.2f s/100k  (runs: %s)" % (
                     setup.name, size, figures["rps_%d" % size], figures["p50_us_%d" % size], figures["p99_us_%d" % size],
-                    figures["cpu_per_100k_%d" % size]), flush=True)
-            figures["handshakes_per_s"] = statistics.median(handshakes(setup, 4) for _ in range(args.runs))
+                    figures["cpu_per_100k_%d" % size], ", ".join("%.0f" % r["rps"] for r in runs)), flush=True)
+            figures["handshakes_per_s"] = statistics.median(shaken[setup.name])
             print("%-26s handshakes %.0f/s" % (setup.name, figures["handshakes_per_s"]), flush=True)
             results["setups"][setup.name] = figures
         # Idle memory: PSS of every process of the setup (the backend counts for setups 1 and 2,

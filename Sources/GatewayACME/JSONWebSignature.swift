@@ -1,4 +1,5 @@
 import Crypto
+import GatewayCore
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

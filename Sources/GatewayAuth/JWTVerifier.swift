@@ -161,9 +161,7 @@ public final class JWTVerifier: Sendable {
     }
 
     static func base64URLDecoded(_ text: Substring) -> [UInt8]? {
-        var base64 = String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64).map(Array.init)
+        Base64URL.decode(String(text))
     }
 
     /// Enough JSON to read a header's `alg` and a payload's `sub`.

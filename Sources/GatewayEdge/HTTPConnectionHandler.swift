@@ -108,14 +108,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 )
             case .upgrade(let acceptance, let head):
                 if quiescing {
-                    respond(
-                        context: context,
-                        status: .serviceUnavailable,
-                        headers: [:],
-                        body: "draining\n",
-                        keepAlive: false,
-                        headOnly: false
-                    )
+                    respondDraining(context: context)
                 } else {
                     decide(context: context, acceptance: acceptance, head: head)
                 }
@@ -331,6 +324,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         return false
     }
 
+    /// 503 to an upgrade that arrives (or completes) while the gateway drains.
+    private func respondDraining(context: ChannelHandlerContext) {
+        respond(
+            context: context,
+            status: .serviceUnavailable,
+            headers: [:],
+            body: "draining\n",
+            keepAlive: false,
+            headOnly: false
+        )
+    }
+
     private func respond(
         context: ChannelHandlerContext,
         status: HTTPResponseStatus,
@@ -519,16 +524,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 guard context.channel.isActive, !self.quiescing else {
                     releaseSlot()
                     application.upgradeAbandoned()
-                    if context.channel.isActive {
-                        self.respond(
-                            context: context,
-                            status: .serviceUnavailable,
-                            headers: [:],
-                            body: "draining\n",
-                            keepAlive: false,
-                            headOnly: false
-                        )
-                    }
+                    if context.channel.isActive { self.respondDraining(context: context) }
                     return
                 }
                 context.channel.closeFuture.whenComplete { _ in releaseSlot() }

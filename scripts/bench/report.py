@@ -84,17 +84,19 @@ nginx on the same machine, in the same run, driven by the same load generator.
      tutorial's architecture and the baseline;
   2. wssgate `proxy` route → the same backend;
   3. wssgate `worker` route → the Swift echo worker over Unix sockets: two instances, one per
-     CPU as nginx has one worker process per CPU (each instance's link on its own event loop,
-     connections pinned to the least busy instance, the one on their own loop among equals);
-     the worker takes its events on the link's event loop, `Worker.listen(_:handler:)`;
+     CPU as nginx has one worker process per CPU (a link per event loop to each instance;
+     connections pinned to the least busy instance, over its link on their own loop, so the
+     worker's replies are handled on the client's thread); the worker takes its events on the
+     link's event loop, `Worker.listen(_:handler:)`;
   4. wssgate `echo` route: the gateway's own ceiling.
 - **Builds**: the static binary that ships, `make static` (release, linked statically against
   glibc, `-enforce-exclusivity=unchecked` in every module, trimmed at link time; the tests run
   debug builds, which keep the checks), whose `wssgate worker echo` is the echo worker; nginx
   as Debian ships it.
 - **Load**: %(clients)d picows client processes (uvloop), 100 connections in all, one message in
-  flight per connection; %(runs)d runs per figure, the median reported. Latency is sampled on
-  every 16th round trip.
+  flight per connection; %(runs)d runs per figure, the median reported, taken round robin (run 1
+  of every setup, then run 2…) so that the machine's drift over minutes, which is large here,
+  falls on every setup alike. Latency is sampled on every 16th round trip.
 - **CPU**: user + system seconds of every process of the setup (the backend and the worker
   included) during the 32-byte runs, per 100,000 round trips.
 - **Memory**: proportional set size (PSS) of every process of the setup before and after
