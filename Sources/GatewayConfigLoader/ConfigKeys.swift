@@ -743,7 +743,7 @@ public enum ConfigKeys {
             .integer(1...64),
             .value("1"),
             .newConnections,
-            "How many copies of `command` to run (1–64); one per CPU is a good start. Each instance's link runs on one event-loop thread (in turn), and each connection is pinned to the instance with the fewest connections — among equals, the one on the connection's own thread."
+            "How many copies of `command` to run (1–64); one per CPU is a good start. The gateway opens a link to each instance from every event-loop thread, and pins each connection to the instance with the fewest connections, over that instance's link on the connection's own thread (so a worker's reply needs no hop between threads)."
         ) { if case .supervised(_, _, _, let instances) = $0.source { .bare("\(instances)") } else { nil } },
         .key(
             "socket",

@@ -4,6 +4,7 @@ handshake failures (TLS and HTTP), the TLS handshake histogram, send-queue overf
 supervision, reloads, and build information."""
 import asyncio
 import os
+import re
 import signal
 import socket
 import tempfile
@@ -12,7 +13,7 @@ import time
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import RawWebSocket, gateway_config, insecure_context, raw_http, run, status_of
+from conftest import ROOT, RawWebSocket, gateway_config, insecure_context, raw_http, run, status_of
 from test_admin import UnixHTTPConnection
 from test_workers import SWIFT_ECHO, wait_linked, worker_pids
 
@@ -159,3 +160,10 @@ def assert_reloads(sock_path, success, failure):
     samples = scrape(sock_path)
     assert value(samples, "wssgate_config_reloads_total", result="success") == success
     assert value(samples, "wssgate_config_reloads_total", result="failure") == failure
+
+    # Every metric the gateway exports is in docs/metrics.md.
+    documented = set(re.findall(r"^\| `(wssgate_[a-z0-9_]+)`", open(os.path.join(ROOT, "docs", "metrics.md")).read(), re.M))
+    exported = {re.sub(r"_(bucket|sum|count)$", "", name) for name, _ in scrape(sock_path) if name.startswith("wssgate_")}
+    assert len(exported) > 10, exported
+    missing = {name for name in exported if name not in documented and name + "_total" not in documented}
+    assert not missing, "exported but not in docs/metrics.md: %s" % sorted(missing)
