@@ -171,11 +171,15 @@ final class WorkerLinkHandler: ChannelInboundHandler {
             link.forget(id)
             connection.verdictArrived(accepted: false, status: status, reason: reason)
         case .subscribe(let id, let topic):
+            // Hub commands may come over any link of this gateway (a worker sends them over one,
+            // with its publishes, so that a subscribe takes effect before the publish it sent
+            // after it): a connection open on another link of the pool is found by the pool.
+            // Not the reply path: `send` and `credit` only ever use the link's own table.
             try Self.check(topic, allowPattern: true)
-            if let connection = link.connection(id) { pool.hub.subscribe(connection, to: topic) }
+            if let connection = link.connection(id) ?? pool.connection(id) { pool.hub.subscribe(connection, to: topic) }
         case .unsubscribe(let id, let topic):
             try Self.check(topic, allowPattern: true)
-            if link.connection(id) != nil { pool.hub.unsubscribe(id, from: topic) }
+            if link.connection(id) != nil || pool.connection(id) != nil { pool.hub.unsubscribe(id, from: topic) }
         case .publish(let topic, let kind, let payload):
             try Self.check(topic, allowPattern: false)
             if kind == .text, !UTF8Validator.isValid(payload) {

@@ -384,6 +384,11 @@ public final class WorkerPool: RouteService, Service, Sendable {
         connection.orphan(from: link, resumeTimeout: settings.resumeTimeout)
     }
 
+    /// A connection of this pool, whichever link it is open on (hub commands only).
+    func connection(_ id: UInt64) -> WorkerConnection? {
+        state.withLockedValue { $0.connections[id] }
+    }
+
     /// Messages sent to an instance that died before acknowledging them (at-most-once).
     func countLost(_ messages: Int, connection: UInt64) {
         guard messages > 0 else { return }

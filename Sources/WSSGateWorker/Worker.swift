@@ -168,24 +168,40 @@ public final class Worker: Sendable {
         link(of: connection)?.write(.reject(connection: connection, status: status, reason: reason))
     }
 
+    /// Hub commands (subscribe, unsubscribe, publish) go over one link per gateway, its oldest:
+    /// a subscribe then reaches the gateway before a publish sent after it, which two links
+    /// read by two threads would not promise.
     public func subscribe(_ connection: UInt64, to topic: String) {
-        link(of: connection)?.write(.subscribe(connection: connection, topic: topic))
+        hubLink(for: connection)?.write(.subscribe(connection: connection, topic: topic))
     }
 
     public func unsubscribe(_ connection: UInt64, from topic: String) {
-        link(of: connection)?.write(.unsubscribe(connection: connection, topic: topic))
+        hubLink(for: connection)?.write(.unsubscribe(connection: connection, topic: topic))
+    }
+
+    /// The oldest link of the gateway that holds `connection`.
+    private func hubLink(for connection: UInt64) -> ServerLinkHandler.Link? {
+        guard let own = link(of: connection), let gateway = own.gateway.withLockedValue({ $0 }) else {
+            return link(of: connection)
+        }
+        return hubLinks()[gateway] ?? own
+    }
+
+    /// Each gateway's oldest link, by the gateway's name.
+    private func hubLinks() -> [String: ServerLinkHandler.Link] {
+        var chosen: [String: ServerLinkHandler.Link] = [:]
+        for link in allLinks.withLockedValue({ Array($0.values) }) {
+            guard let gateway = link.gateway.withLockedValue({ $0 }) else { continue }
+            if chosen[gateway].map({ $0.sequence > link.sequence }) ?? true { chosen[gateway] = link }
+        }
+        return chosen
     }
 
     /// Publishes to a topic on every connected gateway: every subscriber gets it once. A gateway
     /// opens several links to one instance (one per event loop), all with its name in the
     /// hello; the message goes over one of each gateway's links.
     public func publish(_ message: Message, to topic: String) {
-        var chosen: [String: ServerLinkHandler.Link] = [:]
-        for link in allLinks.withLockedValue({ Array($0.values) }) {
-            guard let gateway = link.gateway.withLockedValue({ $0 }) else { continue }
-            if chosen[gateway].map({ $0.sequence > link.sequence }) ?? true { chosen[gateway] = link }
-        }
-        for link in chosen.values {
+        for link in hubLinks().values {
             link.write(.publish(topic: topic, kind: message.kind, payload: message.data))
         }
     }

@@ -243,13 +243,24 @@ class Worker:
             link.write(REJECT, struct.pack("!QH", connection_id, status) + reason.encode())
             await self._drain(link)
 
+    def _hub_link(self, connection_id):
+        """Hub commands (subscribe, unsubscribe, publish) go over one link per gateway, its
+        oldest: a subscribe then reaches the gateway before a publish sent after it."""
+        own = self._link_of(connection_id)
+        if own is None:
+            return None
+        for link in self.links:
+            if link.gateway == own.gateway:
+                return link
+        return own
+
     async def subscribe(self, connection_id, topic):
-        link = self._link_of(connection_id)
+        link = self._hub_link(connection_id)
         if link is not None:
             link.write(SUBSCRIBE, struct.pack("!Q", connection_id) + topic.encode())
 
     async def unsubscribe(self, connection_id, topic):
-        link = self._link_of(connection_id)
+        link = self._hub_link(connection_id)
         if link is not None:
             link.write(UNSUBSCRIBE, struct.pack("!Q", connection_id) + topic.encode())
 
