@@ -500,10 +500,10 @@ public enum ConfigKeys {
         ) { .bare("\($0.limits.messageBurst)") },
         .section("compression", compression) { $0.compression },
         .section("auth", auth) { $0.auth },
-        .section("static", files) { $0.files },
-        .section("hub", hub) { $0.hub },
-        .section("proxy", proxy) { $0.proxy },
-        .section("worker", worker) { $0.worker },
+        .section("static", files) { if case .static(let settings) = $0.backend { settings } else { nil } },
+        .section("hub", hub) { if case .hub(let settings) = $0.backend { settings } else { nil } },
+        .section("proxy", proxy) { if case .proxy(let settings) = $0.backend { settings } else { nil } },
+        .section("worker", worker) { if case .worker(let settings) = $0.backend { settings } else { nil } },
     ])
 
     /// `routes.<name>.compression`: permessage-deflate.

@@ -617,89 +617,84 @@ struct ConfigurationBuilder {
             memoryLevel: try integer(c + ["memory_level"]),
             minMessageBytes: try bytes(c + ["min_message_bytes"])
         )
-        let worker = try self.worker(base + ["worker"], kind: kind)
-        let proxy = try self.proxy(base + ["proxy"], kind: kind)
-        var files: StaticSettings?
-        if kind == .static {
-            guard let root = string(base + ["static", "root"]),
-                root.hasPrefix("/") || root.hasPrefix(".") || root == StaticSettings.builtinDemo
-            else {
-                throw ConfigurationError(
-                    .missingValue,
-                    key: dotted(base + ["static", "root"]),
-                    "a static route needs static.root, a folder path (or \(StaticSettings.builtinDemo))"
-                )
-            }
-            let index = stringOrDefault(base + ["static", "index"])
-            guard !index.contains("/"), !index.isEmpty else {
-                throw ConfigurationError(
-                    .invalidValue,
-                    key: dotted(base + ["static", "index"]),
-                    "a file name, without '/'"
-                )
-            }
-            files = StaticSettings(root: root, index: index)
-        } else if string(base + ["static", "root"]) != nil {
-            throw ConfigurationError(
-                .invalidValue,
-                key: dotted(base + ["static"]),
-                "only routes of kind static have a static section"
-            )
-        }
-        var hub: HubRouteSettings?
-        let subscribeRules = list(base + ["hub", "subscribe"])
-        let publishRules = list(base + ["hub", "publish"])
-        if kind == .hub {
-            let settings = HubRouteSettings(
-                subscribe: subscribeRules ?? listOrDefault(base + ["hub", "subscribe"]),
-                publish: publishRules ?? listOrDefault(base + ["hub", "publish"])
-            )
-            for (key, rules) in [("subscribe", settings.subscribe), ("publish", settings.publish)] {
-                for rule in rules where !HubRouteSettings.isValidTopic(rule, allowPattern: true) {
-                    throw ConfigurationError(
-                        .invalidValue,
-                        key: dotted(base + ["hub", key]),
-                        "'\(rule)' is not a topic, 'prefix.*' or '*'"
-                    )
-                }
-            }
-            hub = settings
-        } else if subscribeRules != nil || publishRules != nil {
-            throw ConfigurationError(
-                .invalidValue,
-                key: dotted(base + ["hub"]),
-                "only routes of kind hub have a hub section"
-            )
-        }
+        let backend = try self.backend(base, kind: kind)
         return RouteConfiguration(
             name: name,
             path: path,
-            kind: kind,
+            backend: backend,
             subprotocols: subprotocols,
             requireSubprotocol: requireSubprotocol,
             limits: limits,
             compression: compression,
-            worker: worker,
-            proxy: proxy,
-            hub: hub,
             origins: OriginPolicy(allowed: origins),
-            auth: try auth(base + ["auth"]),
-            files: files
+            auth: try auth(base + ["auth"])
         )
     }
 
-    private func proxy(_ base: [String], kind: RouteConfiguration.Kind) throws(ConfigurationError) -> ProxySettings? {
-        let upstream = string(base + ["upstream"])
-        guard kind == .proxy else {
-            if upstream != nil {
+    /// The route's backend, from the section of its kind; a section of another kind is an error.
+    private func backend(
+        _ base: [String],
+        kind: RouteConfiguration.Kind
+    ) throws(ConfigurationError) -> RouteConfiguration.Backend {
+        let present: [RouteConfiguration.Kind: Bool] = [
+            .worker: string(base + ["worker", "command"]) != nil || string(base + ["worker", "socket"]) != nil,
+            .proxy: string(base + ["proxy", "upstream"]) != nil,
+            .static: string(base + ["static", "root"]) != nil,
+            .hub: list(base + ["hub", "subscribe"]) != nil || list(base + ["hub", "publish"]) != nil,
+        ]
+        for (section, isPresent) in present.sorted(by: { $0.key.rawValue < $1.key.rawValue })
+        where isPresent && section != kind {
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + [section.rawValue]),
+                "only routes of kind \(section.rawValue) have a \(section.rawValue) section"
+            )
+        }
+        switch kind {
+        case .echo: return .echo
+        case .worker: return .worker(try worker(base + ["worker"]))
+        case .proxy: return .proxy(try proxy(base + ["proxy"]))
+        case .hub: return .hub(try hub(base + ["hub"]))
+        case .static: return .static(try files(base + ["static"]))
+        }
+    }
+
+    private func files(_ base: [String]) throws(ConfigurationError) -> StaticSettings {
+        guard let root = string(base + ["root"]),
+            root.hasPrefix("/") || root.hasPrefix(".") || root == StaticSettings.builtinDemo
+        else {
+            throw ConfigurationError(
+                .missingValue,
+                key: dotted(base + ["root"]),
+                "a static route needs static.root, a folder path (or \(StaticSettings.builtinDemo))"
+            )
+        }
+        let index = stringOrDefault(base + ["index"])
+        guard !index.contains("/"), !index.isEmpty else {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["index"]), "a file name, without '/'")
+        }
+        return StaticSettings(root: root, index: index)
+    }
+
+    private func hub(_ base: [String]) throws(ConfigurationError) -> HubRouteSettings {
+        let settings = HubRouteSettings(
+            subscribe: list(base + ["subscribe"]) ?? listOrDefault(base + ["subscribe"]),
+            publish: list(base + ["publish"]) ?? listOrDefault(base + ["publish"])
+        )
+        for (key, rules) in [("subscribe", settings.subscribe), ("publish", settings.publish)] {
+            for rule in rules where !HubRouteSettings.isValidTopic(rule, allowPattern: true) {
                 throw ConfigurationError(
                     .invalidValue,
-                    key: dotted(base),
-                    "only routes of kind proxy have a proxy section"
+                    key: dotted(base + [key]),
+                    "'\(rule)' is not a topic, 'prefix.*' or '*'"
                 )
             }
-            return nil
         }
+        return settings
+    }
+
+    private func proxy(_ base: [String]) throws(ConfigurationError) -> ProxySettings {
+        let upstream = string(base + ["upstream"])
         guard let upstream else {
             throw ConfigurationError(
                 .missingValue,
@@ -723,19 +718,9 @@ struct ConfigurationBuilder {
         )
     }
 
-    private func worker(_ base: [String], kind: RouteConfiguration.Kind) throws(ConfigurationError) -> WorkerSettings? {
+    private func worker(_ base: [String]) throws(ConfigurationError) -> WorkerSettings {
         let command = string(base + ["command"])
         let socket = string(base + ["socket"])
-        guard kind == .worker else {
-            if command != nil || socket != nil {
-                throw ConfigurationError(
-                    .invalidValue,
-                    key: dotted(base),
-                    "only routes of kind worker have a worker section"
-                )
-            }
-            return nil
-        }
         let source: WorkerSettings.Source
         switch (command, socket) {
         case (let command?, nil):

@@ -15,13 +15,35 @@ public struct RouteConfiguration: Sendable, Equatable {
         case `static`
     }
 
+    /// What serves the route's connections, with the settings only that backend has: a route
+    /// cannot be a proxy without an upstream, or hold a worker pool's settings as an echo.
+    public enum Backend: Sendable, Equatable {
+        case echo
+        case worker(WorkerSettings)
+        case proxy(ProxySettings)
+        case hub(HubRouteSettings)
+        case `static`(StaticSettings)
+
+        public var kind: Kind {
+            switch self {
+            case .echo: .echo
+            case .worker: .worker
+            case .proxy: .proxy
+            case .hub: .hub
+            case .static: .static
+            }
+        }
+    }
+
     /// Whether the route serves WebSocket upgrades (every kind but `static`).
     public var isWebSocket: Bool { kind != .static }
 
     public var name: String
     /// Exact path, starting with `/`; the query string is not part of the match.
     public var path: String
-    public var kind: Kind
+    public var backend: Backend
+    /// The backend's kind: the word of the configuration, the logs and the metrics.
+    public var kind: Kind { backend.kind }
     /// Subprotocols this route speaks, in order of preference. The first one the client also
     /// offers is selected; with none in common the upgrade goes on without one, unless
     /// `requireSubprotocol` is set (then 400).
@@ -29,47 +51,31 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var requireSubprotocol: Bool
     public var limits: WebSocketLimits
     public var compression: CompressionSettings
-    /// For `kind: worker`.
-    public var worker: WorkerSettings?
-    /// For `kind: proxy`.
-    public var proxy: ProxySettings?
-    /// For `kind: hub`.
-    public var hub: HubRouteSettings?
     /// Which pages may connect (`Origin`); by default only the gateway's own host.
     public var origins: OriginPolicy
     /// A JWT required on upgrade (none: no authentication).
     public var auth: JWTSettings?
-    /// For `kind: static`.
-    public var files: StaticSettings?
 
     public init(
         name: String,
         path: String,
-        kind: Kind,
+        backend: Backend,
         subprotocols: [String] = [],
         requireSubprotocol: Bool = false,
         limits: WebSocketLimits = .init(),
         compression: CompressionSettings = .init(),
-        worker: WorkerSettings? = nil,
-        proxy: ProxySettings? = nil,
-        hub: HubRouteSettings? = nil,
         origins: OriginPolicy = OriginPolicy(),
-        auth: JWTSettings? = nil,
-        files: StaticSettings? = nil
+        auth: JWTSettings? = nil
     ) {
         self.name = name
         self.path = path
-        self.kind = kind
+        self.backend = backend
         self.subprotocols = subprotocols
         self.requireSubprotocol = requireSubprotocol
         self.limits = limits
         self.compression = compression
-        self.worker = worker
-        self.proxy = proxy
-        self.hub = hub
         self.origins = origins
         self.auth = auth
-        self.files = files
     }
 }
 

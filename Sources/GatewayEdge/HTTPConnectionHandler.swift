@@ -231,7 +231,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     head: isHead
                 )
             }
-            if let (route, relative) = snapshot.routes.folder(forPath: path), let settings = route.files {
+            if let (route, relative) = snapshot.routes.folder(forPath: path), case .static(let settings) = route.backend
+            {
                 guard head.method == .GET || isHead else {
                     return .respond(
                         .methodNotAllowed,

@@ -15,13 +15,11 @@ import Foundation
 /// A reload that changes the rules updates them here, so they apply to the next subscribe and
 /// publish of every connection, those already open included.
 public final class HubRouteService: RouteService {
-    public let route: RouteConfiguration
     private let rules: NIOLockedValueBox<HubRouteSettings>
     let hub: Hub
 
-    public init(route: RouteConfiguration, hub: Hub) {
-        self.route = route
-        self.rules = NIOLockedValueBox(route.hub ?? HubRouteSettings())
+    public init(rules: HubRouteSettings, hub: Hub) {
+        self.rules = NIOLockedValueBox(rules)
         self.hub = hub
     }
 

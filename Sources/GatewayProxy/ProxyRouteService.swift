@@ -21,10 +21,9 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
     private let reachable = NIOLockedValueBox(false)
     private let retired = NIOLockedValueBox(false)
 
-    public init(route: RouteConfiguration, group: any EventLoopGroup, logger: Logger) {
-        precondition(route.proxy != nil, "a proxy route needs proxy settings")
+    public init(route: RouteConfiguration, settings: ProxySettings, group: any EventLoopGroup, logger: Logger) {
         self.route = route
-        self.settings = route.proxy!
+        self.settings = settings
         self.group = group
         var logger = logger
         logger[metadataKey: "route"] = .string(route.name)

@@ -74,13 +74,13 @@ public final class WorkerPool: RouteService, Service, Sendable {
 
     public init(
         route: RouteConfiguration,
+        settings: WorkerSettings,
         hub: Hub,
         group: any EventLoopGroup,
         logger: Logger,
         remote: (any RemoteConnections)? = nil
     ) throws {
         self.remote = remote
-        guard let settings = route.worker else { preconditionFailure("a worker pool needs worker settings") }
         self.route = route
         self.settings = settings
         self.hub = hub

@@ -105,7 +105,9 @@ struct PreparedGateway {
             }
             // A static route's folder must exist.
             for route in configuration.routes {
-                guard let files = route.files, files.root != StaticSettings.builtinDemo else { continue }
+                guard case .static(let files) = route.backend, files.root != StaticSettings.builtinDemo else {
+                    continue
+                }
                 guard fileType(files.root) == S_IFDIR else {
                     throw ConfigurationError(
                         .fileUnreadable,
@@ -117,7 +119,10 @@ struct PreparedGateway {
             // A supervised worker's command must exist and be executable now, not at the first
             // restart.
             for route in configuration.routes {
-                guard case .supervised(let command, _, _, _)? = route.worker?.source else { continue }
+                guard case .worker(let worker) = route.backend, case .supervised(let command, _, _, _) = worker.source
+                else {
+                    continue
+                }
                 let path = WorkerProcess.resolve(command)
                 guard access(path, X_OK) == 0 else {
                     throw ConfigurationError(

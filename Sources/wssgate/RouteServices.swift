@@ -84,19 +84,26 @@ final class RouteServices: Service, Sendable {
         logger: Logger,
         cluster: ClusterNode?
     ) throws -> Entry? {
-        switch route.kind {
+        switch route.backend {
         case .static:
             return nil  // served by the HTTP side itself
         case .echo:
             return Entry(route: route, service: EchoRouteService())
-        case .hub:
-            let service = HubRouteService(route: route, hub: hub)
+        case .hub(let rules):
+            let service = HubRouteService(rules: rules, hub: hub)
             return Entry(route: route, service: service, hub: service)
-        case .proxy:
-            let proxy = ProxyRouteService(route: route, group: group, logger: logger)
+        case .proxy(let settings):
+            let proxy = ProxyRouteService(route: route, settings: settings, group: group, logger: logger)
             return Entry(route: route, service: proxy, proxy: proxy)
-        case .worker:
-            let pool = try WorkerPool(route: route, hub: hub, group: group, logger: logger, remote: cluster)
+        case .worker(let settings):
+            let pool = try WorkerPool(
+                route: route,
+                settings: settings,
+                hub: hub,
+                group: group,
+                logger: logger,
+                remote: cluster
+            )
             return Entry(route: route, service: pool, pool: pool)
         }
     }
@@ -122,8 +129,10 @@ final class RouteServices: Service, Sendable {
                 if let existing = current[route.name], Self.canKeep(existing.route, for: route) {
                     var kept = existing
                     kept.route = route
-                    if let hubService = existing.hub, existing.route.hub != route.hub {
-                        plan.hubRules.append((hubService, route.hub ?? HubRouteSettings()))
+                    if let hubService = existing.hub, case .hub(let rules) = route.backend,
+                        existing.route.backend != route.backend
+                    {
+                        plan.hubRules.append((hubService, rules))
                         plan.summary.append("routes.\(route.name).hub rules changed")
                     }
                     if existing.route != route && existing.hub == nil {
@@ -176,11 +185,12 @@ final class RouteServices: Service, Sendable {
     /// A route keeps its service when what the service was built from is the same. Limits,
     /// origins, auth and the like are read per connection from the route table, not kept here.
     static func canKeep(_ old: RouteConfiguration, for new: RouteConfiguration) -> Bool {
-        guard old.kind == new.kind else { return false }
-        switch new.kind {
-        case .static, .echo, .hub: return true
-        case .worker: return old.worker == new.worker && old.limits.maxMessageBytes == new.limits.maxMessageBytes
-        case .proxy: return old.proxy == new.proxy
+        switch (old.backend, new.backend) {
+        case (.static, .static), (.echo, .echo), (.hub, .hub): return true
+        case (.worker(let before), .worker(let after)):
+            return before == after && old.limits.maxMessageBytes == new.limits.maxMessageBytes
+        case (.proxy(let before), .proxy(let after)): return before == after
+        default: return false
         }
     }
 

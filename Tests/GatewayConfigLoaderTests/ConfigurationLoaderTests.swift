@@ -61,7 +61,7 @@ final class ConfigurationLoaderTests: XCTestCase {
             )
         )
         // No folder given: the demo page built into the binary.
-        XCTAssertEqual(configuration.routes[1].files?.root, StaticSettings.builtinDemo)
+        XCTAssertEqual(configuration.routes[1].backend, .static(StaticSettings(root: StaticSettings.builtinDemo)))
         XCTAssertEqual(configuration.routes[2].limits.maxMessageBytes, 1 << 20)
     }
 
@@ -155,6 +155,20 @@ final class ConfigurationLoaderTests: XCTestCase {
             Self.minimal.replacingOccurrences(of: "address: \"127.0.0.1:9000\"", with: "tls:\n      key: /k.pem")
         )
         XCTAssertEqual(error.key, "listeners.main.address")
+    }
+
+    func testARouteHasOnlyTheSectionOfItsKind() async throws {
+        for (section, text) in [
+            ("hub", "hub:\n      subscribe: [a]"),
+            ("proxy", "proxy:\n      upstream: ws://127.0.0.1:9/"),
+            ("worker", "worker:\n      socket: /run/w.sock"),
+            ("static", "static:\n      root: /srv"),
+        ] {
+            let error = try await loadError(Self.minimal + "\n    " + text + "\n")
+            XCTAssertEqual(error.code, .invalidValue, section)
+            XCTAssertEqual(error.key, "routes.echo." + section)
+            XCTAssertEqual(error.message, "only routes of kind \(section) have a \(section) section")
+        }
     }
 
     func testTLSSettings() async throws {
@@ -284,7 +298,7 @@ final class ConfigurationLoaderTests: XCTestCase {
         )
         let proxy = try XCTUnwrap(configuration.routes.first { $0.name == "upstream" }?.proxy)
         XCTAssertEqual(proxy, ProxySettings(upstream: proxy.upstream, path: proxy.path, hostHeader: proxy.hostHeader))
-        XCTAssertEqual(configuration.routes.first { $0.name == "topics" }?.hub, HubRouteSettings())
+        XCTAssertEqual(configuration.routes.first { $0.name == "topics" }?.backend, .hub(HubRouteSettings()))
         var auth = JWTSettings()
         auth.secrets = ["0123456789abcdef0123456789abcdef"]
         XCTAssertEqual(configuration.routes.first { $0.name == "signed" }?.auth, auth)
@@ -472,4 +486,11 @@ final class ConfigurationLoaderTests: XCTestCase {
             }
         }
     }
+}
+
+extension RouteConfiguration {
+    /// The worker settings of a worker route, for assertions.
+    fileprivate var worker: WorkerSettings? { if case .worker(let settings) = backend { settings } else { nil } }
+    /// The proxy settings of a proxy route, for assertions.
+    fileprivate var proxy: ProxySettings? { if case .proxy(let settings) = backend { settings } else { nil } }
 }

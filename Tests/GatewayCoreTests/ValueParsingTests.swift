@@ -59,7 +59,7 @@ final class ListenAddressTests: XCTestCase {
 
 final class RouteTableTests: XCTestCase {
     func testExactPathIgnoringQuery() {
-        let table = RouteTable([RouteConfiguration(name: "echo", path: "/echo", kind: .echo)])
+        let table = RouteTable([RouteConfiguration(name: "echo", path: "/echo", backend: .echo)])
         XCTAssertEqual(table.route(forTarget: "/echo")?.name, "echo")
         XCTAssertEqual(table.route(forTarget: "/echo?token=1")?.name, "echo")
         XCTAssertNil(table.route(forTarget: "/echo/"))

@@ -6,11 +6,11 @@ import XCTest
 
 final class UpgradeNegotiatorTests: XCTestCase {
     let routes = RouteTable([
-        RouteConfiguration(name: "echo", path: "/echo", kind: .echo, subprotocols: ["v2", "v1"]),
+        RouteConfiguration(name: "echo", path: "/echo", backend: .echo, subprotocols: ["v2", "v1"]),
         RouteConfiguration(
             name: "strict",
             path: "/strict",
-            kind: .echo,
+            backend: .echo,
             subprotocols: ["v1"],
             requireSubprotocol: true
         ),

@@ -77,7 +77,11 @@ final class UpstreamHandshakeTests: XCTestCase {
     }
 
     func testTheUpstreamRequestForwardsTheClientAndDropsHopByHopHeaders() {
-        let route = RouteConfiguration(name: "p", path: "/p", kind: .proxy)
+        let route = RouteConfiguration(
+            name: "p",
+            path: "/p",
+            backend: .proxy(ProxySettings(upstream: .tcp(host: "127.0.0.1", port: 9), path: "/", hostHeader: "up"))
+        )
         var request = UpgradeRequest(
             connectionID: 1,
             route: route,

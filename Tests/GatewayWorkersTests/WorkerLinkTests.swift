@@ -46,10 +46,10 @@ final class WorkerLinkTests: XCTestCase {
         let route = RouteConfiguration(
             name: "work",
             path: "/work",
-            kind: .worker,
-            worker: WorkerSettings(source: .external(socket: "/nonexistent"), authorize: authorize)
+            backend: .worker(WorkerSettings(source: .external(socket: "/nonexistent"), authorize: authorize))
         )
-        pool = try WorkerPool(route: route, hub: Hub(), group: loop, logger: logger)
+        guard case .worker(let settings) = route.backend else { return XCTFail("a worker route") }
+        pool = try WorkerPool(route: route, settings: settings, hub: Hub(), group: loop, logger: logger)
         let events = self.events
         worker = Worker(
             configuration: .init(socketPath: "/nonexistent", name: "test-worker", credit: credit),

@@ -27,11 +27,14 @@ final class ReloadRulesTests: XCTestCase {
         let worker = RouteConfiguration(
             name: "w",
             path: "/w",
-            kind: .worker,
-            worker: WorkerSettings(source: .supervised(command: "/bin/w", arguments: [], environment: [], instances: 2))
+            backend: .worker(
+                WorkerSettings(source: .supervised(command: "/bin/w", arguments: [], environment: [], instances: 2))
+            )
         )
         var moreInstances = worker
-        moreInstances.worker?.source = .supervised(command: "/bin/w", arguments: [], environment: [], instances: 3)
+        moreInstances.backend = .worker(
+            WorkerSettings(source: .supervised(command: "/bin/w", arguments: [], environment: [], instances: 3))
+        )
         var otherOrigins = worker
         otherOrigins.origins = OriginPolicy(allowed: ["https://example.org"])
         var biggerMessages = worker
@@ -40,7 +43,7 @@ final class ReloadRulesTests: XCTestCase {
         XCTAssertFalse(RouteServices.canKeep(worker, for: moreInstances))
         XCTAssertFalse(RouteServices.canKeep(worker, for: biggerMessages), "the link's frame limit comes from it")
         var echo = worker
-        echo.kind = .echo
+        echo.backend = .echo
         XCTAssertFalse(RouteServices.canKeep(worker, for: echo))
     }
 
