@@ -57,6 +57,7 @@ let package = Package(
             name: "GatewayCore",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -72,6 +73,7 @@ let package = Package(
                 "CYAML",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             swiftSettings: offPathSettings
         ),
@@ -160,6 +162,7 @@ let package = Package(
                 "GatewayHub",
                 "GatewayWebSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -233,6 +236,7 @@ let package = Package(
                 "GatewayWebSocket",
                 "RedisClient",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -319,7 +323,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayConfigLoaderTests",
-            dependencies: ["GatewayConfigLoader", "GatewayCore"],
+            dependencies: ["GatewayConfigLoader", "GatewayCore", .product(name: "NIOWebSocket", package: "swift-nio")],
             // Read by path (#filePath) as the tests' own data, not bundled.
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings

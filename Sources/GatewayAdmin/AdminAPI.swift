@@ -4,6 +4,7 @@ import GatewayHub
 import GatewayWebSocket
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -567,18 +568,18 @@ public final class AdminAPI: Sendable {
         _ entry: SessionDirectory.Entry,
         query: [(String, String)]
     ) throws(AdminError) -> EventLoopFuture<AdminResponse> {
-        var code: UInt16 = CloseCode.normal
+        var code = WebSocketErrorCode.normalClosure
         var reason = ""
         for (name, value) in query {
             switch name {
             case "code":
-                guard let parsed = UInt16(value), CloseCode.isValidOnWire(parsed), parsed != 1010 else {
+                guard let parsed = UInt16(value), WebSocketErrorCode.isValidOnWire(parsed), parsed != 1010 else {
                     throw AdminError.invalidField(
                         "code",
                         "'\(value)' is not a close code a server may send (1000–1003, 1007–1009, 1011–1014, 3000–4999)"
                     )
                 }
-                code = parsed
+                code = WebSocketErrorCode(code: parsed)
             case "reason":
                 guard value.utf8.count <= 123 else {
                     throw AdminError.invalidField("reason", "a close reason is at most 123 bytes of UTF-8")
@@ -588,7 +589,7 @@ public final class AdminAPI: Sendable {
                 throw AdminError.invalidField(name, "unknown query parameter '\(name)': use code or reason")
             }
         }
-        let answer = Self.json(.accepted, AdminPayloads.Closing(id: entry.id, code: code, closing: true))
+        let answer = Self.json(.accepted, AdminPayloads.Closing(id: entry.id, code: code.code, closing: true))
         return sessions.close(entry, code: code, reason: reason).map {
             answer
         }

@@ -6,6 +6,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOWebSocket
 import RedisClient
 import ServiceLifecycle
 
@@ -293,10 +294,10 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
         deliver(command, to: ClusterSettings.nodeNumber(ofConnection: id))
     }
 
-    public func close(_ id: UInt64, code: UInt16, reason: String) {
+    public func close(_ id: UInt64, code: WebSocketErrorCode, reason: String) {
         var command = ClusterWire.Command(op: .close)
         command.connection = id
-        command.code = code
+        command.code = code.code
         command.reason = reason
         deliver(command, to: ClusterSettings.nodeNumber(ofConnection: id))
     }
@@ -444,7 +445,9 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
             _ = sessions.send(message, to: entry)
         case .close:
             guard let id = command.connection, let entry = sessions.entry(id) else { return }
-            let code = command.code.flatMap { CloseCode.isValidOnWire($0) ? $0 : nil } ?? CloseCode.normal
+            let code =
+                command.code.flatMap { WebSocketErrorCode.isValidOnWire($0) ? WebSocketErrorCode(code: $0) : nil }
+                ?? .normalClosure
             _ = sessions.close(entry, code: code, reason: command.reason ?? "")
         }
     }

@@ -1,5 +1,6 @@
 import GatewayWebSocket
 import NIOCore
+import NIOWebSocket
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

@@ -483,7 +483,7 @@ public enum ConfigKeys {
             .value("1013"),
             .newConnections,
             "The close code of the `close` policy: `1013` (try again later) or `1008` (policy violation)."
-        ) { .bare("\($0.limits.overflowCloseCode)") },
+        ) { .bare("\($0.limits.overflowCloseCode.code)") },
         .key(
             "max_messages_per_second",
             .rate,

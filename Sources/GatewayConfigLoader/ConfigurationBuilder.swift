@@ -1,6 +1,7 @@
 import Configuration
 import GatewayCore
 import NIOCore
+import NIOWebSocket
 import RedisClient
 
 #if canImport(Glibc)
@@ -892,7 +893,7 @@ struct ConfigurationBuilder {
 
     /// One of the key's declared words, as a close code: 1013 (try again later) or 1008
     /// (policy violation), the two codes that tell a client why it was dropped for not reading.
-    private func overflowCloseCode(_ path: [String]) throws(ConfigurationError) -> UInt16 {
+    private func overflowCloseCode(_ path: [String]) throws(ConfigurationError) -> WebSocketErrorCode {
         guard case .word(let words) = spec(path).kind else {
             preconditionFailure("\(dotted(path)) is not declared a word")
         }
@@ -904,7 +905,7 @@ struct ConfigurationBuilder {
                 "'\(text)' is not \(words.joined(separator: " or "))"
             )
         }
-        return code
+        return WebSocketErrorCode(code: code)
     }
 
     /// A non-negative rate per second (fractions allowed: 0.5 is one every two seconds).

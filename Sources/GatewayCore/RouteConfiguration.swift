@@ -1,4 +1,5 @@
 import NIOCore
+import NIOWebSocket
 
 /// A path and what serves it.
 public struct RouteConfiguration: Sendable, Equatable {
@@ -263,7 +264,7 @@ public struct WebSocketLimits: Sendable, Equatable {
     /// its send queue is full: the gateway cannot slow the sender down for one client.
     public var overflow: OverflowPolicy
     /// The close code of the `close` policy: 1013 (try again later) or 1008 (policy violation).
-    public var overflowCloseCode: UInt16
+    public var overflowCloseCode: WebSocketErrorCode
     /// Messages per second a client may send on one connection (a token bucket of
     /// `messageBurst`); past it the session is closed with 1008. Zero: no limit.
     public var maxMessagesPerSecond: Double
@@ -277,7 +278,7 @@ public struct WebSocketLimits: Sendable, Equatable {
         closeTimeout: TimeAmount = .seconds(5),
         sendQueueBytes: Int = 1 << 20,
         overflow: OverflowPolicy = .close,
-        overflowCloseCode: UInt16 = 1013,
+        overflowCloseCode: WebSocketErrorCode = .tryAgainLater,
         maxMessagesPerSecond: Double = 0,
         messageBurst: Int = 50
     ) {

@@ -1,5 +1,7 @@
+import GatewayCore
 import GatewayWebSocket
 import NIOCore
+import NIOWebSocket
 
 /// Joins two channels on the same event loop: what one reads the other writes, with
 /// back-pressure (a side that cannot write stops the other from reading) and close propagation.
@@ -170,7 +172,7 @@ final class GlueHandler: ChannelInboundHandler, RemovableChannelHandler {
         let reason = Array("server shutting down".utf8)
         var frame = partnerContext.channel.allocator.buffer(capacity: 2 + 4 + 2 + reason.count)
         frame.writeInteger(UInt8(0x88))
-        let code = CloseCode.goingAway
+        let code = WebSocketErrorCode.goingAway.code
         if side == .client {
             // Toward the upstream.
             frame.writeInteger(UInt8(0x80 | (2 + reason.count)))

@@ -2,6 +2,7 @@ import GatewayCore
 import GatewayWebSocket
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOWebSocket
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -128,7 +129,7 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
         self.session.value = session
     }
 
-    func sessionDidClose(_ session: WebSocketSessionHandler, code: UInt16?) {
+    func sessionDidClose(_ session: WebSocketSessionHandler, code: WebSocketErrorCode?) {
         service.hub.unsubscribeAll(subscriberID)
         self.session.value = nil
     }

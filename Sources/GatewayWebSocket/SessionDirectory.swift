@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOWebSocket
 
 #if canImport(Glibc)
 import Glibc
@@ -142,7 +143,7 @@ public final class SessionDirectory: Sendable {
     }
 
     /// Starts the closing handshake with `code` (a proxied connection is simply dropped).
-    public func close(_ entry: Entry, code: UInt16, reason: String) -> EventLoopFuture<Void> {
+    public func close(_ entry: Entry, code: WebSocketErrorCode, reason: String) -> EventLoopFuture<Void> {
         guard let session = entry.session else { return entry.channel.close() }
         return entry.channel.eventLoop.submit {
             session.value.close(code: code, reason: reason)

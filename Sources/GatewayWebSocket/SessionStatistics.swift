@@ -1,4 +1,5 @@
 import NIOCore
+import NIOWebSocket
 
 /// Counters of one session, reported in its access-log line.
 public struct SessionStatistics: Sendable, Equatable {
@@ -9,9 +10,9 @@ public struct SessionStatistics: Sendable, Equatable {
     /// Pushed messages the overflow policy did not deliver.
     public var messagesDropped = 0
     /// The close code we sent, if any.
-    public var closeCodeSent: UInt16?
+    public var closeCodeSent: WebSocketErrorCode?
     /// The close code the client sent, if any.
-    public var closeCodeReceived: UInt16?
+    public var closeCodeReceived: WebSocketErrorCode?
     /// Who started the close: "client", "server", or nil when TCP ended without a close handshake.
     public var closedBy: String?
     public init() {}

@@ -1,10 +1,12 @@
+import NIOWebSocket
+
 /// What a route does with a session's messages. Called on the session's event loop, one call at
 /// a time; an implementation may be shared by many sessions.
 public protocol WebSocketApplication: AnyObject {
     func sessionDidOpen(_ session: WebSocketSessionHandler)
     func session(_ session: WebSocketSessionHandler, didReceive message: WebSocketMessage)
     /// `code` is the code the session closed with (sent or received), nil when TCP just ended.
-    func sessionDidClose(_ session: WebSocketSessionHandler, code: UInt16?)
+    func sessionDidClose(_ session: WebSocketSessionHandler, code: WebSocketErrorCode?)
     /// The route accepted, but the client went away before the upgrade completed: no session
     /// will ever open.
     func upgradeAbandoned()
@@ -21,5 +23,5 @@ public final class EchoApplication: WebSocketApplication, Sendable {
     public func session(_ session: WebSocketSessionHandler, didReceive message: WebSocketMessage) {
         session.send(message)
     }
-    public func sessionDidClose(_ session: WebSocketSessionHandler, code: UInt16?) {}
+    public func sessionDidClose(_ session: WebSocketSessionHandler, code: WebSocketErrorCode?) {}
 }

@@ -173,7 +173,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         reportedClose = true
         let code = statistics.closeCodeReceived ?? statistics.closeCodeSent
         application.sessionDidClose(self, code: code)
-        configuration.metrics?.closed(code: code.map(String.init) ?? "none")
+        configuration.metrics?.closed(code: code.map { String($0.code) } ?? "none")
         let duration = NIODeadline.now() - openedAt
         logger.info(
             "websocket closed",
@@ -185,7 +185,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
                 "messages_out": .stringConvertible(statistics.messagesOut),
                 "bytes_in": .stringConvertible(statistics.bytesIn),
                 "bytes_out": .stringConvertible(statistics.bytesOut),
-                "close_code": .string(code.map(String.init) ?? "none"),
+                "close_code": .string(code.map { String($0.code) } ?? "none"),
                 "closed_by": .string(statistics.closedBy ?? "tcp"),
                 "compression": .string(deflate == nil ? "off" : "on"),
                 "dropped": .stringConvertible(statistics.messagesDropped),
@@ -213,36 +213,38 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             return
         }
         // RFC 6455 §5.1: a server must fail a connection whose client frames are not masked.
-        guard frame.maskKey != nil else { return fail(CloseCode.protocolError, "frame not masked") }
+        guard frame.maskKey != nil else { return fail(WebSocketErrorCode.protocolError, "frame not masked") }
         // RSV2/RSV3 mean nothing without an extension that defines them.
-        guard !frame.rsv2, !frame.rsv3 else { return fail(CloseCode.protocolError, "reserved bit set") }
+        guard !frame.rsv2, !frame.rsv3 else { return fail(WebSocketErrorCode.protocolError, "reserved bit set") }
 
         switch frame.opcode {
         case .text, .binary:
             guard partial == nil else {
-                return fail(CloseCode.protocolError, "new message before the previous one ended")
+                return fail(WebSocketErrorCode.protocolError, "new message before the previous one ended")
             }
             if frame.rsv1 && deflate == nil {
-                return fail(CloseCode.protocolError, "RSV1 set without permessage-deflate")
+                return fail(WebSocketErrorCode.protocolError, "RSV1 set without permessage-deflate")
             }
             let kind: WebSocketMessage.Kind = frame.opcode == .text ? .text : .binary
             startMessage(kind: kind, compressed: frame.rsv1, frame: frame)
         case .continuation:
-            guard partial != nil else { return fail(CloseCode.protocolError, "continuation without a message") }
-            guard !frame.rsv1 else { return fail(CloseCode.protocolError, "RSV1 set on a continuation frame") }
+            guard partial != nil else {
+                return fail(WebSocketErrorCode.protocolError, "continuation without a message")
+            }
+            guard !frame.rsv1 else { return fail(WebSocketErrorCode.protocolError, "RSV1 set on a continuation frame") }
             continueMessage(frame: frame)
         case .ping:
-            guard !frame.rsv1 else { return fail(CloseCode.protocolError, "RSV1 set on a control frame") }
+            guard !frame.rsv1 else { return fail(WebSocketErrorCode.protocolError, "RSV1 set on a control frame") }
             guard takeMessageToken() else { return rateLimited() }
             write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedPayload), context: context)
         case .pong:
-            guard !frame.rsv1 else { return fail(CloseCode.protocolError, "RSV1 set on a control frame") }
+            guard !frame.rsv1 else { return fail(WebSocketErrorCode.protocolError, "RSV1 set on a control frame") }
             awaitingPong = false
         case .connectionClose:
-            guard !frame.rsv1 else { return fail(CloseCode.protocolError, "RSV1 set on a control frame") }
+            guard !frame.rsv1 else { return fail(WebSocketErrorCode.protocolError, "RSV1 set on a control frame") }
             receivedClose(frame, context: context)
         default:
-            fail(CloseCode.protocolError, "reserved opcode")
+            fail(WebSocketErrorCode.protocolError, "reserved opcode")
         }
     }
 
@@ -264,11 +266,13 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             let payload = frame.unmaskedPayload
             guard payload.readableBytes <= configuration.limits.maxMessageBytes else {
                 return fail(
-                    CloseCode.messageTooBig,
+                    WebSocketErrorCode.messageTooLarge,
                     "message larger than \(configuration.limits.maxMessageBytes) bytes"
                 )
             }
-            if kind == .text && !utf8.validate(payload) { return fail(CloseCode.invalidPayload, "invalid UTF-8") }
+            if kind == .text && !utf8.validate(payload) {
+                return fail(WebSocketErrorCode.dataInconsistentWithMessage, "invalid UTF-8")
+            }
             partial = Partial(kind: kind, compressed: false, data: payload)
         }
         if frame.fin { finishMessage() }
@@ -282,12 +286,12 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             let payload = frame.unmaskedPayload
             guard current.data.readableBytes + payload.readableBytes <= configuration.limits.maxMessageBytes else {
                 return fail(
-                    CloseCode.messageTooBig,
+                    WebSocketErrorCode.messageTooLarge,
                     "message larger than \(configuration.limits.maxMessageBytes) bytes"
                 )
             }
             if current.kind == .text && !utf8.validate(payload) {
-                return fail(CloseCode.invalidPayload, "invalid UTF-8")
+                return fail(WebSocketErrorCode.dataInconsistentWithMessage, "invalid UTF-8")
             }
             partial = nil  // keep the buffer uniquely referenced while appending
             current.data.writeImmutableBuffer(payload)
@@ -311,16 +315,16 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             switch error.reason {
             case .tooLarge:
                 return fail(
-                    CloseCode.messageTooBig,
+                    WebSocketErrorCode.messageTooLarge,
                     "message larger than \(configuration.limits.maxMessageBytes) bytes"
                 )
-            case .corrupt: return fail(CloseCode.invalidPayload, "invalid compressed data")
-            case .zlib: return fail(CloseCode.internalError, "compression failure")
+            case .corrupt: return fail(WebSocketErrorCode.dataInconsistentWithMessage, "invalid compressed data")
+            case .zlib: return fail(WebSocketErrorCode.unexpectedServerError, "compression failure")
             }
         }
         if current.kind == .text {
             let added = current.data.getSlice(at: before, length: current.data.writerIndex - before)!
-            if !utf8.validate(added) { return fail(CloseCode.invalidPayload, "invalid UTF-8") }
+            if !utf8.validate(added) { return fail(WebSocketErrorCode.dataInconsistentWithMessage, "invalid UTF-8") }
         }
         partial = current
     }
@@ -328,7 +332,9 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private func finishMessage() {
         guard let message = partial else { return }
         partial = nil
-        if message.kind == .text && !utf8.isAtBoundary { return fail(CloseCode.invalidPayload, "invalid UTF-8") }
+        if message.kind == .text && !utf8.isAtBoundary {
+            return fail(WebSocketErrorCode.dataInconsistentWithMessage, "invalid UTF-8")
+        }
         guard takeMessageToken() else { return rateLimited() }
         statistics.messagesIn += 1
         statistics.bytesIn += message.data.readableBytes
@@ -339,23 +345,23 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
 
     private func receivedClose(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
         var payload = frame.unmaskedPayload
-        var code: UInt16?
-        if payload.readableBytes == 1 { return fail(CloseCode.protocolError, "close payload of one byte") }
+        var code: WebSocketErrorCode?
+        if payload.readableBytes == 1 { return fail(WebSocketErrorCode.protocolError, "close payload of one byte") }
         if let value = payload.readInteger(as: UInt16.self) {
-            guard CloseCode.isValidOnWire(value) else {
-                return fail(CloseCode.protocolError, "invalid close code \(value)")
+            guard WebSocketErrorCode.isValidOnWire(value) else {
+                return fail(WebSocketErrorCode.protocolError, "invalid close code \(value)")
             }
             guard UTF8Validator.isValid(payload) else {
-                return fail(CloseCode.invalidPayload, "close reason is not UTF-8")
+                return fail(WebSocketErrorCode.dataInconsistentWithMessage, "close reason is not UTF-8")
             }
-            code = value
+            code = WebSocketErrorCode(code: value)
             closeReasonReceived = String(buffer: payload)
         }
         statistics.closeCodeReceived = code
         statistics.closedBy = "client"
         // Echo the code (RFC 6455 §5.5.1), then the server closes TCP first (§7.1.1).
         var reply = context.channel.allocator.buffer(capacity: 2)
-        if let code { reply.writeInteger(code) }
+        if let code { reply.write(webSocketErrorCode: code) }
         statistics.closeCodeSent = code
         closeState = .closed
         partial = nil
@@ -369,9 +375,9 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         if let error = error as? NIOWebSocketError {
             switch error {
             case .invalidFrameLength:
-                fail(CloseCode.messageTooBig, "frame larger than the message limit")
+                fail(WebSocketErrorCode.messageTooLarge, "frame larger than the message limit")
             default:
-                fail(CloseCode.protocolError, "\(error)")
+                fail(WebSocketErrorCode.protocolError, "\(error)")
             }
             return
         }
@@ -475,7 +481,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
                 return
             } catch {
                 promise?.fail(error)
-                fail(CloseCode.internalError, "compression failure")
+                fail(WebSocketErrorCode.unexpectedServerError, "compression failure")
                 return
             }
         }
@@ -489,7 +495,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
 
     /// Starts the closing handshake with `code`: sends Close, discards further data, and drops TCP
     /// when the client answers or `closeTimeout` passes.
-    public func close(code: UInt16, reason: String = "") {
+    public func close(code: WebSocketErrorCode, reason: String = "") {
         guard let context, closeState == .open else { return }
         statistics.closedBy = statistics.closedBy ?? "server"
         statistics.closeCodeSent = code
@@ -497,7 +503,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         partial = nil
         discardBacklog()
         var payload = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
-        payload.writeInteger(code)
+        payload.write(webSocketErrorCode: code)
         // Control frames carry at most 125 bytes (§5.5), and the reason stays UTF-8.
         let sent = Self.utf8Prefix(of: reason, maxBytes: 123)
         payload.writeString(sent)
@@ -516,15 +522,15 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
 
     private func rateLimited() {
         configuration.metrics?.rateLimited()
-        fail(CloseCode.policyViolation, "message rate limit")
+        fail(WebSocketErrorCode.policyViolation, "message rate limit")
     }
 
-    private func fail(_ code: UInt16, _ reason: String) {
+    private func fail(_ code: WebSocketErrorCode, _ reason: String) {
         logger.debug(
             "websocket failed",
-            metadata: ["peer": .string(peer), "code": .stringConvertible(code), "reason": .string(reason)]
+            metadata: ["peer": .string(peer), "code": .stringConvertible(code.code), "reason": .string(reason)]
         )
-        close(code: code, reason: code == CloseCode.internalError ? "" : reason)
+        close(code: code, reason: code == WebSocketErrorCode.unexpectedServerError ? "" : reason)
     }
 
     // MARK: Flow control
@@ -579,10 +585,10 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             if spread > 0 {
                 let delay = TimeAmount.nanoseconds(Int64.random(in: 0..<spread))
                 context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
-                    self.close(code: CloseCode.goingAway, reason: "server shutting down")
+                    self.close(code: WebSocketErrorCode.goingAway, reason: "server shutting down")
                 }
             } else {
-                close(code: CloseCode.goingAway, reason: "server shutting down")
+                close(code: WebSocketErrorCode.goingAway, reason: "server shutting down")
             }
             return
         }
@@ -616,10 +622,10 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             // The client is gone or stuck: no close handshake can be expected from it.
             logger.debug("websocket keepalive timeout", metadata: ["peer": .string(peer)])
             statistics.closedBy = "server"
-            statistics.closeCodeSent = CloseCode.internalError
+            statistics.closeCodeSent = WebSocketErrorCode.unexpectedServerError
             closeState = .closed
             var payload = context.channel.allocator.buffer(capacity: 2)
-            payload.writeInteger(CloseCode.internalError)
+            payload.write(webSocketErrorCode: .unexpectedServerError)
             context.writeAndFlush(
                 wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)),
                 promise: nil
@@ -636,7 +642,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
                 self.dataSinceIdleCheck = false
                 self.scheduleIdleCheck()
             } else {
-                self.close(code: CloseCode.normal, reason: "idle timeout")
+                self.close(code: WebSocketErrorCode.normalClosure, reason: "idle timeout")
             }
         }
     }
@@ -651,8 +657,8 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         return String(text[..<end])
     }
 
-    private static func closeCode(of frame: WebSocketFrame) -> UInt16? {
+    private static func closeCode(of frame: WebSocketFrame) -> WebSocketErrorCode? {
         var payload = frame.unmaskedPayload
-        return payload.readInteger(as: UInt16.self)
+        return payload.readInteger(as: UInt16.self).map(WebSocketErrorCode.init(code:))
     }
 }

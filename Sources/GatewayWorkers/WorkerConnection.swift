@@ -2,6 +2,7 @@ import GatewayCore
 import GatewayHub
 import GatewayWebSocket
 import NIOCore
+import NIOWebSocket
 import WorkerProtocol
 
 /// One client connection of a worker route: its session's application, a hub subscriber, and
@@ -63,13 +64,13 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
         case .hold:
             session.pauseReading()
         case .refuse(let reason):
-            session.close(code: CloseCode.messageTooBig, reason: reason)
+            session.close(code: WebSocketErrorCode.messageTooLarge, reason: reason)
         case .ignore:
             break
         }
     }
 
-    func sessionDidClose(_ session: WebSocketSessionHandler, code: UInt16?) {
+    func sessionDidClose(_ session: WebSocketSessionHandler, code: WebSocketErrorCode?) {
         perform(inner.value.state.finish(code: code, reason: session.closeReason))
     }
 

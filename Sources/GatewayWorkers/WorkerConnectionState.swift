@@ -1,5 +1,7 @@
+import GatewayCore
 import GatewayWebSocket
 import NIOCore
+import NIOWebSocket
 import WorkerProtocol
 
 /// The gateway's half of one worker-route connection, as a value: each event returns what to
@@ -29,7 +31,7 @@ struct WorkerConnectionState {
         case pauseReading
         case resumeReading
         /// Starts the client's closing handshake (the session ignores it when not open).
-        case closeClient(code: UInt16, reason: String)
+        case closeClient(code: WebSocketErrorCode, reason: String)
         case acceptUpgrade
         case refuseUpgrade(status: Int, message: String)
         case startTimer(Timer, TimeAmount)
@@ -130,7 +132,7 @@ struct WorkerConnectionState {
             // The worker could not read it: as if no instance would take the connection.
             return fail(
                 status: 431,
-                code: CloseCode.internalError,
+                code: WebSocketErrorCode.unexpectedServerError,
                 reason: "the connection's fields exceed the worker's frame limit"
             )
         }
@@ -194,27 +196,32 @@ struct WorkerConnectionState {
         switch timer {
         case .verdict:
             guard verdictPending else { return [] }
-            return fail(status: 503, code: CloseCode.tryAgainLater, reason: "the worker did not answer in time")
+            return fail(
+                status: 503,
+                code: WebSocketErrorCode.tryAgainLater,
+                reason: "the worker did not answer in time"
+            )
         case .instance:
             guard link == nil else { return [] }
-            return fail(status: 503, code: CloseCode.tryAgainLater, reason: "no worker instance is available")
+            return fail(status: 503, code: WebSocketErrorCode.tryAgainLater, reason: "no worker instance is available")
         }
     }
 
     /// The worker's `close`: an invalid code becomes 1000 (docs/worker-protocol.md).
     func closeRequested(code: UInt16, reason: String) -> [Action] {
         guard !isClosed else { return [] }
-        return [.closeClient(code: CloseCode.isValidOnWire(code) ? code : CloseCode.normal, reason: reason)]
+        let valid = WebSocketErrorCode.isValidOnWire(code)
+        return [.closeClient(code: valid ? WebSocketErrorCode(code: code) : .normalClosure, reason: reason)]
     }
 
     /// The session closed (with the client's code and reason, or the ones sent to it), or the
     /// client left before the upgrade completed (`code` nil).
-    mutating func finish(code: UInt16?, reason: String) -> [Action] {
+    mutating func finish(code: WebSocketErrorCode?, reason: String) -> [Action] {
         guard !isClosed else { return [] }
         isClosed = true
         pending.removeAll()
         var actions: [Action] = [.cancelTimer(.verdict), .cancelTimer(.instance)]
-        if let link { actions.append(.sendClosed(link, code: code ?? 1005, reason: reason)) }
+        if let link { actions.append(.sendClosed(link, code: code?.code ?? 1005, reason: reason)) }
         link = nil
         actions.append(.detach)
         return actions
@@ -223,7 +230,7 @@ struct WorkerConnectionState {
     // MARK: Helpers
 
     /// Before the upgrade: refuse it with `status`; after: close the client with `code`.
-    private mutating func fail(status: Int, code: UInt16, reason: String) -> [Action] {
+    private mutating func fail(status: Int, code: WebSocketErrorCode, reason: String) -> [Action] {
         if verdictPending {
             verdictPending = false
             return [.refuseUpgrade(status: status, message: reason)] + finish(code: nil, reason: "")
@@ -240,7 +247,7 @@ struct WorkerConnectionState {
         for message in pending {
             if let reason = Self.refusal(of: message, by: link) {
                 pending.removeAll()
-                actions.append(.closeClient(code: CloseCode.messageTooBig, reason: reason))
+                actions.append(.closeClient(code: WebSocketErrorCode.messageTooLarge, reason: reason))
                 return
             }
             let cost = Self.cost(of: message)

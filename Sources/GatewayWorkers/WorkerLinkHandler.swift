@@ -3,6 +3,7 @@ import GatewayHub
 import GatewayWebSocket
 import Logging
 import NIOCore
+import NIOWebSocket
 import WorkerProtocol
 
 /// Drives one link: sends the hello, waits for the worker's, then carries out every frame the
@@ -162,7 +163,8 @@ final class WorkerLinkHandler: ChannelInboundHandler {
             if let connection = link.connection(id) {
                 connection.closeRequested(code: code, reason: reason)
             } else if let remote = pool.remote, remote.isRemote(id) {
-                remote.close(id, code: CloseCode.isValidOnWire(code) ? code : CloseCode.normal, reason: reason)
+                let valid = WebSocketErrorCode.isValidOnWire(code)
+                remote.close(id, code: valid ? WebSocketErrorCode(code: code) : .normalClosure, reason: reason)
             }
         case .accept(let id):
             link.connection(id)?.verdictArrived(accepted: true, status: 101, reason: "")

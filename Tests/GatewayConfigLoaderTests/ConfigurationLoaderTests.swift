@@ -2,6 +2,7 @@ import Foundation
 import GatewayConfigLoader
 import GatewayCore
 import NIOCore
+import NIOWebSocket
 import XCTest
 
 final class ConfigurationLoaderTests: XCTestCase {
@@ -120,7 +121,7 @@ final class ConfigurationLoaderTests: XCTestCase {
         }
         let edge = try await load(Self.minimal + "\n    compression:\n      level: 9\n    overflow_close_code: 1008\n")
         XCTAssertEqual(edge.routes[0].compression.level, 9)
-        XCTAssertEqual(edge.routes[0].limits.overflowCloseCode, 1008)
+        XCTAssertEqual(edge.routes[0].limits.overflowCloseCode, .policyViolation)
     }
 
     func testEnvironmentAndFlags() async throws {

@@ -1,5 +1,7 @@
+import GatewayCore
 import GatewayWebSocket
 import NIOCore
+import NIOWebSocket
 import XCTest
 
 final class UTF8ValidatorTests: XCTestCase {
@@ -59,10 +61,10 @@ final class HandshakeTests: XCTestCase {
 
     func testCloseCodes() {
         for code: UInt16 in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999] {
-            XCTAssertTrue(CloseCode.isValidOnWire(code), "\(code)")
+            XCTAssertTrue(WebSocketErrorCode.isValidOnWire(code), "\(code)")
         }
         for code: UInt16 in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
-            XCTAssertFalse(CloseCode.isValidOnWire(code), "\(code)")
+            XCTAssertFalse(WebSocketErrorCode.isValidOnWire(code), "\(code)")
         }
     }
 }

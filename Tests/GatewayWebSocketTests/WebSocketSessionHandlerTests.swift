@@ -116,7 +116,7 @@ final class WebSocketSessionHandlerTests: XCTestCase {
 
     func testCloseTimeoutDropsTCP() throws {
         try makeSession(limits: WebSocketLimits(closeTimeout: .seconds(2)))
-        session.close(code: 1001, reason: "bye")
+        session.close(code: .goingAway, reason: "bye")
         XCTAssertEqual(closeCode(try sent()), 1001)
         channel.embeddedEventLoop.advanceTime(by: .seconds(1))
         XCTAssertTrue(channel.isActive)
@@ -191,7 +191,7 @@ final class WebSocketSessionHandlerTests: XCTestCase {
     }
 
     func testClosePolicyClosesWithTheConfiguredCode() throws {
-        try makeSession(limits: WebSocketLimits(overflow: .close, overflowCloseCode: 1008))
+        try makeSession(limits: WebSocketLimits(overflow: .close, overflowCloseCode: .policyViolation))
         XCTAssertTrue(session.sendUnlessFull(.text("taken")))
         XCTAssertEqual(try sent()?.data, ByteBuffer(string: "taken"))
         channel.isWritable = false
@@ -205,7 +205,7 @@ final class WebSocketSessionHandlerTests: XCTestCase {
         channel.isWritable = false
         session.sendUnlessFull(.text("a"))
         session.sendUnlessFull(.text("b"))
-        session.close(code: 1001)
+        session.close(code: .goingAway)
         XCTAssertEqual(session.statistics.messagesDropped, 2)
         channel.isWritable = true
         channel.pipeline.fireChannelWritabilityChanged()

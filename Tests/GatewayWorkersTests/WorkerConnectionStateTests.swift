@@ -1,6 +1,8 @@
+import GatewayCore
 import GatewayWebSocket
 import NIOCore
 import NIOEmbedded
+import NIOWebSocket
 import WorkerProtocol
 import XCTest
 
@@ -82,7 +84,9 @@ final class WorkerConnectionStateTests: XCTestCase {
         guard case .hold = state.received(message(2000)) else { return XCTFail("no link: the message waits") }
         let actions = state.attached(to: link(maxFrameBytes: 1024))
         XCTAssertTrue(
-            actions.contains { if case .closeClient(CloseCode.messageTooBig, _) = $0 { true } else { false } },
+            actions.contains {
+                if case .closeClient(WebSocketErrorCode.messageTooLarge, _) = $0 { true } else { false }
+            },
             "\(actions)"
         )
         XCTAssertEqual(forwarded(actions), [])
@@ -116,14 +120,14 @@ final class WorkerConnectionStateTests: XCTestCase {
     func testClosedCarriesTheCodeAndReason() {
         let link = link()
         var state = attachedState(to: link)
-        let actions = state.finish(code: 4001, reason: "bye")
+        let actions = state.finish(code: WebSocketErrorCode(code: 4001), reason: "bye")
         let closed = actions.compactMap { action -> (UInt16, String)? in
             if case .sendClosed(let to, let code, let reason) = action, to === link { (code, reason) } else { nil }
         }
         XCTAssertEqual(closed.map(\.0), [4001])
         XCTAssertEqual(closed.map(\.1), ["bye"])
         XCTAssertTrue(actions.contains { if case .detach = $0 { true } else { false } })
-        XCTAssertTrue(state.finish(code: 1000, reason: "again").isEmpty, "finished once")
+        XCTAssertTrue(state.finish(code: .normalClosure, reason: "again").isEmpty, "finished once")
     }
 
     func testNoCodeIsSentAs1005() {
@@ -158,7 +162,7 @@ final class WorkerConnectionStateTests: XCTestCase {
         XCTAssertFalse(state.noInstance(timeout: .seconds(1)).isEmpty)
         let actions = state.timerFired(.instance)
         XCTAssertTrue(
-            actions.contains { if case .closeClient(CloseCode.tryAgainLater, _) = $0 { true } else { false } },
+            actions.contains { if case .closeClient(WebSocketErrorCode.tryAgainLater, _) = $0 { true } else { false } },
             "\(actions)"
         )
     }
@@ -209,7 +213,7 @@ final class WorkerConnectionStateTests: XCTestCase {
         let state = attachedState(to: link())
         XCTAssertTrue(
             state.closeRequested(code: 1005, reason: "x").contains {
-                if case .closeClient(1000, "x") = $0 { true } else { false }
+                if case .closeClient(.normalClosure, "x") = $0 { true } else { false }
             }
         )
     }
