@@ -45,30 +45,17 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         }
     }
 
-    private enum CloseState {
-        case open
-        /// We sent Close and wait for the client's (or the timeout).
-        case closeSent
-        /// Both sides are done; TCP is being closed.
-        case closed
-    }
-
-    /// A message being reassembled.
-    private struct Partial {
-        var kind: WebSocketMessage.Kind
-        var compressed: Bool
-        var data: ByteBuffer
-    }
-
     public let configuration: Configuration
-    public private(set) var statistics = SessionStatistics()
+    public var statistics: SessionStatistics { state.statistics }
     public let peer: String
     public let openedAt: NIODeadline
     private let application: any WebSocketApplication
     private var logger: Logger
     private var context: ChannelHandlerContext?
-    private var closeState = CloseState.open
-    private var partial: Partial?
+    /// The session's rules: frame order, closing handshake, keepalive, idle, rate.
+    private var state: WebSocketSessionState
+    /// The bytes of the message being reassembled (`state.assembling` says what it is).
+    private var partial: ByteBuffer?
     private var utf8 = UTF8Validator()
     private let deflate: PerMessageDeflate?
     private var needsFlush = false
@@ -77,27 +64,17 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private var inReadBatch = false
     private var readPending = false
     private var readingPaused = false
-    private var heardFromClient = false
-    private var awaitingPong = false
-    private var dataSinceIdleCheck = false
     private var keepaliveTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
     private var closeTimer: Scheduled<Void>?
-    private var reportedClose = false
-    /// The reason of a Close the client started with, and of the one this side sent.
-    private var closeReasonReceived: String?
-    private var closeReasonSent: String?
+    /// Pushed messages waiting for the client to take what is already queued (`drop-oldest`
+    /// policy only), and their bytes: bounded by `send_queue_bytes`.
+    private var backlog = CircularBuffer<WebSocketMessage>()
+    private var backlogBytes = 0
 
     /// The reason that goes with the close code the application is told: the client's, when it
     /// started the closing handshake; otherwise the one sent to it ("" when there was none).
-    public var closeReason: String { closeReasonReceived ?? closeReasonSent ?? "" }
-    /// Pushed messages waiting for the client to take what is already queued (`drop-oldest`
-    /// policy only), and their bytes: bounded by `send_queue_bytes`.
-    /// The message-rate token bucket (`max_messages_per_second`, `message_burst`).
-    /// `max_messages_per_second` and `message_burst`.
-    private var messageRate: TokenBucket
-    private var backlog = CircularBuffer<WebSocketMessage>()
-    private var backlogBytes = 0
+    public var closeReason: String { state.closeReason }
 
     public init(configuration: Configuration, application: any WebSocketApplication, peer: String, logger: Logger) {
         self.configuration = configuration
@@ -106,17 +83,11 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         self.logger = logger
         self.deflate = configuration.deflate.map(PerMessageDeflate.init(parameters:))
         self.openedAt = .now()
-        self.messageRate = TokenBucket(
-            rate: configuration.limits.maxMessagesPerSecond,
-            burst: Double(configuration.limits.messageBurst),
+        self.state = WebSocketSessionState(
+            limits: configuration.limits,
+            compression: configuration.deflate != nil,
             now: openedAt
         )
-    }
-
-    /// Takes one message's token; false when the client is over its rate.
-    private func takeMessageToken() -> Bool {
-        guard messageRate.rate > 0 else { return true }
-        return messageRate.take(now: .now())
     }
 
     /// Whether zlib contexts are currently allocated (tests check that idle sessions hold none).
@@ -137,9 +108,9 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     }
 
     private func start(context: ChannelHandlerContext) {
-        guard keepaliveTimer == nil, closeState == .open else { return }
+        guard keepaliveTimer == nil, state.isOpen else { return }
         scheduleKeepalive(in: configuration.limits.pingInterval)
-        if configuration.limits.idleTimeout > .zero { scheduleIdleCheck() }
+        if configuration.limits.idleTimeout > .zero { scheduleIdleCheck(in: configuration.limits.idleTimeout) }
         application.sessionDidOpen(self)
     }
 
@@ -151,8 +122,8 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     public func channelInactive(context: ChannelHandlerContext) {
         cancelTimers()
         discardBacklog()
-        closeState = .closed
-        reportClose()
+        partial = nil
+        if state.channelClosed() { reportClose() }
         context.fireChannelInactive()
     }
 
@@ -169,9 +140,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     }
 
     private func reportClose() {
-        guard !reportedClose else { return }
-        reportedClose = true
-        let code = statistics.closeCodeReceived ?? statistics.closeCodeSent
+        let code = state.closeCode
         application.sessionDidClose(self, code: code)
         configuration.metrics?.closed(code: code.map { String($0.code) } ?? "none")
         let duration = NIODeadline.now() - openedAt
@@ -197,54 +166,33 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        heardFromClient = true
         inReadBatch = true
-        switch closeState {
-        case .open: break
-        case .closeSent:
-            // Only the client's Close matters now; anything else is discarded.
-            if frame.opcode == .connectionClose {
-                statistics.closeCodeReceived = Self.closeCode(of: frame)
-                closeState = .closed
-                context.close(promise: nil)
-            }
-            return
-        case .closed:
-            return
-        }
-        // RFC 6455 §5.1: a server must fail a connection whose client frames are not masked.
-        guard frame.maskKey != nil else { return fail(WebSocketErrorCode.protocolError, "frame not masked") }
-        // RSV2/RSV3 mean nothing without an extension that defines them.
-        guard !frame.rsv2, !frame.rsv3 else { return fail(WebSocketErrorCode.protocolError, "reserved bit set") }
-
-        switch frame.opcode {
-        case .text, .binary:
-            guard partial == nil else {
-                return fail(WebSocketErrorCode.protocolError, "new message before the previous one ended")
-            }
-            if frame.rsv1 && deflate == nil {
-                return fail(WebSocketErrorCode.protocolError, "RSV1 set without permessage-deflate")
-            }
-            let kind: WebSocketMessage.Kind = frame.opcode == .text ? .text : .binary
-            startMessage(kind: kind, compressed: frame.rsv1, frame: frame)
-        case .continuation:
-            guard partial != nil else {
-                return fail(WebSocketErrorCode.protocolError, "continuation without a message")
-            }
-            guard !frame.rsv1 else { return fail(WebSocketErrorCode.protocolError, "RSV1 set on a continuation frame") }
-            continueMessage(frame: frame)
-        case .ping:
-            guard !frame.rsv1 else { return fail(WebSocketErrorCode.protocolError, "RSV1 set on a control frame") }
-            guard takeMessageToken() else { return rateLimited() }
+        let action = state.frameArrived(
+            opcode: frame.opcode,
+            masked: frame.maskKey != nil,
+            rsv1: frame.rsv1,
+            rsv2: frame.rsv2,
+            rsv3: frame.rsv3,
+            now: .now()
+        )
+        switch action {
+        case .startMessage(let kind, let compressed):
+            startMessage(kind: kind, compressed: compressed, frame: frame)
+        case .continueMessage(let compressed):
+            continueMessage(compressed: compressed, frame: frame)
+        case .sendPong:
             write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedPayload), context: context)
-        case .pong:
-            guard !frame.rsv1 else { return fail(WebSocketErrorCode.protocolError, "RSV1 set on a control frame") }
-            awaitingPong = false
-        case .connectionClose:
-            guard !frame.rsv1 else { return fail(WebSocketErrorCode.protocolError, "RSV1 set on a control frame") }
+        case .readClose:
             receivedClose(frame, context: context)
-        default:
-            fail(WebSocketErrorCode.protocolError, "reserved opcode")
+        case .closeTCP:
+            state.closeAnswered(code: Self.closeCode(of: frame))
+            context.close(promise: nil)
+        case .ignore:
+            break
+        case .fail(let code, let reason):
+            fail(code, reason)
+        case .rateLimited:
+            rateLimited()
         }
     }
 
@@ -260,112 +208,94 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private func startMessage(kind: WebSocketMessage.Kind, compressed: Bool, frame: WebSocketFrame) {
         utf8.reset()
         if compressed {
-            partial = Partial(kind: kind, compressed: true, data: context!.channel.allocator.buffer(capacity: 0))
-            appendCompressed(frame)
+            partial = context!.channel.allocator.buffer(capacity: 0)
+            appendCompressed(frame, kind: kind)
         } else {
             let payload = frame.unmaskedPayload
             guard payload.readableBytes <= configuration.limits.maxMessageBytes else {
-                return fail(
-                    WebSocketErrorCode.messageTooLarge,
-                    "message larger than \(configuration.limits.maxMessageBytes) bytes"
-                )
+                return fail(.messageTooLarge, "message larger than \(configuration.limits.maxMessageBytes) bytes")
             }
-            if kind == .text && !utf8.validate(payload) {
-                return fail(WebSocketErrorCode.dataInconsistentWithMessage, "invalid UTF-8")
-            }
-            partial = Partial(kind: kind, compressed: false, data: payload)
+            if kind == .text && !utf8.validate(payload) { return fail(.dataInconsistentWithMessage, "invalid UTF-8") }
+            partial = payload
         }
-        if frame.fin { finishMessage() }
+        if frame.fin { finishMessage(kind: kind) }
     }
 
-    private func continueMessage(frame: WebSocketFrame) {
-        guard var current = partial else { return }
-        if current.compressed {
-            appendCompressed(frame)
+    private func continueMessage(compressed: Bool, frame: WebSocketFrame) {
+        guard var data = partial, let kind = state.assembling?.kind else { return }
+        if compressed {
+            appendCompressed(frame, kind: kind)
         } else {
             let payload = frame.unmaskedPayload
-            guard current.data.readableBytes + payload.readableBytes <= configuration.limits.maxMessageBytes else {
-                return fail(
-                    WebSocketErrorCode.messageTooLarge,
-                    "message larger than \(configuration.limits.maxMessageBytes) bytes"
-                )
+            guard data.readableBytes + payload.readableBytes <= configuration.limits.maxMessageBytes else {
+                return fail(.messageTooLarge, "message larger than \(configuration.limits.maxMessageBytes) bytes")
             }
-            if current.kind == .text && !utf8.validate(payload) {
-                return fail(WebSocketErrorCode.dataInconsistentWithMessage, "invalid UTF-8")
+            if kind == .text && !utf8.validate(payload) {
+                return fail(.dataInconsistentWithMessage, "invalid UTF-8")
             }
             partial = nil  // keep the buffer uniquely referenced while appending
-            current.data.writeImmutableBuffer(payload)
-            partial = current
+            data.writeImmutableBuffer(payload)
+            partial = data
         }
-        if frame.fin, partial != nil { finishMessage() }
+        if frame.fin, partial != nil { finishMessage(kind: kind) }
     }
 
-    private func appendCompressed(_ frame: WebSocketFrame) {
-        guard var current = partial, let deflate else { return }
+    private func appendCompressed(_ frame: WebSocketFrame, kind: WebSocketMessage.Kind) {
+        guard var data = partial, let deflate else { return }
         partial = nil
-        let before = current.data.writerIndex
+        let before = data.writerIndex
         do {
             try deflate.decompress(
                 frame.unmaskedPayload,
                 final: frame.fin,
-                into: &current.data,
+                into: &data,
                 limit: configuration.limits.maxMessageBytes
             )
         } catch {
             switch error.reason {
             case .tooLarge:
-                return fail(
-                    WebSocketErrorCode.messageTooLarge,
-                    "message larger than \(configuration.limits.maxMessageBytes) bytes"
-                )
-            case .corrupt: return fail(WebSocketErrorCode.dataInconsistentWithMessage, "invalid compressed data")
-            case .zlib: return fail(WebSocketErrorCode.unexpectedServerError, "compression failure")
+                return fail(.messageTooLarge, "message larger than \(configuration.limits.maxMessageBytes) bytes")
+            case .corrupt: return fail(.dataInconsistentWithMessage, "invalid compressed data")
+            case .zlib: return fail(.unexpectedServerError, "compression failure")
             }
         }
-        if current.kind == .text {
-            let added = current.data.getSlice(at: before, length: current.data.writerIndex - before)!
-            if !utf8.validate(added) { return fail(WebSocketErrorCode.dataInconsistentWithMessage, "invalid UTF-8") }
+        if kind == .text {
+            let added = data.getSlice(at: before, length: data.writerIndex - before)!
+            if !utf8.validate(added) { return fail(.dataInconsistentWithMessage, "invalid UTF-8") }
         }
-        partial = current
+        partial = data
     }
 
-    private func finishMessage() {
-        guard let message = partial else { return }
+    private func finishMessage(kind: WebSocketMessage.Kind) {
+        guard let data = partial else { return }
         partial = nil
-        if message.kind == .text && !utf8.isAtBoundary {
-            return fail(WebSocketErrorCode.dataInconsistentWithMessage, "invalid UTF-8")
-        }
-        guard takeMessageToken() else { return rateLimited() }
-        statistics.messagesIn += 1
-        statistics.bytesIn += message.data.readableBytes
-        configuration.metrics?.received(bytes: message.data.readableBytes)
-        dataSinceIdleCheck = true
-        application.session(self, didReceive: WebSocketMessage(kind: message.kind, data: message.data))
+        if kind == .text && !utf8.isAtBoundary { return fail(.dataInconsistentWithMessage, "invalid UTF-8") }
+        guard state.messageCompleted(bytes: data.readableBytes, now: .now()) else { return rateLimited() }
+        configuration.metrics?.received(bytes: data.readableBytes)
+        application.session(self, didReceive: WebSocketMessage(kind: kind, data: data))
     }
 
     private func receivedClose(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
         var payload = frame.unmaskedPayload
         var code: WebSocketErrorCode?
-        if payload.readableBytes == 1 { return fail(WebSocketErrorCode.protocolError, "close payload of one byte") }
+        var reason: String?
+        if payload.readableBytes == 1 { return fail(.protocolError, "close payload of one byte") }
         if let value = payload.readInteger(as: UInt16.self) {
             guard WebSocketErrorCode.isValidOnWire(value) else {
-                return fail(WebSocketErrorCode.protocolError, "invalid close code \(value)")
+                return fail(.protocolError, "invalid close code \(value)")
             }
             guard UTF8Validator.isValid(payload) else {
-                return fail(WebSocketErrorCode.dataInconsistentWithMessage, "close reason is not UTF-8")
+                return fail(.dataInconsistentWithMessage, "close reason is not UTF-8")
             }
             code = WebSocketErrorCode(code: value)
-            closeReasonReceived = String(buffer: payload)
+            reason = String(buffer: payload)
         }
-        statistics.closeCodeReceived = code
-        statistics.closedBy = "client"
+        state.closeFrameArrived(code: code, reason: reason)
+        partial = nil
+        discardBacklog()
         // Echo the code (RFC 6455 §5.5.1), then the server closes TCP first (§7.1.1).
         var reply = context.channel.allocator.buffer(capacity: 2)
         if let code { reply.write(webSocketErrorCode: code) }
-        statistics.closeCodeSent = code
-        closeState = .closed
-        partial = nil
-        discardBacklog()
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
             .assumeIsolated()
             .whenComplete { _ in context.close(promise: nil) }
@@ -390,7 +320,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     /// Sends a message from the event loop (a route's reply). Flushed at the end of the current
     /// read batch, or at once when called outside one.
     public func send(_ message: WebSocketMessage) {
-        guard let context, closeState == .open else { return }
+        guard let context, state.isOpen else { return }
         writeMessage(message, context: context, promise: nil)
         if inReadBatch {
             needsFlush = true
@@ -414,7 +344,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         let limits = configuration.limits
         switch limits.overflow {
         case .close:
-            statistics.messagesDropped += 1
+            state.dropped(1)
             configuration.metrics?.dropped(1)
             configuration.metrics?.overflowed()
             close(code: limits.overflowCloseCode, reason: "send queue full")
@@ -425,7 +355,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             // The newest message always stays, even alone over the budget.
             while backlogBytes > limits.sendQueueBytes, backlog.count > 1 {
                 backlogBytes -= backlog.removeFirst().data.readableBytes
-                statistics.messagesDropped += 1
+                state.dropped(1)
                 configuration.metrics?.dropped(1)
             }
             return true
@@ -435,7 +365,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     /// Moves backlogged messages to the channel while it takes them, oldest first.
     private func drainBacklog(context: ChannelHandlerContext) {
         guard !backlog.isEmpty else { return }
-        while closeState == .open, context.channel.isWritable, let message = backlog.popFirst() {
+        while state.isOpen, context.channel.isWritable, let message = backlog.popFirst() {
             backlogBytes -= message.data.readableBytes
             writeMessage(message, context: context, promise: nil)
         }
@@ -444,7 +374,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
 
     /// A closing session delivers no more pushed messages: they count as dropped.
     private func discardBacklog() {
-        statistics.messagesDropped += backlog.count
+        state.dropped(backlog.count)
         if !backlog.isEmpty { configuration.metrics?.dropped(backlog.count) }
         backlog.removeAll()
         backlogBytes = 0
@@ -455,7 +385,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let message = unwrapOutboundIn(data)
-        guard closeState == .open else {
+        guard state.isOpen else {
             promise?.fail(ChannelError.outputClosed)
             return
         }
@@ -468,10 +398,8 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         promise: EventLoopPromise<Void>?
     ) {
         let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
-        statistics.messagesOut += 1
-        statistics.bytesOut += message.data.readableBytes
+        state.messageSent(bytes: message.data.readableBytes)
         configuration.metrics?.sent(bytes: message.data.readableBytes)
-        dataSinceIdleCheck = true
         if let deflate, deflate.shouldCompress(message.data.readableBytes) {
             do {
                 let compressed = try deflate.compress(message, allocator: context.channel.allocator)
@@ -481,7 +409,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
                 return
             } catch {
                 promise?.fail(error)
-                fail(WebSocketErrorCode.unexpectedServerError, "compression failure")
+                fail(.unexpectedServerError, "compression failure")
                 return
             }
         }
@@ -496,33 +424,28 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     /// Starts the closing handshake with `code`: sends Close, discards further data, and drops TCP
     /// when the client answers or `closeTimeout` passes.
     public func close(code: WebSocketErrorCode, reason: String = "") {
-        guard let context, closeState == .open else { return }
-        statistics.closedBy = statistics.closedBy ?? "server"
-        statistics.closeCodeSent = code
-        closeState = .closeSent
-        partial = nil
-        discardBacklog()
-        var payload = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
-        payload.write(webSocketErrorCode: code)
         // Control frames carry at most 125 bytes (§5.5), and the reason stays UTF-8.
         let sent = Self.utf8Prefix(of: reason, maxBytes: 123)
+        guard let context, state.closeRequested(code: code, reason: sent) else { return }
+        partial = nil
+        discardBacklog()
+        var payload = context.channel.allocator.buffer(capacity: 2 + sent.utf8.count)
+        payload.write(webSocketErrorCode: code)
         payload.writeString(sent)
-        closeReasonSent = sent
         context.writeAndFlush(
             wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)),
             promise: nil
         )
         needsFlush = false
         closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.limits.closeTimeout) { [self] in
-            guard let context = self.context else { return }
-            self.closeState = .closed
+            guard let context = self.context, self.state.closeTimerFired() else { return }
             context.close(promise: nil)
         }
     }
 
     private func rateLimited() {
         configuration.metrics?.rateLimited()
-        fail(WebSocketErrorCode.policyViolation, "message rate limit")
+        fail(.policyViolation, "message rate limit")
     }
 
     private func fail(_ code: WebSocketErrorCode, _ reason: String) {
@@ -564,7 +487,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     public var isWritable: Bool { context?.channel.isWritable ?? false }
 
     /// Whether the session can still send (no close started).
-    public var isOpen: Bool { closeState == .open && context != nil }
+    public var isOpen: Bool { state.isOpen && context != nil }
 
     public var eventLoop: (any EventLoop)? { context?.eventLoop }
 
@@ -603,27 +526,22 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     }
 
     private func keepaliveTick() {
-        guard let context, closeState == .open else { return }
-        deflate?.releaseIdleContexts(midMessage: partial != nil)
-        if heardFromClient {
-            heardFromClient = false
-            awaitingPong = false
-            scheduleKeepalive(in: configuration.limits.pingInterval)
-        } else if !awaitingPong {
-            awaitingPong = true
+        guard let context else { return }
+        let action = state.keepaliveFired()
+        if action != .none { deflate?.releaseIdleContexts(midMessage: partial != nil) }
+        switch action {
+        case .wait(let delay):
+            scheduleKeepalive(in: delay)
+        case .ping(let delay):
             context.writeAndFlush(
                 wrapOutboundOut(
                     WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))
                 ),
                 promise: nil
             )
-            scheduleKeepalive(in: configuration.limits.pongTimeout)
-        } else {
-            // The client is gone or stuck: no close handshake can be expected from it.
+            scheduleKeepalive(in: delay)
+        case .abort:
             logger.debug("websocket keepalive timeout", metadata: ["peer": .string(peer)])
-            statistics.closedBy = "server"
-            statistics.closeCodeSent = WebSocketErrorCode.unexpectedServerError
-            closeState = .closed
             var payload = context.channel.allocator.buffer(capacity: 2)
             payload.write(webSocketErrorCode: .unexpectedServerError)
             context.writeAndFlush(
@@ -631,18 +549,18 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
                 promise: nil
             )
             context.close(promise: nil)
+        case .none:
+            break
         }
     }
 
-    private func scheduleIdleCheck() {
+    private func scheduleIdleCheck(in delay: TimeAmount) {
         guard let context else { return }
-        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.limits.idleTimeout) { [self] in
-            guard self.closeState == .open else { return }
-            if self.dataSinceIdleCheck {
-                self.dataSinceIdleCheck = false
-                self.scheduleIdleCheck()
-            } else {
-                self.close(code: WebSocketErrorCode.normalClosure, reason: "idle timeout")
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            switch self.state.idleTimerFired() {
+            case .wait(let delay): self.scheduleIdleCheck(in: delay)
+            case .close(let code, let reason): self.close(code: code, reason: reason)
+            case .none: break
             }
         }
     }
