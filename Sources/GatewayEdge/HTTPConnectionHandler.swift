@@ -36,23 +36,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var acmeChallenges: ACMEChallenges? = nil
     }
 
-    /// What to do once the request's `.end` arrives.
-    private enum Pending {
-        case respond(HTTPResponseStatus, HTTPHeaders, String, keepAlive: Bool, head: Bool)
-        case upgrade(UpgradeNegotiator.Acceptance, HTTPRequestHead)
-        case file(StaticFiles.Found, ifNoneMatch: String?, keepAlive: Bool, head: Bool)
-    }
-
     private let dependencies: Dependencies
     private let decoder: ByteToMessageHandler<HTTPRequestDecoder>
     private let encoder: HTTPResponseEncoder
     private let requestGuard: HTTPRequestGuard
-    private var pending: Pending?
-    /// Set while a route decides an upgrade (a worker may be asked first).
-    private var awaitingVerdict = false
-    private var quiescing = false
-    private var responding = false
-    private var failed = false
+    /// The request's phase, and whether the gateway drains.
+    private var state = HTTPConnectionState()
+    /// What the router decided at the request's head, carried out at its end.
+    private var pending: (decision: RequestRouter.Decision, head: HTTPRequestHead)?
     /// The request being answered asked for an upgrade: a refusal is a failed handshake.
     private var answeringUpgrade = false
     /// The target of the request being answered, for the log line of a refused upgrade.
@@ -77,47 +68,56 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !failed else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
+            guard state.headArrived() else { return }
             context.triggerUserOutboundEvent(HTTPRequestGuard.Event.headReceived, promise: nil)
-            pending = decide(head, context: context)
+            pending = (decide(head, context: context), head)
         case .body:
             // Nothing here takes a body; it is read and dropped.
             break
         case .end:
-            guard let pending else { return }
-            self.pending = nil
-            switch pending {
-            case .respond(let status, let headers, let body, let keepAlive, let head):
-                respond(
-                    context: context,
-                    status: status,
-                    headers: headers,
-                    body: body,
-                    keepAlive: keepAlive && !quiescing,
-                    headOnly: head
-                )
-            case .file(let found, let ifNoneMatch, let keepAlive, let head):
+            let request = pending
+            pending = nil
+            var isUpgrade = false
+            if case .upgrade = request?.decision { isUpgrade = true }
+            switch state.endArrived(request, isUpgrade: isUpgrade) {
+            case .answer((.respond(var response), _), let keepAlive):
+                response.keepAlive = response.keepAlive && keepAlive
+                respond(context: context, response)
+            case .answer((.file(let settings, let relative, let ifNoneMatch, let keep, let headOnly), _), let keepAlive):
+                guard let found = StaticFiles.resolve(relative, in: settings), found.size <= StaticFiles.maxFileBytes
+                else {
+                    return respond(
+                        context: context,
+                        .init(
+                            status: .notFound,
+                            headers: [:],
+                            body: "not found\n",
+                            keepAlive: keep && keepAlive,
+                            headOnly: headOnly
+                        )
+                    )
+                }
                 serve(
                     found,
                     ifNoneMatch: ifNoneMatch,
                     context: context,
-                    keepAlive: keepAlive && !quiescing,
-                    headOnly: head
+                    keepAlive: keep && keepAlive,
+                    headOnly: headOnly
                 )
-            case .upgrade(let acceptance, let head):
-                if quiescing {
-                    respondDraining(context: context)
-                } else {
-                    decide(context: context, acceptance: acceptance, head: head)
-                }
+            case .askRoute((.upgrade(let acceptance), let head)):
+                decide(context: context, acceptance: acceptance, head: head)
+            case .refuseDraining:
+                respondDraining(context: context)
+            case .answer, .askRoute, .none:
+                break
             }
         }
     }
 
-    private func decide(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> Pending {
-        let keepAlive = head.isKeepAlive
+    /// The router's answer to a request head, with the routes of the snapshot it takes.
+    private func decide(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> RequestRouter.Decision {
         answeringUpgrade = UpgradeNegotiator.isUpgradeRequest(head)
         answeringTarget = head.uri
         snapshot = dependencies.live.current
@@ -128,131 +128,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 trusted: dependencies.limiter.trustedProxies
             )
         }
-        // HTTP-01 (RFC 8555 §8.3): answered before any redirect, since the CA asks on port 80.
-        if let challenges = dependencies.acmeChallenges, !answeringUpgrade {
-            let path = RouteTable.path(of: head.uri)
-            if path.hasPrefix(ACMEChallenges.httpPathPrefix) {
-                let token = String(path.dropFirst(ACMEChallenges.httpPathPrefix.count))
-                let keep = keepAlive && !hasBody(head)
-                guard head.method == .GET || head.method == .HEAD else {
-                    return .respond(
-                        .methodNotAllowed,
-                        ["Allow": "GET, HEAD"],
-                        "use GET\n",
-                        keepAlive: keep,
-                        head: false
-                    )
-                }
-                guard let keyAuthorization = challenges.keyAuthorization(forToken: token) else {
-                    return .respond(
-                        .notFound,
-                        [:],
-                        "no such ACME challenge\n",
-                        keepAlive: keep,
-                        head: head.method == .HEAD
-                    )
-                }
-                return .respond(.ok, [:], keyAuthorization, keepAlive: keep, head: head.method == .HEAD)
-            }
-        }
-        // A plain listener in front of https: everything but health checks moves there (308
-        // keeps the method and body), WebSocket upgrades included.
-        if let port = dependencies.redirectHTTPSPort {
-            let path = RouteTable.path(of: head.uri)
-            if path != HealthPaths.live, path != HealthPaths.ready {
-                let host = head.headers.first(name: "host").map(Self.hostWithoutPort) ?? "localhost"
-                let location = "https://" + host + (port == 443 ? "" : ":\(port)") + head.uri
-                return .respond(
-                    .permanentRedirect,
-                    ["Location": location],
-                    "moved to \(location)\n",
-                    keepAlive: keepAlive && !hasBody(head) && !answeringUpgrade,
-                    head: head.method == .HEAD
-                )
-            }
-        }
-        if answeringUpgrade {
-            switch UpgradeNegotiator.negotiate(head, routes: snapshot.routes) {
-            case .success(let acceptance):
-                if hasBody(head) {
-                    return .respond(.badRequest, [:], "an upgrade request has no body\n", keepAlive: false, head: false)
-                }
-                return .upgrade(acceptance, head)
-            case .failure(let refusal):
-                // The client wanted this connection to become a WebSocket; refused, it is done.
-                return .respond(refusal.status, refusal.headers, refusal.message + "\n", keepAlive: false, head: false)
-            }
-        }
-        let path = RouteTable.path(of: head.uri)
-        let isHead = head.method == .HEAD
-        let keep = keepAlive && !hasBody(head)
-        switch path {
-        case HealthPaths.live, HealthPaths.ready:
-            guard head.method == .GET || isHead else {
-                return .respond(.methodNotAllowed, ["Allow": "GET, HEAD"], "use GET\n", keepAlive: keep, head: false)
-            }
-            if path == HealthPaths.live {
-                return .respond(.ok, [:], "ok\n", keepAlive: keep, head: isHead)
-            }
-            let phase = dependencies.state.readiness
-            guard phase == .ready else {
-                return .respond(
-                    .serviceUnavailable,
-                    ["Retry-After": "1"],
-                    "\(phase.rawValue)\n",
-                    keepAlive: keep,
-                    head: isHead
-                )
-            }
-            // Public listeners say only what state the gateway is in; what is missing (a Redis
-            // address, an ACME error) is for the log and the admin API's /v1/status.
-            if let degradation = dependencies.state.degradation {
-                return degradation.blocksReadiness
-                    ? .respond(.serviceUnavailable, ["Retry-After": "1"], "degraded\n", keepAlive: keep, head: isHead)
-                    : .respond(.ok, [:], "degraded\n", keepAlive: keep, head: isHead)
-            }
-            return .respond(.ok, [:], "ready\n", keepAlive: keep, head: isHead)
-        default:
-            if snapshot.routes.route(forTarget: head.uri) != nil {
-                guard head.method == .GET || isHead else {
-                    return .respond(
-                        .methodNotAllowed,
-                        ["Allow": "GET"],
-                        "this path serves WebSocket connections\n",
-                        keepAlive: keep,
-                        head: false
-                    )
-                }
-                return .respond(
-                    .upgradeRequired,
-                    ["Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"],
-                    "this path serves WebSocket connections: connect with a WebSocket client\n",
-                    keepAlive: keep,
-                    head: isHead
-                )
-            }
-            if let (route, relative) = snapshot.routes.folder(forPath: path), case .static(let settings) = route.backend
-            {
-                guard head.method == .GET || isHead else {
-                    return .respond(
-                        .methodNotAllowed,
-                        ["Allow": "GET, HEAD"],
-                        "use GET\n",
-                        keepAlive: keep,
-                        head: false
-                    )
-                }
-                if let found = StaticFiles.resolve(relative, in: settings), found.size <= StaticFiles.maxFileBytes {
-                    return .file(
-                        found,
-                        ifNoneMatch: head.headers.first(name: "if-none-match"),
-                        keepAlive: keep,
-                        head: isHead
-                    )
-                }
-            }
-            return .respond(.notFound, [:], "not found\n", keepAlive: keep, head: isHead)
-        }
+        let gatewayState = dependencies.state
+        let router = RequestRouter(
+            routes: snapshot.routes,
+            redirectHTTPSPort: dependencies.redirectHTTPSPort,
+            acmeChallenge: dependencies.acmeChallenges.map { challenges in
+                { challenges.keyAuthorization(forToken: $0) }
+            },
+            health: { .init(phase: gatewayState.readiness, degradation: gatewayState.degradation) }
+        )
+        return router.decide(head)
     }
 
     /// Sends a file of a `static` route (read off the event loop), with an ETag for revalidation.
@@ -309,42 +194,24 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             case .failure:
                 self.respond(
                     context: context,
-                    status: .notFound,
-                    headers: [:],
-                    body: "not found\n",
-                    keepAlive: keepAlive,
-                    headOnly: false
+                    .init(status: .notFound, headers: [:], body: "not found\n", keepAlive: keepAlive, headOnly: false)
                 )
             }
         }
-    }
-
-    private func hasBody(_ head: HTTPRequestHead) -> Bool {
-        if head.headers.contains(name: "transfer-encoding") { return true }
-        if let length = head.headers.first(name: "content-length"), let value = Int(length), value > 0 { return true }
-        return false
     }
 
     /// 503 to an upgrade that arrives (or completes) while the gateway drains.
     private func respondDraining(context: ChannelHandlerContext) {
         respond(
             context: context,
-            status: .serviceUnavailable,
-            headers: [:],
-            body: "draining\n",
-            keepAlive: false,
-            headOnly: false
+            .init(status: .serviceUnavailable, headers: [:], body: "draining\n", keepAlive: false, headOnly: false)
         )
     }
 
-    private func respond(
-        context: ChannelHandlerContext,
-        status: HTTPResponseStatus,
-        headers extra: HTTPHeaders,
-        body: String,
-        keepAlive: Bool,
-        headOnly: Bool
-    ) {
+    private func respond(context: ChannelHandlerContext, _ response: RequestRouter.Response) {
+        let (status, extra, body, keepAlive, headOnly) = (
+            response.status, response.headers, response.body, response.keepAlive, response.headOnly
+        )
         if status.code >= 400 {
             dependencies.state.refused(status: Int(status.code))
             if answeringUpgrade {
@@ -390,14 +257,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func decide(context: ChannelHandlerContext, acceptance: UpgradeNegotiator.Acceptance, head: HTTPRequestHead)
     {
         guard let service = snapshot.services[acceptance.route.name] else {
-            return respond(
-                context: context,
-                status: .serviceUnavailable,
-                headers: [:],
-                body: "route not available\n",
-                keepAlive: false,
-                headOnly: false
-            )
+            return refuseUpgrade(context: context, .serviceUnavailable, "route not available")
         }
         let tlsHandler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
         let tlsVersion = tlsHandler?.tlsVersion
@@ -410,23 +270,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .full(let overall):
             dependencies.metrics.limitHit(overall ? "connections" : "connections_per_ip")
             let why = overall ? "the gateway is at its connection limit" : "too many connections from your address"
-            return respond(
-                context: context,
-                status: .serviceUnavailable,
-                headers: ["Retry-After": "5"],
-                body: why + "\n",
-                keepAlive: false,
-                headOnly: false
-            )
+            return refuseUpgrade(context: context, .serviceUnavailable, why, headers: ["Retry-After": "5"])
         case .tooFast(let seconds):
             dependencies.metrics.limitHit("connections_per_second_per_ip")
-            return respond(
+            return refuseUpgrade(
                 context: context,
-                status: .tooManyRequests,
-                headers: ["Retry-After": String(seconds)],
-                body: "too many new connections from your address\n",
-                keepAlive: false,
-                headOnly: false
+                .tooManyRequests,
+                "too many new connections from your address",
+                headers: ["Retry-After": String(seconds)]
             )
         }
         // The slot is held for the connection's life, or given back if it does not upgrade.
@@ -444,14 +295,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             tlsVersion: tlsVersion.map { "\($0)" }
         )
         request.clientSubject = clientSubject
-        awaitingVerdict = true
         guard let verifier = snapshot.verifiers[acceptance.route.name], let auth = acceptance.route.auth else {
             return ask(service, request, acceptance: acceptance, head: head, context: context, releaseSlot: releaseSlot)
         }
         // The route wants a token: checked before its service hears of the connection.
         guard let token = TokenExtractor.token(in: request.headers, target: head.uri, settings: auth) else {
             releaseSlot()
-            awaitingVerdict = false
             return refuseToken(AuthFailure(.missing, "a token is required"), context: context, peer: request.peer)
         }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -475,8 +324,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 )
             case .failure(let error):
                 releaseSlot()
-                handler.awaitingVerdict = false
-                guard context.channel.isActive else { return }
+                guard context.channel.isActive else { return handler.state.upgradeRefused() }
                 handler.refuseToken(
                     error as? AuthFailure ?? AuthFailure(.malformed, "the token is not a JWT"),
                     context: context,
@@ -496,13 +344,20 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             failure.code == .missing
             ? "Bearer realm=\"wssgate\""
             : "Bearer realm=\"wssgate\", error=\"invalid_token\", error_description=\"\(failure.message)\""
+        refuseUpgrade(context: context, .unauthorized, failure.message, headers: ["WWW-Authenticate": challenge])
+    }
+
+    /// A final answer to an upgrade request: the connection closes after it.
+    private func refuseUpgrade(
+        context: ChannelHandlerContext,
+        _ status: HTTPResponseStatus,
+        _ message: String,
+        headers: HTTPHeaders = [:]
+    ) {
+        state.upgradeRefused()
         respond(
             context: context,
-            status: .unauthorized,
-            headers: ["WWW-Authenticate": challenge],
-            body: failure.message + "\n",
-            keepAlive: false,
-            headOnly: false
+            .init(status: status, headers: headers, body: message + "\n", keepAlive: false, headOnly: false)
         )
     }
 
@@ -519,13 +374,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         service.prepare(request, eventLoop: context.eventLoop) { [self] verdict in
             let context = loopBoundContext.value
-            self.awaitingVerdict = false
             switch verdict {
             case .accept(let application):
-                guard context.channel.isActive, !self.quiescing else {
+                if case .abandon(let answerDraining) = self.state.upgradeAccepted(
+                    clientActive: context.channel.isActive
+                ) {
                     releaseSlot()
                     application.upgradeAbandoned()
-                    if context.channel.isActive { self.respondDraining(context: context) }
+                    if answerDraining { self.respondDraining(context: context) }
                     return
                 }
                 context.channel.closeFuture.whenComplete { _ in releaseSlot() }
@@ -538,9 +394,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     peer: request.peer
                 )
             case .passthrough(let upstream, let responseHead, let firstFrames):
-                guard context.channel.isActive, !self.quiescing else {
+                if case .abandon(let answerDraining) = self.state.upgradeAccepted(
+                    clientActive: context.channel.isActive
+                ) {
                     releaseSlot()
                     upstream.close(promise: nil)
+                    if answerDraining { self.respondDraining(context: context) }
                     return
                 }
                 context.channel.closeFuture.whenComplete { _ in releaseSlot() }
@@ -554,15 +413,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 )
             case .refuse(let status, let message):
                 releaseSlot()
-                guard context.channel.isActive else { return }
-                self.respond(
-                    context: context,
-                    status: HTTPResponseStatus(statusCode: status),
-                    headers: [:],
-                    body: message + "\n",
-                    keepAlive: false,
-                    headOnly: false
-                )
+                guard context.channel.isActive else { return self.state.upgradeRefused() }
+                self.refuseUpgrade(context: context, HTTPResponseStatus(statusCode: status), message)
             }
         }
     }
@@ -704,16 +556,17 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
         case let error as HTTPParserError:
-            guard !failed else { return }
-            failed = true
+            guard state.malformed() else { return }
             let status: HTTPResponseStatus = error == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
             respond(
                 context: context,
-                status: status,
-                headers: [:],
-                body: status == .badRequest ? "malformed request\n" : "request head too large\n",
-                keepAlive: false,
-                headOnly: false
+                .init(
+                    status: status,
+                    headers: [:],
+                    body: status == .badRequest ? "malformed request\n" : "request head too large\n",
+                    keepAlive: false,
+                    headOnly: false
+                )
             )
         case NIOSSLError.uncleanShutdown:
             context.close(promise: nil)
@@ -740,9 +593,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
-            quiescing = true
             // Between requests: close now. Mid-request: the response says `Connection: close`.
-            if pending == nil && !awaitingVerdict { context.close(promise: nil) }
+            if state.quiesce() { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -752,14 +604,5 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 extension String {
     fileprivate func trimmingSuffix(_ suffix: String) -> String {
         hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
-    }
-}
-
-extension HTTPConnectionHandler {
-    /// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
-    static func hostWithoutPort(_ host: String) -> String {
-        if host.hasPrefix("["), let close = host.firstIndex(of: "]") { return String(host[...close]) }
-        if let colon = host.lastIndex(of: ":"), !host[..<colon].contains(":") { return String(host[..<colon]) }
-        return host
     }
 }
