@@ -148,6 +148,7 @@ let package = Package(
         .target(
             name: "GatewayAuth",
             dependencies: [
+                "WorkerProtocol",
                 "GatewayCore",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -157,6 +158,7 @@ let package = Package(
         .target(
             name: "GatewayAdmin",
             dependencies: [
+                "WorkerProtocol",
                 "GatewayCluster",
                 "GatewayCore",
                 "GatewayHub",
@@ -187,6 +189,7 @@ let package = Package(
         .target(
             name: "GatewayEdge",
             dependencies: [
+                "WorkerProtocol",
                 "GatewayAuth",
                 .product(name: "NIOTLS", package: "swift-nio"),
                 "GatewayMetrics",

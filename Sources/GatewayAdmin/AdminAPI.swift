@@ -5,6 +5,7 @@ import GatewayWebSocket
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
+import WorkerProtocol
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -16,6 +17,7 @@ import Foundation
 import Glibc
 #elseif canImport(Musl)
 import Musl
+import WorkerProtocol
 #endif
 
 /// One admin request, as the HTTP side read it.

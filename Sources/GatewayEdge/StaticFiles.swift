@@ -1,4 +1,5 @@
 import GatewayCore
+import WorkerProtocol
 
 #if canImport(Glibc)
 import Glibc

@@ -309,13 +309,7 @@ extension Worker {
         /// The query string's parameters (percent-decoded).
         public var query: [String: String] {
             var result: [String: String] = [:]
-            for pair in (field(OpenField.query) ?? "").split(separator: "&") {
-                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                let key = String(parts[0]).removingPercentEncoding ?? String(parts[0])
-                let value =
-                    parts.count > 1 ? (String(parts[1]).replacingPlus.removingPercentEncoding ?? String(parts[1])) : ""
-                result[key] = value
-            }
+            for (name, value) in PercentDecoding.pairs(ofQuery: field(OpenField.query) ?? "") { result[name] = value }
             return result
         }
     }
@@ -331,25 +325,5 @@ extension Worker {
         public init(text: String) { self.init(kind: .text, data: ByteBuffer(string: text)) }
         public init(binary: [UInt8]) { self.init(kind: .binary, data: ByteBuffer(bytes: binary)) }
         public var text: String? { kind == .text ? String(buffer: data) : nil }
-    }
-}
-
-extension String {
-    fileprivate var replacingPlus: String { String(map { $0 == "+" ? " " : $0 }) }
-
-    fileprivate var removingPercentEncoding: String? {
-        var bytes: [UInt8] = []
-        var iterator = utf8.makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%") {
-                guard let high = iterator.next(), let low = iterator.next(),
-                    let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
-                else { return nil }
-                bytes.append(value)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
     }
 }

@@ -1,5 +1,6 @@
 /// `%XX` escapes in request targets, decoded one way everywhere: static paths (strict), and
-/// query strings (form style, `+` is a space) for the admin API and token lookup.
+/// query strings (form style, `+` is a space) for the admin API, token lookup and the workers'
+/// `:query` field (here, where both the gateway and the Swift worker library reach it).
 public enum PercentDecoding {
     /// The decoded text, or nil when an escape is malformed or the bytes are not UTF-8.
     public static func decode(_ text: some StringProtocol, plusAsSpace: Bool = false) -> String? {
@@ -43,8 +44,12 @@ public enum PercentDecoding {
     /// not decode is kept as it was sent); empty without a query.
     public static func queryPairs(of target: String) -> [(name: String, value: String)] {
         guard let mark = target.firstIndex(of: "?") else { return [] }
-        let query = target[target.index(after: mark)...].prefix { $0 != "#" }
-        return query.split(separator: "&").map { pair in
+        return pairs(ofQuery: target[target.index(after: mark)...].prefix { $0 != "#" })
+    }
+
+    /// The name/value pairs of a query string (without its `?`), decoded form style.
+    public static func pairs(ofQuery query: some StringProtocol) -> [(name: String, value: String)] {
+        query.split(separator: "&").map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let value = parts.count > 1 ? parts[1] : ""
             return (

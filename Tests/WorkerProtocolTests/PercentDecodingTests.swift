@@ -1,4 +1,4 @@
-import GatewayCore
+import WorkerProtocol
 import XCTest
 
 final class PercentDecodingTests: XCTestCase {
