@@ -64,6 +64,8 @@ let package = Package(
         ),
         // libyaml, the reference C YAML parser, found by pkg-config (libyaml-dev has libyaml.a).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // glibc's malloc.h, for malloc_trim (memory of closed connections given back).
+        .systemLibrary(name: "CMalloc"),
         // Reads YAML + environment + flags into a validated `GatewayConfiguration`.
         .target(
             name: "GatewayConfigLoader",
@@ -289,6 +291,7 @@ let package = Package(
         .executableTarget(
             name: "wssgate",
             dependencies: [
+                "CMalloc",
                 "GatewayAuth",
                 "GatewayMetrics",
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -297,6 +297,41 @@ def idle_memory(setup, connections):
     return (after - before) * 1024 / connections
 
 
+def churn(directory, cert, key, backend_port, connections, rounds):
+    """Memory given back: a fresh gateway, then `rounds` times open `connections` idle wss
+    connections to the echo route and close them. Returns the PSS per connection with them
+    open, and the gateway's PSS once they are closed, for every round."""
+    proc, port = start_wssgate(directory, cert, key, backend_port)
+    setup = Setup("wssgate echo (fresh)", "wss://127.0.0.1:%d/echo" % port, [proc], port)
+    base = pss_kib(setup.pids())
+    files_before = open_files(setup.pids())
+    open_per_connection, closed_kib = [], []
+    try:
+        for _ in range(rounds):
+            hold = tempfile.mktemp(prefix="wgb-hold")
+            open(hold, "w").close()
+            clients = [subprocess.Popen([PY, LOAD, "idle", setup.url, str(connections // CLIENT_PROCESSES), hold],
+                                        stdout=subprocess.PIPE, text=True) for _ in range(CLIENT_PROCESSES)]
+            for client in clients:
+                line = client.stdout.readline()
+                assert line.startswith("ready"), line
+            time.sleep(2.0)
+            open_per_connection.append((pss_kib(setup.pids()) - base) * 1024 / connections)
+            os.unlink(hold)
+            for client in clients:
+                client.wait(timeout=120)
+            deadline = time.time() + 60
+            while open_files(setup.pids()) > files_before + 10 and time.time() < deadline:
+                time.sleep(0.5)
+            time.sleep(6.0)  # the gateway looks every 2 s and trims once the count holds still
+            closed_kib.append(pss_kib(setup.pids()))
+    finally:
+        stop(proc)
+        started.remove(proc)
+    return {"connections": connections, "base_kib": base, "open_bytes_per_connection": open_per_connection,
+            "closed_kib": closed_kib}
+
+
 def handshakes(setup, seconds):
     result = subprocess.run(["openssl", "s_time", "-connect", "127.0.0.1:%d" % setup.port, "-new", "-time", str(seconds)],
                             capture_output=True, text=True, timeout=seconds + 60)
@@ -411,6 +446,7 @@ def main():
     # 10,000 proxied connections need 20,000 descriptors in one process; this machine's hard
     # limit is 20,000 and cannot be raised here, so 9,000 (for every setup alike).
     parser.add_argument("--idle", type=int, default=9_000)
+    parser.add_argument("--churn", action="store_true", help="only the open-and-close rounds (a quick look, no report)")
     parser.add_argument("--only", default="", help="run only setups whose name contains this, or one of these (comma-separated; a quick look, no report)")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
@@ -429,6 +465,13 @@ def main():
             Setup("wssgate worker", "wss://127.0.0.1:%d/worker" % gateway_port, [gateway], gateway_port),
             Setup("wssgate echo", "wss://127.0.0.1:%d/echo" % gateway_port, [gateway], gateway_port),
         ]
+        if args.churn or not args.only:
+            results["churn"] = churn(directory, cert, key, backend_port, 2000, 5)
+            print("wssgate echo, 5 rounds of 2,000 connections opened and closed: %s bytes per connection open; PSS %s KiB closed (fresh: %d KiB)" % (
+                ", ".join("%.0f" % v for v in results["churn"]["open_bytes_per_connection"]),
+                ", ".join("%d" % v for v in results["churn"]["closed_kib"]), results["churn"]["base_kib"]), flush=True)
+            if args.churn:
+                return
         if args.only:
             setups = [setup for setup in setups if any(part in setup.name for part in args.only.split(","))]
         results["startup_ms"] = startup(directory, cert, key, backend_port, max(args.runs, 5))

@@ -251,6 +251,7 @@ struct RunCommand: AsyncParsableCommand {
         // stop their processes); the admin API and the cluster link stay up through the drain.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: systemd), .init(service: admin), .init(service: reload),
+            .init(service: HeapTrimmer(state: state, logger: logger)),
         ]
         if let certificates { services.append(.init(service: certificates)) }
         if let cluster { services.append(.init(service: cluster)) }
