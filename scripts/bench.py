@@ -191,6 +191,63 @@ http {
     return proc, port
 
 
+def start_haproxy(directory, cert, key, backend_port):
+    """HAProxy as Debian ships it, terminating TLS in front of the backend: one process with a
+    thread per CPU (its default), HTTP mode, which passes the upgrade and then tunnels."""
+    port = free_port()
+    pem = os.path.join(directory, "haproxy.pem")
+    with open(pem, "w") as out, open(cert) as c, open(key) as k:
+        out.write(c.read() + k.read())
+    conf = os.path.join(directory, "haproxy.cfg")
+    with open(conf, "w") as f:
+        f.write("""
+global
+    maxconn 9500
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 3600s
+    timeout server 3600s
+    timeout tunnel 3600s
+frontend wss
+    bind 127.0.0.1:%(port)d ssl crt %(pem)s
+    default_backend echo
+backend echo
+    server backend 127.0.0.1:%(backend)d
+""" % {"port": port, "pem": pem, "backend": backend_port})
+    proc = spawn(["haproxy", "-db", "-f", conf], stdout=subprocess.DEVNULL, stderr=open(os.path.join(directory, "haproxy.log"), "w"))
+    wait_port(port)
+    return proc, port
+
+
+def start_caddy(directory, cert, key, backend_port):
+    """Caddy as Debian ships it: TLS with our certificate (no ACME, no admin endpoint),
+    `reverse_proxy`, which passes WebSocket upgrades by itself."""
+    port = free_port()
+    conf = os.path.join(directory, "Caddyfile")
+    with open(conf, "w") as f:
+        f.write("""{
+    admin off
+    auto_https off
+    log {
+        level ERROR
+    }
+}
+https://127.0.0.1:%(port)d {
+    tls %(cert)s %(key)s
+    reverse_proxy 127.0.0.1:%(backend)d
+}
+""" % {"port": port, "cert": cert, "key": key, "backend": backend_port})
+    home = os.path.join(directory, "caddy-home")
+    os.makedirs(home, exist_ok=True)
+    env = dict(os.environ, HOME=home, XDG_DATA_HOME=home, XDG_CONFIG_HOME=home)
+    proc = spawn(["caddy", "run", "--config", conf, "--adapter", "caddyfile"], env=env, stdout=subprocess.DEVNULL,
+                 stderr=open(os.path.join(directory, "caddy.log"), "w"))
+    wait_port(port)
+    return proc, port
+
+
 # The hub route every benchmark gateway has, and no admin API.
 HUB_AND_NO_ADMIN = """  hub:
     path: /hub
@@ -226,6 +283,9 @@ def start_wssgate(directory, cert, key, backend_port):
     path: /echo
     kind: echo
     compression: { enabled: false }
+  echo-deflate:
+    path: /echo-deflate
+    kind: echo
   proxy:
     path: /proxy
     kind: proxy
@@ -274,27 +334,128 @@ def open_files(pids):
     return total
 
 
-def idle_memory(setup, connections):
+def memory_kib(pids):
+    """RSS and PSS, KiB, summed over the processes."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/smaps_rollup" % pid) as f:
+                text = f.read()
+            rss += int(re.search(r"^Rss:\s+(\d+) kB", text, re.M).group(1))
+            pss += int(re.search(r"^Pss:\s+(\d+) kB", text, re.M).group(1))
+        except (OSError, AttributeError):
+            pass
+    return rss, pss
+
+
+def socket_buffer_bytes(server_ports, backend_ports):
+    """Kernel memory charged to the setup's own TCP sockets (`ss -m`: receive queue, send queue,
+    forward allocation and options, r + w + f + o): the accepted client connections (local port
+    a server port) and, for proxies, both ends of the backend connections. The load
+    generator's sockets are not counted."""
+    out = subprocess.run(["ss", "-tmnH", "state", "established"], capture_output=True, text=True).stdout.splitlines()
+    total = 0
+    for line, memory in zip(out[0::2], out[1::2]):
+        fields = line.split()
+        local, peer = int(fields[2].rsplit(":", 1)[1]), int(fields[3].rsplit(":", 1)[1])
+        if local in server_ports or local in backend_ports or peer in backend_ports:
+            counts = dict((m.group(1), int(m.group(2))) for m in re.finditer(r"([a-z]+)(\d+)", memory))
+            total += sum(counts.get(k, 0) for k in ("r", "w", "f", "o"))
+    return total
+
+
+def slab_kib():
+    with open("/proc/meminfo") as f:
+        return int(re.search(r"^Slab:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+def hold_idle(url, connections, variant):
+    """Opens `connections` idle connections over the client processes; returns (clients, hold
+    file): they stay open until release_idle."""
     hold = tempfile.mktemp(prefix="wgb-hold")
     open(hold, "w").close()
-    files_before = open_files(setup.pids())
-    before = pss_kib(setup.pids())
-    clients = [subprocess.Popen([PY, LOAD, "idle", setup.url, str(connections // CLIENT_PROCESSES), hold], stdout=subprocess.PIPE, text=True)
-               for _ in range(CLIENT_PROCESSES)]
+    per_client = max(1, connections // CLIENT_PROCESSES)
+    clients = [subprocess.Popen([PY, LOAD, "idle", url, str(per_client), hold, variant], stdout=subprocess.PIPE, text=True)
+               for _ in range(CLIENT_PROCESSES if connections > 1 else 1)]
     for client in clients:
         line = client.stdout.readline()
-        assert line.startswith("ready"), line
-    time.sleep(2.0)
-    after = pss_kib(setup.pids())
+        assert line.startswith("ready"), "idle connections to %s: %r" % (url, line)
+    return clients, hold
+
+
+def release_idle(clients, hold, setup, files_before):
     os.unlink(hold)
     for client in clients:
         client.wait(timeout=120)
-    # Wait until the setup has let go of the connections (the backend is shared by the next
-    # setup, and its descriptors are limited).
     deadline = time.time() + 120
-    while open_files(setup.pids()) > files_before + 100 and time.time() < deadline:
+    while open_files(setup.pids()) > files_before + 10 and time.time() < deadline:
         time.sleep(0.5)
-    return (after - before) * 1024 / connections
+
+
+# The memory benchmark's setups: (name, what starts its processes, route, idle variant). Each gets
+# new processes, so the figure is what a user who starts one and connects sees.
+def memory_setups():
+    def gateway(route, variant=""):
+        def start(directory, cert, key):
+            backend, backend_port = start_backend() if route == "proxy" else (None, None)
+            proc, port = start_wssgate(directory, cert, key, backend_port or 9)
+            return [proc] + ([backend] if backend else []), port, "wss://127.0.0.1:%d/%s" % (port, route), [backend_port] if backend else []
+        return start
+
+    def peer(start_peer):
+        def start(directory, cert, key):
+            backend, backend_port = start_backend()
+            proc, port = start_peer(directory, cert, key, backend_port)
+            return [proc, backend], port, "wss://127.0.0.1:%d/" % port, [backend_port]
+        return start
+
+    return [
+        ("nginx → backend", peer(start_nginx), ""),
+        ("HAProxy → backend", peer(start_haproxy), ""),
+        ("Caddy → backend", peer(start_caddy), ""),
+        ("wssgate proxy → backend", gateway("proxy"), ""),
+        ("wssgate worker", gateway("worker"), ""),
+        ("wssgate echo", gateway("echo"), ""),
+        ("wssgate echo, permessage-deflate", gateway("echo-deflate"), "deflate"),
+        ("wssgate hub, a subscription each", gateway("hub"), "subscribe"),
+    ]
+
+
+def fresh_idle_memory(directory, cert, key, connections, only, settle):
+    """Memory per idle wss:// connection, whole setup, on new processes: "before" after start
+    and one warm-up connection (opened, held, closed), "after" with `connections` open and
+    `settle` seconds of quiet. PSS and RSS of every process of the setup, and the kernel's
+    memory for the setup's sockets (socket buffers, and slab, which counts both ends)."""
+    figures = {}
+    for name, start, variant in memory_setups():
+        if only and not any(part in name for part in only.split(",")):
+            continue
+        procs, port, url, backend_ports = start(directory, cert, key)
+        setup = Setup(name, url, procs, port)
+        try:
+            files_before = open_files(setup.pids())
+            clients, hold = hold_idle(url, 1, variant)
+            time.sleep(0.5)
+            release_idle(clients, hold, setup, files_before)
+            time.sleep(1.0)
+            rss0, pss0 = memory_kib(setup.pids())
+            sock0, slab0 = socket_buffer_bytes({port}, set(backend_ports)), slab_kib()
+            clients, hold = hold_idle(url, connections, variant)
+            count = connections // CLIENT_PROCESSES * CLIENT_PROCESSES
+            time.sleep(settle)
+            rss1, pss1 = memory_kib(setup.pids())
+            sock1, slab1 = socket_buffer_bytes({port}, set(backend_ports)), slab_kib()
+            release_idle(clients, hold, setup, files_before)
+        finally:
+            for proc in procs:
+                stop(proc)
+                started.remove(proc)
+        figures[name] = {"pss": (pss1 - pss0) * 1024 / count, "rss": (rss1 - rss0) * 1024 / count,
+                         "socket_buffers": (sock1 - sock0) / count, "slab": (slab1 - slab0) * 1024 / count,
+                         "fresh_pss_kib": pss0, "connections": count}
+        print("%-34s idle, fresh: PSS %6.0f  RSS %6.0f bytes per connection; kernel: socket buffers %5.0f, slab %5.0f (both ends)" % (
+            name, figures[name]["pss"], figures[name]["rss"], figures[name]["socket_buffers"], figures[name]["slab"]), flush=True)
+    return figures
 
 
 def churn(directory, cert, key, backend_port, connections, rounds):
@@ -333,10 +494,17 @@ def churn(directory, cert, key, backend_port, connections, rounds):
 
 
 def handshakes(setup, seconds):
-    result = subprocess.run(["openssl", "s_time", "-connect", "127.0.0.1:%d" % setup.port, "-new", "-time", str(seconds)],
-                            capture_output=True, text=True, timeout=seconds + 60)
-    m = re.search(r"(\d+) connections in ([\d.]+) real seconds", result.stdout)
-    return int(m.group(1)) / float(m.group(2)) if m else 0.0
+    """New TLS handshakes per second: CLIENT_PROCESSES `openssl s_time -new` at once (full
+    handshakes, no resumption), their rates summed; one client process alone is the limit on 2
+    CPUs, not the server."""
+    clients = [subprocess.Popen(["openssl", "s_time", "-connect", "127.0.0.1:%d" % setup.port, "-new", "-time", str(seconds)],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(CLIENT_PROCESSES)]
+    total = 0.0
+    for client in clients:
+        out = client.communicate(timeout=seconds + 60)[0]
+        m = re.search(r"(\d+) connections in ([\d.]+) real seconds", out)
+        total += int(m.group(1)) / float(m.group(2)) if m else 0.0
+    return total
 
 
 def hub_fanout(urls, subscribers, messages):
@@ -447,6 +615,8 @@ def main():
     # limit is 20,000 and cannot be raised here, so 9,000 (for every setup alike).
     parser.add_argument("--idle", type=int, default=9_000)
     parser.add_argument("--churn", action="store_true", help="only the open-and-close rounds (a quick look, no report)")
+    parser.add_argument("--memory", action="store_true", help="only the fresh idle-memory setups (with --only: some of them; a quick look, no report)")
+    parser.add_argument("--settle", type=float, default=6.0, help="seconds the idle connections are held before memory is read")
     parser.add_argument("--only", default="", help="run only setups whose name contains this, or one of these (comma-separated; a quick look, no report)")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
@@ -454,13 +624,20 @@ def main():
     os.chmod(directory, 0o755)
     cert, key = certificate(directory)
     results = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()},
-               "runs": args.runs, "idle_connections": args.idle, "setups": {}}
+               "runs": args.runs, "idle_connections": args.idle, "settle": args.settle, "setups": {}}
     try:
+        if args.memory:
+            fresh_idle_memory(directory, cert, key, args.idle, args.only, args.settle)
+            return
         backend, backend_port = start_backend()
         nginx, nginx_port = start_nginx(directory, cert, key, backend_port)
+        haproxy, haproxy_port = start_haproxy(directory, cert, key, backend_port)
+        caddy, caddy_port = start_caddy(directory, cert, key, backend_port)
         gateway, gateway_port = start_wssgate(directory, cert, key, backend_port)
         setups = [
             Setup("nginx → backend", "wss://127.0.0.1:%d/" % nginx_port, [nginx, backend], nginx_port),
+            Setup("HAProxy → backend", "wss://127.0.0.1:%d/" % haproxy_port, [haproxy, backend], haproxy_port),
+            Setup("Caddy → backend", "wss://127.0.0.1:%d/" % caddy_port, [caddy, backend], caddy_port),
             Setup("wssgate proxy → backend", "wss://127.0.0.1:%d/proxy" % gateway_port, [gateway, backend], gateway_port),
             Setup("wssgate worker", "wss://127.0.0.1:%d/worker" % gateway_port, [gateway], gateway_port),
             Setup("wssgate echo", "wss://127.0.0.1:%d/echo" % gateway_port, [gateway], gateway_port),
@@ -499,22 +676,20 @@ def main():
             figures["handshakes_per_s"] = statistics.median(shaken[setup.name])
             print("%-26s handshakes %.0f/s" % (setup.name, figures["handshakes_per_s"]), flush=True)
             results["setups"][setup.name] = figures
-        # Idle memory: PSS of every process of the setup (the backend counts for setups 1 and 2,
-        # the worker for setup 3), before and after opening the connections.
-        for setup in setups:
-            memory = idle_memory(setup, args.idle)
-            results["setups"][setup.name]["idle_bytes_per_connection"] = memory
-            print("%-26s idle %.0f bytes per connection" % (setup.name, memory), flush=True)
-        if args.only:
-            return
-        rate = statistics.median(hub_fanout(["wss://127.0.0.1:%d/hub" % gateway_port], 1000, 300) for _ in range(args.runs))
-        results["hub_fanout_per_s"] = rate
-        print("wssgate hub fan-out: %.0f messages delivered/s (1,000 subscribers)" % rate, flush=True)
-        ports = start_cluster(directory, cert, key)
-        urls = ["wss://127.0.0.1:%d/hub" % port for port in ports]
-        rate = statistics.median(hub_fanout(urls, 999, 300) for _ in range(args.runs))
-        results["cluster_fanout_per_s"] = rate
-        print("wssgate cluster fan-out: %.0f messages delivered/s (3 nodes through Redis, 999 subscribers)" % rate, flush=True)
+        if not args.only:
+            rate = statistics.median(hub_fanout(["wss://127.0.0.1:%d/hub" % gateway_port], 1000, 300) for _ in range(args.runs))
+            results["hub_fanout_per_s"] = rate
+            print("wssgate hub fan-out: %.0f messages delivered/s (1,000 subscribers)" % rate, flush=True)
+            ports = start_cluster(directory, cert, key)
+            urls = ["wss://127.0.0.1:%d/hub" % port for port in ports]
+            rate = statistics.median(hub_fanout(urls, 999, 300) for _ in range(args.runs))
+            results["cluster_fanout_per_s"] = rate
+            print("wssgate cluster fan-out: %.0f messages delivered/s (3 nodes through Redis, 999 subscribers)" % rate, flush=True)
+        # The processes above have served every setup: idle memory is measured on new ones.
+        for proc in reversed(started):
+            stop(proc)
+        started.clear()
+        results["memory"] = fresh_idle_memory(directory, cert, key, args.idle, args.only, args.settle)
     finally:
         for proc in reversed(started):
             stop(proc)

@@ -7,7 +7,7 @@
 #          tests), pebble and pebble-challtestsrv (the ACME tests), a Python venv with websockets
 #          and pytest, and Autobahn|Testsuite's wstest (Python 2.7, see scripts/setup-autobahn.sh)
 #   image: buildah, podman and runc (containers without a Docker engine)
-#   bench: nginx (the baseline) and a venv with picows, uvloop and matplotlib (make bench)
+#   bench: nginx, HAProxy and Caddy (the peers) and a venv with picows, uvloop and matplotlib (make bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
@@ -19,7 +19,7 @@ case "$mode" in
   # when no docker client is there already.
   image) apt_packages=(buildah podman runc file binutils ca-certificates openssl)
          command -v docker >/dev/null 2>&1 || apt_packages+=(docker.io) ;;
-  bench) apt_packages+=(openssl nginx python3-venv redis-server) ;;
+  bench) apt_packages+=(openssl nginx haproxy caddy python3-venv redis-server) ;;
 esac
 
 missing=()
@@ -41,9 +41,14 @@ if [ "$mode" = bench ]; then
     python3 -m venv "$bench_venv"
     "$bench_venv/bin/pip" install -q --disable-pip-version-check picows==2.3.1 uvloop==0.23.0 matplotlib==3.11.2
   fi
-  # nginx is started by the benchmark itself, by PID; the packaged service stays off.
-  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
-    echo "install-deps: note: the nginx service is running; the benchmark starts its own on other ports"
+  # nginx, HAProxy and Caddy are started by the benchmark itself, by PID, on ports of its own;
+  # the packaged services may run beside them.
+  if command -v systemctl >/dev/null 2>&1; then
+    for service in nginx haproxy caddy; do
+      if systemctl is-active --quiet "$service" 2>/dev/null; then
+        echo "install-deps: note: the $service service is running; the benchmark starts its own on other ports"
+      fi
+    done
   fi
   exit 0
 fi

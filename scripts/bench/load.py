@@ -3,8 +3,12 @@ uvloop, the fastest client measured on these machines.
 
   load.py rtt URL CONNECTIONS SIZE SECONDS   echo round trips, one message in flight per
                                              connection; prints {"count", "latencies_us"}
-  load.py idle URL CONNECTIONS HOLD_FILE     opens connections, writes "ready", holds them
-                                             until HOLD_FILE disappears
+  load.py idle URL CONNECTIONS HOLD_FILE [deflate|subscribe]
+                                             opens connections, writes "ready", holds them
+                                             until HOLD_FILE disappears; deflate: each offers
+                                             permessage-deflate (and checks it was accepted);
+                                             subscribe: each subscribes to a topic of its own
+                                             on the hub route (and waits for the ack)
   load.py sub URL CONNECTIONS TOPIC COUNT    hub subscribers; prints when each got COUNT
   load.py pub URL TOPIC COUNT SIZE           one hub publisher
 """
@@ -97,21 +101,41 @@ async def rtt(url, connections, size, seconds):
 
 
 class Idle(WSListener):
+    def __init__(self, topic=None):
+        self.topic = topic
+        self.acked = asyncio.get_running_loop().create_future()
+
+    def on_ws_connected(self, transport):
+        if self.topic:
+            transport.send(WSMsgType.TEXT, json.dumps({"op": "subscribe", "topic": self.topic}).encode())
+        elif not self.acked.done():
+            self.acked.set_result(None)
+
     def on_ws_frame(self, transport, frame):
         if frame.msg_type == WSMsgType.PING:
             transport.send_pong(frame.get_payload_as_bytes())
+        elif frame.msg_type == WSMsgType.TEXT and b'"op":"ack"' in frame.get_payload_as_bytes() and not self.acked.done():
+            self.acked.set_result(None)
 
 
-async def idle(url, connections, hold_file):
+async def idle(url, connections, hold_file, variant=""):
     transports = []
     semaphore = asyncio.Semaphore(64)
+    offer = {"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"} if variant == "deflate" else None
+    base = "%d-%d" % (os.getpid(), int(time.time()))
 
-    async def one():
+    async def one(index):
         async with semaphore:
-            transport, _ = await ws_connect(Idle, url, ssl_context=context(url), websocket_handshake_timeout=60)
+            topic = "idle.%s.%d" % (base, index) if variant == "subscribe" else None
+            transport, listener = await ws_connect(lambda: Idle(topic), url, ssl_context=context(url), websocket_handshake_timeout=60,
+                                                   extra_headers=offer)
+            if offer:
+                accepted = transport.response.headers.get("sec-websocket-extensions", "")
+                assert accepted.startswith("permessage-deflate"), "permessage-deflate not accepted: %r" % accepted
+            await asyncio.wait_for(listener.acked, 60)
             transports.append(transport)
 
-    await asyncio.gather(*(one() for _ in range(connections)))
+    await asyncio.gather(*(one(index) for index in range(connections)))
     print("ready", len(transports), flush=True)
     while os.path.exists(hold_file):
         await asyncio.sleep(0.2)
@@ -191,7 +215,7 @@ if __name__ == "__main__":
     if mode == "rtt":
         asyncio.run(rtt(args[0], int(args[1]), int(args[2]), float(args[3])))
     elif mode == "idle":
-        asyncio.run(idle(args[0], int(args[1]), args[2]))
+        asyncio.run(idle(args[0], int(args[1]), args[2], args[3] if len(args) > 3 else ""))
     elif mode == "sub":
         asyncio.run(sub(args[0], int(args[1]), args[2], int(args[3]), args[4]))
     elif mode == "pub":
