@@ -119,14 +119,7 @@ def cpu_seconds(pids):
 
 
 def pss_kib(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open("/proc/%d/smaps_rollup" % pid) as f:
-                total += int(re.search(r"^Pss:\s+(\d+) kB", f.read(), re.M).group(1))
-        except (OSError, AttributeError):
-            pass
-    return total
+    return memory_kib(pids)[1]
 
 
 class Setup:
