@@ -478,11 +478,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     ) {
         let route = acceptance.route
         let channel = context.channel
-        // Every line about the session names it as the admin API and the workers do, and its
-        // request target (query secrets are redacted by the log handler).
-        var sessionLogger = dependencies.logger
-        sessionLogger[metadataKey: "conn"] = .stringConvertible(connectionID)
-        sessionLogger[metadataKey: "target"] = .string(target)
         let session = WebSocketSessionHandler(
             configuration: .init(
                 routeName: route.name,
@@ -494,7 +489,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             ),
             application: application,
             peer: peer,
-            logger: sessionLogger
+            // Every line about the session names it as the admin API and the workers do, and
+            // its request target (query secrets are redacted by the log handler).
+            logger: dependencies.logger,
+            connectionID: connectionID,
+            target: target
         )
         let state = dependencies.state
         // Listed before the client can hear its 101: an admin request it prompts finds it.

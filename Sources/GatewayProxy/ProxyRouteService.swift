@@ -75,6 +75,7 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(settings.connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.recvAllocator, value: ReceiveBuffers.connection)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try handshake?(channel) }
             }

@@ -50,7 +50,12 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     public let peer: String
     public let openedAt: NIODeadline
     private let application: any WebSocketApplication
-    private var logger: Logger
+    private let logger: Logger
+    /// The connection's number and request target, put on each line the session logs when the
+    /// line is made: a Logger copy carrying them would keep a metadata dictionary (~150 bytes)
+    /// on every idle connection.
+    private let connectionID: UInt64?
+    private let target: String?
     private var context: ChannelHandlerContext?
     /// The session's rules: frame order, closing handshake, keepalive, idle, rate.
     private var state: WebSocketSessionState
@@ -64,23 +69,34 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private var inReadBatch = false
     private var readPending = false
     private var readingPaused = false
-    private var keepaliveTimer: Scheduled<Void>?
-    private var idleTimer: Scheduled<Void>?
-    private var closeTimer: Scheduled<Void>?
+    private var keepaliveTimer: NIOScheduledCallback?
+    private var idleTimer: NIOScheduledCallback?
+    private var closeTimer: NIOScheduledCallback?
     /// Pushed messages waiting for the client to take what is already queued (`drop-oldest`
-    /// policy only), and their bytes: bounded by `send_queue_bytes`.
-    private var backlog = CircularBuffer<WebSocketMessage>()
+    /// policy only), and their bytes: bounded by `send_queue_bytes`. It starts with one slot and
+    /// goes back to one when drained: most sessions never backlog, and the default 16 slots cost
+    /// ~770 bytes on every idle connection.
+    private var backlog = CircularBuffer<WebSocketMessage>(initialCapacity: 1)
     private var backlogBytes = 0
 
     /// The reason that goes with the close code the application is told: the client's, when it
     /// started the closing handshake; otherwise the one sent to it ("" when there was none).
     public var closeReason: String { state.closeReason }
 
-    public init(configuration: Configuration, application: any WebSocketApplication, peer: String, logger: Logger) {
+    public init(
+        configuration: Configuration,
+        application: any WebSocketApplication,
+        peer: String,
+        logger: Logger,
+        connectionID: UInt64? = nil,
+        target: String? = nil
+    ) {
         self.configuration = configuration
         self.application = application
         self.peer = peer
         self.logger = logger
+        self.connectionID = connectionID
+        self.target = target
         self.deflate = configuration.deflate.map(PerMessageDeflate.init(parameters:))
         self.openedAt = .now()
         self.state = WebSocketSessionState(
@@ -146,8 +162,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         let duration = NIODeadline.now() - openedAt
         logger.info(
             "websocket closed",
-            metadata: [
-                "peer": .string(peer),
+            metadata: lineMetadata([
                 "route": .string(configuration.routeName),
                 "duration_ms": .stringConvertible(duration.nanoseconds / 1_000_000),
                 "messages_in": .stringConvertible(statistics.messagesIn),
@@ -158,8 +173,17 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
                 "closed_by": .string(statistics.closedBy ?? "tcp"),
                 "compression": .string(deflate == nil ? "off" : "on"),
                 "dropped": .stringConvertible(statistics.messagesDropped),
-            ]
+            ])
         )
+    }
+
+    /// A line's metadata with the session's own (peer, connection, target) added.
+    private func lineMetadata(_ metadata: Logger.Metadata) -> Logger.Metadata {
+        var metadata = metadata
+        metadata["peer"] = .string(peer)
+        if let connectionID { metadata["conn"] = .stringConvertible(connectionID) }
+        if let target { metadata["target"] = .string(target) }
+        return metadata
     }
 
     // MARK: Inbound
@@ -311,7 +335,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             }
             return
         }
-        logger.debug("websocket connection error", metadata: ["peer": .string(peer), "error": .string("\(error)")])
+        logger.debug("websocket connection error", metadata: lineMetadata(["error": .string("\(error)")]))
         context.close(promise: nil)
     }
 
@@ -369,6 +393,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             backlogBytes -= message.data.readableBytes
             writeMessage(message, context: context, promise: nil)
         }
+        if backlog.isEmpty && backlog.capacity > 1 { backlog = CircularBuffer(initialCapacity: 1) }
         context.flush()
     }
 
@@ -376,7 +401,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private func discardBacklog() {
         state.dropped(backlog.count)
         if !backlog.isEmpty { configuration.metrics?.dropped(backlog.count) }
-        backlog.removeAll()
+        backlog = CircularBuffer(initialCapacity: 1)
         backlogBytes = 0
     }
 
@@ -437,10 +462,12 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             promise: nil
         )
         needsFlush = false
-        closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.limits.closeTimeout) { [self] in
-            guard let context = self.context, self.state.closeTimerFired() else { return }
-            context.close(promise: nil)
-        }
+        closeTimer = schedule(.close, in: configuration.limits.closeTimeout)
+    }
+
+    private func closeTimerFired() {
+        guard let context, state.closeTimerFired() else { return }
+        context.close(promise: nil)
     }
 
     private func rateLimited() {
@@ -451,7 +478,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private func fail(_ code: WebSocketErrorCode, _ reason: String) {
         logger.debug(
             "websocket failed",
-            metadata: ["peer": .string(peer), "code": .stringConvertible(code.code), "reason": .string(reason)]
+            metadata: lineMetadata(["code": .stringConvertible(code.code), "reason": .string(reason)])
         )
         close(code: code, reason: code == WebSocketErrorCode.unexpectedServerError ? "" : reason)
     }
@@ -506,10 +533,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         if event is ChannelShouldQuiesceEvent {
             let spread = configuration.drainSpread.nanoseconds
             if spread > 0 {
-                let delay = TimeAmount.nanoseconds(Int64.random(in: 0..<spread))
-                context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
-                    self.close(code: WebSocketErrorCode.goingAway, reason: "server shutting down")
-                }
+                schedule(.drain, in: .nanoseconds(Int64.random(in: 0..<spread)))
             } else {
                 close(code: WebSocketErrorCode.goingAway, reason: "server shutting down")
             }
@@ -518,11 +542,37 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         context.fireUserInboundEventTriggered(event)
     }
 
-    private func scheduleKeepalive(in delay: TimeAmount) {
-        guard let context else { return }
-        keepaliveTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
-            self.keepaliveTick()
+    /// What the session's timers run. A callback handler holding the session, rather than NIO's
+    /// `scheduleTask`, which makes a promise and a closure context for every timer: an idle
+    /// connection always has two timers pending (keepalive and idle check).
+    private struct Timer: NIOScheduledCallbackHandler {
+        enum Kind { case keepalive, idle, close, drain }
+        let session: WebSocketSessionHandler
+        let kind: Kind
+
+        func handleScheduledCallback(eventLoop: some EventLoop) {
+            switch kind {
+            case .keepalive: session.keepaliveTick()
+            case .idle: session.idleCheck()
+            case .close: session.closeTimerFired()
+            case .drain: session.close(code: WebSocketErrorCode.goingAway, reason: "server shutting down")
+            }
         }
+    }
+
+    /// Runs `kind` after `delay` on the session's event loop (nil once the channel is gone or the
+    /// loop is shutting down: nothing is left to time).
+    @discardableResult
+    private func schedule(_ kind: Timer.Kind, in delay: TimeAmount) -> NIOScheduledCallback? {
+        guard let context else { return nil }
+        return try? context.eventLoop.assumeIsolated().scheduleCallback(
+            in: delay,
+            handler: Timer(session: self, kind: kind)
+        )
+    }
+
+    private func scheduleKeepalive(in delay: TimeAmount) {
+        keepaliveTimer = schedule(.keepalive, in: delay)
     }
 
     private func keepaliveTick() {
@@ -541,7 +591,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             )
             scheduleKeepalive(in: delay)
         case .abort:
-            logger.debug("websocket keepalive timeout", metadata: ["peer": .string(peer)])
+            logger.debug("websocket keepalive timeout", metadata: lineMetadata([:]))
             var payload = context.channel.allocator.buffer(capacity: 2)
             payload.write(webSocketErrorCode: .unexpectedServerError)
             context.writeAndFlush(
@@ -555,13 +605,14 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     }
 
     private func scheduleIdleCheck(in delay: TimeAmount) {
-        guard let context else { return }
-        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
-            switch self.state.idleTimerFired() {
-            case .wait(let delay): self.scheduleIdleCheck(in: delay)
-            case .close(let code, let reason): self.close(code: code, reason: reason)
-            case .none: break
-            }
+        idleTimer = schedule(.idle, in: delay)
+    }
+
+    private func idleCheck() {
+        switch state.idleTimerFired() {
+        case .wait(let delay): scheduleIdleCheck(in: delay)
+        case .close(let code, let reason): close(code: code, reason: reason)
+        case .none: break
         }
     }
 
