@@ -66,6 +66,8 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // glibc's malloc.h, for malloc_trim (memory of closed connections given back).
         .systemLibrary(name: "CMalloc"),
+        // glibc's posix_spawn_file_actions_addclosefrom_np: workers start with no descriptor of the gateway's.
+        .systemLibrary(name: "CSpawn"),
         // Reads YAML + environment + flags into a validated `GatewayConfiguration`.
         .target(
             name: "GatewayConfigLoader",
@@ -123,6 +125,7 @@ let package = Package(
         .target(
             name: "GatewayWorkers",
             dependencies: [
+                "CSpawn",
                 "GatewayMetrics",
                 "GatewayCore",
                 "GatewayHub",

@@ -1,3 +1,4 @@
+import CSpawn
 import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
@@ -11,7 +12,7 @@ import Musl
 /// A service-lifecycle process takes over SIGTERM and SIGINT (ignored, or blocked, for the
 /// signal machinery), and a spawned child inherits both: it would then never see the SIGTERM it
 /// is stopped with. So the child starts with an empty signal mask and default dispositions,
-/// standard input from /dev/null, and its output on two pipes.
+/// standard input from /dev/null, its output on two pipes, and no other descriptor.
 struct ChildProcess: Sendable {
     let pid: pid_t
     /// Read ends of the child's standard output and error; the caller owns them.
@@ -38,8 +39,11 @@ struct ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        posix_spawn_file_actions_addclose(&actions, outPipe[1])
-        posix_spawn_file_actions_addclose(&actions, errPipe[1])
+        // Nothing else of the gateway's: NIO opens its sockets without close-on-exec, so a
+        // worker started (or restarted) while clients are connected would otherwise hold the
+        // listeners and every client socket open, and a connection the gateway closes would
+        // stay open in the worker.
+        posix_spawn_file_actions_addclosefrom_np(&actions, 3)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -342,6 +342,65 @@ def test_a_socket_owned_by_another_user_is_not_trusted(gateway_factory):
         other.wait()
 
 
+def socket_inodes(pid):
+    """The sockets a process holds, by inode."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            m = re.match(r"socket:\[(\d+)\]", os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+        except OSError:
+            continue
+        if m:
+            inodes.add(int(m.group(1)))
+    return inodes
+
+
+def tcp_inodes(port):
+    """The TCP sockets on a local port (a listener and the connections it accepted), by inode."""
+    inodes = set()
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(path) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(int(fields[9]))
+    return inodes
+
+
+def test_a_worker_restarted_under_connections_holds_none_of_them(gateway_factory):
+    """NIO opens its sockets without close-on-exec. A worker started while clients are connected
+    (here: restarted after a kill) must still get none of the gateway's descriptors: holding the
+    listener and every client socket, it would keep open a connection the gateway closed."""
+    gw = gateway_factory(BASE + worker_route("work", "/work", SWIFT_ECHO[0], SWIFT_ECHO[1], instances=1))
+    wait_linked(gw, 1)
+    host, port = gw.address()
+
+    async def scenario():
+        ctx = insecure_context()
+        clients = [await websockets.connect(gw.url(path), ssl=ctx) for path in ("/echo", "/echo", "/work")]
+        first = worker_pids(gw, "work-")["work-0"]
+        os.kill(first, signal.SIGKILL)
+        wait_linked(gw, 2)
+        second = worker_pids(gw, "work-")["work-0"]
+        assert second != first
+        gateway_sockets = tcp_inodes(port)
+        # The check can fail: the gateway itself holds the listener and the three connections.
+        assert len(gateway_sockets & socket_inodes(gw.proc.pid)) >= 4
+        leaked = gateway_sockets & socket_inodes(second)
+        assert not leaked, "the restarted worker holds %d of the gateway's sockets" % len(leaked)
+        # A connection the gateway closes ends for its client.
+        await clients[0].send("x" * 2_000_000)  # over the route's max_message_bytes: closed with 1009
+        await asyncio.wait_for(clients[0].wait_closed(), 10)
+        assert clients[0].close_code == 1009
+        await clients[2].send("still here")
+        assert await asyncio.wait_for(clients[2].recv(), 10) == "still here"
+        for ws in clients[1:]:
+            await ws.close()
+
+    run(scenario(), timeout=60)
+
+
 @pytest.mark.parametrize("language", ["swift", "python"])
 def test_workers_exit_when_the_gateway_is_killed(gateway_factory, language):
     """A gateway killed outright cannot stop its workers: they notice and exit by themselves."""
