@@ -7,6 +7,7 @@
 #                     over wss:// through the proxy route to a Python websockets echo server
 #   make bench        wssgate against nginx, side by side (docs/benchmarks.md); not in make test
 #   make micro-bench  the data path's pieces: time and allocations per operation (Benchmarks/)
+#   make heap-profile an idle connection's heap by owner, under heaptrack (ROUTE=echo|echo-deflate|hub|worker)
 #   make static       the fully static, stripped binary: build/static/wssgate
 #   make size         the static binary's size by component (from the link map); fails past 26 MB or with ICU
 #   make image        the FROM-scratch image (buildah); make image-test runs it with podman + runc
@@ -24,7 +25,7 @@ RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked
 # Autobahn cases run by `make test`: all of 1–10, and a sample of the permessage-deflate ones.
 AUTOBAHN_SAMPLE := 1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*,12.1.*,12.2.1,12.3.1,12.4.1,12.5.1,13.1.*,13.2.1,13.3.1,13.5.1,13.7.*
 
-.PHONY: all build run test lint format unit-test e2e-test autobahn-sample conformance deps clean static size image image-test bench micro-bench
+.PHONY: all build run test lint format unit-test e2e-test autobahn-sample conformance deps clean static size image image-test bench micro-bench heap-profile
 
 all: build
 
@@ -68,6 +69,13 @@ conformance: deps build
 bench: static micro-bench
 	@scripts/install-deps.sh bench
 	build/bench-venv/bin/python scripts/bench.py
+
+# Where an idle connection's heap goes (heaptrack needs a dynamic build; symbols name the owners).
+HEAP_SCRATCH := .build-heap
+heap-profile: static
+	@scripts/install-deps.sh bench
+	$(SWIFT) build -c release $(RELEASE_FLAGS) -Xswiftc -g --scratch-path $(HEAP_SCRATCH) --product wssgate
+	build/bench-venv/bin/python scripts/bench/heap_profile.py --binary $(HEAP_SCRATCH)/release/wssgate --route $(or $(ROUTE),echo)
 
 clean:
 	rm -rf .build build
