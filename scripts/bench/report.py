@@ -100,11 +100,17 @@ def main(path):
         memory_notes = f.read()
     startup = "\n".join("- %s: **%.0f ms**" % (name, value) for name, value in results.get("startup_ms", {}).items()) or "(not measured)"
     machine = results["machine"]
+    # The run's figures beside the report, machine-readable.
+    with open(os.path.join(ROOT, "docs", "benchmarks.json"), "w") as f:
+        json.dump(results, f, indent=2, sort_keys=True)
+        f.write("\n")
     with open(os.path.join(ROOT, "docs", "benchmarks.md"), "w") as f:
         f.write("""# Benchmarks
 
 Written by `make bench` (scripts/bench.py, scripts/bench/report.py): wssgate side by side with
-nginx on the same machine, in the same run, driven by the same load generator.
+nginx, HAProxy and Caddy on the same machine, in the same run, driven by the same load
+generator. Every figure of the run is in [benchmarks.json](benchmarks.json), for a later run to
+be compared with.
 
 ## Method
 
