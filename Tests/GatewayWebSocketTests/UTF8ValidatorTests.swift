@@ -42,6 +42,70 @@ final class UTF8ValidatorTests: XCTestCase {
         XCTAssertFalse(validator.isAtBoundary)
         XCTAssertFalse(validator.validate(ByteBuffer(bytes: [0x41])))
     }
+
+    /// Every two-byte sequence with a high first byte, at every position of a 40-byte ASCII
+    /// text (so across the 32-byte and 8-byte word boundaries of the fast paths), gets the
+    /// standard library's verdict.
+    func testEveryTwoBytePairAtEveryOffsetAgreesWithTheStandardLibrary() {
+        for offset in [0, 6, 7, 8, 15, 30, 31, 32, 38] {
+            for first in 0x80...0xFF {
+                for second in 0x00...0xFF {
+                    var bytes = [UInt8](repeating: 0x61, count: 40)
+                    bytes[offset] = UInt8(first)
+                    bytes[offset + 1] = UInt8(second)
+                    let expected = String(validating: bytes, as: UTF8.self) != nil
+                    XCTAssertEqual(
+                        UTF8Validator.isValid(ByteBuffer(bytes: bytes)),
+                        expected,
+                        "\(offset): \(first) \(second)"
+                    )
+                }
+            }
+        }
+    }
+
+    /// Generated text of every kind (ASCII runs, two-, three- and four-byte sequences, stray
+    /// bytes), cut into up to three fragments at random points: the validator agrees with the
+    /// standard library on all of it. Seeded, so a failure is reproducible.
+    func testGeneratedTextInFragmentsAgreesWithTheStandardLibrary() {
+        var random = SplitMix64(seed: 6455)
+        let pieces: [[UInt8]] = [
+            Array("plain ascii text".utf8), Array("é".utf8), Array("ö".utf8), Array("Жж".utf8),
+            Array("€".utf8), Array("日本".utf8), Array("😀".utf8), Array("\u{10FFFF}".utf8),
+        ]
+        for round in 0..<20_000 {
+            var bytes: [UInt8] = []
+            for _ in 0..<Int(random.next() % 12) {
+                if random.next() % 8 == 0 {
+                    bytes.append(UInt8(truncatingIfNeeded: random.next()))
+                } else {
+                    bytes += pieces[Int(random.next() % UInt64(pieces.count))]
+                }
+            }
+            let expected = String(validating: bytes, as: UTF8.self) != nil
+            let first = bytes.isEmpty ? 0 : Int(random.next() % UInt64(bytes.count + 1))
+            let second = first + (bytes.count == first ? 0 : Int(random.next() % UInt64(bytes.count - first + 1)))
+            var validator = UTF8Validator()
+            let valid =
+                validator.validate(ByteBuffer(bytes: bytes[..<first]))
+                && validator.validate(ByteBuffer(bytes: bytes[first..<second]))
+                && validator.validate(ByteBuffer(bytes: bytes[second...])) && validator.isAtBoundary
+            XCTAssertEqual(valid, expected, "round \(round): \(bytes) cut at \(first), \(second)")
+        }
+    }
+}
+
+/// A small seeded generator (SplitMix64), for tests that must fail the same way twice.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
 
 final class HandshakeTests: XCTestCase {
