@@ -180,8 +180,16 @@ def test_the_socket_directory_made_for_supervised_workers_is_removed_on_stop(gat
       instances: 2
 """ % BINARY, env={"TMPDIR": temporary})
     linked(gw)
-    made = [name for name in os.listdir(temporary) if name.startswith("wssgate-")]
-    assert len(made) == 1 and len(os.listdir(os.path.join(temporary, made[0]))) == 2, made
+    # One directory, with a socket per instance: the second may bind a moment after the first
+    # links, so look until both are there.
+    deadline = time.monotonic() + 20
+    while True:
+        made = [name for name in os.listdir(temporary) if name.startswith("wssgate-")]
+        sockets = os.listdir(os.path.join(temporary, made[0])) if len(made) == 1 else []
+        if len(sockets) == 2:
+            break
+        assert time.monotonic() < deadline, (made, sockets)
+        time.sleep(0.05)
     assert gw.stop() == 0
     assert os.listdir(temporary) == []
 
