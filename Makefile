@@ -6,7 +6,8 @@
 #   make conformance  every Autobahn case over ws:// and wss:// (about 30 min), and cases 1–10
 #                     over wss:// through the proxy route to a Python websockets echo server
 #   make bench        wssgate against nginx, side by side (docs/benchmarks.md); not in make test
-#   make micro-bench  the data path's pieces: time and allocations per operation (Benchmarks/)
+#   make micro-bench  the data path's pieces: time and allocations per operation (Benchmarks/),
+#                     checked against the stored thresholds in Benchmarks/Thresholds
 #   make heap-profile an idle connection's heap by owner, under heaptrack (ROUTE=echo|echo-deflate|hub|worker)
 #   make static       the fully static, stripped binary: build/static/wssgate
 #   make size         the static binary's size by component (from the link map); fails past 26 MB or with ICU
@@ -130,3 +131,8 @@ micro-bench:
 	@scripts/install-deps.sh build
 	@mkdir -p build/bench
 	cd Benchmarks && $(SWIFT) package benchmark --no-progress | tee ../build/bench/micro.txt
+	@# The stored ceilings (Benchmarks/Thresholds/README.md): exit 4 means better than all of them.
+	cd Benchmarks && $(SWIFT) package benchmark thresholds check --no-progress --path Thresholds \
+		--filter 'UTF-8 validation, 4 KiB of (ASCII|mixed) text' --filter 'WebSocket echo through the session.*'; \
+		rc=$$?; if [ $$rc -ne 0 ] && [ $$rc -ne 4 ]; then \
+		echo "micro-bench: worse than a stored threshold (Benchmarks/Thresholds)" >&2; exit 1; fi

@@ -347,10 +347,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "SessionTestSupport",
+            dependencies: [
+                "GatewayWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            path: "Tests/SessionTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GatewayWebSocketTests",
             dependencies: [
-                "GatewayWebSocket", "GatewayCore",
+                "GatewayWebSocket", "GatewayCore", "SessionTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -391,6 +401,7 @@ let package = Package(
             name: "GatewayWorkersTests",
             dependencies: [
                 "GatewayWorkers", "WSSGateWorker", "GatewayCore", "GatewayHub", "GatewayWebSocket", "WorkerProtocol",
+                "SessionTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

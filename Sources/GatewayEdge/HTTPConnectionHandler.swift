@@ -521,17 +521,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 promise: nil
             )
             context.flush()
-            // A frame may carry a whole message (plus compression slack): the frame limit is the
-            // message limit, and the session checks the reassembled size itself.
-            let frameLimit = min(route.limits.maxMessageBytes + 1024, Int(UInt32.max))
-            try pipeline.addHandlers(
-                [
-                    WebSocketFrameEncoder(),
-                    ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: frameLimit)),
-                    session,
-                ],
-                position: .after(self)
-            )
+            // The session reads and writes the frames itself (WebSocketFrameParser and
+            // WebSocketFrameWriter): no codec handlers between it and TLS.
+            try pipeline.addHandler(session, position: .after(self))
             try channel.syncOptions?.setOption(
                 ChannelOptions.writeBufferWaterMark,
                 value: .init(low: route.limits.sendQueueBytes / 2, high: route.limits.sendQueueBytes)

@@ -1,50 +1,55 @@
 import NIOCore
 import NIOWebSocket
 
-extension WebSocketFrame {
-    /// The payload unmasked eight bytes at a time. NIOWebSocket's `unmaskedData` works byte by
-    /// byte: profiled on the worker route with 4 KiB messages it was 27% of the gateway's CPU,
-    /// more than TLS. Same result, same copy-on-write (a payload shared with the read buffer is
-    /// copied once, as there).
-    var unmaskedPayload: ByteBuffer {
-        guard let key = maskKey else { return data }
-        var payload = data
-        FrameUnmasking.unmask(&payload, key: key, indexOffset: extensionData?.readableBytes ?? 0)
-        return payload
-    }
-}
-
-/// XOR with the masking key (RFC 6455 §5.3), a word at a time.
+/// XOR with the masking key (RFC 6455 §5.3), a word at a time. NIOWebSocket's `unmaskedData`
+/// works byte by byte: profiled on the worker route with 4 KiB messages it was 27% of the
+/// gateway's CPU, more than TLS.
+///
+/// The key is the frame's four key bytes as they lie in memory, loaded as one `UInt32`
+/// (`WebSocketMaskingKey`'s generic initialiser costs four allocations per frame when it reads
+/// them out of a `ByteBuffer`).
 enum FrameUnmasking {
-    /// `indexOffset`: where in the frame's masked data the buffer's first byte is.
-    static func unmask(_ buffer: inout ByteBuffer, key: WebSocketMaskingKey, indexOffset: Int) {
-        let keyBytes = (key[0], key[1], key[2], key[3])
-        func keyByte(_ index: Int) -> UInt8 {
-            switch index & 3 {
-            case 0: keyBytes.0
-            case 1: keyBytes.1
-            case 2: keyBytes.2
-            default: keyBytes.3
+    /// `masked` unmasked and appended to `target`, in the same pass as the copy: the payload is
+    /// a slice of the bytes NIO read (shared, so it cannot be unmasked where it lies), and a
+    /// copy-on-write followed by an XOR pass would read it twice.
+    static func appendUnmasked(_ masked: ByteBuffer, mask: UInt32, to target: inout ByteBuffer) {
+        let count = masked.readableBytes
+        guard count > 0 else { return }
+        // Two copies of the key side by side: the same in memory order on any endianness.
+        let pattern = UInt64(mask) | UInt64(mask) << 32
+        masked.withUnsafeReadableBytes { source in
+            _ = target.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { target in
+                var index = 0
+                while index + 8 <= count {
+                    let word = source.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                    target.storeBytes(of: word ^ pattern, toByteOffset: index, as: UInt64.self)
+                    index += 8
+                }
+                withUnsafeBytes(of: mask) { key in
+                    while index < count {
+                        target[index] = source[index] ^ key[index & 3]
+                        index += 1
+                    }
+                }
+                return count
             }
         }
-        // The key as it lies over eight bytes starting at the buffer's first byte, in memory
-        // order: the same whatever the machine's endianness.
-        var pattern: UInt64 = 0
-        withUnsafeMutableBytes(of: &pattern) { bytes in
-            for index in 0..<8 { bytes[index] = keyByte(indexOffset + index) }
+    }
+
+    /// `masked` unmasked into a new buffer.
+    static func unmaskedCopy(of masked: ByteBuffer, mask: UInt32, allocator: ByteBufferAllocator) -> ByteBuffer {
+        guard masked.readableBytes > 0 else { return masked }
+        var output = allocator.buffer(capacity: masked.readableBytes)
+        appendUnmasked(masked, mask: mask, to: &output)
+        return output
+    }
+
+    /// A `WebSocketMaskingKey`'s bytes in the form the functions above take.
+    static func mask(of key: WebSocketMaskingKey) -> UInt32 {
+        var mask: UInt32 = 0
+        withUnsafeMutableBytes(of: &mask) { bytes in
+            for index in 0..<4 { bytes[index] = key[index] }
         }
-        buffer.withUnsafeMutableReadableBytes { bytes in
-            let count = bytes.count
-            var index = 0
-            while index + 8 <= count {
-                let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-                bytes.storeBytes(of: word ^ pattern, toByteOffset: index, as: UInt64.self)
-                index += 8
-            }
-            while index < count {
-                bytes[index] ^= keyByte(indexOffset + index)
-                index += 1
-            }
-        }
+        return mask
     }
 }

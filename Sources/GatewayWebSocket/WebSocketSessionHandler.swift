@@ -4,20 +4,22 @@ import Logging
 import NIOCore
 import NIOWebSocket
 
-/// One WebSocket session, after the upgrade: RFC 6455's rules on top of NIOWebSocket's frame
-/// codec, RFC 7692 compression, keepalive and timeouts, and the hand-off of whole messages to
-/// a `WebSocketApplication`.
+/// One WebSocket session, after the upgrade: the frames (read in place by
+/// `WebSocketFrameParser`, written by `WebSocketFrameWriter`), RFC 6455's rules, RFC 7692
+/// compression, keepalive and timeouts, and the hand-off of whole messages to a
+/// `WebSocketApplication`.
 ///
 /// A channel handler rather than a task with async sequences: an idle session is this object,
 /// its timers and nothing else, and a message costs no task hop. Writes made while handling a
-/// read are flushed once at `channelReadComplete`.
+/// read are flushed once at `channelReadComplete`, as one buffer.
 ///
 /// Outbound, it accepts `WebSocketMessage`s written into the pipeline by anyone (other event
 /// loops included, through `channel.writeAndFlush`).
 public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    public typealias InboundIn = WebSocketFrame
+    public typealias InboundIn = ByteBuffer
     public typealias OutboundIn = WebSocketMessage
-    public typealias OutboundOut = WebSocketFrame
+    public typealias OutboundOut = ByteBuffer
+    private typealias Frame = WebSocketFrameParser.Frame
 
     public struct Configuration: Sendable {
         public var routeName: String
@@ -63,6 +65,17 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private var partial: ByteBuffer?
     private var utf8 = UTF8Validator()
     private let deflate: PerMessageDeflate?
+    private let parser: WebSocketFrameParser
+    /// The start of a frame whose end has not been read yet, copied out of NIO's read buffer.
+    private var pendingInput: ByteBuffer?
+    /// Set when the bytes broke the framing rules: nothing more is read as frames.
+    private var inputBroken = false
+    private var output = WebSocketFrameWriter()
+    /// The last message's buffer, for the next one (`messageBuffer(capacity:)`).
+    private var spare: ByteBuffer?
+    /// What waits for the frames in `output` to be written (writes from the pipeline that
+    /// came with a promise, the close handshake's).
+    private var outputPromise: EventLoopPromise<Void>?
     private var needsFlush = false
     /// True between the first `channelRead` of a batch and its `channelReadComplete`: writes made
     /// meanwhile are flushed once, at the end of the batch.
@@ -98,6 +111,11 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         self.connectionID = connectionID
         self.target = target
         self.deflate = configuration.deflate.map(PerMessageDeflate.init(parameters:))
+        // A frame may carry a whole message (plus compression slack): the frame limit is the
+        // message limit, and the reassembled size is checked on its own.
+        self.parser = WebSocketFrameParser(
+            maxFrameBytes: min(configuration.limits.maxMessageBytes + 1024, Int(UInt32.max))
+        )
         self.openedAt = .now()
         self.state = WebSocketSessionState(
             limits: configuration.limits,
@@ -132,12 +150,17 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         cancelTimers()
+        failOutputPromise()
         self.context = nil
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
         cancelTimers()
         discardBacklog()
+        failOutputPromise()
+        output = WebSocketFrameWriter()
+        spare = nil
+        pendingInput = nil
         partial = nil
         if state.channelClosed() { reportClose() }
         context.fireChannelInactive()
@@ -189,11 +212,36 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     // MARK: Inbound
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        guard !inputBroken else { return }
+        var input = unwrapInboundIn(data)
         inReadBatch = true
+        if var pending = pendingInput {
+            pendingInput = nil
+            pending.writeBuffer(&input)
+            input = pending
+        }
+        do {
+            while self.context != nil, let frame = try parser.parse(&input) {
+                frameArrived(frame, context: context)
+            }
+            guard input.readableBytes > 0, self.context != nil else { return }
+            // Keep the partial frame in a buffer of our own, sized for the whole frame once its
+            // header is in: holding a slice of NIO's read buffer would keep all of it.
+            var kept = context.channel.allocator.buffer(
+                capacity: max(try parser.frameBytes(input) ?? 0, input.readableBytes)
+            )
+            kept.writeBuffer(&input)
+            pendingInput = kept
+        } catch {
+            inputBroken = true
+            fail(error.closeCode, error.description)
+        }
+    }
+
+    private func frameArrived(_ frame: Frame, context: ChannelHandlerContext) {
         let action = state.frameArrived(
             opcode: frame.opcode,
-            masked: frame.maskKey != nil,
+            masked: frame.isMasked,
             rsv1: frame.rsv1,
             rsv2: frame.rsv2,
             rsv3: frame.rsv3,
@@ -205,11 +253,12 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         case .continueMessage(let compressed):
             continueMessage(compressed: compressed, frame: frame)
         case .sendPong:
-            write(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedPayload), context: context)
+            writeFrame(.pong, payload: unmasked(frame), context: context)
+            needsFlush = true
         case .readClose:
             receivedClose(frame, context: context)
         case .closeTCP:
-            state.closeAnswered(code: Self.closeCode(of: frame))
+            state.closeAnswered(code: closeCode(of: frame))
             context.close(promise: nil)
         case .ignore:
             break
@@ -220,57 +269,66 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         }
     }
 
+    private func unmasked(_ frame: Frame) -> ByteBuffer {
+        frame.unmaskedPayload(allocator: context?.channel.allocator ?? ByteBufferAllocator())
+    }
+
     public func channelReadComplete(context: ChannelHandlerContext) {
         inReadBatch = false
         if needsFlush {
             needsFlush = false
-            context.flush()
+            flushOutput(context: context)
         }
         context.fireChannelReadComplete()
     }
 
-    private func startMessage(kind: WebSocketMessage.Kind, compressed: Bool, frame: WebSocketFrame) {
+    private func startMessage(kind: WebSocketMessage.Kind, compressed: Bool, frame: Frame) {
         utf8.reset()
         if compressed {
             partial = context!.channel.allocator.buffer(capacity: 0)
             appendCompressed(frame, kind: kind)
         } else {
-            let payload = frame.unmaskedPayload
-            guard payload.readableBytes <= configuration.limits.maxMessageBytes else {
+            let length = frame.payload.readableBytes
+            guard length <= configuration.limits.maxMessageBytes else {
                 return fail(.messageTooLarge, "message larger than \(configuration.limits.maxMessageBytes) bytes")
             }
-            if kind == .text && !utf8.validate(payload) { return fail(.dataInconsistentWithMessage, "invalid UTF-8") }
-            partial = payload
+            var data = messageBuffer(capacity: length)
+            frame.appendUnmaskedPayload(to: &data)
+            if kind == .text && !utf8.validate(data) { return fail(.dataInconsistentWithMessage, "invalid UTF-8") }
+            partial = data
         }
         if frame.fin { finishMessage(kind: kind) }
     }
 
-    private func continueMessage(compressed: Bool, frame: WebSocketFrame) {
+    private func continueMessage(compressed: Bool, frame: Frame) {
         guard var data = partial, let kind = state.assembling?.kind else { return }
         if compressed {
             appendCompressed(frame, kind: kind)
         } else {
-            let payload = frame.unmaskedPayload
-            guard data.readableBytes + payload.readableBytes <= configuration.limits.maxMessageBytes else {
+            guard data.readableBytes + frame.payload.readableBytes <= configuration.limits.maxMessageBytes else {
                 return fail(.messageTooLarge, "message larger than \(configuration.limits.maxMessageBytes) bytes")
             }
-            if kind == .text && !utf8.validate(payload) {
-                return fail(.dataInconsistentWithMessage, "invalid UTF-8")
-            }
             partial = nil  // keep the buffer uniquely referenced while appending
-            data.writeImmutableBuffer(payload)
+            let start = data.writerIndex - data.readerIndex
+            frame.appendUnmaskedPayload(to: &data)
+            if kind == .text {
+                let valid = data.withUnsafeReadableBytes { bytes in
+                    utf8.validate(UnsafeRawBufferPointer(rebasing: bytes[start...]))
+                }
+                if !valid { return fail(.dataInconsistentWithMessage, "invalid UTF-8") }
+            }
             partial = data
         }
         if frame.fin, partial != nil { finishMessage(kind: kind) }
     }
 
-    private func appendCompressed(_ frame: WebSocketFrame, kind: WebSocketMessage.Kind) {
+    private func appendCompressed(_ frame: Frame, kind: WebSocketMessage.Kind) {
         guard var data = partial, let deflate else { return }
         partial = nil
         let before = data.writerIndex
         do {
             try deflate.decompress(
-                frame.unmaskedPayload,
+                unmasked(frame),
                 final: frame.fin,
                 into: &data,
                 limit: configuration.limits.maxMessageBytes
@@ -297,10 +355,22 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         guard state.messageCompleted(bytes: data.readableBytes, now: .now()) else { return rateLimited() }
         configuration.metrics?.received(bytes: data.readableBytes)
         application.session(self, didReceive: WebSocketMessage(kind: kind, data: data))
+        // Kept for the next message: used again if the application let go of it (an echo,
+        // a worker link, which copy it out), dropped at the next keepalive tick.
+        if data.capacity <= WebSocketFrameWriter.retainedCapacity { spare = data }
     }
 
-    private func receivedClose(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
-        var payload = frame.unmaskedPayload
+    /// A buffer for a message's bytes: the last message's when nobody else holds it any more.
+    private func messageBuffer(capacity: Int) -> ByteBuffer {
+        if var buffer = spare {
+            spare = nil
+            if buffer.capacity >= capacity, buffer.modifyIfUniquelyOwned({ $0.clear() }) != nil { return buffer }
+        }
+        return context!.channel.allocator.buffer(capacity: capacity)
+    }
+
+    private func receivedClose(_ frame: Frame, context: ChannelHandlerContext) {
+        var payload = unmasked(frame)
         var code: WebSocketErrorCode?
         var reason: String?
         if payload.readableBytes == 1 { return fail(.protocolError, "close payload of one byte") }
@@ -320,21 +390,14 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         // Echo the code (RFC 6455 §5.5.1), then the server closes TCP first (§7.1.1).
         var reply = context.channel.allocator.buffer(capacity: 2)
         if let code { reply.write(webSocketErrorCode: code) }
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
-            .assumeIsolated()
-            .whenComplete { _ in context.close(promise: nil) }
+        writeFrame(.connectionClose, payload: reply, context: context)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        addOutputPromise(written)
+        flushOutput(context: context)
+        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let error = error as? NIOWebSocketError {
-            switch error {
-            case .invalidFrameLength:
-                fail(WebSocketErrorCode.messageTooLarge, "frame larger than the message limit")
-            default:
-                fail(WebSocketErrorCode.protocolError, "\(error)")
-            }
-            return
-        }
         logger.debug("websocket connection error", metadata: lineMetadata(["error": .string("\(error)")]))
         context.close(promise: nil)
     }
@@ -349,7 +412,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         if inReadBatch {
             needsFlush = true
         } else {
-            context.flush()
+            flushOutput(context: context)
         }
     }
 
@@ -394,7 +457,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             writeMessage(message, context: context, promise: nil)
         }
         if backlog.isEmpty && backlog.capacity > 1 { backlog = CircularBuffer(initialCapacity: 1) }
-        context.flush()
+        flushOutput(context: context)
     }
 
     /// A closing session delivers no more pushed messages: they count as dropped.
@@ -428,9 +491,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         if let deflate, deflate.shouldCompress(message.data.readableBytes) {
             do {
                 let compressed = try deflate.compress(message, allocator: context.channel.allocator)
-                var frame = WebSocketFrame(fin: true, opcode: opcode, data: compressed)
-                frame.rsv1 = true
-                context.write(wrapOutboundOut(frame), promise: promise)
+                writeFrame(opcode, rsv1: true, payload: compressed, context: context, promise: promise)
                 return
             } catch {
                 promise?.fail(error)
@@ -438,12 +499,56 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
                 return
             }
         }
-        context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: opcode, data: message.data)), promise: promise)
+        writeFrame(opcode, payload: message.data, context: context, promise: promise)
     }
 
-    private func write(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
-        context.write(wrapOutboundOut(frame), promise: nil)
-        needsFlush = true
+    /// Adds a frame to `output`; a payload too large to copy goes to the channel after what
+    /// `output` holds, in order.
+    private func writeFrame(
+        _ opcode: WebSocketOpcode,
+        rsv1: Bool = false,
+        payload: ByteBuffer,
+        context: ChannelHandlerContext,
+        promise: EventLoopPromise<Void>? = nil
+    ) {
+        let large = output.append(opcode: opcode, rsv1: rsv1, payload: payload, allocator: context.channel.allocator)
+        if let large {
+            writeOutput(context: context)
+            context.write(wrapOutboundOut(large), promise: promise)
+        } else if let promise {
+            addOutputPromise(promise)
+        }
+    }
+
+    private func addOutputPromise(_ promise: EventLoopPromise<Void>) {
+        if let outputPromise {
+            outputPromise.futureResult.cascade(to: promise)
+        } else {
+            outputPromise = promise
+        }
+    }
+
+    private func failOutputPromise() {
+        outputPromise?.fail(ChannelError.ioOnClosedChannel)
+        outputPromise = nil
+    }
+
+    /// Hands what `output` holds to the channel, without flushing.
+    private func writeOutput(context: ChannelHandlerContext) {
+        guard let bytes = output.take() else { return }
+        let promise = outputPromise
+        outputPromise = nil
+        context.write(wrapOutboundOut(bytes), promise: promise)
+    }
+
+    private func flushOutput(context: ChannelHandlerContext) {
+        writeOutput(context: context)
+        context.flush()
+    }
+
+    /// A flush from the pipeline (a write from another event loop, `writeAndFlush`).
+    public func flush(context: ChannelHandlerContext) {
+        flushOutput(context: context)
     }
 
     /// Starts the closing handshake with `code`: sends Close, discards further data, and drops TCP
@@ -457,10 +562,8 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         var payload = context.channel.allocator.buffer(capacity: 2 + sent.utf8.count)
         payload.write(webSocketErrorCode: code)
         payload.writeString(sent)
-        context.writeAndFlush(
-            wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)),
-            promise: nil
-        )
+        writeFrame(.connectionClose, payload: payload, context: context)
+        flushOutput(context: context)
         needsFlush = false
         closeTimer = schedule(.close, in: configuration.limits.closeTimeout)
     }
@@ -578,26 +681,24 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private func keepaliveTick() {
         guard let context else { return }
         let action = state.keepaliveFired()
-        if action != .none { deflate?.releaseIdleContexts(midMessage: partial != nil) }
+        if action != .none {
+            deflate?.releaseIdleContexts(midMessage: partial != nil)
+            output.releaseIdle()
+            spare = nil
+        }
         switch action {
         case .wait(let delay):
             scheduleKeepalive(in: delay)
         case .ping(let delay):
-            context.writeAndFlush(
-                wrapOutboundOut(
-                    WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(capacity: 0))
-                ),
-                promise: nil
-            )
+            writeFrame(.ping, payload: ByteBuffer(), context: context)
+            flushOutput(context: context)
             scheduleKeepalive(in: delay)
         case .abort:
             logger.debug("websocket keepalive timeout", metadata: lineMetadata([:]))
             var payload = context.channel.allocator.buffer(capacity: 2)
             payload.write(webSocketErrorCode: .unexpectedServerError)
-            context.writeAndFlush(
-                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)),
-                promise: nil
-            )
+            writeFrame(.connectionClose, payload: payload, context: context)
+            flushOutput(context: context)
             context.close(promise: nil)
         case .none:
             break
@@ -626,8 +727,8 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         return String(text[..<end])
     }
 
-    private static func closeCode(of frame: WebSocketFrame) -> WebSocketErrorCode? {
-        var payload = frame.unmaskedPayload
+    private func closeCode(of frame: Frame) -> WebSocketErrorCode? {
+        var payload = unmasked(frame)
         return payload.readInteger(as: UInt16.self).map(WebSocketErrorCode.init(code:))
     }
 }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import NIOWebSocket
+import SessionTestSupport
 import XCTest
 
 final class WebSocketSessionHandlerTests: XCTestCase {
@@ -18,7 +19,7 @@ final class WebSocketSessionHandlerTests: XCTestCase {
             peer: "test",
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         )
-        try channel.pipeline.syncOperations.addHandler(session)
+        try channel.pipeline.syncOperations.addHandlers([WireFrameAdapter(), session])
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
     }
 
@@ -39,6 +40,13 @@ final class WebSocketSessionHandlerTests: XCTestCase {
 
     func send(_ frame: WebSocketFrame) throws {
         try channel.writeInbound(frame)
+    }
+
+    /// Bytes as they come off the socket, past the test's frame encoder.
+    func sendBytes(_ bytes: ByteBuffer) throws {
+        let context = try channel.pipeline.syncOperations.context(handlerType: WireFrameAdapter.self)
+        context.fireChannelRead(NIOAny(bytes))
+        context.fireChannelReadComplete()
     }
 
     func sent() throws -> WebSocketFrame? {
@@ -62,6 +70,63 @@ final class WebSocketSessionHandlerTests: XCTestCase {
         XCTAssertEqual(binary.data, ByteBuffer(bytes: [0, 1, 2, 3]))
         XCTAssertEqual(session.statistics.messagesIn, 2)
         XCTAssertEqual(session.statistics.bytesOut, 6)
+    }
+
+    /// The session reuses a message's buffer for the next one only when nobody holds it: an
+    /// application that keeps messages (a hub, a history) keeps them intact.
+    func testAKeptMessageIsNotOverwrittenByTheNext() throws {
+        final class Keeper: WebSocketApplication {
+            var kept: [WebSocketMessage] = []
+            func sessionDidOpen(_ session: WebSocketSessionHandler) {}
+            func session(_ session: WebSocketSessionHandler, didReceive message: WebSocketMessage) {
+                kept.append(message)
+            }
+            func sessionDidClose(_ session: WebSocketSessionHandler, code: WebSocketErrorCode?) {}
+        }
+        let keeper = Keeper()
+        channel = EmbeddedChannel()
+        session = WebSocketSessionHandler(
+            configuration: .init(routeName: "keep", limits: .init(), deflate: nil, subprotocol: nil),
+            application: keeper,
+            peer: "test",
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        try channel.pipeline.syncOperations.addHandlers([WireFrameAdapter(), session])
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        for text in ["first message", "second", "third one, longer than both"] {
+            try send(frame(.text, Array(text.utf8)))
+        }
+        XCTAssertEqual(
+            keeper.kept.map { String(buffer: $0.data) },
+            ["first message", "second", "third one, longer than both"]
+        )
+    }
+
+    /// A frame split across reads at every byte (the TCP stream gives no boundaries) and
+    /// several frames in one read: each message arrives once, whole.
+    func testFramesSplitAnywhereAndBatchedArriveWhole() throws {
+        try makeSession()
+        let wire = WireFrameAdapter.encode(frame(.text, Array(String(repeating: "split ", count: 30).utf8)))
+        for cut in 1..<wire.readableBytes {
+            try sendBytes(wire.getSlice(at: 0, length: cut)!)
+            try sendBytes(wire.getSlice(at: cut, length: wire.readableBytes - cut)!)
+            XCTAssertEqual(
+                try sent().map { String(buffer: $0.data) },
+                String(repeating: "split ", count: 30),
+                "cut \(cut)"
+            )
+        }
+        var batch = ByteBuffer()
+        for index in 0..<3 {
+            var bytes = WireFrameAdapter.encode(frame(.binary, [UInt8(index)]))
+            batch.writeBuffer(&bytes)
+        }
+        try sendBytes(batch)
+        XCTAssertEqual(
+            try (0..<3).map { _ in try XCTUnwrap(try sent()).data },
+            [[0], [1], [2]].map { ByteBuffer(bytes: $0) }
+        )
+        XCTAssertEqual(session.statistics.messagesIn, wire.readableBytes - 1 + 3)
     }
 
     func testUnmaskedFrameFailsWith1002() throws {

@@ -6,6 +6,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOWebSocket
+import SessionTestSupport
 import WorkerProtocol
 import XCTest
 
@@ -123,7 +124,7 @@ final class WorkerLinkTests: XCTestCase {
                 peer: "127.0.0.1:5000",
                 logger: logger
             )
-            try channel.pipeline.syncOperations.addHandler(session)
+            try channel.pipeline.syncOperations.addHandlers([WireFrameAdapter(), session])
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
             try pump()
         }

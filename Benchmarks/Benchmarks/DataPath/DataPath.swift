@@ -33,11 +33,23 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("UTF-8 validation, 4 KiB of text") { benchmark in
-        let text = ByteBuffer(string: String(repeating: "héllo wörld ", count: 342))
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            blackHole(UTF8Validator.isValid(text))
+    // 4,096 bytes each: ASCII (JSON-like chat), Latin text with accents (two-byte sequences
+    // between ASCII), and Japanese (three-byte sequences only). Thresholds: ASCII and mixed.
+    for (name, unit) in [("ASCII", "hello world "), ("mixed", "héllo wörld "), ("CJK", "日本語のテキスト")] {
+        Benchmark("UTF-8 validation, 4 KiB of \(name) text") { benchmark in
+            var bytes = Array(String(repeating: unit, count: 4096 / unit.utf8.count + 1).utf8.prefix(4096))
+            // A character cut by the 4,096th byte becomes spaces.
+            var last = bytes.count - 1
+            while String(validating: bytes, as: UTF8.self) == nil {
+                bytes[last] = 0x20
+                last -= 1
+            }
+            precondition(bytes.count == 4096)
+            let text = ByteBuffer(bytes: bytes)
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                blackHole(UTF8Validator.isValid(text))
+            }
         }
     }
 
@@ -88,8 +100,8 @@ let benchmarks: @Sendable () -> Void = {
     }
 }
 
-/// The pipeline a client's connection has after the upgrade, minus TLS: frame encoder, frame
-/// decoder and the session running the echo application.
+/// The pipeline a client's connection has after the upgrade, minus TLS: the session (which
+/// reads and writes the frames itself) running the echo application.
 enum EchoPipeline {
     static func make() throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
@@ -99,11 +111,7 @@ enum EchoPipeline {
             peer: "benchmark",
             logger: Logger(label: "benchmark", factory: { _ in SwiftLogNoOpLogHandler() })
         )
-        try channel.pipeline.syncOperations.addHandlers([
-            WebSocketFrameEncoder(),
-            ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 1 << 20)),
-            session,
-        ])
+        try channel.pipeline.syncOperations.addHandler(session)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }
