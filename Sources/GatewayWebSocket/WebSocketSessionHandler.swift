@@ -215,20 +215,31 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         guard !inputBroken else { return }
         var input = unwrapInboundIn(data)
         inReadBatch = true
+        // True when `input` is our own buffer (the start of a frame kept from earlier reads,
+        // with these bytes appended), false when it is NIO's.
+        var owned = false
         if var pending = pendingInput {
             pendingInput = nil
             pending.writeBuffer(&input)
             input = pending
+            owned = true
         }
         do {
             while self.context != nil, let frame = try parser.parse(&input) {
                 frameArrived(frame, context: context)
             }
             guard input.readableBytes > 0, self.context != nil else { return }
-            // Keep the partial frame in a buffer of our own, sized for the whole frame once its
-            // header is in: holding a slice of NIO's read buffer would keep all of it.
+            if owned {
+                input.discardReadBytes()
+                pendingInput = input
+                return
+            }
+            // Keep the partial frame in a buffer of our own: holding a slice of NIO's read
+            // buffer would keep all of it. Sized for what came, not for the length the header
+            // claims (14 bytes must not make us reserve a megabyte); it grows as bytes arrive.
+            let frameBytes = try parser.frameBytes(input) ?? input.readableBytes
             var kept = context.channel.allocator.buffer(
-                capacity: max(try parser.frameBytes(input) ?? 0, input.readableBytes)
+                capacity: min(frameBytes, max(2 * input.readableBytes, 4096))
             )
             kept.writeBuffer(&input)
             pendingInput = kept

@@ -129,6 +129,21 @@ final class WebSocketSessionHandlerTests: XCTestCase {
         XCTAssertEqual(session.statistics.messagesIn, wire.readableBytes - 1 + 3)
     }
 
+    /// A frame much larger than one read, arriving 100 bytes at a time, followed in the last
+    /// read by the start of the next: both messages arrive whole.
+    func testAFrameInManyReadsArrivesWhole() throws {
+        try makeSession()
+        let big = (0..<50_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        var wire = WireFrameAdapter.encode(frame(.binary, big))
+        var next = WireFrameAdapter.encode(frame(.binary, [42, 43]))
+        wire.writeBuffer(&next)
+        while wire.readableBytes > 0 {
+            try sendBytes(wire.readSlice(length: min(100, wire.readableBytes))!)
+        }
+        XCTAssertEqual(try sent()?.data, ByteBuffer(bytes: big))
+        XCTAssertEqual(try sent()?.data, ByteBuffer(bytes: [42, 43]))
+    }
+
     func testUnmaskedFrameFailsWith1002() throws {
         try makeSession()
         try send(frame(.text, Array("hi".utf8), masked: false))
