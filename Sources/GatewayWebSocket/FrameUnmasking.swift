@@ -43,13 +43,4 @@ enum FrameUnmasking {
         appendUnmasked(masked, mask: mask, to: &output)
         return output
     }
-
-    /// A `WebSocketMaskingKey`'s bytes in the form the functions above take.
-    static func mask(of key: WebSocketMaskingKey) -> UInt32 {
-        var mask: UInt32 = 0
-        withUnsafeMutableBytes(of: &mask) { bytes in
-            for index in 0..<4 { bytes[index] = key[index] }
-        }
-        return mask
-    }
 }

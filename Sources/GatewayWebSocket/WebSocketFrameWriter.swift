@@ -26,6 +26,9 @@ public struct WebSocketFrameWriter: Sendable {
 
     public init() {}
 
+    /// Whether a buffer is kept (for tests of what an idle session holds).
+    public var isHoldingBuffer: Bool { buffer != nil }
+
     /// Bytes written since the last ``take()``.
     public var hasPending: Bool { !handedOff && (buffer?.readableBytes ?? 0) > 0 }
 
@@ -35,37 +38,24 @@ public struct WebSocketFrameWriter: Sendable {
         opcode: WebSocketOpcode,
         fin: Bool = true,
         rsv1: Bool = false,
-        maskKey: WebSocketMaskingKey? = nil,
         payload: ByteBuffer,
         allocator: ByteBufferAllocator
     ) -> ByteBuffer? {
         let length = payload.readableBytes
         let copied = length <= Self.copyLimit
         prepare(bytes: 14 + (copied ? length : 0), allocator: allocator)
-        let first = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | UInt8(webSocketOpcode: opcode)
-        let maskBit: UInt8 = maskKey == nil ? 0 : 0x80
-        buffer!.writeInteger(first)
+        // A server's frames are not masked (RFC 6455 §5.1).
+        buffer!.writeInteger((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | UInt8(webSocketOpcode: opcode))
         switch length {
         case ..<126:
-            buffer!.writeInteger(maskBit | UInt8(length))
+            buffer!.writeInteger(UInt8(length))
         case ...0xFFFF:
-            buffer!.writeInteger(maskBit | 126)
+            buffer!.writeInteger(UInt8(126))
             buffer!.writeInteger(UInt16(length))
         default:
-            buffer!.writeInteger(maskBit | 127)
+            buffer!.writeInteger(UInt8(127))
             buffer!.writeInteger(UInt64(length))
         }
-        if let maskKey {
-            // Clients mask (tests and benchmarks play the client with this writer).
-            buffer!.writeBytes(maskKey)
-            var masked = payload
-            masked.webSocketMask(maskKey)
-            return copy(masked, copied: copied)
-        }
-        return copy(payload, copied: copied)
-    }
-
-    private mutating func copy(_ payload: ByteBuffer, copied: Bool) -> ByteBuffer? {
         guard copied else { return payload }
         buffer!.writeImmutableBuffer(payload)
         return nil

@@ -124,6 +124,10 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         )
     }
 
+    /// Whether the outbound and the message buffer are held (tests check that idle sessions hold
+    /// neither after a keepalive tick).
+    public var heldBuffers: (output: Bool, message: Bool) { (output.isHoldingBuffer, spare != nil) }
+
     /// Whether zlib contexts are currently allocated (tests check that idle sessions hold none).
     public var compressionContexts: (inflater: Bool, deflater: Bool)? {
         deflate?.allocatedContexts
@@ -692,10 +696,13 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private func keepaliveTick() {
         guard let context else { return }
         let action = state.keepaliveFired()
-        if action != .none {
-            deflate?.releaseIdleContexts(midMessage: partial != nil)
-            output.releaseIdle()
-            spare = nil
+        if action != .none { deflate?.releaseIdleContexts(midMessage: partial != nil) }
+        // After the switch: the ping written now must not leave a buffer behind on an idle session.
+        defer {
+            if action != .none {
+                output.releaseIdle()
+                spare = nil
+            }
         }
         switch action {
         case .wait(let delay):

@@ -5,6 +5,15 @@ import XCTest
 @testable import GatewayWebSocket
 
 final class FrameUnmaskingTests: XCTestCase {
+    /// A key's four bytes in memory order, as the parser reads them.
+    private func mask(of key: WebSocketMaskingKey) -> UInt32 {
+        var mask: UInt32 = 0
+        withUnsafeMutableBytes(of: &mask) { bytes in
+            for index in 0..<4 { bytes[index] = key[index] }
+        }
+        return mask
+    }
+
     /// The word-at-a-time unmasking copy gives what NIOWebSocket's byte-at-a-time unmasking
     /// gives, for every length around the word size.
     func testSameAsNIOWebSocketsUnmasking() throws {
@@ -15,7 +24,7 @@ final class FrameUnmaskingTests: XCTestCase {
             let frame = WebSocketFrame(fin: true, opcode: .binary, maskKey: key, data: ByteBuffer(bytes: bytes))
             let copy = FrameUnmasking.unmaskedCopy(
                 of: frame.data,
-                mask: FrameUnmasking.mask(of: key),
+                mask: self.mask(of: key),
                 allocator: ByteBufferAllocator()
             )
             XCTAssertEqual(copy, frame.unmaskedData, "length \(length)")
@@ -31,7 +40,7 @@ final class FrameUnmaskingTests: XCTestCase {
         XCTAssertEqual(
             FrameUnmasking.unmaskedCopy(
                 of: slice,
-                mask: FrameUnmasking.mask(of: key),
+                mask: self.mask(of: key),
                 allocator: ByteBufferAllocator()
             ),
             frame.unmaskedData

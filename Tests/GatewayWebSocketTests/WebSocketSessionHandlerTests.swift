@@ -220,6 +220,21 @@ final class WebSocketSessionHandlerTests: XCTestCase {
         XCTAssertEqual(session.compressionContexts?.inflater, false)
     }
 
+    /// The buffers a message leaves for the next one are given back at the keepalive tick, the
+    /// ping written there included: a session that has gone quiet holds none.
+    func testAQuietSessionGivesBackItsBuffers() throws {
+        try makeSession(limits: WebSocketLimits(pingInterval: .seconds(10)))
+        try send(frame(.text, Array("hello".utf8)))
+        XCTAssertEqual(try sent()?.data, ByteBuffer(string: "hello"))
+        XCTAssertTrue(session.heldBuffers == (true, true), "kept for the next message")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))  // busy in this interval
+        XCTAssertTrue(session.heldBuffers == (false, false))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))  // quiet: a ping
+        XCTAssertEqual(try sent()?.opcode, .ping)
+        XCTAssertTrue(session.heldBuffers == (false, false), "the ping's buffer is not kept")
+        try send(frame(.pong, []))
+    }
+
     /// Messages pushed at a client (worker sends, hub publishes) cannot be slowed for one client:
     /// once its queue is over `send_queue_bytes` (the channel is not writable) it is closed 1013.
     func testPushedMessagesToAFullQueueClose1013() throws {
