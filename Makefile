@@ -9,6 +9,7 @@
 #   make micro-bench  the data path's pieces: time and allocations per operation (Benchmarks/),
 #                     checked against the stored thresholds in Benchmarks/Thresholds
 #   make heap-profile an idle connection's heap by owner, under heaptrack (ROUTE=echo|echo-deflate|hub|worker)
+#   make cpu-profile  where each setup's CPU goes, by component and symbol (perf record; SETUPS=wssgate,nginx,…)
 #   make static       the fully static, stripped binary: build/static/wssgate
 #   make size         the static binary's size by component (from the link map); fails past 26 MB or with ICU
 #   make image        the FROM-scratch image (buildah); make image-test runs it with podman + runc
@@ -26,7 +27,7 @@ RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked
 # Autobahn cases run by `make test`: all of 1–10, and a sample of the permessage-deflate ones.
 AUTOBAHN_SAMPLE := 1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*,12.1.*,12.2.1,12.3.1,12.4.1,12.5.1,13.1.*,13.2.1,13.3.1,13.5.1,13.7.*
 
-.PHONY: all build run test lint format unit-test e2e-test autobahn-sample conformance deps clean static size image image-test bench micro-bench micro-bench-run heap-profile
+.PHONY: all build run test lint format unit-test e2e-test autobahn-sample conformance deps clean static size image image-test bench micro-bench micro-bench-run heap-profile cpu-profile
 
 all: build
 
@@ -77,6 +78,15 @@ heap-profile: static
 	@scripts/install-deps.sh bench
 	$(SWIFT) build -c release $(RELEASE_FLAGS) -Xswiftc -g --scratch-path $(HEAP_SCRATCH) --product wssgate
 	build/bench-venv/bin/python scripts/bench/heap_profile.py --binary $(HEAP_SCRATCH)/release/wssgate --route $(or $(ROUTE),echo)
+
+# Where the CPU goes during round trips (docs/benchmarks.md, "Where the time goes"): perf record
+# of each setup whose name contains one of SETUPS, on the unstripped static binary for symbols.
+SETUPS ?= wssgate,ceiling,nginx
+PROFILE_SECONDS ?= 8
+cpu-profile: static
+	@scripts/install-deps.sh bench
+	BENCH_GATEWAY_BINARY=build/static/wssgate.unstripped build/bench-venv/bin/python scripts/bench.py --profile \
+		--only "$(SETUPS)" --seconds $(PROFILE_SECONDS)
 
 clean:
 	rm -rf .build build

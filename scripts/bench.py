@@ -40,6 +40,8 @@ GATEWAY = os.environ.get("BENCH_GATEWAY_BINARY") or os.path.join(ROOT, "build", 
 # The bundled echo worker: `wssgate worker echo`, from the same static binary.
 ECHO_WORKER = GATEWAY
 CLIENT_PROCESSES = 2
+# The last column: the load generator against the cheapest echo (scripts/bench/ceiling.c).
+CEILING = "generator ceiling (C echo)"
 started = []
 
 
@@ -298,6 +300,20 @@ def start_wssgate(directory, cert, key, backend_port):
     return proc, port
 
 
+def start_ceiling(directory, cert, key):
+    """The generator ceiling: scripts/bench/ceiling.c, the cheapest TLS WebSocket echo we could
+    write (a thread per CPU), built here with the system compiler."""
+    source = os.path.join(ROOT, "scripts", "bench", "ceiling.c")
+    binary = os.path.join(OUT, "ceiling")
+    if not os.path.exists(binary) or os.path.getmtime(binary) < os.path.getmtime(source):
+        subprocess.run(["cc", "-O2", "-o", binary, source, "-lssl", "-lcrypto", "-lpthread"], check=True)
+    port = free_port()
+    proc = spawn([binary, str(port), cert, key, str(os.cpu_count())], stdout=subprocess.PIPE, text=True)
+    if proc.stdout.readline().strip() != "listening":
+        raise SystemExit("the ceiling echo did not start")
+    return proc, port
+
+
 def percentile(values, fraction):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else 0
@@ -313,8 +329,40 @@ def round_trips(setup, size, seconds):
     count = sum(o["count"] for o in outputs)
     elapsed = max(o["seconds"] for o in outputs)
     latencies = [v for o in outputs for v in o["latencies_us"]]
+    generator = sum(o["cpu_seconds"] for o in outputs)
     return {"rps": count / elapsed, "p50_us": percentile(latencies, 0.5), "p99_us": percentile(latencies, 0.99),
-            "cpu_per_100k": cpu / count * 100_000 if count else 0}
+            "cpu_per_100k": cpu / count * 100_000 if count else 0,
+            "generator_cpu_per_100k": generator / count * 100_000 if count else 0}
+
+
+def profiles(setups, seconds):
+    """`perf record` of every process of each setup during one round-trip run per size, summed
+    by component (scripts/bench/profile.py); for symbols, run the unstripped binary
+    (BENCH_GATEWAY_BINARY=build/static/wssgate.unstripped, which `make cpu-profile` sets)."""
+    found = {}
+    for setup in setups:
+        for size in (32, 4096):
+            data = os.path.join(OUT, "perf-%d.data" % size)
+            pids = ",".join(str(pid) for pid in setup.pids())
+            recorder = subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-o", data, "-p", pids],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            figures = round_trips(setup, size, seconds)
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(timeout=60)
+            summary = json.loads(subprocess.run([PY, os.path.join(ROOT, "scripts", "bench", "profile.py"), data],
+                                                capture_output=True, text=True, check=True).stdout)
+            summary.update(figures)
+            summary.pop("latencies_us", None)
+            found["%s, %d B" % (setup.name, size)] = summary
+            print("%s, %d B: %.0f rt/s, cpu %.2f s/100k (%d samples)" % (setup.name, size, figures["rps"],
+                                                                          figures["cpu_per_100k"], summary["samples"]))
+            print("  " + ", ".join("%s %.1f%%" % item for item in summary["components"].items()))
+            for percent, part, symbol in summary["top"]:
+                print("  %5.1f%%  %-14s %s" % (percent, part, symbol))
+            sys.stdout.flush()
+    with open(os.path.join(OUT, "profile.json"), "w") as f:
+        json.dump(found, f, indent=2)
 
 
 def open_files(pids):
@@ -611,6 +659,7 @@ def main():
     parser.add_argument("--memory", action="store_true", help="only the fresh idle-memory setups (with --only: some of them; a quick look, no report)")
     parser.add_argument("--settle", type=float, default=6.0, help="seconds the idle connections are held before memory is read")
     parser.add_argument("--only", default="", help="run only setups whose name contains this, or one of these (comma-separated; a quick look, no report)")
+    parser.add_argument("--profile", action="store_true", help="perf record each setup (with --only: some of them) during one round-trip run per size; build/bench/profile.json")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     directory = tempfile.mkdtemp(prefix="wgbench")
@@ -627,6 +676,7 @@ def main():
         haproxy, haproxy_port = start_haproxy(directory, cert, key, backend_port)
         caddy, caddy_port = start_caddy(directory, cert, key, backend_port)
         gateway, gateway_port = start_wssgate(directory, cert, key, backend_port)
+        ceiling, ceiling_port = start_ceiling(directory, cert, key)
         setups = [
             Setup("nginx → backend", "wss://127.0.0.1:%d/" % nginx_port, [nginx, backend], nginx_port),
             Setup("HAProxy → backend", "wss://127.0.0.1:%d/" % haproxy_port, [haproxy, backend], haproxy_port),
@@ -634,6 +684,7 @@ def main():
             Setup("wssgate proxy → backend", "wss://127.0.0.1:%d/proxy" % gateway_port, [gateway, backend], gateway_port),
             Setup("wssgate worker", "wss://127.0.0.1:%d/worker" % gateway_port, [gateway], gateway_port),
             Setup("wssgate echo", "wss://127.0.0.1:%d/echo" % gateway_port, [gateway], gateway_port),
+            Setup(CEILING, "wss://127.0.0.1:%d/" % ceiling_port, [ceiling], ceiling_port),
         ]
         if args.churn or not args.only:
             results["churn"] = churn(directory, cert, key, backend_port, 2000, 5)
@@ -644,6 +695,9 @@ def main():
                 return
         if args.only:
             setups = [setup for setup in setups if any(part in setup.name for part in args.only.split(","))]
+        if args.profile:
+            profiles(setups, args.seconds)
+            return
         results["startup_ms"] = startup(directory, cert, key, backend_port, max(args.runs, 5))
         for name, value in results["startup_ms"].items():
             print("wssgate start-up, exec → READY=1, %s: %.0f ms" % (name, value), flush=True)
@@ -661,11 +715,12 @@ def main():
             figures = {}
             for size in (32, 4096):
                 runs = measured[(setup.name, size)]
-                for key_name in ("rps", "p50_us", "p99_us", "cpu_per_100k"):
+                for key_name in ("rps", "p50_us", "p99_us", "cpu_per_100k", "generator_cpu_per_100k"):
                     figures["%s_%d" % (key_name, size)] = statistics.median(r[key_name] for r in runs)
-                print("%-26s %5d B: %8.0f rt/s  p50 %6d µs  p99 %6d µs  cpu %.2f s/100k  (runs: %s)" % (
+                print("%-26s %5d B: %8.0f rt/s  p50 %6d µs  p99 %6d µs  cpu %.2f s/100k, generator %.2f  (runs: %s)" % (
                     setup.name, size, figures["rps_%d" % size], figures["p50_us_%d" % size], figures["p99_us_%d" % size],
-                    figures["cpu_per_100k_%d" % size], ", ".join("%.0f" % r["rps"] for r in runs)), flush=True)
+                    figures["cpu_per_100k_%d" % size], figures["generator_cpu_per_100k_%d" % size],
+                    ", ".join("%.0f" % r["rps"] for r in runs)), flush=True)
             figures["handshakes_per_s"] = statistics.median(shaken[setup.name])
             print("%-26s handshakes %.0f/s" % (setup.name, figures["handshakes_per_s"]), flush=True)
             results["setups"][setup.name] = figures

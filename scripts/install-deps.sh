@@ -7,7 +7,7 @@
 #          tests), pebble and pebble-challtestsrv (the ACME tests), a Python venv with websockets
 #          and pytest, and Autobahn|Testsuite's wstest (Python 2.7, see scripts/setup-autobahn.sh)
 #   image: buildah, podman and runc (containers without a Docker engine)
-#   bench: nginx, HAProxy and Caddy (the peers), heaptrack, and a venv with picows, uvloop and matplotlib (make bench, make heap-profile)
+#   bench: nginx, HAProxy and Caddy (the peers), gcc and libssl-dev (the generator ceiling), heaptrack, linux-perf (make cpu-profile), and a venv with picows, uvloop and matplotlib (make bench, make heap-profile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
@@ -19,7 +19,7 @@ case "$mode" in
   # when no docker client is there already.
   image) apt_packages=(buildah podman runc file binutils ca-certificates openssl)
          command -v docker >/dev/null 2>&1 || apt_packages+=(docker.io) ;;
-  bench) apt_packages+=(openssl nginx haproxy caddy python3-venv redis-server heaptrack) ;;
+  bench) apt_packages+=(openssl nginx haproxy caddy python3-venv redis-server heaptrack gcc libssl-dev linux-perf) ;;
 esac
 
 missing=()

@@ -2,7 +2,8 @@
 uvloop, the fastest client measured on these machines.
 
   load.py rtt URL CONNECTIONS SIZE SECONDS   echo round trips, one message in flight per
-                                             connection; prints {"count", "latencies_us"}
+                                             connection; prints {"count", "seconds",
+                                             "cpu_seconds" (its own), "latencies_us"}
   load.py idle URL CONNECTIONS HOLD_FILE [deflate|subscribe]
                                              opens connections, writes "ready", holds them
                                              until HOLD_FILE disappears; deflate: each offers
@@ -89,15 +90,18 @@ async def rtt(url, connections, size, seconds):
     await asyncio.sleep(warmup)
     before = sum(c.count for c in clients)
     samples.clear()
+    cpu_started = time.process_time()
     started = time.perf_counter()
     for client in clients:
         client.stop_at = started + seconds
     await asyncio.gather(*(c.done for c in clients))
     elapsed = time.perf_counter() - started
+    # The generator's own CPU (user + system) over the measured interval.
+    cpu = time.process_time() - cpu_started
     count = sum(c.count for c in clients) - before
     for client in clients:
         client.transport.send_close()
-    print(json.dumps({"count": count, "seconds": elapsed, "latencies_us": samples}))
+    print(json.dumps({"count": count, "seconds": elapsed, "cpu_seconds": cpu, "latencies_us": samples}))
 
 
 class Idle(WSListener):

@@ -79,6 +79,9 @@ def main(path):
         ("p50 latency, 4 KiB (µs)", "p50_us_4096", True, "%.0f"),
         ("p99 latency, 4 KiB (µs)", "p99_us_4096", True, "%.0f"),
         ("CPU s per 100k round trips, 32 B", "cpu_per_100k_32", True, "%.2f"),
+        ("CPU s per 100k round trips, 4 KiB", "cpu_per_100k_4096", True, "%.2f"),
+        ("load generator's CPU s per 100k, 32 B", "generator_cpu_per_100k_32", True, "%.2f"),
+        ("load generator's CPU s per 100k, 4 KiB", "generator_cpu_per_100k_4096", True, "%.2f"),
         ("new TLS handshakes/s", "handshakes_per_s", False, "%.0f"),
     ]
     lines = ["| figure | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
