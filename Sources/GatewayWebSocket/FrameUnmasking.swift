@@ -36,6 +36,36 @@ enum FrameUnmasking {
         }
     }
 
+    /// Feeds `masked[offset...]`, unmasked, to `validator`: the key's phase is the payload
+    /// offset, so a payload can be checked in pieces as it arrives. Through a small buffer on
+    /// the stack: this is the path of frames split across reads, which has nowhere to unmask
+    /// into (the bytes stay masked until the frame is whole and copied out).
+    static func validateUnmasked(
+        _ masked: ByteBuffer,
+        from offset: Int,
+        mask: UInt32,
+        with validator: inout UTF8Validator
+    ) -> Bool {
+        masked.withUnsafeReadableBytes { source in
+            withUnsafeBytes(of: mask) { key in
+                withUnsafeTemporaryAllocation(byteCount: 512, alignment: 8) { scratch in
+                    var index = offset
+                    while index < source.count {
+                        let count = min(scratch.count, source.count - index)
+                        for position in 0..<count {
+                            scratch[position] = source[index + position] ^ key[(index + position) & 3]
+                        }
+                        guard validator.validate(UnsafeRawBufferPointer(rebasing: scratch[..<count])) else {
+                            return false
+                        }
+                        index += count
+                    }
+                    return true
+                }
+            }
+        }
+    }
+
     /// `masked` unmasked into a new buffer.
     static func unmaskedCopy(of masked: ByteBuffer, mask: UInt32, allocator: ByteBufferAllocator) -> ByteBuffer {
         guard masked.readableBytes > 0 else { return masked }

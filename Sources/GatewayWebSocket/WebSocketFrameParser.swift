@@ -127,6 +127,17 @@ public struct WebSocketFrameParser: Sendable {
         return header.headerBytes + header.payloadBytes
     }
 
+    /// The frame at the front of `buffer` while only part of its payload is in: its header, and
+    /// as `payload` the bytes of the payload that have arrived (still masked). Nil while the
+    /// header is not all in, and once the whole frame is (``parse(_:)`` takes it then). Consumes
+    /// nothing: the session looks into a text frame as it arrives, to fail invalid UTF-8 at once.
+    public func arrivingFrame(_ buffer: ByteBuffer) throws(Failure) -> Frame? {
+        guard let header = try header(buffer),
+            buffer.readableBytes < header.headerBytes + header.payloadBytes
+        else { return nil }
+        return frame(header, in: buffer, payloadBytes: buffer.readableBytes - header.headerBytes)
+    }
+
     /// The frame at the front of `buffer`, consumed from it; nil, consuming nothing, while only
     /// part of it is in. Throws for a frame that breaks the framing rules or the size limit
     /// (as soon as its header shows it).
@@ -134,13 +145,23 @@ public struct WebSocketFrameParser: Sendable {
         guard let header = try header(buffer),
             buffer.readableBytes >= header.headerBytes + header.payloadBytes
         else { return nil }
+        let frame = frame(header, in: buffer, payloadBytes: header.payloadBytes)
+        buffer.moveReaderIndex(forwardBy: header.headerBytes + header.payloadBytes)
+        return frame
+    }
+
+    /// The frame whose `header` starts `buffer`, with the first `payloadBytes` of its payload.
+    private func frame(
+        _ header: (first: UInt8, headerBytes: Int, payloadBytes: Int, masked: Bool),
+        in buffer: ByteBuffer,
+        payloadBytes: Int
+    ) -> Frame {
         let start = buffer.readerIndex
         var mask: UInt32?
         if header.masked {
             mask = buffer.getInteger(at: start + header.headerBytes - 4, endianness: .host, as: UInt32.self)
         }
-        let payload = buffer.getSlice(at: start + header.headerBytes, length: header.payloadBytes)!
-        buffer.moveReaderIndex(forwardBy: header.headerBytes + header.payloadBytes)
+        let payload = buffer.getSlice(at: start + header.headerBytes, length: payloadBytes)!
         let first = header.first
         return Frame(
             fin: first & 0x80 != 0,

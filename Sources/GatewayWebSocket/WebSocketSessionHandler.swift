@@ -70,6 +70,12 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private var pendingInput: ByteBuffer?
     /// Set when the bytes broke the framing rules: nothing more is read as frames.
     private var inputBroken = false
+    /// The UTF-8 check of the text frame in `pendingInput` while it arrives: how many of its
+    /// payload bytes were checked, and the validator after them. RFC 6455 §8.1 fails a
+    /// connection as soon as a text message is known not to be UTF-8, so a large frame fails at
+    /// its first bad byte, not when its last one arrives (Autobahn 6.4.3 and 6.4.4). Nil when no
+    /// text frame is half-read.
+    private var arrivingText: (checked: Int, validator: UTF8Validator)?
     private var output = WebSocketFrameWriter()
     /// The last message's buffer, for the next one (`messageBuffer(capacity:)`).
     private var spare: ByteBuffer?
@@ -165,6 +171,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         output = WebSocketFrameWriter()
         spare = nil
         pendingInput = nil
+        arrivingText = nil
         partial = nil
         if state.channelClosed() { reportClose() }
         context.fireChannelInactive()
@@ -230,9 +237,15 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         }
         do {
             while self.context != nil, let frame = try parser.parse(&input) {
+                arrivingText = nil
                 frameArrived(frame, context: context)
             }
             guard input.readableBytes > 0, self.context != nil else { return }
+            guard try arrivingTextIsValid(input) else {
+                inputBroken = true
+                pendingInput = nil
+                return fail(.dataInconsistentWithMessage, "invalid UTF-8")
+            }
             if owned {
                 input.discardReadBytes()
                 pendingInput = input
@@ -251,6 +264,31 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             inputBroken = true
             fail(error.closeCode, error.description)
         }
+    }
+
+    /// Checks the part of a text frame that has arrived, when the frame at the front of `input`
+    /// is one whose end is still to come: false once it cannot be UTF-8 whatever follows. Only
+    /// frames the session would take as text are looked into (an uncompressed text frame that
+    /// starts a message, or a continuation of one); any other frame is judged when whole.
+    private func arrivingTextIsValid(_ input: ByteBuffer) throws(WebSocketFrameParser.Failure) -> Bool {
+        guard let frame = try parser.arrivingFrame(input), let mask = frame.mask,
+            !frame.rsv1, !frame.rsv2, !frame.rsv3
+        else { return true }
+        var (checked, validator) = (0, utf8)
+        if let arrivingText {
+            (checked, validator) = arrivingText
+        } else if frame.opcode == .text, state.assembling == nil {
+            validator = UTF8Validator()
+        } else if frame.opcode == .continuation, let message = state.assembling,
+            message.kind == .text, !message.compressed
+        {
+            validator = utf8
+        } else {
+            return true
+        }
+        let valid = FrameUnmasking.validateUnmasked(frame.payload, from: checked, mask: mask, with: &validator)
+        arrivingText = (frame.payload.readableBytes, validator)
+        return valid
     }
 
     private func frameArrived(_ frame: Frame, context: ChannelHandlerContext) {

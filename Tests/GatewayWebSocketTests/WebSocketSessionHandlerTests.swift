@@ -144,6 +144,53 @@ final class WebSocketSessionHandlerTests: XCTestCase {
         XCTAssertEqual(try sent()?.data, ByteBuffer(bytes: [42, 43]))
     }
 
+    /// Invalid UTF-8 in a text frame fails the connection as soon as it arrives, before the
+    /// frame's end (RFC 6455 §8.1; Autobahn 6.4.3 and 6.4.4); what follows is not read.
+    func testInvalidUTF8FailsBeforeTheTextFrameEnds() throws {
+        try makeSession()
+        let valid = Array("κόσμε".utf8)
+        let wire = WireFrameAdapter.encode(frame(.text, valid + [0xF4, 0x90, 0x80, 0x80] + Array("edited".utf8)))
+        let header = 6
+        try sendBytes(wire.getSlice(at: 0, length: header + valid.count)!)
+        try sendBytes(wire.getSlice(at: header + valid.count, length: 1)!)  // F4 may still start U+10xxxx
+        XCTAssertNil(try sent())
+        try sendBytes(wire.getSlice(at: header + valid.count + 1, length: 1)!)  // F4 90 is past U+10FFFF
+        XCTAssertEqual(closeCode(try sent()), 1007)
+        let rest = wire.readableBytes - (header + valid.count + 2)
+        try sendBytes(wire.getSlice(at: header + valid.count + 2, length: rest)!)
+        XCTAssertNil(try sent())
+    }
+
+    /// The same for a continuation of a text message: the check carries the message's state
+    /// from its earlier frames (a code point split between frames).
+    func testInvalidUTF8InAnArrivingContinuationFailsAtOnce() throws {
+        try makeSession()
+        try send(frame(.text, Array("ok ".utf8) + [0xCE], fin: false))  // κ's first byte
+        let wire = WireFrameAdapter.encode(frame(.continuation, [0xBA] + Array("ok".utf8) + [0xFF] + Array("x".utf8)))
+        try sendBytes(wire.getSlice(at: 0, length: 6 + 3)!)  // completes κ, then "ok"
+        XCTAssertNil(try sent())
+        try sendBytes(wire.getSlice(at: 9, length: 1)!)  // FF is never UTF-8
+        XCTAssertEqual(closeCode(try sent()), 1007)
+    }
+
+    /// Valid text split at every byte, multi-byte characters included, is never failed early;
+    /// a binary frame is not text and is not looked into.
+    func testValidTextAndBinaryFramesSplitAnywhereAreNotFailedEarly() throws {
+        try makeSession()
+        let text = "héllo wörld, κόσμε, 世界 🙂"
+        let wire = WireFrameAdapter.encode(frame(.text, Array(text.utf8)))
+        for cut in 1..<wire.readableBytes {
+            try sendBytes(wire.getSlice(at: 0, length: cut)!)
+            try sendBytes(wire.getSlice(at: cut, length: wire.readableBytes - cut)!)
+            XCTAssertEqual(try sent().map { String(buffer: $0.data) }, text, "cut \(cut)")
+        }
+        let binary = WireFrameAdapter.encode(frame(.binary, [0xFF, 0xFE, 0x00]))
+        try sendBytes(binary.getSlice(at: 0, length: 8)!)
+        XCTAssertNil(try sent())
+        try sendBytes(binary.getSlice(at: 8, length: 1)!)
+        XCTAssertEqual(try sent()?.data, ByteBuffer(bytes: [0xFF, 0xFE, 0x00]))
+    }
+
     func testUnmaskedFrameFailsWith1002() throws {
         try makeSession()
         try send(frame(.text, Array("hi".utf8), masked: false))
