@@ -52,6 +52,8 @@ def component(symbol, kernel, dso):
     # Another program of the setup (nginx, the Python backend, the C ceiling) or a shared
     # library it loads: named by its file, since only the static gateway is read symbol by symbol.
     if not dso.startswith("wssgate"):
+        if ".cpython-" in dso:
+            return "Python backend"
         return OTHER_DSOS.get(re.sub(r"\.so.*$", "", dso), dso)
     module = mangled_module(symbol)
     if module is not None:
