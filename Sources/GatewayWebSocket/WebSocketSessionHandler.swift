@@ -274,15 +274,17 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         guard let frame = try parser.arrivingFrame(input), let mask = frame.mask,
             !frame.rsv1, !frame.rsv2, !frame.rsv3
         else { return true }
-        var (checked, validator) = (0, utf8)
+        let checked: Int
+        var validator: UTF8Validator
         if let arrivingText {
             (checked, validator) = arrivingText
         } else if frame.opcode == .text, state.assembling == nil {
-            validator = UTF8Validator()
+            (checked, validator) = (0, UTF8Validator())
         } else if frame.opcode == .continuation, let message = state.assembling,
             message.kind == .text, !message.compressed
         {
-            validator = utf8
+            // The message's own validator: a code point may have started in its last frame.
+            (checked, validator) = (0, utf8)
         } else {
             return true
         }
