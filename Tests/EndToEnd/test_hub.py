@@ -61,9 +61,10 @@ def test_subscribe_publish_ack_and_rules(gateway_factory):
 def fan_out_config(policy):
     """Plain ws:// on loopback (a thousand TLS handshakes would only slow the test down), a
     small send queue so that the stalled subscriber overflows soon, and an admin socket to
-    watch it with. The close timeout outlasts the scenario's own limit (240 s): the test
-    finds the stalled subscriber still closing after the scenario, which on a loaded machine
-    took longer than the 60 s it had before."""
+    watch it with. The close timeout and the keepalive outlast the scenario's own limit
+    (240 s): the test finds the stalled subscriber still there after the scenario (closing, or
+    open with messages dropped), and on a loaded machine the scenario took longer than the
+    60 s that the close timeout, or an unanswered ping, gave it before."""
     directory = tempfile.mkdtemp(prefix="wgh")
     return """
 log:
@@ -78,6 +79,8 @@ routes:
     send_queue_bytes: 64KiB
     send_queue_overflow: %s
     close_timeout: 300s
+    ping_interval: 300s
+    pong_timeout: 300s
     hub:
       subscribe: ["bench.*"]
       publish: ["bench.*"]
