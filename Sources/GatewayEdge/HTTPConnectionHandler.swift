@@ -522,13 +522,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             )
             context.flush()
             // The session reads and writes the frames itself (WebSocketFrameParser and
-            // WebSocketFrameWriter): no codec handlers between it and TLS.
-            try pipeline.addHandler(session, position: .after(self))
+            // WebSocketFrameWriter): no codec handlers between it and TLS. The encoder goes
+            // first (its removal is immediate), so that an application may write from
+            // `sessionDidOpen` (a worker's messages from before its accept, for one); the
+            // decoder goes last, to hand the session the bytes it holds.
+            pipeline.removeHandler(encoder, promise: nil)
             try channel.syncOptions?.setOption(
                 ChannelOptions.writeBufferWaterMark,
                 value: .init(low: route.limits.sendQueueBytes / 2, high: route.limits.sendQueueBytes)
             )
-            pipeline.removeHandler(encoder, promise: nil)
+            try pipeline.addHandler(session, position: .after(self))
             pipeline.removeHandler(requestGuard, promise: nil)
             pipeline.removeHandler(context: context, promise: nil)
             pipeline.removeHandler(decoder, promise: nil)

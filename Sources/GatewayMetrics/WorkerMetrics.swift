@@ -6,6 +6,9 @@ public struct WorkerMetrics: Sendable {
     private let restarts: Counter
     private let linkErrors: Counter
     private let lostMessages: Counter
+    /// The route's `wssgate_send_queue_dropped_messages_total` (the same series its sessions
+    /// count in: the registry keeps one per label and dimensions).
+    private let droppedMessages: Counter
 
     public init(route: String) {
         let dimensions = [("route", route)]
@@ -13,6 +16,7 @@ public struct WorkerMetrics: Sendable {
         restarts = Counter(label: "wssgate_worker_restarts_total", dimensions: dimensions)
         linkErrors = Counter(label: "wssgate_worker_link_errors_total", dimensions: dimensions)
         lostMessages = Counter(label: "wssgate_worker_messages_lost_total", dimensions: dimensions)
+        droppedMessages = Counter(label: "wssgate_send_queue_dropped_messages_total", dimensions: dimensions)
     }
 
     /// An instance finished its hello and takes connections.
@@ -25,4 +29,6 @@ public struct WorkerMetrics: Sendable {
     public func linkFailed() { linkErrors.increment() }
     /// Messages sent to an instance that died before returning credit for them (at most once).
     public func lost(_ messages: Int) { lostMessages.increment(by: messages) }
+    /// A message for a client found no room among those kept before its upgrade completed.
+    public func droppedBeforeOpen() { droppedMessages.increment() }
 }

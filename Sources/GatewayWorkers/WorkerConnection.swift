@@ -120,7 +120,14 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
     /// A message for the client, from its worker or the hub (the session bounds its queue).
     func deliver(_ message: WebSocketMessage) {
         if eventLoop.inEventLoop {
-            if inner.value.session?.sendUnlessFull(message) == false { pool.countOverflow() }
+            switch inner.value.state.delivering(message, limit: pool.route.limits.sendQueueBytes) {
+            case .send:
+                if inner.value.session?.sendUnlessFull(message) == false { pool.countOverflow() }
+            case .hold, .drop(overflow: false):
+                break
+            case .drop(overflow: true):
+                pool.countDroppedBeforeOpen()
+            }
         } else {
             eventLoop.execute { self.deliver(message) }
         }
@@ -175,6 +182,10 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
         case .detach:
             inner.value.session = nil
             pool.detach(self)
+        case .deliverEarly(let messages):
+            for message in messages where inner.value.session?.sendUnlessFull(message) == false {
+                pool.countOverflow()
+            }
         }
     }
 

@@ -42,6 +42,19 @@ struct WorkerConnectionState {
         case requestInstance
         /// The connection is finished: the pool forgets it.
         case detach
+        /// Messages for the client that came before its session opened, now handed to it.
+        case deliverEarly([WebSocketMessage])
+    }
+
+    /// What to do with a message for the client (the per-message path: no array).
+    enum DeliverAction: Equatable {
+        /// The session is open: it takes the message (and bounds its own queue).
+        case send
+        /// Kept until the session opens.
+        case hold
+        /// The connection is closed, or the messages kept before the upgrade fill
+        /// `send_queue_bytes`: this one is dropped (and counted as an overflow).
+        case drop(overflow: Bool)
     }
 
     /// What to do with a message read from the client (the per-message path: no array).
@@ -63,6 +76,12 @@ struct WorkerConnectionState {
     /// Messages read while there was no link or no credit for them, in order.
     /// (An array: empty, as it nearly always is, it costs no allocation per connection.)
     private(set) var pending: [WebSocketMessage] = []
+    /// Messages for the client that came before its session opened, in order, and their bytes.
+    /// With `worker.authorize` the worker subscribes and publishes right after its `accept`,
+    /// and its hub commands travel over another link (on another event loop) than the
+    /// `accept`: a publish may reach the connection before the upgrade it follows.
+    private(set) var early: [WebSocketMessage] = []
+    private var earlyBytes = 0
     private(set) var verdictPending: Bool
     private(set) var everOpened = false
     private(set) var sessionOpen = false
@@ -100,8 +119,28 @@ struct WorkerConnectionState {
     mutating func sessionOpened() -> [Action] {
         guard !isClosed else { return [] }
         sessionOpen = true
-        guard link == nil else { return [] }
-        return everOpened ? [.pauseReading] : [.pauseReading, .requestInstance]
+        var actions: [Action] = []
+        if !early.isEmpty {
+            actions.append(.deliverEarly(early))
+            early = []
+            earlyBytes = 0
+        }
+        guard link == nil else { return actions }
+        actions.append(.pauseReading)
+        if !everOpened { actions.append(.requestInstance) }
+        return actions
+    }
+
+    /// A message for the client, from its worker or the hub. Before the session opens it is
+    /// kept, up to `limit` bytes (the route's `send_queue_bytes`; one message always fits).
+    mutating func delivering(_ message: WebSocketMessage, limit: Int) -> DeliverAction {
+        if sessionOpen { return isClosed ? .drop(overflow: false) : .send }
+        guard !isClosed else { return .drop(overflow: false) }
+        let size = message.data.readableBytes
+        guard early.isEmpty || earlyBytes + size <= limit else { return .drop(overflow: true) }
+        early.append(message)
+        earlyBytes += size
+        return .hold
     }
 
     mutating func received(_ message: WebSocketMessage) -> ReceiveAction {
@@ -220,6 +259,8 @@ struct WorkerConnectionState {
         guard !isClosed else { return [] }
         isClosed = true
         pending.removeAll()
+        early.removeAll()
+        earlyBytes = 0
         var actions: [Action] = [.cancelTimer(.verdict), .cancelTimer(.instance)]
         if let link { actions.append(.sendClosed(link, code: code?.code ?? 1005, reason: reason)) }
         link = nil

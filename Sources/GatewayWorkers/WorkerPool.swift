@@ -405,6 +405,10 @@ public final class WorkerPool: RouteService, Service, Sendable {
         metrics.linkFailed()
     }
     func countOverflow() { state.withLockedValue { $0.statistics.sendQueueOverflows += 1 } }
+    func countDroppedBeforeOpen() {
+        countOverflow()
+        metrics.droppedBeforeOpen()
+    }
 }
 
 /// Link ids, unique within a pool.

@@ -11,7 +11,7 @@ MAGIC = 0x57534757
 
 class FakeWorker:
     def __init__(self, behaviour, credit=65536):
-        self.behaviour = behaviour  # "stall", "silent", "accept-and-send", or a list of byte strings to send, one per link
+        self.behaviour = behaviour  # "stall", "silent", "accept-and-send", "send-then-accept", or a list of byte strings to send, one per link
         self.credit = credit
         self.path = os.path.join(tempfile.mkdtemp(prefix="wgf"), "fake.sock")
         self.links = 0
@@ -58,6 +58,29 @@ class FakeWorker:
                     for text in (b"first", b"second"):
                         frames += struct.pack("!IB", 10 + len(text), 0x22) + connection + b"\x01" + text
                     writer.write(frames)
+                    await writer.drain()
+        if self.behaviour == "send-then-accept":
+            # Each open that waits for a verdict: subscribe it to "early", publish there and
+            # send to it, all before the accept, which follows half a second later; then one
+            # more send. What came before the upgrade must reach the client, in order.
+            while True:
+                header = await reader.readexactly(4)
+                (length,) = struct.unpack("!I", header)
+                body = await reader.readexactly(length)
+                if body[0] == 0x10:
+                    self.opens += 1
+                    connection = body[1:9]
+                    topic = b"early"
+
+                    def frame(kind, payload):
+                        return struct.pack("!IB", 1 + len(payload), kind) + payload
+
+                    writer.write(frame(0x24, connection + topic)
+                                 + frame(0x26, b"\x01" + struct.pack("!H", len(topic)) + topic + b"published")
+                                 + frame(0x22, connection + b"\x01" + b"sent"))
+                    await writer.drain()
+                    await asyncio.sleep(0.5)
+                    writer.write(frame(0x20, connection) + frame(0x22, connection + b"\x01" + b"after"))
                     await writer.drain()
         if self.behaviour == "stall":
             await asyncio.sleep(3600)  # reads nothing, ever

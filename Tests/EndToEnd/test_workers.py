@@ -302,6 +302,30 @@ def test_sends_right_behind_the_accept_reach_the_client_in_order(gateway_factory
     assert eager.opens == 20
 
 
+def test_what_a_worker_sends_before_its_accept_reaches_the_client(gateway_factory):
+    """A worker that subscribes the connection, publishes to its topic and sends to it before
+    the accept (the chat example does the first two right after accepting, over another link
+    than the accept: a CI run lost its join that way): all of it reaches the client after the
+    101, in order, then what follows the accept."""
+    early = FakeWorker("send-then-accept")
+    gw = gateway_factory(BASE + """  early:
+    path: /early
+    kind: worker
+    worker:
+      socket: %s
+      authorize: true
+""" % early.path)
+    wait_linked(gw, 1)
+
+    async def scenario():
+        async with websockets.connect(gw.url("/early"), ssl=insecure_context()) as ws:
+            received = [await asyncio.wait_for(ws.recv(), 10) for _ in range(3)]
+            assert received == ["published", "sent", "after"]
+
+    run(scenario(), timeout=30)
+    assert early.opens == 1
+
+
 def test_a_socket_owned_by_another_user_is_not_trusted(gateway_factory):
     import tempfile
     if os.getuid() != 0 or not os.path.exists("/usr/bin/python3"):

@@ -199,6 +199,37 @@ final class WorkerConnectionStateTests: XCTestCase {
         XCTAssertTrue(state.sessionOpened().isEmpty, "already attached: reads go on")
     }
 
+    /// The chat worker accepts, subscribes and publishes its join; the publish travels over
+    /// another link than the accept and can reach the connection before its session opens
+    /// (a CI run lost the join that way). It is kept and handed over, in order, at the open.
+    func testMessagesBeforeTheSessionOpensAreHandedOverInOrder() {
+        var state = WorkerConnectionState(connection: 7, fields: [], verdictRequired: true)
+        _ = state.attached(to: link())
+        XCTAssertEqual(state.delivering(message(3), limit: 100), .hold)
+        _ = state.verdictArrived(accepted: true, status: 101, reason: "")
+        XCTAssertEqual(state.delivering(message(5), limit: 100), .hold, "accepted, the session not open yet")
+        let actions = state.sessionOpened()
+        let handed = actions.compactMap {
+            if case .deliverEarly(let messages) = $0 { messages.map(\.data.readableBytes) } else { nil }
+        }
+        XCTAssertEqual(handed, [[3, 5]])
+        XCTAssertTrue(state.early.isEmpty)
+        XCTAssertEqual(state.delivering(message(7), limit: 100), .send)
+    }
+
+    /// Before the open at most `send_queue_bytes` is kept (one message always); a refused
+    /// upgrade drops what was kept.
+    func testMessagesBeforeTheSessionOpensAreBoundedAndDroppedOnRefusal() {
+        var state = WorkerConnectionState(connection: 7, fields: [], verdictRequired: true)
+        _ = state.attached(to: link())
+        XCTAssertEqual(state.delivering(message(150), limit: 100), .hold, "the first always fits")
+        XCTAssertEqual(state.delivering(message(1), limit: 100), .drop(overflow: true))
+        _ = state.verdictArrived(accepted: false, status: 403, reason: "no")
+        XCTAssertTrue(state.early.isEmpty)
+        XCTAssertEqual(state.delivering(message(1), limit: 100), .drop(overflow: false))
+        XCTAssertTrue(state.sessionOpened().isEmpty)
+    }
+
     func testOpenFieldsOverTheWorkersFrameLimitAreRefused() {
         var state = WorkerConnectionState(
             connection: 7,
