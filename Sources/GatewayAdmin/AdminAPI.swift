@@ -164,7 +164,9 @@ public final class AdminAPI: Sendable {
             shape[2] = "{id}"
         }
         var topic = ""
-        if segments.count == 4, segments[0] == "v1", segments[1] == "topics", segments[3] == "presence" {
+        if segments.count == 4, segments[0] == "v1", segments[1] == "topics",
+            segments[3] == "presence" || segments[3] == "history"
+        {
             topic = PercentDecoding.decode(segments[2]) ?? segments[2]
             shape[2] = "{topic}"
         }
@@ -199,6 +201,9 @@ public final class AdminAPI: Sendable {
             try only([.GET])
             try Self.noQuery(query)
             return try presence(of: topic, on: eventLoop)
+        case ["v1", "topics", "{topic}", "history"]:
+            try only([.GET])
+            return eventLoop.makeSucceededFuture(try history(of: topic, query: query))
         case ["v1", "cluster"]:
             try only([.GET])
             try Self.noQuery(query)
@@ -299,8 +304,15 @@ public final class AdminAPI: Sendable {
         } else {
             message = try Self.message(from: body, allowed: ["topic"])
         }
-        let delivered = hub.publish(message, to: topic)
-        return Self.json(.ok, AdminPayloads.Published(topic: topic, delivered: delivered))
+        let published = hub.publish(message, to: topic)
+        return Self.json(
+            .ok,
+            AdminPayloads.Published(
+                topic: topic,
+                delivered: published.subscribers,
+                position: published.position.map(AdminPayloads.Position.init)
+            )
+        )
     }
 
     private func listConnections(
@@ -458,6 +470,51 @@ public final class AdminAPI: Sendable {
     }
 
     /// Who is subscribed to a topic (or pattern): on every live node in a cluster, else here.
+    /// A topic's kept publications, all or those after `since` (with `epoch`), as hub clients
+    /// get them; 404 when no route keeps history for the topic.
+    private func history(of topic: String, query: [(String, String)]) throws(AdminError) -> AdminResponse {
+        guard HubRouteSettings.isValidTopic(topic, allowPattern: false) else {
+            throw AdminError.invalidField("topic", "'\(topic)' is not a topic (no patterns)")
+        }
+        var offset: UInt64?
+        var epoch: String?
+        for (name, value) in query {
+            switch name {
+            case "since":
+                guard let number = UInt64(value) else {
+                    throw AdminError.invalidField("since", "'\(value)' is not an offset (a whole number)")
+                }
+                offset = number
+            case "epoch":
+                guard !value.isEmpty else { throw AdminError.invalidField("epoch", "an epoch is not empty") }
+                epoch = value
+            default:
+                throw AdminError.invalidField(name, "unknown query parameter '\(name)'")
+            }
+        }
+        if (offset == nil) != (epoch == nil) {
+            throw AdminError.invalidField(offset == nil ? "since" : "epoch", "give since and epoch together")
+        }
+        guard let history = hub.history(for: topic) else {
+            throw AdminError.notFound("no route keeps history for topic '\(topic)' (hub.history)")
+        }
+        let since = offset.map { StreamPosition(offset: $0, epoch: epoch!) }
+        let replay = history.replay(topic, since: since)
+        let decoder = JSONDecoder()
+        let publications = replay.events.compactMap {
+            try? decoder.decode(JSONValue.self, from: Data($0.readableBytesView))
+        }
+        return Self.json(
+            .ok,
+            AdminPayloads.History(
+                topic: topic,
+                position: .init(replay.position),
+                recovered: replay.recovered,
+                publications: publications
+            )
+        )
+    }
+
     private func presence(
         of topic: String,
         on eventLoop: any EventLoop

@@ -1,4 +1,5 @@
 import GatewayCore
+import GatewayHub
 import GatewayWebSocket
 
 #if canImport(FoundationEssentials)
@@ -29,6 +30,47 @@ enum AdminPayloads {
     struct Published: Encodable {
         var topic: String
         var delivered: Int
+        /// On a topic with history: the publication's position (null on others).
+        var position: Position?
+
+        enum CodingKeys: String, CodingKey { case topic, delivered, position }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(topic, forKey: .topic)
+            try container.encode(delivered, forKey: .delivered)
+            try container.encode(position, forKey: .position)
+        }
+    }
+
+    /// A topic stream's position (docs/hub-protocol.md, Resume).
+    struct Position: Encodable {
+        var offset: UInt64
+        var epoch: String
+
+        init(_ position: StreamPosition) {
+            offset = position.offset
+            epoch = position.epoch
+        }
+    }
+
+    struct History: Encodable {
+        var topic: String
+        var position: Position
+        /// With `since`: whether every publication after it is listed (null without).
+        var recovered: Bool?
+        /// `message` events with their offsets, oldest first.
+        var publications: [JSONValue]
+
+        enum CodingKeys: String, CodingKey { case topic, position, recovered, publications }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(topic, forKey: .topic)
+            try container.encode(position, forKey: .position)
+            try container.encode(recovered, forKey: .recovered)
+            try container.encode(publications, forKey: .publications)
+        }
     }
 
     struct Statistics: Encodable {

@@ -688,6 +688,53 @@ public enum ConfigKeys {
             .newSubscriptions,
             "Topics clients may publish to (none by default)."
         ) { .list($0.publish) },
+        .section("history", history) { $0.history },
+    ])
+
+    /// `routes.<name>.hub.history`: topic history, so that clients resume after a reconnect.
+    static let history = ConfigSection<HistorySettings>([
+        .key(
+            "size",
+            .integer(0...1_000_000),
+            .value("0", note: "off"),
+            .restart,
+            "Publications kept per topic, for clients that resume (`since` in a subscribe, docs/hub-protocol.md). `0`: no history (every other `history` key needs a size)."
+        ) { .bare("\($0.size)") },
+        .key(
+            "topics",
+            .list,
+            .list(["*"]),
+            .restart,
+            "The topics that keep history: exact names, `prefix.*` patterns, or `*`. Where several routes' histories cover a topic, the first route's (in file order) applies."
+        ) { .list($0.topics) },
+        .key(
+            "ttl",
+            .duration(positive: true),
+            .value("5m"),
+            .restart,
+            "How long a publication is kept."
+        ) { duration($0.ttl) },
+        .key(
+            "max_bytes",
+            .bytes(1024...(1 << 30)),
+            .value("1MiB"),
+            .restart,
+            "Payload bytes kept per topic (the newest publication always stays)."
+        ) { .bare("\($0.maxBytes)") },
+        .key(
+            "storage",
+            .word(words(HistorySettings.Storage.self)),
+            .value("memory"),
+            .restart,
+            "`memory`: a restart begins every topic on a new epoch (resuming clients get `recovered: false`). `file`: also an append-only file per route (`<directory>/<route>.history`), so a restart keeps every topic's epoch and publications."
+        ) { .bare($0.storage.rawValue) },
+        .key(
+            "directory",
+            .text,
+            .unset("`$STATE_DIRECTORY` (systemd's `StateDirectory=`), else `/var/lib/wssgate`"),
+            .restart,
+            "Where `file` storage keeps the route's history file."
+        ) { $0.directory.isEmpty ? nil : .quoted($0.directory) },
     ])
 
     /// `routes.<name>.proxy`: the upstream WebSocket server.

@@ -641,7 +641,8 @@ struct ConfigurationBuilder {
             .worker: string(base + ["worker", "command"]) != nil || string(base + ["worker", "socket"]) != nil,
             .proxy: string(base + ["proxy", "upstream"]) != nil,
             .static: string(base + ["static", "root"]) != nil,
-            .hub: list(base + ["hub", "subscribe"]) != nil || list(base + ["hub", "publish"]) != nil,
+            .hub: list(base + ["hub", "subscribe"]) != nil || list(base + ["hub", "publish"]) != nil
+                || string(base + ["hub", "history", "size"]) != nil,
         ]
         for (section, isPresent) in present.sorted(by: { $0.key.rawValue < $1.key.rawValue })
         where isPresent && section != kind {
@@ -680,9 +681,13 @@ struct ConfigurationBuilder {
     private func hub(_ base: [String]) throws(ConfigurationError) -> HubRouteSettings {
         let settings = HubRouteSettings(
             subscribe: list(base + ["subscribe"]) ?? listOrDefault(base + ["subscribe"]),
-            publish: list(base + ["publish"]) ?? listOrDefault(base + ["publish"])
+            publish: list(base + ["publish"]) ?? listOrDefault(base + ["publish"]),
+            history: try history(base + ["history"])
         )
-        for (key, rules) in [("subscribe", settings.subscribe), ("publish", settings.publish)] {
+        for (key, rules) in [
+            ("subscribe", settings.subscribe), ("publish", settings.publish),
+            ("history.topics", settings.history?.topics ?? []),
+        ] {
             for rule in rules where !HubRouteSettings.isValidTopic(rule, allowPattern: true) {
                 throw ConfigurationError(
                     .invalidValue,
@@ -692,6 +697,33 @@ struct ConfigurationBuilder {
             }
         }
         return settings
+    }
+
+    /// Off (nil) unless `size` is above zero; any other history key without a size is a
+    /// mistake worth saying.
+    private func history(_ base: [String]) throws(ConfigurationError) -> HistorySettings? {
+        let size = try integer(base + ["size"])
+        guard size > 0 else {
+            for key in ConfigKeys.history.nodes.map(\.name) where key != "size" {
+                if string(base + [key]) != nil || list(base + [key]) != nil {
+                    throw ConfigurationError(
+                        .missingValue,
+                        key: dotted(base + ["size"]),
+                        "\(dotted(base + [key])) is set but history is off: set \(dotted(base + ["size"])) (publications kept per topic)"
+                    )
+                }
+            }
+            return nil
+        }
+        let storage: HistorySettings.Storage = try choice(base + ["storage"])
+        return HistorySettings(
+            topics: list(base + ["topics"]) ?? listOrDefault(base + ["topics"]),
+            size: size,
+            ttl: try duration(base + ["ttl"]),
+            maxBytes: try bytes(base + ["max_bytes"]),
+            storage: storage,
+            directory: string(base + ["directory"]) ?? ""
+        )
     }
 
     private func proxy(_ base: [String]) throws(ConfigurationError) -> ProxySettings {

@@ -100,9 +100,13 @@ public struct StaticSettings: Sendable, Equatable {
 public struct HubRouteSettings: Sendable, Equatable {
     public var subscribe: [String]
     public var publish: [String]
-    public init(subscribe: [String] = ["*"], publish: [String] = []) {
+    /// Topic history (off when nil): publications kept so that a client that reconnects
+    /// resumes where it stood (docs/hub-protocol.md, Resume).
+    public var history: HistorySettings?
+    public init(subscribe: [String] = ["*"], publish: [String] = [], history: HistorySettings? = nil) {
         self.subscribe = subscribe
         self.publish = publish
+        self.history = history
     }
 
     /// Whether a rule allows a requested topic or pattern (`a.*` allows `a.b` and `a.b.*`).

@@ -1,3 +1,4 @@
+import GatewayCore
 import GatewayWebSocket
 import NIOConcurrencyHelpers
 
@@ -9,10 +10,15 @@ public protocol HubSubscriber: AnyObject, Sendable {
     /// whoever made it. Worker-route connections get the message as it was published.
     var speaksHubProtocol: Bool { get }
     func deliver(_ message: WebSocketMessage)
+    /// A publication on a topic with history, with its offset. Called under the history's
+    /// lock, in offset order: it must only enqueue (never send on the spot), or two publishers
+    /// on two threads could overtake each other.
+    func deliver(_ message: WebSocketMessage, topic: String, offset: UInt64)
 }
 
 extension HubSubscriber {
     public var speaksHubProtocol: Bool { false }
+    public func deliver(_ message: WebSocketMessage, topic: String, offset: UInt64) { deliver(message) }
 }
 
 /// The in-process topic router: named topics, many subscriptions per connection, and a publish
@@ -47,8 +53,16 @@ public final class Hub: Sendable {
         if pattern.hasSuffix(".*") { return topic.hasPrefix(pattern.dropLast()) }
         return pattern == topic
     }
+    /// What a publish did: the local subscribers it reached, and its position when the topic
+    /// keeps history.
+    public struct Publication: Sendable, Equatable {
+        public var subscribers: Int
+        public var position: StreamPosition?
+    }
+
     private let state = NIOLockedValueBox(State())
     private let observerBox = NIOLockedValueBox<(any Observer)?>(nil)
+    private let historiesBox = NIOLockedValueBox<[TopicHistory]>([])
 
     public init() {}
 
@@ -58,6 +72,18 @@ public final class Hub: Sendable {
     }
 
     private var observer: (any Observer)? { observerBox.withLockedValue { $0 } }
+
+    /// The hub routes' histories, in the configuration's order; set once, before traffic.
+    public func setHistories(_ histories: [TopicHistory]) {
+        historiesBox.withLockedValue { $0 = histories }
+    }
+
+    /// The history that covers `topic` (the first route's that does), if any.
+    public func history(for topic: String) -> TopicHistory? {
+        historiesBox.withLockedValue { histories in
+            histories.isEmpty ? nil : histories.first { $0.settings.covers(topic) }
+        }
+    }
 
     /// Subscribes to a topic, or to a pattern: `news.*` (every topic under `news.`) or `*`.
     public func subscribe(_ subscriber: any HubSubscriber, to topic: String) {
@@ -121,23 +147,64 @@ public final class Hub: Sendable {
     /// observer (which sends it to the other nodes of a cluster); returns how many local
     /// subscribers there were.
     @discardableResult
-    public func publish(_ message: WebSocketMessage, to topic: String) -> Int {
-        let count = publishLocally(message, to: topic)
+    public func publish(_ message: WebSocketMessage, to topic: String) -> Publication {
+        let publication = publishLocally(message, to: topic)
         observer?.hub(published: message, to: topic)
-        return count
+        return publication
     }
 
     /// Delivers `message` once to every subscriber of `topic` (directly or by a pattern) on
-    /// this gateway only — for messages that came from another node; returns how many there were.
+    /// this gateway only — for messages that came from another node; on a topic with history
+    /// it is recorded first and every subscriber gets it with its offset.
     @discardableResult
-    public func publishLocally(_ message: WebSocketMessage, to topic: String) -> Int {
-        let subscribers = state.withLockedValue { state -> [any HubSubscriber] in
+    public func publishLocally(_ message: WebSocketMessage, to topic: String) -> Publication {
+        guard let history = history(for: topic) else {
+            return Publication(subscribers: deliver(message, to: subscribers(of: topic), topic: topic), position: nil)
+        }
+        let (position, count) = history.record(message, on: topic) { offset in
+            deliver(message, to: subscribers(of: topic), topic: topic, offset: offset)
+        }
+        return Publication(subscribers: count, position: position)
+    }
+
+    private func subscribers(of topic: String) -> [any HubSubscriber] {
+        state.withLockedValue { state -> [any HubSubscriber] in
             var found = state.topics[topic] ?? [:]
             for (prefix, subscribers) in state.prefixes where topic.hasPrefix(prefix) {
                 found.merge(subscribers) { first, _ in first }
             }
             return Array(found.values)
         }
+    }
+
+    /// A recorded publication, as every subscriber gets it: hub clients as a `message` event
+    /// with its offset; the others as it was published (a hub client's publish being an event,
+    /// they get that with its offset too).
+    private func deliver(
+        _ message: WebSocketMessage,
+        to subscribers: [any HubSubscriber],
+        topic: String,
+        offset: UInt64
+    ) -> Int {
+        var raw = message
+        if message.isHubEvent {
+            raw = WebSocketMessage(kind: .text, data: HubRouteService.event(message.data, offset: offset))
+            raw.isHubEvent = true
+        }
+        if subscribers.count > 1 { raw.sharedCompression = SharedCompression() }
+        var event: WebSocketMessage?
+        for subscriber in subscribers {
+            if subscriber.speaksHubProtocol && !raw.isHubEvent {
+                if event == nil { event = HubRouteService.event(for: message, topic: topic, offset: offset) }
+                subscriber.deliver(event!, topic: topic, offset: offset)
+            } else {
+                subscriber.deliver(raw, topic: topic, offset: offset)
+            }
+        }
+        return subscribers.count
+    }
+
+    private func deliver(_ message: WebSocketMessage, to subscribers: [any HubSubscriber], topic: String) -> Int {
         var message = message
         if subscribers.count > 1 && message.sharedCompression == nil {
             // Many sessions get the same bytes: let them share the compressed form too.

@@ -65,6 +65,36 @@ public final class HubRouteService: RouteService {
         return event
     }
 
+    /// A hub event's bytes with `"offset":N` added: keys are sorted, so it goes right before
+    /// the top-level `"op"`, which is the last `,"op":"message","topic":"` of the event (inside
+    /// `data` the same characters are either escaped, in a string, or earlier, in an object).
+    static func event(_ event: ByteBuffer, offset: UInt64) -> ByteBuffer {
+        let marker = Array(#","op":"message","topic":""#.utf8)
+        let bytes = event.readableBytesView
+        var index = bytes.endIndex - marker.count
+        while index >= bytes.startIndex {
+            if bytes[index] == UInt8(ascii: ","), bytes[index..<(index + marker.count)].elementsEqual(marker) {
+                var result = ByteBuffer()
+                result.reserveCapacity(event.readableBytes + 32)
+                result.writeBytes(bytes[bytes.startIndex..<index])
+                result.writeString(#","offset":\#(offset)"#)
+                result.writeBytes(bytes[index...])
+                return result
+            }
+            index -= 1
+        }
+        return event
+    }
+
+    /// A recorded publication as hub clients get it: a `message` event with its offset.
+    static func event(for message: WebSocketMessage, topic: String, offset: UInt64) -> WebSocketMessage {
+        let base = message.isHubEvent ? message : event(wrapping: message, topic: topic)
+        var event = WebSocketMessage(kind: .text, data: Self.event(base.data, offset: offset))
+        event.isHubEvent = true
+        event.sharedCompression = SharedCompression()
+        return event
+    }
+
     public func prepare(
         _ request: UpgradeRequest,
         eventLoop: any EventLoop,
@@ -82,6 +112,21 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
         var topic: String?
         var id: JSONValue?
         var data: JSONValue?
+        /// A subscribe's resume point: the last position the client saw.
+        var since: Position?
+    }
+
+    /// A stream position in the protocol: `{"offset": N, "epoch": "…"}`.
+    struct Position: Codable {
+        var offset: UInt64
+        var epoch: String
+
+        init(_ position: StreamPosition) {
+            offset = position.offset
+            epoch = position.epoch
+        }
+
+        var stream: StreamPosition { StreamPosition(offset: offset, epoch: epoch) }
     }
 
     struct Reply: Encodable {
@@ -92,12 +137,22 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
         var error: String?
         /// `base64` when `data` carries a binary publish.
         var encoding: String?
+        /// On a topic with history: where the stream stands (a subscribe's ack), or the
+        /// publication's own position (a publish's ack).
+        var position: Position?
+        /// A subscribe with `since`: whether every publication after it follows.
+        var recovered: Bool?
+        /// A subscribe with `since` that recovered: how many publications follow the ack.
+        var missed: Int?
     }
 
     let subscriberID: UInt64
     let eventLoop: any EventLoop
     private let service: HubRouteService
     private let session: NIOLoopBoundBox<WebSocketSessionHandler?>
+    /// The offset of the last publication sent, per topic with history: a delivery at or
+    /// below it was sent already (from the history, by a resume) and is dropped.
+    private let positions: NIOLoopBoundBox<[String: UInt64]>
     /// Made once per connection (used only on its event loop), not once per message.
     private let coders: NIOLoopBoundBox<(JSONDecoder, JSONEncoder)>
 
@@ -118,6 +173,7 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
         self.eventLoop = eventLoop
         self.service = service
         self.session = NIOLoopBoundBox.makeEmptyBox(valueType: WebSocketSessionHandler.self, eventLoop: eventLoop)
+        self.positions = NIOLoopBoundBox([:], eventLoop: eventLoop)
         self.coders = NIOLoopBoundBox((JSONDecoder(), HubConnection.makeEncoder()), eventLoop: eventLoop)
     }
 
@@ -162,10 +218,10 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
                         to: session
                     )
                 }
-                service.hub.subscribe(self, to: topic)
-            } else {
-                service.hub.unsubscribe(subscriberID, from: topic)
+                return subscribe(to: topic, since: request.since, id: request.id, session: session)
             }
+            service.hub.unsubscribe(subscriberID, from: topic)
+            positions.value[topic] = nil
             answer(Reply(op: "ack", id: request.id, topic: topic), to: session)
         case "publish":
             guard let topic = request.topic, HubRouteSettings.isValidTopic(topic, allowPattern: false) else {
@@ -186,8 +242,17 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
                 data: encode(Reply(op: "message", topic: topic, data: request.data ?? .null))
             )
             event.isHubEvent = true
-            let delivered = service.hub.publish(event, to: topic)
-            answer(Reply(op: "ack", id: request.id, topic: topic, data: .number(Double(delivered))), to: session)
+            let published = service.hub.publish(event, to: topic)
+            answer(
+                Reply(
+                    op: "ack",
+                    id: request.id,
+                    topic: topic,
+                    data: .number(Double(published.subscribers)),
+                    position: published.position.map(Position.init)
+                ),
+                to: session
+            )
         default:
             answer(
                 Reply(
@@ -197,6 +262,49 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
                 ),
                 to: session
             )
+        }
+    }
+
+    /// Subscribes; on a topic with history the ack says where the stream stands, and with
+    /// `since` the publications the client missed follow it, in order, before any live one.
+    ///
+    /// The subscription is made before the history is read: a publication recorded before the
+    /// read is in it, one recorded after reaches this connection live, and one in both (recorded
+    /// before, delivered after) is dropped by `positions` — no gap and no duplicate at the seam.
+    private func subscribe(to topic: String, since: Position?, id: JSONValue?, session: WebSocketSessionHandler) {
+        let history = Hub.isPattern(topic) ? nil : service.hub.history(for: topic)
+        guard let history else {
+            if since != nil {
+                return answer(
+                    Reply(op: "error", id: id, topic: topic, error: "this topic keeps no history to resume from"),
+                    to: session
+                )
+            }
+            service.hub.subscribe(self, to: topic)
+            return answer(Reply(op: "ack", id: id, topic: topic), to: session)
+        }
+        service.hub.subscribe(self, to: topic)
+        guard let since else {
+            let position = history.position(of: topic)
+            positions.value[topic] = position.offset
+            return answer(Reply(op: "ack", id: id, topic: topic, position: Position(position)), to: session)
+        }
+        let recovery = history.recover(topic, since: since.stream)
+        positions.value[topic] = recovery.position.offset
+        answer(
+            Reply(
+                op: "ack",
+                id: id,
+                topic: topic,
+                position: Position(recovery.position),
+                recovered: recovery.recovered,
+                missed: recovery.recovered ? recovery.missed.count : nil
+            ),
+            to: session
+        )
+        for entry in recovery.missed {
+            let event = HubRouteService.event(for: entry.message, topic: topic, offset: entry.offset)
+            session.sendUnlessFull(event)
         }
     }
 
@@ -212,6 +320,16 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
             session.value?.sendUnlessFull(message)
         } else {
             eventLoop.execute { self.deliver(message) }
+        }
+    }
+
+    /// A publication with its offset: always through the loop's queue (the history's lock is
+    /// held), and dropped when this connection has sent it or a later one already.
+    func deliver(_ message: WebSocketMessage, topic: String, offset: UInt64) {
+        eventLoop.execute {
+            if let last = self.positions.value[topic], offset <= last { return }
+            self.positions.value[topic] = offset
+            self.session.value?.sendUnlessFull(message)
         }
     }
 }

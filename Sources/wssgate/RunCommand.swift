@@ -119,6 +119,13 @@ struct RunCommand: AsyncParsableCommand {
         let threads = settings.server.threads == 0 ? System.coreCount : settings.server.threads
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let hub = Hub()
+        do {
+            hub.setHistories(try Self.histories(for: settings.routes, environment: environment, logger: logger))
+        } catch {
+            logger.error("cannot open a topic history", metadata: ["error": .string("\(error)")])
+            try? await group.shutdownGracefully()
+            throw ExitCode(1)
+        }
         let sessions = SessionDirectory(idBase: settings.cluster.map(ClusterNode.idBase(for:)) ?? 0)
         var cluster: ClusterNode?
         if let clusterSettings = settings.cluster {
@@ -272,6 +279,28 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         try? await group.shutdownGracefully()
+    }
+
+    /// The hub routes' histories, in the configuration's order (the first that covers a topic
+    /// keeps it); file storage is read back here.
+    static func histories(
+        for routes: [RouteConfiguration],
+        environment: [String: String],
+        logger: Logger
+    ) throws -> [TopicHistory] {
+        try routes.compactMap { route -> TopicHistory? in
+            guard case .hub(let rules) = route.backend, let settings = rules.history else { return nil }
+            let history = try TopicHistory(route: route.name, settings: settings, environment: environment)
+            logger.info(
+                "topic history",
+                metadata: [
+                    "route": .string(route.name),
+                    "storage": .string(settings.storage.rawValue),
+                    "file": .string(history.path ?? "-"),
+                ]
+            )
+            return history
+        }
     }
 }
 

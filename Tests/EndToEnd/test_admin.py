@@ -164,7 +164,7 @@ def test_publish_connections_topics_send_and_close(admin_gateway):
 
             # Publish: data as a hub event, text as it is, binary from base64.
             status, body, _ = await asyncio.to_thread(admin.call, "POST", "/v1/publish", "/v1/publish", {"topic": "news.sport", "data": {"goal": 1}})
-            assert (status, body) == (200, {"topic": "news.sport", "delivered": 2})
+            assert (status, body) == (200, {"topic": "news.sport", "delivered": 2, "position": None})
             for ws in (sport, everything):
                 assert json.loads(await ws.recv()) == {"op": "message", "topic": "news.sport", "data": {"goal": 1}}
             status, body, _ = await asyncio.to_thread(admin.call, "POST", "/v1/publish", "/v1/publish", {"topic": "news.tech", "text": "plain"})

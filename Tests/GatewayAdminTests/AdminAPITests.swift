@@ -55,7 +55,7 @@ final class AdminAPITests: XCTestCase {
 
         var (status, body, _) = try call(api, .POST, "/v1/publish", body: #"{"topic":"a.b","data":[1]}"#)
         XCTAssertEqual(status, 200)
-        XCTAssertEqual(body, #"{"delivered":1,"topic":"a.b"}"#)
+        XCTAssertEqual(body, #"{"delivered":1,"position":null,"topic":"a.b"}"#)
         XCTAssertEqual(String(buffer: collector.received[0].data), #"{"data":[1],"op":"message","topic":"a.b"}"#)
 
         (status, body, _) = try call(api, .POST, "/v1/publish", body: #"{"topic":"a.b","binary":"%%%"}"#)

@@ -1,0 +1,150 @@
+import GatewayCore
+import GatewayWebSocket
+import NIOConcurrencyHelpers
+import NIOCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// One hub route's topic history (`hub.history`): a stream per topic it covers, kept in memory
+/// and, with `storage: file`, in the route's history file (`HistoryLog`).
+///
+/// Everything happens under one lock, and `record` delivers while holding it: offsets are
+/// handed out, written down and enqueued to subscribers in one order, so that every subscriber
+/// sees a topic's publications in offset order and a resume finds each of them either in the
+/// history or among the live ones (the subscriber drops what it has already seen).
+public final class TopicHistory: Sendable {
+    private struct State {
+        var streams: [String: TopicStream] = [:]
+        var log: HistoryLog?
+        var recordsSinceSweep = 0
+    }
+
+    public let route: String
+    public let settings: HistorySettings
+    private let state: NIOLockedValueBox<State>
+
+    /// Reads the route's history file back with `storage: file` (the epochs of every topic
+    /// renewed when its tail was torn) and rewrites it compactly.
+    public init(route: String, settings: HistorySettings, environment: [String: String]) throws {
+        self.route = route
+        self.settings = settings
+        var state = State()
+        if settings.storage == .file {
+            let path = settings.resolvedDirectory(environment: environment) + "/" + route + ".history"
+            let (log, contents) = try HistoryLog.load(path: path)
+            var streams = contents.streams
+            let now = Self.now()
+            for topic in streams.keys {
+                if contents.tornTail { streams[topic]!.renew(epoch: StreamPosition.newEpoch()) }
+                streams[topic]!.trim(now: now, settings: settings)
+            }
+            try log.rewrite(streams)
+            state.streams = streams
+            state.log = log
+        }
+        self.state = NIOLockedValueBox(state)
+    }
+
+    /// Where the history file is, with `storage: file`.
+    public var path: String? { state.withLockedValue { $0.log?.path } }
+
+    /// Milliseconds since 1970.
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// Records `message` on `topic` and, still under the lock, lets `deliver` hand it out with
+    /// its offset; returns the publication's position and what `deliver` returned.
+    func record<Result>(
+        _ message: WebSocketMessage,
+        on topic: String,
+        deliver: (UInt64) -> Result
+    ) -> (StreamPosition, Result) {
+        state.withLockedValue { state in
+            let now = Self.now()
+            var stream = Self.stream(topic, in: &state)
+            let offset = stream.append(message, time: now, settings: settings)
+            state.log?.writePublication(topic: topic, entry: stream.entries.last!)
+            let position = stream.position
+            state.streams[topic] = stream
+            let result = deliver(offset)
+            state.recordsSinceSweep += 1
+            if state.recordsSinceSweep >= 4096 { sweep(&state, now: now) }
+            return (position, result)
+        }
+    }
+
+    /// Where `topic` stands now.
+    public func position(of topic: String) -> StreamPosition {
+        state.withLockedValue { state in
+            let stream = Self.stream(topic, in: &state)
+            return stream.position
+        }
+    }
+
+    /// The publications on `topic` after `since`, or `recovered == false` when the history does
+    /// not hold all of them (or `since` is of another epoch).
+    func recover(_ topic: String, since: StreamPosition) -> TopicStream.Recovery {
+        state.withLockedValue { state in
+            var stream = Self.stream(topic, in: &state)
+            let recovery = stream.recover(since: since, now: Self.now(), settings: settings)
+            state.streams[topic] = stream
+            return recovery
+        }
+    }
+
+    /// A topic's kept publications as hub clients get them (`message` events with offsets):
+    /// all of them, or those after `since` (then `recovered` says whether that is every one).
+    public struct Replay: Sendable {
+        public var position: StreamPosition
+        public var recovered: Bool?
+        public var events: [ByteBuffer]
+    }
+
+    public func replay(_ topic: String, since: StreamPosition?) -> Replay {
+        let recovery = state.withLockedValue { state in
+            var stream = Self.stream(topic, in: &state)
+            let now = Self.now()
+            let start =
+                since
+                ?? StreamPosition(offset: (stream.entries.first?.offset ?? stream.last + 1) - 1, epoch: stream.epoch)
+            let recovery = stream.recover(since: start, now: now, settings: settings)
+            state.streams[topic] = stream
+            return recovery
+        }
+        return Replay(
+            position: recovery.position,
+            recovered: since == nil ? nil : recovery.recovered,
+            events: recovery.missed.map { HubRouteService.event(for: $0.message, topic: topic, offset: $0.offset).data }
+        )
+    }
+
+    /// The stream of `topic`, begun (on a new epoch, written down) if it has none.
+    private static func stream(_ topic: String, in state: inout State) -> TopicStream {
+        if let stream = state.streams[topic] { return stream }
+        let stream = TopicStream(epoch: StreamPosition.newEpoch())
+        state.streams[topic] = stream
+        state.log?.writeEpoch(topic: topic, position: stream.position)
+        return stream
+    }
+
+    /// Trims every stream; forgets those that have held nothing for a whole `ttl` (a client
+    /// that resumes on one then gets `recovered: false`, which is true: its stream is gone);
+    /// rewrites the file when it has grown.
+    private func sweep(_ state: inout State, now: Int64) {
+        state.recordsSinceSweep = 0
+        let ttl = settings.ttl.nanoseconds / 1_000_000
+        for topic in Array(state.streams.keys) {
+            state.streams[topic]!.trim(now: now, settings: settings)
+            if state.streams[topic]!.entries.isEmpty, now - state.streams[topic]!.touched > ttl {
+                state.streams[topic] = nil
+            }
+        }
+        if let log = state.log, log.wantsCompaction {
+            // A failed rewrite leaves the old file, which still holds everything: go on appending.
+            try? log.rewrite(state.streams)
+        }
+    }
+}
