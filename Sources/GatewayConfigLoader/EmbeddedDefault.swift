@@ -9,7 +9,9 @@ import Musl
 /// The configuration used when `wssgate` starts without a file: TLS on port 8443 with a
 /// certificate made at start for the loopback names, an echo route, and a chat route served by
 /// the Swift chat worker bundled in the same binary (`wssgate worker chat`), supervised by the
-/// gateway. It is useful at once (`make run`, `docker run`) and safe to expose: nothing is stored.
+/// gateway. It is useful at once (`make run`, `docker run`) and safe to expose: nothing is stored
+/// (the hub playground's history, which lets the demo page resume after a dropped connection, is
+/// in memory and small).
 ///
 /// It goes through the same validation and the same environment/flag overrides as a file, so
 /// `WSSGATE_LISTENERS_MAIN_ADDRESS=127.0.0.1:9443 wssgate` moves it.
@@ -99,6 +101,9 @@ public enum EmbeddedDefault {
                 hub:
                   subscribe: ["*"]
                   publish: ["playground.*"]
+                  history:
+                    size: 100
+                    max_bytes: 64KiB
 
             """
     }

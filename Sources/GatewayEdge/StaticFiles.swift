@@ -28,8 +28,11 @@ enum StaticFiles {
 
     static func resolve(_ relative: String, in settings: StaticSettings) -> Found? {
         if settings.root == StaticSettings.builtinDemo {
-            // One page: the folder itself or its index file.
+            // The page (the folder itself or its index file) and the hub client it loads.
             let path = relative.split(separator: "/", omittingEmptySubsequences: true)
+            if path == ["wssgate.js"] {
+                return Found(path: "wssgate.js", size: DemoPage.script.count, modified: started, body: DemoPage.script)
+            }
             guard path.isEmpty || path == ["index.html"] else { return nil }
             return Found(path: "index.html", size: DemoPage.html.count, modified: started, body: DemoPage.html)
         }

@@ -126,3 +126,53 @@ def test_ws_from_an_https_page_is_blocked_and_explained(gateway_factory):
         run(scenario(), timeout=60)
     finally:
         browser.close()
+
+
+def test_the_hub_playground_resumes_through_a_restart(tmp_path):
+    """wssgate.js in the demo page subscribes; the gateway restarts (its hub history in a file);
+    what is published before the page is back arrives when it is, as recovered messages."""
+    from conftest import Gateway, free_port, insecure_context
+    port = free_port()
+    args = ["--set", "listeners.main.address=127.0.0.1:%d" % port,
+            "--set", "routes.hub.hub.history.storage=file",
+            "--set", "routes.hub.hub.history.directory=%s" % tmp_path]
+    gateways = [Gateway(args).wait_ready()]
+    browser = Browser()
+    url = "https://127.0.0.1:%d/" % port
+
+    async def publish(*items):
+        async with websockets.connect("wss://127.0.0.1:%d/hub" % port, ssl=insecure_context()) as ws:
+            for item in items:
+                await ws.send(json.dumps({"op": "publish", "topic": "playground.demo", "data": item, "id": item}))
+                assert json.loads(await asyncio.wait_for(ws.recv(), 10))["op"] == "ack"
+
+    try:
+        async def scenario():
+            async with Page(browser.open(url)) as page:
+                await page.wait_for("typeof WssGate === 'object' && document.readyState === 'complete'")
+                await page.wait_for("document.body.dataset.hubStatus === 'open'")
+                await page.evaluate("document.getElementById('hub-subscribe').click()")
+                await page.wait_for("document.body.dataset.hubSubscribed === 'playground.demo'")
+                await publish("before")
+                await page.wait_for("window.hubMessages.length === 1")
+                # Hold the page off until the test lets it reconnect: "while it was away" for sure.
+                await page.evaluate("hub.options.minDelay = 600000; hub.options.maxDelay = 600000")
+                await asyncio.to_thread(gateways[0].stop)
+                await page.wait_for("document.body.dataset.hubStatus === 'reconnecting'")
+                gateways.append(await asyncio.to_thread(lambda: Gateway(args).wait_ready()))
+                await publish("away 1", "away 2")
+                await page.evaluate("clearTimeout(hub.timer); hub._open()")
+                await page.wait_for("window.hubMessages.length === 3")
+                assert await page.evaluate("window.hubMessages") == ["before", "away 1", "away 2"]
+                assert await page.evaluate("window.hubRecovered") == 2
+                assert "recovered 2 messages" in await page.evaluate("document.getElementById('hub-log').textContent")
+                # Live again.
+                await publish("after")
+                await page.wait_for("window.hubMessages.length === 4")
+
+        run(scenario(), timeout=120)
+    finally:
+        browser.close()
+        for gw in gateways:
+            gw.stop()
+    assert gateways[0].proc.returncode == 0

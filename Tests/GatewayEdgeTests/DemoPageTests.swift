@@ -11,13 +11,17 @@ final class DemoPageTests: XCTestCase {
             .deletingLastPathComponent()
         let shipped = try Data(contentsOf: root.appendingPathComponent("rootfs/usr/share/wssgate/www/index.html"))
         XCTAssertEqual(DemoPage.html, Array(shipped), "run scripts/embed-demo.py after editing the page")
+        let script = try Data(contentsOf: root.appendingPathComponent("rootfs/usr/share/wssgate/www/wssgate.js"))
+        XCTAssertEqual(DemoPage.script, Array(script), "run scripts/embed-demo.py after editing wssgate.js")
     }
 
-    func testOnlyThePageItselfIsFound() {
+    func testOnlyThePageAndTheHubClientAreFound() {
         let settings = StaticSettings(root: StaticSettings.builtinDemo)
         XCTAssertEqual(StaticFiles.resolve("", in: settings)?.body, DemoPage.html)
         XCTAssertEqual(StaticFiles.resolve("/index.html", in: settings)?.body, DemoPage.html)
         XCTAssertNil(StaticFiles.resolve("/../etc/passwd", in: settings))
+        XCTAssertEqual(StaticFiles.resolve("/wssgate.js", in: settings)?.body, DemoPage.script)
+        XCTAssertEqual(StaticFiles.contentType(of: "wssgate.js"), "text/javascript; charset=utf-8")
         XCTAssertNil(StaticFiles.resolve("/app.js", in: settings))
     }
 }
