@@ -461,7 +461,7 @@ let package = Package(
             name: "GatewayHubTests",
             dependencies: [
                 "GatewayHub", "GatewayWebSocket", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -189,7 +189,7 @@ public final class AdminAPI: Sendable {
         case ["v1", "publish"]:
             try only([.POST])
             try Self.noQuery(query)
-            return eventLoop.makeSucceededFuture(try publish(try Self.object(request)))
+            return try publish(try Self.object(request), on: eventLoop)
         case ["v1", "topics"]:
             try only([.GET])
             try Self.noQuery(query)
@@ -203,7 +203,7 @@ public final class AdminAPI: Sendable {
             return try presence(of: topic, on: eventLoop)
         case ["v1", "topics", "{topic}", "history"]:
             try only([.GET])
-            return eventLoop.makeSucceededFuture(try history(of: topic, query: query))
+            return try history(of: topic, query: query, on: eventLoop)
         case ["v1", "cluster"]:
             try only([.GET])
             try Self.noQuery(query)
@@ -277,7 +277,10 @@ public final class AdminAPI: Sendable {
 
     // MARK: Endpoints
 
-    private func publish(_ body: [String: JSONValue]) throws(AdminError) -> AdminResponse {
+    private func publish(
+        _ body: [String: JSONValue],
+        on eventLoop: any EventLoop
+    ) throws(AdminError) -> EventLoopFuture<AdminResponse> {
         guard case .string(let topic)? = body["topic"] else {
             throw AdminError.invalidField(
                 "topic",
@@ -304,15 +307,16 @@ public final class AdminAPI: Sendable {
         } else {
             message = try Self.message(from: body, allowed: ["topic"])
         }
-        let published = hub.publish(message, to: topic)
-        return Self.json(
-            .ok,
-            AdminPayloads.Published(
-                topic: topic,
-                delivered: published.subscribers,
-                position: published.position.map(AdminPayloads.Position.init)
+        return hub.publish(message, to: topic, on: eventLoop).map { published in
+            Self.json(
+                .ok,
+                AdminPayloads.Published(
+                    topic: topic,
+                    delivered: published.subscribers,
+                    position: published.position.map(AdminPayloads.Position.init)
+                )
             )
-        )
+        }.recover { Self.failure(Self.adminError($0)) }
     }
 
     private func listConnections(
@@ -472,7 +476,11 @@ public final class AdminAPI: Sendable {
     /// Who is subscribed to a topic (or pattern): on every live node in a cluster, else here.
     /// A topic's kept publications, all or those after `since` (with `epoch`), as hub clients
     /// get them; 404 when no route keeps history for the topic.
-    private func history(of topic: String, query: [(String, String)]) throws(AdminError) -> AdminResponse {
+    private func history(
+        of topic: String,
+        query: [(String, String)],
+        on eventLoop: any EventLoop
+    ) throws(AdminError) -> EventLoopFuture<AdminResponse> {
         guard HubRouteSettings.isValidTopic(topic, allowPattern: false) else {
             throw AdminError.invalidField("topic", "'\(topic)' is not a topic (no patterns)")
         }
@@ -499,20 +507,21 @@ public final class AdminAPI: Sendable {
             throw AdminError.notFound("no route keeps history for topic '\(topic)' (hub.history)")
         }
         let since = offset.map { StreamPosition(offset: $0, epoch: epoch!) }
-        let replay = history.replay(topic, since: since)
-        let decoder = JSONDecoder()
-        let publications = replay.events.compactMap {
-            try? decoder.decode(JSONValue.self, from: Data($0.readableBytesView))
-        }
-        return Self.json(
-            .ok,
-            AdminPayloads.History(
-                topic: topic,
-                position: .init(replay.position),
-                recovered: replay.recovered,
-                publications: publications
+        return history.replay(topic, since: since, on: eventLoop).map { replay in
+            let decoder = JSONDecoder()
+            let publications = replay.events.compactMap {
+                try? decoder.decode(JSONValue.self, from: Data($0.readableBytesView))
+            }
+            return Self.json(
+                .ok,
+                AdminPayloads.History(
+                    topic: topic,
+                    position: .init(replay.position),
+                    recovered: replay.recovered,
+                    publications: publications
+                )
             )
-        )
+        }.recover { Self.failure(Self.adminError($0)) }
     }
 
     private func presence(

@@ -35,7 +35,7 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
 
     public let settings: ClusterSettings
     public let endpoint: RedisEndpoint
-    private let hub: Hub
+    let hub: Hub
     private let sessions: SessionDirectory
     private let logger: Logger
     private let metrics = ClusterMetrics()
@@ -55,7 +55,7 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
     /// The Redis link has a thread of its own: a fan-out burst keeps the client loops busy for
     /// seconds, and the link's replies (and its command timeout) must not wait behind it.
     private let linkGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    private let loop: any EventLoop
+    let loop: any EventLoop
 
     public init(settings: ClusterSettings, hub: Hub, sessions: SessionDirectory, logger: Logger) throws(RedisError) {
         self.settings = settings
@@ -94,7 +94,7 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
         requestHandler.withLockedValue { $0 = handler }
     }
 
-    private var connection: RedisConnection? {
+    var connection: RedisConnection? {
         state.withLockedValue { state in state.connection?.isActive == true ? state.connection : nil }
     }
 
@@ -388,6 +388,16 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
         let kind = push.first?.string ?? ""
         if kind == "pmessage", push.count == 4, let channel = push[2].string, let payload = push[3].bytes {
             let prefix = "\(settings.prefix):topic:"
+            if channel.hasPrefix(prefix), payload.readableBytesView.first == UInt8(ascii: "H") {
+                // Recorded in the shared history: delivered here too when this node published it.
+                guard let (offset, message) = Self.decodeRecorded(payload) else {
+                    logger.warning("cluster: an unreadable recorded publish", metadata: ["channel": .string(channel)])
+                    return
+                }
+                hub.deliverRecorded(message, to: String(channel.dropFirst(prefix.count)), offset: offset)
+                metrics.arrived()
+                return
+            }
             guard channel.hasPrefix(prefix), let (origin, message) = ClusterWire.decodePublish(payload) else {
                 logger.warning("cluster: an unreadable publish", metadata: ["channel": .string(channel)])
                 return

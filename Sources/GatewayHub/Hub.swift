@@ -1,6 +1,7 @@
 import GatewayCore
 import GatewayWebSocket
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// Something that can receive a topic's messages: a client connection, on whatever event loop
 /// it lives. `deliver` is called from any thread and must not block.
@@ -146,11 +147,42 @@ public final class Hub: Sendable {
     /// Delivers `message` once to every subscriber of `topic` on this gateway and tells the
     /// observer (which sends it to the other nodes of a cluster); returns how many local
     /// subscribers there were.
+    ///
+    /// On a topic whose history is shared by a cluster (`TopicHistory.remote`), the history
+    /// records it and delivers it to every node, this one included (`deliverRecorded`): the
+    /// returned publication has no position yet (`publish(_:to:on:)` waits for it).
     @discardableResult
     public func publish(_ message: WebSocketMessage, to topic: String) -> Publication {
+        if let history = history(for: topic), let remote = history.remote {
+            remote.append(message, to: topic, settings: history.settings).whenFailure { _ in }
+            return Publication(subscribers: subscribers(of: topic).count, position: nil)
+        }
         let publication = publishLocally(message, to: topic)
         observer?.hub(published: message, to: topic)
         return publication
+    }
+
+    /// `publish`, with the publication's position once it is recorded (at once unless the
+    /// topic's history is shared by a cluster); completes on `eventLoop`.
+    public func publish(
+        _ message: WebSocketMessage,
+        to topic: String,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<Publication> {
+        guard let history = history(for: topic), let remote = history.remote else {
+            return eventLoop.makeSucceededFuture(publish(message, to: topic))
+        }
+        let count = subscribers(of: topic).count
+        return remote.append(message, to: topic, settings: history.settings)
+            .hop(to: eventLoop)
+            .map { Publication(subscribers: count, position: $0) }
+    }
+
+    /// A publication the cluster's shared history recorded, as it reaches this node (in
+    /// offset order): delivered to the local subscribers with its offset.
+    @discardableResult
+    public func deliverRecorded(_ message: WebSocketMessage, to topic: String, offset: UInt64) -> Int {
+        deliver(message, to: subscribers(of: topic), topic: topic, offset: offset)
     }
 
     /// Delivers `message` once to every subscriber of `topic` (directly or by a pattern) on
@@ -158,7 +190,9 @@ public final class Hub: Sendable {
     /// it is recorded first and every subscriber gets it with its offset.
     @discardableResult
     public func publishLocally(_ message: WebSocketMessage, to topic: String) -> Publication {
-        guard let history = history(for: topic) else {
+        // A shared history records and delivers through the cluster; what reaches this point
+        // on such a topic came from a node that keeps none for it, and is delivered as it is.
+        guard let history = history(for: topic), history.remote == nil else {
             return Publication(subscribers: deliver(message, to: subscribers(of: topic), topic: topic), position: nil)
         }
         let (position, count) = history.record(message, on: topic) { offset in

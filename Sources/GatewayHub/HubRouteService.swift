@@ -153,6 +153,8 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
     /// The offset of the last publication sent, per topic with history: a delivery at or
     /// below it was sent already (from the history, by a resume) and is dropped.
     private let positions: NIOLoopBoundBox<[String: UInt64]>
+    /// Live publications that arrived while the topic's history was being read, in order.
+    private let recovering: NIOLoopBoundBox<[String: [(UInt64, WebSocketMessage)]]>
     /// Made once per connection (used only on its event loop), not once per message.
     private let coders: NIOLoopBoundBox<(JSONDecoder, JSONEncoder)>
 
@@ -174,6 +176,7 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
         self.service = service
         self.session = NIOLoopBoundBox.makeEmptyBox(valueType: WebSocketSessionHandler.self, eventLoop: eventLoop)
         self.positions = NIOLoopBoundBox([:], eventLoop: eventLoop)
+        self.recovering = NIOLoopBoundBox([:], eventLoop: eventLoop)
         self.coders = NIOLoopBoundBox((JSONDecoder(), HubConnection.makeEncoder()), eventLoop: eventLoop)
     }
 
@@ -242,17 +245,27 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
                 data: encode(Reply(op: "message", topic: topic, data: request.data ?? .null))
             )
             event.isHubEvent = true
-            let published = service.hub.publish(event, to: topic)
-            answer(
-                Reply(
-                    op: "ack",
-                    id: request.id,
-                    topic: topic,
-                    data: .number(Double(published.subscribers)),
-                    position: published.position.map(Position.init)
-                ),
-                to: session
-            )
+            service.hub.publish(event, to: topic, on: eventLoop).whenComplete { result in
+                guard let session = self.session.value else { return }
+                switch result {
+                case .success(let published):
+                    self.answer(
+                        Reply(
+                            op: "ack",
+                            id: request.id,
+                            topic: topic,
+                            data: .number(Double(published.subscribers)),
+                            position: published.position.map(Position.init)
+                        ),
+                        to: session
+                    )
+                case .failure(let error):
+                    self.answer(
+                        Reply(op: "error", id: request.id, topic: topic, error: "not published: \(error)"),
+                        to: session
+                    )
+                }
+            }
         default:
             answer(
                 Reply(
@@ -270,7 +283,9 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
     ///
     /// The subscription is made before the history is read: a publication recorded before the
     /// read is in it, one recorded after reaches this connection live, and one in both (recorded
-    /// before, delivered after) is dropped by `positions` — no gap and no duplicate at the seam.
+    /// before, delivered after) is dropped by `positions`. While the read is out (a cluster's
+    /// history answers later), live ones wait in `recovering` — no gap and no duplicate at the
+    /// seam, and nothing out of order.
     private func subscribe(to topic: String, since: Position?, id: JSONValue?, session: WebSocketSessionHandler) {
         let history = Hub.isPattern(topic) ? nil : service.hub.history(for: topic)
         guard let history else {
@@ -284,27 +299,43 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
             return answer(Reply(op: "ack", id: id, topic: topic), to: session)
         }
         service.hub.subscribe(self, to: topic)
-        guard let since else {
-            let position = history.position(of: topic)
-            positions.value[topic] = position.offset
-            return answer(Reply(op: "ack", id: id, topic: topic, position: Position(position)), to: session)
-        }
-        let recovery = history.recover(topic, since: since.stream)
-        positions.value[topic] = recovery.position.offset
-        answer(
-            Reply(
-                op: "ack",
-                id: id,
-                topic: topic,
-                position: Position(recovery.position),
-                recovered: recovery.recovered,
-                missed: recovery.recovered ? recovery.missed.count : nil
-            ),
-            to: session
-        )
-        for entry in recovery.missed {
-            let event = HubRouteService.event(for: entry.message, topic: topic, offset: entry.offset)
-            session.sendUnlessFull(event)
+        recovering.value[topic] = recovering.value[topic] ?? []
+        history.recover(topic, since: since?.stream, on: eventLoop).hop(to: eventLoop).whenComplete { result in
+            let waiting = self.recovering.value.removeValue(forKey: topic) ?? []
+            guard let session = self.session.value else { return }
+            switch result {
+            case .success(let recovery):
+                self.positions.value[topic] = recovery.position.offset
+                self.answer(
+                    Reply(
+                        op: "ack",
+                        id: id,
+                        topic: topic,
+                        position: Position(recovery.position),
+                        recovered: recovery.recovered,
+                        missed: recovery.recovered == true ? recovery.entries.count : nil
+                    ),
+                    to: session
+                )
+                for entry in recovery.entries {
+                    let event = HubRouteService.event(for: entry.message, topic: topic, offset: entry.offset)
+                    session.sendUnlessFull(event)
+                }
+            case .failure(let error):
+                // The live ones are still delivered: without a position the client cannot
+                // tell what it missed, so it is told the history was unavailable.
+                self.positions.value[topic] = nil
+                self.answer(
+                    Reply(
+                        op: "error",
+                        id: id,
+                        topic: topic,
+                        error: "the topic's history is unavailable (\(error)); subscribed to live messages"
+                    ),
+                    to: session
+                )
+            }
+            for (offset, message) in waiting { self.send(message, topic: topic, offset: offset) }
         }
     }
 
@@ -327,9 +358,17 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
     /// held), and dropped when this connection has sent it or a later one already.
     func deliver(_ message: WebSocketMessage, topic: String, offset: UInt64) {
         eventLoop.execute {
-            if let last = self.positions.value[topic], offset <= last { return }
-            self.positions.value[topic] = offset
-            self.session.value?.sendUnlessFull(message)
+            if self.recovering.value[topic] != nil {
+                self.recovering.value[topic]!.append((offset, message))
+            } else {
+                self.send(message, topic: topic, offset: offset)
+            }
         }
+    }
+
+    private func send(_ message: WebSocketMessage, topic: String, offset: UInt64) {
+        if let last = positions.value[topic], offset <= last { return }
+        positions.value[topic] = offset
+        session.value?.sendUnlessFull(message)
     }
 }

@@ -15,7 +15,7 @@ public struct StreamPosition: Sendable, Equatable, Hashable, CustomStringConvert
 
     /// A new epoch: 16 random hex digits, so that no two streams (two runs of one gateway, two
     /// nodes) share one by chance.
-    static func newEpoch() -> String {
+    public static func newEpoch() -> String {
         var generator = SystemRandomNumberGenerator()
         let value = generator.next() as UInt64
         let digits = String(value, radix: 16)

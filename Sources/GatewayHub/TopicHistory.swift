@@ -26,6 +26,14 @@ public final class TopicHistory: Sendable {
     public let route: String
     public let settings: HistorySettings
     private let state: NIOLockedValueBox<State>
+    private let remoteBox = NIOLockedValueBox<(any RemoteHistory)?>(nil)
+
+    /// In a cluster the history lives in Redis, shared by every node, and nothing is kept here.
+    public func keep(in remote: any RemoteHistory) {
+        remoteBox.withLockedValue { $0 = remote }
+    }
+
+    public var remote: (any RemoteHistory)? { remoteBox.withLockedValue { $0 } }
 
     /// Reads the route's history file back with `storage: file` (the epochs of every topic
     /// renewed when its tail was torn) and rewrites it compactly.
@@ -95,6 +103,29 @@ public final class TopicHistory: Sendable {
         }
     }
 
+    /// Where `topic` stands and, with `since`, the publications after it (or `recovered:
+    /// false`): from here, or from the cluster's shared history.
+    public func recover(
+        _ topic: String,
+        since: StreamPosition?,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<HistoryRecovery> {
+        if let remote { return remote.recover(topic, since: since, settings: settings) }
+        guard let since else {
+            return eventLoop.makeSucceededFuture(
+                HistoryRecovery(recovered: nil, entries: [], position: position(of: topic))
+            )
+        }
+        let recovery = recover(topic, since: since)
+        return eventLoop.makeSucceededFuture(
+            HistoryRecovery(
+                recovered: recovery.recovered,
+                entries: recovery.missed.map { HistoryEntry(offset: $0.offset, message: $0.message) },
+                position: recovery.position
+            )
+        )
+    }
+
     /// A topic's kept publications as hub clients get them (`message` events with offsets):
     /// all of them, or those after `since` (then `recovered` says whether that is every one).
     public struct Replay: Sendable {
@@ -103,22 +134,39 @@ public final class TopicHistory: Sendable {
         public var events: [ByteBuffer]
     }
 
-    public func replay(_ topic: String, since: StreamPosition?) -> Replay {
-        let recovery = state.withLockedValue { state in
-            var stream = Self.stream(topic, in: &state)
-            let now = Self.now()
-            let start =
-                since
-                ?? StreamPosition(offset: (stream.entries.first?.offset ?? stream.last + 1) - 1, epoch: stream.epoch)
-            let recovery = stream.recover(since: start, now: now, settings: settings)
-            state.streams[topic] = stream
-            return recovery
+    public func replay(_ topic: String, since: StreamPosition?, on eventLoop: any EventLoop) -> EventLoopFuture<Replay>
+    {
+        let everything: EventLoopFuture<HistoryRecovery>
+        if let since {
+            everything = recover(topic, since: since, on: eventLoop)
+        } else if let remote {
+            everything = remote.kept(topic, settings: settings)
+        } else {
+            everything = eventLoop.makeSucceededFuture(local(topic))
         }
-        return Replay(
-            position: recovery.position,
-            recovered: since == nil ? nil : recovery.recovered,
-            events: recovery.missed.map { HubRouteService.event(for: $0.message, topic: topic, offset: $0.offset).data }
-        )
+        return everything.map { recovery in
+            Replay(
+                position: recovery.position,
+                recovered: since == nil ? nil : recovery.recovered,
+                events: recovery.entries.map {
+                    HubRouteService.event(for: $0.message, topic: topic, offset: $0.offset).data
+                }
+            )
+        }
+    }
+
+    /// Everything kept here for `topic`.
+    private func local(_ topic: String) -> HistoryRecovery {
+        state.withLockedValue { state in
+            var stream = Self.stream(topic, in: &state)
+            stream.trim(now: Self.now(), settings: settings)
+            state.streams[topic] = stream
+            return HistoryRecovery(
+                recovered: nil,
+                entries: stream.entries.map { HistoryEntry(offset: $0.offset, message: $0.message) },
+                position: stream.position
+            )
+        }
     }
 
     /// The stream of `topic`, begun (on a new epoch, written down) if it has none.

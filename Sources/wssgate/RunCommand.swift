@@ -119,8 +119,15 @@ struct RunCommand: AsyncParsableCommand {
         let threads = settings.server.threads == 0 ? System.coreCount : settings.server.threads
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let hub = Hub()
+        let histories: [TopicHistory]
         do {
-            hub.setHistories(try Self.histories(for: settings.routes, environment: environment, logger: logger))
+            histories = try Self.histories(
+                for: settings.routes,
+                clustered: settings.cluster != nil,
+                environment: environment,
+                logger: logger
+            )
+            hub.setHistories(histories)
         } catch {
             logger.error("cannot open a topic history", metadata: ["error": .string("\(error)")])
             try? await group.shutdownGracefully()
@@ -136,6 +143,10 @@ struct RunCommand: AsyncParsableCommand {
                 try? await group.shutdownGracefully()
                 throw ExitCode(1)
             }
+        }
+        // In a cluster the topics' histories are shared, in Redis.
+        if let cluster {
+            for history in histories { history.keep(in: cluster) }
         }
         let routeServices: RouteServices
         do {
@@ -282,20 +293,23 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     /// The hub routes' histories, in the configuration's order (the first that covers a topic
-    /// keeps it); file storage is read back here.
+    /// keeps it); file storage is read back here. In a cluster they live in Redis instead, and
+    /// nothing is kept (or opened) here.
     static func histories(
         for routes: [RouteConfiguration],
+        clustered: Bool,
         environment: [String: String],
         logger: Logger
     ) throws -> [TopicHistory] {
         try routes.compactMap { route -> TopicHistory? in
-            guard case .hub(let rules) = route.backend, let settings = rules.history else { return nil }
+            guard case .hub(let rules) = route.backend, var settings = rules.history else { return nil }
+            if clustered { settings.storage = .memory }
             let history = try TopicHistory(route: route.name, settings: settings, environment: environment)
             logger.info(
                 "topic history",
                 metadata: [
                     "route": .string(route.name),
-                    "storage": .string(settings.storage.rawValue),
+                    "storage": .string(clustered ? "redis" : settings.storage.rawValue),
                     "file": .string(history.path ?? "-"),
                 ]
             )

@@ -400,3 +400,97 @@ def test_the_admin_api_publishes_with_positions_and_reads_the_history(gateway_fa
     assert status == 400
     status, _, _ = admin.call("POST", "/v1/topics/feed.x/history", template)
     assert status == 405
+
+
+def test_every_subscriber_gets_everything_once_when_a_cluster_node_is_killed(gateway_factory):
+    """Acceptance 1(b): three gateways share the history through Redis; 200 subscribers spread
+    over them and a publisher at a steady rate; one node is killed with SIGKILL, and its clients
+    reconnect to the others and resume there."""
+    from test_cluster import Redis
+    redis = Redis()
+    nodes = []
+    try:
+        for name in ("a", "b", "c"):
+            nodes.append(gateway_factory(history_config(extra="""cluster:
+  redis: "unix:%s"
+  node: %s
+""" % (redis.socket, name))))
+        for gw in nodes:
+            gw.wait_for_log(r'msg="cluster link up"', timeout=20)
+        killed = set()
+        urls = [gw.url("/feed") for gw in nodes]
+
+        def pick(index=None):
+            def url():
+                live = [u for i, u in enumerate(urls) if i not in killed]
+                return live[index % len(live)] if index is not None and (index % len(urls)) not in killed else random.choice(live)
+            return url
+
+        async def scenario():
+            stop = asyncio.Event()
+            subscribers = [Resumer(pick(n), "feed.cluster", delay=n * 0.02) for n in range(200)]
+            tasks = [asyncio.create_task(s.run(stop)) for s in subscribers]
+            await wait_until(lambda: all(s.position for s in subscribers), 60)
+            epochs = {s.position["epoch"] for s in subscribers}
+            assert len(epochs) == 1, "one epoch across the cluster"
+            publisher = Publisher(pick(), "feed.cluster")
+            publishing = asyncio.create_task(publisher.run(stop, until=150))
+            await wait_until(lambda: publisher.published >= 50, 60)
+            killed.add(0)
+            nodes[0].proc.kill()
+            await publishing
+            await wait_until(lambda: all(len(s.received) >= 150 for s in subscribers), 90)
+            stop.set()
+            for s in subscribers:
+                if s.ws is not None:
+                    await s.ws.close()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            moved = [s for n, s in enumerate(subscribers) if n % 3 == 0]
+            assert all(s.connections >= 2 and s.recoveries and all(s.recoveries) for s in moved)
+            assert_exactly_once(subscribers, 150)
+
+        run(scenario(), timeout=240)
+    finally:
+        redis.kill()
+
+
+def test_without_redis_a_clustered_history_refuses_rather_than_lose_positions(gateway_factory):
+    """In a cluster the history is in Redis: while it is unreachable a publish on a topic with
+    history is refused (hub error, admin 503) and a resume gets an error, never a silent gap;
+    topics without history go on locally."""
+    from test_admin import Admin
+    from test_cluster import Redis
+    redis = Redis()
+    socket_path = os.path.join(tempfile.mkdtemp(prefix="wga"), "admin.sock")
+    try:
+        gw = gateway_factory(history_config(extra="""cluster:
+  redis: "unix:%s"
+  node: solo
+admin:
+  address: "unix:%s"
+""" % (redis.socket, socket_path)).replace('subscribe: ["feed.*"]', 'subscribe: ["feed.*", "live.*"]')
+            .replace('publish: ["feed.*"]', 'publish: ["feed.*", "live.*"]'))
+        gw.wait_for_log(r'msg="cluster link up"', timeout=20)
+        admin = Admin(unix=socket_path)
+        status, body, _ = admin.call("POST", "/v1/publish", "/v1/publish", body={"topic": "feed.r", "text": "kept"})
+        assert status == 200 and body["position"]["offset"] == 1
+        epoch = body["position"]["epoch"]
+        redis.kill()
+        gw.wait_for_log(r'msg="cluster link down"', timeout=20)
+
+        async def scenario():
+            async with websockets.connect(gw.url("/feed"), ssl=CONTEXT) as ws:
+                refused = await request(ws, op="publish", topic="feed.r", data="x", id=1)
+                assert refused["op"] == "error" and "not published" in refused["error"]
+                resume = await request(ws, op="subscribe", topic="feed.r", since={"offset": 1, "epoch": epoch}, id=2)
+                assert resume["op"] == "error" and "history is unavailable" in resume["error"]
+                assert (await request(ws, op="subscribe", topic="live.x", id=3))["op"] == "ack"
+                assert (await request(ws, op="publish", topic="live.x", data="local", id=4))["data"] == 1
+
+        run(scenario())
+        status, body, _ = admin.call("POST", "/v1/publish", "/v1/publish", body={"topic": "feed.r", "text": "no"})
+        assert status == 503 and body["error"]["code"] == "cluster_link_down"
+        status, body, _ = admin.call("GET", "/v1/topics/feed.r/history", "/v1/topics/{topic}/history")
+        assert status == 503
+    finally:
+        redis.kill()

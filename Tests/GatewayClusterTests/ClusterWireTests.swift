@@ -46,4 +46,19 @@ final class ClusterWireTests: XCTestCase {
         XCTAssertNil(ClusterWire.Command.decode(ByteBuffer(string: "{\"op\":\"explode\"}")))
         XCTAssertNil(ClusterWire.bytes(base64: "not base64!"))
     }
+
+    /// What the history script publishes: `H`, kind, offset, `:`, epoch, `:`, payload (which
+    /// may hold colons and any byte).
+    func testARecordedPublishCarriesItsOffset() throws {
+        var buffer = ByteBuffer(string: "H2" + "42:0123456789abcdef:")
+        buffer.writeBytes([0x3A, 0, 0xFF])
+        let (offset, message) = try XCTUnwrap(ClusterNode.decodeRecorded(buffer))
+        XCTAssertEqual(offset, 42)
+        XCTAssertEqual(message, .binary([0x3A, 0, 0xFF]))
+        let event = try XCTUnwrap(ClusterNode.decodeRecorded(ByteBuffer(string: "H37:e:{\"op\":\"message\"}")))
+        XCTAssertTrue(event.message.isHubEvent)
+        XCTAssertNil(ClusterNode.decodeRecorded(ByteBuffer(string: "H4x:e:p")))
+        XCTAssertNil(ClusterNode.decodeRecorded(ByteBuffer(string: "H1x:e:p")))
+        XCTAssertNil(ClusterNode.decodeRecorded(ByteBuffer(string: "H17")))
+    }
 }

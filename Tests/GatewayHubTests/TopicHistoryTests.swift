@@ -2,9 +2,17 @@ import GatewayCore
 import GatewayWebSocket
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOEmbedded
 import XCTest
 
 @testable import GatewayHub
+
+/// Replays complete at once for a history kept here: any loop will do.
+private let loop = EmbeddedEventLoop()
+
+private func replayed(_ future: EventLoopFuture<TopicHistory.Replay>) -> TopicHistory.Replay {
+    try! future.wait()
+}
 
 /// A subscriber that records offsets with the payloads, as a history topic delivers them.
 private final class OffsetRecorder: HubSubscriber {
@@ -98,7 +106,7 @@ final class HubHistoryTests: XCTestCase {
             #"{"data":{"op":"message"},"offset":1,"op":"message","topic":"kept.a"}"#
         )
         XCTAssertEqual(subscriber.received[1].1, "raw", "a raw subscriber gets a raw publish as it was")
-        let replay = history.replay("kept.a", since: nil)
+        let replay = replayed(history.replay("kept.a", since: nil, on: loop))
         XCTAssertEqual(
             replay.events.map { String(buffer: $0) },
             [
@@ -134,7 +142,7 @@ final class HistoryLogTests: XCTestCase {
         let position = before.position(of: "t")
         let after = try TopicHistory(route: "r", settings: settings(), environment: [:])
         XCTAssertEqual(after.position(of: "t"), position)
-        let replay = after.replay("t", since: StreamPosition(offset: 0, epoch: position.epoch))
+        let replay = replayed(after.replay("t", since: StreamPosition(offset: 0, epoch: position.epoch), on: loop))
         XCTAssertEqual(replay.recovered, true)
         XCTAssertEqual(replay.events.count, 2)
         XCTAssertTrue(String(buffer: replay.events[1]).contains(#""encoding":"base64""#))
@@ -158,7 +166,7 @@ final class HistoryLogTests: XCTestCase {
         let renewed = after.position(of: "t")
         XCTAssertEqual(renewed.offset, t.offset, "offsets go on")
         XCTAssertNotEqual(renewed.epoch, t.epoch, "a publication a client saw may be missing")
-        XCTAssertEqual(after.replay("t", since: t).recovered, false)
+        XCTAssertEqual(replayed(after.replay("t", since: t, on: loop)).recovered, false)
         // The rewritten file is whole again: a third start keeps the new epoch.
         let third = try TopicHistory(route: "r", settings: settings(), environment: [:])
         XCTAssertEqual(third.position(of: "t"), renewed)
