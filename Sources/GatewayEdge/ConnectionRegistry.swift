@@ -1,3 +1,4 @@
+import GatewayWebSocket
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -45,6 +46,8 @@ final class ConnectionRegistry: Sendable {
         }
         for channel in channels {
             channel.eventLoop.execute {
+                // A listener a reload removed: its sessions' 1001 says `drain`, not `restart`.
+                if listener != nil { channel.pipeline.fireUserInboundEventTriggered(DrainEvent(reason: .drain)) }
                 channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
             }
         }

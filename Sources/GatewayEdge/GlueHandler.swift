@@ -43,6 +43,8 @@ final class GlueHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var sentClose = false
     private var closeTimer: Scheduled<Void>?
     private var drainTimer: Scheduled<Void>?
+    /// Why this pair drains (the reason of the 1001 sent both ways), once it does.
+    fileprivate(set) var drainReason: DrainEvent.Reason?
 
     private init(side: Side, drain: DrainSettings) {
         self.side = side
@@ -129,10 +131,15 @@ final class GlueHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is ChannelShouldQuiesceEvent, side == .client else {
+        let reason = (event as? DrainEvent)?.reason ?? (event is ChannelShouldQuiesceEvent ? .restart : nil)
+        guard let reason, side == .client else {
             context.fireUserInboundEventTriggered(event)
             return
         }
+        // One drain: a second event (a reload's, then the shutdown's) changes nothing.
+        guard drainReason == nil else { return }
+        drainReason = reason
+        partner?.drainReason = reason
         // Spread like the sessions' closes, so clients do not all reconnect at the same moment.
         let spread = drain.spread.nanoseconds
         let delay = spread > 0 ? TimeAmount.nanoseconds(Int64.random(in: 0..<spread)) : .zero
@@ -169,7 +176,7 @@ final class GlueHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func sendClose() {
         guard let partner, let partnerContext = partner.context else { return }
         sentClose = true
-        let reason = Array("server shutting down".utf8)
+        let reason = Array((drainReason ?? .restart).text.utf8)
         var frame = partnerContext.channel.allocator.buffer(capacity: 2 + 4 + 2 + reason.count)
         frame.writeInteger(UInt8(0x88))
         let code = WebSocketErrorCode.goingAway.code

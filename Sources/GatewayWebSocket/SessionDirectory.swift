@@ -133,12 +133,12 @@ public final class SessionDirectory: Sendable {
     }
 
     /// Drains the connections of these routes as a shutdown would (1001 within the drain
-    /// spread; proxied ones too); returns how many were told.
+    /// spread, reason `drain`; proxied ones too); returns how many were told.
     @discardableResult
     public func quiesce(routes: Set<String>) -> Int {
         let channels = entries.withLockedValue { $0.values.filter { routes.contains($0.route) }.map(\.channel) }
         for channel in channels {
-            channel.eventLoop.execute { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+            channel.eventLoop.execute { channel.pipeline.fireUserInboundEventTriggered(DrainEvent(reason: .drain)) }
         }
         return channels.count
     }

@@ -91,6 +91,8 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     private var keepaliveTimer: NIOScheduledCallback?
     private var idleTimer: NIOScheduledCallback?
     private var closeTimer: NIOScheduledCallback?
+    /// Set once a drain began (shutdown or reload), with the reason its 1001 will carry.
+    private var drainReason: DrainEvent.Reason?
     /// Pushed messages waiting for the client to take what is already queued (`drop-oldest`
     /// policy only), and their bytes: bounded by `send_queue_bytes`. It starts with one slot and
     /// goes back to one when drained: most sessions never backlog, and the default 16 slots cost
@@ -688,12 +690,22 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     // MARK: Timers
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent {
+        let reason: DrainEvent.Reason?
+        if let drain = event as? DrainEvent {
+            reason = drain.reason
+        } else {
+            reason = event is ChannelShouldQuiesceEvent ? .restart : nil
+        }
+        if let reason {
+            // One drain per session: a second event (a reload's, then the shutdown's) changes
+            // nothing.
+            guard drainReason == nil else { return }
+            drainReason = reason
             let spread = configuration.drainSpread.nanoseconds
             if spread > 0 {
                 schedule(.drain, in: .nanoseconds(Int64.random(in: 0..<spread)))
             } else {
-                close(code: WebSocketErrorCode.goingAway, reason: "server shutting down")
+                close(code: WebSocketErrorCode.goingAway, reason: reason.text)
             }
             return
         }
@@ -713,7 +725,8 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             case .keepalive: session.keepaliveTick()
             case .idle: session.idleCheck()
             case .close: session.closeTimerFired()
-            case .drain: session.close(code: WebSocketErrorCode.goingAway, reason: "server shutting down")
+            case .drain:
+                session.close(code: WebSocketErrorCode.goingAway, reason: (session.drainReason ?? .restart).text)
             }
         }
     }

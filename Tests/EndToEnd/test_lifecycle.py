@@ -55,11 +55,12 @@ def test_sigterm_closes_every_session_with_1001_and_exits_0(gateway_factory):
         codes = []
         for ws in sessions:
             await ws.wait_closed()
-            codes.append(ws.close_code)
+            codes.append((ws.close_code, ws.close_reason))
         return codes, time.time() - started
 
     codes, elapsed = run(drained())
-    assert codes == [1001] * 20
+    # The reason says what a client should do: connect again (here or elsewhere).
+    assert codes == [(1001, "restart")] * 20
     assert gw.proc.wait(timeout=15) == 0
     assert elapsed < 10
     gw.wait_for_log("msg=stopped")

@@ -14,7 +14,7 @@ import time
 import pytest
 import websockets
 
-from conftest import ROOT, insecure_context, run
+from conftest import ECHO_CONFIG, ROOT, insecure_context, run
 from test_proxy import Upstream
 
 CONNECTIONS = 200
@@ -337,7 +337,7 @@ routes:
         gw.proc.send_signal(signal.SIGHUP)
         await asyncio.to_thread(gw.wait_for_log, r"msg=reloaded", 10)
         await asyncio.wait_for(side.wait_closed(), 10)
-        assert side.close_code == 1001
+        assert (side.close_code, side.close_reason) == (1001, "drain")
         await asyncio.to_thread(gw.wait_for_log, r"msg=listening.*listener=third", 10)
         async with websockets.connect(gw.url("/echo", name="third", scheme="ws")) as third:
             await third.send("third")
@@ -375,3 +375,30 @@ def test_reload_applies_log_level_and_format_at_once(gateway_factory):
     raw_http(*gw.address(), b"GET / HTTP/1.1\r\n\r\n", tls=False, read_timeout=1)
     debug = gw.wait_for_log(r'"msg":"tls handshake failed"', 10)
     assert json.loads(debug)["level"] == "debug"
+
+
+def test_a_removed_route_is_drained_after_its_grace(gateway_factory):
+    """`server.removed_route_grace`: after a reload removes a route, its open connections go on
+    for the grace, then get 1001 with the reason `drain` (within the drain spread); the other
+    routes' connections go on."""
+    base = "server:\n  removed_route_grace: 1s\n  drain_spread: 500ms\n" + ECHO_CONFIG
+    gw = gateway_factory(base + "  gone:\n    path: /gone\n    kind: echo\n")
+
+    async def scenario():
+        ctx = insecure_context()
+        async with websockets.connect(gw.url("/echo"), ssl=ctx) as kept, websockets.connect(gw.url("/gone"), ssl=ctx) as gone:
+            with open(gw.config_path, "w") as f:
+                f.write(base)
+            started = time.time()
+            gw.proc.send_signal(signal.SIGHUP)
+            await asyncio.to_thread(gw.wait_for_log, r"msg=reloaded", 10)
+            await gone.send("within the grace")
+            assert await gone.recv() == "within the grace"
+            await asyncio.wait_for(gone.wait_closed(), 10)
+            assert (gone.close_code, gone.close_reason) == (1001, "drain")
+            assert 0.9 < time.time() - started < 5
+            await kept.send("still here")
+            assert await kept.recv() == "still here"
+
+    run(scenario())
+
