@@ -244,12 +244,17 @@ https://127.0.0.1:%(port)d {
 
 
 # The hub route every benchmark gateway has, and no admin API.
+# Topics under `kept.` keep history (in memory): the fan-out runs once on `bench` and once on
+# `kept.bench`, and the two rates compare a publish with history to one without.
 HUB_AND_NO_ADMIN = """  hub:
     path: /hub
     kind: hub
     compression: { enabled: false }
     hub:
       publish: ["*"]
+      history:
+        size: 1000
+        topics: ["kept.*"]
 admin:
   address: "off"
 """
@@ -548,17 +553,17 @@ def handshakes(setup, seconds):
     return total
 
 
-def hub_fanout(urls, subscribers, messages):
+def hub_fanout(urls, subscribers, messages, topic="bench"):
     """One publisher on urls[0]; the subscribers spread evenly over the urls (one subscriber
     process per url, or CLIENT_PROCESSES on a single one)."""
     targets = urls if len(urls) > 1 else urls * CLIENT_PROCESSES
     ready = [tempfile.mktemp(prefix="wgb-ready") for _ in targets]
-    subs = [subprocess.Popen([PY, LOAD, "sub", url, str(subscribers // len(targets)), "bench", str(messages), r],
+    subs = [subprocess.Popen([PY, LOAD, "sub", url, str(subscribers // len(targets)), topic, str(messages), r],
                              stdout=subprocess.PIPE, text=True) for url, r in zip(targets, ready)]
     deadline = time.time() + 120
     while not all(os.path.exists(r) for r in ready) and time.time() < deadline:
         time.sleep(0.1)
-    pub = subprocess.Popen([PY, LOAD, "pub", urls[0], "bench", str(messages), "16"])
+    pub = subprocess.Popen([PY, LOAD, "pub", urls[0], topic, str(messages), "16"])
     outputs = [json.loads(s.communicate(timeout=300)[0]) for s in subs]
     pub.wait(timeout=60)
     for r in ready:
@@ -566,6 +571,22 @@ def hub_fanout(urls, subscribers, messages):
     received = sum(o["received"] for o in outputs)
     span = max(o["last"] for o in outputs) - min(o["first"] for o in outputs)
     return received / span if span > 0 else 0.0
+
+
+def hub_fanouts(port, runs, results):
+    """The hub fan-out to 1,000 subscribers on a topic without history and on one with it,
+    interleaved run by run (this machine's speed drifts), medians."""
+    url = ["wss://127.0.0.1:%d/hub" % port]
+    plain, kept = [], []
+    for _ in range(runs):
+        plain.append(hub_fanout(url, 1000, 300))
+        kept.append(hub_fanout(url, 1000, 300, topic="kept.bench"))
+    results["hub_fanout_per_s"] = statistics.median(plain)
+    results["hub_fanout_history_per_s"] = statistics.median(kept)
+    print("wssgate hub fan-out: %.0f messages delivered/s (1,000 subscribers); with history: %.0f (%.2f×)  (runs: %s / %s)" % (
+        results["hub_fanout_per_s"], results["hub_fanout_history_per_s"],
+        results["hub_fanout_history_per_s"] / results["hub_fanout_per_s"],
+        ", ".join("%.0f" % r for r in plain), ", ".join("%.0f" % r for r in kept)), flush=True)
 
 
 def start_cluster(directory, cert, key, nodes=3):
@@ -659,6 +680,7 @@ def main():
     parser.add_argument("--memory", action="store_true", help="only the fresh idle-memory setups (with --only: some of them; a quick look, no report)")
     parser.add_argument("--settle", type=float, default=6.0, help="seconds the idle connections are held before memory is read")
     parser.add_argument("--only", default="", help="run only setups whose name contains this, or one of these (comma-separated; a quick look, no report)")
+    parser.add_argument("--fanout", action="store_true", help="only the hub fan-out, without and with history (a quick look, no report)")
     parser.add_argument("--profile", action="store_true", help="perf record each setup (with --only: some of them) during one round-trip run per size; build/bench/profile.json")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
@@ -672,6 +694,10 @@ def main():
             fresh_idle_memory(directory, cert, key, args.idle, args.only, args.settle)
             return
         backend, backend_port = start_backend()
+        if args.fanout:
+            _, gateway_port = start_wssgate(directory, cert, key, backend_port)
+            hub_fanouts(gateway_port, args.runs, results)
+            return
         nginx, nginx_port = start_nginx(directory, cert, key, backend_port)
         haproxy, haproxy_port = start_haproxy(directory, cert, key, backend_port)
         caddy, caddy_port = start_caddy(directory, cert, key, backend_port)
@@ -725,9 +751,7 @@ def main():
             print("%-26s handshakes %.0f/s" % (setup.name, figures["handshakes_per_s"]), flush=True)
             results["setups"][setup.name] = figures
         if not args.only:
-            rate = statistics.median(hub_fanout(["wss://127.0.0.1:%d/hub" % gateway_port], 1000, 300) for _ in range(args.runs))
-            results["hub_fanout_per_s"] = rate
-            print("wssgate hub fan-out: %.0f messages delivered/s (1,000 subscribers)" % rate, flush=True)
+            hub_fanouts(gateway_port, args.runs, results)
             ports = start_cluster(directory, cert, key)
             urls = ["wss://127.0.0.1:%d/hub" % port for port in ports]
             rate = statistics.median(hub_fanout(urls, 999, 300) for _ in range(args.runs))

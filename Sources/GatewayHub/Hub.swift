@@ -11,14 +11,17 @@ public protocol HubSubscriber: AnyObject, Sendable {
     /// whoever made it. Worker-route connections get the message as it was published.
     var speaksHubProtocol: Bool { get }
     func deliver(_ message: WebSocketMessage)
-    /// A publication on a topic with history, with its offset. Called under the history's
-    /// lock, in offset order: it must only enqueue (never send on the spot), or two publishers
-    /// on two threads could overtake each other.
+    /// The event loop the subscriber lives on: a topic's recorded publications are handed to
+    /// it there, one task per loop and publication for all its subscribers on that loop.
+    var deliveryLoop: (any EventLoop)? { get }
+    /// A publication on a topic with history, with its offset, in offset order: on
+    /// `deliveryLoop`, or (without one) under the history's lock.
     func deliver(_ message: WebSocketMessage, topic: String, offset: UInt64)
 }
 
 extension HubSubscriber {
     public var speaksHubProtocol: Bool { false }
+    public var deliveryLoop: (any EventLoop)? { nil }
     public func deliver(_ message: WebSocketMessage, topic: String, offset: UInt64) { deliver(message) }
 }
 
@@ -211,6 +214,16 @@ public final class Hub: Sendable {
         }
     }
 
+    /// A recorded publication as a subscriber that does not speak the hub protocol (a worker
+    /// route's connection) gets it: as published, a hub client's publish being an event with
+    /// its offset.
+    public static func rawForm(of entry: HistoryEntry) -> WebSocketMessage {
+        guard entry.message.isHubEvent else { return entry.message }
+        var event = WebSocketMessage(kind: .text, data: HubRouteService.event(entry.message.data, offset: entry.offset))
+        event.isHubEvent = true
+        return event
+    }
+
     /// A recorded publication, as every subscriber gets it: hub clients as a `message` event
     /// with its offset; the others as it was published (a hub client's publish being an event,
     /// they get that with its offset too).
@@ -227,12 +240,26 @@ public final class Hub: Sendable {
         }
         if subscribers.count > 1 { raw.sharedCompression = SharedCompression() }
         var event: WebSocketMessage?
+        // Ordered per loop by the loop's queue: the history's lock is held while these are
+        // enqueued, so every loop gets a topic's publications in offset order.
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, batch: [(any HubSubscriber, WebSocketMessage)])] = [:]
         for subscriber in subscribers {
+            let form: WebSocketMessage
             if subscriber.speaksHubProtocol && !raw.isHubEvent {
                 if event == nil { event = HubRouteService.event(for: message, topic: topic, offset: offset) }
-                subscriber.deliver(event!, topic: topic, offset: offset)
+                form = event!
             } else {
-                subscriber.deliver(raw, topic: topic, offset: offset)
+                form = raw
+            }
+            guard let loop = subscriber.deliveryLoop else {
+                subscriber.deliver(form, topic: topic, offset: offset)
+                continue
+            }
+            byLoop[ObjectIdentifier(loop), default: (loop, [])].batch.append((subscriber, form))
+        }
+        for (loop, batch) in byLoop.values {
+            loop.execute {
+                for (subscriber, form) in batch { subscriber.deliver(form, topic: topic, offset: offset) }
             }
         }
         return subscribers.count

@@ -354,15 +354,16 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
         }
     }
 
-    /// A publication with its offset: always through the loop's queue (the history's lock is
-    /// held), and dropped when this connection has sent it or a later one already.
+    var deliveryLoop: (any EventLoop)? { eventLoop }
+
+    /// A publication with its offset, on this connection's loop: held while the topic's
+    /// history is being read for a resume, dropped when this connection has sent it (or a
+    /// later one) already.
     func deliver(_ message: WebSocketMessage, topic: String, offset: UInt64) {
-        eventLoop.execute {
-            if self.recovering.value[topic] != nil {
-                self.recovering.value[topic]!.append((offset, message))
-            } else {
-                self.send(message, topic: topic, offset: offset)
-            }
+        if recovering.value[topic] != nil {
+            recovering.value[topic]!.append((offset, message))
+        } else {
+            send(message, topic: topic, offset: offset)
         }
     }
 

@@ -23,6 +23,11 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
         var verdict: ((UpgradeVerdict) -> Void)?
         var verdictTimer: Scheduled<Void>?
         var instanceTimer: Scheduled<Void>?
+        /// The offset of the last publication sent, per topic with history: one at or below it
+        /// was sent already (from the history, by a `resume`) and is dropped.
+        var positions: [String: UInt64] = [:]
+        /// Live publications that arrived while a `resume` read the topic's history, in order.
+        var recovering: [String: [(UInt64, WebSocketMessage)]] = [:]
     }
 
     let id: UInt64
@@ -130,6 +135,68 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
             }
         } else {
             eventLoop.execute { self.deliver(message) }
+        }
+    }
+
+    // MARK: Topic history (the worker's `resume`)
+
+    var deliveryLoop: (any EventLoop)? { eventLoop }
+
+    /// A publication on a topic with history, on this connection's loop: held while a `resume`
+    /// of the topic reads its history, dropped when this connection was sent it (or a later
+    /// one) already.
+    func deliver(_ message: WebSocketMessage, topic: String, offset: UInt64) {
+        if inner.value.recovering[topic] != nil {
+            inner.value.recovering[topic]!.append((offset, message))
+        } else {
+            send(message, topic: topic, offset: offset)
+        }
+    }
+
+    private func send(_ message: WebSocketMessage, topic: String, offset: UInt64) {
+        if let last = inner.value.positions[topic], offset <= last { return }
+        inner.value.positions[topic] = offset
+        deliver(message)
+    }
+
+    /// The worker's `resume`: subscribes to `topic` and sends the client what it missed after
+    /// `since` (an empty epoch: nothing, live ones from now), then live ones, with no gap and no
+    /// duplicate at the seam (the hub route's rule); `subscribed` tells the worker, on `link`.
+    func resume(_ topic: String, since: WorkerFrame.Position, answeringOn link: WorkerLink) {
+        onLoop { $0.startResume(topic, since: since, link: link) }
+    }
+
+    private func startResume(_ topic: String, since: WorkerFrame.Position, link: WorkerLink) {
+        let hub = pool.hub
+        hub.subscribe(self, to: topic)
+        guard let history = hub.history(for: topic) else {
+            let none = WorkerFrame.Position(offset: 0, epoch: "")
+            link.write(.subscribed(.init(connection: id, status: .noHistory, position: none, missed: 0, topic: topic)))
+            return
+        }
+        let wanted = since.epoch.isEmpty ? nil : StreamPosition(offset: since.offset, epoch: since.epoch)
+        inner.value.recovering[topic] = inner.value.recovering[topic] ?? []
+        history.recover(topic, since: wanted, on: eventLoop).hop(to: eventLoop).whenComplete { result in
+            let waiting = self.inner.value.recovering.removeValue(forKey: topic) ?? []
+            let answer: WorkerFrame.Subscribed
+            switch result {
+            case .success(let recovery):
+                self.inner.value.positions[topic] = recovery.position.offset
+                for entry in recovery.entries { self.deliver(Hub.rawForm(of: entry)) }
+                answer = .init(
+                    connection: self.id,
+                    status: recovery.recovered == true ? .recovered : .notRecovered,
+                    position: .init(offset: recovery.position.offset, epoch: recovery.position.epoch),
+                    missed: UInt32(clamping: recovery.entries.count),
+                    topic: topic
+                )
+            case .failure:
+                self.inner.value.positions[topic] = nil
+                let none = WorkerFrame.Position(offset: 0, epoch: "")
+                answer = .init(connection: self.id, status: .unavailable, position: none, missed: 0, topic: topic)
+            }
+            for (offset, message) in waiting { self.send(message, topic: topic, offset: offset) }
+            link.write(.subscribed(answer))
         }
     }
 

@@ -188,7 +188,33 @@ final class WorkerLinkHandler: ChannelInboundHandler {
                 throw WorkerProtocolError(.invalidValue, "publish of a text message that is not UTF-8 (topic \(topic))")
             }
             pool.hub.publish(WebSocketMessage(kind: .init(kind), data: payload), to: topic)
-        case .hello, .helloAck, .open, .message, .closed:
+        case .resume(let id, let since, let topic):
+            try Self.check(topic, allowPattern: false)
+            if let connection = link.connection(id) ?? pool.connection(id) {
+                connection.resume(topic, since: since, answeringOn: link)
+            }
+        case .record(let request, let topic, let kind, let payload):
+            try Self.check(topic, allowPattern: false)
+            if kind == .text, !UTF8Validator.isValid(payload) {
+                throw WorkerProtocolError(.invalidValue, "record of a text message that is not UTF-8 (topic \(topic))")
+            }
+            let message = WebSocketMessage(kind: .init(kind), data: payload)
+            pool.hub.publish(message, to: topic, on: link.eventLoop).whenComplete { result in
+                switch result {
+                case .success(let publication):
+                    if let position = publication.position {
+                        let recorded = WorkerFrame.Position(offset: position.offset, epoch: position.epoch)
+                        link.write(.recorded(request: request, status: .recorded, position: recorded))
+                    } else {
+                        link.write(
+                            .recorded(request: request, status: .published, position: .init(offset: 0, epoch: ""))
+                        )
+                    }
+                case .failure:
+                    link.write(.recorded(request: request, status: .failed, position: .init(offset: 0, epoch: "")))
+                }
+            }
+        case .hello, .helloAck, .open, .message, .closed, .subscribed, .recorded:
             throw WorkerProtocolError(.unexpectedFrame, "a worker does not send \(frame.type) frames")
         }
     }

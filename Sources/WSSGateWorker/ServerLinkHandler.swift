@@ -142,6 +142,10 @@ final class ServerLinkHandler: ChannelInboundHandler {
         case .closed(let connection, let code, let reason):
             link.forget(connection)
             worker.closed(connection, code: code == 0 || code == 1005 ? nil : code, reason: reason)
+        case .subscribed(let answer):
+            worker.history.subscribed(answer)
+        case .recorded(let request, let status, let position):
+            worker.history.recorded(request, status: status, position: position)
         default:
             fail(context: context, "a gateway does not send \(frame.type) frames")
         }

@@ -66,6 +66,7 @@ public final class Worker: Sendable {
     private let allLinks = NIOLockedValueBox<[ObjectIdentifier: ServerLinkHandler.Link]>([:])
     private let server: NIOLockedValueBox<(any Channel)?> = NIOLockedValueBox(nil)
     private let handler: Handler?
+    let history = HistoryRequests()
 
     init(configuration: Configuration, socketPath: String, handler: Handler?) {
         self.configuration = configuration
@@ -206,6 +207,47 @@ public final class Worker: Sendable {
         }
     }
 
+    /// Subscribes `connection` to `topic` (an exact topic) and resumes it after `since`, the
+    /// position the client last saw (docs/hub-protocol.md, Resume; nil: from now): the gateway
+    /// sends the client what it missed, then the live publications, and answers where the
+    /// stream stands and whether everything missed could be sent (`status`).
+    public func resume(
+        _ connection: UInt64,
+        to topic: String,
+        since: WorkerFrame.Position? = nil
+    ) async -> WorkerFrame.Subscribed {
+        let none = WorkerFrame.Position(offset: 0, epoch: "")
+        guard let link = hubLink(for: connection) else {
+            return .init(connection: connection, status: .unavailable, position: none, missed: 0, topic: topic)
+        }
+        let answer = await history.waitForResume(HistoryRequests.key(connection, topic), on: ObjectIdentifier(link)) {
+            link.write(.resume(connection: connection, since: since ?? none, topic: topic))
+        }
+        guard case .subscribed(let subscribed) = answer else {
+            return .init(connection: connection, status: .unavailable, position: none, missed: 0, topic: topic)
+        }
+        return subscribed
+    }
+
+    /// Publishes like `publish`, and waits for the publication's position in the topic's
+    /// history (`recorded`; `published` with no position when the topic keeps none). It goes
+    /// to one gateway (the oldest link's): on a topic with history in a cluster, the shared
+    /// history delivers it on every node.
+    public func record(
+        _ message: Message,
+        to topic: String
+    ) async -> (status: WorkerFrame.RecordStatus, position: WorkerFrame.Position) {
+        guard let link = hubLinks().values.min(by: { $0.sequence < $1.sequence }) else {
+            return (.failed, .init(offset: 0, epoch: ""))
+        }
+        let request = history.nextRequest()
+        let answer = await history.waitForRecord(request, on: ObjectIdentifier(link)) {
+            link.write(.record(request: request, topic: topic, kind: message.kind, payload: message.data))
+        }
+        guard case .recorded(let status, let position) = answer else { return (.failed, .init(offset: 0, epoch: "")) }
+        return (status, position)
+    }
+
     // MARK: Internals
 
     private func link(of connection: UInt64) -> ServerLinkHandler.Link? {
@@ -250,6 +292,7 @@ public final class Worker: Sendable {
 
     func linkEnded(_ link: ServerLinkHandler.Link) {
         allLinks.withLockedValue { _ = $0.removeValue(forKey: ObjectIdentifier(link)) }
+        history.linkEnded(ObjectIdentifier(link))
         let gone: [UInt64] = links.withLockedValue { links in
             let ids = links.filter { $0.value === link }.map(\.key)
             for id in ids { links[id] = nil }

@@ -11,6 +11,8 @@ public enum WorkerFrame: Sendable, Equatable {
     case open(Open)
     case message(connection: UInt64, kind: MessageKind, payload: ByteBuffer)
     case closed(connection: UInt64, code: UInt16, reason: String)
+    case subscribed(Subscribed)
+    case recorded(request: UInt32, status: RecordStatus, position: Position)
     // Worker → gateway
     case helloAck(HelloAck)
     case accept(connection: UInt64)
@@ -21,6 +23,57 @@ public enum WorkerFrame: Sendable, Equatable {
     case unsubscribe(connection: UInt64, topic: String)
     case publish(topic: String, kind: MessageKind, payload: ByteBuffer)
     case credit(connection: UInt64, messages: UInt32, bytes: UInt32)
+    case resume(connection: UInt64, since: Position, topic: String)
+    case record(request: UInt32, topic: String, kind: MessageKind, payload: ByteBuffer)
+
+    /// A topic stream's position (docs/hub-protocol.md, Resume): offset 0 and an empty epoch
+    /// stand for none.
+    public struct Position: Sendable, Equatable {
+        public var offset: UInt64
+        public var epoch: String
+        public init(offset: UInt64, epoch: String) {
+            self.offset = offset
+            self.epoch = epoch
+        }
+    }
+
+    /// The answer to `resume`.
+    public struct Subscribed: Sendable, Equatable {
+        public enum Status: UInt8, Sendable {
+            /// Every publication after the position followed (or will, before any live one).
+            case recovered = 1
+            /// The history does not reach back that far, or the epoch is another: only live
+            /// publications follow; `position` is where the stream stands.
+            case notRecovered = 2
+            /// The topic keeps no history: subscribed to live publications.
+            case noHistory = 3
+            /// The history could not be read (a cluster without Redis): live publications only.
+            case unavailable = 4
+        }
+        public var connection: UInt64
+        public var status: Status
+        public var position: Position
+        /// How many publications the client was sent from the history.
+        public var missed: UInt32
+        public var topic: String
+        public init(connection: UInt64, status: Status, position: Position, missed: UInt32, topic: String) {
+            self.connection = connection
+            self.status = status
+            self.position = position
+            self.missed = missed
+            self.topic = topic
+        }
+    }
+
+    /// The answer to `record`.
+    public enum RecordStatus: UInt8, Sendable {
+        /// Recorded in the topic's history at `position`, and delivered.
+        case recorded = 1
+        /// Delivered; the topic keeps no history (`position` is empty).
+        case published = 2
+        /// Not published: the history could not record it (a cluster without Redis).
+        case failed = 3
+    }
 
     public enum MessageKind: UInt8, Sendable {
         case text = 1
@@ -99,6 +152,8 @@ public enum WorkerFrame: Sendable, Equatable {
         case open = 0x10
         case message = 0x11
         case closed = 0x12
+        case subscribed = 0x13
+        case recorded = 0x14
         case accept = 0x20
         case reject = 0x21
         case send = 0x22
@@ -107,6 +162,8 @@ public enum WorkerFrame: Sendable, Equatable {
         case unsubscribe = 0x25
         case publish = 0x26
         case credit = 0x27
+        case resume = 0x28
+        case record = 0x29
     }
 
     public var type: FrameType {
@@ -124,6 +181,10 @@ public enum WorkerFrame: Sendable, Equatable {
         case .unsubscribe: .unsubscribe
         case .publish: .publish
         case .credit: .credit
+        case .subscribed: .subscribed
+        case .recorded: .recorded
+        case .resume: .resume
+        case .record: .record
         }
     }
 }

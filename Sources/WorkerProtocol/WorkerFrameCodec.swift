@@ -84,6 +84,28 @@ public enum WorkerFrameCodec {
             buffer.writeInteger(connection)
             buffer.writeInteger(messages)
             buffer.writeInteger(bytes)
+        case .subscribed(let subscribed):
+            buffer.writeInteger(subscribed.connection)
+            buffer.writeInteger(subscribed.status.rawValue)
+            buffer.writeInteger(subscribed.position.offset)
+            writeString16(subscribed.position.epoch, into: &buffer)
+            buffer.writeInteger(subscribed.missed)
+            buffer.writeString(subscribed.topic)
+        case .recorded(let request, let status, let position):
+            buffer.writeInteger(request)
+            buffer.writeInteger(status.rawValue)
+            buffer.writeInteger(position.offset)
+            writeString16(position.epoch, into: &buffer)
+        case .resume(let connection, let since, let topic):
+            buffer.writeInteger(connection)
+            buffer.writeInteger(since.offset)
+            writeString16(since.epoch, into: &buffer)
+            buffer.writeString(topic)
+        case .record(let request, let topic, let kind, let payload):
+            buffer.writeInteger(request)
+            buffer.writeInteger(kind.rawValue)
+            writeString16(topic, into: &buffer)
+            writePayload(payload)
         }
         let length = buffer.writerIndex - start - lengthFieldBytes + (separate?.readableBytes ?? 0)
         buffer.setInteger(UInt32(length), at: start)
@@ -179,6 +201,54 @@ public enum WorkerFrameCodec {
                 connection: try integer(&body, "connection"),
                 messages: try integer(&body, "messages"),
                 bytes: try integer(&body, "bytes")
+            )
+        case .subscribed:
+            let connection: UInt64 = try integer(&body, "connection")
+            let raw: UInt8 = try integer(&body, "status")
+            guard let status = WorkerFrame.Subscribed.Status(rawValue: raw) else {
+                throw WorkerProtocolError(.invalidValue, "subscribed status \(raw) is not 1–4")
+            }
+            let position = WorkerFrame.Position(
+                offset: try integer(&body, "offset"),
+                epoch: try string16(&body, "epoch")
+            )
+            let missed: UInt32 = try integer(&body, "missed")
+            frame = .subscribed(
+                .init(
+                    connection: connection,
+                    status: status,
+                    position: position,
+                    missed: missed,
+                    topic: try rest(&body, "topic")
+                )
+            )
+        case .recorded:
+            let request: UInt32 = try integer(&body, "request")
+            let raw: UInt8 = try integer(&body, "status")
+            guard let status = WorkerFrame.RecordStatus(rawValue: raw) else {
+                throw WorkerProtocolError(.invalidValue, "recorded status \(raw) is not 1–3")
+            }
+            frame = .recorded(
+                request: request,
+                status: status,
+                position: .init(offset: try integer(&body, "offset"), epoch: try string16(&body, "epoch"))
+            )
+        case .resume:
+            let connection: UInt64 = try integer(&body, "connection")
+            let since = WorkerFrame.Position(offset: try integer(&body, "offset"), epoch: try string16(&body, "epoch"))
+            let topic = try rest(&body, "topic")
+            guard !topic.isEmpty else { throw WorkerProtocolError(.invalidValue, "empty topic") }
+            frame = .resume(connection: connection, since: since, topic: topic)
+        case .record:
+            let request: UInt32 = try integer(&body, "request")
+            let kind = try messageKind(&body)
+            let topic = try string16(&body, "topic")
+            guard !topic.isEmpty else { throw WorkerProtocolError(.invalidValue, "empty topic") }
+            frame = .record(
+                request: request,
+                topic: topic,
+                kind: kind,
+                payload: body.readSlice(length: body.readableBytes)!
             )
         }
         guard body.readableBytes == 0 else {

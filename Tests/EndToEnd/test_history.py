@@ -494,3 +494,50 @@ admin:
         assert status == 503
     finally:
         redis.kill()
+
+
+def test_a_worker_resumes_its_clients_and_records_with_positions(gateway_factory):
+    """The worker protocol's `resume` and `record` (docs/worker-protocol.md): a worker route's
+    client that comes back with the position it last saw gets what it missed, then live
+    publications; the worker hears where the stream stands; a worker's `record` returns the
+    publication's position."""
+    import sys
+    from test_workers import wait_linked, worker_route
+    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "history_worker.py")
+    gw = gateway_factory(history_config() + worker_route("w", "/w", sys.executable, [worker]))
+    wait_linked(gw, 1)
+
+    async def scenario():
+        async with websockets.connect(gw.url("/feed"), ssl=CONTEXT) as hub:
+            async with websockets.connect(gw.url("/w"), ssl=CONTEXT) as client:
+                first = json.loads(await asyncio.wait_for(client.recv(), 10))
+                assert first["subscribed"] == "not-recovered" and first["missed"] == 0
+                epoch = first["position"]["epoch"]
+                await request(hub, op="publish", topic="feed.w", data="one")
+                event = json.loads(await asyncio.wait_for(client.recv(), 10))
+                assert (event["data"], event["offset"]) == ("one", 1)
+                await client.send("record:from the worker")
+                # The worker's publish reaches the client as it was published (raw text), and
+                # its position the worker.
+                got = sorted([await asyncio.wait_for(client.recv(), 10) for _ in range(2)], key=lambda m: m.startswith("{"))
+                assert got[0] == "from the worker"
+                assert json.loads(got[1]) == {"recorded": "recorded", "position": {"offset": 2, "epoch": epoch}}
+            for data in ("three", "four"):
+                await request(hub, op="publish", topic="feed.w", data=data)
+            async with websockets.connect(gw.url("/w?since=2&epoch=%s" % epoch), ssl=CONTEXT) as client:
+                got = [json.loads(await asyncio.wait_for(client.recv(), 10)) for _ in range(3)]
+                missed = [g for g in got if "offset" in g]
+                answer = [g for g in got if "subscribed" in g]
+                assert [(m["offset"], m["data"]) for m in missed] == [(3, "three"), (4, "four")]
+                assert answer == [{"subscribed": "recovered", "topic": "feed.w", "position": {"offset": 4, "epoch": epoch}, "missed": 2}]
+                await request(hub, op="publish", topic="feed.w", data="five")
+                live = json.loads(await asyncio.wait_for(client.recv(), 10))
+                assert (live["offset"], live["data"]) == (5, "five")
+            async with websockets.connect(gw.url("/w?since=1&epoch=stale"), ssl=CONTEXT) as client:
+                answer = json.loads(await asyncio.wait_for(client.recv(), 10))
+                assert answer["subscribed"] == "not-recovered" and answer["position"] == {"offset": 5, "epoch": epoch}
+            async with websockets.connect(gw.url("/w?topic=other"), ssl=CONTEXT) as client:
+                answer = json.loads(await asyncio.wait_for(client.recv(), 10))
+                assert answer == {"subscribed": "no-history", "topic": "other", "position": None, "missed": 0}
+
+    run(scenario())

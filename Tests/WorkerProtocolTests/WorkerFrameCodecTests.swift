@@ -30,6 +30,23 @@ final class WorkerFrameCodecTests: XCTestCase {
         .unsubscribe(connection: 42, topic: "chat.lobby"),
         .publish(topic: "chat.lobby", kind: .text, payload: ByteBuffer(string: "all")),
         .credit(connection: 42, messages: 3, bytes: 1024),
+        .resume(connection: 42, since: .init(offset: 17, epoch: "9f2c41d07be3a815"), topic: "chat.lobby"),
+        .resume(connection: 42, since: .init(offset: 0, epoch: ""), topic: "t"),
+        .record(request: 7, topic: "chat.lobby", kind: .binary, payload: ByteBuffer(bytes: [0, 1])),
+        .subscribed(
+            .init(
+                connection: 42,
+                status: .recovered,
+                position: .init(offset: 19, epoch: "9f2c41d07be3a815"),
+                missed: 2,
+                topic: "chat.lobby"
+            )
+        ),
+        .subscribed(
+            .init(connection: 1, status: .noHistory, position: .init(offset: 0, epoch: ""), missed: 0, topic: "x")
+        ),
+        .recorded(request: 7, status: .recorded, position: .init(offset: 20, epoch: "e")),
+        .recorded(request: 8, status: .failed, position: .init(offset: 0, epoch: "")),
     ]
 
     func testRoundTrip() throws {
@@ -96,6 +113,19 @@ final class WorkerFrameCodecTests: XCTestCase {
         // Topic not UTF-8.
         XCTAssertEqual(decodeError([0, 0, 0, 10, 0x24, 0, 0, 0, 0, 0, 0, 0, 1, 0xFF]).map(\.code), .invalidValue)
         XCTAssertEqual(decodeError([0, 0, 0, 9, 0x22, 0, 0, 0]).map(\.code), .truncatedFrame)  // link closed mid-frame
+        // A resume without a topic; a subscribed or recorded status out of range.
+        XCTAssertEqual(decodeError([0, 0, 0, 19, 0x28] + [UInt8](repeating: 0, count: 18)).map(\.code), .invalidValue)
+        XCTAssertEqual(
+            decodeError([0, 0, 0, 24, 0x13] + [UInt8](repeating: 0, count: 8) + [9] + [UInt8](repeating: 0, count: 14))
+                .map(
+                    \.code
+                ),
+            .invalidValue
+        )
+        XCTAssertEqual(
+            decodeError([0, 0, 0, 16, 0x14, 0, 0, 0, 1, 0] + [UInt8](repeating: 0, count: 10)).map(\.code),
+            .invalidValue
+        )
         XCTAssertEqual(decodeError(Array("GET / HTTP/1.1\r\n\r\n".utf8)).map(\.code), .frameTooLarge)  // garbage
     }
 }

@@ -23,8 +23,12 @@ MAGIC = 0x57534757  # "WSGW"
 VERSION = 1
 
 HELLO, HELLO_ACK = 0x01, 0x02
-OPEN, MESSAGE, CLOSED = 0x10, 0x11, 0x12
+OPEN, MESSAGE, CLOSED, SUBSCRIBED, RECORDED = 0x10, 0x11, 0x12, 0x13, 0x14
 ACCEPT, REJECT, SEND, CLOSE, SUBSCRIBE, UNSUBSCRIBE, PUBLISH, CREDIT = 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27
+RESUME, RECORD = 0x28, 0x29
+# `subscribed` statuses (docs/worker-protocol.md) and `recorded` ones.
+SUBSCRIBED_STATUS = {1: "recovered", 2: "not-recovered", 3: "no-history", 4: "unavailable"}
+RECORDED_STATUS = {1: "recorded", 2: "published", 3: "failed"}
 TEXT, BINARY = 1, 2
 
 
@@ -71,6 +75,12 @@ class Handler:
 
     async def on_close(self, worker, connection, code, reason):
         pass
+
+    async def on_subscribed(self, worker, connection, topic, status, position, missed):
+        """The answer to `worker.resume`: `missed` publications were sent to the client."""
+
+    async def on_recorded(self, worker, request, status, position):
+        """The answer to `worker.record`."""
 
 
 def _str16(text):
@@ -189,6 +199,25 @@ class _Link:
                 self.credit_due.pop(connection_id, None)
                 if connection is not None:
                     await handler.on_close(self.worker, connection, code or None, reason)
+            elif frame_type == SUBSCRIBED:
+                connection_id, status, offset = body.unpack("!QBQ", "subscribed")
+                epoch = body.str16("epoch")
+                (missed,) = body.unpack("!I", "subscribed")
+                topic = body.rest().decode()
+                if status not in SUBSCRIBED_STATUS:
+                    raise ProtocolError("subscribed status %d" % status)
+                connection = self.connections.get(connection_id) or self.worker.connection(connection_id)
+                if connection is not None:
+                    position = {"offset": offset, "epoch": epoch} if epoch else None
+                    await handler.on_subscribed(self.worker, connection, topic, SUBSCRIBED_STATUS[status], position, missed)
+            elif frame_type == RECORDED:
+                request, status, offset = body.unpack("!IBQ", "recorded")
+                epoch = body.str16("epoch")
+                body.done()
+                if status not in RECORDED_STATUS:
+                    raise ProtocolError("recorded status %d" % status)
+                position = {"offset": offset, "epoch": epoch} if epoch else None
+                await handler.on_recorded(self.worker, request, RECORDED_STATUS[status], position)
             else:
                 raise ProtocolError("unexpected frame type 0x%02x from the gateway" % frame_type)
             await self.writer.drain()
@@ -201,6 +230,7 @@ class Worker:
         self.credit = credit
         self.max_frame = max_frame
         self.links = {}  # an ordered set: the oldest link of a gateway carries its publishes
+        self.requests = 0  # `record` request numbers
 
     def _link_of(self, connection_id):
         for link in self.links:
@@ -272,6 +302,37 @@ class Worker:
             if link.gateway is not None:
                 chosen.setdefault(link.gateway, link)
         return list(chosen.values())
+
+    def connection(self, connection_id):
+        link = self._link_of(connection_id)
+        return link.connections.get(connection_id) if link is not None else None
+
+    async def resume(self, connection_id, topic, since=None):
+        """Subscribes the connection to `topic` (a topic with history) and resumes it after
+        `since` ({"offset": n, "epoch": "…"}, the last position the client saw; None: from now).
+        The gateway sends the client what it missed, then live messages, and answers with
+        `Handler.on_subscribed` (status "recovered", "not-recovered", "no-history" or
+        "unavailable", and where the stream stands). It does not wait for that answer: a
+        handler awaiting it would hold up the very link that brings it."""
+        link = self._hub_link(connection_id)
+        if link is not None:
+            since = since or {"offset": 0, "epoch": ""}
+            link.write(RESUME, struct.pack("!QQ", connection_id, since["offset"]) + _str16(since["epoch"]) + topic.encode())
+            await self._drain(link)
+
+    async def record(self, topic, data):
+        """Publishes like `publish`, over one gateway, and returns a request number; the
+        gateway answers with `Handler.on_recorded(request, status, position)`: the
+        publication's place in the topic's history (status "recorded"), or "published" when
+        the topic keeps none, or "failed"."""
+        kind, payload = (TEXT, data.encode()) if isinstance(data, str) else (BINARY, bytes(data))
+        links = self._one_link_per_gateway()
+        if not links:
+            return None
+        self.requests += 1
+        links[0].write(RECORD, struct.pack("!IB", self.requests, kind) + _str16(topic) + payload)
+        await self._drain(links[0])
+        return self.requests
 
     async def publish(self, topic, data):
         kind, payload = (TEXT, data.encode()) if isinstance(data, str) else (BINARY, bytes(data))

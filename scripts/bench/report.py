@@ -157,7 +157,8 @@ be compared with.
 - **TLS handshakes**: `openssl s_time -new` (full handshakes, no resumption), %(clients)d client
   processes at once, their rates summed.
 - **Hub fan-out** (wssgate only; nginx has no equivalent): one publisher, 1,000 subscribers,
-  300 messages; messages delivered per second across all subscribers.
+  300 messages; messages delivered per second across all subscribers; once on a topic without
+  history and once on one with it, run by run.
 - The load generator shares the machine's %(cpus)d CPUs with the setup under test: the figures
   compare setups with each other, they are not a capacity claim.
 
@@ -177,6 +178,9 @@ the hub row subscribes every connection to a topic of its own.
 %(memory)s
 
 Hub fan-out: **%(hub).0f messages delivered per second** (1,000 subscribers on one gateway).
+On a topic with history (`hub.history`, in memory: every publish recorded, with its offset,
+before it is delivered): **%(hub_history).0f** per second, %(history_ratio)s of the rate without
+(`scripts/bench.py --fanout` runs only these two, interleaved).
 
 Cross-node fan-out: **%(cluster).0f messages delivered per second** with three gateways sharing
 the topic through one redis-server (docs/cluster.md): 999 subscribers spread evenly over the
@@ -210,7 +214,8 @@ interposer): the data path's pieces without sockets or TLS, per operation, media
 %(micro)s
 """ % {"micro": micro, "memory_notes": memory_notes, "time_notes": time_notes, "memory": memory, "settle": "%g" % results.get("settle", 6.0), "startup": startup, "startup_runs": max(results["runs"], 5), "clients": 2, "runs": results["runs"], "idle": "{:,}".format(results.get("idle_connections", 9000)), "cpus": machine["cpus"], "kernel": machine["kernel"],
        "python": machine["python"], "table": table, **churn_figures(results), "hub": results.get("hub_fanout_per_s", 0),
-       "cluster": results.get("cluster_fanout_per_s", 0),
+       "cluster": results.get("cluster_fanout_per_s", 0), "hub_history": results.get("hub_fanout_history_per_s", 0),
+       "history_ratio": "%.2f×" % (results.get("hub_fanout_history_per_s", 0) / results["hub_fanout_per_s"]) if results.get("hub_fanout_per_s") else "n/a",
        "cluster_ratio": "%.2f×" % (results.get("cluster_fanout_per_s", 0) / results["hub_fanout_per_s"]) if results.get("hub_fanout_per_s") else "n/a"})
 
     import matplotlib
