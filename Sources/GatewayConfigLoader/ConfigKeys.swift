@@ -688,6 +688,13 @@ public enum ConfigKeys {
             .newSubscriptions,
             "Topics clients may publish to (none by default)."
         ) { .list($0.publish) },
+        .key(
+            "client_script",
+            .boolean,
+            .value("false"),
+            .newConnections,
+            "Serve the browser client of this protocol, `wssgate.js` (reconnects and resumes by itself; docs/hub-protocol.md), at `/wssgate.js`."
+        ) { .bare($0.clientScript ? "true" : "false") },
         .section("history", history) { $0.history },
     ])
 

@@ -642,7 +642,7 @@ struct ConfigurationBuilder {
             .proxy: string(base + ["proxy", "upstream"]) != nil,
             .static: string(base + ["static", "root"]) != nil,
             .hub: list(base + ["hub", "subscribe"]) != nil || list(base + ["hub", "publish"]) != nil
-                || string(base + ["hub", "history", "size"]) != nil,
+                || string(base + ["hub", "history", "size"]) != nil || string(base + ["hub", "client_script"]) != nil,
         ]
         for (section, isPresent) in present.sorted(by: { $0.key.rawValue < $1.key.rawValue })
         where isPresent && section != kind {
@@ -682,7 +682,8 @@ struct ConfigurationBuilder {
         let settings = HubRouteSettings(
             subscribe: list(base + ["subscribe"]) ?? listOrDefault(base + ["subscribe"]),
             publish: list(base + ["publish"]) ?? listOrDefault(base + ["publish"]),
-            history: try history(base + ["history"])
+            history: try history(base + ["history"]),
+            clientScript: try boolean(base + ["client_script"])
         )
         for (key, rules) in [
             ("subscribe", settings.subscribe), ("publish", settings.publish),

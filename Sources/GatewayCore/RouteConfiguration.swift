@@ -103,10 +103,18 @@ public struct HubRouteSettings: Sendable, Equatable {
     /// Topic history (off when nil): publications kept so that a client that reconnects
     /// resumes where it stood (docs/hub-protocol.md, Resume).
     public var history: HistorySettings?
-    public init(subscribe: [String] = ["*"], publish: [String] = [], history: HistorySettings? = nil) {
+    /// Whether the gateway serves the browser client, `wssgate.js`, at `/wssgate.js`.
+    public var clientScript: Bool
+    public init(
+        subscribe: [String] = ["*"],
+        publish: [String] = [],
+        history: HistorySettings? = nil,
+        clientScript: Bool = false
+    ) {
         self.subscribe = subscribe
         self.publish = publish
         self.history = history
+        self.clientScript = clientScript
     }
 
     /// Whether a rule allows a requested topic or pattern (`a.*` allows `a.b` and `a.b.*`).

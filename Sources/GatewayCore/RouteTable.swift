@@ -5,10 +5,19 @@ public struct RouteTable: Sendable {
     /// `static` routes, longest prefix first.
     private let folders: [RouteConfiguration]
 
+    /// Whether a hub route asks for the browser client at `/wssgate.js` (`hub.client_script`).
+    public let servesClientScript: Bool
+
+    /// Where the browser client is served (docs/hub-protocol.md, wssgate.js).
+    public static let clientScriptPath = "/wssgate.js"
+
     public init(_ routes: [RouteConfiguration]) {
         var byPath: [String: RouteConfiguration] = [:]
         for route in routes where route.isWebSocket { byPath[route.path] = route }
         self.byPath = byPath
+        self.servesClientScript = routes.contains { route in
+            if case .hub(let settings) = route.backend { settings.clientScript } else { false }
+        }
         self.folders = routes.filter { !$0.isWebSocket }.sorted { $0.path.count > $1.path.count }
     }
 

@@ -139,6 +139,16 @@ struct RequestRouter {
                     headers: ["Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"]
                 )
             }
+            if path == RouteTable.clientScriptPath, routes.servesClientScript {
+                if let refusal = onlyGet() { return refusal }
+                return .file(
+                    StaticSettings(root: StaticSettings.builtinDemo),
+                    relative: path,
+                    ifNoneMatch: request.headers.first(name: "if-none-match"),
+                    keepAlive: keepAlive,
+                    headOnly: request.isHead
+                )
+            }
             if let (route, relative) = routes.folder(forPath: path), case .static(let settings) = route.backend {
                 if let refusal = onlyGet() { return refusal }
                 return .file(

@@ -541,3 +541,20 @@ def test_a_worker_resumes_its_clients_and_records_with_positions(gateway_factory
                 assert answer == {"subscribed": "no-history", "topic": "other", "position": None, "missed": 0}
 
     run(scenario())
+
+
+def test_the_browser_client_is_served_where_a_hub_route_asks_for_it(gateway_factory):
+    from conftest import ROOT, raw_http
+    with open(os.path.join(ROOT, "rootfs", "usr", "share", "wssgate", "www", "wssgate.js"), "rb") as f:
+        shipped = f.read()
+    served = gateway_factory(history_config().replace("    hub:\n      subscribe", "    hub:\n      client_script: true\n      subscribe"))
+    host, port = served.address()
+    response = raw_http(host, port, b"GET /wssgate.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head, body = response.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200") and b"text/javascript" in head.lower()
+    assert body == shipped
+    response = raw_http(host, port, b"POST /wssgate.js HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 405")
+    plain = gateway_factory(history_config())
+    host, port = plain.address()
+    assert raw_http(host, port, b"GET /wssgate.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 404")
