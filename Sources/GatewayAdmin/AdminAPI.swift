@@ -313,7 +313,7 @@ public final class AdminAPI: Sendable {
                 AdminPayloads.Published(
                     topic: topic,
                     delivered: published.subscribers,
-                    position: published.position.map(AdminPayloads.Position.init)
+                    position: published.position
                 )
             )
         }.recover { Self.failure(Self.adminError($0)) }
@@ -516,7 +516,7 @@ public final class AdminAPI: Sendable {
                 .ok,
                 AdminPayloads.History(
                     topic: topic,
-                    position: .init(replay.position),
+                    position: replay.position,
                     recovered: replay.recovered,
                     publications: publications
                 )

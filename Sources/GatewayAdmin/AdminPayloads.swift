@@ -31,7 +31,7 @@ enum AdminPayloads {
         var topic: String
         var delivered: Int
         /// On a topic with history: the publication's position (null on others).
-        var position: Position?
+        var position: StreamPosition?
 
         enum CodingKeys: String, CodingKey { case topic, delivered, position }
 
@@ -43,20 +43,9 @@ enum AdminPayloads {
         }
     }
 
-    /// A topic stream's position (docs/hub-protocol.md, Resume).
-    struct Position: Encodable {
-        var offset: UInt64
-        var epoch: String
-
-        init(_ position: StreamPosition) {
-            offset = position.offset
-            epoch = position.epoch
-        }
-    }
-
     struct History: Encodable {
         var topic: String
-        var position: Position
+        var position: StreamPosition
         /// With `since`: whether every publication after it is listed (null without).
         var recovered: Bool?
         /// `message` events with their offsets, oldest first.

@@ -113,20 +113,7 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
         var id: JSONValue?
         var data: JSONValue?
         /// A subscribe's resume point: the last position the client saw.
-        var since: Position?
-    }
-
-    /// A stream position in the protocol: `{"offset": N, "epoch": "…"}`.
-    struct Position: Codable {
-        var offset: UInt64
-        var epoch: String
-
-        init(_ position: StreamPosition) {
-            offset = position.offset
-            epoch = position.epoch
-        }
-
-        var stream: StreamPosition { StreamPosition(offset: offset, epoch: epoch) }
+        var since: StreamPosition?
     }
 
     struct Reply: Encodable {
@@ -139,7 +126,7 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
         var encoding: String?
         /// On a topic with history: where the stream stands (a subscribe's ack), or the
         /// publication's own position (a publish's ack).
-        var position: Position?
+        var position: StreamPosition?
         /// A subscribe with `since`: whether every publication after it follows.
         var recovered: Bool?
         /// A subscribe with `since` that recovered: how many publications follow the ack.
@@ -255,7 +242,7 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
                             id: request.id,
                             topic: topic,
                             data: .number(Double(published.subscribers)),
-                            position: published.position.map(Position.init)
+                            position: published.position
                         ),
                         to: session
                     )
@@ -286,7 +273,7 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
     /// before, delivered after) is dropped by `positions`. While the read is out (a cluster's
     /// history answers later), live ones wait in `recovering` — no gap and no duplicate at the
     /// seam, and nothing out of order.
-    private func subscribe(to topic: String, since: Position?, id: JSONValue?, session: WebSocketSessionHandler) {
+    private func subscribe(to topic: String, since: StreamPosition?, id: JSONValue?, session: WebSocketSessionHandler) {
         let history = Hub.isPattern(topic) ? nil : service.hub.history(for: topic)
         guard let history else {
             if since != nil {
@@ -300,7 +287,7 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
         }
         service.hub.subscribe(self, to: topic)
         recovering.value[topic] = recovering.value[topic] ?? []
-        history.recover(topic, since: since?.stream, on: eventLoop).hop(to: eventLoop).whenComplete { result in
+        history.recover(topic, since: since, on: eventLoop).hop(to: eventLoop).whenComplete { result in
             let waiting = self.recovering.value.removeValue(forKey: topic) ?? []
             guard let session = self.session.value else { return }
             switch result {
@@ -311,7 +298,7 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
                         op: "ack",
                         id: id,
                         topic: topic,
-                        position: Position(recovery.position),
+                        position: recovery.position,
                         recovered: recovery.recovered,
                         missed: recovery.recovered == true ? recovery.entries.count : nil
                     ),

@@ -2,7 +2,9 @@
 /// the stream's epoch. Offsets only mean something within one epoch: a new epoch (history
 /// lost, say a restart with memory storage) starts them over, and a client that resumes with
 /// an old one is told it could not be recovered.
-public struct StreamPosition: Sendable, Equatable, Hashable, CustomStringConvertible {
+///
+/// In JSON (the hub protocol, the admin API): `{"offset": N, "epoch": "…"}`.
+public struct StreamPosition: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
     public var offset: UInt64
     public var epoch: String
 

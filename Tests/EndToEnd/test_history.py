@@ -154,6 +154,25 @@ async def wait_until(predicate, timeout):
         await asyncio.sleep(0.05)
 
 
+async def start_subscribers(url_for, topic, stop, count=200):
+    """`count` resuming subscribers, their first connections spread; returns once every one has
+    a position. `url_for(n)` gives subscriber n's URL function."""
+    subscribers = [Resumer(url_for(n), topic, delay=n * 0.02) for n in range(count)]
+    tasks = [asyncio.create_task(s.run(stop)) for s in subscribers]
+    await wait_until(lambda: all(s.position for s in subscribers), 60)
+    return subscribers, tasks
+
+
+async def finish(subscribers, tasks, stop, count):
+    """Waits until every subscriber has `count` publications, then ends them."""
+    await wait_until(lambda: all(len(s.received) >= count for s in subscribers), 90)
+    stop.set()
+    for s in subscribers:
+        if s.ws is not None:
+            await s.ws.close()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def test_resume_gets_what_was_missed_then_live_ones(gateway_factory):
     gw = gateway_factory(history_config())
 
@@ -234,21 +253,14 @@ def test_every_subscriber_gets_everything_once_through_a_restart(tmp_path):
 
     async def scenario():
         stop = asyncio.Event()
-        subscribers = [Resumer(url, "feed.restart", delay=n * 0.02) for n in range(200)]
-        tasks = [asyncio.create_task(s.run(stop)) for s in subscribers]
-        await wait_until(lambda: all(s.position for s in subscribers), 60)
+        subscribers, tasks = await start_subscribers(lambda n: url, "feed.restart", stop)
         publisher = Publisher(url, "feed.restart")
         publishing = asyncio.create_task(publisher.run(stop, until=150))
         await wait_until(lambda: publisher.published >= 50, 60)
         await asyncio.to_thread(gw.stop, signal.SIGTERM)
         await asyncio.to_thread(start)
         await publishing
-        await wait_until(lambda: all(len(s.received) >= 150 for s in subscribers), 90)
-        stop.set()
-        for s in subscribers:
-            if s.ws is not None:
-                await s.ws.close()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await finish(subscribers, tasks, stop, 150)
         assert all(s.connections >= 2 for s in subscribers)
         assert all(s.recoveries and all(s.recoveries) for s in subscribers), "a resume was not recovered"
         assert_exactly_once(subscribers, 150)
@@ -341,9 +353,7 @@ def test_every_subscriber_gets_everything_once_when_connections_are_cut(gateway_
 
     async def scenario():
         stop = asyncio.Event()
-        subscribers = [Resumer(url, "feed.cut", delay=n * 0.02) for n in range(200)]
-        tasks = [asyncio.create_task(s.run(stop)) for s in subscribers]
-        await wait_until(lambda: all(s.position for s in subscribers), 60)
+        subscribers, tasks = await start_subscribers(lambda n: url, "feed.cut", stop)
         publisher = Publisher(direct, "feed.cut")
         publishing = asyncio.create_task(publisher.run(stop, until=150))
         for round, mark in enumerate((40, 90), start=1):
@@ -351,12 +361,7 @@ def test_every_subscriber_gets_everything_once_when_connections_are_cut(gateway_
             await wait_until(lambda: all(s.ws is not None and s.connections == round for s in subscribers), 90)
             assert cutter.cut() >= 200
         await publishing
-        await wait_until(lambda: all(len(s.received) >= 150 for s in subscribers), 90)
-        stop.set()
-        for s in subscribers:
-            if s.ws is not None:
-                await s.ws.close()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await finish(subscribers, tasks, stop, 150)
         assert all(s.connections >= 3 for s in subscribers)
         assert all(s.recoveries and all(s.recoveries) for s in subscribers)
         assert_exactly_once(subscribers, 150)
@@ -428,9 +433,7 @@ def test_every_subscriber_gets_everything_once_when_a_cluster_node_is_killed(gat
 
         async def scenario():
             stop = asyncio.Event()
-            subscribers = [Resumer(pick(n), "feed.cluster", delay=n * 0.02) for n in range(200)]
-            tasks = [asyncio.create_task(s.run(stop)) for s in subscribers]
-            await wait_until(lambda: all(s.position for s in subscribers), 60)
+            subscribers, tasks = await start_subscribers(pick, "feed.cluster", stop)
             epochs = {s.position["epoch"] for s in subscribers}
             assert len(epochs) == 1, "one epoch across the cluster"
             publisher = Publisher(pick(), "feed.cluster")
@@ -439,12 +442,7 @@ def test_every_subscriber_gets_everything_once_when_a_cluster_node_is_killed(gat
             killed.add(0)
             nodes[0].proc.kill()
             await publishing
-            await wait_until(lambda: all(len(s.received) >= 150 for s in subscribers), 90)
-            stop.set()
-            for s in subscribers:
-                if s.ws is not None:
-                    await s.ws.close()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await finish(subscribers, tasks, stop, 150)
             moved = [s for n, s in enumerate(subscribers) if n % 3 == 0]
             assert all(s.connections >= 2 and s.recoveries and all(s.recoveries) for s in moved)
             assert_exactly_once(subscribers, 150)
