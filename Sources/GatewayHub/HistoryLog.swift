@@ -87,24 +87,32 @@ final class HistoryLog: @unchecked Sendable {
 
     /// A stream begins (or begins again) at `position`.
     func writeEpoch(topic: String, position: StreamPosition) {
-        var body = ByteBuffer()
-        body.writeInteger(Self.epochRecord)
-        Self.writeString16(topic, to: &body)
-        Self.writeString16(position.epoch, to: &body)
-        body.writeInteger(position.offset)
-        append(body)
+        append(Self.epochBody(topic: topic, position: position))
     }
 
     func writePublication(topic: String, entry: TopicStream.Entry) {
+        append(Self.publicationBody(topic: topic, entry: entry))
+    }
+
+    private static func epochBody(topic: String, position: StreamPosition) -> ByteBuffer {
+        var body = ByteBuffer()
+        body.writeInteger(epochRecord)
+        writeString16(topic, to: &body)
+        writeString16(position.epoch, to: &body)
+        body.writeInteger(position.offset)
+        return body
+    }
+
+    private static func publicationBody(topic: String, entry: TopicStream.Entry) -> ByteBuffer {
         var body = ByteBuffer()
         body.reserveCapacity(32 + topic.utf8.count + entry.message.data.readableBytes)
-        body.writeInteger(Self.publicationRecord)
-        Self.writeString16(topic, to: &body)
+        body.writeInteger(publicationRecord)
+        writeString16(topic, to: &body)
         body.writeInteger(entry.offset)
         body.writeInteger(entry.time)
-        body.writeInteger(Self.flags(of: entry.message))
+        body.writeInteger(flags(of: entry.message))
         body.writeImmutableBuffer(entry.message.data)
-        append(body)
+        return body
     }
 
     /// Whether the file has grown enough, past what a rewrite left, to be rewritten.
@@ -120,21 +128,9 @@ final class HistoryLog: @unchecked Sendable {
         var file = ByteBuffer()
         for (topic, stream) in streams.sorted(by: { $0.key < $1.key }) {
             let base = (stream.entries.first?.offset ?? stream.last + 1) - 1
-            var body = ByteBuffer()
-            body.writeInteger(Self.epochRecord)
-            Self.writeString16(topic, to: &body)
-            Self.writeString16(stream.epoch, to: &body)
-            body.writeInteger(base)
-            Self.frame(body, into: &file)
+            Self.frame(Self.epochBody(topic: topic, position: .init(offset: base, epoch: stream.epoch)), into: &file)
             for entry in stream.entries {
-                var body = ByteBuffer()
-                body.writeInteger(Self.publicationRecord)
-                Self.writeString16(topic, to: &body)
-                body.writeInteger(entry.offset)
-                body.writeInteger(entry.time)
-                body.writeInteger(Self.flags(of: entry.message))
-                body.writeImmutableBuffer(entry.message.data)
-                Self.frame(body, into: &file)
+                Self.frame(Self.publicationBody(topic: topic, entry: entry), into: &file)
             }
         }
         let written = Self.writeAll(file, to: fresh)
