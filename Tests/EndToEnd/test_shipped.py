@@ -116,7 +116,10 @@ def test_shipped_configuration_drains_every_listener_and_route(variant):
     else:
         env["NOTIFY_SOCKET"] = notify.path
         command = [BINARY, "run", "--config", config]
-    gateway = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    # Standard error goes to a file, not a pipe nobody reads until the end: a failure shows it.
+    log_path = os.path.join(folder, "gateway.log")
+    log_file = open(log_path, "w")
+    gateway = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log_file, text=True, env=env)
     try:
         def public(path):
             return websockets.connect("wss://127.0.0.1:%d%s" % (public_port, path), ssl=insecure_context(), open_timeout=5)
@@ -164,12 +167,19 @@ def test_shipped_configuration_drains_every_listener_and_route(variant):
             await asyncio.wait_for(asyncio.gather(*tasks), 15)
             return signalled, results
 
-        signalled, results = run(scenario(), timeout=60)
-        assert gateway.wait(timeout=30) == 0
+        try:
+            signalled, results = run(scenario(), timeout=60)
+            assert gateway.wait(timeout=30) == 0
+        except BaseException as error:
+            if gateway.poll() is None:
+                gateway.kill()
+                gateway.wait()
+            raise AssertionError("%r; exit status %s, notifications %r; the gateway's standard error:\n%s"
+                                 % (error, gateway.returncode, notify.messages, open(log_path).read()[-8000:])) from error
         for label, (code, closed_at) in sorted(results.items()):
             assert code == 1001, "%s closed with %s" % (label, code)
             assert closed_at - signalled <= DRAIN_SPREAD + 0.75, "%s closed %.2f s after SIGTERM" % (label, closed_at - signalled)
-        lines = gateway.stderr.read().splitlines()
+        lines = open(log_path).read().splitlines()
         if activated:
             # systemd-socket-activate's own lines, before it execs the gateway.
             own = [r"Listening on 127\.0\.0\.1:\d+ as 3\.", r"Communication attempt on fd 3\.", r"Execing .*"]
@@ -186,4 +196,5 @@ def test_shipped_configuration_drains_every_listener_and_route(variant):
         if gateway.poll() is None:
             gateway.kill()
             gateway.wait()
+        log_file.close()
         upstream.stop()
