@@ -200,9 +200,37 @@ def gateway_factory():
 def free_port():
     """A loopback port free right now, for peers that must be told a port before they bind
     (Pebble validates on fixed ports; systemd-socket-activate binds for the gateway)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count):
+    """`count` distinct loopback ports free right now: the sockets are held open together, so
+    the kernel cannot hand the same port out twice."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def wait_until_listening(port, timeout=30):
+    """Waits until something listens on 127.0.0.1:`port`, read from /proc/net/tcp rather than by
+    connecting: systemd-socket-activate binds a moment after it starts, and a connection is what
+    starts the gateway, so a probe would change what the test sees (a client that connects
+    before the bind is refused, and then nothing ever starts the gateway)."""
+    wanted = "0100007F:%04X" % port
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/net/tcp") as table:
+            for row in table.read().splitlines()[1:]:
+                fields = row.split()
+                if fields[1] == wanted and fields[3] == "0A":  # 0A: LISTEN
+                    return
+        time.sleep(0.02)
+    raise AssertionError("nothing listens on 127.0.0.1:%d after %d s" % (port, timeout))
 
 
 def insecure_context():

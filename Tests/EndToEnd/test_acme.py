@@ -21,7 +21,7 @@ import urllib.request
 import pytest
 import websockets
 
-from conftest import free_port, gateway_config, insecure_context, raw_http, run, secret, status_of
+from conftest import free_port, free_ports, gateway_config, insecure_context, raw_http, run, secret, status_of
 from test_admin import Admin
 
 PEBBLE = shutil.which("pebble") or "/usr/bin/pebble"
@@ -51,9 +51,8 @@ class Pebble:
             if not os.path.exists(program):
                 pytest.fail("%s is not installed (make test installs pebble with apt)" % program)
         self.directory = tempfile.mkdtemp(prefix="wgp")
-        self.http_port, self.tls_port = free_port(), free_port()
-        self.acme_port, self.management_port = free_port(), free_port()
-        self.dns_port, self.dns_management_port = free_port(), free_port()
+        (self.http_port, self.tls_port, self.acme_port, self.management_port,
+         self.dns_port, self.dns_management_port) = free_ports(6)
         # Pebble's own HTTPS certificate, which the gateway trusts through tls.acme.ca_bundle.
         self.ca_bundle = os.path.join(self.directory, "pebble-https.pem")
         key = os.path.join(self.directory, "pebble-https.key")

@@ -17,7 +17,7 @@ import time
 import pytest
 import websockets
 
-from conftest import BINARY, ROOT, check_round_trip, free_port, insecure_context, run
+from conftest import BINARY, ROOT, check_round_trip, free_ports, insecure_context, run, wait_until_listening
 from test_proxy import Upstream
 from test_systemd import NotifySocket
 
@@ -101,7 +101,7 @@ def test_shipped_configuration_drains_every_listener_and_route(variant):
     folder = tempfile.mkdtemp(prefix="wgs")
     make_certificate(folder)
     upstream = Upstream()
-    local_port, public_port = free_port(), free_port()
+    local_port, public_port = free_ports(2)
     unix_path = os.path.join(folder, "ws.sock") if with_unix else None
     config = os.path.join(folder, "wssgate.yaml")
     with open(config, "w") as f:
@@ -136,8 +136,9 @@ def test_shipped_configuration_drains_every_listener_and_route(variant):
 
         async def scenario():
             if activated:
-                # systemd-socket-activate starts the gateway on the first connection.
-                await asyncio.sleep(0.2)
+                # systemd-socket-activate starts the gateway on the first connection, so that
+                # one must come after its bind (a refused one would leave the gateway unstarted).
+                await asyncio.to_thread(wait_until_listening, public_port)
             else:
                 for _ in range(200):
                     try:

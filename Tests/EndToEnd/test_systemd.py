@@ -13,7 +13,7 @@ import time
 import pytest
 import websockets
 
-from conftest import BINARY, ROOT, free_port, insecure_context, run
+from conftest import BINARY, ROOT, free_port, insecure_context, run, wait_until_listening
 
 pytestmark = pytest.mark.skipif(shutil.which("systemd-socket-activate") is None, reason="systemd tools not installed")
 
@@ -41,7 +41,9 @@ def activate(port, notify, args=(), env=()):
     command = ["systemd-socket-activate", "-l", "127.0.0.1:%d" % port, "--fdname=https", "-E", "NOTIFY_SOCKET=" + notify.path]
     for item in env:
         command += ["-E", item]
-    return subprocess.Popen(command + [BINARY, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command + [BINARY, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_until_listening(port)
+    return process
 
 
 async def echo(url):
