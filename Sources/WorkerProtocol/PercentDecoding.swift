@@ -9,10 +9,10 @@ public enum PercentDecoding {
         while let byte = iterator.next() {
             switch byte {
             case UInt8(ascii: "%"):
-                guard let high = iterator.next(), let low = iterator.next(),
-                    let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+                // Two hex digits, nothing else: `UInt8(_:radix:)` would take "+f" as 15.
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue)
                 else { return nil }
-                bytes.append(value)
+                bytes.append(high << 4 | low)
             case UInt8(ascii: "+") where plusAsSpace:
                 bytes.append(0x20)
             default:
@@ -20,6 +20,15 @@ public enum PercentDecoding {
             }
         }
         return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     /// `text` with everything but RFC 3986's unreserved characters escaped: safe as a query

@@ -9,6 +9,15 @@ final class PercentDecodingTests: XCTestCase {
         XCTAssertNil(PercentDecoding.decode("bad%zz"))
         XCTAssertNil(PercentDecoding.decode("%FF%FE"), "not UTF-8")
         XCTAssertEqual(PercentDecoding.decode("%E2%82%AC"), "€")
+        XCTAssertEqual(PercentDecoding.decode("%e2%82%ac"), "€")
+    }
+
+    /// Found by the percent-decoding fuzz target: `UInt8("+f", radix: 16)` is 15, so "%+f" was
+    /// read as an escape, and a static path or a query could carry a byte its text did not show.
+    func testASignIsNotAHexDigit() {
+        XCTAssertNil(PercentDecoding.decode("%+f"))
+        XCTAssertNil(PercentDecoding.decode("%-1"))
+        XCTAssertEqual(PercentDecoding.queryPairs(of: "/x?a=%+f").map(\.value), ["%+f"], "kept as it was sent")
     }
 
     func testQueryPairs() {
