@@ -21,10 +21,15 @@ public enum EffectiveConfiguration {
     public static func yaml(_ configuration: GatewayConfiguration) -> String {
         var out = ""
         var redactedKeys: [String] = []
-        for line in lines(configuration) {
+        let printed = lines(configuration)
+        for (index, line) in printed.enumerated() {
             let indent = String(repeating: "  ", count: line.depth)
             switch line.value {
-            case nil: out += "\(indent)\(line.name):\n"
+            case nil:
+                // A section with nothing in it (no routes) is an empty mapping: bare, it would
+                // read back as a null, which is not a section.
+                let isEmpty = index + 1 == printed.count || printed[index + 1].depth <= line.depth
+                out += "\(indent)\(line.name):\(isEmpty ? " {}" : "")\n"
             case .bare(let text): out += "\(indent)\(line.name): \(text)\n"
             case .quoted(let text): out += "\(indent)\(line.name): \(quoted(text))\n"
             case .list(let items): out += "\(indent)\(line.name): [\(items.map(quoted).joined(separator: ", "))]\n"

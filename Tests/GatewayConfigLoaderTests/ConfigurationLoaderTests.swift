@@ -385,6 +385,17 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(original, again)
     }
 
+    /// Found by the configuration fuzz target: a file without routes loads, and its print said
+    /// `routes:` with nothing under it, which YAML reads as a null and the loader refused.
+    func testAConfigurationWithoutRoutesPrintsAnEmptyMapping() async throws {
+        let original = try await load("listeners:\n  main:\n    address: \"127.0.0.1:8080\"\n")
+        XCTAssertTrue(original.routes.isEmpty)
+        let printed = EffectiveConfiguration.yaml(original)
+        XCTAssertTrue(printed.contains("\nroutes: {}\n"), printed)
+        let again = try await load(printed)
+        XCTAssertEqual(original, again)
+    }
+
     /// `auth`, secrets in files and inline, the admin token and `removed_route_grace` are printed
     /// too: loaded back it is the same configuration, but for inline secrets, which come back as
     /// `[redacted]` and load as secrets nobody knows (never as the text itself, never empty).
