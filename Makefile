@@ -10,6 +10,8 @@
 #                     checked against the stored thresholds in Benchmarks/Thresholds
 #   make heap-profile an idle connection's heap by owner, under heaptrack (ROUTE=echo|echo-deflate|hub|worker)
 #   make cpu-profile  where each setup's CPU goes, by component and symbol (perf record; SETUPS=wssgate,nginx,…)
+#   make fuzz         every parser under libFuzzer with AddressSanitizer, FUZZ_SECONDS each (default 60);
+#                     FUZZ_TARGETS="resp jwt" picks some (Fuzz/README.md)
 #   make static       the fully static, stripped binary: build/static/wssgate
 #   make size         the static binary's size by component (from the link map); fails past 26 MB or with ICU
 #   make image        the FROM-scratch image (buildah); make image-test runs it with podman + runc
@@ -27,7 +29,7 @@ RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked
 # Autobahn cases run by `make test`: all of 1–10, and a sample of the permessage-deflate ones.
 AUTOBAHN_SAMPLE := 1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*,12.1.*,12.2.1,12.3.1,12.4.1,12.5.1,13.1.*,13.2.1,13.3.1,13.5.1,13.7.*
 
-.PHONY: all build run test lint format unit-test e2e-test autobahn-sample conformance deps clean static size image image-test bench micro-bench micro-bench-run heap-profile cpu-profile
+.PHONY: all build run test lint format unit-test e2e-test autobahn-sample conformance deps clean static size image image-test bench micro-bench micro-bench-run heap-profile cpu-profile fuzz
 
 all: build
 
@@ -47,7 +49,7 @@ test: deps lint
 	$(MAKE) --no-print-directory unit-test e2e-test autobahn-sample
 
 # swift-nio's .swift-format, applied with make format; make test fails on any finding.
-FORMAT_PATHS := Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks
+FORMAT_PATHS := Package.swift Sources Tests Fuzz Benchmarks/Package.swift Benchmarks/Benchmarks
 lint:
 	$(SWIFT) format lint --strict --recursive --parallel $(FORMAT_PATHS)
 
@@ -66,6 +68,15 @@ autobahn-sample:
 conformance: deps build
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --transports ws,wss --out build/autobahn --cases '*'
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --route /proxied --transports wss --out build/autobahn-proxy --cases '1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*'
+
+# libFuzzer's driver exists only in this build (WSSGATE_FUZZ=1), in its own scratch folder: the
+# coverage and AddressSanitizer instrumentation reach every module, NIO's included.
+FUZZ_SCRATCH := .build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/install-deps.sh build
+	WSSGATE_FUZZ=1 $(SWIFT) build --scratch-path $(FUZZ_SCRATCH) --sanitize=fuzzer --sanitize=address --product wssgate-fuzz
+	python3 scripts/fuzz.py --binary $(FUZZ_SCRATCH)/debug/wssgate-fuzz --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The benchmark runs what ships: the static gateway (its echo worker is `wssgate worker echo`).
 bench: static micro-bench-run

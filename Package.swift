@@ -507,6 +507,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: swiftSettings),
+        // The fuzz targets, one per parser (Fuzz/README.md); the suite replays their corpora.
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "GatewayACME", "GatewayAuth", "GatewayConfigLoader", "GatewayCore", "GatewayEdge", "GatewayTLS",
+                "GatewayWebSocket", "RedisClient", "WorkerProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            path: "Fuzz/Targets",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatewayLoggingTests",
             dependencies: ["GatewayLogging", .product(name: "Logging", package: "swift-log")],
@@ -515,3 +533,16 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+/// libFuzzer's driver, only when `make fuzz` asks for it (`WSSGATE_FUZZ=1`): it links only
+/// with `-sanitize=fuzzer`, which ordinary builds do not use.
+if Context.environment["WSSGATE_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "wssgate-fuzz",
+            dependencies: ["FuzzTargets"],
+            path: "Fuzz/Driver",
+            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+        )
+    )
+}

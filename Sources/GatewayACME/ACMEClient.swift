@@ -11,7 +11,7 @@ import Foundation
 
 /// One account at one ACME server (RFC 8555): signed requests with replay nonces, retried on
 /// `badNonce` as §6.5 asks, and the steps of an order. The certificate manager drives it.
-actor ACMEClient {
+package actor ACMEClient {
     /// `badNonce` answers retried per request (Pebble rejects 5% of good nonces on purpose).
     static let badNonceRetries = 10
 
@@ -40,7 +40,7 @@ actor ACMEClient {
         guard response.status == 200 else {
             throw ACMEError(.unreachable, "the directory \(directoryURL) answered \(response.status)")
         }
-        let directory = try decode(ACMEResource.Directory.self, response.body, what: "the directory")
+        let directory = try Self.decode(ACMEResource.Directory.self, response.body, what: "the directory")
         self.directory = directory
         return directory
     }
@@ -97,7 +97,7 @@ actor ACMEClient {
         guard let location = response.headers.first(name: "location") else {
             throw ACMEError(.protocolViolation, "newOrder answered without the order's URL (Location)")
         }
-        return (location, try decode(ACMEResource.Order.self, response.body, what: "the order"))
+        return (location, try Self.decode(ACMEResource.Order.self, response.body, what: "the order"))
     }
 
     /// POST-as-GET of a resource, with the server's `Retry-After` (seconds) when it sent one.
@@ -106,7 +106,7 @@ actor ACMEClient {
         _ url: String
     ) async throws -> (Resource, retryAfter: Double?) {
         let response = try await post(url, payload: nil, signer: try accountSigner())
-        return (try decode(type, response.body, what: url), Self.retryAfter(response.headers))
+        return (try Self.decode(type, response.body, what: url), Self.retryAfter(response.headers))
     }
 
     /// Tells the server a challenge is ready to be checked (RFC 8555 §7.5.1).
@@ -117,7 +117,7 @@ actor ACMEClient {
     func finalize(_ url: String, csr: [UInt8]) async throws -> ACMEResource.Order {
         let payload = #"{"csr":"\#(Base64URL.encode(csr))"}"#
         let response = try await post(url, payload: Array(payload.utf8), signer: try accountSigner())
-        return try decode(ACMEResource.Order.self, response.body, what: "the finalized order")
+        return try Self.decode(ACMEResource.Order.self, response.body, what: "the finalized order")
     }
 
     /// The issued chain, PEM, leaf first.
@@ -144,7 +144,7 @@ actor ACMEClient {
             )
         }
         return (
-            try decode(ACMEResource.RenewalInfo.self, response.body, what: "the renewal information"),
+            try Self.decode(ACMEResource.RenewalInfo.self, response.body, what: "the renewal information"),
             Self.retryAfter(response.headers)
         )
     }
@@ -209,7 +209,12 @@ actor ACMEClient {
         }
     }
 
-    private func decode<Resource: Decodable>(_ type: Resource.Type, _ body: [UInt8], what: String) throws -> Resource {
+    /// A response body as the resource RFC 8555 describes, or an ACME error naming `what`.
+    package static func decode<Resource: Decodable>(
+        _ type: Resource.Type,
+        _ body: [UInt8],
+        what: String
+    ) throws -> Resource {
         do {
             return try JSONDecoder().decode(type, from: Data(body))
         } catch {
@@ -218,7 +223,7 @@ actor ACMEClient {
     }
 
     /// `Retry-After` as seconds from now: delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
-    static func retryAfter(_ headers: HTTPHeaders, now: Date = Date()) -> Double? {
+    package static func retryAfter(_ headers: HTTPHeaders, now: Date = Date()) -> Double? {
         guard let raw = headers.first(name: "retry-after") else { return nil }
         let value = String(raw.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
         if let seconds = Int(value), seconds >= 0 { return Double(seconds) }

@@ -49,6 +49,12 @@ public struct ConfigurationLoader: Sendable {
             text = EmbeddedDefault.yaml(activatedSockets: activatedSockets, demoRoot: demoRoot)
             source = "embedded default"
         }
+        return try load(text: text, source: source)
+    }
+
+    /// The same from a file's text in hand (`filePath` is not read): what the configuration
+    /// fuzz target feeds arbitrary bytes through.
+    package func load(text: String, source: String) throws(ConfigurationError) -> GatewayConfiguration {
         let document = try SchemaValidator.parse(text, source: source)
         var names = try SchemaValidator.validate(document)
 
