@@ -69,6 +69,8 @@ enum HTTPEdgeTarget {
         }
         for chunk in FuzzInput.chunks(bytes, size: readSize) where channel.isActive {
             _ = try? channel.writeInbound(ByteBuffer(bytes: chunk))
+            // What the handlers scheduled (the upgrade's pipeline change, replies) runs now.
+            channel.embeddedEventLoop.run()
             collect()
         }
         channel.embeddedEventLoop.advanceTime(by: .seconds(120))

@@ -86,6 +86,8 @@ enum WebSocketSessionTarget {
         }
         for chunk in FuzzInput.chunks(bytes, size: readSize) where channel.isActive {
             _ = try? channel.writeInbound(ByteBuffer(bytes: chunk))
+            // What the handlers scheduled (the upgrade's pipeline change, replies) runs now.
+            channel.embeddedEventLoop.run()
             collect()
         }
         // Timers (keepalive, the close handshake's timeout) run out, then the peer goes away.
