@@ -77,8 +77,10 @@ package enum HTTPDate {
         second: Int,
         fraction: Double
     ) -> Date? {
-        guard (1...12).contains(month), (1...31).contains(day), (0...23).contains(hour), (0...59).contains(minute),
-            (0...60).contains(second)
+        // Years as four digits write them: past that the day arithmetic below would overflow
+        // (an HTTP-date's year is any run of digits a server sends).
+        guard (1...9999).contains(year), (1...12).contains(month), (1...31).contains(day), (0...23).contains(hour),
+            (0...59).contains(minute), (0...60).contains(second)
         else { return nil }
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400

@@ -22,6 +22,10 @@ final class ACMEPiecesTests: XCTestCase {
         XCTAssertNil(ACMEClient.retryAfter(["Retry-After": "soon"], now: now))
         XCTAssertNil(ACMEClient.retryAfter(["Retry-After": "-5"], now: now))
         XCTAssertNil(ACMEClient.retryAfter([:], now: now))
+        // A year past four digits was day arithmetic that overflowed, and a trap.
+        XCTAssertNil(ACMEClient.retryAfter(["Retry-After": "Sun, 06 Nov 9223372036854775807 08:49:37 GMT"], now: now))
+        XCTAssertNil(ACMEClient.retryAfter(["Retry-After": "Sun, 06 Jan -9223372036854775808 08:49:37 GMT"], now: now))
+        XCTAssertNil(ACMEClient.retryAfter(["Retry-After": "Sun, 06 Nov 10000 08:49:37 GMT"], now: now))
     }
 
     func testRFC3339Timestamps() {
