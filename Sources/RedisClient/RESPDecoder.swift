@@ -110,8 +110,9 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
             for _ in 0..<length {
                 pairs.append((try parse(&buffer, depth: depth + 1), try parse(&buffer, depth: depth + 1)))
             }
-            // An attribute (`|`) annotates the value after it; only the value is kept.
-            return marker == UInt8(ascii: "|") ? try parse(&buffer, depth: depth) : .map(pairs)
+            // An attribute (`|`) annotates the value after it; only the value is kept. It counts
+            // as a level: a chain of attributes would otherwise recurse without bound.
+            return marker == UInt8(ascii: "|") ? try parse(&buffer, depth: depth + 1) : .map(pairs)
         case UInt8(ascii: "_"):
             _ = try line(&buffer)
             return .null

@@ -61,6 +61,14 @@ final class RESPDecoderTests: XCTestCase {
         XCTAssertThrowsError(try decodeAll("*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", limits: limits)) {
             XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation)
         }
+        // Attributes count as levels: a chain of them recursed once per attribute, unbounded.
+        XCTAssertThrowsError(try decodeAll(String(repeating: "|0\r\n", count: 3) + ":1\r\n", limits: limits)) {
+            XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation)
+        }
+        XCTAssertThrowsError(try decodeAll(String(repeating: "|0\r\n", count: 100_000) + ":1\r\n")) {
+            XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation)
+        }
+        XCTAssertEqual(try decodeAll("|1\r\n+ttl\r\n:3\r\n:1\r\n", limits: limits), [.integer(1)])
         XCTAssertThrowsError(try decodeAll("+" + String(repeating: "a", count: 40), limits: limits)) {
             XCTAssertEqual(($0 as? RedisError)?.code, .protocolViolation)
         }
