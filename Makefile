@@ -70,12 +70,16 @@ conformance: deps build
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --route /proxied --transports wss --out build/autobahn-proxy --cases '1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*'
 
 # libFuzzer's driver exists only in this build (WSSGATE_FUZZ=1), in its own scratch folder: the
-# coverage and AddressSanitizer instrumentation reach every module, NIO's included.
+# coverage and AddressSanitizer instrumentation reach every module, NIO's included. SwiftPM's
+# `--sanitize=fuzzer --sanitize=address` hands swiftc two flags of which only the last counts
+# (the build then has no coverage: libFuzzer says "Is the code instrumented?"); one combined
+# flag gives both, and `--sanitize=fuzzer` keeps SwiftPM linking libFuzzer's main.
 FUZZ_SCRATCH := .build-fuzz
 FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address
 fuzz:
 	@scripts/install-deps.sh build
-	WSSGATE_FUZZ=1 $(SWIFT) build --scratch-path $(FUZZ_SCRATCH) --sanitize=fuzzer --sanitize=address --product wssgate-fuzz
+	WSSGATE_FUZZ=1 $(SWIFT) build --scratch-path $(FUZZ_SCRATCH) $(FUZZ_FLAGS) --product wssgate-fuzz
 	python3 scripts/fuzz.py --binary $(FUZZ_SCRATCH)/debug/wssgate-fuzz --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The benchmark runs what ships: the static gateway (its echo worker is `wssgate worker echo`).

@@ -17,7 +17,8 @@ public func initialize(
     let name = getenv("WSSGATE_FUZZ_TARGET").map { String(cString: $0) } ?? ""
     guard let target = FuzzTarget.named(name) else {
         let names = FuzzTarget.all.map(\.name).joined(separator: ", ")
-        fputs("wssgate-fuzz: set WSSGATE_FUZZ_TARGET to one of: \(names)\n", stderr)
+        let message = Array("wssgate-fuzz: set WSSGATE_FUZZ_TARGET to one of: \(names)\n".utf8)
+        _ = message.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
         exit(2)
     }
     chosen = target
