@@ -26,7 +26,8 @@ def run(binary, target, seconds, out):
     os.makedirs(artifacts, exist_ok=True)
     log_path = os.path.join(out, target + ".log")
     env = dict(os.environ, WSSGATE_FUZZ_TARGET=target, SWIFT_BACKTRACE="enable=no",
-               ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0")
+               ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0",
+               LSAN_OPTIONS="suppressions=" + os.path.join(ROOT, "Fuzz", "lsan.supp"))
     command = [binary, "-max_total_time=%d" % seconds, "-timeout=10", "-rss_limit_mb=2048",
                # No single allocation over 256 MiB: the parsers bound what a peer may make them hold.
                "-malloc_limit_mb=256", "-max_len=%d" % MAX_LEN.get(target, 8192), "-print_final_stats=1",
