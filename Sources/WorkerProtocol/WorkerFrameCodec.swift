@@ -150,6 +150,11 @@ public enum WorkerFrameCodec {
         case .open:
             let connection: UInt64 = try integer(&body, "connection")
             let flags: UInt8 = try integer(&body, "flags")
+            // Bits 2–7 are reserved: a peer that sets one means something this version cannot
+            // read, and dropping it silently would half-understand the frame.
+            guard flags & ~3 == 0 else {
+                throw WorkerProtocolError(.invalidValue, "open flags 0x\(String(flags, radix: 16)) set reserved bits")
+            }
             let count: UInt16 = try integer(&body, "field count")
             var fields: [(String, String)] = []
             fields.reserveCapacity(Int(count))

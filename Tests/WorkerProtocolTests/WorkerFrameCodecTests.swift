@@ -127,5 +127,12 @@ final class WorkerFrameCodecTests: XCTestCase {
             .invalidValue
         )
         XCTAssertEqual(decodeError(Array("GET / HTTP/1.1\r\n\r\n".utf8)).map(\.code), .frameTooLarge)  // garbage
+        // Found by the worker-frames fuzz target: an open with reserved flag bits set was read
+        // as if they were clear (and re-encoded to other bytes).
+        XCTAssertEqual(
+            decodeError([0, 0, 0, 12, 0x10, 0, 0, 0, 0, 0, 0, 0, 57, 0b0011_1001, 0, 0]).map(\.code),
+            .invalidValue
+        )
+        XCTAssertNil(decodeError([0, 0, 0, 12, 0x10, 0, 0, 0, 0, 0, 0, 0, 57, 0b11, 0, 0]))
     }
 }

@@ -178,6 +178,8 @@ class _Link:
             frame_type, body = await self.read_frame()
             if frame_type == OPEN:
                 connection_id, flags, count = body.unpack("!QBH", "open")
+                if flags & ~3:
+                    raise ProtocolError("open flags 0x%x set reserved bits" % flags)
                 fields = [(body.str16("name"), body.str16("value")) for _ in range(count)]
                 body.done()
                 connection = Connection(connection_id, bool(flags & 1), bool(flags & 2), fields, self)
