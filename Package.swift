@@ -524,7 +524,11 @@ let package = Package(
             path: "Fuzz/Targets",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FuzzTargetsTests",
+            dependencies: ["FuzzTargets", "SessionTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GatewayLoggingTests",
             dependencies: ["GatewayLogging", .product(name: "Logging", package: "swift-log")],

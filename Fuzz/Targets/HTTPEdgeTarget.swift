@@ -61,22 +61,7 @@ enum HTTPEdgeTarget {
             throw FuzzFailure("the pipeline does not configure: \(error)")
         }
         _ = try? channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40000)).wait()
-        var written = ByteBuffer()
-        func collect() {
-            while let buffer = try? channel.readOutbound(as: ByteBuffer.self) {
-                written.writeImmutableBuffer(buffer)
-            }
-        }
-        for chunk in FuzzInput.chunks(bytes, size: readSize) where channel.isActive {
-            _ = try? channel.writeInbound(ByteBuffer(bytes: chunk))
-            // What the handlers scheduled (the upgrade's pipeline change, replies) runs now.
-            channel.embeddedEventLoop.run()
-            collect()
-        }
-        channel.embeddedEventLoop.advanceTime(by: .seconds(120))
-        collect()
-        _ = try? channel.finish(acceptAlreadyClosed: true)
-        collect()
+        let written = EmbeddedConnection.exchange(channel, bytes: bytes, readSize: readSize)
 
         try checkResponses(written, headRequests: bytes.count >= 4 && containsHEAD(bytes))
         try FuzzFailure.check(

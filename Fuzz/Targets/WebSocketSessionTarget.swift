@@ -78,23 +78,7 @@ enum WebSocketSessionTarget {
         try? channel.pipeline.syncOperations.addHandler(session)
         _ = try? channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
 
-        var written = ByteBuffer()
-        func collect() {
-            while let buffer = try? channel.readOutbound(as: ByteBuffer.self) {
-                written.writeImmutableBuffer(buffer)
-            }
-        }
-        for chunk in FuzzInput.chunks(bytes, size: readSize) where channel.isActive {
-            _ = try? channel.writeInbound(ByteBuffer(bytes: chunk))
-            // What the handlers scheduled (the upgrade's pipeline change, replies) runs now.
-            channel.embeddedEventLoop.run()
-            collect()
-        }
-        // Timers (keepalive, the close handshake's timeout) run out, then the peer goes away.
-        channel.embeddedEventLoop.advanceTime(by: .seconds(120))
-        collect()
-        _ = try? channel.finish(acceptAlreadyClosed: true)
-        collect()
+        let written = EmbeddedConnection.exchange(channel, bytes: bytes, readSize: readSize)
 
         try FuzzFailure.check(application.problems.isEmpty, application.problems.joined(separator: "; "))
         try FuzzFailure.check(application.opened == 1, "the session opened \(application.opened) times")

@@ -1,4 +1,5 @@
 import FuzzTargets
+import SessionTestSupport
 import XCTest
 
 #if canImport(FoundationEssentials)

@@ -1,3 +1,5 @@
+import SessionTestSupport
+
 /// libFuzzer's simplest mutations, without coverage: enough for the suite to reach past the
 /// seeds each run, the same way every run.
 enum Mutator {
