@@ -55,6 +55,10 @@ public final class ServerTLS: Sendable {
         // The server factory's default minimum is TLS 1.0.
         configuration.minimumTLSVersion = settings.minimumVersion == .tls13 ? .tlsv13 : .tlsv12
         configuration.cipherSuites = intermediateCipherSuites
+        // `curves` stays nil: swift-nio-ssl's default groups put the post-quantum hybrid
+        // X25519MLKEM768 first (then X25519, P-256, P-384), so a client that offers it (Chrome,
+        // Firefox, Safari by default) gets it, and one that does not gets a classic group
+        // (TLSKeyExchangeTests check both on the wire).
         configuration.applicationProtocols = ["http/1.1"]
         let extras = try additionalMaterial(for: settings)
         if !extras.isEmpty {

@@ -150,3 +150,46 @@ def test_sslyze_finds_the_mozilla_intermediate_profile_met(gateway_factory, tmp_
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0 and "OK - Compliant" in result.stdout, result.stdout[-3000:]
+
+
+def server_hello_group(port, client_hello):
+    """Sends a ClientHello to the gateway and reads the key_share group out of its ServerHello
+    (RFC 8446 §4.1.3, §4.2.8): what was agreed, as on the wire."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(client_hello)
+        data = b""
+        while len(data) < 5 or len(data) < 5 + int.from_bytes(data[3:5], "big"):
+            chunk = sock.recv(65536)
+            assert chunk, "the gateway closed before its ServerHello: %r" % data
+            data += chunk
+    assert data[0] == 22 and data[5] == 2, "not a ServerHello: %r" % data[:16]
+    at = 9 + 2 + 32
+    at += 1 + data[at] + 2 + 1
+    end = at + 2 + int.from_bytes(data[at:at + 2], "big")
+    at += 2
+    while at + 4 <= end:
+        kind, length = int.from_bytes(data[at:at + 2], "big"), int.from_bytes(data[at + 2:at + 4], "big")
+        if kind == 51:  # key_share
+            return int.from_bytes(data[at + 4:at + 6], "big")
+        at += 4 + length
+    raise AssertionError("no key_share in the ServerHello")
+
+
+def test_post_quantum_key_exchange_for_clients_that_offer_it(gateway_factory):
+    """The shipped binary agrees to X25519MLKEM768 with a client that offers it (a ClientHello
+    BoringSSL's client wrote with its default groups, as browsers send theirs), and to classic
+    X25519 with one that does not (Python's OpenSSL 3.0, whose ClientHello is made live)."""
+    gw = gateway_factory(ECHO_CONFIG)
+    _, port = gw.address()
+    recorded = open(os.path.join(os.path.dirname(__file__), "fixtures", "boringssl-client-hello.bin"), "rb").read()
+    assert server_hello_group(port, recorded) == 0x11EC
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    connection = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        connection.do_handshake()
+    assert server_hello_group(port, outgoing.read()) == 0x001D
+    # Neither disturbs an open session.
+    run(with_witness(gw, lambda: server_hello_group(port, recorded)))
