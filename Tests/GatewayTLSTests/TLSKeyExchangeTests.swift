@@ -4,13 +4,13 @@ import NIOEmbedded
 import NIOSSL
 import XCTest
 
+@testable import GatewayTLS
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-
-@testable import GatewayTLS
 
 /// The key exchange a listener's context agrees to, read off the wire: a BoringSSL client and
 /// the gateway's own server context (`ServerTLS`) handshake through two `EmbeddedChannel`s, and
