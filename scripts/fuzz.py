@@ -6,8 +6,17 @@ Fuzz/Corpus/<target> are read, never written); a crash, leak, timeout or limit b
 its input in build/fuzz/artifacts/<target>/ and fails the run.
 
     scripts/fuzz.py --binary .build-fuzz/debug/wssgate-fuzz --seconds 60 [target ...]
+    scripts/fuzz.py --binary ... --merge [target ...]
+
+--merge keeps what fuzzing found, small: libFuzzer's -merge=1 picks, from the inputs found and
+the committed ones, a set with the same coverage, and the picked inputs that are not seeds or
+regressions replace Fuzz/Corpus/<target>/cov-* (at most MERGE_LIMIT, smallest first), so make
+test replays them.
 """
 import argparse
+import hashlib
+import shutil
+import tempfile
 import os
 import re
 import subprocess
@@ -47,6 +56,34 @@ def run(binary, target, seconds, out):
     return code == 0
 
 
+MERGE_LIMIT = 300
+
+
+def merge(binary, target, out):
+    committed = os.path.join(ROOT, "Fuzz", "Corpus", target)
+    found = os.path.join(out, "corpus", target)
+    os.makedirs(found, exist_ok=True)
+    picked = tempfile.mkdtemp(prefix="wgfm")
+    env = dict(os.environ, WSSGATE_FUZZ_TARGET=target, SWIFT_BACKTRACE="enable=no",
+               LSAN_OPTIONS="suppressions=" + os.path.join(ROOT, "Fuzz", "lsan.supp"))
+    result = subprocess.run([binary, "-merge=1", "-max_len=%d" % MAX_LEN.get(target, 8192), picked, found, committed],
+                            capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        sys.exit("merge of %s failed:\n%s" % (target, result.stderr[-3000:]))
+    def digest(path):
+        return hashlib.sha1(open(path, "rb").read()).hexdigest()
+    kept = {digest(os.path.join(committed, name)) for name in os.listdir(committed) if not name.startswith("cov-")}
+    for name in os.listdir(committed):
+        if name.startswith("cov-"):
+            os.remove(os.path.join(committed, name))
+    new = sorted((os.path.getsize(os.path.join(picked, name)), name) for name in os.listdir(picked)
+                 if digest(os.path.join(picked, name)) not in kept)
+    for _, name in new[:MERGE_LIMIT]:
+        shutil.copy(os.path.join(picked, name), os.path.join(committed, "cov-" + digest(os.path.join(picked, name))[:12]))
+    shutil.rmtree(picked)
+    print("%-18s %d inputs kept in Fuzz/Corpus/%s (cov-*), of %d picked" % (target, min(len(new), MERGE_LIMIT), target, len(new)))
+
+
 def target_names(binary):
     """The driver's own list (FuzzTarget.all), which it prints when no target is chosen."""
     env = {k: v for k, v in os.environ.items() if k != "WSSGATE_FUZZ_TARGET"}
@@ -62,6 +99,7 @@ def main():
     parser.add_argument("--binary", required=True)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "fuzz"))
+    parser.add_argument("--merge", action="store_true", help="minimise the inputs found into Fuzz/Corpus")
     parser.add_argument("targets", nargs="*")
     args = parser.parse_args()
     known = target_names(args.binary)
@@ -69,6 +107,10 @@ def main():
     unknown = [t for t in targets if t not in known]
     if unknown:
         sys.exit("unknown targets: %s (known: %s)" % (", ".join(unknown), ", ".join(known)))
+    if args.merge:
+        for target in targets:
+            merge(args.binary, target, args.out)
+        return
     results = [run(args.binary, target, args.seconds, args.out) for target in targets]
     sys.exit(0 if all(results) else 1)
 
