@@ -62,7 +62,24 @@ public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
             if host.contains(":") { throw bad("an IPv6 address must be written in brackets") }
         }
         guard let port = Int(portText), (0...65535).contains(port) else { throw bad("the port must be 0 to 65535") }
+        // An IP literal or a host name (letters, digits, '-' and '.'): anything else (spaces,
+        // line breaks) would only fail later, at bind, with a resolver's message.
+        guard host.isEmpty || Self.isHost(host) else { throw bad("the host must be an IP address or a host name") }
         self = .tcp(host: host.isEmpty ? "0.0.0.0" : String(host), port: port)
+    }
+
+    /// An IP literal (an IPv6 one may carry a `%zone`) or a host name: letters, digits, '-'
+    /// and '.'.
+    private static func isHost(_ host: Substring) -> Bool {
+        func isName(_ text: Substring) -> Bool {
+            !text.isEmpty && text.utf8.count <= 253
+                && text.utf8.allSatisfy { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0.isASCIIAlphanumeric }
+        }
+        if let percent = host.firstIndex(of: "%") {
+            return IPNetwork.parseAddress(String(host[..<percent])) != nil
+                && isName(host[host.index(after: percent)...])
+        }
+        return IPNetwork.parseAddress(String(host)) != nil || isName(host)
     }
 
     public var description: String {
@@ -142,5 +159,12 @@ public struct TLSSettings: Sendable, Equatable {
         self.clientCertificates = clientCertificates
         self.clientCA = clientCA
         self.hsts = hsts
+    }
+}
+
+extension UInt8 {
+    fileprivate var isASCIIAlphanumeric: Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
     }
 }

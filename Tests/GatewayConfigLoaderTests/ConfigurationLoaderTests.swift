@@ -396,6 +396,20 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(original, again)
     }
 
+    /// Found by the configuration fuzz target: a quoted value with a line break printed raw,
+    /// and YAML folds raw line breaks in a quoted scalar (one becomes a space).
+    func testPrintedStringsEscapeControlCharacters() async throws {
+        let original = try await load(
+            Self.minimal
+                + "\n  work:\n    path: /work\n    kind: worker\n    worker:\n      command: /usr/bin/worker\n"
+                + "      args: [\"a\\nb\", \"tab\\there\", \"cr\\r\\n\", \"\\u2028\"]\n"
+        )
+        let printed = EffectiveConfiguration.yaml(original)
+        XCTAssertTrue(printed.contains(#"["a\nb", "tab\there", "cr\r\n", "\u2028"]"#), printed)
+        let again = try await load(printed)
+        XCTAssertEqual(original, again)
+    }
+
     /// `auth`, secrets in files and inline, the admin token and `removed_route_grace` are printed
     /// too: loaded back it is the same configuration, but for inline secrets, which come back as
     /// `[redacted]` and load as secrets nobody knows (never as the text itself, never empty).

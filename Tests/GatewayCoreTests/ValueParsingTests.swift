@@ -45,12 +45,17 @@ final class ListenAddressTests: XCTestCase {
         XCTAssertEqual(try ListenAddress(parsing: ":443"), .tcp(host: "0.0.0.0", port: 443))
         XCTAssertEqual(try ListenAddress(parsing: "unix:/run/wssgate/gw.sock"), .unix(path: "/run/wssgate/gw.sock"))
         XCTAssertEqual(ListenAddress.tcp(host: "::", port: 8443).description, "[::]:8443")
+        XCTAssertEqual(try ListenAddress(parsing: "gw-1.example.org:443"), .tcp(host: "gw-1.example.org", port: 443))
+        XCTAssertEqual(try ListenAddress(parsing: "[fe80::1%eth0]:443"), .tcp(host: "fe80::1%eth0", port: 443))
     }
 
     func testRejects() {
         for bad in [
             "127.0.0.1", "127.0.0.1:99999", "::1:80", "[::1]80", "unix:relative",
             "unix:/" + String(repeating: "a", count: 120), "host:port",
+            // Found by the configuration fuzz target: a host with line breaks loaded, and
+            // printed as a quoted scalar that YAML folded into another address.
+            "1\n\n21:8080", "local host:80", "[::1%]:80", "ex\u{E9}mple.org:80",
         ] {
             XCTAssertThrowsError(try ListenAddress(parsing: bad), bad)
         }
