@@ -103,7 +103,9 @@ public struct ClientHello: Sendable, Equatable {
                         return nil
                     }
                     while inner.position < extensionEnd {
-                        guard let nameType = inner.integer(1), let nameLength = inner.integer(2),
+                        // RFC 6066 §3: a HostName is 1 to 2^16 − 1 bytes; BoringSSL refuses an
+                        // empty one too.
+                        guard let nameType = inner.integer(1), let nameLength = inner.integer(2), nameLength > 0,
                             let name = inner.bytes(nameLength)
                         else { return nil }
                         if nameType == 0, hello.serverName == nil {

@@ -8,6 +8,12 @@ import XCTest
 
 @testable import GatewayTLS
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 final class ClientHelloTests: XCTestCase {
     /// The bytes BoringSSL's client really sends first, with this SNI and ALPN list.
     func clientHello(serverName: String?, protocols: [String]) throws -> [UInt8] {
@@ -68,6 +74,18 @@ final class ClientHelloTests: XCTestCase {
         )
         corrupt[at - 2] = 0xFF
         XCTAssertEqual(ClientHello.parse(corrupt), .unreadable)
+        // Found by the client-hello fuzz target (Fuzz/Corpus/client-hello/regression-empty-server-name):
+        // a server_name list whose first HostName is empty was read as the name "" (RFC 6066
+        // wants 1 byte or more; BoringSSL refuses it too).
+        let emptyName = try XCTUnwrap(
+            Data(
+                base64Encoded:
+                    "FgMBAMABAAC8AwNPnLQbehRepuIB3omvb+4sOZLKetsamL6Jeg8T3lgfpgAAHsAswDDAK8AvzKnMqMAkwCjAI8AnAJ8AngBr"
+                    + "AGcA/wEAAHUAAAAQAA4AAAAAAAAAAAVlLmNvbQALAAQDAAECAAoADAAKAB0AFwAeABkAGAAjAAAAEAALAAkIaHR0cC8xLjEA"
+                    + "FgAAABcAAAANACoAKAQDBQMGAwgHCAgICQgKVAQAAAAAAAAICwgECAUIBgQBBQEGAQMDAwEDAgQCBQIGAg=="
+            )
+        )
+        XCTAssertEqual(ClientHello.parse([UInt8](emptyName)), .unreadable)
         // Endless records without a whole hello end as unreadable, not as a buffer that grows.
         let header: [UInt8] = [22, 3, 1, 0x40, 0x00, 1, 0xFF, 0xFF, 0xFF]
         XCTAssertEqual(ClientHello.parse(header + [UInt8](repeating: 0, count: 0x4000 - 4)), .unreadable)
