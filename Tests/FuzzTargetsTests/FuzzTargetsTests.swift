@@ -8,10 +8,10 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// Every fuzz target over its committed corpus (seeds and the inputs of crashes once found,
-/// kept as regressions), then over a few thousand inputs made from it by seeded mutations — the
-/// same every run, so a failure here is reproducible; `make fuzz` is where new inputs are
-/// searched for, with coverage.
+/// Every fuzz target over its committed corpus (seeds, the inputs of crashes once found, kept as
+/// regressions, and what `make fuzz` found, minimised), then over a few thousand inputs made from
+/// it by seeded mutations — the same every run, so a failure here is reproducible; `make fuzz`
+/// is where new inputs are searched for, with coverage.
 final class FuzzTargetsTests: XCTestCase {
     static let corpusRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
