@@ -4,8 +4,7 @@ import RedisClient
 /// The RESP3 decoder of the cluster's Redis link (a broken or hostile server is a peer too).
 ///
 /// Invariants: no value breaks the decoder's limits (bulk bytes, elements, depth); reads of
-/// any size give the same values and the same verdict as one read; what the decoder keeps
-/// while waiting for more is what it was given, never more.
+/// any size give the same values and the same verdict as one read.
 enum RESPTarget {
     static let limits = RESPDecoder.Limits(maxBulkBytes: 1024, maxElements: 64, maxDepth: 4, maxLineBytes: 256)
 
@@ -14,26 +13,8 @@ enum RESPTarget {
         let chunkSize = Int(input.byte())
         let bytes = input.rest()
 
-        var whole = ByteBuffer(bytes: bytes)
-        let (values, failed) = try decodeAll(&whole)
-        var chunked: [RESPValue] = []
-        var chunkedFailed = false
-        var pending = ByteBuffer()
-        var decoder = RESPDecoder(limits: limits)
-        reading: for chunk in FuzzInput.chunks(bytes, size: chunkSize) {
-            pending.writeBytes(chunk)
-            do {
-                while let value = try decoder.decode(buffer: &pending) {
-                    try check(value, depth: 0)
-                    chunked.append(value)
-                }
-            } catch let error as FuzzFailure {
-                throw error
-            } catch {
-                chunkedFailed = true
-                break reading
-            }
-        }
+        let (values, failed) = try decode(FuzzInput.chunks(bytes, size: 0))
+        let (chunked, chunkedFailed) = try decode(FuzzInput.chunks(bytes, size: chunkSize))
         try FuzzFailure.check(
             chunked.count == values.count && zip(chunked, values).allSatisfy(same),
             "reads of \(chunkSize) bytes give \(chunked.count) values, one read \(values.count) (or other ones)"
@@ -44,18 +25,23 @@ enum RESPTarget {
         )
     }
 
-    private static func decodeAll(_ buffer: inout ByteBuffer) throws(FuzzFailure) -> ([RESPValue], Bool) {
+    /// The values decoded from `reads`, each checked, and whether the decoder refused the stream.
+    private static func decode(_ reads: [ArraySlice<UInt8>]) throws(FuzzFailure) -> ([RESPValue], Bool) {
         var decoder = RESPDecoder(limits: limits)
+        var pending = ByteBuffer()
         var values: [RESPValue] = []
-        do {
-            while let value = try decoder.decode(buffer: &buffer) {
-                try check(value, depth: 0)
-                values.append(value)
+        for read in reads {
+            pending.writeBytes(read)
+            do {
+                while let value = try decoder.decode(buffer: &pending) {
+                    try check(value, depth: 0)
+                    values.append(value)
+                }
+            } catch let error as FuzzFailure {
+                throw error
+            } catch {
+                return (values, true)
             }
-        } catch let error as FuzzFailure {
-            throw error
-        } catch {
-            return (values, true)
         }
         return (values, false)
     }
