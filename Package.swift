@@ -511,7 +511,8 @@ let package = Package(
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "GatewayACME", "GatewayAuth", "GatewayConfigLoader", "GatewayCore", "GatewayEdge", "GatewayTLS",
+                "GatewayACME", "GatewayAuth", "GatewayConfigLoader", "GatewayCore", "GatewayEdge", "GatewayHub",
+                "GatewayTLS",
                 "GatewayWebSocket", "RedisClient", "WorkerProtocol",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

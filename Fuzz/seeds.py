@@ -189,6 +189,26 @@ requests = [
     http(0, "GET /echo?x=%ZZ HTTP/1.1\r\nHost: [::1\r\n\r\n"),
     http(0, "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
 ]
+HUB = UPGRADE.replace("GET /echo", "GET /hub")
+
+
+def hub(*commands, read_size=0):
+    return http(read_size, HUB + "\r\n", b"".join(frame(1, json.dumps(c).encode() if not isinstance(c, bytes) else c)
+                                                  for c in commands))
+
+
+requests += [
+    hub({"op": "subscribe", "topic": "room.a", "id": 1},
+        {"op": "publish", "topic": "room.a", "data": {"score": [2, 1]}, "id": "p1"},
+        {"op": "unsubscribe", "topic": "room.a", "id": 2}),
+    hub({"op": "publish", "topic": "room.b", "data": "first", "id": 1},
+        {"op": "subscribe", "topic": "room.b", "since": {"offset": 0, "epoch": "stale"}, "id": 2},
+        {"op": "subscribe", "topic": "room.*", "id": 3}, read_size=13),
+    hub({"op": "publish", "topic": "other.x", "data": 1, "id": 1}, {"op": "jump", "id": [1, {"a": None}]},
+        {"op": "subscribe"}, b"{not json", b"[" * 600 + b"]" * 600, b"\"\\ud800\""),
+    hub({"op": "subscribe", "topic": "room.c", "since": {"offset": 18446744073709551615, "epoch": ""}, "id": 1e308},
+        {"op": "publish", "topic": "room.c", "data": "x" * 5000}),
+]
 write("http-edge", requests)
 
 

@@ -1,6 +1,7 @@
 import GatewayConfigLoader
 import GatewayCore
 import GatewayEdge
+import GatewayHub
 import GatewayWebSocket
 import Logging
 import NIOCore
@@ -8,12 +9,14 @@ import NIOEmbedded
 
 /// A plain listener's connection as the network reaches it: the request guard, NIO's HTTP/1.1
 /// decoder, the gateway's HTTP handler (health paths, the built-in demo page, refusals), upgrade
-/// negotiation and, after a 101, the echo route's WebSocket session — all on an
+/// negotiation and, after a 101, a WebSocket session on the echo route or on a hub route with
+/// history (the hub protocol's JSON commands, resume with `since`) — all on an
 /// `EmbeddedChannel`, fed in reads of the size the first byte picks.
 ///
 /// Invariants: every answer is an HTTP/1.1 status line with a status the gateway gives (never a
 /// 5xx it did not mean); after a 101 the bytes are clean server frames; once the connection
-/// ends, nothing is left counted (no open connection, session or registered WebSocket).
+/// ends, nothing is left counted (no open connection, session, registered WebSocket or hub
+/// subscription).
 enum HTTPEdgeTarget {
     static let configurationText = """
         listeners:
@@ -26,6 +29,16 @@ enum HTTPEdgeTarget {
             path: /echo
             kind: echo
             max_message_bytes: 4KiB
+          hub:
+            path: /hub
+            kind: hub
+            max_message_bytes: 4KiB
+            hub:
+              subscribe: ["*"]
+              publish: ["room.*"]
+              history:
+                size: 20
+                max_bytes: 4KiB
           demo:
             path: /
             kind: static
@@ -34,12 +47,18 @@ enum HTTPEdgeTarget {
 
         """
 
+    /// The hub behind the hub route, with an in-memory history on its topics.
+    static let hub = Hub()
+
     static let pipeline: ConnectionPipeline = {
         let configuration = try! ConfigurationLoader(filePath: nil)
             .load(text: configurationText, source: "fuzz")
+        let route = configuration.routes.first { $0.name == "hub" }!
+        guard case .hub(let rules) = route.backend, let history = rules.history else { fatalError("no hub route") }
+        hub.setHistories([try! TopicHistory(route: route.name, settings: history, environment: [:])])
         return ConnectionPipeline(
             configuration: configuration,
-            services: ["echo": EchoRouteService()],
+            services: ["echo": EchoRouteService(), "hub": HubRouteService(rules: rules, hub: hub)],
             logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
         )
     }()
@@ -73,6 +92,8 @@ enum HTTPEdgeTarget {
             "\(pipeline.state.webSocketSessions) sessions still counted"
         )
         try FuzzFailure.check(pipeline.sessions.count == 0, "\(pipeline.sessions.count) sessions still registered")
+        let subscriptions = hub.subscriptionsByTopic()
+        try FuzzFailure.check(subscriptions.isEmpty, "subscriptions outlive their connection: \(subscriptions)")
     }
 
     private static func containsHEAD(_ bytes: [UInt8]) -> Bool {
