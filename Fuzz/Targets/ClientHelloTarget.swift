@@ -4,7 +4,8 @@ import GatewayTLS
 ///
 /// Invariants: a verdict does not depend on how much arrived — a prefix that is not
 /// `incomplete` reads the same as the whole; `incomplete` never holds past the reader's size
-/// bound (a peer cannot make it buffer without end); names read are what the bytes say.
+/// bound (a peer cannot make it buffer without end); no name read is empty or longer than its
+/// length field allows.
 enum ClientHelloTarget {
     static let target = FuzzTarget(name: "client-hello") { data throws(FuzzFailure) in
         let bytes = [UInt8](data)

@@ -26,8 +26,14 @@ enum WebSocketFramesTarget {
                 expected = try parser.frameBytes(buffer)
                 frame = try parser.parse(&buffer)
             } catch {
-                // A failure is final; it must show at once for any longer input too, which the
-                // next bytes cannot change (the header alone decides it).
+                // A failure is final: the header alone decides it, so more bytes behind it
+                // cannot change the verdict.
+                var longer = before
+                longer.writeBytes([0, 0, 0, 0])
+                try FuzzFailure.check(
+                    (try? parser.frameBytes(longer)) == nil && (try? parser.arrivingFrame(longer)) == nil,
+                    "a frame refused with \(error) is not refused once more bytes follow it"
+                )
                 break
             }
             guard let frame else {

@@ -73,7 +73,7 @@ public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
     private static func isHost(_ host: Substring) -> Bool {
         func isName(_ text: Substring) -> Bool {
             !text.isEmpty && text.utf8.count <= 253
-                && text.utf8.allSatisfy { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0.isASCIIAlphanumeric }
+                && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") }
         }
         if let percent = host.firstIndex(of: "%") {
             return IPNetwork.parseAddress(String(host[..<percent])) != nil
@@ -159,12 +159,5 @@ public struct TLSSettings: Sendable, Equatable {
         self.clientCertificates = clientCertificates
         self.clientCA = clientCA
         self.hsts = hsts
-    }
-}
-
-extension UInt8 {
-    fileprivate var isASCIIAlphanumeric: Bool {
-        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
-            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
     }
 }
