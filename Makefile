@@ -4,7 +4,7 @@
 #   make format       rewrites the sources in swift-nio's style (.swift-format, 120 columns)
 #   make build        release binaries at .build/release/ (wssgate and the example workers)
 #   make conformance  every Autobahn case over ws:// and wss:// (about 30 min), and cases 1–10
-#                     over wss:// through the proxy route to a Python websockets echo server
+#                     over wss:// through the proxy route (bytes and frames mode) to a Python websockets echo server
 #   make bench        wssgate against nginx, side by side (docs/benchmarks.md); not in make test
 #   make micro-bench  the data path's pieces: time and allocations per operation (Benchmarks/),
 #                     checked against the stored thresholds in Benchmarks/Thresholds
@@ -68,6 +68,7 @@ autobahn-sample:
 conformance: deps build
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --transports ws,wss --out build/autobahn --cases '*'
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --route /proxied --transports wss --out build/autobahn-proxy --cases '1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*'
+	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --route /framed --transports wss --out build/autobahn-framed --cases '1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*'
 
 # libFuzzer's driver exists only in this build (WSSGATE_FUZZ=1), in its own scratch folder: the
 # coverage and AddressSanitizer instrumentation reach every module, NIO's included. SwiftPM's

@@ -11,6 +11,10 @@ server, and the cases that fail through it are run against that server directly 
 byte-for-byte proxy can only be as conformant as its upstream, so there only FAILED counts
 (and UNIMPLEMENTED for the deflate cases), the run names the cases the upstream fails on its
 own, and exits non-zero only for cases the gateway adds.
+
+With --route /framed the proxy route runs in `frames` mode in front of the same server: the
+gateway ends the client's WebSocket itself, so the verdicts are strict again (the upstream's
+own answers no longer reach the client).
 """
 import argparse
 import collections
@@ -35,8 +39,11 @@ def start_upstream():
         "import asyncio, websockets\n"
         "async def echo(ws):\n"
         "    # Fragment by fragment: websockets caps fragments per assembled message.\n"
-        "    while True:\n"
-        "        await ws.send(ws.recv_streaming())\n"
+        "    try:\n"
+        "        while True:\n"
+        "            await ws.send(ws.recv_streaming())\n"
+        "    except websockets.ConnectionClosed:\n"
+        "        pass\n"
         "async def main():\n"
         "    async with websockets.serve(echo, '127.0.0.1', %d, max_size=None, compression='deflate'):\n"
         "        await asyncio.Future()\n"
@@ -132,16 +139,28 @@ def main():
     parser.add_argument("--transports", default="ws,wss")
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "autobahn"))
     parser.add_argument("--wstest", default=os.path.join(ROOT, "build", "autobahn-venv", "bin", "wstest"))
-    parser.add_argument("--route", default="/echo", help="/echo, or /proxied: the proxy route in front of a Python websockets echo server")
+    parser.add_argument("--route", default="/echo",
+                        help="/echo; /proxied: the proxy route in front of a Python websockets echo server; "
+                             "/framed: the same in frames mode")
     args = parser.parse_args()
 
     config = os.path.join(ROOT, "Tests", "Conformance", "autobahn.yaml")
     upstream = None
     extra = []
-    if args.route == "/proxied":
-        upstream, upstream_port = start_upstream()
-        extra = ["--set", "routes.proxied.kind=proxy", "--set", "routes.proxied.path=/proxied",
-                 "--set", "routes.proxied.proxy.upstream=ws://127.0.0.1:%d/" % upstream_port]
+    framed = args.route == "/framed"
+    if args.route in ("/proxied", "/framed"):
+        upstream_process, upstream_port = start_upstream()
+        name = args.route[1:]
+        extra = ["--set", "routes.%s.kind=proxy" % name, "--set", "routes.%s.path=%s" % (name, args.route),
+                 "--set", "routes.%s.proxy.upstream=ws://127.0.0.1:%d/" % (name, upstream_port)]
+        if framed:
+            # The same limits and compression as the echo route, which Autobahn's cases need.
+            extra += ["--set", "routes.framed.proxy.mode=frames",
+                      "--set", "routes.framed.max_message_bytes=64MiB",
+                      "--set", "routes.framed.send_queue_bytes=64MiB",
+                      "--set", "routes.framed.compression.server_no_context_takeover=false",
+                      "--set", "routes.framed.compression.client_no_context_takeover=false"]
+        upstream = None if framed else upstream_process
     proc, ports = start_gateway(args.binary, config, extra)
     failures = 0
     cases = 0
@@ -174,8 +193,8 @@ def main():
             if proc.poll() is not None:
                 raise SystemExit("wssgate died during the %s run (status %s)" % (transport, proc.returncode))
     finally:
-        if upstream is not None:
-            upstream.kill()
+        if args.route in ("/proxied", "/framed"):
+            upstream_process.kill()
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=40)

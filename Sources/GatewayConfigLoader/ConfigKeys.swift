@@ -767,6 +767,20 @@ public enum ConfigKeys {
             .newConnections,
             "No complete upgrade answer from the upstream within this long: **504**."
         ) { duration($0.handshakeTimeout) },
+        .key(
+            "mode",
+            .word(words(ProxyMode.self)),
+            .value("bytes"),
+            .newConnections,
+            "`bytes`: after the upstream's 101 the bytes pass through unchanged (extensions and subprotocols negotiated end to end) — what nginx does. `frames`: the gateway ends the WebSocket on both legs and relays whole messages, so the route's limits, keepalive pings (towards the client and the upstream), idle timeout, per-message metrics, compression (ended at the gateway; the upstream leg is uncompressed), drain and the admin API's send and close apply to proxied connections. Close codes and reasons are relayed both ways."
+        ) { .bare($0.mode.rawValue) },
+        .key(
+            "lost_close_code",
+            .word(["1011", "1012"]),
+            .value("1011"),
+            .newConnections,
+            "`frames` mode: the close code a client gets when its upstream connection ends without a closing handshake, or stops answering pings: `1011` (unexpected condition) or `1012` (service restart, for upstreams that are restarted on deploys)."
+        ) { .bare("\($0.lostCloseCode.code)") },
     ])
 
     /// `routes.<name>.worker`: worker processes.

@@ -603,7 +603,7 @@ struct ConfigurationBuilder {
             closeTimeout: try duration(base + ["close_timeout"]),
             sendQueueBytes: try bytes(base + ["send_queue_bytes"]),
             overflow: try choice(base + ["send_queue_overflow"]),
-            overflowCloseCode: try overflowCloseCode(base + ["overflow_close_code"]),
+            overflowCloseCode: try closeCode(base + ["overflow_close_code"]),
             maxMessagesPerSecond: try rate(base + ["max_messages_per_second"]),
             messageBurst: try integer(base + ["message_burst"])
         )
@@ -748,7 +748,9 @@ struct ConfigurationBuilder {
             path: parsed.path,
             hostHeader: parsed.host,
             connectTimeout: try duration(base + ["connect_timeout"]),
-            handshakeTimeout: try duration(base + ["handshake_timeout"])
+            handshakeTimeout: try duration(base + ["handshake_timeout"]),
+            mode: try choice(base + ["mode"]),
+            lostCloseCode: try closeCode(base + ["lost_close_code"])
         )
     }
 
@@ -924,9 +926,9 @@ struct ConfigurationBuilder {
         return parsed
     }
 
-    /// One of the key's declared words, as a close code: 1013 (try again later) or 1008
-    /// (policy violation), the two codes that tell a client why it was dropped for not reading.
-    private func overflowCloseCode(_ path: [String]) throws(ConfigurationError) -> WebSocketErrorCode {
+    /// One of the key's declared words, as a close code (`overflow_close_code`: 1013 or 1008, the
+    /// two that tell a client why it was dropped for not reading; `lost_close_code`: 1011 or 1012).
+    private func closeCode(_ path: [String]) throws(ConfigurationError) -> WebSocketErrorCode {
         guard case .word(let words) = spec(path).kind else {
             preconditionFailure("\(dotted(path)) is not declared a word")
         }

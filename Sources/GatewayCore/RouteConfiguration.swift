@@ -158,19 +158,28 @@ public struct ProxySettings: Sendable, Equatable {
     public var connectTimeout: TimeAmount
     /// No complete upgrade answer within this long: 504.
     public var handshakeTimeout: TimeAmount
+    /// Whether the gateway passes bytes through or terminates the WebSocket on both legs.
+    public var mode: ProxyMode
+    /// `frames` mode: the close code a client gets when its upstream connection ends without a
+    /// closing handshake (1011 unexpected condition, or 1012 service restart).
+    public var lostCloseCode: WebSocketErrorCode
 
     public init(
         upstream: Upstream,
         path: String,
         hostHeader: String,
         connectTimeout: TimeAmount = .seconds(5),
-        handshakeTimeout: TimeAmount = .seconds(10)
+        handshakeTimeout: TimeAmount = .seconds(10),
+        mode: ProxyMode = .bytes,
+        lostCloseCode: WebSocketErrorCode = .unexpectedServerError
     ) {
         self.upstream = upstream
         self.path = path
         self.hostHeader = hostHeader
         self.connectTimeout = connectTimeout
         self.handshakeTimeout = handshakeTimeout
+        self.mode = mode
+        self.lostCloseCode = lostCloseCode
     }
 
     /// Parses `ws://host:port/path` or `unix:/socket/path` (then the request path is `/`, or
@@ -255,6 +264,17 @@ public struct WorkerSettings: Sendable, Equatable {
         self.socketDirectory = socketDirectory
         self.stopTimeout = stopTimeout
     }
+}
+
+/// How a `proxy` route relays a connection.
+public enum ProxyMode: String, Sendable, Equatable, CaseIterable {
+    /// Byte-exact pass-through after the upstream's 101: extensions and subprotocols are
+    /// negotiated end to end, and the gateway does not look at frames.
+    case bytes
+    /// The WebSocket ends at the gateway on both legs and whole messages are relayed, so the
+    /// route's limits, keepalive, metrics, compression and the admin API apply to proxied
+    /// traffic as to any session.
+    case frames
 }
 
 /// The limits and timers of one WebSocket session.

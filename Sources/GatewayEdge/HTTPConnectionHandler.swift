@@ -376,22 +376,15 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             let context = loopBoundContext.value
             switch verdict {
             case .accept(let application):
-                if case .abandon(let answerDraining) = self.state.upgradeAccepted(
-                    clientActive: context.channel.isActive
-                ) {
-                    releaseSlot()
-                    application.upgradeAbandoned()
-                    if answerDraining { self.respondDraining(context: context) }
-                    return
-                }
-                context.channel.closeFuture.whenComplete { _ in releaseSlot() }
-                self.upgrade(
+                self.accepted(application, acceptance, request, head: head, context: context, releaseSlot: releaseSlot)
+            case .acceptAnswering(let application, let subprotocol):
+                self.accepted(
+                    application,
+                    acceptance.answering(subprotocol: subprotocol),
+                    request,
+                    head: head,
                     context: context,
-                    acceptance: acceptance,
-                    application: application,
-                    connectionID: connectionID,
-                    target: head.uri,
-                    peer: request.peer
+                    releaseSlot: releaseSlot
                 )
             case .passthrough(let upstream, let responseHead, let firstFrames):
                 if case .abandon(let answerDraining) = self.state.upgradeAccepted(
@@ -417,6 +410,32 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 self.refuseUpgrade(context: context, HTTPResponseStatus(statusCode: status), message)
             }
         }
+    }
+
+    /// Upgrades a client its route accepted, unless it went away (or a drain began) meanwhile.
+    private func accepted(
+        _ application: any WebSocketApplication,
+        _ acceptance: UpgradeNegotiator.Acceptance,
+        _ request: UpgradeRequest,
+        head: HTTPRequestHead,
+        context: ChannelHandlerContext,
+        releaseSlot: @escaping @Sendable () -> Void
+    ) {
+        if case .abandon(let answerDraining) = state.upgradeAccepted(clientActive: context.channel.isActive) {
+            releaseSlot()
+            application.upgradeAbandoned()
+            if answerDraining { respondDraining(context: context) }
+            return
+        }
+        context.channel.closeFuture.whenComplete { _ in releaseSlot() }
+        upgrade(
+            context: context,
+            acceptance: acceptance,
+            application: application,
+            connectionID: request.connectionID,
+            target: head.uri,
+            peer: request.peer
+        )
     }
 
     /// Joins the client to an upstream that has answered 101: the upstream's answer goes to the

@@ -10,6 +10,21 @@ enum UpgradeNegotiator {
         var subprotocol: String?
         var deflate: PerMessageDeflateParameters?
         var responseHeaders: HTTPHeaders
+        /// The marker a token-carrying client offered beside its token, answered when no
+        /// subprotocol is selected (browsers fail a handshake that offered some and got none).
+        var tokenMarker: String?
+
+        /// The same acceptance answering `subprotocol` (an upstream's choice in a `frames`
+        /// proxy) instead of the one negotiated from the route's list.
+        func answering(subprotocol: String?) -> Acceptance {
+            var changed = self
+            changed.subprotocol = subprotocol
+            changed.responseHeaders.remove(name: "Sec-WebSocket-Protocol")
+            if let answered = subprotocol ?? tokenMarker {
+                changed.responseHeaders.add(name: "Sec-WebSocket-Protocol", value: answered)
+            }
+            return changed
+        }
     }
 
     struct Refusal: Error {
@@ -89,6 +104,14 @@ enum UpgradeNegotiator {
         ]
         if let answered = subprotocol ?? tokenMarker { headers.add(name: "Sec-WebSocket-Protocol", value: answered) }
         if let deflate { headers.add(name: "Sec-WebSocket-Extensions", value: deflate.responseHeader) }
-        return .success(Acceptance(route: route, subprotocol: subprotocol, deflate: deflate, responseHeaders: headers))
+        return .success(
+            Acceptance(
+                route: route,
+                subprotocol: subprotocol,
+                deflate: deflate,
+                responseHeaders: headers,
+                tokenMarker: tokenMarker
+            )
+        )
     }
 }

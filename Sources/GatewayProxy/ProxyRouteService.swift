@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOWebSocket
 import ServiceLifecycle
 
 /// A `proxy` route: each upgrade is first made upstream — the client's handshake headers plus
@@ -92,7 +93,13 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
         eventLoop: any EventLoop,
         completion: @escaping (UpgradeVerdict) -> Void
     ) {
-        let head = Self.upstreamRequest(request, settings: settings)
+        // In `frames` mode the upstream leg is a WebSocket of the gateway's own: its own key, the
+        // subprotocols it may answer with, no extensions.
+        let frames =
+            settings.mode == .frames
+            ? FramesHandshake(key: WebSocketHandshake.randomKey(), subprotocols: Self.subprotocolOffer(request))
+            : nil
+        let head = Self.upstreamRequest(request, settings: settings, frames: frames)
         let promise = eventLoop.makePromise(of: UpstreamHandshake.Outcome.self)
         let timeout = settings.handshakeTimeout
         let logger = self.logger
@@ -106,11 +113,27 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
             promise.succeed(.unreachable)
         }
         let loopBound = NIOLoopBound(completion, eventLoop: eventLoop)
+        let settings = self.settings
         promise.futureResult.whenSuccess { outcome in
             let completion = loopBound.value
             switch outcome {
             case .upgraded(let channel, let responseHead, let firstFrames):
-                completion(.passthrough(upstream: channel, responseHead: responseHead, firstFrames: firstFrames))
+                guard let frames else {
+                    return completion(
+                        .passthrough(upstream: channel, responseHead: responseHead, firstFrames: firstFrames)
+                    )
+                }
+                completion(
+                    Self.relay(
+                        channel,
+                        responseHead: responseHead,
+                        firstFrames: firstFrames,
+                        handshake: frames,
+                        limits: request.route.limits,
+                        settings: settings,
+                        logger: logger
+                    )
+                )
             case .refused(let status, let statusLine):
                 completion(.refuse(status: status, message: "upstream refused: \(statusLine)"))
             case .unreachable:
@@ -123,9 +146,73 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
         }
     }
 
+    /// What the gateway offers upstream as a WebSocket client in `frames` mode.
+    struct FramesHandshake: Sendable {
+        var key: String
+        /// `Sec-WebSocket-Protocol` entries offered upstream; its choice is what the client is
+        /// answered.
+        var subprotocols: [String]
+    }
+
+    /// The subprotocols offered upstream: the one the route's own list selected, when the route
+    /// has a list; otherwise what the client offered (but a token carried as a subprotocol and
+    /// its marker), so that the upstream chooses, as behind nginx.
+    static func subprotocolOffer(_ request: UpgradeRequest) -> [String] {
+        guard request.route.subprotocols.isEmpty else { return request.subprotocol.map { [$0] } ?? [] }
+        let offered = WebSocketHandshake.listItems(request.headers.filter { $0.0 == "sec-websocket-protocol" }.map(\.1))
+        guard let auth = request.route.auth, auth.sources.contains(.protocol) else { return offered.map(String.init) }
+        return offered.filter { !$0.hasPrefix(auth.protocolPrefix) && $0 != auth.protocolMarker }.map(String.init)
+    }
+
+    /// Checks the upstream's 101 as a WebSocket client must (RFC 6455 §4.1) and joins the
+    /// upstream channel to a `FramesRelay`, which the client's session will talk to.
+    static func relay(
+        _ channel: any Channel,
+        responseHead: ByteBuffer,
+        firstFrames: ByteBuffer,
+        handshake: FramesHandshake,
+        limits: WebSocketLimits,
+        settings: ProxySettings,
+        logger: Logger
+    ) -> UpgradeVerdict {
+        func refuse(_ why: String) -> UpgradeVerdict {
+            channel.close(promise: nil)
+            logger.warning("upstream handshake refused", metadata: ["reason": .string(why)])
+            return .refuse(status: 502, message: "the upstream's answer is not a valid WebSocket upgrade: \(why)")
+        }
+        let accept = UpstreamHandshake.headerValues("sec-websocket-accept", in: responseHead)
+        guard accept == [WebSocketHandshake.acceptValue(forKey: handshake.key)] else {
+            return refuse("Sec-WebSocket-Accept does not match the key")
+        }
+        guard UpstreamHandshake.headerValues("sec-websocket-extensions", in: responseHead).allSatisfy(\.isEmpty) else {
+            return refuse("it chose an extension it was not offered")
+        }
+        let chosen = UpstreamHandshake.headerValues("sec-websocket-protocol", in: responseHead)
+        guard chosen.count <= 1, chosen.allSatisfy(handshake.subprotocols.contains) else {
+            return refuse("it chose a subprotocol it was not offered")
+        }
+        let relay = FramesRelay(limits: limits, lostCloseCode: settings.lostCloseCode, logger: logger)
+        do {
+            try channel.pipeline.syncOperations.addHandlers([
+                ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: FramesRelay.maxFrameSize(for: limits))),
+                WebSocketFrameEncoder(),
+                relay,
+            ])
+        } catch {
+            channel.close(promise: nil)
+            return .refuse(status: 502, message: "the upstream connection failed")
+        }
+        if firstFrames.readableBytes > 0 { channel.pipeline.syncOperations.fireChannelRead(NIOAny(firstFrames)) }
+        return .acceptAnswering(relay, subprotocol: chosen.first)
+    }
+
     /// The upstream request: the client's headers (but its own Host and hop-by-hop ones), the
     /// upgrade headers, and where the client came from.
-    static func upstreamRequest(_ request: UpgradeRequest, settings: ProxySettings) -> String {
+    static func upstreamRequest(
+        _ request: UpgradeRequest,
+        settings: ProxySettings,
+        frames: FramesHandshake? = nil
+    ) -> String {
         var target = settings.path
         if let question = request.target.firstIndex(of: "?") {
             target += request.target[question...]
@@ -135,12 +222,23 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
         var peerHost = request.peer
         if let colon = peerHost.lastIndex(of: ":") { peerHost = String(peerHost[..<colon]) }
         let forwardedFor = peerHost.hasPrefix("[") ? "\"\(peerHost)\"" : peerHost
-        let skip: Set<String> = [
+        var skip: Set<String> = [
             "host", "connection", "upgrade", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
             "keep-alive", "proxy-connection", "te", "transfer-encoding", "content-length",
         ]
         var text =
             "GET \(target) HTTP/1.1\r\nHost: \(settings.hostHeader)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        if let frames {
+            // The gateway's own handshake: the client's key, version, extensions and
+            // subprotocols belong to the client's leg.
+            skip.formUnion([
+                "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol",
+            ])
+            text += "Sec-WebSocket-Key: \(frames.key)\r\nSec-WebSocket-Version: 13\r\n"
+            if !frames.subprotocols.isEmpty {
+                text += "Sec-WebSocket-Protocol: \(frames.subprotocols.joined(separator: ", "))\r\n"
+            }
+        }
         for (name, value) in request.headers where !skip.contains(name) {
             text += "\(name): \(value)\r\n"
         }
@@ -154,86 +252,5 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
 extension String {
     fileprivate var trimmingBrackets: String {
         hasPrefix("[") && hasSuffix("]") ? String(dropFirst().dropLast()) : self
-    }
-}
-
-/// Sends the upgrade request upstream and reads the answer's head (bounded to 16 KiB).
-final class UpstreamHandshake: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    enum Outcome: Sendable {
-        case upgraded(any Channel, responseHead: ByteBuffer, firstFrames: ByteBuffer)
-        case refused(status: Int, statusLine: String)
-        case unreachable
-        case timedOut
-        case malformed
-    }
-
-    private let request: String
-    private let promise: EventLoopPromise<Outcome>
-    private let timeout: TimeAmount
-    private var buffer = ByteBuffer()
-    private var timer: Scheduled<Void>?
-    private var done = false
-
-    init(request: String, promise: EventLoopPromise<Outcome>, timeout: TimeAmount) {
-        self.request = request
-        self.promise = promise
-        self.timeout = timeout
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: request)), promise: nil)
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-            self.finish(.timedOut, context: context, close: true)
-        }
-        context.fireChannelActive()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !done else { return }
-        var chunk = unwrapInboundIn(data)
-        buffer.writeBuffer(&chunk)
-        let view = buffer.readableBytesView
-        guard let end = view.firstRange(of: [13, 10, 13, 10]) else {
-            if buffer.readableBytes > 16384 { finish(.malformed, context: context, close: true) }
-            return
-        }
-        let headLength = end.upperBound - view.startIndex
-        let head = buffer.getSlice(at: buffer.readerIndex, length: headLength)!
-        let statusLine = String(buffer: head).split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? ""
-        let parts = statusLine.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
-            return finish(.malformed, context: context, close: true)
-        }
-        guard status == 101 else {
-            return finish(
-                .refused(status: (400...599).contains(status) ? status : 502, statusLine: statusLine),
-                context: context,
-                close: true
-            )
-        }
-        // The head and anything that came with it (the upstream's first frames) go to the client.
-        buffer.moveReaderIndex(forwardBy: headLength)
-        finish(.upgraded(context.channel, responseHead: head, firstFrames: buffer), context: context, close: false)
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        finish(.unreachable, context: context, close: false)
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        finish(.unreachable, context: context, close: true)
-    }
-
-    private func finish(_ outcome: Outcome, context: ChannelHandlerContext, close: Bool) {
-        guard !done else { return }
-        done = true
-        timer?.cancel()
-        promise.succeed(outcome)
-        if close { context.close(promise: nil) }
     }
 }

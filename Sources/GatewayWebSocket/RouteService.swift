@@ -44,6 +44,9 @@ public struct UpgradeRequest: Sendable {
 public enum UpgradeVerdict {
     /// Upgrade; the session's messages go to this application.
     case accept(any WebSocketApplication)
+    /// Upgrade answering the client with this subprotocol (or none) rather than the one the
+    /// route's list selected: a `frames` proxy's upstream chose it from the client's offer.
+    case acceptAnswering(any WebSocketApplication, subprotocol: String?)
     /// Answer the client with this HTTP status instead of 101.
     case refuse(status: Int, message: String)
     /// Pass the connection through, byte for byte: answer the client with `responseHead` (an

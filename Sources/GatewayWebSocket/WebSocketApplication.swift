@@ -10,10 +10,14 @@ public protocol WebSocketApplication: AnyObject {
     /// The route accepted, but the client went away before the upgrade completed: no session
     /// will ever open.
     func upgradeAbandoned()
+    /// The client started or stopped taking what is written to it (`session.isWritable`): a
+    /// relay that feeds it from another connection reads that one only while it does.
+    func sessionWritabilityChanged(_ session: WebSocketSessionHandler)
 }
 
 extension WebSocketApplication {
     public func upgradeAbandoned() {}
+    public func sessionWritabilityChanged(_ session: WebSocketSessionHandler) {}
 }
 
 /// Sends every message back with its type.

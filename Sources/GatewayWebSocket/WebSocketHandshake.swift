@@ -17,6 +17,14 @@ public enum WebSocketHandshake {
         return Data(digest).base64EncodedString()
     }
 
+    /// A fresh `Sec-WebSocket-Key` for a handshake the gateway makes as a client (a `frames`
+    /// proxy's upstream leg): 16 random bytes, base64.
+    public static func randomKey() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return Data(bytes).base64EncodedString()
+    }
+
     /// A valid key is the base64 encoding of exactly 16 bytes (RFC 6455 §4.1).
     public static func isValidKey(_ key: String) -> Bool {
         guard key.utf8.count == 24, let decoded = Data(base64Encoded: key) else { return false }

@@ -684,6 +684,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             readPending = false
             context.read()
         }
+        application.sessionWritabilityChanged(self)
         context.fireChannelWritabilityChanged()
     }
 
@@ -789,7 +790,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     }
 
     /// The longest prefix of `text` that fits in `maxBytes` without splitting a character.
-    static func utf8Prefix(of text: String, maxBytes: Int) -> String {
+    public static func utf8Prefix(of text: String, maxBytes: Int) -> String {
         guard text.utf8.count > maxBytes else { return text }
         var end = text.utf8.index(text.utf8.startIndex, offsetBy: maxBytes)
         while end > text.utf8.startIndex, end.samePosition(in: text.unicodeScalars) == nil {

@@ -126,7 +126,13 @@ def admin_gateway(gateway_factory):
     kind: proxy
     proxy:
       upstream: "ws://127.0.0.1:%d/"
-""" % upstream.port
+  framed:
+    path: /framed
+    kind: proxy
+    proxy:
+      upstream: "ws://127.0.0.1:%d/"
+      mode: frames
+""" % (upstream.port, upstream.port)
     config = admin_config(socket_path).replace("admin:\n", extra + "admin:\n")
     gw = gateway_factory(config)
     gw.wait_for_log(r"msg=\"admin API listening\" address=unix:")
@@ -253,6 +259,32 @@ def test_proxied_connections_are_listed_closed_but_not_sent_to(admin_gateway):
             assert status == 202
             with pytest.raises(websockets.ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 10)
+
+    run(scenario())
+
+
+def test_frames_proxied_connections_are_sent_to_and_closed(admin_gateway):
+    """In `frames` mode a proxied connection is a session like any other: the admin API sends
+    to it beside the upstream's messages, and closes it with a code of its choosing."""
+    gw, admin = admin_gateway
+
+    async def scenario():
+        async with websockets.connect(gw.url("/framed"), ssl=insecure_context()) as ws:
+            await ws.recv()  # the upstream's greeting
+            status, body, _ = await asyncio.to_thread(admin.call, "GET", "/v1/connections?route=framed", "/v1/connections")
+            [framed] = body["connections"]
+            status, body, _ = await asyncio.to_thread(admin.call, "GET", "/v1/connections/%d" % framed["id"], "/v1/connections/{id}")
+            assert status == 200 and body["statistics"]["messages_out"] == 1
+            status, body, _ = await asyncio.to_thread(admin.call, "POST", "/v1/connections/%d/send" % framed["id"], "/v1/connections/{id}/send", {"text": "from the operator"})
+            assert status == 202, body
+            assert await ws.recv() == "from the operator"
+            await ws.send("and the upstream still echoes")
+            assert await ws.recv() == "and the upstream still echoes"
+            status, body, _ = await asyncio.to_thread(admin.call, "DELETE", "/v1/connections/%d?code=4002&reason=moved" % framed["id"], "/v1/connections/{id}")
+            assert status == 202
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+            assert (ws.close_code, ws.close_reason) == (4002, "moved")
 
     run(scenario())
 

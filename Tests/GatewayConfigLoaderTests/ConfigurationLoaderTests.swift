@@ -257,7 +257,7 @@ final class ConfigurationLoaderTests: XCTestCase {
             ConfigSchema.allKeyPatterns.sorted(),
             "every key in exactly one table"
         )
-        XCTAssertEqual(ConfigSchema.allKeyPatterns.count, 107)
+        XCTAssertEqual(ConfigSchema.allKeyPatterns.count, 109)
     }
 
     /// The declared defaults load as the settings types' own defaults, so code that builds a
