@@ -178,6 +178,11 @@ let package = Package(
             swiftSettings: offPathSettings
         ),
         .target(
+            name: "ProxyProtocol",
+            dependencies: ["GatewayCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "GatewayProxy",
             dependencies: [
                 "GatewayCore",
@@ -202,6 +207,7 @@ let package = Package(
                 "GatewayCore",
                 "GatewayTLS",
                 "GatewayWebSocket",
+                "ProxyProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -432,6 +438,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ProxyProtocolTests",
+            dependencies: ["ProxyProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "GatewayProxyTests",
             dependencies: [
                 "GatewayProxy", "GatewayCore", "GatewayWebSocket",
@@ -516,7 +527,7 @@ let package = Package(
             dependencies: [
                 "GatewayACME", "GatewayAuth", "GatewayConfigLoader", "GatewayCore", "GatewayEdge", "GatewayHub",
                 "GatewayTLS",
-                "GatewayWebSocket", "RedisClient", "WorkerProtocol",
+                "GatewayWebSocket", "ProxyProtocol", "RedisClient", "WorkerProtocol",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

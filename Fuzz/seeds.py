@@ -353,4 +353,39 @@ write("percent-decoding", [
     "room=lobby&name=ann", "a%20b+c", "%e2%82%ac", "%E2%82%AC", "%", "%4", "%zz", "%+f", "%-1",
     "a=b=c&&d", "x=%F0%9F%98%80&y", "%C3%28", "/static/%2e%2e/secret", "+++", "access_token=abc.def.ghi",
 ])
+
+# --- PROXY protocol ---------------------------------------------------------------------------
+
+def proxy_v2(command=1, family=0x11, body=b""):
+    return (b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x20 | command, family]) + struct.pack(">H", len(body)) + body)
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+INET = bytes([192, 0, 2, 7, 198, 51, 100, 1]) + struct.pack(">HH", 56324, 443)
+INET6 = bytes(15) + b"\x01" + bytes(15) + b"\x02" + struct.pack(">HH", 80, 443)
+with_crc = proxy_v2(body=INET + b"\x03\x00\x04" + bytes(4))
+with_crc = with_crc[:-4] + struct.pack(">I", crc32c(with_crc))
+write("proxy-protocol", [
+    "PROXY TCP4 192.0.2.7 198.51.100.1 56324 443\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    "PROXY TCP6 2001:db8::7 2001:db8::1 56324 443\r\n",
+    "PROXY UNKNOWN\r\n", "PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n", "PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n",
+    "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n", "PROXY ", "GET / HTTP/1.1\r\n\r\n",
+    proxy_v2(body=INET) + b"\x16\x03\x01\x00\x05hello",
+    proxy_v2(family=0x21, body=INET6),
+    proxy_v2(command=0, family=0, body=b""),
+    proxy_v2(family=0x31, body=bytes(216)),
+    proxy_v2(body=INET + b"\x02\x00\x0bexample.org\x05\x00\x03abc\x04\x00\x00"),
+    proxy_v2(body=INET + b"\x20\x00\x0a\x01\x00\x00\x00\x00\x21\x00\x02v3"),
+    proxy_v2(body=INET + b"\xea\x00\x05\x01vpce"),
+    with_crc,
+    proxy_v2(family=0x12, body=INET), proxy_v2(body=INET[:8]),
+])
 print("seeds written under", ROOT)

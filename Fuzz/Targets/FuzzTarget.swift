@@ -27,6 +27,7 @@ public struct FuzzTarget: Sendable {
         ACMETarget.target,
         JWTTarget.target,
         PercentDecodingTarget.target,
+        ProxyProtocolTarget.target,
     ]
 
     public static func named(_ name: String) -> FuzzTarget? {

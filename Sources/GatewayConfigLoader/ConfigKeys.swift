@@ -242,6 +242,18 @@ public enum ConfigKeys {
             "On a plain listener: the https port to send browsers to. Every request but `/livez` and `/readyz` — WebSocket upgrades too — gets **308** with `Location: https://<host>[:port]<target>` (443 leaves the port out)."
         ) { $0.redirectHTTPSPort.map { .bare("\($0)") } },
         .section("tls", tls) { $0.tls },
+        .section("proxy_protocol", proxyProtocol) { $0.proxyProtocol },
+    ])
+
+    /// `listeners.<name>.proxy_protocol`.
+    static let proxyProtocol = ConfigSection<ProxyProtocolSettings>([
+        .key(
+            "trusted",
+            .list,
+            .unset("— (off)"),
+            .newConnections,
+            "Addresses and CIDR blocks of the load balancers in front of this listener (HAProxy `send-proxy`/`send-proxy-v2`, AWS NLB, …). A connection from one of them must start with a PROXY protocol header (v1 or v2), and the client it names is the connection's client for limits, logs, workers' `:peer` and `Forwarded`; a connection from any other address must not carry one. Either mistake closes the connection before TLS. On a Unix-socket listener every connection must carry a header."
+        ) { .list($0.trusted.map(\.description)) }
     ])
 
     /// `listeners.<name>.tls`.

@@ -80,17 +80,7 @@ struct ConfigurationBuilder {
             paths[route.path] = name
             routes.append(route)
         }
-        var trusted: [IPNetwork] = []
-        for entry in list(["limits", "trusted_proxies"]) ?? [] {
-            guard let network = IPNetwork(parsing: entry) else {
-                throw ConfigurationError(
-                    .invalidValue,
-                    key: "limits.trusted_proxies",
-                    "'\(entry)' is not an IP address or CIDR block (10.0.0.0/8, ::1/128)"
-                )
-            }
-            trusted.append(network)
-        }
+        let trusted = try networks(list(["limits", "trusted_proxies"]) ?? [], key: ["limits", "trusted_proxies"])
         let limits = LimitSettings(
             maxConnections: try integer(["limits", "max_connections"]),
             maxConnectionsPerIP: try integer(["limits", "max_connections_per_ip"]),
@@ -447,7 +437,41 @@ struct ConfigurationBuilder {
                 )
             }
         }
-        return ListenerConfiguration(name: name, address: address, tls: tls, redirectHTTPSPort: redirect)
+        var proxyProtocol: ProxyProtocolSettings?
+        let trustedKey = base + ["proxy_protocol", "trusted"]
+        if let entries = list(trustedKey) {
+            guard !entries.isEmpty else {
+                throw ConfigurationError(
+                    .invalidValue,
+                    key: dotted(trustedKey),
+                    "name the load balancers (addresses or CIDR blocks), or leave proxy_protocol out"
+                )
+            }
+            proxyProtocol = ProxyProtocolSettings(trusted: try networks(entries, key: trustedKey))
+        }
+        return ListenerConfiguration(
+            name: name,
+            address: address,
+            tls: tls,
+            redirectHTTPSPort: redirect,
+            proxyProtocol: proxyProtocol
+        )
+    }
+
+    /// Addresses and CIDR blocks (`limits.trusted_proxies`, a listener's `proxy_protocol.trusted`).
+    private func networks(_ entries: [String], key: [String]) throws(ConfigurationError) -> [IPNetwork] {
+        var networks: [IPNetwork] = []
+        for entry in entries {
+            guard let network = IPNetwork(parsing: entry) else {
+                throw ConfigurationError(
+                    .invalidValue,
+                    key: dotted(key),
+                    "'\(entry)' is not an IP address or CIDR block (10.0.0.0/8, ::1/128)"
+                )
+            }
+            networks.append(network)
+        }
+        return networks
     }
 
     /// `tls.acme` of a listener (docs/certificates.md): nil unless `domains` is set.

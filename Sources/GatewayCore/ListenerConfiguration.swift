@@ -7,11 +7,33 @@ public struct ListenerConfiguration: Sendable, Equatable {
     /// On a plain listener: answer every request but `/livez` and `/readyz` with 308 to
     /// `https://` on this port (443 leaves the port out of the URL).
     public var redirectHTTPSPort: Int?
-    public init(name: String, address: ListenAddress, tls: TLSSettings? = nil, redirectHTTPSPort: Int? = nil) {
+    /// Connections from a load balancer start with a PROXY protocol header naming the client.
+    public var proxyProtocol: ProxyProtocolSettings?
+    public init(
+        name: String,
+        address: ListenAddress,
+        tls: TLSSettings? = nil,
+        redirectHTTPSPort: Int? = nil,
+        proxyProtocol: ProxyProtocolSettings? = nil
+    ) {
         self.name = name
         self.address = address
         self.tls = tls
         self.redirectHTTPSPort = redirectHTTPSPort
+        self.proxyProtocol = proxyProtocol
+    }
+}
+
+/// A listener behind a layer-4 load balancer that speaks the PROXY protocol (v1 or v2).
+public struct ProxyProtocolSettings: Sendable, Equatable {
+    /// The load balancers: a connection from one of them must start with a header, and the
+    /// client it names is the connection's client everywhere (limits, logs, workers' `:peer`,
+    /// `Forwarded`). A connection from anyone else must not carry one. On a Unix-socket listener
+    /// every connection must (the socket's permissions say who may connect).
+    public var trusted: [IPNetwork]
+
+    public init(trusted: [IPNetwork]) {
+        self.trusted = trusted
     }
 }
 

@@ -317,7 +317,8 @@ public final class GatewayServer: Service, Sendable {
                         limiter: limiter,
                         hsts: settings.configuration.tls?.hsts,
                         redirectHTTPSPort: settings.configuration.redirectHTTPSPort,
-                        acmeChallenges: acmeChallenges
+                        acmeChallenges: acmeChallenges,
+                        proxyProtocol: settings.configuration.proxyProtocol
                     )
                     try Self.configureConnection(
                         channel: channel,
@@ -374,6 +375,21 @@ public final class GatewayServer: Service, Sendable {
     ) throws {
         state.connectionOpened()
         channel.closeFuture.whenComplete { _ in state.connectionClosed() }
+        // Behind a load balancer the PROXY header comes first, before TLS.
+        var origin: ConnectionOrigin?
+        if let settings = dependencies.proxyProtocol {
+            let connectionOrigin = ConnectionOrigin()
+            origin = connectionOrigin
+            try channel.pipeline.syncOperations.addHandler(
+                ProxyProtocolHandler(
+                    settings: settings,
+                    origin: connectionOrigin,
+                    timeout: http.headerTimeout,
+                    logger: dependencies.logger,
+                    metrics: dependencies.metrics
+                )
+            )
+        }
         if let tls, let challenges = dependencies.acmeChallenges, tls.answersTLSALPN01 {
             // TLS-ALPN-01: the ClientHello decides between the challenge and the normal pipeline.
             try channel.pipeline.syncOperations.addHandler(
@@ -384,7 +400,8 @@ public final class GatewayServer: Service, Sendable {
                         tls: tls,
                         http: http,
                         dependencies: dependencies,
-                        state: state
+                        state: state,
+                        origin: origin
                     )
                 }
             )
@@ -395,7 +412,8 @@ public final class GatewayServer: Service, Sendable {
                 tls: tls,
                 http: http,
                 dependencies: dependencies,
-                state: state
+                state: state,
+                origin: origin
             )
         }
     }
@@ -406,7 +424,8 @@ public final class GatewayServer: Service, Sendable {
         tls: ServerTLS?,
         http: HTTPSettings,
         dependencies: HTTPConnectionHandler.Dependencies,
-        state: GatewayState
+        state: GatewayState,
+        origin: ConnectionOrigin?
     ) throws {
         if let tls {
             try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
@@ -437,7 +456,8 @@ public final class GatewayServer: Service, Sendable {
                 dependencies: dependencies,
                 decoder: decoder,
                 encoder: encoder,
-                requestGuard: requestGuard
+                requestGuard: requestGuard,
+                origin: origin
             )
         )
     }

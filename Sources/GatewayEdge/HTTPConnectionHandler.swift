@@ -34,6 +34,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var redirectHTTPSPort: Int? = nil
         /// Pending ACME challenges: HTTP-01 tokens are answered here.
         var acmeChallenges: ACMEChallenges? = nil
+        /// The listener's load balancers, when its connections start with a PROXY header.
+        var proxyProtocol: ProxyProtocolSettings? = nil
     }
 
     private let dependencies: Dependencies
@@ -53,18 +55,28 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var answeringClient: (bytes: [UInt8]?, text: String) = (nil, "")
     /// Routes, services and verifiers as they were when the request's head arrived.
     private var snapshot: LiveSettings.Snapshot
+    /// The client a PROXY protocol header named (listeners with `proxy_protocol`).
+    private let origin: ConnectionOrigin?
 
     init(
         dependencies: Dependencies,
         decoder: ByteToMessageHandler<HTTPRequestDecoder>,
         encoder: HTTPResponseEncoder,
-        requestGuard: HTTPRequestGuard
+        requestGuard: HTTPRequestGuard,
+        origin: ConnectionOrigin? = nil
     ) {
         self.dependencies = dependencies
         self.decoder = decoder
         self.encoder = encoder
         self.requestGuard = requestGuard
+        self.origin = origin
         self.snapshot = dependencies.live.current
+    }
+
+    /// The connection's peer as the gateway believes it: the client a load balancer named in a
+    /// PROXY header, else the TCP peer.
+    private func peerAddress(_ context: ChannelHandlerContext) -> SocketAddress? {
+        origin?.client ?? context.channel.remoteAddress
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -123,7 +135,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         snapshot = dependencies.live.current
         if answeringUpgrade {
             answeringClient = ClientAddress.resolve(
-                peer: context.channel.remoteAddress,
+                peer: peerAddress(context),
                 headers: head.headers,
                 trusted: dependencies.limiter.trustedProxies
             )
@@ -221,8 +233,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     "client": .string(answeringClient.text), "target": .string(answeringTarget),
                 ]
                 // Behind a trusted proxy the client is who it named; the proxy is said too.
-                let peer = PeerAddress.describe(context.channel.remoteAddress)
-                if let ip = context.channel.remoteAddress?.ipAddress, ip != answeringClient.text {
+                let peer = PeerAddress.describe(peerAddress(context))
+                if let ip = peerAddress(context)?.ipAddress, ip != answeringClient.text {
                     metadata["peer"] = .string(peer)
                 }
                 dependencies.logger.info("upgrade refused", metadata: metadata)
@@ -283,14 +295,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         // The slot is held for the connection's life, or given back if it does not upgrade.
         let clientBytes = client.bytes
         let releaseSlot: @Sendable () -> Void = { limiter.release(clientBytes) }
-        let fromProxy = client.text != context.channel.remoteAddress?.ipAddress
+        let fromProxy = client.text != peerAddress(context)?.ipAddress
         let connectionID = dependencies.sessions.ids.next()
         var request = UpgradeRequest(
             connectionID: connectionID,
             route: acceptance.route,
             target: head.uri,
             headers: head.headers.map { ($0.name.lowercased(), $0.value) },
-            peer: fromProxy ? client.text : PeerAddress.describe(context.channel.remoteAddress),
+            peer: fromProxy ? client.text : PeerAddress.describe(peerAddress(context)),
             subprotocol: acceptance.subprotocol,
             tlsVersion: tlsVersion.map { "\($0)" }
         )
@@ -457,7 +469,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         dependencies.sessions.registerProxied(
             id: connectionID,
             route: route.name,
-            peer: PeerAddress.describe(context.channel.remoteAddress),
+            peer: PeerAddress.describe(peerAddress(context)),
             channel: context.channel
         )
         do {
@@ -589,7 +601,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             dependencies.logger.debug(
                 "tls handshake failed",
                 metadata: [
-                    "peer": .string(PeerAddress.describe(context.channel.remoteAddress)), "error": .string("\(error)"),
+                    "peer": .string(PeerAddress.describe(peerAddress(context))), "error": .string("\(error)"),
                 ]
             )
             context.close(promise: nil)
@@ -597,7 +609,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             dependencies.logger.debug(
                 "connection error",
                 metadata: [
-                    "peer": .string(PeerAddress.describe(context.channel.remoteAddress)), "error": .string("\(error)"),
+                    "peer": .string(PeerAddress.describe(peerAddress(context))), "error": .string("\(error)"),
                 ]
             )
             context.close(promise: nil)

@@ -43,6 +43,7 @@ final class FuzzTargetsTests: XCTestCase {
     func testACME() throws { try replay("acme") }
     func testJWT() throws { try replay("jwt") }
     func testPercentDecoding() throws { try replay("percent-decoding") }
+    func testProxyProtocol() throws { try replay("proxy-protocol") }
 
     /// A broken invariant is reported with the input, as base64, so it can be put in the corpus.
     func replay(_ name: String) throws {

@@ -144,6 +144,33 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(error.key, "WSSGATE_ROUTES_ECHO_PTH")
     }
 
+    func testProxyProtocolAndProxyModeValues() async throws {
+        let listener = "address: \"127.0.0.1:9000\""
+        let loaded = try await load(
+            Self.minimal.replacingOccurrences(
+                of: listener,
+                with: listener + "\n    proxy_protocol:\n      trusted: [10.0.0.0/8]"
+            )
+        )
+        XCTAssertEqual(loaded.listeners.first?.proxyProtocol?.trusted.map(\.description), ["10.0.0.0/8"])
+        for (trusted, why) in [("[]", "name the load balancers"), ("[10.0.0.0/33]", "not an IP address or CIDR")] {
+            let error = try await loadError(
+                Self.minimal.replacingOccurrences(
+                    of: listener,
+                    with: listener + "\n    proxy_protocol:\n      trusted: \(trusted)"
+                )
+            )
+            XCTAssertEqual(error.key, "listeners.main.proxy_protocol.trusted")
+            XCTAssertTrue(error.description.contains(why), error.description)
+        }
+        let proxy =
+            Self.minimal + "\n  app:\n    path: /app\n    kind: proxy\n    proxy:\n      upstream: ws://127.0.0.1:1/\n"
+        var error = try await loadError(proxy + "      mode: messages\n")
+        XCTAssertEqual(error.key, "routes.app.proxy.mode")
+        error = try await loadError(proxy + "      lost_close_code: 1006\n")
+        XCTAssertEqual(error.key, "routes.app.proxy.lost_close_code")
+    }
+
     func testDuplicatesAndMissingValues() async throws {
         var error = try await loadError(Self.minimal + "\n  again:\n    path: /echo\n    kind: echo\n")
         XCTAssertEqual(error.code, .duplicate)
@@ -257,7 +284,7 @@ final class ConfigurationLoaderTests: XCTestCase {
             ConfigSchema.allKeyPatterns.sorted(),
             "every key in exactly one table"
         )
-        XCTAssertEqual(ConfigSchema.allKeyPatterns.count, 109)
+        XCTAssertEqual(ConfigSchema.allKeyPatterns.count, 110)
     }
 
     /// The declared defaults load as the settings types' own defaults, so code that builds a
