@@ -3,7 +3,8 @@
 
 Setups (all TLS on loopback, the same certificate):
   1. nginx (TLS) → picows echo backend      the tutorial's architecture, the baseline
-  2. wssgate proxy route → the same backend
+  2. wssgate proxy route → the same backend, byte for byte (`mode: bytes`) and terminating both
+     legs (`mode: frames`)
   3. wssgate worker route → the Swift echo worker over Unix sockets (2 instances)
   4. wssgate echo route                      the gateway's own ceiling
 
@@ -291,6 +292,13 @@ def start_wssgate(directory, cert, key, backend_port):
     kind: proxy
     proxy:
       upstream: "ws://127.0.0.1:%(backend)d/"
+  proxy-frames:
+    path: /proxy-frames
+    kind: proxy
+    compression: { enabled: false }
+    proxy:
+      upstream: "ws://127.0.0.1:%(backend)d/"
+      mode: frames
   worker:
     path: /worker
     kind: worker
@@ -708,6 +716,7 @@ def main():
             Setup("HAProxy → backend", "wss://127.0.0.1:%d/" % haproxy_port, [haproxy, backend], haproxy_port),
             Setup("Caddy → backend", "wss://127.0.0.1:%d/" % caddy_port, [caddy, backend], caddy_port),
             Setup("wssgate proxy → backend", "wss://127.0.0.1:%d/proxy" % gateway_port, [gateway, backend], gateway_port),
+            Setup("wssgate proxy (frames) → backend", "wss://127.0.0.1:%d/proxy-frames" % gateway_port, [gateway, backend], gateway_port),
             Setup("wssgate worker", "wss://127.0.0.1:%d/worker" % gateway_port, [gateway], gateway_port),
             Setup("wssgate echo", "wss://127.0.0.1:%d/echo" % gateway_port, [gateway], gateway_port),
             Setup(CEILING, "wss://127.0.0.1:%d/" % ceiling_port, [ceiling], ceiling_port),

@@ -180,13 +180,20 @@ final class FramesRelay: ChannelDuplexHandler, WebSocketApplication {
         context.close(promise: nil)
     }
 
-    /// Reads from the upstream only while the client takes what is sent to it.
+    /// Reads from the upstream only while the client takes what is sent to it; before the
+    /// client's session opens, not at all; once the client is gone, freely (for the upstream's
+    /// Close).
     func read(context: ChannelHandlerContext) {
-        if let session, session.isWritable || !session.isOpen {
+        if mayRead {
             context.read()
         } else {
             readPending = true
         }
+    }
+
+    private var mayRead: Bool {
+        if let session { return session.isWritable || !session.isOpen }
+        return state.phase != .open
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -195,7 +202,7 @@ final class FramesRelay: ChannelDuplexHandler, WebSocketApplication {
     }
 
     private func readIfPending() {
-        guard readPending, let upstream, let session, session.isWritable || !session.isOpen else { return }
+        guard readPending, let upstream, mayRead else { return }
         readPending = false
         upstream.read()
     }
@@ -239,20 +246,12 @@ final class FramesRelay: ChannelDuplexHandler, WebSocketApplication {
             writeClose(code: .goingAway, reason: code == nil ? "client gone" : session.closeReason)
         }
         closeUpstreamLater()
-        readIfPendingAfterClose()
+        readIfPending()
     }
 
     func upgradeAbandoned() {
         _ = state.clientClosed()
         upstream?.close(promise: nil)
-    }
-
-    /// After the client is gone the upstream is still read (for its Close), whatever the client's
-    /// writability was.
-    private func readIfPendingAfterClose() {
-        guard readPending, let upstream else { return }
-        readPending = false
-        upstream.read()
     }
 
     private func closeClient(code: WebSocketErrorCode, reason: String) {
