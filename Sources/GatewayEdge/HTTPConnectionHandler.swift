@@ -574,6 +574,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 "upgrade failed",
                 metadata: ["peer": .string(peer), "error": .string("\(error)")]
             )
+            // Only the option and the session's own addition throw: no session opened, so the
+            // application lets go of what it holds for it (a worker's slot, a proxy's upstream).
+            application.upgradeAbandoned()
             context.close(promise: nil)
         }
     }
