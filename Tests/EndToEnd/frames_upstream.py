@@ -3,7 +3,7 @@ so that a test can kill it. It prints its port, then `closed <code> <reason>` ea
 connection ends, and `flooded <n>` every 100 messages of /flood.
 
 Each connection first gets the handshake headers the server saw (JSON), then its messages back.
-`close:<code>:<reason>` makes it close with that code; `fragments` is answered in three frames."""
+`close:<code>:<reason>` makes it close with that code; `fragments` is answered in three frames, `big` with 70,000 bytes."""
 import asyncio
 import json
 import sys
@@ -32,6 +32,9 @@ async def handler(ws):
                 _, code, reason = message.split(":", 2)
                 await ws.close(int(code), reason)
                 break
+            if message == "big":
+                await ws.send(b"x" * 70000)
+                continue
             if message == "fragments":
                 await ws.send(["frag", "men", "ts"])
                 continue

@@ -280,3 +280,21 @@ def test_a_stop_drains_proxied_sessions_with_1001(gateway_factory, upstream):
     assert codes == [(1001, "restart")]
     upstream.wait_for("closed 1001 restart")
     assert gw.proc.wait(30) == 0
+
+
+def test_an_upstream_message_over_the_limit_fails_the_upstream_not_the_gateway(gateway_factory, upstream):
+    """The route's limit holds for the upstream too: its 70,000-byte message (limit 64 KiB) gets
+    it a 1009 and the client the route's lost_close_code with the reason."""
+    gw = gateway_factory(frames_config(upstream.port))
+
+    async def scenario():
+        async with websockets.connect(gw.url("/framed"), ssl=insecure_context()) as ws:
+            await ws.recv()
+            await ws.send("big")
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+            assert ws.close_code == 1012
+            assert ws.close_reason == "upstream message larger than 65536 bytes"
+
+    run(with_witness(gw, lambda: asyncio.run(scenario())))
+    upstream.wait_for("closed 1009")

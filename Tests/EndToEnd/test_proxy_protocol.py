@@ -19,6 +19,8 @@ def config(upstream_port, limits=""):
     return """
 log:
   level: debug
+http:
+  header_timeout: 2s
 listeners:
   main:
     address: "127.0.0.1:0"
@@ -153,7 +155,9 @@ def test_refusals_for_untrusted_senders_missing_and_malformed_headers(gateway_fa
     assert refused(gw, v2("203.0.113.9", tlvs=b"\x03\x00\x04\x00\x00\x00\x01"), name="plain")  # a wrong CRC32C
     assert refused(gw, b"\r\n\r\n\x00\r\nQUIT\n\x21\x12\x00\x0c" + bytes(12), name="plain")  # UDP
     assert refused(gw, b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\xff\xff", name="plain", then=b"")  # 64 KiB announced
-    for code in ("untrusted", "missing", "malformed_v1", "line_too_long", "checksum", "datagram", "too_long"):
+    # A header that never ends: closed after http.header_timeout (2 s here).
+    assert refused(gw, b"PROXY TCP4 203.0.113.9 ", name="plain", then=b"")
+    for code in ("timeout", "untrusted", "missing", "malformed_v1", "line_too_long", "checksum", "datagram", "too_long"):
         gw.wait_for_log(r'msg="proxy protocol refused" code=%s ' % code)
 
     async def scenario():
