@@ -56,8 +56,8 @@ fi
 [ "$mode" = test ] || exit 0
 
 venv=build/py
-python_packages=(websockets==17.4 pytest jsonschema==4.26.0 pyyaml==6.0.4 openapi-spec-validator==0.7.2 prometheus_client==0.23.1 sslyze==6.3.1 pyjwt==2.10.1)
-if ! "$venv/bin/python" -c "import websockets, pytest, jsonschema, yaml, openapi_spec_validator, prometheus_client, sslyze, jwt" >/dev/null 2>&1; then
+python_packages=(websockets==17.4 pytest jsonschema==4.26.0 pyyaml==6.0.4 openapi-spec-validator==0.7.2 prometheus_client==0.23.1 sslyze==6.3.1 pyjwt==2.10.1 h2==4.4.1)
+if ! "$venv/bin/python" -c "import websockets, pytest, jsonschema, yaml, openapi_spec_validator, prometheus_client, sslyze, jwt, h2" >/dev/null 2>&1; then
   echo "install-deps: creating $venv with ${python_packages[*]}"
   mkdir -p build
   if ! python3 -m venv "$venv" >/dev/null 2>&1; then

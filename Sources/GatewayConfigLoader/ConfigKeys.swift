@@ -309,6 +309,13 @@ public enum ConfigKeys {
             .newConnections,
             "A `Strict-Transport-Security` value (such as `max-age=63072000; includeSubDomains`) sent with this listener's HTTP answers."
         ) { $0.hsts.map(PrintedValue.quoted) },
+        .key(
+            "http2",
+            .boolean,
+            .value("false"),
+            .newConnections,
+            "HTTP/2 beside HTTP/1.1: ALPN offers `h2`, the gateway sends `SETTINGS_ENABLE_CONNECT_PROTOCOL`, and a WebSocket opens as an extended CONNECT stream (RFC 8441), on the same routes; plain requests (health, static files) are served on h2 too. Each stream is a session, many on one connection."
+        ) { .bare($0.http2 ? "true" : "false") },
     ])
 
     /// `listeners.<name>.tls.certificates.<name>`: a certificate chosen by SNI.

@@ -406,7 +406,9 @@ struct ConfigurationBuilder {
         let clientCertificates: TLSSettings.ClientCertificates = try choice(tlsBase + ["client_certificates"])
         let clientCA = string(tlsBase + ["client_ca"])
         let hsts = string(tlsBase + ["hsts"])
+        let http2 = try boolean(tlsBase + ["http2"])
         if var settings = tls {
+            settings.http2 = http2
             settings.additional = additional
             settings.clientCertificates = clientCertificates
             settings.clientCA = clientCA
@@ -419,11 +421,11 @@ struct ConfigurationBuilder {
                 )
             }
             tls = settings
-        } else if !additional.isEmpty || clientCertificates != .off || clientCA != nil || hsts != nil {
+        } else if !additional.isEmpty || clientCertificates != .off || clientCA != nil || hsts != nil || http2 {
             throw ConfigurationError(
                 .missingValue,
                 key: dotted(tlsBase),
-                "certificates, client certificates and hsts need certificate and key, self_signed or acme"
+                "certificates, client certificates, hsts and http2 need certificate and key, self_signed or acme"
             )
         }
         var redirect: Int?

@@ -162,6 +162,9 @@ public struct TLSSettings: Sendable, Equatable {
     public var clientCA: String?
     /// `Strict-Transport-Security` on this listener's HTTP answers.
     public var hsts: String?
+    /// HTTP/2 beside HTTP/1.1: ALPN offers `h2`, and WebSockets open as extended CONNECT streams
+    /// (RFC 8441). Off by default: a listener without it offers neither `h2` nor the setting.
+    public var http2: Bool = false
     /// The ACME settings when the certificate comes from an ACME CA.
     public var acme: ACMESettings? {
         if case .acme(let settings) = source { return settings }

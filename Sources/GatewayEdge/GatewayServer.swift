@@ -7,6 +7,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
@@ -324,6 +325,7 @@ public final class GatewayServer: Service, Sendable {
                         channel: channel,
                         listener: name,
                         tls: settings.tls,
+                        http2: settings.configuration.tls?.http2 ?? false,
                         http: http,
                         dependencies: dependencies,
                         state: state
@@ -364,11 +366,13 @@ public final class GatewayServer: Service, Sendable {
         return (listener, address)
     }
 
-    /// TLS (when configured) → request guard → HTTP/1.1 codec → the gateway's HTTP handler.
+    /// TLS (when configured) → request guard → HTTP/1.1 codec → the gateway's HTTP handler; on a
+    /// TLS listener with `http2`, ALPN chooses between that and HTTP/2.
     static func configureConnection(
         channel: any Channel,
         listener: String,
         tls: ServerTLS?,
+        http2: Bool = false,
         http: HTTPSettings,
         dependencies: HTTPConnectionHandler.Dependencies,
         state: GatewayState
@@ -398,6 +402,7 @@ public final class GatewayServer: Service, Sendable {
                         pipeline: pipeline,
                         listener: listener,
                         tls: tls,
+                        http2: http2,
                         http: http,
                         dependencies: dependencies,
                         state: state,
@@ -410,6 +415,7 @@ public final class GatewayServer: Service, Sendable {
                 pipeline: channel.pipeline.syncOperations,
                 listener: listener,
                 tls: tls,
+                http2: http2,
                 http: http,
                 dependencies: dependencies,
                 state: state,
@@ -422,6 +428,7 @@ public final class GatewayServer: Service, Sendable {
         pipeline: ChannelPipeline.SynchronousOperations,
         listener: String,
         tls: ServerTLS?,
+        http2: Bool,
         http: HTTPSettings,
         dependencies: HTTPConnectionHandler.Dependencies,
         state: GatewayState,
@@ -431,6 +438,99 @@ public final class GatewayServer: Service, Sendable {
             try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
             try pipeline.addHandler(TLSHandshakeTimer(listener: listener, metrics: dependencies.metrics))
         }
+        if tls != nil && http2 {
+            try pipeline.addHandler(
+                HTTPVersionSelector(
+                    timeout: http.headerTimeout,
+                    http1: { pipeline in
+                        try addHTTP1Handlers(
+                            pipeline: pipeline,
+                            http: http,
+                            dependencies: dependencies,
+                            state: state,
+                            origin: origin
+                        )
+                    },
+                    http2: { pipeline in
+                        try addHTTP2Handlers(
+                            pipeline: pipeline,
+                            listener: listener,
+                            http: http,
+                            dependencies: dependencies,
+                            origin: origin
+                        )
+                    },
+                    failed: { error, context in
+                        HTTPConnectionHandler.connectionFailed(
+                            error,
+                            context: context,
+                            dependencies: dependencies,
+                            peer: origin?.client ?? context.channel.remoteAddress
+                        )
+                    }
+                )
+            )
+            return
+        }
+        try addHTTP1Handlers(pipeline: pipeline, http: http, dependencies: dependencies, state: state, origin: origin)
+    }
+
+    /// HTTP/2 after ALPN chose it: NIO's HTTP/2 handler announcing extended CONNECT (RFC 8441 §3),
+    /// the keeper and NIO's connection manager (GOAWAY on drain and idleness), and on each stream
+    /// `HTTP2StreamCodec` before the same HTTP handler as HTTP/1.1's.
+    private static func addHTTP2Handlers(
+        pipeline: ChannelPipeline.SynchronousOperations,
+        listener: String,
+        http: HTTPSettings,
+        dependencies: HTTPConnectionHandler.Dependencies,
+        origin: ConnectionOrigin?
+    ) throws {
+        dependencies.metrics.http2ConnectionOpened(listener: listener)
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: HTTP2ConnectionKeeper.maxConcurrentStreams),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: http.maxHeaderBytes),
+            HTTP2Setting(parameter: .enableConnectProtocol, value: 1),
+        ]
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        // A session's own send queue holds what the client has not taken; the stream's buffer
+        // only says when to stop (as the socket's watermarks do on HTTP/1.1).
+        stream.outboundBufferSizeHighWatermark = 64 * 1024
+        stream.outboundBufferSizeLowWatermark = 32 * 1024
+        let keeper = HTTP2ConnectionKeeper(idleTimeout: http.idleTimeout, logger: dependencies.logger)
+        let manager = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: pipeline.eventLoop,
+            configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: nil, keepalive: nil)
+        )
+        // Streams live on their connection's event loop.
+        let originBound = NIOLoopBound(origin, eventLoop: pipeline.eventLoop)
+        _ = try pipeline.configureHTTP2Pipeline(
+            mode: .server,
+            connectionConfiguration: connection,
+            streamConfiguration: stream,
+            streamDelegate: keeper.streamDelegate(manager: manager, eventLoop: pipeline.eventLoop)
+        ) { streamChannel in
+            streamChannel.eventLoop.makeCompletedFuture {
+                let origin = originBound.value
+                let codec = HTTP2StreamCodec()
+                try streamChannel.pipeline.syncOperations.addHandler(codec)
+                try streamChannel.pipeline.syncOperations.addHandler(
+                    HTTPConnectionHandler(dependencies: dependencies, transport: .http2(codec), origin: origin)
+                )
+            }
+        }
+        try pipeline.addHandler(keeper)
+        try pipeline.addHandler(manager)
+    }
+
+    /// HTTP/1.1: request guard, NIO's codec, the gateway's HTTP handler.
+    private static func addHTTP1Handlers(
+        pipeline: ChannelPipeline.SynchronousOperations,
+        http: HTTPSettings,
+        dependencies: HTTPConnectionHandler.Dependencies,
+        state: GatewayState,
+        origin: ConnectionOrigin?
+    ) throws {
         var limits = NIOHTTPDecoderLimitConfiguration()
         limits.maxHeaderListSize = http.maxHeaderBytes
         limits.maxHeaderFieldSize = http.maxHeaderBytes
@@ -454,9 +554,7 @@ public final class GatewayServer: Service, Sendable {
         try pipeline.addHandler(
             HTTPConnectionHandler(
                 dependencies: dependencies,
-                decoder: decoder,
-                encoder: encoder,
-                requestGuard: requestGuard,
+                transport: .http1(decoder: decoder, encoder: encoder, requestGuard: requestGuard),
                 origin: origin
             )
         )

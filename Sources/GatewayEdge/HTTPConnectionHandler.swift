@@ -38,10 +38,25 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var proxyProtocol: ProxyProtocolSettings? = nil
     }
 
+    /// What carries the requests: a connection of its own (HTTP/1.1, with the handlers an
+    /// upgrade removes), or one HTTP/2 stream (whose codec becomes a tunnel on an upgrade).
+    enum Transport {
+        case http1(
+            decoder: ByteToMessageHandler<HTTPRequestDecoder>,
+            encoder: HTTPResponseEncoder,
+            requestGuard: HTTPRequestGuard
+        )
+        case http2(HTTP2StreamCodec)
+
+        /// As the access line and `wssgate_upgrades_total` name it.
+        var name: String {
+            if case .http2 = self { return "h2" }
+            return "http/1.1"
+        }
+    }
+
     private let dependencies: Dependencies
-    private let decoder: ByteToMessageHandler<HTTPRequestDecoder>
-    private let encoder: HTTPResponseEncoder
-    private let requestGuard: HTTPRequestGuard
+    private let transport: Transport
     /// The request's phase, and whether the gateway drains.
     private var state = HTTPConnectionState()
     /// What the router decided at the request's head, carried out at its end.
@@ -58,17 +73,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// The client a PROXY protocol header named (listeners with `proxy_protocol`).
     private let origin: ConnectionOrigin?
 
-    init(
-        dependencies: Dependencies,
-        decoder: ByteToMessageHandler<HTTPRequestDecoder>,
-        encoder: HTTPResponseEncoder,
-        requestGuard: HTTPRequestGuard,
-        origin: ConnectionOrigin? = nil
-    ) {
+    init(dependencies: Dependencies, transport: Transport, origin: ConnectionOrigin? = nil) {
         self.dependencies = dependencies
-        self.decoder = decoder
-        self.encoder = encoder
-        self.requestGuard = requestGuard
+        self.transport = transport
         self.origin = origin
         self.snapshot = dependencies.live.current
     }
@@ -271,7 +278,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         guard let service = snapshot.services[acceptance.route.name] else {
             return refuseUpgrade(context: context, .serviceUnavailable, "route not available")
         }
-        let tlsHandler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+        // On an HTTP/2 stream, TLS is the connection's (the stream channel's parent); an
+        // accepted connection's parent is the listening socket.
+        var connection = context.channel
+        if case .http2 = transport, let parent = context.channel.parent { connection = parent }
+        let tlsHandler = try? connection.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
         let tlsVersion = tlsHandler?.tlsVersion
         let clientSubject = tlsHandler?.peerCertificate.flatMap(CertificateMaterial.subject(of:))
         let limiter = dependencies.limiter
@@ -297,11 +308,19 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let releaseSlot: @Sendable () -> Void = { limiter.release(clientBytes) }
         let fromProxy = client.text != peerAddress(context)?.ipAddress
         let connectionID = dependencies.sessions.ids.next()
+        var headers = head.headers.compactMap { field -> (String, String)? in
+            field.name.hasPrefix(":") ? nil : (field.name.lowercased(), field.value)
+        }
+        if acceptance.overHTTP2 {
+            // An HTTP/2 client sends no key; an HTTP/1.1 upstream behind a `bytes` proxy needs
+            // one, and its accept value is checked against it there.
+            headers.append(("sec-websocket-key", WebSocketHandshake.randomKey()))
+        }
         var request = UpgradeRequest(
             connectionID: connectionID,
             route: acceptance.route,
             target: head.uri,
-            headers: head.headers.map { ($0.name.lowercased(), $0.value) },
+            headers: headers,
             peer: fromProxy ? client.text : PeerAddress.describe(peerAddress(context)),
             subprotocol: acceptance.subprotocol,
             tlsVersion: tlsVersion.map { "\($0)" }
@@ -474,14 +493,35 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         )
         do {
             let pipeline = context.pipeline.syncOperations
-            pipeline.removeHandler(encoder, promise: nil)
-            context.write(NIOAny(responseHead), promise: nil)
-            context.writeAndFlush(NIOAny(firstFrames), promise: nil)
-            try pipeline.addHandler(clientSide, position: .after(self))
-            try upstream.pipeline.syncOperations.addHandler(upstreamSide)
-            pipeline.removeHandler(requestGuard, promise: nil)
-            pipeline.removeHandler(context: context, promise: nil)
-            pipeline.removeHandler(decoder, promise: nil)
+            switch transport {
+            case .http1(let decoder, let encoder, let requestGuard):
+                pipeline.removeHandler(encoder, promise: nil)
+                context.write(NIOAny(responseHead), promise: nil)
+                context.writeAndFlush(NIOAny(firstFrames), promise: nil)
+                try pipeline.addHandler(clientSide, position: .after(self))
+                try upstream.pipeline.syncOperations.addHandler(upstreamSide)
+                pipeline.removeHandler(requestGuard, promise: nil)
+                pipeline.removeHandler(context: context, promise: nil)
+                pipeline.removeHandler(decoder, promise: nil)
+            case .http2(let codec):
+                // The upstream's 101 becomes the stream's 200, with what it negotiated.
+                var headers: HTTPHeaders = [:]
+                for name in ["sec-websocket-protocol", "sec-websocket-extensions"] {
+                    for value in WebSocketHandshake.responseHeaderValues(name, in: responseHead) {
+                        headers.add(name: name, value: value)
+                    }
+                }
+                context.writeAndFlush(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: .ok, headers: headers))),
+                    promise: nil
+                )
+                try pipeline.addHandler(clientSide, position: .after(self))
+                try upstream.pipeline.syncOperations.addHandler(upstreamSide)
+                pipeline.removeHandler(context: context, promise: nil)
+                try codec.beginTunnel(context: pipeline.context(handler: codec))
+                if firstFrames.readableBytes > 0 { context.channel.writeAndFlush(firstFrames, promise: nil) }
+            }
+            dependencies.metrics.upgraded(over: transport.name)
             dependencies.state.sessionOpened()
             if let metrics = dependencies.metrics.route(route.name) {
                 metrics.didOpen()
@@ -516,7 +556,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 deflate: acceptance.deflate,
                 subprotocol: acceptance.subprotocol,
                 drainSpread: dependencies.drainSpread,
-                metrics: dependencies.metrics.route(route.name)
+                metrics: dependencies.metrics.route(route.name),
+                overHTTP2: acceptance.overHTTP2
             ),
             application: application,
             peer: peer,
@@ -539,33 +580,49 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         )
         do {
             let pipeline = context.pipeline.syncOperations
-            context.write(
-                wrapOutboundOut(
-                    .head(
-                        HTTPResponseHead(
-                            version: .http1_1,
-                            status: .switchingProtocols,
-                            headers: acceptance.responseHeaders
+            switch transport {
+            case .http1(let decoder, let encoder, let requestGuard):
+                context.write(
+                    wrapOutboundOut(
+                        .head(
+                            HTTPResponseHead(
+                                version: .http1_1,
+                                status: .switchingProtocols,
+                                headers: acceptance.responseHeaders
+                            )
                         )
-                    )
-                ),
-                promise: nil
-            )
-            context.flush()
-            // The session reads and writes the frames itself (WebSocketFrameParser and
-            // WebSocketFrameWriter): no codec handlers between it and TLS. The encoder goes
-            // first (its removal is immediate), so that an application may write from
-            // `sessionDidOpen` (a worker's messages from before its accept, for one); the
-            // decoder goes last, to hand the session the bytes it holds.
-            pipeline.removeHandler(encoder, promise: nil)
-            try channel.syncOptions?.setOption(
-                ChannelOptions.writeBufferWaterMark,
-                value: .init(low: route.limits.sendQueueBytes / 2, high: route.limits.sendQueueBytes)
-            )
-            try pipeline.addHandler(session, position: .after(self))
-            pipeline.removeHandler(requestGuard, promise: nil)
-            pipeline.removeHandler(context: context, promise: nil)
-            pipeline.removeHandler(decoder, promise: nil)
+                    ),
+                    promise: nil
+                )
+                context.flush()
+                // The session reads and writes the frames itself (WebSocketFrameParser and
+                // WebSocketFrameWriter): no codec handlers between it and TLS. The encoder goes
+                // first (its removal is immediate), so that an application may write from
+                // `sessionDidOpen` (a worker's messages from before its accept, for one); the
+                // decoder goes last, to hand the session the bytes it holds.
+                pipeline.removeHandler(encoder, promise: nil)
+                try channel.syncOptions?.setOption(
+                    ChannelOptions.writeBufferWaterMark,
+                    value: .init(low: route.limits.sendQueueBytes / 2, high: route.limits.sendQueueBytes)
+                )
+                try pipeline.addHandler(session, position: .after(self))
+                pipeline.removeHandler(requestGuard, promise: nil)
+                pipeline.removeHandler(context: context, promise: nil)
+                pipeline.removeHandler(decoder, promise: nil)
+            case .http2(let codec):
+                // RFC 8441 §5: a 2xx answers the extended CONNECT; the stream is then the
+                // WebSocket's, and the codec gives way to a tunnel framer below the session.
+                context.writeAndFlush(
+                    wrapOutboundOut(
+                        .head(HTTPResponseHead(version: .http2, status: .ok, headers: acceptance.responseHeaders))
+                    ),
+                    promise: nil
+                )
+                try pipeline.addHandler(session, position: .after(self))
+                pipeline.removeHandler(context: context, promise: nil)
+                try codec.beginTunnel(context: pipeline.context(handler: codec))
+            }
+            dependencies.metrics.upgraded(over: transport.name)
             state.sessionOpened()
             dependencies.metrics.route(route.name)?.didOpen()
             channel.closeFuture.whenComplete { _ in state.sessionClosed() }
@@ -596,27 +653,36 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     headOnly: false
                 )
             )
+        default:
+            Self.connectionFailed(error, context: context, dependencies: dependencies, peer: peerAddress(context))
+        }
+    }
+
+    /// A connection error outside a request: a failed TLS handshake is counted and logged, any
+    /// other error logged; the connection closes.
+    static func connectionFailed(
+        _ error: any Error,
+        context: ChannelHandlerContext,
+        dependencies: Dependencies,
+        peer: SocketAddress?
+    ) {
+        switch error {
         case NIOSSLError.uncleanShutdown:
-            context.close(promise: nil)
+            break
         case is NIOSSLError, is BoringSSLError:
             dependencies.state.tlsHandshakeFailed()
             dependencies.metrics.handshakeFailed(reason: "tls")
             dependencies.logger.debug(
                 "tls handshake failed",
-                metadata: [
-                    "peer": .string(PeerAddress.describe(peerAddress(context))), "error": .string("\(error)"),
-                ]
+                metadata: ["peer": .string(PeerAddress.describe(peer)), "error": .string("\(error)")]
             )
-            context.close(promise: nil)
         default:
             dependencies.logger.debug(
                 "connection error",
-                metadata: [
-                    "peer": .string(PeerAddress.describe(peerAddress(context))), "error": .string("\(error)"),
-                ]
+                metadata: ["peer": .string(PeerAddress.describe(peer)), "error": .string("\(error)")]
             )
-            context.close(promise: nil)
         }
+        context.close(promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

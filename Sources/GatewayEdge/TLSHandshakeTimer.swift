@@ -17,10 +17,13 @@ final class TLSHandshakeTimer: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case TLSUserEvent.handshakeCompleted = event {
-            metrics.tlsHandshakeCompleted(listener: listener, nanoseconds: (NIODeadline.now() - started).nanoseconds)
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        guard case TLSUserEvent.handshakeCompleted = event else {
+            return context.fireUserInboundEventTriggered(event)
         }
+        metrics.tlsHandshakeCompleted(listener: listener, nanoseconds: (NIODeadline.now() - started).nanoseconds)
+        // The event goes on first: a handler that leaves the pipeline no longer passes events,
+        // and the HTTP version selector after this one waits for it.
         context.fireUserInboundEventTriggered(event)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }

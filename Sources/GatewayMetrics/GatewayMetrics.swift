@@ -53,6 +53,17 @@ public final class GatewayMetrics: Sendable {
         timer.recordNanoseconds(nanoseconds)
     }
 
+    /// A TLS connection on which ALPN chose HTTP/2 (listeners with `tls.http2`).
+    public func http2ConnectionOpened(listener: String) {
+        counter("wssgate_http2_connections_total", [("listener", listener)]).increment()
+    }
+
+    /// A completed upgrade, by the protocol that carried it: `http/1.1` (an Upgrade request on
+    /// its own connection) or `h2` (an extended CONNECT stream, RFC 8441).
+    public func upgraded(over httpProtocol: String) {
+        counter("wssgate_upgrades_total", [("protocol", httpProtocol)]).increment()
+    }
+
     public func reloaded(success: Bool) {
         counter("wssgate_config_reloads_total", [("result", success ? "success" : "failure")]).increment()
     }

@@ -180,14 +180,16 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
             logger.warning("upstream handshake refused", metadata: ["reason": .string(why)])
             return .refuse(status: 502, message: "the upstream's answer is not a valid WebSocket upgrade: \(why)")
         }
-        let accept = UpstreamHandshake.headerValues("sec-websocket-accept", in: responseHead)
+        let accept = WebSocketHandshake.responseHeaderValues("sec-websocket-accept", in: responseHead)
         guard accept == [WebSocketHandshake.acceptValue(forKey: handshake.key)] else {
             return refuse("Sec-WebSocket-Accept does not match the key")
         }
-        guard UpstreamHandshake.headerValues("sec-websocket-extensions", in: responseHead).allSatisfy(\.isEmpty) else {
+        guard
+            WebSocketHandshake.responseHeaderValues("sec-websocket-extensions", in: responseHead).allSatisfy(\.isEmpty)
+        else {
             return refuse("it chose an extension it was not offered")
         }
-        let chosen = UpstreamHandshake.headerValues("sec-websocket-protocol", in: responseHead)
+        let chosen = WebSocketHandshake.responseHeaderValues("sec-websocket-protocol", in: responseHead)
         guard chosen.count <= 1, chosen.allSatisfy(handshake.subprotocols.contains) else {
             return refuse("it chose a subprotocol it was not offered")
         }

@@ -64,20 +64,6 @@ final class UpstreamHandshake: ChannelInboundHandler, RemovableChannelHandler {
         finish(.upgraded(context.channel, responseHead: head, firstFrames: buffer), context: context, close: false)
     }
 
-    /// The values of header `name` (any case) in a response head, in order.
-    static func headerValues(_ name: String, in head: ByteBuffer) -> [String] {
-        let wanted = name.lowercased()
-        var values: [String] = []
-        for line in String(buffer: head).split(separator: "\r\n").dropFirst() {
-            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == wanted else { continue }
-            var value = line[line.index(after: colon)...]
-            while value.first == " " || value.first == "\t" { value = value.dropFirst() }
-            while value.last == " " || value.last == "\t" { value = value.dropLast() }
-            values.append(String(value))
-        }
-        return values
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
         finish(.unreachable, context: context, close: false)
         context.fireChannelInactive()

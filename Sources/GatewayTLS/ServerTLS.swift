@@ -59,7 +59,8 @@ public final class ServerTLS: Sendable {
         // X25519MLKEM768 first (then X25519, P-256, P-384), so a client that offers it (Chrome,
         // Firefox, Safari by default) gets it, and one that does not gets a classic group
         // (TLSKeyExchangeTests check both on the wire).
-        configuration.applicationProtocols = ["http/1.1"]
+        // `h2` only where the listener enables HTTP/2: a listener without it never advertises it.
+        configuration.applicationProtocols = settings.http2 ? ["h2", "http/1.1"] : ["http/1.1"]
         let extras = try additionalMaterial(for: settings)
         if !extras.isEmpty {
             configuration.sslContextCallback = { values, promise in

@@ -25,6 +25,21 @@ public enum WebSocketHandshake {
         return Data(bytes).base64EncodedString()
     }
 
+    /// The values of header `name` (any case) in an HTTP/1.1 response head
+    /// (an upstream's 101), in order.
+    public static func responseHeaderValues(_ name: String, in head: ByteBuffer) -> [String] {
+        let wanted = name.lowercased()
+        var values: [String] = []
+        for line in String(buffer: head).split(separator: "\r\n").dropFirst() {
+            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == wanted else { continue }
+            var value = line[line.index(after: colon)...]
+            while value.first == " " || value.first == "\t" { value = value.dropFirst() }
+            while value.last == " " || value.last == "\t" { value = value.dropLast() }
+            values.append(String(value))
+        }
+        return values
+    }
+
     /// A valid key is the base64 encoding of exactly 16 bytes (RFC 6455 §4.1).
     public static func isValidKey(_ key: String) -> Bool {
         guard key.utf8.count == 24, let decoded = Data(base64Encoded: key) else { return false }

@@ -30,15 +30,20 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         public var drainSpread: TimeAmount
         /// The route's counters (none in unit tests that do not look at them).
         public var metrics: RouteMetrics?
+        /// The session runs on an HTTP/2 stream (RFC 8441), not a connection of its own: the
+        /// access line says `http=h2`.
+        public var overHTTP2: Bool
         public init(
             routeName: String,
             limits: WebSocketLimits,
             deflate: PerMessageDeflateParameters?,
             subprotocol: String?,
             drainSpread: TimeAmount = .zero,
-            metrics: RouteMetrics? = nil
+            metrics: RouteMetrics? = nil,
+            overHTTP2: Bool = false
         ) {
             self.metrics = metrics
+            self.overHTTP2 = overHTTP2
             self.routeName = routeName
             self.limits = limits
             self.deflate = deflate
@@ -209,6 +214,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
                 "closed_by": .string(statistics.closedBy ?? "tcp"),
                 "compression": .string(deflate == nil ? "off" : "on"),
                 "dropped": .stringConvertible(statistics.messagesDropped),
+                "http": .string(configuration.overHTTP2 ? "h2" : "http/1.1"),
             ])
         )
     }

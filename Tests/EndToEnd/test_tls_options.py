@@ -171,7 +171,7 @@ routes:
     ("      self_signed: true\n      client_certificates: sometimes\n      client_ca: /x\n", "listeners.main.tls.client_certificates"),
     ("      self_signed: true\n      client_certificates: required\n      client_ca: /etc/hostname\n", "listeners.main.tls.client_ca"),
     ("      self_signed: true\n    redirect_https: 443\n", "listeners.main.redirect_https"),
-    ("      client_certificates: required\n      client_ca: /x\n", "listeners.main.tls: certificates, client certificates and hsts need"),
+    ("      client_certificates: required\n      client_ca: /x\n", "listeners.main.tls: certificates, client certificates, hsts and http2 need"),
     ("      self_signed: true\n      certificates:\n        api:\n          certificate: /nonexistent.pem\n          key: /nonexistent.key\n",
      "listeners.main.tls.certificates.api.certificate"),
 ])

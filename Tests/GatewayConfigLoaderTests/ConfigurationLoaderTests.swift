@@ -171,6 +171,32 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(error.key, "routes.app.proxy.lost_close_code")
     }
 
+    /// HTTP/2 is a TLS listener's option: off by default, on where asked, an error without TLS.
+    func testHTTP2IsATLSListenersOption() async throws {
+        let listener = "address: \"127.0.0.1:9000\""
+        let plain = try await load(Self.minimal)
+        XCTAssertNil(plain.listeners.first?.tls)
+        let tls = try await load(
+            Self.minimal.replacingOccurrences(
+                of: listener,
+                with: listener + "\n    tls:\n      self_signed: true\n      http2: true"
+            )
+        )
+        XCTAssertEqual(tls.listeners.first?.tls?.http2, true)
+        var error = try await loadError(
+            Self.minimal.replacingOccurrences(of: listener, with: listener + "\n    tls:\n      http2: true")
+        )
+        XCTAssertEqual(error.key, "listeners.main.tls")
+        XCTAssertTrue(error.description.contains("http2 need certificate"), error.description)
+        error = try await loadError(
+            Self.minimal.replacingOccurrences(
+                of: listener,
+                with: listener + "\n    tls:\n      self_signed: true\n      http2: sometimes"
+            )
+        )
+        XCTAssertEqual(error.key, "listeners.main.tls.http2")
+    }
+
     func testDuplicatesAndMissingValues() async throws {
         var error = try await loadError(Self.minimal + "\n  again:\n    path: /echo\n    kind: echo\n")
         XCTAssertEqual(error.code, .duplicate)
@@ -284,7 +310,7 @@ final class ConfigurationLoaderTests: XCTestCase {
             ConfigSchema.allKeyPatterns.sorted(),
             "every key in exactly one table"
         )
-        XCTAssertEqual(ConfigSchema.allKeyPatterns.count, 110)
+        XCTAssertEqual(ConfigSchema.allKeyPatterns.count, 111)
     }
 
     /// The declared defaults load as the settings types' own defaults, so code that builds a

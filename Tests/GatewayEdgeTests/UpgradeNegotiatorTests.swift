@@ -60,6 +60,43 @@ final class UpgradeNegotiatorTests: XCTestCase {
         XCTAssertEqual(status(old), .badRequest)
     }
 
+    /// RFC 8441: an extended CONNECT (as `HTTP2StreamCodec` passes it on) needs no key and is
+    /// answered without Upgrade, Connection or an accept value; anything else on h2 is not one.
+    func testExtendedConnectOnHTTP2() throws {
+        func connect(_ fields: [(String, String)], method: HTTPMethod = .CONNECT) -> HTTPRequestHead {
+            HTTPRequestHead(version: .http2, method: method, uri: "/echo", headers: HTTPHeaders(fields))
+        }
+        let asked = connect([
+            ("host", "localhost"), ("sec-websocket-version", "13"), ("sec-websocket-protocol", "v1"),
+            (HTTP2StreamCodec.protocolField, "websocket"),
+        ])
+        XCTAssertTrue(UpgradeNegotiator.isUpgradeRequest(asked))
+        guard case .success(let acceptance) = UpgradeNegotiator.negotiate(asked, routes: routes) else {
+            return XCTFail("refused")
+        }
+        XCTAssertTrue(acceptance.overHTTP2)
+        XCTAssertEqual(acceptance.subprotocol, "v1")
+        XCTAssertEqual(acceptance.responseHeaders.map(\.name), ["Sec-WebSocket-Protocol"])
+        // Another protocol, a plain CONNECT, an Upgrade header on h2: not WebSocket requests.
+        XCTAssertFalse(UpgradeNegotiator.isUpgradeRequest(connect([(HTTP2StreamCodec.protocolField, "webtransport")])))
+        XCTAssertFalse(UpgradeNegotiator.isUpgradeRequest(connect([("host", "localhost")])))
+        XCTAssertFalse(
+            UpgradeNegotiator.isUpgradeRequest(
+                connect([(HTTP2StreamCodec.protocolField, "websocket")], method: .GET)
+            )
+        )
+        // The version is checked as on HTTP/1.1.
+        XCTAssertEqual(
+            status(
+                connect([
+                    ("host", "localhost"), ("sec-websocket-version", "8"),
+                    (HTTP2StreamCodec.protocolField, "websocket"),
+                ])
+            ),
+            .upgradeRequired
+        )
+    }
+
     func testAcceptancePicksTheRoutesPreferredSubprotocolAndAnswersTheKey() throws {
         guard
             case .success(let acceptance) = UpgradeNegotiator.negotiate(
