@@ -512,7 +512,7 @@ public final class GatewayServer: Service, Sendable {
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
                 let origin = originBound.value
-                let codec = HTTP2StreamCodec()
+                let codec = HTTP2StreamCodec(requestTimeout: http.headerTimeout)
                 try streamChannel.pipeline.syncOperations.addHandler(codec)
                 try streamChannel.pipeline.syncOperations.addHandler(
                     HTTPConnectionHandler(dependencies: dependencies, transport: .http2(codec), origin: origin)

@@ -32,6 +32,10 @@ final class HTTP2StreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
         case awaitingTunnel
     }
 
+    /// How long a stream has to complete its request (`http.header_timeout`): the slowloris
+    /// guard of HTTP/1.1's request guard, per stream.
+    private let requestTimeout: TimeAmount
+    private var timer: Scheduled<Void>?
     private var phase = Phase.request
     /// What an extended CONNECT's client sent before its answer.
     private var early: ByteBuffer?
@@ -40,6 +44,30 @@ final class HTTP2StreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The field under which an extended CONNECT's `:protocol` reaches the HTTP handler.
     static let protocolField = ":protocol"
+
+    init(requestTimeout: TimeAmount = .seconds(10)) {
+        self.requestTimeout = requestTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: requestTimeout) {
+            let (codec, context) = loopBound.value
+            codec.answerAndEnd(context: context, status: .requestTimeout, "request not complete in time\n")
+            context.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+    }
+
+    /// The request is complete: the HTTP handler answers it from here.
+    private func fireEnd(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelRead(wrapInboundOut(.end(nil)))
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -53,7 +81,7 @@ final class HTTP2StreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
             switch phase {
             case .request:
                 if bytes.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(bytes))) }
-                if payload.endStream { context.fireChannelRead(wrapInboundOut(.end(nil))) }
+                if payload.endStream { fireEnd(context: context) }
             case .awaitingTunnel:
                 if early == nil { early = bytes } else { early!.writeBuffer(&bytes) }
                 if early!.readableBytes > Self.earlyTunnelBytes { context.close(promise: nil) }
@@ -95,9 +123,9 @@ final class HTTP2StreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
         if extendedProtocol != nil {
             // The rest of the stream is the tunnel's; the request itself is complete.
             phase = .awaitingTunnel
-            context.fireChannelRead(wrapInboundOut(.end(nil)))
+            fireEnd(context: context)
         } else if frame.endStream {
-            context.fireChannelRead(wrapInboundOut(.end(nil)))
+            fireEnd(context: context)
         }
     }
 

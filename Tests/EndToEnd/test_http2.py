@@ -41,6 +41,7 @@ listeners:
       self_signed: true
 http:
   idle_timeout: 3s
+  header_timeout: 2s
 routes:
   echo:
     path: /echo
@@ -193,6 +194,15 @@ def test_upgrade_refusals_and_limits_on_streams(gateway_factory, tmp_path):
         assert c._state(stream_id)["headers"][":status"] == "426"
         _, status, _ = c.open_websocket("/echo", protocol="webtransport")
         assert status == 405
+        # A request that never ends (the slowloris of a stream) gets 408 after http.header_timeout.
+        slow = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(slow, [(":method", "POST"), (":path", "/livez"), (":scheme", "https"),
+                                   (":authority", c.authority)])
+        c._flush()
+        started = time.time()
+        while c._state(slow)["headers"] is None:
+            c._pump()
+        assert c._state(slow)["headers"][":status"] == "408" and 1.5 < time.time() - started < 6
         # The per-address limit counts sessions, whichever connection or stream carries them.
         first, status, _ = c.open_websocket("/echo")
         assert status == 200
