@@ -21,9 +21,6 @@ final class HTTP2StreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
     /// DATA a client sends on an extended CONNECT before its answer is kept, up to this much
     /// (one initial flow-control window); more refuses the stream.
     static let earlyTunnelBytes = 65_535
-    /// After the gateway ends its side of a tunnel, how long the client has to end its own
-    /// before the stream is reset.
-    static let tunnelCloseGrace = TimeAmount.seconds(2)
 
     private enum Phase {
         /// Reading the request (or answering it).
@@ -142,13 +139,16 @@ final class HTTP2StreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The answer (2xx) was sent and the stream is now the WebSocket's: a tunnel framer takes
-    /// this codec's place below the session, with what the client sent early.
-    func beginTunnel(context: ChannelHandlerContext) throws {
+    /// this codec's place, holding what the client sent early until `HTTP2Tunnel.open` (once
+    /// the session is above it: a session may write from the moment it is added, and those
+    /// writes must find the tunnel, not this codec).
+    func beginTunnel(context: ChannelHandlerContext) throws -> HTTP2Tunnel {
         let tunnel = HTTP2Tunnel(early: early, remoteEnded: remoteEnded)
         early = nil
         let pipeline = context.pipeline.syncOperations
         try pipeline.addHandler(tunnel, position: .after(self))
         pipeline.removeHandler(context: context, promise: nil)
+        return tunnel
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -29,7 +29,8 @@ final class HTTP2Tunnel: ChannelDuplexHandler {
         self.remoteEnded = remoteEnded
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    /// The session (or glue) is above: what the client sent early goes up first.
+    func open(context: ChannelHandlerContext) {
         if let early, early.readableBytes > 0 {
             self.early = nil
             context.fireChannelRead(wrapInboundOut(early))

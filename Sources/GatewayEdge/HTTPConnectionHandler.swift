@@ -515,10 +515,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: .ok, headers: headers))),
                     promise: nil
                 )
+                let tunnel = try codec.beginTunnel(context: pipeline.context(handler: codec))
                 try pipeline.addHandler(clientSide, position: .after(self))
                 try upstream.pipeline.syncOperations.addHandler(upstreamSide)
                 pipeline.removeHandler(context: context, promise: nil)
-                try codec.beginTunnel(context: pipeline.context(handler: codec))
+                tunnel.open(context: try pipeline.context(handler: tunnel))
                 if firstFrames.readableBytes > 0 { context.channel.writeAndFlush(firstFrames, promise: nil) }
             }
             dependencies.metrics.upgraded(over: transport.name)
@@ -618,9 +619,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     ),
                     promise: nil
                 )
+                // The tunnel first: the session may write as soon as it is added.
+                let tunnel = try codec.beginTunnel(context: pipeline.context(handler: codec))
                 try pipeline.addHandler(session, position: .after(self))
                 pipeline.removeHandler(context: context, promise: nil)
-                try codec.beginTunnel(context: pipeline.context(handler: codec))
+                tunnel.open(context: try pipeline.context(handler: tunnel))
             }
             dependencies.metrics.upgraded(over: transport.name)
             state.sessionOpened()

@@ -296,6 +296,27 @@ async def with_witness(gw, action, path="/echo", name="main", scheme="wss"):
         return result
 
 
+def encode_frame(opcode, payload=b"", fin=True, rsv1=False, rsv2=False, rsv3=False, mask=True):
+    """One WebSocket frame's bytes, as a client writes it (or, with mask=False, as it must not)."""
+    import struct
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0) | opcode
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", b0, (0x80 if mask else 0) | length)
+    elif length < 65536:
+        header = struct.pack("!BBH", b0, (0x80 if mask else 0) | 126, length)
+    else:
+        header = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, length)
+    if mask:
+        key = os.urandom(4)
+        if payload:
+            # XOR as one big integer: fast enough for megabytes.
+            repeated = (key * (len(payload) // 4 + 1))[:len(payload)]
+            payload = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(len(payload), "big")
+        header += key
+    return header + payload
+
+
 class RawWebSocket:
     """A deliberately minimal client that can send what a well-behaved library refuses to:
     unmasked frames, reserved bits and opcodes, bad close codes, invalid UTF-8."""
@@ -327,23 +348,7 @@ class RawWebSocket:
         assert head.startswith(b"HTTP/1.1 101"), head
 
     def send_frame(self, opcode, payload=b"", fin=True, rsv1=False, rsv2=False, rsv3=False, mask=True):
-        import struct
-        b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0) | opcode
-        length = len(payload)
-        if length < 126:
-            header = struct.pack("!BB", b0, (0x80 if mask else 0) | length)
-        elif length < 65536:
-            header = struct.pack("!BBH", b0, (0x80 if mask else 0) | 126, length)
-        else:
-            header = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, length)
-        if mask:
-            key = os.urandom(4)
-            if payload:
-                # XOR as one big integer: fast enough for megabytes.
-                repeated = (key * (len(payload) // 4 + 1))[:len(payload)]
-                payload = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(len(payload), "big")
-            header += key
-        self.sock.sendall(header + payload)
+        self.sock.sendall(encode_frame(opcode, payload, fin, rsv1, rsv2, rsv3, mask))
 
     def _read(self, n):
         while len(self.buffer) < n:

@@ -2,7 +2,6 @@
 and WebSockets opened as extended CONNECT streams whose frames it writes and reads byte by byte
 (masked or not, any opcode or reserved bit), as RawWebSocket does on HTTP/1.1."""
 
-import os
 import socket
 import ssl
 import struct
@@ -12,6 +11,8 @@ import h2.connection
 import h2.events
 import h2.settings
 import hyperframe.frame
+
+from conftest import encode_frame
 
 
 class StreamReset(Exception):
@@ -130,19 +131,7 @@ class H2Client:
         return stream_id, int(state["headers"][":status"]), state["headers"]
 
     def send_frame(self, stream_id, opcode, payload=b"", fin=True, rsv1=False, mask=True, end_stream=False):
-        b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
-        length = len(payload)
-        if length < 126:
-            header = struct.pack("!BB", b0, (0x80 if mask else 0) | length)
-        elif length < 65536:
-            header = struct.pack("!BBH", b0, (0x80 if mask else 0) | 126, length)
-        else:
-            header = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, length)
-        if mask:
-            key = os.urandom(4)
-            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-            header += key
-        self.send_bytes(stream_id, header + payload, end_stream=end_stream)
+        self.send_bytes(stream_id, encode_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=mask), end_stream=end_stream)
 
     def send_bytes(self, stream_id, data, end_stream=False):
         """Writes `data` on the stream within the flow-control windows (reading while they are shut)."""

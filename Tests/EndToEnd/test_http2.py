@@ -82,6 +82,7 @@ def test_only_the_listener_that_enables_it_offers_h2_and_extended_connect(gatewa
     try:
         assert h2c.negotiated == "h2"
         assert h2c.connect_protocol_enabled
+        assert h2c.conn.remote_settings.max_concurrent_streams == 100
         # Plain requests on h2: health, a static file, a refusal.
         status, headers, body = h2c.request("/livez")
         assert (status, body) == (200, b"ok\n")
@@ -99,6 +100,11 @@ def test_only_the_listener_that_enables_it_offers_h2_and_extended_connect(gatewa
         assert status == 426
     finally:
         h2c.close()
+    # A client that never completes its TLS handshake is closed after http.header_timeout (2 s).
+    silent = socket.create_connection(gw.address("main"), timeout=10)
+    started = time.time()
+    assert silent.recv(1) == b"" and 1.5 < time.time() - started < 8
+    silent.close()
     # The other listener: ALPN picks http/1.1 even for a client that prefers h2.
     classic = client(gw, "classic", alpn=("h2", "http/1.1"))
     try:

@@ -84,7 +84,10 @@ final class HTTP2StreamCodecTests: XCTestCase {
         XCTAssertNil(try channel.readInbound(as: HTTPServerRequestPart.self))
 
         let context = try channel.pipeline.syncOperations.context(handler: codec)
-        try codec.beginTunnel(context: context)
+        let tunnel = try codec.beginTunnel(context: context)
+        // Held until the session is above the tunnel.
+        XCTAssertNil(try channel.readInbound(as: ByteBuffer.self))
+        tunnel.open(context: try channel.pipeline.syncOperations.context(handler: tunnel))
         XCTAssertEqual(try channel.readInbound(as: ByteBuffer.self), ByteBuffer(string: "early"))
         try channel.writeInbound(data("frame bytes"))
         XCTAssertEqual(try channel.readInbound(as: ByteBuffer.self), ByteBuffer(string: "frame bytes"))
@@ -102,6 +105,21 @@ final class HTTP2StreamCodecTests: XCTestCase {
             return XCTFail("no END_STREAM")
         }
         XCTAssertTrue(last.endStream)
+    }
+
+    /// More than one flow-control window sent before the answer refuses the stream.
+    func testEarlyTunnelBytesAreBounded() throws {
+        let channel = EmbeddedChannel(handler: HTTP2StreamCodec())
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(
+            headers([(":method", "CONNECT"), (":protocol", "websocket"), (":path", "/echo"), (":scheme", "https")])
+        )
+        _ = try channel.readInbound(as: HTTPServerRequestPart.self)
+        _ = try channel.readInbound(as: HTTPServerRequestPart.self)
+        try channel.writeInbound(data(String(repeating: "x", count: HTTP2StreamCodec.earlyTunnelBytes)))
+        XCTAssertTrue(channel.isActive)
+        try channel.writeInbound(data("y"))
+        XCTAssertFalse(channel.isActive)
     }
 
     func testAClassicConnectIsAnsweredNotImplemented() throws {
