@@ -69,6 +69,10 @@ public enum ChatWorker {
                 if code != 1006 {
                     worker.publish(.init(text: json(["type": "leave", "name": member.name])), to: member.room)
                 }
+            case .suspended(let id):
+                // The member stays in the room (the subscription is the connection's, kept by
+                // the gateway); it comes back as a resumed open with the same query.
+                members[id] = nil
             }
         }
     }

@@ -11,7 +11,7 @@ public enum EchoWorker {
                 if connection.verdictRequired { worker.accept(connection.id) }
             case .message(let id, let message):
                 worker.send(message, to: id)
-            case .closed:
+            case .closed, .suspended:
                 break
             }
         }

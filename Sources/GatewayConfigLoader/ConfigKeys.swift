@@ -888,6 +888,53 @@ public enum ConfigKeys {
             .newConnections,
             "On shutdown, supervised workers get SIGTERM, then SIGKILL after this long."
         ) { duration($0.stopTimeout) },
+        .key(
+            "min_instances",
+            .integer(0...64),
+            .unset("`instances`"),
+            .newConnections,
+            "Supervised instances kept running however idle. Below `instances` the route **hibernates**: the others start when a connection needs a worker and none runs (at 0, the first message that needs one starts one), and stop after `idle_stop` without traffic while their clients stay connected (docs/worker-protocol.md, Hibernation)."
+        ) { $0.minInstances.map { .bare("\($0)") } },
+        .key(
+            "idle_stop",
+            .duration(positive: true),
+            .value("5m"),
+            .newConnections,
+            "With `min_instances` below `instances`: an instance beyond the minimum that exchanged no frame with the gateway for this long is stopped; its connections are suspended (the worker answers `release`), keep their attachment, and stay connected."
+        ) { duration($0.idleStop) },
+        .key(
+            "attachment_bytes",
+            .bytes(0...32768),
+            .value("2KiB"),
+            .newConnections,
+            "Largest attachment a worker may set on a connection (`attach`; handed back in `:attachment` of the next `open`). A larger one breaks the protocol: the link ends."
+        ) { .bare("\($0.attachmentBytes)") },
+        .key(
+            "wake_queue_bytes",
+            .bytes(1...16_777_216),
+            .value("64KiB"),
+            .newConnections,
+            "Message bytes read from a client while no instance holds its connection (one is starting, or the connection is hibernated); beyond them the client's reads pause until an instance takes it. One message is always taken."
+        ) { .bare("\($0.wakeQueueBytes)") },
+        .section("auto_response", autoResponse) { $0 },
+    ])
+
+    /// `routes.<name>.worker.auto_response`: messages the gateway answers without the worker.
+    static let autoResponse = ConfigSection<WorkerSettings>([
+        .key(
+            "requests",
+            .list,
+            .list([]),
+            .newConnections,
+            "Text messages the gateway answers itself, without waking (or asking) a worker: a message exactly equal to the n-th request gets the n-th of `responses` as a text message. Pings are answered by the gateway on every route anyway; this is for application-level heartbeats such as `{\"type\":\"ping\"}`."
+        ) { .list($0.autoResponses.map(\.request)) },
+        .key(
+            "responses",
+            .list,
+            .list([]),
+            .newConnections,
+            "The answers, one per request, in the same order."
+        ) { .list($0.autoResponses.map(\.response)) },
     ])
 
     private static func duration(_ amount: TimeAmount) -> PrintedValue { .bare(ValueParsing.format(amount)) }

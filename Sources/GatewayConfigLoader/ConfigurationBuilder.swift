@@ -840,8 +840,50 @@ struct ConfigurationBuilder {
             forwardHeaders: listOrDefault(base + ["forward_headers"]).map { $0.lowercased() },
             allowedUIDs: uids,
             socketDirectory: string(base + ["socket_dir"]) ?? "",
-            stopTimeout: try duration(base + ["stop_timeout"])
+            stopTimeout: try duration(base + ["stop_timeout"]),
+            minInstances: try minInstances(base, source: source),
+            idleStop: try duration(base + ["idle_stop"]),
+            attachmentBytes: try bytes(base + ["attachment_bytes"]),
+            wakeQueueBytes: try bytes(base + ["wake_queue_bytes"]),
+            autoResponses: try autoResponses(base + ["auto_response"])
         )
+    }
+
+    /// `min_instances`: only a supervised pool can stop and start its instances.
+    private func minInstances(_ base: [String], source: WorkerSettings.Source) throws(ConfigurationError) -> Int? {
+        guard string(base + ["min_instances"]) != nil else { return nil }
+        guard case .supervised(_, _, _, let instances) = source else {
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["min_instances"]),
+                "only a supervised worker (command) can stop and start instances"
+            )
+        }
+        let value = try integer(base + ["min_instances"])
+        guard value <= instances else {
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["min_instances"]),
+                "\(value) is more than instances (\(instances))"
+            )
+        }
+        return value
+    }
+
+    private func autoResponses(_ base: [String]) throws(ConfigurationError) -> [WorkerSettings.AutoResponse] {
+        let requests = list(base + ["requests"]) ?? []
+        let responses = list(base + ["responses"]) ?? []
+        guard requests.count == responses.count else {
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["responses"]),
+                "\(responses.count) responses for \(requests.count) requests: give one per request"
+            )
+        }
+        guard Set(requests).count == requests.count else {
+            throw ConfigurationError(.invalidValue, key: dotted(base + ["requests"]), "a request is listed twice")
+        }
+        return zip(requests, responses).map { .init(request: $0, response: $1) }
     }
 
     // MARK: Typed reads

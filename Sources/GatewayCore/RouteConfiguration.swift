@@ -244,6 +244,43 @@ public struct WorkerSettings: Sendable, Equatable {
     public var socketDirectory: String
     /// On shutdown, SIGTERM, then SIGKILL after this long.
     public var stopTimeout: TimeAmount
+    /// Supervised instances kept running however idle; nil: all of them (no hibernation).
+    /// Below `instances`, the others run only while there is work (docs/worker-protocol.md,
+    /// Hibernation).
+    public var minInstances: Int?
+    /// An instance above `minInstances` that has exchanged nothing with the gateway for this
+    /// long is stopped; its connections stay, hibernated.
+    public var idleStop: TimeAmount
+    /// Largest attachment a worker may set on a connection (kept by the gateway across
+    /// hibernation and moves).
+    public var attachmentBytes: Int
+    /// Message bytes read from a client while no instance holds its connection (waking one):
+    /// beyond them reads pause until an instance takes the connection.
+    public var wakeQueueBytes: Int
+    /// Text messages the gateway answers itself, without a worker (even a sleeping one).
+    public var autoResponses: [AutoResponse]
+
+    /// A text message answered by the gateway: a message exactly equal to `request` gets
+    /// `response`.
+    public struct AutoResponse: Sendable, Equatable {
+        public var request: String
+        public var response: String
+        public init(request: String, response: String) {
+            self.request = request
+            self.response = response
+        }
+    }
+
+    /// Supervised instances, or 1 for an external worker.
+    public var instanceCount: Int {
+        if case .supervised(_, _, _, let instances) = source { instances } else { 1 }
+    }
+
+    /// Instances that always run: every one unless `min_instances` says fewer.
+    public var alwaysRunning: Int { min(minInstances ?? instanceCount, instanceCount) }
+
+    /// Whether instances may stop while connections stay (min_instances below instances).
+    public var hibernates: Bool { alwaysRunning < instanceCount }
 
     public init(
         source: Source,
@@ -253,8 +290,18 @@ public struct WorkerSettings: Sendable, Equatable {
         forwardHeaders: [String] = ["origin", "cookie", "authorization", "user-agent"],
         allowedUIDs: [Int] = [],
         socketDirectory: String = "",
-        stopTimeout: TimeAmount = .seconds(10)
+        stopTimeout: TimeAmount = .seconds(10),
+        minInstances: Int? = nil,
+        idleStop: TimeAmount = .minutes(5),
+        attachmentBytes: Int = 2048,
+        wakeQueueBytes: Int = 65536,
+        autoResponses: [AutoResponse] = []
     ) {
+        self.minInstances = minInstances
+        self.idleStop = idleStop
+        self.attachmentBytes = attachmentBytes
+        self.wakeQueueBytes = wakeQueueBytes
+        self.autoResponses = autoResponses
         self.source = source
         self.authorize = authorize
         self.authorizeTimeout = authorizeTimeout

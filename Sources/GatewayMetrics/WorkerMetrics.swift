@@ -9,6 +9,9 @@ public struct WorkerMetrics: Sendable {
     /// The route's `wssgate_send_queue_dropped_messages_total` (the same series its sessions
     /// count in: the registry keeps one per label and dimensions).
     private let droppedMessages: Counter
+    private let wakes: Counter
+    private let idleStops: Counter
+    private let autoResponses: Counter
 
     public init(route: String) {
         let dimensions = [("route", route)]
@@ -17,6 +20,9 @@ public struct WorkerMetrics: Sendable {
         linkErrors = Counter(label: "wssgate_worker_link_errors_total", dimensions: dimensions)
         lostMessages = Counter(label: "wssgate_worker_messages_lost_total", dimensions: dimensions)
         droppedMessages = Counter(label: "wssgate_send_queue_dropped_messages_total", dimensions: dimensions)
+        wakes = Counter(label: "wssgate_worker_wakes_total", dimensions: dimensions)
+        idleStops = Counter(label: "wssgate_worker_idle_stops_total", dimensions: dimensions)
+        autoResponses = Counter(label: "wssgate_worker_auto_responses_total", dimensions: dimensions)
     }
 
     /// An instance finished its hello and takes connections.
@@ -31,4 +37,10 @@ public struct WorkerMetrics: Sendable {
     public func lost(_ messages: Int) { lostMessages.increment(by: messages) }
     /// A message for a client found no room among those kept before its upgrade completed.
     public func droppedBeforeOpen() { droppedMessages.increment() }
+    /// A hibernated route started an instance because a connection needed one.
+    public func woke() { wakes.increment() }
+    /// An instance beyond `min_instances` was stopped for idleness.
+    public func idleStopped() { idleStops.increment() }
+    /// A message was answered by the route's auto-responses.
+    public func autoResponded() { autoResponses.increment() }
 }

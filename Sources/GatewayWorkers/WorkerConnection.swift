@@ -36,11 +36,23 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
     private let inner: NIOLoopBoundBox<Inner>
 
     /// Made on `eventLoop` (the route's `prepare`).
-    init(id: UInt64, eventLoop: any EventLoop, fields: [(String, String)], verdictRequired: Bool, pool: WorkerPool) {
+    init(
+        id: UInt64,
+        eventLoop: any EventLoop,
+        fields: [(String, String)],
+        verdictRequired: Bool,
+        wakeQueueBytes: Int,
+        pool: WorkerPool
+    ) {
         self.id = id
         self.eventLoop = eventLoop
         self.pool = pool
-        let state = WorkerConnectionState(connection: id, fields: fields, verdictRequired: verdictRequired)
+        let state = WorkerConnectionState(
+            connection: id,
+            fields: fields,
+            verdictRequired: verdictRequired,
+            wakeQueueBytes: wakeQueueBytes
+        )
         self.inner = .makeBoxSendingValue(Inner(state: state), eventLoop: eventLoop)
     }
 
@@ -62,12 +74,21 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
     }
 
     func session(_ session: WebSocketSessionHandler, didReceive message: WebSocketMessage) {
+        if let responder = pool.autoResponder, let response = responder.response(to: message) {
+            // Answered here, awake or asleep: no worker sees it.
+            if !session.sendUnlessFull(response) { pool.countOverflow() }
+            pool.countAutoResponse()
+            return
+        }
         switch inner.value.state.received(message) {
         case .forward(let link, let pauseAfter):
             link.write(.message(connection: id, kind: .init(message.kind), payload: message.data))
             if pauseAfter { session.pauseReading() }
-        case .hold:
-            session.pauseReading()
+        case .hold(let pause):
+            if pause { session.pauseReading() }
+        case .wake(let pause):
+            if pause { session.pauseReading() }
+            pool.attach(self, wake: true)
         case .refuse(let reason):
             session.close(code: WebSocketErrorCode.messageTooLarge, reason: reason)
         case .ignore:
@@ -96,8 +117,31 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
     }
 
     /// Its link is gone; the pool looks for another instance.
-    func orphan(from link: WorkerLink, resumeTimeout: TimeAmount) {
-        onLoop { $0.perform($0.inner.value.state.orphaned(from: link, resumeTimeout: resumeTimeout)) }
+    func orphan(from link: WorkerLink) {
+        onLoop { $0.perform($0.inner.value.state.orphaned(from: link)) }
+    }
+
+    /// The route hibernates and nothing needs a worker: the connection stays without one.
+    func hibernate() {
+        onLoop { $0.perform($0.inner.value.state.hibernated()) }
+    }
+
+    /// Its instance is stopping or being replaced: the connection leaves `link`.
+    func suspend(from link: WorkerLink) {
+        onLoop { connection in
+            guard connection.inner.value.state.link === link else { return }
+            connection.perform(connection.inner.value.state.suspend())
+        }
+    }
+
+    /// The worker's `release`.
+    func releaseArrived(from link: WorkerLink) {
+        onLoop { $0.perform($0.inner.value.state.releaseArrived(from: link)) }
+    }
+
+    /// The worker's `attach`.
+    func setAttachment(_ bytes: [UInt8], from link: WorkerLink) {
+        onLoop { $0.inner.value.state.attachmentSet(bytes, from: link) }
     }
 
     /// The link the pool chose was gone by the time the `open` reached it.
@@ -244,8 +288,13 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
             inner.value.instanceTimer = nil
         case .countLost(let messages):
             pool.countLost(messages, connection: id)
-        case .requestInstance:
-            pool.attach(self)
+        case .requestInstance(let wake):
+            pool.attach(self, wake: wake)
+        case .sendSuspend(let link):
+            link.write(.suspend(connection: id))
+        case .released(let link):
+            link.release(id)
+            pool.released(self, from: link)
         case .detach:
             inner.value.session = nil
             pool.detach(self)

@@ -10,8 +10,11 @@ import WorkerProtocol
 /// with time under the test's control (`timerFired`).
 ///
 /// A connection is, at any time: waiting for a verdict or not (`worker.authorize`); attached to
-/// a link (an `open` was sent there) or not (no instance yet, or its instance died); closed or
-/// not. Credit is the window the attached instance granted, less what was sent and not yet
+/// a link (an `open` was sent there), being suspended from it (its instance stops for idleness
+/// or a deploy moves it: the worker must `release` it first), or not attached (no instance
+/// yet, its instance died, or hibernated: nothing needs a worker); closed or not. Messages read
+/// while it is not attached wait in `pending`, up to `wakeQueueBytes` before reads pause; the
+/// first one asks the pool for an instance (`ReceiveAction.wake`). Credit is the window the attached instance granted, less what was sent and not yet
 /// returned; a message goes to the worker only when all of it fits, so the worker never holds
 /// more than one window (finding 2 of the issue that introduced this type).
 struct WorkerConnectionState {
@@ -38,8 +41,15 @@ struct WorkerConnectionState {
         case cancelTimer(Timer)
         /// Messages the dead instance had not returned credit for: counted as lost.
         case countLost(Int)
-        /// Asks the pool for an instance (the first attach).
-        case requestInstance
+        /// Asks the pool for an instance; `wake`: something needs a worker now (a message, a
+        /// verdict), so a hibernated route starts one, rather than leaving the connection
+        /// unattached.
+        case requestInstance(wake: Bool)
+        /// Tells the worker (version 2) that the connection leaves its instance.
+        case sendSuspend(WorkerLink)
+        /// The instance let the connection go: the link forgets it without a `closed`, and the
+        /// pool unpins it.
+        case released(WorkerLink)
         /// The connection is finished: the pool forgets it.
         case detach
         /// Messages for the client that came before its session opened, now handed to it.
@@ -60,8 +70,10 @@ struct WorkerConnectionState {
     /// What to do with a message read from the client (the per-message path: no array).
     enum ReceiveAction {
         case forward(WorkerLink, pauseAfter: Bool)
-        /// Keep it; reads pause until credit or an instance comes.
-        case hold
+        /// Keep it; with `pause`, reads pause until credit or an instance comes.
+        case hold(pause: Bool)
+        /// Keep it, and ask the pool for an instance: nothing holds the connection.
+        case wake(pause: Bool)
         /// The attached worker cannot take a message this big: the client is closed with 1009.
         case refuse(reason: String)
         case ignore
@@ -76,6 +88,17 @@ struct WorkerConnectionState {
     /// Messages read while there was no link or no credit for them, in order.
     /// (An array: empty, as it nearly always is, it costs no allocation per connection.)
     private(set) var pending: [WebSocketMessage] = []
+    private var pendingBytes = 0
+    /// Bytes `pending` may hold while no instance holds the connection.
+    let wakeQueueBytes: Int
+    /// An instance was asked for (`wake`) and has not come yet.
+    private(set) var seeking = false
+    /// The instance timer runs.
+    private(set) var awaitingInstance = false
+    /// A `suspend` went to the link's worker; nothing more is forwarded to it.
+    private(set) var suspending = false
+    /// Set by the worker (`attach`), handed back in the next `open`.
+    private(set) var attachment: [UInt8] = []
     /// Messages for the client that came before its session opened, in order, and their bytes.
     /// With `worker.authorize` the worker subscribes and publishes right after its `accept`,
     /// and its hub commands travel over another link (on another event loop) than the
@@ -89,10 +112,11 @@ struct WorkerConnectionState {
     let connection: UInt64
     let fields: [(String, String)]
 
-    init(connection: UInt64, fields: [(String, String)], verdictRequired: Bool) {
+    init(connection: UInt64, fields: [(String, String)], verdictRequired: Bool, wakeQueueBytes: Int = 65536) {
         self.connection = connection
         self.fields = fields
         self.verdictPending = verdictRequired
+        self.wakeQueueBytes = wakeQueueBytes
     }
 
     /// What a message costs in credit: its payload bytes, and an empty one counts as one.
@@ -126,8 +150,7 @@ struct WorkerConnectionState {
             earlyBytes = 0
         }
         guard link == nil else { return actions }
-        actions.append(.pauseReading)
-        if !everOpened { actions.append(.requestInstance) }
+        if !everOpened { actions.append(.requestInstance(wake: !pending.isEmpty)) }
         return actions
     }
 
@@ -145,17 +168,27 @@ struct WorkerConnectionState {
 
     mutating func received(_ message: WebSocketMessage) -> ReceiveAction {
         guard !isClosed else { return .ignore }
-        if let link, pending.isEmpty {
-            if let reason = Self.refusal(of: message, by: link) { return .refuse(reason: reason) }
-            let cost = Self.cost(of: message)
-            if cost <= credit {
-                credit -= cost
-                unacknowledged += 1
-                return .forward(link, pauseAfter: credit == 0)
+        let cost = Self.cost(of: message)
+        if let link, !suspending {
+            if pending.isEmpty {
+                if let reason = Self.refusal(of: message, by: link) { return .refuse(reason: reason) }
+                if cost <= credit {
+                    credit -= cost
+                    unacknowledged += 1
+                    return .forward(link, pauseAfter: credit == 0)
+                }
             }
+            // Out of credit: the worker's own window bounds what waits.
+            pending.append(message)
+            pendingBytes += cost
+            return .hold(pause: true)
         }
         pending.append(message)
-        return .hold
+        pendingBytes += cost
+        let pause = pendingBytes >= wakeQueueBytes
+        guard link == nil, !seeking, !awaitingInstance else { return .hold(pause: pause) }
+        seeking = true
+        return .wake(pause: pause)
     }
 
     /// The pool pinned the connection to `link`.
@@ -165,7 +198,8 @@ struct WorkerConnectionState {
             connection: connection,
             resumed: everOpened && !verdictPending,
             verdictRequired: verdictPending,
-            fields: fields
+            fields: fields,
+            attachment: link.version >= 2 && !attachment.isEmpty ? ByteBuffer(bytes: attachment) : nil
         )
         if WorkerFrameCodec.length(of: open) > link.maxFrameBytes {
             // The worker could not read it: as if no instance would take the connection.
@@ -179,29 +213,79 @@ struct WorkerConnectionState {
         credit = link.initialCredit
         unacknowledged = 0
         everOpened = true
+        seeking = false
+        awaitingInstance = false
+        suspending = false
         var actions: [Action] = [.cancelTimer(.instance), .sendOpen(link, open)]
         flush(into: &actions)
         return actions
     }
 
-    /// No instance is live: one must come within `timeout`.
+    /// No instance is live: one must come within `timeout` (a timer already running is kept:
+    /// asking again does not buy more time).
     mutating func noInstance(timeout: TimeAmount) -> [Action] {
-        guard !isClosed, link == nil else { return [] }
+        guard !isClosed, link == nil, !awaitingInstance else { return [] }
+        awaitingInstance = true
         return [.startTimer(.instance, timeout)]
+    }
+
+    /// The route hibernates and nothing needs a worker: the connection stays without one, its
+    /// reads on (pings, auto-responses, and the message that will wake an instance).
+    mutating func hibernated() -> [Action] {
+        guard !isClosed, link == nil else { return [] }
+        seeking = false
+        // Messages came meanwhile (the pool answered a request made before them): they need
+        // a worker.
+        guard pending.isEmpty else {
+            seeking = true
+            return [.requestInstance(wake: true)]
+        }
+        return []
     }
 
     /// Its link is gone (the instance died, or broke the protocol). The client stays; what the
     /// worker had not returned credit for is counted as lost (at most once).
-    mutating func orphaned(from link: WorkerLink, resumeTimeout: TimeAmount) -> [Action] {
+    mutating func orphaned(from link: WorkerLink) -> [Action] {
         guard !isClosed, self.link === link else { return [] }
         let lost = unacknowledged
         unacknowledged = 0
         self.link = nil
         credit = 0
-        var actions: [Action] = [.pauseReading, .startTimer(.instance, resumeTimeout)]
+        suspending = false
+        var actions: [Action] = []
         if lost > 0 { actions.append(.countLost(lost)) }
-        actions.append(.requestInstance)
+        actions.append(.requestInstance(wake: !pending.isEmpty || verdictPending))
         return actions
+    }
+
+    /// Its instance is stopping (idle) or being replaced (a deploy): from now on messages wait
+    /// here, and the worker is asked to let the connection go — with `suspend` (version 2), or,
+    /// for a version 1 worker, once it has returned credit for every message it was sent.
+    mutating func suspend() -> [Action] {
+        guard !isClosed, let link, !suspending, !verdictPending else { return [] }
+        suspending = true
+        if link.version >= 2 { return [.sendSuspend(link)] }
+        return unacknowledged == 0 ? release(from: link) : []
+    }
+
+    /// The worker's `release`: every frame it sent about the connection came before it.
+    mutating func releaseArrived(from link: WorkerLink) -> [Action] {
+        guard !isClosed, self.link === link, suspending else { return [] }
+        return release(from: link)
+    }
+
+    /// The worker's `attach`.
+    mutating func attachmentSet(_ bytes: [UInt8], from link: WorkerLink) {
+        guard !isClosed, self.link === link else { return }
+        attachment = bytes
+    }
+
+    private mutating func release(from link: WorkerLink) -> [Action] {
+        self.link = nil
+        credit = 0
+        unacknowledged = 0
+        suspending = false
+        return [.released(link), .requestInstance(wake: !pending.isEmpty)]
     }
 
     /// A `credit` frame from `link`. Credit beyond the window is not kept: a worker that
@@ -210,6 +294,10 @@ struct WorkerConnectionState {
         guard !isClosed, self.link === link else { return [] }
         credit = min(credit + Int(bytes), link.initialCredit)
         unacknowledged = max(0, unacknowledged - Int(messages))
+        if suspending {
+            // A version 1 worker has let go once it has consumed everything it was sent.
+            return link.version < 2 && unacknowledged == 0 ? release(from: link) : []
+        }
         // The usual case, once per round trip: nothing waits. A shared array, not a new one.
         if pending.isEmpty { return credit > 0 ? Self.resume : [] }
         var actions: [Action] = []
@@ -241,7 +329,8 @@ struct WorkerConnectionState {
                 reason: "the worker did not answer in time"
             )
         case .instance:
-            guard link == nil else { return [] }
+            guard link == nil, awaitingInstance else { return [] }
+            awaitingInstance = false
             return fail(status: 503, code: WebSocketErrorCode.tryAgainLater, reason: "no worker instance is available")
         }
     }
@@ -259,6 +348,7 @@ struct WorkerConnectionState {
         guard !isClosed else { return [] }
         isClosed = true
         pending.removeAll()
+        pendingBytes = 0
         early.removeAll()
         earlyBytes = 0
         var actions: [Action] = [.cancelTimer(.verdict), .cancelTimer(.instance)]
@@ -283,11 +373,12 @@ struct WorkerConnectionState {
     /// Sends what waits, as far as credit goes; reads resume once nothing waits and credit is
     /// left.
     private mutating func flush(into actions: inout [Action]) {
-        guard let link else { return }
+        guard let link, !suspending else { return }
         var sent = 0
         for message in pending {
             if let reason = Self.refusal(of: message, by: link) {
                 pending.removeAll()
+                pendingBytes = 0
                 actions.append(.closeClient(code: WebSocketErrorCode.messageTooLarge, reason: reason))
                 return
             }
@@ -295,6 +386,7 @@ struct WorkerConnectionState {
             guard cost <= credit else { break }
             sent += 1
             credit -= cost
+            pendingBytes -= cost
             unacknowledged += 1
             actions.append(.forward(message, link))
         }

@@ -21,20 +21,34 @@ final class WorkerLink: Sendable {
     let initialCredit: Int
     /// Largest frame (its length field) the worker accepts.
     let maxFrameBytes: Int
+    /// The protocol version the worker chose: from 2 it takes `suspend` and sends `release`
+    /// and `attach`.
+    let version: UInt16
     private let writer: WorkerFrameWriter
     /// The link's loop's part: the connections open on it, and whether it is gone.
     private struct Table {
         var connections: [UInt64: WorkerConnection] = [:]
         var lost = false
+        /// When a frame last came from the worker, or a connection was opened on it: what
+        /// `worker.idle_stop` measures.
+        var lastActivity = NIODeadline.now()
     }
     private let table: NIOLoopBoundBox<Table>
 
     var eventLoop: any EventLoop { channel.eventLoop }
 
     /// Made on the link's event loop (by its handler, once the hello is done).
-    init(id: UInt64, instance: Int, instanceName: String, channel: any Channel, initialCredit: Int, maxFrameBytes: Int)
-    {
+    init(
+        id: UInt64,
+        instance: Int,
+        instanceName: String,
+        channel: any Channel,
+        initialCredit: Int,
+        maxFrameBytes: Int,
+        version: UInt16 = 1
+    ) {
         self.id = id
+        self.version = version
         self.instance = instance
         self.instanceName = instanceName
         self.channel = channel
@@ -60,6 +74,7 @@ final class WorkerLink: Sendable {
         channel.eventLoop.runOnLoop {
             guard !self.table.value.lost else { return connection.linkWentAway(self) }
             self.table.value.connections[frame.connection] = connection
+            self.table.value.lastActivity = .now()
             self.writer.write(.open(frame))
         }
     }
@@ -72,9 +87,29 @@ final class WorkerLink: Sendable {
         }
     }
 
-    /// Takes the connection out of the table without a `closed`: the worker rejected it.
+    /// Takes the connection out of the table without a `closed`: the worker rejected it, or
+    /// released it.
     func forget(_ id: UInt64) {
         table.value.connections[id] = nil
+    }
+
+    /// `forget`, from any thread.
+    func release(_ id: UInt64) {
+        channel.eventLoop.runOnLoop { self.forget(id) }
+    }
+
+    /// A frame came from the worker (the link's loop only).
+    func touch() {
+        table.value.lastActivity = .now()
+    }
+
+    /// When the worker last sent a frame or was given a connection (the link's loop only).
+    var lastActivity: NIODeadline { table.value.lastActivity }
+
+    /// Asks every connection open on this link to leave it (the link's loop only): the
+    /// instance is stopping or being replaced.
+    func suspendAll() {
+        for connection in table.value.connections.values { connection.suspend(from: self) }
     }
 
     /// The connection `id` if it is open on this link (the link's loop only).

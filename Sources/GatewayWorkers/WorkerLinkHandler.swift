@@ -109,8 +109,11 @@ final class WorkerLinkHandler: ChannelInboundHandler {
             guard case .helloAck(let ack) = frame else {
                 throw WorkerProtocolError(.unexpectedFrame, "expected hello_ack, got \(frame.type)")
             }
-            guard ack.version == 1 else {
-                throw WorkerProtocolError(.badHello, "worker chose version \(ack.version); this gateway speaks 1")
+            guard (1...WorkerFrame.currentVersion).contains(ack.version) else {
+                throw WorkerProtocolError(
+                    .badHello,
+                    "worker chose version \(ack.version); this gateway speaks 1 to \(WorkerFrame.currentVersion)"
+                )
             }
             guard ack.initialCredit > 0, ack.maxFrameBytes >= 64 else {
                 throw WorkerProtocolError(.badHello, "worker offered no credit or a frame limit under 64 bytes")
@@ -122,19 +125,22 @@ final class WorkerLinkHandler: ChannelInboundHandler {
                 instanceName: instanceName,
                 channel: context.channel,
                 initialCredit: Int(ack.initialCredit),
-                maxFrameBytes: Int(ack.maxFrameBytes)
+                maxFrameBytes: Int(ack.maxFrameBytes),
+                version: ack.version
             )
             state = .ready(link)
             logger.debug(
                 "worker linked",
                 metadata: [
                     "instance": .string(instanceName), "worker": .string(ack.worker),
+                    "version": .stringConvertible(ack.version),
                     "credit": .stringConvertible(ack.initialCredit),
                     "frame_limit": .stringConvertible(ack.maxFrameBytes),
                 ]
             )
             pool.linkReady(link)
         case .ready(let link):
+            link.touch()
             try carryOut(frame, on: link)
         case .closed:
             break
@@ -214,7 +220,20 @@ final class WorkerLinkHandler: ChannelInboundHandler {
                     link.write(.recorded(request: request, status: .failed, position: .init(offset: 0, epoch: "")))
                 }
             }
-        case .hello, .helloAck, .open, .message, .closed, .subscribed, .recorded:
+        case .release(let id):
+            guard link.version >= 2 else { throw WorkerProtocolError(.unexpectedFrame, "release is version 2") }
+            link.connection(id)?.releaseArrived(from: link)
+        case .attach(let id, let data):
+            guard link.version >= 2 else { throw WorkerProtocolError(.unexpectedFrame, "attach is version 2") }
+            let limit = pool.attachmentLimit
+            guard data.readableBytes <= limit else {
+                throw WorkerProtocolError(
+                    .invalidValue,
+                    "attachment of \(data.readableBytes) bytes for connection \(id): the route takes at most \(limit)"
+                )
+            }
+            link.connection(id)?.setAttachment(Array(data.readableBytesView), from: link)
+        case .hello, .helloAck, .open, .message, .closed, .subscribed, .recorded, .suspend:
             throw WorkerProtocolError(.unexpectedFrame, "a worker does not send \(frame.type) frames")
         }
     }

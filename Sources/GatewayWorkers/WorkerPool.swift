@@ -34,6 +34,8 @@ public final class WorkerPool: RouteService, Service, Sendable {
         public var linkErrors = 0
         public var sendQueueOverflows = 0
         public var restarts = 0
+        /// Supervised instances wanted now (running, starting or restarting).
+        public var awakeInstances = 0
     }
 
     private struct State {
@@ -46,6 +48,11 @@ public final class WorkerPool: RouteService, Service, Sendable {
         var assignment: [UInt64: WorkerLink] = [:]
         var waiting: [UInt64: WorkerConnection] = [:]
         var statistics = Statistics()
+        /// Per instance: wanted now (a hibernating route runs only some), and since when.
+        var awake: [Bool]
+        var awakeSince: [NIODeadline]
+        /// Instances being put to sleep: their connections are leaving, none is given to them.
+        var sleeping: Set<Int> = []
         var shuttingDown = false
         /// Replaced by a reload: stops once its last connection is gone.
         var retiring = false
@@ -71,6 +78,10 @@ public final class WorkerPool: RouteService, Service, Sendable {
     private let maxFrameBytes: Int
     /// Connections on other gateways of a cluster, for a worker's send and close.
     let remote: (any RemoteConnections)?
+    /// The route's auto-responses, if it has any.
+    let autoResponder: AutoResponder?
+    /// Largest attachment a worker may set.
+    var attachmentLimit: Int { settings.attachmentBytes }
 
     public init(
         route: RouteConfiguration,
@@ -81,6 +92,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
         remote: (any RemoteConnections)? = nil
     ) throws {
         self.remote = remote
+        self.autoResponder = AutoResponder(settings.autoResponses)
         self.route = route
         self.settings = settings
         self.hub = hub
@@ -113,12 +125,20 @@ public final class WorkerPool: RouteService, Service, Sendable {
                         stopTimeout: settings.stopTimeout,
                         group: group,
                         logger: logger,
-                        metrics: metrics
+                        metrics: metrics,
+                        wanted: index < settings.alwaysRunning
                     )
                 )
             }
         }
-        state = NIOLockedValueBox(State(load: Array(repeating: 0, count: instances.count)))
+        let awake = (0..<instances.count).map { $0 < settings.alwaysRunning }
+        state = NIOLockedValueBox(
+            State(
+                load: Array(repeating: 0, count: instances.count),
+                awake: awake,
+                awakeSince: Array(repeating: .now(), count: instances.count)
+            )
+        )
     }
 
     public var statistics: Statistics {
@@ -128,6 +148,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
             statistics.connections = state.connections.count
             statistics.waitingConnections = state.waiting.count
             statistics.restarts = instances.reduce(0) { $0 + ($1.process?.restarts ?? 0) }
+            statistics.awakeInstances = state.awake.filter { $0 }.count
             return statistics
         }
     }
@@ -135,7 +156,14 @@ public final class WorkerPool: RouteService, Service, Sendable {
     /// How many instances the pool has (supervised, or the one external socket).
     public var instanceCount: Int { instances.count }
 
-    public var isReady: Bool { state.withLockedValue { !$0.links.isEmpty } }
+    /// Ready with a live link, or at once when the route may run no instance at all
+    /// (`min_instances: 0`): it takes connections asleep.
+    public var isReady: Bool { settings.alwaysRunning == 0 || state.withLockedValue { !$0.links.isEmpty } }
+
+    /// The processes of supervised instances running now, by instance name (admin API, tests).
+    public var runningProcesses: [(instance: String, pid: Int32)] {
+        instances.compactMap { instance in instance.process?.pid.map { (instance.name, $0) } }
+    }
 
     // MARK: Service
 
@@ -151,6 +179,9 @@ public final class WorkerPool: RouteService, Service, Sendable {
                 for loop in loops {
                     group.addTask { await self.keepLinked(index, on: loop) }
                 }
+            }
+            if settings.hibernates {
+                group.addTask { await self.watchIdleInstances() }
             }
             group.addTask {
                 // Until the gateway stops, or a reload retires the pool and its last
@@ -204,6 +235,12 @@ public final class WorkerPool: RouteService, Service, Sendable {
         let instance = instances[index]
         var backoff = Backoff()
         while !shuttingDown {
+            if let process = instance.process, !process.isWanted {
+                // Asleep: no link to try until it is woken (then at once, not after a backoff).
+                await process.untilWanted()
+                backoff.reset()
+                if shuttingDown { return }
+            }
             do {
                 let outcome = try await connect(index, on: loop)
                 if try await outcome.get() == .ended { backoff.reset() }
@@ -274,12 +311,13 @@ public final class WorkerPool: RouteService, Service, Sendable {
             eventLoop: eventLoop,
             fields: OpenFields.make(for: request, route: route.name, forwardHeaders: settings.forwardHeaders),
             verdictRequired: settings.authorize,
+            wakeQueueBytes: settings.wakeQueueBytes,
             pool: self
         )
         state.withLockedValue { $0.connections[connection.id] = connection }
         if settings.authorize {
             connection.awaitVerdict(timeout: settings.authorizeTimeout, completion: completion)
-            attach(connection)
+            attach(connection, wake: true)
         } else {
             completion(.accept(connection))
         }
@@ -287,35 +325,154 @@ public final class WorkerPool: RouteService, Service, Sendable {
 
     // MARK: Routing
 
+    /// Where `attach` put a connection.
+    private enum Placement {
+        case link(WorkerLink)
+        /// No instance takes it now and nothing needs one: it stays unattached (hibernated).
+        case asleep
+        /// It waits for an instance; `wake`: one was woken for it.
+        case waiting(wake: Int?)
+        case gone
+    }
+
     /// Pins a connection to the live instance with the fewest connections, on that instance's
     /// link on the connection's own loop (any of its links when it has none there yet), or
-    /// lets the connection wait for one.
-    func attach(_ connection: WorkerConnection) {
-        let link: WorkerLink? = state.withLockedValue { state in
-            guard state.connections[connection.id] != nil else { return nil }
+    /// lets the connection wait for one. On a hibernating route, a connection that needs no
+    /// worker now (`wake` false) stays without one, and one that does wakes an instance when
+    /// none is awake.
+    func attach(_ connection: WorkerConnection, wake: Bool) {
+        let hibernates = settings.hibernates
+        let placement: Placement = state.withLockedValue { state in
+            guard state.connections[connection.id] != nil else { return .gone }
             var best: (rank: (Int, Int), link: WorkerLink)?
-            for link in state.links.values {
+            for link in state.links.values where !state.sleeping.contains(link.instance) {
                 let rank = (state.load[link.instance], link.eventLoop === connection.eventLoop ? 0 : 1)
                 if best == nil || rank < best!.rank || (rank == best!.rank && link.id < best!.link.id) {
                     best = (rank, link)
                 }
             }
             guard let best else {
+                if hibernates && !wake {
+                    state.waiting[connection.id] = nil
+                    return .asleep
+                }
                 state.waiting[connection.id] = connection
-                return nil
+                return .waiting(wake: hibernates ? Self.instanceToWake(&state) : nil)
             }
             state.waiting[connection.id] = nil
             if let previous = state.assignment.updateValue(best.link, forKey: connection.id) {
                 state.load[previous.instance] -= 1
             }
             state.load[best.link.instance] += 1
-            return best.link
+            return .link(best.link)
         }
-        if let link {
+        switch placement {
+        case .link(let link):
             connection.attach(to: link)
-        } else {
+        case .asleep:
+            connection.hibernate()
+        case .waiting(let woken):
+            if let woken { started(woken) }
             connection.waitForInstance(timeout: settings.authorize ? settings.authorizeTimeout : settings.resumeTimeout)
+        case .gone:
+            break
         }
+    }
+
+    /// The instance to wake for a connection that needs one, marked awake; nil when one is
+    /// awake already (starting, restarting or linked: the connection waits for its link) or
+    /// every instance is awake (one being put to sleep wakes again once it is down).
+    private static func instanceToWake(_ state: inout State) -> Int? {
+        if state.awake.indices.contains(where: { state.awake[$0] && !state.sleeping.contains($0) }) { return nil }
+        guard let index = state.awake.firstIndex(of: false) else { return nil }
+        state.awake[index] = true
+        state.awakeSince[index] = .now()
+        return index
+    }
+
+    /// Starts an instance marked awake.
+    private func started(_ index: Int) {
+        metrics.woke()
+        logger.info("worker instance woken", metadata: ["instance": .string(instances[index].name)])
+        instances[index].process?.wake()
+    }
+
+    /// A connection's instance let it go (it is being put to sleep, or replaced).
+    func released(_ connection: WorkerConnection, from link: WorkerLink) {
+        state.withLockedValue { state in
+            guard state.assignment[connection.id] === link else { return }
+            state.assignment[connection.id] = nil
+            state.load[link.instance] -= 1
+        }
+    }
+
+    // MARK: Hibernation
+
+    /// Puts instances beyond `min_instances` to sleep once nothing has passed over their links
+    /// for `idle_stop`.
+    private func watchIdleInstances() async {
+        let quarter = settings.idleStop.nanoseconds / 4
+        let interval = TimeAmount.nanoseconds(min(max(quarter, 100_000_000), 1_000_000_000))
+        while !shuttingDown {
+            try? await Task.sleep(nanoseconds: UInt64(interval.nanoseconds))
+            if shuttingDown { return }
+            for index in await idleInstances() {
+                await putToSleep(index)
+            }
+        }
+    }
+
+    /// Awake instances idle for `idle_stop`, as many as may stop (the minimum keeps running).
+    private func idleInstances() async -> [Int] {
+        let (candidates, spare, links) = state.withLockedValue { state in
+            let awake = state.awake.indices.filter { state.awake[$0] && !state.sleeping.contains($0) }
+            return (awake, awake.count - settings.alwaysRunning, Array(state.links.values))
+        }
+        guard spare > 0 else { return [] }
+        let now = NIODeadline.now()
+        var idle: [Int] = []
+        for index in candidates where idle.count < spare {
+            var latest = state.withLockedValue { $0.awakeSince[index] }
+            for link in links where link.instance == index {
+                if let last = try? await link.eventLoop.submit({ link.lastActivity }).get() {
+                    latest = max(latest, last)
+                }
+            }
+            if now - latest >= settings.idleStop { idle.append(index) }
+        }
+        return idle
+    }
+
+    /// Stops an idle instance while its clients stay: every connection on it is suspended
+    /// (the worker releases it, with its attachment set), then its links close and the process
+    /// gets SIGTERM. Connections still not released after `stop_timeout` are treated as an
+    /// instance death (at most once). Connections that came to need a worker meanwhile wake an
+    /// instance again.
+    private func putToSleep(_ index: Int) async {
+        let instance = instances[index]
+        let (links, connections) = state.withLockedValue { state in
+            state.sleeping.insert(index)
+            return (state.links.values.filter { $0.instance == index }, state.load[index])
+        }
+        logger.info(
+            "worker instance idle; putting it to sleep",
+            metadata: ["instance": .string(instance.name), "connections": .stringConvertible(connections)]
+        )
+        for link in links { link.eventLoop.execute { link.suspendAll() } }
+        let deadline = NIODeadline.now() + settings.stopTimeout
+        while state.withLockedValue({ $0.load[index] > 0 }) && NIODeadline.now() < deadline && !shuttingDown {
+            try? await Task.sleep(nanoseconds: 10_000_000)
+        }
+        for link in links { try? await link.channel.close() }
+        await instance.process?.sleep()
+        let woken: Int? = state.withLockedValue { state in
+            state.awake[index] = false
+            state.sleeping.remove(index)
+            return state.waiting.isEmpty ? nil : Self.instanceToWake(&state)
+        }
+        metrics.idleStopped()
+        logger.info("worker instance asleep", metadata: ["instance": .string(instance.name)])
+        if let woken { started(woken) }
     }
 
     func detach(_ connection: WorkerConnection) {
@@ -348,7 +505,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
                 ]
             )
         }
-        for connection in waiting { attach(connection) }
+        for connection in waiting { attach(connection, wake: true) }
     }
 
     /// A link is gone (on its loop): its connections wait for another one.
@@ -368,9 +525,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
             "worker link lost",
             metadata: ["instance": .string(link.instanceName), "connections": .stringConvertible(orphans.count)]
         )
-        for connection in orphans {
-            connection.orphan(from: link, resumeTimeout: settings.resumeTimeout)
-        }
+        for connection in orphans { connection.orphan(from: link) }
     }
 
     /// `link` was gone before the connection's `open` reached it: like an orphan of it.
@@ -381,7 +536,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
                 state.load[link.instance] -= 1
             }
         }
-        connection.orphan(from: link, resumeTimeout: settings.resumeTimeout)
+        connection.orphan(from: link)
     }
 
     /// A connection of this pool, whichever link it is open on (hub commands only).
@@ -405,6 +560,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
         metrics.linkFailed()
     }
     func countOverflow() { state.withLockedValue { $0.statistics.sendQueueOverflows += 1 } }
+    func countAutoResponse() { metrics.autoResponded() }
     func countDroppedBeforeOpen() {
         countOverflow()
         metrics.droppedBeforeOpen()

@@ -14,6 +14,10 @@ import Foundation
 /// One supervised worker process: started with its socket path in `WSSGATE_WORKER_SOCKET`,
 /// its standard output and error forwarded to the gateway's log line by line, restarted with
 /// backoff when it exits, and stopped with SIGTERM (then SIGKILL after `stopTimeout`).
+///
+/// It runs while it is *wanted*: an instance of a hibernating route (`min_instances` below
+/// `instances`) is woken when a connection needs it and put to sleep when idle; a sleeping
+/// process is not restarted.
 public final class WorkerProcess: Sendable {
     public let name: String
     private let command: String
@@ -29,8 +33,11 @@ public final class WorkerProcess: Sendable {
         var running = false
         var stopping = false
         var restarts = 0
+        var wanted: Bool
+        /// Tasks waiting for the process to be wanted (its runner, the pool's link keepers).
+        var waiters: [CheckedContinuation<Void, Never>] = []
     }
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
     private let group: any EventLoopGroup
 
     init(
@@ -42,8 +49,10 @@ public final class WorkerProcess: Sendable {
         stopTimeout: TimeAmount,
         group: any EventLoopGroup,
         logger: Logger,
-        metrics: WorkerMetrics
+        metrics: WorkerMetrics,
+        wanted: Bool = true
     ) {
+        self.state = NIOLockedValueBox(State(wanted: wanted))
         self.metrics = metrics
         self.name = name
         self.command = command
@@ -59,13 +68,57 @@ public final class WorkerProcess: Sendable {
 
     var restarts: Int { state.withLockedValue { $0.restarts } }
 
-    /// Runs the process until `stop()`, restarting it whenever it exits.
+    /// Whether the process should run now (it may still be starting, or restarting).
+    var isWanted: Bool { state.withLockedValue { $0.wanted && !$0.stopping } }
+
+    /// The process's id while it runs.
+    var pid: Int32? { state.withLockedValue { $0.running ? $0.child?.pid : nil } }
+
+    /// Returns once the process is wanted, or stopping for good.
+    func untilWanted() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let now = state.withLockedValue { state -> Bool in
+                if state.wanted || state.stopping { return true }
+                state.waiters.append(waiter)
+                return false
+            }
+            if now { waiter.resume() }
+        }
+    }
+
+    /// Wants the process: it starts (a hibernating route's instance woken by work).
+    func wake() {
+        let waiters = state.withLockedValue { state in
+            state.wanted = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Stops the process without ending its supervision: it starts again on `wake()`.
+    func sleep() async {
+        let child = state.withLockedValue { state -> ChildProcess? in
+            state.wanted = false
+            return state.running ? state.child : nil
+        }
+        if let child { await terminate(child) }
+    }
+
+    /// Runs the process until `stop()`, restarting it whenever it exits while wanted.
     func run() async {
         var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(10))
         while !state.withLockedValue({ $0.stopping }) {
+            await untilWanted()
+            if state.withLockedValue({ $0.stopping }) { return }
             let started = NIODeadline.now()
             let status = await runOnce()
             if state.withLockedValue({ $0.stopping }) { return }
+            if !isWanted {
+                // Put to sleep on purpose: not a crash, and the next start is not a restart.
+                backoff.reset()
+                continue
+            }
             state.withLockedValue { $0.restarts += 1 }
             metrics.restarted()
             // A process that ran for a while was healthy: start over from the short delay.
@@ -103,11 +156,15 @@ public final class WorkerProcess: Sendable {
             logger.error("cannot start worker", metadata: ["command": .string(command), "error": .string("\(error)")])
             return "not started"
         }
-        state.withLockedValue {
-            $0.child = child
-            $0.running = true
+        let unwanted = state.withLockedValue { state -> Bool in
+            state.child = child
+            state.running = true
+            return !state.wanted || state.stopping
         }
         logger.info("worker started", metadata: ["pid": .stringConvertible(child.pid), "socket": .string(socketPath)])
+        // Put to sleep (or stopped) while it was being spawned: the sleeper found nothing to
+        // signal, so it is signalled here.
+        if unwanted { child.signal(SIGTERM) }
         forwardLines(from: child.stdout, stream: "stdout")
         forwardLines(from: child.stderr, stream: "stderr")
         let status = await ChildReaper.shared.waitForExit(child.pid)
@@ -117,11 +174,17 @@ public final class WorkerProcess: Sendable {
 
     /// SIGTERM, then SIGKILL if it is still there after the stop timeout.
     func stop() async {
-        let child = state.withLockedValue { state -> ChildProcess? in
+        let (child, waiters) = state.withLockedValue { state -> (ChildProcess?, [CheckedContinuation<Void, Never>]) in
             state.stopping = true
-            return state.running ? state.child : nil
+            defer { state.waiters = [] }
+            return (state.running ? state.child : nil, state.waiters)
         }
-        guard let child else { return }
+        for waiter in waiters { waiter.resume() }
+        if let child { await terminate(child) }
+    }
+
+    /// SIGTERM, then SIGKILL if the process is still there after the stop timeout.
+    private func terminate(_ child: ChildProcess) async {
         child.signal(SIGTERM)
         let deadline = NIODeadline.now() + stopTimeout
         while state.withLockedValue({ $0.running }) && NIODeadline.now() < deadline {

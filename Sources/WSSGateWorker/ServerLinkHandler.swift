@@ -14,6 +14,8 @@ final class ServerLinkHandler: ChannelInboundHandler {
         let channel: any Channel
         /// The hello's gateway name: every link from one gateway carries the same one.
         let gateway: NIOLockedValueBox<String?> = NIOLockedValueBox(nil)
+        /// The version agreed in the hello exchange (2 when the gateway speaks it).
+        let version = NIOLockedValueBox<UInt16>(1)
         private let creditWindow: Int
         /// Connection → (messages, bytes) consumed but not yet returned.
         private let due = NIOLockedValueBox<[UInt64: (UInt32, UInt32)]>([:])
@@ -109,15 +111,22 @@ final class ServerLinkHandler: ChannelInboundHandler {
 
     private func handle(_ frame: WorkerFrame, link: Link, context: ChannelHandlerContext) {
         if !helloDone {
-            guard case .hello(let hello) = frame, hello.minVersion <= 1, hello.maxVersion >= 1 else {
-                return fail(context: context, "expected a hello for version 1, got \(frame.type)")
+            guard case .hello(let hello) = frame, hello.minVersion <= WorkerFrame.currentVersion, hello.maxVersion >= 1
+            else {
+                return fail(
+                    context: context,
+                    "expected a hello for versions 1–\(WorkerFrame.currentVersion), got \(frame.type)"
+                )
             }
             helloDone = true
+            let version = min(hello.maxVersion, WorkerFrame.currentVersion)
             link.gateway.withLockedValue { $0 = hello.gateway }
+            link.version.withLockedValue { $0 = version }
             worker.linkStarted(link)
             link.writeAndFlush(
                 .helloAck(
                     .init(
+                        version: version,
                         maxFrameBytes: UInt32(worker.configuration.maxFrameBytes),
                         initialCredit: UInt32(worker.configuration.credit),
                         worker: worker.configuration.name
@@ -133,7 +142,8 @@ final class ServerLinkHandler: ChannelInboundHandler {
                     id: open.connection,
                     resumed: open.resumed,
                     verdictRequired: open.verdictRequired,
-                    fields: open.fields
+                    fields: open.fields,
+                    attachment: open.attachment.map { Array($0.readableBytesView) }
                 ),
                 on: link
             )
@@ -142,6 +152,8 @@ final class ServerLinkHandler: ChannelInboundHandler {
         case .closed(let connection, let code, let reason):
             link.forget(connection)
             worker.closed(connection, code: code == 0 || code == 1005 ? nil : code, reason: reason)
+        case .suspend(let connection):
+            worker.suspended(connection, on: link)
         case .subscribed(let answer):
             worker.history.subscribed(answer)
         case .recorded(let request, let status, let position):

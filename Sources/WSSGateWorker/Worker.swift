@@ -159,6 +159,16 @@ public final class Worker: Sendable {
         commandLink(of: connection)?.write(.close(connection: connection, code: code, reason: reason))
     }
 
+    /// Sets the connection's attachment: the gateway keeps it (up to the route's
+    /// `worker.attachment_bytes`; more breaks the protocol) and hands it back in
+    /// `Connection.attachment` when the connection is opened again after a hibernation, a move
+    /// or an instance's death — so what a worker needs to carry on can live with the
+    /// connection rather than in the process. Empty clears it. Needs protocol version 2.
+    public func attach(_ data: [UInt8], to connection: UInt64) {
+        guard let link = link(of: connection), link.version.withLockedValue({ $0 }) >= 2 else { return }
+        link.write(.attach(connection: connection, data: ByteBuffer(bytes: data)))
+    }
+
     /// Lets a connection that waits for a verdict (`Connection.verdictRequired`) upgrade.
     public func accept(_ connection: UInt64) {
         link(of: connection)?.write(.accept(connection: connection))
@@ -273,6 +283,24 @@ public final class Worker: Sendable {
         deliver(.message(connection, message), link: link)
     }
 
+    /// The gateway takes the connection away (its instance goes to sleep, or a deploy moves it):
+    /// the application sees `.suspended` after every earlier event of the connection, and the
+    /// gateway gets `release` once it has taken it.
+    func suspended(_ connection: UInt64, on link: ServerLinkHandler.Link) {
+        deliver(.suspended(connection), link: link)
+    }
+
+    /// After the application took `.suspended`: the connection is no longer this worker's.
+    func release(_ connection: UInt64, on link: ServerLinkHandler.Link?) {
+        let held = links.withLockedValue { links -> ServerLinkHandler.Link? in
+            guard let held = links[connection], held === link else { return nil }
+            links[connection] = nil
+            return held
+        }
+        held?.forget(connection)
+        held?.write(.release(connection: connection))
+    }
+
     func closed(_ connection: UInt64, code: UInt16?, reason: String) {
         links.withLockedValue { _ = $0.removeValue(forKey: connection) }
         deliver(.closed(connection, code: code, reason: reason), link: nil)
@@ -281,12 +309,14 @@ public final class Worker: Sendable {
     /// To the handler, on the link's loop (credit back when it returns), or into `events`.
     private func deliver(_ event: Event, link: ServerLinkHandler.Link?) {
         guard let handler else {
-            continuation.yield(Delivery(event: event, link: link))
+            continuation.yield(Delivery(event: event, link: link, worker: self))
             return
         }
         handler(event, self)
-        if case .message(let id, let message) = event {
-            link?.consumed(connection: id, bytes: message.data.readableBytes)
+        switch event {
+        case .message(let id, let message): link?.consumed(connection: id, bytes: message.data.readableBytes)
+        case .suspended(let id): release(id, on: link)
+        default: break
         }
     }
 
@@ -309,12 +339,20 @@ extension Worker {
         case message(UInt64, Message)
         /// `code` is nil when the client sent none.
         case closed(UInt64, code: UInt16?, reason: String)
+        /// The connection leaves this worker while its client stays connected: its instance is
+        /// put to sleep, or a deploy moves it. Nothing more comes for it here; it comes back
+        /// (here or to another instance) as a resumed `open` carrying its attachment. The
+        /// library tells the gateway once this event has been taken; commands sent for the
+        /// connection before that still reach the client, later ones are ignored.
+        case suspended(UInt64)
     }
 
     struct Delivery: Sendable {
         var event: Event
-        /// For messages: where to return credit once consumed.
+        /// For messages: where to return credit once consumed; for `suspended`, where to
+        /// release the connection.
         var link: ServerLinkHandler.Link?
+        var worker: Worker? = nil
     }
 
     /// The worker's events. Taking a message returns its credit to the gateway.
@@ -326,8 +364,13 @@ extension Worker {
             var base: AsyncStream<Delivery>.AsyncIterator
             public mutating func next() async -> Event? {
                 guard let delivery = await base.next() else { return nil }
-                if case .message(let id, let message) = delivery.event {
+                switch delivery.event {
+                case .message(let id, let message):
                     delivery.link?.consumed(connection: id, bytes: message.data.readableBytes)
+                case .suspended(let id):
+                    delivery.worker?.release(id, on: delivery.link)
+                default:
+                    break
                 }
                 return delivery.event
             }
@@ -346,6 +389,9 @@ extension Worker {
         /// The gateway waits for `accept` or `reject` before upgrading.
         public var verdictRequired: Bool
         public var fields: [(String, String)]
+        /// What the worker attached to the connection (`attach`) before it left an instance:
+        /// handed back when it is opened again (protocol version 2).
+        public var attachment: [UInt8]?
 
         public func field(_ name: String) -> String? { fields.first { $0.0 == name }?.1 }
         public var path: String { field(OpenField.path) ?? "/" }

@@ -13,6 +13,9 @@ public enum WorkerFrame: Sendable, Equatable {
     case closed(connection: UInt64, code: UInt16, reason: String)
     case subscribed(Subscribed)
     case recorded(request: UInt32, status: RecordStatus, position: Position)
+    /// Version 2: the connection leaves this instance while its client stays connected (the
+    /// instance stops for idleness, or a deploy moves it); the worker answers `release`.
+    case suspend(connection: UInt64)
     // Worker → gateway
     case helloAck(HelloAck)
     case accept(connection: UInt64)
@@ -25,6 +28,14 @@ public enum WorkerFrame: Sendable, Equatable {
     case credit(connection: UInt64, messages: UInt32, bytes: UInt32)
     case resume(connection: UInt64, since: Position, topic: String)
     case record(request: UInt32, topic: String, kind: MessageKind, payload: ByteBuffer)
+    /// Version 2: the worker is done with a suspended connection (its last frame about it).
+    case release(connection: UInt64)
+    /// Version 2: the blob the gateway keeps for the connection and hands back in the `open`
+    /// of the next instance that takes it (`:attachment`); empty clears it.
+    case attach(connection: UInt64, data: ByteBuffer)
+
+    /// The newest protocol version this package speaks.
+    public static let currentVersion: UInt16 = 2
 
     /// A topic stream's position (docs/hub-protocol.md, Resume): offset 0 and an empty epoch
     /// stand for none.
@@ -88,7 +99,12 @@ public enum WorkerFrame: Sendable, Equatable {
         /// Largest frame (length field) the gateway accepts.
         public var maxFrameBytes: UInt32
         public var gateway: String
-        public init(minVersion: UInt16 = 1, maxVersion: UInt16 = 1, maxFrameBytes: UInt32, gateway: String) {
+        public init(
+            minVersion: UInt16 = 1,
+            maxVersion: UInt16 = WorkerFrame.currentVersion,
+            maxFrameBytes: UInt32,
+            gateway: String
+        ) {
             self.minVersion = minVersion
             self.maxVersion = maxVersion
             self.maxFrameBytes = maxFrameBytes
@@ -123,17 +139,22 @@ public enum WorkerFrame: Sendable, Equatable {
         /// The connection's own fields (`OpenField`, names starting with `:`) and selected
         /// request headers by lower-case name, in order.
         public var fields: [(String, String)]
+        /// Version 2: the attachment a worker set (`attach`), handed to the instance that takes
+        /// the connection next (flag bit 2; the bytes after the fields).
+        public var attachment: ByteBuffer?
 
         public init(
             connection: UInt64,
             resumed: Bool = false,
             verdictRequired: Bool = false,
-            fields: [(String, String)]
+            fields: [(String, String)],
+            attachment: ByteBuffer? = nil
         ) {
             self.connection = connection
             self.resumed = resumed
             self.verdictRequired = verdictRequired
             self.fields = fields
+            self.attachment = attachment
         }
 
         public subscript(field: String) -> String? {
@@ -143,6 +164,7 @@ public enum WorkerFrame: Sendable, Equatable {
         public static func == (a: Open, b: Open) -> Bool {
             a.connection == b.connection && a.resumed == b.resumed && a.verdictRequired == b.verdictRequired
                 && a.fields.elementsEqual(b.fields, by: { $0.0 == $1.0 && $0.1 == $1.1 })
+                && a.attachment == b.attachment
         }
     }
 
@@ -154,6 +176,7 @@ public enum WorkerFrame: Sendable, Equatable {
         case closed = 0x12
         case subscribed = 0x13
         case recorded = 0x14
+        case suspend = 0x15
         case accept = 0x20
         case reject = 0x21
         case send = 0x22
@@ -164,6 +187,8 @@ public enum WorkerFrame: Sendable, Equatable {
         case credit = 0x27
         case resume = 0x28
         case record = 0x29
+        case release = 0x2A
+        case attach = 0x2B
     }
 
     public var type: FrameType {
@@ -185,6 +210,9 @@ public enum WorkerFrame: Sendable, Equatable {
         case .recorded: .recorded
         case .resume: .resume
         case .record: .record
+        case .suspend: .suspend
+        case .release: .release
+        case .attach: .attach
         }
     }
 }

@@ -12,7 +12,9 @@ public enum WorkerFrameCodec {
 
     /// The length field of `open` (what a peer's `max_frame_bytes` is compared with).
     public static func length(of open: WorkerFrame.Open) -> Int {
-        open.fields.reduce(1 + 8 + 1 + 2) { $0 + 4 + $1.0.utf8.count + $1.1.utf8.count }
+        open.fields.reduce(1 + 8 + 1 + 2 + (open.attachment?.readableBytes ?? 0)) {
+            $0 + 4 + $1.0.utf8.count + $1.1.utf8.count
+        }
     }
 
     public static func encode(_ frame: WorkerFrame, into buffer: inout ByteBuffer) {
@@ -53,12 +55,14 @@ public enum WorkerFrameCodec {
             writeString16(ack.worker, into: &buffer)
         case .open(let open):
             buffer.writeInteger(open.connection)
-            buffer.writeInteger(UInt8((open.resumed ? 1 : 0) | (open.verdictRequired ? 2 : 0)))
+            let flags = (open.resumed ? 1 : 0) | (open.verdictRequired ? 2 : 0) | (open.attachment != nil ? 4 : 0)
+            buffer.writeInteger(UInt8(flags))
             buffer.writeInteger(UInt16(open.fields.count))
             for (name, value) in open.fields {
                 writeString16(name, into: &buffer)
                 writeString16(value, into: &buffer)
             }
+            if let attachment = open.attachment { buffer.writeImmutableBuffer(attachment) }
         case .message(let connection, let kind, let payload), .send(let connection, let kind, let payload):
             buffer.writeInteger(connection)
             buffer.writeInteger(kind.rawValue)
@@ -67,8 +71,11 @@ public enum WorkerFrameCodec {
             buffer.writeInteger(connection)
             buffer.writeInteger(code)
             buffer.writeString(reason)
-        case .accept(let connection):
+        case .accept(let connection), .suspend(let connection), .release(let connection):
             buffer.writeInteger(connection)
+        case .attach(let connection, let data):
+            buffer.writeInteger(connection)
+            buffer.writeImmutableBuffer(data)
         case .reject(let connection, let status, let reason):
             buffer.writeInteger(connection)
             buffer.writeInteger(status)
@@ -150,9 +157,9 @@ public enum WorkerFrameCodec {
         case .open:
             let connection: UInt64 = try integer(&body, "connection")
             let flags: UInt8 = try integer(&body, "flags")
-            // Bits 2–7 are reserved: a peer that sets one means something this version cannot
+            // Bits 3–7 are reserved: a peer that sets one means something this version cannot
             // read, and dropping it silently would half-understand the frame.
-            guard flags & ~3 == 0 else {
+            guard flags & ~7 == 0 else {
                 throw WorkerProtocolError(.invalidValue, "open flags 0x\(String(flags, radix: 16)) set reserved bits")
             }
             let count: UInt16 = try integer(&body, "field count")
@@ -161,8 +168,16 @@ public enum WorkerFrameCodec {
             for _ in 0..<count {
                 fields.append((try string16(&body, "field name"), try string16(&body, "field value")))
             }
+            // Bit 2: the attachment takes the rest of the frame.
+            let attachment = flags & 4 != 0 ? body.readSlice(length: body.readableBytes)! : nil
             frame = .open(
-                .init(connection: connection, resumed: flags & 1 != 0, verdictRequired: flags & 2 != 0, fields: fields)
+                .init(
+                    connection: connection,
+                    resumed: flags & 1 != 0,
+                    verdictRequired: flags & 2 != 0,
+                    fields: fields,
+                    attachment: attachment
+                )
             )
         case .message, .send:
             let connection: UInt64 = try integer(&body, "connection")
@@ -182,6 +197,13 @@ public enum WorkerFrameCodec {
                 : .close(connection: connection, code: code, reason: reason)
         case .accept:
             frame = .accept(connection: try integer(&body, "connection"))
+        case .suspend:
+            frame = .suspend(connection: try integer(&body, "connection"))
+        case .release:
+            frame = .release(connection: try integer(&body, "connection"))
+        case .attach:
+            let connection: UInt64 = try integer(&body, "connection")
+            frame = .attach(connection: connection, data: body.readSlice(length: body.readableBytes)!)
         case .reject:
             let connection: UInt64 = try integer(&body, "connection")
             let status: UInt16 = try integer(&body, "status")

@@ -310,7 +310,7 @@ final class ConfigurationLoaderTests: XCTestCase {
             ConfigSchema.allKeyPatterns.sorted(),
             "every key in exactly one table"
         )
-        XCTAssertEqual(ConfigSchema.allKeyPatterns.count, 111)
+        XCTAssertEqual(ConfigSchema.allKeyPatterns.count, 117)
     }
 
     /// The declared defaults load as the settings types' own defaults, so code that builds a

@@ -17,7 +17,14 @@ final class WorkerConnectionStateTests: XCTestCase {
         channels = []
     }
 
-    private func link(credit: Int = 8192, maxFrameBytes: Int = 1 << 20, id: UInt64 = 1) -> WorkerLink {
+    private func link(
+        credit: Int = 8192,
+        maxFrameBytes: Int = 1 << 20,
+        id: UInt64 = 1,
+        version: UInt16 = 1
+    )
+        -> WorkerLink
+    {
         let channel = EmbeddedChannel()
         channels.append(channel)
         return WorkerLink(
@@ -26,7 +33,8 @@ final class WorkerConnectionStateTests: XCTestCase {
             instanceName: "test-0",
             channel: channel,
             initialCredit: credit,
-            maxFrameBytes: maxFrameBytes
+            maxFrameBytes: maxFrameBytes,
+            version: version
         )
     }
 
@@ -81,7 +89,7 @@ final class WorkerConnectionStateTests: XCTestCase {
     func testAHeldMessageTooBigForTheNewInstanceClosesWith1009() {
         var state = WorkerConnectionState(connection: 7, fields: [], verdictRequired: false)
         _ = state.sessionOpened()
-        guard case .hold = state.received(message(2000)) else { return XCTFail("no link: the message waits") }
+        guard case .wake = state.received(message(2000)) else { return XCTFail("no link: the message waits") }
         let actions = state.attached(to: link(maxFrameBytes: 1024))
         XCTAssertTrue(
             actions.contains {
@@ -145,11 +153,15 @@ final class WorkerConnectionStateTests: XCTestCase {
         var state = attachedState(to: first)
         _ = state.received(message(10))
         _ = state.received(message(10))
-        XCTAssertTrue(state.orphaned(from: link(id: 9), resumeTimeout: .seconds(10)).isEmpty, "not its link")
-        let actions = state.orphaned(from: first, resumeTimeout: .seconds(10))
+        XCTAssertTrue(state.orphaned(from: link(id: 9)).isEmpty, "not its link")
+        let actions = state.orphaned(from: first)
         XCTAssertTrue(actions.contains { if case .countLost(2) = $0 { true } else { false } })
-        XCTAssertTrue(actions.contains { if case .startTimer(.instance, _) = $0 { true } else { false } })
-        XCTAssertTrue(actions.contains { if case .requestInstance = $0 { true } else { false } })
+        XCTAssertTrue(actions.contains { if case .requestInstance(wake: false) = $0 { true } else { false } })
+        XCTAssertTrue(
+            state.noInstance(timeout: .seconds(10)).contains {
+                if case .startTimer(.instance, _) = $0 { true } else { false }
+            }
+        )
         let reopened = state.attached(to: link(id: 2))
         let open = reopened.compactMap { if case .sendOpen(_, let open) = $0 { open } else { nil } }.first
         XCTAssertEqual(open?.resumed, true)
@@ -247,5 +259,82 @@ final class WorkerConnectionStateTests: XCTestCase {
                 if case .closeClient(.normalClosure, "x") = $0 { true } else { false }
             }
         )
+    }
+
+    // MARK: Hibernation and moves
+
+    private func opens(_ actions: [WorkerConnectionState.Action]) -> [WorkerFrame.Open] {
+        actions.compactMap { if case .sendOpen(_, let open) = $0 { open } else { nil } }
+    }
+
+    /// Without an instance, messages are kept (reads on) up to the wake budget; the first asks
+    /// for one, the rest do not ask again; past the budget reads pause; all go, in order, to the
+    /// instance that comes.
+    func testMessagesWithoutAnInstanceWakeOneAndWaitWithinTheBudget() {
+        var state = WorkerConnectionState(connection: 7, fields: [], verdictRequired: false, wakeQueueBytes: 250)
+        let opened = state.sessionOpened()
+        XCTAssertTrue(opened.contains { if case .requestInstance(wake: false) = $0 { true } else { false } })
+        XCTAssertFalse(opened.contains { if case .pauseReading = $0 { true } else { false } })
+        XCTAssertTrue(state.hibernated().isEmpty)
+        guard case .wake(pause: false) = state.received(message(100)) else { return XCTFail("first wakes") }
+        guard case .hold(pause: false) = state.received(message(100)) else { return XCTFail("second waits") }
+        guard case .hold(pause: true) = state.received(message(100)) else { return XCTFail("over the budget") }
+        XCTAssertEqual(state.noInstance(timeout: .seconds(10)).count, 1)
+        XCTAssertTrue(state.noInstance(timeout: .seconds(10)).isEmpty, "asking again buys no time")
+        let actions = state.attached(to: link())
+        XCTAssertEqual(opens(actions).first?.resumed, false, "never opened before: not resumed")
+        XCTAssertEqual(forwarded(actions), [100, 100, 100])
+        XCTAssertTrue(actions.contains { if case .resumeReading = $0 { true } else { false } })
+    }
+
+    /// A version 2 worker is asked with `suspend`; until its `release`, messages wait here;
+    /// after it, the connection is unpinned and asks for an instance because messages wait.
+    /// The next open is resumed and carries the attachment.
+    func testSuspendWaitsForReleaseAndTheNextOpenCarriesTheAttachment() {
+        let old = link(id: 1, version: 2)
+        var state = attachedState(to: old)
+        state.attachmentSet([1, 2, 3], from: link(id: 9, version: 2))
+        XCTAssertTrue(state.attachment.isEmpty, "only the attached link sets it")
+        state.attachmentSet([1, 2, 3], from: old)
+        let suspended = state.suspend()
+        XCTAssertTrue(suspended.contains { if case .sendSuspend(let target) = $0 { target === old } else { false } })
+        XCTAssertTrue(state.suspend().isEmpty, "once")
+        guard case .hold = state.received(message(5)) else { return XCTFail("waits while suspending") }
+        XCTAssertTrue(state.releaseArrived(from: link(id: 9, version: 2)).isEmpty, "not its link")
+        let released = state.releaseArrived(from: old)
+        XCTAssertTrue(released.contains { if case .released(let target) = $0 { target === old } else { false } })
+        XCTAssertTrue(released.contains { if case .requestInstance(wake: true) = $0 { true } else { false } })
+        let reopened = state.attached(to: link(id: 2, version: 2))
+        let open = opens(reopened).first
+        XCTAssertEqual(open?.resumed, true)
+        XCTAssertEqual(open?.attachment, ByteBuffer(bytes: [1, 2, 3]))
+        XCTAssertEqual(forwarded(reopened), [5])
+        XCTAssertNil(opens(state.attached(to: link(id: 3, version: 1))).first?.attachment, "version 1: none")
+    }
+
+    /// A version 1 worker knows no `suspend`: it has let go once every message it was sent is
+    /// credited; a connection with nothing waiting stays unattached (wake false).
+    func testAVersion1WorkerReleasesByReturningCredit() {
+        let old = link(id: 1, version: 1)
+        var state = attachedState(to: old)
+        _ = state.received(message(10))
+        XCTAssertTrue(state.suspend().isEmpty, "a message is unacknowledged")
+        let released = state.creditReturned(messages: 1, bytes: 10, from: old)
+        XCTAssertTrue(released.contains { if case .released = $0 { true } else { false } })
+        XCTAssertTrue(released.contains { if case .requestInstance(wake: false) = $0 { true } else { false } })
+        var idle = attachedState(to: old)
+        XCTAssertTrue(idle.suspend().contains { if case .released = $0 { true } else { false } }, "nothing in flight")
+    }
+
+    /// An instance that dies while a connection is suspended: what it had not credited is lost
+    /// (at most once), as with any death.
+    func testDeathWhileSuspendingCountsTheLoss() {
+        let old = link(id: 1, version: 2)
+        var state = attachedState(to: old)
+        _ = state.received(message(10))
+        _ = state.suspend()
+        let actions = state.orphaned(from: old)
+        XCTAssertTrue(actions.contains { if case .countLost(1) = $0 { true } else { false } })
+        XCTAssertFalse(state.suspending)
     }
 }

@@ -25,16 +25,70 @@ final class WorkerTests: XCTestCase {
     }
 
     /// A link from gateway `gateway`, past its hello.
-    private func link(to worker: Worker, gateway: String) throws -> EmbeddedChannel {
+    private func link(to worker: Worker, gateway: String, maxVersion: UInt16 = 2) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel(handler: ServerLinkHandler(worker: worker), loop: loop)
         links.append(channel)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        try channel.writeInbound(WorkerFrameCodec.encode(.hello(.init(maxFrameBytes: 1 << 16, gateway: gateway))))
+        try channel.writeInbound(
+            WorkerFrameCodec.encode(.hello(.init(maxVersion: maxVersion, maxFrameBytes: 1 << 16, gateway: gateway)))
+        )
         loop.run()
         let ack = try frames(from: channel)
         guard case .helloAck(let hello) = ack.first else { throw TestError.noHelloAck }
         XCTAssertEqual(hello.initialCredit, 4096)
+        XCTAssertEqual(hello.version, min(maxVersion, 2), "the newest version both speak")
         return channel
+    }
+
+    /// Version 2: an attachment set by the application goes to the gateway; a `suspend` reaches
+    /// the application after the connection's earlier events and is answered with `release`
+    /// once it has been handled; the resumed `open` hands the attachment back.
+    func testSuspendIsReleasedAfterTheHandlerAndTheAttachmentComesBack() throws {
+        let seen = NIOLockedValueBox<[String]>([])
+        let worker = worker { event, worker in
+            switch event {
+            case .open(let connection):
+                seen.withLockedValue { $0.append("open \(connection.resumed) \(connection.attachment ?? [])") }
+            case .message(let id, _):
+                seen.withLockedValue { $0.append("message") }
+                worker.attach([7, 8], to: id)
+            case .suspended(let id):
+                seen.withLockedValue { $0.append("suspended \(id)") }
+            case .closed:
+                break
+            }
+        }
+        let channel = try link(to: worker, gateway: "g")
+        try channel.writeInbound(WorkerFrameCodec.encode(.open(.init(connection: 5, fields: []))))
+        try channel.writeInbound(
+            WorkerFrameCodec.encode(.message(connection: 5, kind: .text, payload: ByteBuffer(string: "x")))
+        )
+        try channel.writeInbound(WorkerFrameCodec.encode(.suspend(connection: 5)))
+        let sent = try frames(from: channel)
+        XCTAssertTrue(sent.contains(.attach(connection: 5, data: ByteBuffer(bytes: [7, 8]))))
+        XCTAssertEqual(sent.last, .release(connection: 5), "release is the last frame about it")
+        // No longer this worker's: a command for it goes nowhere.
+        worker.attach([1], to: 5)
+        XCTAssertTrue(try frames(from: channel).isEmpty)
+        try channel.writeInbound(
+            WorkerFrameCodec.encode(
+                .open(.init(connection: 5, resumed: true, fields: [], attachment: ByteBuffer(bytes: [7, 8])))
+            )
+        )
+        XCTAssertEqual(seen.withLockedValue { $0 }, ["open false []", "message", "suspended 5", "open true [7, 8]"])
+    }
+
+    /// A gateway that speaks only version 1 gets version 1, and no version 2 frame.
+    func testAVersion1GatewayGetsNoAttach() throws {
+        let worker = worker { event, worker in
+            if case .message(let id, _) = event { worker.attach([1], to: id) }
+        }
+        let channel = try link(to: worker, gateway: "g", maxVersion: 1)
+        try channel.writeInbound(WorkerFrameCodec.encode(.open(.init(connection: 5, fields: []))))
+        try channel.writeInbound(
+            WorkerFrameCodec.encode(.message(connection: 5, kind: .text, payload: ByteBuffer(string: "x")))
+        )
+        XCTAssertFalse(try frames(from: channel).contains { if case .attach = $0 { true } else { false } })
     }
 
     private enum TestError: Error { case noHelloAck }

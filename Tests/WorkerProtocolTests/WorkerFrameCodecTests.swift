@@ -17,6 +17,14 @@ final class WorkerFrameCodecTests: XCTestCase {
             )
         ),
         .open(.init(connection: 1, fields: [])),
+        .open(
+            .init(connection: 3, resumed: true, fields: [(":path", "/t")], attachment: ByteBuffer(bytes: [0, 9, 255]))
+        ),
+        .open(.init(connection: 4, fields: [], attachment: ByteBuffer())),
+        .suspend(connection: 42),
+        .release(connection: 42),
+        .attach(connection: 42, data: ByteBuffer(bytes: [1, 2, 3])),
+        .attach(connection: 42, data: ByteBuffer()),
         .message(connection: 42, kind: .text, payload: ByteBuffer(string: "héllo")),
         .message(connection: .max, kind: .binary, payload: ByteBuffer(bytes: [0, 255, 1])),
         .message(connection: 7, kind: .binary, payload: ByteBuffer()),

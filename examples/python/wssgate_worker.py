@@ -1,9 +1,12 @@
 """A wssgate worker in one file, standard library only (asyncio).
 
-Implements the worker protocol (docs/worker-protocol.md, version 1): listen on a Unix socket,
-answer the gateway's hello, receive open/message/closed events, and send, close, subscribe,
-unsubscribe, publish, accept and reject. Credit for received messages is returned
-automatically once the handler has processed them, so a slow handler slows its clients.
+Implements the worker protocol (docs/worker-protocol.md, versions 1 and 2): listen on a Unix
+socket, answer the gateway's hello, receive open/message/closed/suspend events, and send, close,
+subscribe, unsubscribe, publish, accept, reject and attach. Credit for received messages is
+returned automatically once the handler has processed them, so a slow handler slows its clients.
+A suspended connection (its instance goes to sleep, or a deploy moves it) is released to the
+gateway once `on_suspend` has run; it comes back, here or elsewhere, as a resumed open whose
+`attachment` is what `worker.attach` last set.
 
     import wssgate_worker
 
@@ -20,12 +23,12 @@ import sys
 import urllib.parse
 
 MAGIC = 0x57534757  # "WSGW"
-VERSION = 1
+VERSION = 2  # the newest this library speaks; it speaks 1 to a gateway that does not know 2
 
 HELLO, HELLO_ACK = 0x01, 0x02
-OPEN, MESSAGE, CLOSED, SUBSCRIBED, RECORDED = 0x10, 0x11, 0x12, 0x13, 0x14
+OPEN, MESSAGE, CLOSED, SUBSCRIBED, RECORDED, SUSPEND = 0x10, 0x11, 0x12, 0x13, 0x14, 0x15
 ACCEPT, REJECT, SEND, CLOSE, SUBSCRIBE, UNSUBSCRIBE, PUBLISH, CREDIT = 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27
-RESUME, RECORD = 0x28, 0x29
+RESUME, RECORD, RELEASE, ATTACH = 0x28, 0x29, 0x2A, 0x2B
 # `subscribed` statuses (docs/worker-protocol.md) and `recorded` ones.
 SUBSCRIBED_STATUS = {1: "recovered", 2: "not-recovered", 3: "no-history", 4: "unavailable"}
 RECORDED_STATUS = {1: "recorded", 2: "published", 3: "failed"}
@@ -39,9 +42,11 @@ class ProtocolError(Exception):
 class Connection:
     """A client connection as the gateway described it in its `open` event."""
 
-    def __init__(self, connection_id, resumed, verdict_required, fields, link):
+    def __init__(self, connection_id, resumed, verdict_required, fields, link, attachment=None):
         self.id = connection_id
         self.resumed = resumed
+        # bytes the worker attached (`worker.attach`) before the connection left an instance
+        self.attachment = attachment
         self.verdict_required = verdict_required
         self.fields = fields  # list of (name, value): ":path", ":query", ":peer", headers...
         self.link = link
@@ -75,6 +80,11 @@ class Handler:
 
     async def on_close(self, worker, connection, code, reason):
         pass
+
+    async def on_suspend(self, worker, connection):
+        """The connection leaves this worker while its client stays connected (protocol
+        version 2): attach what you need to carry on (`worker.attach`) now, at the latest. It
+        comes back as a resumed `on_open` with `connection.attachment`."""
 
     async def on_subscribed(self, worker, connection, topic, status, position, missed):
         """The answer to `worker.resume`: `missed` publications were sent to the client."""
@@ -127,6 +137,7 @@ class _Link:
         self.connections = {}
         self.max_frame = 1 << 24
         self.gateway = None  # the hello's gateway name: the same on every link of one gateway
+        self.version = 1
         self.credit_due = {}  # connection id → [messages, bytes] not yet returned
         self.flush_scheduled = False
 
@@ -168,21 +179,23 @@ class _Link:
         magic, low, high, max_frame = body.unpack("!IHHI", "hello")
         self.gateway = body.str16("gateway")
         body.done()
-        if magic != MAGIC or not low <= VERSION <= high:
+        if magic != MAGIC or low > VERSION or high < 1:
             raise ProtocolError("incompatible gateway (versions %d-%d)" % (low, high))
+        self.version = min(high, VERSION)
         self.max_frame = max_frame
-        self.write(HELLO_ACK, struct.pack("!IHII", MAGIC, VERSION, self.worker.max_frame, self.worker.credit) + _str16(self.worker.name))
+        self.write(HELLO_ACK, struct.pack("!IHII", MAGIC, self.version, self.worker.max_frame, self.worker.credit) + _str16(self.worker.name))
         await self.writer.drain()
         handler = self.worker.handler
         while True:
             frame_type, body = await self.read_frame()
             if frame_type == OPEN:
                 connection_id, flags, count = body.unpack("!QBH", "open")
-                if flags & ~3:
+                if flags & ~(7 if self.version >= 2 else 3):
                     raise ProtocolError("open flags 0x%x set reserved bits" % flags)
                 fields = [(body.str16("name"), body.str16("value")) for _ in range(count)]
+                attachment = body.rest() if flags & 4 else None
                 body.done()
-                connection = Connection(connection_id, bool(flags & 1), bool(flags & 2), fields, self)
+                connection = Connection(connection_id, bool(flags & 1), bool(flags & 2), fields, self, attachment)
                 self.connections[connection_id] = connection
                 await handler.on_open(self.worker, connection)
             elif frame_type == MESSAGE:
@@ -201,6 +214,15 @@ class _Link:
                 self.credit_due.pop(connection_id, None)
                 if connection is not None:
                     await handler.on_close(self.worker, connection, code or None, reason)
+            elif frame_type == SUSPEND and self.version >= 2:
+                (connection_id,) = body.unpack("!Q", "suspend")
+                body.done()
+                connection = self.connections.pop(connection_id, None)
+                self.credit_due.pop(connection_id, None)
+                if connection is not None:
+                    await handler.on_suspend(self.worker, connection)
+                    # Every frame about it went out before this one.
+                    self.write(RELEASE, struct.pack("!Q", connection_id))
             elif frame_type == SUBSCRIBED:
                 connection_id, status, offset = body.unpack("!QBQ", "subscribed")
                 epoch = body.str16("epoch")
@@ -260,6 +282,15 @@ class Worker:
         link = self._link_for_command(connection_id)
         if link is not None:
             link.write(CLOSE, struct.pack("!QH", connection_id, code) + reason.encode())
+            await self._drain(link)
+
+    async def attach(self, connection_id, data):
+        """Sets the connection's attachment (bytes, at most the route's
+        `worker.attachment_bytes`): the gateway keeps it and hands it back in the
+        `open` of the next instance that takes the connection (`connection.attachment`)."""
+        link = self._link_of(connection_id)
+        if link is not None and link.version >= 2:
+            link.write(ATTACH, struct.pack("!Q", connection_id) + bytes(data))
             await self._drain(link)
 
     async def accept(self, connection_id):
