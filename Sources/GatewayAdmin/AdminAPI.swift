@@ -62,6 +62,8 @@ public final class AdminAPI: Sendable {
     let metrics: @Sendable () -> [UInt8]
     /// The certificates the gateway obtains itself (ACME), when any listener has `tls.acme`.
     let certificates: (any CertificateAdministration)?
+    /// The worker routes: their instances, and rolling deploys.
+    let routes: (any RouteAdministration)?
 
     /// Readiness as `/readyz` decides it, with the detail public listeners leave out.
     public struct Status: Sendable {
@@ -80,11 +82,13 @@ public final class AdminAPI: Sendable {
         token: String?,
         cluster: ClusterNode? = nil,
         certificates: (any CertificateAdministration)? = nil,
+        routes: (any RouteAdministration)? = nil,
         metrics: @escaping @Sendable () -> [UInt8] = { [] },
         status: @escaping @Sendable () -> Status = { Status(readiness: "ready", degraded: nil) }
     ) {
         self.status = status
         self.certificates = certificates
+        self.routes = routes
         self.hub = hub
         self.sessions = sessions
         self.token = token
@@ -163,6 +167,11 @@ public final class AdminAPI: Sendable {
             id = segments[2]
             shape[2] = "{id}"
         }
+        var routeName = ""
+        if segments.count >= 3, segments.count <= 4, segments[0] == "v1", segments[1] == "routes" {
+            routeName = PercentDecoding.decode(segments[2]) ?? segments[2]
+            shape[2] = "{name}"
+        }
         var topic = ""
         if segments.count == 4, segments[0] == "v1", segments[1] == "topics",
             segments[3] == "presence" || segments[3] == "history"
@@ -234,6 +243,22 @@ public final class AdminAPI: Sendable {
                 throw AdminError.notFound("listener '\(listener ?? "")' does not get its certificate by ACME")
             }
             return eventLoop.makeSucceededFuture(Self.json(.accepted, AdminPayloads.Renewing(listeners: renewing)))
+        case ["v1", "routes"]:
+            try only([.GET])
+            try Self.noQuery(query)
+            let routes = (self.routes?.workerRoutes ?? []).map { AdminPayloads.WorkerRoute(status: $0) }
+            return eventLoop.makeSucceededFuture(Self.json(.ok, AdminPayloads.WorkerRoutes(routes: routes)))
+        case ["v1", "routes", "{name}"]:
+            try only([.GET])
+            try Self.noQuery(query)
+            guard let status = routes?.workerRoutes.first(where: { $0.route == routeName }) else {
+                throw AdminError.notFound("no worker route named '\(routeName)'")
+            }
+            return eventLoop.makeSucceededFuture(Self.json(.ok, AdminPayloads.WorkerRoute(status: status)))
+        case ["v1", "routes", "{name}", "deploy"]:
+            try only([.POST])
+            try Self.noQuery(query)
+            return eventLoop.makeSucceededFuture(try deploy(routeName, request))
         case ["v1", "connections"]:
             try only([.GET])
             return try listConnections(query, on: eventLoop, forwarded: forwarded)
@@ -259,6 +284,50 @@ public final class AdminAPI: Sendable {
             return send(message, to: entry)
         default:
             throw AdminError.notFound("no such endpoint: \(path)")
+        }
+    }
+
+    /// `POST /v1/routes/{name}/deploy`: an empty body deploys the running command again; a body
+    /// `{"command": …, "args": […], "env": ["NAME=value", …]}` deploys that one.
+    private func deploy(_ name: String, _ request: AdminRequest) throws(AdminError) -> AdminResponse {
+        guard let routes else { throw AdminError.notFound("no worker route named '\(name)'") }
+        var program: WorkerProgram?
+        if request.body.readableBytes > 0 {
+            let body = try Self.object(request)
+            for key in body.keys.sorted() where !["command", "args", "env"].contains(key) {
+                throw AdminError.invalidField(key, "unknown field '\(key)'; deploy takes command, args and env")
+            }
+            guard case .string(let command)? = body["command"], !command.isEmpty else {
+                throw AdminError.invalidField("command", "command must be a non-empty string")
+            }
+            func strings(_ key: String) throws(AdminError) -> [String] {
+                guard let value = body[key] else { return [] }
+                guard case .array(let items) = value else {
+                    throw AdminError.invalidField(key, "\(key) must be an array of strings")
+                }
+                var result: [String] = []
+                for item in items {
+                    guard case .string(let text) = item else {
+                        throw AdminError.invalidField(key, "\(key) must be an array of strings")
+                    }
+                    result.append(text)
+                }
+                return result
+            }
+            let environment = try strings("env")
+            if let bad = environment.first(where: { !$0.contains("=") || $0.hasPrefix("=") }) {
+                throw AdminError.invalidField("env", "'\(bad)' is not NAME=value")
+            }
+            program = WorkerProgram(command: command, arguments: try strings("args"), environment: environment)
+        }
+        do {
+            let status = try routes.deploy(route: name, command: program)
+            return Self.json(.accepted, AdminPayloads.WorkerRoute(status: status))
+        } catch {
+            switch error.code {
+            case .notFound: throw AdminError.notFound(error.message)
+            case .conflict: throw AdminError(.conflict, code: "deploy_conflict", error.message)
+            }
         }
     }
 

@@ -301,4 +301,55 @@ enum AdminPayloads {
     struct Renewing: Encodable {
         var listeners: [String]
     }
+
+    /// A worker route (`GET /v1/routes/{name}`, and each of `GET /v1/routes`).
+    struct WorkerRoute: Encodable {
+        var status: WorkerRouteStatus
+
+        enum CodingKeys: String, CodingKey { case route, command, args, instances, connections, deployment }
+        enum InstanceKeys: String, CodingKey { case name, pid, state, connections }
+        enum DeploymentKeys: String, CodingKey {
+            case number, phase, command, args, from, to, moving, remaining, forced, error
+            case startedAt = "started_at"
+            case finishedAt = "finished_at"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(status.route, forKey: .route)
+            try container.encode(status.command, forKey: .command)
+            try container.encode(status.arguments, forKey: .args)
+            try container.encode(status.connections, forKey: .connections)
+            var instances = container.nestedUnkeyedContainer(forKey: .instances)
+            for instance in status.instances {
+                var entry = instances.nestedContainer(keyedBy: InstanceKeys.self)
+                try entry.encode(instance.name, forKey: .name)
+                try entry.encode(instance.pid, forKey: .pid)
+                try entry.encode(instance.state.rawValue, forKey: .state)
+                try entry.encode(instance.connections, forKey: .connections)
+            }
+            guard let deployment = status.deployment else {
+                try container.encodeNil(forKey: .deployment)
+                return
+            }
+            var entry = container.nestedContainer(keyedBy: DeploymentKeys.self, forKey: .deployment)
+            try entry.encode(deployment.number, forKey: .number)
+            try entry.encode(deployment.phase.rawValue, forKey: .phase)
+            try entry.encode(deployment.command, forKey: .command)
+            try entry.encode(deployment.arguments, forKey: .args)
+            try entry.encode(deployment.from, forKey: .from)
+            try entry.encode(deployment.to, forKey: .to)
+            try entry.encode(deployment.moving, forKey: .moving)
+            try entry.encode(deployment.remaining, forKey: .remaining)
+            try entry.encode(deployment.forced, forKey: .forced)
+            try entry.encode(AdminAPI.timestamp(millis: deployment.startedAt), forKey: .startedAt)
+            try entry.encode(deployment.finishedAt.map(AdminAPI.timestamp(millis:)), forKey: .finishedAt)
+            try entry.encode(deployment.error, forKey: .error)
+        }
+    }
+
+    /// `GET /v1/routes`.
+    struct WorkerRoutes: Encodable {
+        var routes: [WorkerRoute]
+    }
 }

@@ -916,6 +916,13 @@ public enum ConfigKeys {
             .newConnections,
             "Message bytes read from a client while no instance holds its connection (one is starting, or the connection is hibernated); beyond them the client's reads pause until an instance takes it. One message is always taken."
         ) { .bare("\($0.wakeQueueBytes)") },
+        .key(
+            "on_change",
+            .word(words(WorkerSettings.ChangePolicy.self)),
+            .value("finish"),
+            .newConnections,
+            "What a reload that changes the route's `command`, `args` or `env` (and nothing else of the route) does. `finish`: a new pool takes new connections while existing ones finish on the old one. `move`: a rolling deploy — the new instances start, every connection moves to them with its attachment (the worker sees a resumed `open`), and the old ones stop; no client sees a close (docs/worker-protocol.md, Rolling deploys)."
+        ) { .bare($0.onChange.rawValue) },
         .section("auto_response", autoResponse) { $0 },
     ])
 

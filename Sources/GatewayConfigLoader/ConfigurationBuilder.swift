@@ -832,6 +832,14 @@ struct ConfigurationBuilder {
             }
             uids.append(uid)
         }
+        let onChange: WorkerSettings.ChangePolicy = try choice(base + ["on_change"])
+        if onChange == .move, case .external = source {
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["on_change"]),
+                "only a supervised worker (command) can be moved to new instances"
+            )
+        }
         return WorkerSettings(
             source: source,
             authorize: try boolean(base + ["authorize"]),
@@ -845,7 +853,8 @@ struct ConfigurationBuilder {
             idleStop: try duration(base + ["idle_stop"]),
             attachmentBytes: try bytes(base + ["attachment_bytes"]),
             wakeQueueBytes: try bytes(base + ["wake_queue_bytes"]),
-            autoResponses: try autoResponses(base + ["auto_response"])
+            autoResponses: try autoResponses(base + ["auto_response"]),
+            onChange: onChange
         )
     }
 

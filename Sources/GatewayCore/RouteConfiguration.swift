@@ -259,6 +259,17 @@ public struct WorkerSettings: Sendable, Equatable {
     public var wakeQueueBytes: Int
     /// Text messages the gateway answers itself, without a worker (even a sleeping one).
     public var autoResponses: [AutoResponse]
+    /// What a reload that changes the route's command does to its connections.
+    public var onChange: ChangePolicy
+
+    /// What a reload that changes a supervised route's command, arguments or environment does.
+    public enum ChangePolicy: String, Sendable, Equatable, CaseIterable {
+        /// A new pool takes new connections; existing ones finish on the old pool.
+        case finish
+        /// A rolling deploy: existing connections move to the new instances (as
+        /// `POST /v1/routes/{name}/deploy` does).
+        case move
+    }
 
     /// A text message answered by the gateway: a message exactly equal to `request` gets
     /// `response`.
@@ -282,6 +293,25 @@ public struct WorkerSettings: Sendable, Equatable {
     /// Whether instances may stop while connections stay (min_instances below instances).
     public var hibernates: Bool { alwaysRunning < instanceCount }
 
+    /// The command a supervised pool runs (nil for an external worker).
+    public var command: WorkerProgram? {
+        guard case .supervised(let command, let arguments, let environment, _) = source else { return nil }
+        return WorkerProgram(command: command, arguments: arguments, environment: environment)
+    }
+
+    /// Whether a pool built from `self` can become one built from `other` by a rolling deploy:
+    /// both supervised with the same instance count, `other` asks for moves, and nothing but
+    /// the command, its arguments and environment (and `on_change`) differs.
+    public func movable(to other: WorkerSettings) -> Bool {
+        guard other.onChange == .move, case .supervised(_, _, _, let before) = source,
+            case .supervised(_, _, _, let after) = other.source, before == after
+        else { return false }
+        var same = other
+        same.source = source
+        same.onChange = onChange
+        return same == self
+    }
+
     public init(
         source: Source,
         authorize: Bool = false,
@@ -295,8 +325,10 @@ public struct WorkerSettings: Sendable, Equatable {
         idleStop: TimeAmount = .minutes(5),
         attachmentBytes: Int = 2048,
         wakeQueueBytes: Int = 65536,
-        autoResponses: [AutoResponse] = []
+        autoResponses: [AutoResponse] = [],
+        onChange: ChangePolicy = .finish
     ) {
+        self.onChange = onChange
         self.minInstances = minInstances
         self.idleStop = idleStop
         self.attachmentBytes = attachmentBytes

@@ -39,6 +39,17 @@ public final class WorkerPool: RouteService, Service, Sendable {
     }
 
     private struct State {
+        /// Every instance the pool has had, by index: deploys append a generation, and an
+        /// index is never reused (links and loads name instances by it).
+        var instances: [WorkerInstance]
+        /// The generation in force: only these take connections.
+        var current: Range<Int>
+        /// What the generation in force runs.
+        var source: WorkerSettings.Source
+        /// Instances of earlier generations, stopped or being stopped for good.
+        var retired: Set<Int> = []
+        /// The last deploy, and how many there were.
+        var deployment: WorkerRouteStatus.Deployment?
         /// Live links, by id.
         var links: [UInt64: WorkerLink] = [:]
         /// Per instance: the connections pinned to it.
@@ -68,12 +79,20 @@ public final class WorkerPool: RouteService, Service, Sendable {
     private let metrics: WorkerMetrics
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let instances: [WorkerInstance]
+    /// Where supervised instances' sockets are (nil for an external worker).
+    private let socketDirectory: String?
     /// The socket directory made for supervised instances (removed when the pool stops).
     private let madeDirectory: String?
     private let state: NIOLockedValueBox<State>
     /// Tells `run` to stop (a retired pool whose last connection closed).
     private let stopSignal = AsyncStream<Void>.makeStream()
+    /// What `run` starts: instances (at start and by deploys) and deploys.
+    private let jobs = AsyncStream<Job>.makeStream()
+
+    private enum Job {
+        case instance(Int)
+        case deploy(from: Range<Int>, to: Range<Int>, command: WorkerProgram)
+    }
     private let nextLinkID = LinkIDs()
     private let maxFrameBytes: Int
     /// Connections on other gateways of a cluster, for a worker's send and close.
@@ -101,44 +120,83 @@ public final class WorkerPool: RouteService, Service, Sendable {
         logger[metadataKey: "route"] = .string(route.name)
         self.logger = logger
         self.maxFrameBytes = max(route.limits.maxMessageBytes + 64, 1 << 16)
-        let metrics = WorkerMetrics(route: route.name)
-        self.metrics = metrics
+        self.metrics = WorkerMetrics(route: route.name)
+        let instances: [WorkerInstance]
         switch settings.source {
         case .external(let socket):
             instances = [WorkerInstance(name: "\(route.name)", socketPath: socket, process: nil)]
+            socketDirectory = nil
             madeDirectory = nil
-        case .supervised(let command, let arguments, let environment, let count):
+        case .supervised:
             let (directory, made) = try WorkerInstance.socketDirectory(settings.socketDirectory)
+            socketDirectory = directory
             madeDirectory = made ? directory : nil
-            instances = (0..<count).map { index in
-                let name = "\(route.name)-\(index)"
-                let path = "\(directory)/\(name).sock"
-                return WorkerInstance(
-                    name: name,
-                    socketPath: path,
-                    process: WorkerProcess(
-                        name: name,
-                        command: command,
-                        arguments: arguments,
-                        environment: environment,
-                        socketPath: path,
-                        stopTimeout: settings.stopTimeout,
-                        group: group,
-                        logger: logger,
-                        metrics: metrics,
-                        wanted: index < settings.alwaysRunning
-                    )
-                )
-            }
+            instances = []
         }
-        let awake = (0..<instances.count).map { $0 < settings.alwaysRunning }
         state = NIOLockedValueBox(
             State(
-                load: Array(repeating: 0, count: instances.count),
-                awake: awake,
-                awakeSince: Array(repeating: .now(), count: instances.count)
+                instances: instances,
+                current: 0..<instances.count,
+                source: settings.source,
+                load: [],
+                awake: [],
+                awakeSince: []
             )
         )
+        if case .supervised(let command, let arguments, let environment, let count) = settings.source {
+            let made = makeGeneration(
+                WorkerProgram(command: command, arguments: arguments, environment: environment),
+                count: count,
+                awake: settings.alwaysRunning
+            )
+            state.withLockedValue { $0.current = made }
+        } else {
+            state.withLockedValue { state in
+                state.load = [0]
+                state.awake = [true]
+                state.awakeSince = [.now()]
+            }
+        }
+        for index in state.withLockedValue({ $0.current }) { jobs.continuation.yield(.instance(index)) }
+    }
+
+    /// Adds `count` supervised instances running `command`, the first `awake` of them wanted.
+    private func makeGeneration(_ command: WorkerProgram, count: Int, awake: Int) -> Range<Int> {
+        state.withLockedValue { state in
+            let first = state.instances.count
+            for index in first..<first + count {
+                let name = "\(route.name)-\(index)"
+                let path = "\(socketDirectory ?? "")/\(name).sock"
+                let wanted = index - first < awake
+                state.instances.append(
+                    WorkerInstance(
+                        name: name,
+                        socketPath: path,
+                        process: WorkerProcess(
+                            name: name,
+                            command: command.command,
+                            arguments: command.arguments,
+                            environment: command.environment,
+                            socketPath: path,
+                            stopTimeout: settings.stopTimeout,
+                            group: group,
+                            logger: logger,
+                            metrics: metrics,
+                            wanted: wanted
+                        )
+                    )
+                )
+                state.load.append(0)
+                state.awake.append(wanted)
+                state.awakeSince.append(.now())
+            }
+            return first..<first + count
+        }
+    }
+
+    /// The instance at `index` (of any generation).
+    private func instance(_ index: Int) -> WorkerInstance {
+        state.withLockedValue { $0.instances[index] }
     }
 
     public var statistics: Statistics {
@@ -147,14 +205,14 @@ public final class WorkerPool: RouteService, Service, Sendable {
             statistics.liveLinks = Set(state.links.values.map(\.instance)).count
             statistics.connections = state.connections.count
             statistics.waitingConnections = state.waiting.count
-            statistics.restarts = instances.reduce(0) { $0 + ($1.process?.restarts ?? 0) }
-            statistics.awakeInstances = state.awake.filter { $0 }.count
+            statistics.restarts = state.instances.reduce(0) { $0 + ($1.process?.restarts ?? 0) }
+            statistics.awakeInstances = state.current.filter { state.awake[$0] }.count
             return statistics
         }
     }
 
-    /// How many instances the pool has (supervised, or the one external socket).
-    public var instanceCount: Int { instances.count }
+    /// How many instances the pool has in force (supervised, or the one external socket).
+    public var instanceCount: Int { state.withLockedValue { $0.current.count } }
 
     /// Ready with a live link, or at once when the route may run no instance at all
     /// (`min_instances: 0`): it takes connections asleep.
@@ -162,7 +220,9 @@ public final class WorkerPool: RouteService, Service, Sendable {
 
     /// The processes of supervised instances running now, by instance name (admin API, tests).
     public var runningProcesses: [(instance: String, pid: Int32)] {
-        instances.compactMap { instance in instance.process?.pid.map { (instance.name, $0) } }
+        state.withLockedValue { $0.instances }.compactMap { instance in
+            instance.process?.pid.map { (instance.name, $0) }
+        }
     }
 
     // MARK: Service
@@ -170,16 +230,6 @@ public final class WorkerPool: RouteService, Service, Sendable {
     public func run() async throws {
         await withDiscardingTaskGroup { group in
             let loops = Array(self.group.makeIterator())
-            for (index, instance) in instances.enumerated() {
-                if let process = instance.process {
-                    group.addTask { await process.run() }
-                }
-                // A link per event loop: every connection finds its instance's link on its
-                // own loop, and the worker's replies to it need no thread hop.
-                for loop in loops {
-                    group.addTask { await self.keepLinked(index, on: loop) }
-                }
-            }
             if settings.hibernates {
                 group.addTask { await self.watchIdleInstances() }
             }
@@ -193,6 +243,22 @@ public final class WorkerPool: RouteService, Service, Sendable {
                     waiters.cancelAll()
                 }
                 await self.shutDown()
+            }
+            // Until `shutDown` ends the stream.
+            for await job in jobs.stream {
+                switch job {
+                case .instance(let index):
+                    if let process = instance(index).process {
+                        group.addTask { await process.run() }
+                    }
+                    // A link per event loop: every connection finds its instance's link on its
+                    // own loop, and the worker's replies to it need no thread hop.
+                    for loop in loops {
+                        group.addTask { await self.keepLinked(index, on: loop) }
+                    }
+                case .deploy(let old, let new, let command):
+                    group.addTask { await self.carryOut(from: old, to: new, command: command) }
+                }
             }
         }
     }
@@ -211,10 +277,11 @@ public final class WorkerPool: RouteService, Service, Sendable {
 
     private func shutDown() async {
         logger.debug("worker pool stopping")
-        let links = state.withLockedValue { state in
+        let (links, instances) = state.withLockedValue { state in
             state.shuttingDown = true
-            return Array(state.links.values)
+            return (Array(state.links.values), state.instances)
         }
+        jobs.continuation.finish()
         // Tell the workers: their links close (each worker sees every connection end).
         for link in links { try? await link.channel.close() }
         logger.debug("worker links closed", metadata: ["links": .stringConvertible(links.count)])
@@ -228,18 +295,23 @@ public final class WorkerPool: RouteService, Service, Sendable {
 
     private var shuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }
 
+    /// Whether `keepLinked` of this instance should stop: the pool stops, or a deploy retired it.
+    private func linkNotWanted(_ index: Int) -> Bool {
+        state.withLockedValue { $0.shuttingDown || $0.retired.contains(index) }
+    }
+
     /// Connects to an instance from `loop`, again and again while the pool runs. The backoff
     /// restarts only after a link that worked: one that a worker keeps breaking (or that never
     /// says hello) is retried less and less often, up to the backoff's ceiling.
     private func keepLinked(_ index: Int, on loop: any EventLoop) async {
-        let instance = instances[index]
+        let instance = instance(index)
         var backoff = Backoff()
-        while !shuttingDown {
+        while !linkNotWanted(index) {
             if let process = instance.process, !process.isWanted {
                 // Asleep: no link to try until it is woken (then at once, not after a backoff).
                 await process.untilWanted()
                 backoff.reset()
-                if shuttingDown { return }
+                if linkNotWanted(index) { return }
             }
             do {
                 let outcome = try await connect(index, on: loop)
@@ -250,7 +322,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
                     metadata: ["instance": .string(instance.name), "error": .string("\(error)")]
                 )
             }
-            if shuttingDown { return }
+            if linkNotWanted(index) { return }
             try? await Task.sleep(nanoseconds: UInt64(backoff.next().nanoseconds))
         }
     }
@@ -260,7 +332,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
         _ index: Int,
         on loop: any EventLoop
     ) async throws -> EventLoopFuture<WorkerLinkHandler.Outcome> {
-        let instance = instances[index]
+        let instance = instance(index)
         let linkID = nextLinkID.next()
         let maxFrameBytes = self.maxFrameBytes
         let logger = self.logger
@@ -345,7 +417,8 @@ public final class WorkerPool: RouteService, Service, Sendable {
         let placement: Placement = state.withLockedValue { state in
             guard state.connections[connection.id] != nil else { return .gone }
             var best: (rank: (Int, Int), link: WorkerLink)?
-            for link in state.links.values where !state.sleeping.contains(link.instance) {
+            for link in state.links.values
+            where state.current.contains(link.instance) && !state.sleeping.contains(link.instance) {
                 let rank = (state.load[link.instance], link.eventLoop === connection.eventLoop ? 0 : 1)
                 if best == nil || rank < best!.rank || (rank == best!.rank && link.id < best!.link.id) {
                     best = (rank, link)
@@ -383,8 +456,8 @@ public final class WorkerPool: RouteService, Service, Sendable {
     /// awake already (starting, restarting or linked: the connection waits for its link) or
     /// every instance is awake (one being put to sleep wakes again once it is down).
     private static func instanceToWake(_ state: inout State) -> Int? {
-        if state.awake.indices.contains(where: { state.awake[$0] && !state.sleeping.contains($0) }) { return nil }
-        guard let index = state.awake.firstIndex(of: false) else { return nil }
+        if state.current.contains(where: { state.awake[$0] && !state.sleeping.contains($0) }) { return nil }
+        guard let index = state.current.first(where: { !state.awake[$0] }) else { return nil }
         state.awake[index] = true
         state.awakeSince[index] = .now()
         return index
@@ -393,8 +466,9 @@ public final class WorkerPool: RouteService, Service, Sendable {
     /// Starts an instance marked awake.
     private func started(_ index: Int) {
         metrics.woke()
-        logger.info("worker instance woken", metadata: ["instance": .string(instances[index].name)])
-        instances[index].process?.wake()
+        let instance = instance(index)
+        logger.info("worker instance woken", metadata: ["instance": .string(instance.name)])
+        instance.process?.wake()
     }
 
     /// A connection's instance let it go (it is being put to sleep, or replaced).
@@ -425,7 +499,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
     /// Awake instances idle for `idle_stop`, as many as may stop (the minimum keeps running).
     private func idleInstances() async -> [Int] {
         let (candidates, spare, links) = state.withLockedValue { state in
-            let awake = state.awake.indices.filter { state.awake[$0] && !state.sleeping.contains($0) }
+            let awake = state.current.filter { state.awake[$0] && !state.sleeping.contains($0) }
             return (awake, awake.count - settings.alwaysRunning, Array(state.links.values))
         }
         guard spare > 0 else { return [] }
@@ -449,20 +523,15 @@ public final class WorkerPool: RouteService, Service, Sendable {
     /// instance death (at most once). Connections that came to need a worker meanwhile wake an
     /// instance again.
     private func putToSleep(_ index: Int) async {
-        let instance = instances[index]
-        let (links, connections) = state.withLockedValue { state in
+        let (instance, links, connections) = state.withLockedValue { state in
             state.sleeping.insert(index)
-            return (state.links.values.filter { $0.instance == index }, state.load[index])
+            return (state.instances[index], state.links.values.filter { $0.instance == index }, state.load[index])
         }
         logger.info(
             "worker instance idle; putting it to sleep",
             metadata: ["instance": .string(instance.name), "connections": .stringConvertible(connections)]
         )
-        for link in links { link.eventLoop.execute { link.suspendAll() } }
-        let deadline = NIODeadline.now() + settings.stopTimeout
-        while state.withLockedValue({ $0.load[index] > 0 }) && NIODeadline.now() < deadline && !shuttingDown {
-            try? await Task.sleep(nanoseconds: 10_000_000)
-        }
+        await release(from: [index], links: links) { _ in }
         for link in links { try? await link.channel.close() }
         await instance.process?.sleep()
         let woken: Int? = state.withLockedValue { state in
@@ -473,6 +542,252 @@ public final class WorkerPool: RouteService, Service, Sendable {
         metrics.idleStopped()
         logger.info("worker instance asleep", metadata: ["instance": .string(instance.name)])
         if let woken { started(woken) }
+    }
+
+    /// Suspends every connection on `links` (of `instances`) until none is left on them or
+    /// `stop_timeout` passes. Asked again every 250 ms: a connection whose `open` was on its way
+    /// when the first request went out is asked too. `progress` hears the connections left.
+    private func release(
+        from instances: [Int],
+        links: [WorkerLink],
+        progress: (Int) -> Void
+    ) async {
+        let deadline = NIODeadline.now() + settings.stopTimeout
+        var asked = NIODeadline.distantPast
+        while !shuttingDown {
+            let left = state.withLockedValue { state in instances.reduce(0) { $0 + state.load[$1] } }
+            progress(left)
+            guard left > 0, NIODeadline.now() < deadline else { return }
+            if NIODeadline.now() - asked >= .milliseconds(250) {
+                asked = .now()
+                for link in links { link.eventLoop.execute { link.suspendAll() } }
+            }
+            try? await Task.sleep(nanoseconds: 10_000_000)
+        }
+    }
+
+    // MARK: Rolling deploys
+
+    /// What the admin API shows of the route.
+    public var status: WorkerRouteStatus {
+        state.withLockedValue { state in
+            var linked = Set<Int>()
+            for link in state.links.values { linked.insert(link.instance) }
+            var shown = Array(state.current)
+            if let deployment = state.deployment, deployment.inProgress {
+                // The generation being replaced (or the one starting) is shown beside it.
+                let names = Set(deployment.from + deployment.to)
+                shown = state.instances.indices.filter {
+                    state.current.contains($0)
+                        || (names.contains(state.instances[$0].name) && !state.retired.contains($0))
+                }
+            }
+            let instances = shown.map { index -> WorkerRouteStatus.Instance in
+                let instance = state.instances[index]
+                let condition: WorkerRouteStatus.Instance.State
+                if !state.current.contains(index) {
+                    condition = linked.contains(index) || state.load[index] > 0 ? .leaving : .starting
+                } else if !state.awake[index] {
+                    condition = .asleep
+                } else {
+                    condition = linked.contains(index) ? .running : .starting
+                }
+                return .init(
+                    name: instance.name,
+                    pid: instance.process?.pid,
+                    state: condition,
+                    connections: state.load[index]
+                )
+            }
+            var deployment = state.deployment
+            if let from = deployment?.from, deployment?.phase == .moving {
+                let names = Set(from)
+                deployment?.remaining = state.instances.indices.filter { names.contains(state.instances[$0].name) }
+                    .reduce(0) { $0 + state.load[$1] }
+            }
+            var command: String?
+            var arguments: [String] = []
+            if case .supervised(let running, let args, _, _) = state.source {
+                command = running
+                arguments = args
+            }
+            return WorkerRouteStatus(
+                route: route.name,
+                command: command,
+                arguments: arguments,
+                instances: instances,
+                connections: state.connections.count,
+                deployment: deployment
+            )
+        }
+    }
+
+    /// Starts a rolling deploy: a new generation of instances running `command` (nil: the
+    /// running one again) starts beside the old; once the new ones are linked, every connection
+    /// leaves its old instance (`suspend`, then the worker's `release`) and opens on a new one
+    /// with its attachment (a `resumed` open), and the old instances stop. Messages the old
+    /// instance was sent are held until it acknowledges them (it releases a connection only
+    /// after): none is re-sent, none lost. Answers the route's state.
+    public func deploy(_ command: WorkerProgram?) throws(RouteAdministrationError) -> WorkerRouteStatus {
+        typealias Plan = (from: Range<Int>, count: Int, awake: Int, command: WorkerProgram)
+        let plan = try state.withLockedValue { state -> Result<Plan, RouteAdministrationError> in
+            guard !state.shuttingDown, !state.retiring else {
+                return .failure(RouteAdministrationError(.conflict, "the route's pool is being replaced or stopped"))
+            }
+            if let deployment = state.deployment, deployment.inProgress {
+                return .failure(
+                    RouteAdministrationError(
+                        .conflict,
+                        "deploy \(deployment.number) of route \(route.name) is still \(deployment.phase.rawValue)"
+                    )
+                )
+            }
+            guard case .supervised(let running, let arguments, let environment, let count) = state.source else {
+                return .failure(
+                    RouteAdministrationError(
+                        .conflict,
+                        "route \(route.name) uses an external worker (worker.socket): deploy it where it runs"
+                    )
+                )
+            }
+            let awake = state.current.filter { state.awake[$0] }.count
+            let command = command ?? WorkerProgram(command: running, arguments: arguments, environment: environment)
+            // In force at once: a second deploy is refused from here on.
+            var deployment = WorkerRouteStatus.Deployment(
+                number: (state.deployment?.number ?? 0) + 1,
+                phase: .starting,
+                command: command.command,
+                arguments: command.arguments,
+                from: state.current.map { state.instances[$0].name },
+                to: [],
+                startedAt: Self.wallClockMillis()
+            )
+            deployment.moving = state.current.reduce(0) { $0 + state.load[$1] }
+            state.deployment = deployment
+            return .success((state.current, count, max(awake, settings.alwaysRunning), command))
+        }.get()
+        let fresh = makeGeneration(plan.command, count: plan.count, awake: plan.awake)
+        state.withLockedValue { state in state.deployment?.to = fresh.map { state.instances[$0].name } }
+        logger.info(
+            "deploy started",
+            metadata: [
+                "command": .string(plan.command.command),
+                "from": .string(plan.from.map { instance($0).name }.joined(separator: ",")),
+                "to": .string(fresh.map { instance($0).name }.joined(separator: ",")),
+            ]
+        )
+        for index in fresh { jobs.continuation.yield(.instance(index)) }
+        jobs.continuation.yield(.deploy(from: plan.from, to: fresh, command: plan.command))
+        return status
+    }
+
+    /// The deploy's steps, after `deploy` made the new generation.
+    private func carryOut(from old: Range<Int>, to new: Range<Int>, command: WorkerProgram) async {
+        // 1. The new instances that should run link (within resume_timeout: what a connection
+        // whose instance died waits for one).
+        let wanted = state.withLockedValue { state in new.filter { state.awake[$0] } }
+        let deadline = NIODeadline.now() + settings.resumeTimeout
+        while !wanted.allSatisfy({ index in state.withLockedValue { $0.linkCount(of: index) > 0 } }) {
+            if shuttingDown { return }
+            guard NIODeadline.now() < deadline else {
+                await abandon(
+                    new,
+                    reason: "the new instances did not link within \(ValueParsing.format(settings.resumeTimeout))"
+                )
+                return
+            }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        // 2. The new generation takes new connections; the old one's leave it.
+        let (links, waiting, moving) = state.withLockedValue { state in
+            state.current = new
+            state.source = .supervised(
+                command: command.command,
+                arguments: command.arguments,
+                environment: command.environment,
+                instances: new.count
+            )
+            let moving = old.reduce(0) { $0 + state.load[$1] }
+            state.deployment?.phase = .moving
+            state.deployment?.moving = moving
+            state.deployment?.remaining = moving
+            return (state.links.values.filter { old.contains($0.instance) }, Array(state.waiting.values), moving)
+        }
+        logger.info("deploy moving connections", metadata: ["connections": .stringConvertible(moving)])
+        for connection in waiting { attach(connection, wake: true) }
+        var lastReport = NIODeadline.now()
+        await release(from: Array(old), links: links) { left in
+            state.withLockedValue { $0.deployment?.remaining = left }
+            if NIODeadline.now() - lastReport >= .seconds(1) {
+                lastReport = .now()
+                logger.info("deploy moving connections", metadata: ["remaining": .stringConvertible(left)])
+            }
+        }
+        // 3. The old instances stop; a connection one did not release resumes like after a death.
+        let forced = state.withLockedValue { state in
+            let forced = old.reduce(0) { $0 + state.load[$1] }
+            state.retired.formUnion(old)
+            state.deployment?.phase = .stopping
+            state.deployment?.remaining = forced
+            state.deployment?.forced = forced
+            return forced
+        }
+        if forced > 0 {
+            logger.warning(
+                "deploy: connections not released within stop_timeout resume on the new instances",
+                metadata: ["connections": .stringConvertible(forced)]
+            )
+        }
+        logger.info("deploy stopping old instances")
+        let oldLinks = state.withLockedValue { state in state.links.values.filter { old.contains($0.instance) } }
+        for link in oldLinks { try? await link.channel.close() }
+        await withDiscardingTaskGroup { group in
+            for index in old {
+                let instance = instance(index)
+                group.addTask {
+                    await instance.process?.stop()
+                    unlink(instance.socketPath)
+                }
+            }
+        }
+        let finished = state.withLockedValue { state in
+            state.deployment?.phase = .done
+            state.deployment?.remaining = 0
+            state.deployment?.finishedAt = Self.wallClockMillis()
+            return state.deployment
+        }
+        logger.info(
+            "deploy done",
+            metadata: [
+                "deploy": .stringConvertible(finished?.number ?? 0),
+                "moved": .stringConvertible(moving - forced), "forced": .stringConvertible(forced),
+                "milliseconds": .stringConvertible((finished?.finishedAt ?? 0) - (finished?.startedAt ?? 0)),
+            ]
+        )
+    }
+
+    /// The new generation did not come up: it stops, the old one serves on.
+    private func abandon(_ new: Range<Int>, reason: String) async {
+        state.withLockedValue { state in
+            state.retired.formUnion(new)
+            state.deployment?.phase = .failed
+            state.deployment?.error = reason
+            state.deployment?.finishedAt = Self.wallClockMillis()
+        }
+        logger.error("deploy failed; the running instances serve on", metadata: ["error": .string(reason)])
+        let links = state.withLockedValue { state in state.links.values.filter { new.contains($0.instance) } }
+        for link in links { try? await link.channel.close() }
+        for index in new {
+            let instance = instance(index)
+            await instance.process?.stop()
+            unlink(instance.socketPath)
+        }
+    }
+
+    static func wallClockMillis() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     func detach(_ connection: WorkerConnection) {
@@ -490,10 +805,16 @@ public final class WorkerPool: RouteService, Service, Sendable {
 
     /// A link finished its hello (on its loop).
     func linkReady(_ link: WorkerLink) {
-        let (firstOfInstance, waiting): (Bool, [WorkerConnection]) = state.withLockedValue { state in
+        let (retired, firstOfInstance, waiting): (Bool, Bool, [WorkerConnection]) = state.withLockedValue { state in
+            if state.retired.contains(link.instance) { return (true, false, []) }
             let first = state.linkCount(of: link.instance) == 0
             state.links[link.id] = link
-            return (first, Array(state.waiting.values))
+            return (false, first, Array(state.waiting.values))
+        }
+        if retired {
+            // Replaced by a deploy while it was linking.
+            link.channel.close(promise: nil)
+            return
         }
         if firstOfInstance {
             metrics.linked()
@@ -521,7 +842,11 @@ public final class WorkerPool: RouteService, Service, Sendable {
         }
         if lastOfInstance { metrics.unlinked() }
         if shuttingDown { return }
-        logger.warning(
+        let expected = state.withLockedValue {
+            $0.retired.contains(link.instance) || $0.sleeping.contains(link.instance)
+        }
+        logger.log(
+            level: expected && orphans.isEmpty ? .debug : .warning,
             "worker link lost",
             metadata: ["instance": .string(link.instanceName), "connections": .stringConvertible(orphans.count)]
         )

@@ -20,7 +20,7 @@ import ServiceLifecycle
 ///
 /// Services run as children of this one, not of the `ServiceGroup`: the group counts a service
 /// that returns as a failure, and a retired pool returns.
-final class RouteServices: Service, Sendable {
+final class RouteServices: Service, RouteAdministration, Sendable {
     /// One route's service and what it needs to be retired.
     struct Entry: Sendable {
         var route: RouteConfiguration
@@ -39,6 +39,9 @@ final class RouteServices: Service, Sendable {
         var retired: [Entry]
         /// Hub routes kept with other rules.
         var hubRules: [(HubRouteService, HubRouteSettings)]
+        /// Worker pools kept, whose new command a rolling deploy puts in force
+        /// (`worker.on_change: move`).
+        var deploys: [(WorkerPool, WorkerProgram)] = []
         var summary: [String]
     }
 
@@ -142,6 +145,23 @@ final class RouteServices: Service, Sendable {
                     keptNames.insert(route.name)
                     continue
                 }
+                if let existing = current[route.name], let pool = existing.pool,
+                    let command = Self.deployableCommand(existing.route, for: route)
+                {
+                    if let deployment = pool.status.deployment, deployment.inProgress {
+                        throw ReloadError(
+                            code: .deploying,
+                            "routes.\(route.name): deploy \(deployment.number) is still \(deployment.phase.rawValue)"
+                        )
+                    }
+                    var kept = existing
+                    kept.route = route
+                    plan.entries[route.name] = kept
+                    plan.deploys.append((pool, command))
+                    keptNames.insert(route.name)
+                    plan.summary.append("routes.\(route.name) command changed: rolling deploy (on_change: move)")
+                    continue
+                }
                 guard let entry = try Self.make(route, hub: hub, group: group, logger: logger, cluster: cluster) else {
                     plan.summary.append(
                         current[route.name] == nil ? "routes.\(route.name) added" : "routes.\(route.name) changed"
@@ -194,6 +214,16 @@ final class RouteServices: Service, Sendable {
         }
     }
 
+    /// The new command of a worker route whose pool moves its connections to it
+    /// (`on_change: move`), when that is the only change.
+    static func deployableCommand(_ old: RouteConfiguration, for new: RouteConfiguration) -> WorkerProgram? {
+        guard case .worker(let before) = old.backend, case .worker(let after) = new.backend,
+            old.limits.maxMessageBytes == new.limits.maxMessageBytes, before.command != after.command,
+            before.movable(to: after)
+        else { return nil }
+        return after.command
+    }
+
     /// Stops the services a plan started.
     func abandon(_ plan: Plan) {
         for entry in plan.fresh { Self.retire(entry) }
@@ -204,6 +234,29 @@ final class RouteServices: Service, Sendable {
         entries.withLockedValue { $0 = plan.entries }
         for (service, rules) in plan.hubRules { service.update(rules: rules) }
         for entry in plan.retired { Self.retire(entry) }
+        for (pool, command) in plan.deploys {
+            do {
+                _ = try pool.deploy(command)
+            } catch {
+                logger.error(
+                    "rolling deploy not started",
+                    metadata: ["route": .string(pool.route.name), "error": .string(error.description)]
+                )
+            }
+        }
+    }
+
+    // MARK: RouteAdministration
+
+    var workerRoutes: [WorkerRouteStatus] {
+        pools.map(\.status).sorted { $0.route < $1.route }
+    }
+
+    func deploy(route: String, command: WorkerProgram?) throws(RouteAdministrationError) -> WorkerRouteStatus {
+        guard let pool = entries.withLockedValue({ $0[route]?.pool }) else {
+            throw RouteAdministrationError(.notFound, "no worker route named '\(route)'")
+        }
+        return try pool.deploy(command)
     }
 
     private static func retire(_ entry: Entry) {
@@ -217,6 +270,8 @@ struct ReloadError: Error, CustomStringConvertible {
     enum Code: String {
         case notReady = "not-ready"
         case bind
+        /// A rolling deploy of the route is still running.
+        case deploying
     }
     var code: Code
     var message: String

@@ -241,6 +241,7 @@ struct RunCommand: AsyncParsableCommand {
                 token: settings.admin.token,
                 cluster: cluster,
                 certificates: certificates,
+                routes: routeServices,
                 metrics: {
                     var text: [UInt8] = []
                     registry.emit(into: &text)

@@ -277,6 +277,70 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(error.key, "routes.echo.worker")
     }
 
+    func testHibernationAutoResponsesAndMoves() async throws {
+        let text =
+            Self.minimal + """
+
+                  work:
+                    path: /work
+                    kind: worker
+                    worker:
+                      command: /usr/bin/worker
+                      instances: 2
+                      min_instances: 0
+                      idle_stop: 30s
+                      attachment_bytes: 4KiB
+                      on_change: move
+                      auto_response:
+                        requests: [ping, '{"t":"hb"}']
+                        responses: [pong, '{"t":"hb-ack"}']
+                """
+        let worker = try await load(text).routes.first { $0.name == "work" }!.worker!
+        XCTAssertEqual(worker.alwaysRunning, 0)
+        XCTAssertTrue(worker.hibernates)
+        XCTAssertEqual(worker.idleStop, .seconds(30))
+        XCTAssertEqual(worker.attachmentBytes, 4096)
+        XCTAssertEqual(worker.onChange, .move)
+        XCTAssertEqual(
+            worker.autoResponses,
+            [.init(request: "ping", response: "pong"), .init(request: #"{"t":"hb"}"#, response: #"{"t":"hb-ack"}"#)]
+        )
+        // Each bad value is refused naming its key.
+        let bad: [(String, String, String)] = [
+            ("min_instances: 0", "min_instances: 3", "routes.work.worker.min_instances"),
+            ("attachment_bytes: 4KiB", "attachment_bytes: 64KiB", "routes.work.worker.attachment_bytes"),
+            ("on_change: move", "on_change: restart", "routes.work.worker.on_change"),
+            ("responses: [pong, ", "responses: [", "routes.work.worker.auto_response.responses"),
+        ]
+        for (from, to, key) in bad {
+            let error = try await loadError(text.replacingOccurrences(of: from, with: to))
+            XCTAssertEqual(error.key, key, "\(to)")
+        }
+        // External workers neither hibernate nor move.
+        let external = text.replacingOccurrences(
+            of: "command: /usr/bin/worker\n      instances: 2\n",
+            with: "socket: /run/w.sock\n"
+        )
+        var error = try await loadError(external.replacingOccurrences(of: "      on_change: move\n", with: ""))
+        XCTAssertEqual(error.key, "routes.work.worker.min_instances")
+        error = try await loadError(external.replacingOccurrences(of: "      min_instances: 0\n", with: ""))
+        XCTAssertEqual(error.key, "routes.work.worker.on_change")
+
+        // Only a change of command, arguments or environment moves; anything else builds a new pool.
+        var moved = worker
+        moved.source = .supervised(command: "/usr/bin/worker2", arguments: ["-v"], environment: ["A=2"], instances: 2)
+        XCTAssertTrue(worker.movable(to: moved))
+        var finishing = moved
+        finishing.onChange = .finish
+        XCTAssertFalse(worker.movable(to: finishing))
+        var resized = moved
+        resized.source = .supervised(command: "/usr/bin/worker2", arguments: [], environment: [], instances: 3)
+        XCTAssertFalse(worker.movable(to: resized))
+        var retimed = moved
+        retimed.idleStop = .seconds(5)
+        XCTAssertFalse(worker.movable(to: retimed))
+    }
+
     func testEnvironmentNames() {
         XCTAssertEqual(
             ConfigurationLoader.environmentName(for: ["routes", "echo", "max_message_bytes"]),
@@ -310,7 +374,7 @@ final class ConfigurationLoaderTests: XCTestCase {
             ConfigSchema.allKeyPatterns.sorted(),
             "every key in exactly one table"
         )
-        XCTAssertEqual(ConfigSchema.allKeyPatterns.count, 117)
+        XCTAssertEqual(ConfigSchema.allKeyPatterns.count, 118)
     }
 
     /// The declared defaults load as the settings types' own defaults, so code that builds a
