@@ -313,6 +313,29 @@ def start_wssgate(directory, cert, key, backend_port):
     return proc, port
 
 
+def start_hibernating(directory, cert, key):
+    """A gateway whose only route is the benchmark's worker route with `min_instances: 0`: the
+    same worker, which never starts while the connections stay idle."""
+    port = free_port()
+    conf = os.path.join(directory, "wssgate-hibernating.yaml")
+    with open(conf, "w") as f:
+        f.write(gateway_head(port, cert, key) + """routes:
+  worker:
+    path: /worker
+    kind: worker
+    worker:
+      command: "%s"
+      args: [worker, echo]
+      instances: 2
+      min_instances: 0
+admin:
+  address: "off"
+""" % ECHO_WORKER)
+    proc = spawn([GATEWAY, "run", "--config", conf], stderr=open(os.path.join(directory, "wssgate-hibernating.log"), "w"))
+    wait_port(port)
+    return proc, port
+
+
 def start_ceiling(directory, cert, key):
     """The generator ceiling: scripts/bench/ceiling.c, the cheapest TLS WebSocket echo we could
     write (a thread per CPU), built here with the system compiler."""
@@ -456,6 +479,10 @@ def memory_setups():
             return [proc] + ([backend] if backend else []), port, "wss://127.0.0.1:%d/%s" % (port, route), [backend_port] if backend else []
         return start
 
+    def hibernating(directory, cert, key):
+        proc, port = start_hibernating(directory, cert, key)
+        return [proc], port, "wss://127.0.0.1:%d/worker" % port, []
+
     def peer(start_peer):
         def start(directory, cert, key):
             backend, backend_port = start_backend()
@@ -469,6 +496,7 @@ def memory_setups():
         ("Caddy → backend", peer(start_caddy), ""),
         ("wssgate proxy → backend", gateway("proxy"), ""),
         ("wssgate worker", gateway("worker"), ""),
+        ("wssgate worker, hibernated", hibernating, ""),
         ("wssgate echo", gateway("echo"), ""),
         ("wssgate echo, permessage-deflate", gateway("echo-deflate"), "deflate"),
         ("wssgate hub, a subscription each", gateway("hub"), "subscribe"),
@@ -498,6 +526,7 @@ def fresh_idle_memory(directory, cert, key, connections, only, settle):
             count = connections // CLIENT_PROCESSES * CLIENT_PROCESSES
             time.sleep(settle)
             rss1, pss1 = memory_kib(setup.pids())
+            processes = len(setup.pids())
             sock1, slab1 = socket_buffer_bytes({port}, set(backend_ports)), slab_kib()
             release_idle(clients, hold, setup, files_before)
         finally:
@@ -506,9 +535,9 @@ def fresh_idle_memory(directory, cert, key, connections, only, settle):
                 started.remove(proc)
         figures[name] = {"pss": (pss1 - pss0) * 1024 / count, "rss": (rss1 - rss0) * 1024 / count,
                          "socket_buffers": (sock1 - sock0) / count, "slab": (slab1 - slab0) * 1024 / count,
-                         "fresh_pss_kib": pss0, "connections": count}
-        print("%-34s idle, fresh: PSS %6.0f  RSS %6.0f bytes per connection; kernel: socket buffers %5.0f, slab %5.0f (both ends)" % (
-            name, figures[name]["pss"], figures[name]["rss"], figures[name]["socket_buffers"], figures[name]["slab"]), flush=True)
+                         "fresh_pss_kib": pss0, "connections": count, "processes": processes}
+        print("%-34s idle, fresh: PSS %6.0f  RSS %6.0f bytes per connection; kernel: socket buffers %5.0f, slab %5.0f (both ends); %d processes" % (
+            name, figures[name]["pss"], figures[name]["rss"], figures[name]["socket_buffers"], figures[name]["slab"], processes), flush=True)
     return figures
 
 
@@ -683,7 +712,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=6)
     # 10,000 proxied connections need 20,000 descriptors in one process; this machine's hard
     # limit is 20,000 and cannot be raised here, so 9,000 (for every setup alike).
-    parser.add_argument("--idle", type=int, default=9_000)
+    parser.add_argument("--idle", type=int, default=10_000)
     parser.add_argument("--churn", action="store_true", help="only the open-and-close rounds (a quick look, no report)")
     parser.add_argument("--memory", action="store_true", help="only the fresh idle-memory setups (with --only: some of them; a quick look, no report)")
     parser.add_argument("--settle", type=float, default=6.0, help="seconds the idle connections are held before memory is read")
