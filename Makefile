@@ -130,7 +130,8 @@ STATIC_MAP := $(abspath build/static/wssgate.map)
 SIZE_BUDGET := 26000000
 
 # SwiftPM links the binary; scripts/static-trim.py links it again from copies of its Swift objects
-# without unwind tables (Swift code runs without them; libc, libgcc and the runtime keep theirs).
+# and of the toolchain archives' Swift members without unwind tables (Swift code runs without
+# them; libc, libgcc and the runtime's C++ keep theirs).
 static:
 	@scripts/install-deps.sh build
 	mkdir -p build/static
