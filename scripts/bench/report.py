@@ -55,7 +55,26 @@ def memory_table(results):
         ratio = "" if name == names[0] or not f["pss"] else " (%.2f×)" % (first["pss"] / f["pss"])
         lines.append("| %s | {:,} | **{:,.0f}**%s | {:,.0f} | {:,.0f} | {:,.0f} | {:,} KiB | %s |".format(
             f["connections"], f["pss"], f["rss"], f["socket_buffers"], f["slab"], int(f["fresh_pss_kib"])) % (name, ratio, f.get("processes", "—")))
-    return "\n".join(lines)
+    return "\n".join(lines) + hibernation_note(figures)
+
+
+def hibernation_note(figures):
+    """The worker route running against hibernated: what the whole setup holds at 10,000."""
+    running, asleep = figures.get("wssgate worker"), figures.get("wssgate worker, hibernated")
+    if not running or not asleep:
+        return ""
+
+    def total_mib(f):
+        return (f["fresh_pss_kib"] * 1024 + f["pss"] * f["connections"]) / 2**20
+
+    return ("\n\nHibernated, the worker route held its %s connections with %d process%s instead of %d, "
+            "**%.1f MiB** in all (PSS) against %.1f MiB with its two workers running: the gateway's share "
+            "of a connection is the same either way (the bundled echo worker keeps next to nothing "
+            "per connection), so what hibernation saves is the worker processes themselves, and "
+            "whatever a real worker keeps per connection." % (
+                "{:,}".format(asleep["connections"]), asleep.get("processes", 0),
+                "" if asleep.get("processes", 0) == 1 else "es", running.get("processes", 0),
+                total_mib(asleep), total_mib(running)))
 
 
 def main(path):
