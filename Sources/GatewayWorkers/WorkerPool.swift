@@ -404,6 +404,9 @@ public final class WorkerPool: RouteService, Service, Sendable {
         case asleep
         /// It waits for an instance; `wake`: one was woken for it.
         case waiting(wake: Int?)
+        /// It is pinned to a link already (two links of a new instance became ready at once,
+        /// and each offered it the waiting connections): nothing to do.
+        case pinned
         case gone
     }
 
@@ -416,6 +419,10 @@ public final class WorkerPool: RouteService, Service, Sendable {
         let hibernates = settings.hibernates
         let placement: Placement = state.withLockedValue { state in
             guard state.connections[connection.id] != nil else { return .gone }
+            if state.assignment[connection.id] != nil {
+                state.waiting[connection.id] = nil
+                return .pinned
+            }
             var best: (rank: (Int, Int), link: WorkerLink)?
             for link in state.links.values
             where state.current.contains(link.instance) && !state.sleeping.contains(link.instance) {
@@ -433,9 +440,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
                 return .waiting(wake: hibernates ? Self.instanceToWake(&state) : nil)
             }
             state.waiting[connection.id] = nil
-            if let previous = state.assignment.updateValue(best.link, forKey: connection.id) {
-                state.load[previous.instance] -= 1
-            }
+            state.assignment[connection.id] = best.link
             state.load[best.link.instance] += 1
             return .link(best.link)
         }
@@ -447,7 +452,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
         case .waiting(let woken):
             if let woken { started(woken) }
             connection.waitForInstance(timeout: settings.authorize ? settings.authorizeTimeout : settings.resumeTimeout)
-        case .gone:
+        case .pinned, .gone:
             break
         }
     }

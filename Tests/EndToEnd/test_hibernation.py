@@ -16,8 +16,8 @@ PYTHON = sys.executable
 TALLY = os.path.join(ROOT, "Tests", "EndToEnd", "tally_worker.py")
 
 
-def children(pid):
-    """The live (not zombie) child processes of `pid`, from /proc."""
+def children(pid, zombies=False):
+    """The live child processes of `pid` (with `zombies`, unreaped ones too), from /proc."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -28,7 +28,7 @@ def children(pid):
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[1]) == pid:
+        if (zombies or fields[0] != "Z") and int(fields[1]) == pid:
             found.append(int(entry))
     return sorted(found)
 

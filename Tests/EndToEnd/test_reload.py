@@ -154,18 +154,14 @@ from conftest import BINARY as ECHO_WORKER
 
 
 def worker_processes(gateway_pid):
-    """The gateway's child processes, as (pid, executable path)."""
+    """The gateway's child processes, reaped or not, as (pid, executable path)."""
+    from test_hibernation import children
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in children(gateway_pid, zombies=True):
         try:
-            with open("/proc/%s/stat" % entry) as f:
-                parent = int(f.read().rsplit(")", 1)[1].split()[1])
-            if parent == gateway_pid:
-                with open("/proc/%s/cmdline" % entry, "rb") as f:
-                    found.append((int(entry), f.read().split(b"\0")[0].decode()))
-        except (OSError, IndexError, ValueError):
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                found.append((pid, f.read().split(b"\0")[0].decode()))
+        except OSError:
             pass
     return found
 

@@ -166,6 +166,27 @@ final class WorkerLinkTests: XCTestCase {
         XCTAssertEqual(reply.data, ByteBuffer(string: "hello"))
     }
 
+    /// A connection already pinned to a link is not opened again when it is offered once more
+    /// — as when two links of a new instance become ready at once and each offers it the waiting
+    /// connections: the worker saw a second, resumed `open` without the attachment (a flaky
+    /// end-to-end hibernation run caught it).
+    func testAPinnedConnectionIsNotOpenedTwice() throws {
+        try link { event, worker in
+            if case .message(let id, let message) = event { worker.send(message, to: id) }
+        }
+        let (client, verdict) = try client()
+        guard case .accept = verdict else { return XCTFail("no upgrade: \(String(describing: verdict))") }
+        let connection = try XCTUnwrap(pool.connection(42))
+        pool.attach(connection, wake: true)
+        try pump()
+        let opens = events.withLockedValue { $0 }.compactMap { if case .open(let c) = $0 { c } else { nil } }
+        XCTAssertEqual(opens.map(\.id), [42])
+        XCTAssertEqual(pool.statistics.connections, 1)
+        try client.writeInbound(frame(.text, ByteBuffer(string: "still one")))
+        try pump()
+        XCTAssertEqual(try client.readOutbound(as: WebSocketFrame.self)?.data, ByteBuffer(string: "still one"))
+    }
+
     /// Finding 1: the client's close reason reaches the worker.
     func testTheClientsCloseReasonReachesTheWorker() throws {
         try link()
