@@ -238,6 +238,34 @@ final class WorkerLinkTests: XCTestCase {
     }
 
     /// Finding 4: a worker's text that is not UTF-8 ends its link; the client is not failed.
+    /// An attachment of exactly `worker.attachment_bytes` (2 KiB by default) is kept.
+    func testAnAttachmentAtTheLimitIsKept() throws {
+        try link { event, worker in
+            if case .open(let connection) = event {
+                worker.attach([UInt8](repeating: 7, count: 2048), to: connection.id)
+            }
+        }
+        let (client, _) = try client()
+        XCTAssertTrue(gatewayEnd.isActive, "the link stays")
+        XCTAssertTrue(client.isActive)
+        XCTAssertEqual(pool.statistics.linkErrors, 0)
+    }
+
+    /// `worker.attachment_bytes` is crossed by one byte: the link ends, the client stays.
+    func testAnAttachmentOverTheLimitEndsTheLinkNotTheClient() throws {
+        try link { event, worker in
+            if case .open(let connection) = event {
+                worker.attach([UInt8](repeating: 7, count: 2048), to: connection.id)
+                worker.attach([UInt8](repeating: 7, count: 2049), to: connection.id)
+            }
+        }
+        let (client, _) = try client()
+        XCTAssertFalse(gatewayEnd.isActive, "the link is closed")
+        XCTAssertTrue(client.isActive, "the client stays")
+        XCTAssertEqual(pool.statistics.linkErrors, 1)
+        XCTAssertEqual(try outcome.futureResult.wait(), .broken)
+    }
+
     func testATextSendThatIsNotUTF8EndsTheLinkNotTheClient() throws {
         try link { event, worker in
             if case .open(let connection) = event {
