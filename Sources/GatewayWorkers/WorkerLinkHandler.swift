@@ -94,6 +94,8 @@ final class WorkerLinkHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !broken else { return }
         reader.append(unwrapInboundIn(data))
+        // Once per read, not per frame: `worker.idle_stop` needs no finer clock.
+        if case .ready(let link) = state { link.touch() }
         do {
             while !broken, let frame = try reader.next() {
                 try handle(frame, context: context)
@@ -140,7 +142,6 @@ final class WorkerLinkHandler: ChannelInboundHandler {
             )
             pool.linkReady(link)
         case .ready(let link):
-            link.touch()
             try carryOut(frame, on: link)
         case .closed:
             break

@@ -658,7 +658,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
             let awake = state.current.filter { state.awake[$0] }.count
             let command = command ?? WorkerProgram(command: running, arguments: arguments, environment: environment)
             // In force at once: a second deploy is refused from here on.
-            var deployment = WorkerRouteStatus.Deployment(
+            state.deployment = WorkerRouteStatus.Deployment(
                 number: (state.deployment?.number ?? 0) + 1,
                 phase: .starting,
                 command: command.command,
@@ -667,8 +667,6 @@ public final class WorkerPool: RouteService, Service, Sendable {
                 to: [],
                 startedAt: Self.wallClockMillis()
             )
-            deployment.moving = state.current.reduce(0) { $0 + state.load[$1] }
-            state.deployment = deployment
             return .success((state.current, count, max(awake, settings.alwaysRunning), command))
         }.get()
         let fresh = makeGeneration(plan.command, count: plan.count, awake: plan.awake)

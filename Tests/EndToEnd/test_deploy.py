@@ -191,3 +191,52 @@ def test_a_sleeping_route_deploys_without_starting_anything(gateway_factory, tmp
         await ws.close()
 
     run(scenario(), timeout=60)
+
+
+def test_a_deploy_whose_instances_never_link_fails_and_the_old_ones_serve_on(gateway_factory, tmp_path):
+    """A new command that cannot serve (it exits at once): the deploy fails after resume_timeout,
+    its instances are stopped, and the running ones go on answering the same connections. An
+    external worker cannot be deployed from here (409)."""
+    socket_path = str(tmp_path / "admin.sock")
+    external = """  outside:
+    path: /outside
+    kind: worker
+    worker:
+      socket: "%s"
+""" % str(tmp_path / "nobody.sock")
+    route = worker_route("tally", "/tally", PYTHON, [TALLY], instances=2,
+                         extra='      env: ["TALLY_TAG=v1"]\n      resume_timeout: 2s\n')
+    config = gateway_config(level="info", routes=route + external, extra='admin:\n  address: "unix:%s"\n' % socket_path)
+    gw = gateway_factory(config)
+    gw.wait_for_log(r'msg="worker linked"')
+    admin = Admin(unix=socket_path)
+    old_pids = children(gw.proc.pid)
+
+    async def scenario():
+        ws = await websockets.connect(gw.url("/tally"), ssl=insecure_context())
+        await ws.send("before")
+        pid, count, _, tag = (await asyncio.wait_for(ws.recv(), 10)).split(" ")
+        assert (count, tag) == ("1", "v1")
+        status, body, _ = await asyncio.to_thread(
+            admin.call, "POST", "/v1/routes/tally/deploy", "/v1/routes/{name}/deploy", {"command": "/bin/false"})
+        assert status == 202
+        route = await asyncio.to_thread(wait_for_deploy, admin, 1)
+        deployment = route["deployment"]
+        assert deployment["phase"] == "failed" and "did not link" in deployment["error"], deployment
+        assert route["command"] == PYTHON, "the running command stays in force"
+        assert sorted(i["pid"] for i in route["instances"]) == old_pids
+        await ws.send("after")
+        pid2, count, _, tag = (await asyncio.wait_for(ws.recv(), 10)).split(" ")
+        assert (count, tag) == ("2", "v1") and int(pid2) in old_pids
+        assert ws.close_code is None
+        await ws.close()
+
+    run(scenario(), timeout=60)
+    assert children(gw.proc.pid) == old_pids, "the failed deploy's processes are gone"
+    gw.wait_for_log(r'msg="deploy failed; the running instances serve on"', timeout=5)
+
+    status, body, _ = admin.call("POST", "/v1/routes/outside/deploy", "/v1/routes/{name}/deploy")
+    assert status == 409 and "external worker" in body["error"]["message"]
+    status, body, _ = admin.call("POST", "/v1/routes/tally/deploy", "/v1/routes/{name}/deploy",
+                                 {"command": "x", "nope": 1})
+    assert status == 400 and body["error"]["field"] == "nope"

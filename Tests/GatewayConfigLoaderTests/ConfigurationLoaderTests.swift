@@ -311,6 +311,7 @@ final class ConfigurationLoaderTests: XCTestCase {
             ("attachment_bytes: 4KiB", "attachment_bytes: 64KiB", "routes.work.worker.attachment_bytes"),
             ("on_change: move", "on_change: restart", "routes.work.worker.on_change"),
             ("responses: [pong, ", "responses: [", "routes.work.worker.auto_response.responses"),
+            (#"requests: [ping, '{"t":"hb"}']"#, "requests: [ping, ping]", "routes.work.worker.auto_response.requests"),
         ]
         for (from, to, key) in bad {
             let error = try await loadError(text.replacingOccurrences(of: from, with: to))
