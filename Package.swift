@@ -196,6 +196,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `http` routes: a connection's events as HTTP requests to the app, its answers' commands.
+        .target(
+            name: "GatewayHTTPBackend",
+            dependencies: [
+                "GatewayCore",
+                "GatewayHub",
+                "GatewayMetrics",
+                "GatewayWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Listeners, HTTP/1.1, the upgrade, health endpoints.
         .target(
             name: "GatewayEdge",
@@ -313,6 +330,7 @@ let package = Package(
                 "GatewayEdge",
                 "GatewayHub",
                 "GatewayWorkers",
+                "GatewayHTTPBackend",
                 "GatewayProxy",
                 "GatewayAdmin",
                 "GatewayCluster",
@@ -444,6 +462,17 @@ let package = Package(
         .testTarget(
             name: "ProxyProtocolTests",
             dependencies: ["ProxyProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatewayHTTPBackendTests",
+            dependencies: [
+                "GatewayHTTPBackend", "GatewayCore", "GatewayHub", "GatewayWebSocket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -5,7 +5,7 @@
 #   test:  the above, openssl (test certificates), systemd's tools (systemd-socket-activate,
 #          systemd-analyze), headless Chromium (the demo page's test), redis-server (the cluster
 #          tests), pebble and pebble-challtestsrv (the ACME tests), a Python venv with websockets
-#          and pytest, and Autobahn|Testsuite's wstest (Python 2.7, see scripts/setup-autobahn.sh)
+#          and pytest, php-cli (the http route's PHP example), and Autobahn|Testsuite's wstest (Python 2.7, see scripts/setup-autobahn.sh)
 #   image: buildah, podman and runc (containers without a Docker engine)
 #   bench: nginx, HAProxy and Caddy (the peers), gcc and libssl-dev (the generator ceiling), heaptrack, linux-perf (make cpu-profile), and a venv with picows, uvloop and matplotlib (make bench, make heap-profile)
 set -euo pipefail
@@ -14,7 +14,7 @@ mode=${1:-test}
 
 apt_packages=(zlib1g-dev libyaml-dev pkg-config)
 case "$mode" in
-  test) apt_packages+=(openssl ca-certificates systemd chromium redis-server pebble) ;;
+  test) apt_packages+=(openssl ca-certificates systemd chromium redis-server pebble php-cli) ;;
   # The image test drives the real docker CLI against podman's API: Debian's docker.io only
   # when no docker client is there already.
   image) apt_packages=(buildah podman runc file binutils ca-certificates openssl)

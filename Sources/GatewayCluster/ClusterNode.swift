@@ -263,6 +263,17 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
         }
     }
 
+    public func hub(closedSubscribersOf topic: String, code: UInt16, reason: String) {
+        guard let connection else {
+            metrics.lost(backlog: false)
+            return
+        }
+        connection.sendWithoutWaiting([
+            ByteBuffer(string: "PUBLISH"), ByteBuffer(string: topicChannel(topic)),
+            ClusterWire.encodeClose(code: code, reason: reason, origin: settings.nodeNumber),
+        ])
+    }
+
     public func hub(subscribed subscriberID: UInt64, to topic: String) {
         guard let connection else { return }  // restored by `register` on reconnect
         let key = presenceKey(topic, node: settings.node)
@@ -396,6 +407,11 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
                 }
                 hub.deliverRecorded(message, to: String(channel.dropFirst(prefix.count)), offset: offset)
                 metrics.arrived()
+                return
+            }
+            if channel.hasPrefix(prefix), let (origin, code, reason) = ClusterWire.decodeClose(payload) {
+                guard origin != settings.nodeNumber else { return }
+                hub.closeSubscribersLocally(of: String(channel.dropFirst(prefix.count)), code: code, reason: reason)
                 return
             }
             guard channel.hasPrefix(prefix), let (origin, message) = ClusterWire.decodePublish(payload) else {

@@ -35,6 +35,28 @@ enum ClusterWire {
         return (Int(origin), message)
     }
 
+    /// A close of every subscriber of a reserved topic (a user's or a tag's connections), on
+    /// the topic's channel: `W`, version 1, kind 4, origin, code, reason.
+    static func encodeClose(code: UInt16, reason: String, origin: Int) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(UInt8(ascii: "W"))
+        buffer.writeInteger(UInt8(1))
+        buffer.writeInteger(UInt8(4))
+        buffer.writeInteger(UInt16(origin))
+        buffer.writeInteger(code)
+        buffer.writeString(reason)
+        return buffer
+    }
+
+    static func decodeClose(_ buffer: ByteBuffer) -> (origin: Int, code: UInt16, reason: String)? {
+        var buffer = buffer
+        guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "W"), buffer.readInteger(as: UInt8.self) == 1,
+            buffer.readInteger(as: UInt8.self) == 4, let origin = buffer.readInteger(as: UInt16.self),
+            let code = buffer.readInteger(as: UInt16.self)
+        else { return nil }
+        return (Int(origin), code, buffer.readString(length: buffer.readableBytes) ?? "")
+    }
+
     /// A command on a node's own channel (JSON): an admin request and its response, or a
     /// worker's send or close for a connection that node holds.
     struct Command: Codable, Sendable {

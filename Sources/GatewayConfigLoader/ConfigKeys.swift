@@ -424,7 +424,7 @@ public enum ConfigKeys {
             .word(words(RouteConfiguration.Kind.self)),
             .required("(required)"),
             .newConnections,
-            "`echo`: every message is sent back with its type. `worker`: connections go to worker processes (below). `proxy`: connections pass through to an upstream WebSocket server (below). `hub`: clients subscribe and publish to hub topics themselves (below)."
+            "`echo`: every message is sent back with its type. `worker`: connections go to worker processes (below). `proxy`: connections pass through to an upstream WebSocket server (below). `hub`: clients subscribe and publish to hub topics themselves (below). `http`: each connection's events become HTTP requests to an app, whose answers carry commands (below, docs/http-backend.md)."
         ) { .bare($0.kind.rawValue) },
         .key(
             "subprotocols",
@@ -522,6 +522,7 @@ public enum ConfigKeys {
         .section("static", files) { if case .static(let settings) = $0.backend { settings } else { nil } },
         .section("hub", hub) { if case .hub(let settings) = $0.backend { settings } else { nil } },
         .section("proxy", proxy) { if case .proxy(let settings) = $0.backend { settings } else { nil } },
+        .section("http", httpBackend) { if case .http(let settings) = $0.backend { settings } else { nil } },
         .section("worker", worker) { if case .worker(let settings) = $0.backend { settings } else { nil } },
     ])
 
@@ -800,6 +801,80 @@ public enum ConfigKeys {
             .newConnections,
             "`frames` mode: the close code a client gets when its upstream connection ends without a closing handshake, or stops answering pings: `1011` (unexpected condition) or `1012` (service restart, for upstreams that are restarted on deploys)."
         ) { .bare("\($0.lostCloseCode.code)") },
+    ])
+
+    /// `routes.<name>.http`: the app that answers a connection's events (docs/http-backend.md).
+    static let httpBackend = ConfigSection<HTTPBackendSettings>([
+        .key(
+            "url",
+            .text,
+            .required("(required)"),
+            .newConnections,
+            "Where every event is posted: `http://host:port/path?query`, or `unix:/path/to.sock` (request target `/`, or `unix:/path/to.sock#/ws`). HTTP/1.1 with keep-alive."
+        ) { .quoted($0.urlText) },
+        .key(
+            "connections",
+            .integer(1...1024),
+            .value("16"),
+            .newConnections,
+            "Keep-alive connections to the app, at most, shared by the route's clients; requests beyond them wait for one."
+        ) { .bare("\($0.connections)") },
+        .key(
+            "timeout",
+            .duration(positive: true),
+            .value("10s"),
+            .newConnections,
+            "No whole answer within this long: the request failed (retried when it may be, below)."
+        ) { duration($0.timeout) },
+        .key(
+            "retries",
+            .integer(0...100),
+            .value("5"),
+            .newConnections,
+            "Attempts after the first, with backoff from 100 ms to 2 s, for `open` and `close` events and for any request that never reached the app (connection refused: the app is restarting). A `message` request the app may have seen is not sent again."
+        ) { .bare("\($0.retries)") },
+        .key(
+            "queue_messages",
+            .integer(1...100_000),
+            .value("64"),
+            .newConnections,
+            "Client messages held per connection while the app has not taken them (one request in flight per connection); one more closes the client with `unavailable_close_code`."
+        ) { .bare("\($0.queueMessages)") },
+        .key(
+            "queue_bytes",
+            .bytes(1...268_435_456),
+            .value("1MiB"),
+            .newConnections,
+            "The same bound in message bytes (one message is always taken)."
+        ) { .bare("\($0.queueBytes)") },
+        .key(
+            "batch_messages",
+            .integer(1...1000),
+            .value("32"),
+            .newConnections,
+            "When more than one message waits (the app was slow), up to this many go in one `messages` request; `1` sends each in its own `message` request."
+        ) { .bare("\($0.batchMessages)") },
+        .key(
+            "unavailable_close_code",
+            .word(["1013", "1011", "1012"]),
+            .value("1013"),
+            .newConnections,
+            "The close code a client gets when its messages cannot reach the app: its queue is full, retries are spent, or the app answered an event with an error status."
+        ) { .bare("\($0.unavailableCloseCode.code)") },
+        .key(
+            "forward_headers",
+            .list,
+            .list(HTTPBackendSettings.defaultForwardHeaders),
+            .newConnections,
+            "Headers of the client's upgrade request passed on with every event (the app's session cookie, say)."
+        ) { .list($0.forwardHeaders) },
+        .key(
+            "max_response_bytes",
+            .bytes(1...268_435_456),
+            .value("1MiB"),
+            .newConnections,
+            "The largest answer read from the app; a larger one counts as an error answer."
+        ) { .bare("\($0.maxResponseBytes)") },
     ])
 
     /// `routes.<name>.worker`: worker processes.

@@ -666,6 +666,7 @@ struct ConfigurationBuilder {
         let present: [RouteConfiguration.Kind: Bool] = [
             .worker: string(base + ["worker", "command"]) != nil || string(base + ["worker", "socket"]) != nil,
             .proxy: string(base + ["proxy", "upstream"]) != nil,
+            .http: string(base + ["http", "url"]) != nil,
             .static: string(base + ["static", "root"]) != nil,
             .hub: list(base + ["hub", "subscribe"]) != nil || list(base + ["hub", "publish"]) != nil
                 || string(base + ["hub", "history", "size"]) != nil || string(base + ["hub", "client_script"]) != nil,
@@ -683,6 +684,7 @@ struct ConfigurationBuilder {
         case .worker: return .worker(try worker(base + ["worker"]))
         case .proxy: return .proxy(try proxy(base + ["proxy"]))
         case .hub: return .hub(try hub(base + ["hub"]))
+        case .http: return .http(try http(base + ["http"]))
         case .static: return .static(try files(base + ["static"]))
         }
     }
@@ -777,6 +779,47 @@ struct ConfigurationBuilder {
             handshakeTimeout: try duration(base + ["handshake_timeout"]),
             mode: try choice(base + ["mode"]),
             lostCloseCode: try closeCode(base + ["lost_close_code"])
+        )
+    }
+
+    private func http(_ base: [String]) throws(ConfigurationError) -> HTTPBackendSettings {
+        guard let url = string(base + ["url"]) else {
+            throw ConfigurationError(
+                .missingValue,
+                key: dotted(base + ["url"]),
+                "an http route needs http.url (http://host:port/path or unix:/path)"
+            )
+        }
+        guard let parsed = HTTPBackendSettings.parseURL(url) else {
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["url"]),
+                "'\(url)' is not http://host:port/path or unix:/socket[#/path]"
+            )
+        }
+        let headers = (list(base + ["forward_headers"]) ?? listOrDefault(base + ["forward_headers"])).map {
+            $0.lowercased()
+        }
+        for header in headers where !HTTPToken.isToken(header) {
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["forward_headers"]),
+                "'\(header)' is not a header name"
+            )
+        }
+        return HTTPBackendSettings(
+            endpoint: parsed.0,
+            path: parsed.path,
+            hostHeader: parsed.host,
+            connections: try integer(base + ["connections"]),
+            timeout: try duration(base + ["timeout"]),
+            retries: try integer(base + ["retries"]),
+            queueMessages: try integer(base + ["queue_messages"]),
+            queueBytes: try bytes(base + ["queue_bytes"]),
+            batchMessages: try integer(base + ["batch_messages"]),
+            unavailableCloseCode: try closeCode(base + ["unavailable_close_code"]),
+            forwardHeaders: headers,
+            maxResponseBytes: try bytes(base + ["max_response_bytes"])
         )
     }
 

@@ -12,6 +12,8 @@ public struct RouteConfiguration: Sendable, Equatable {
         case proxy
         /// Clients use hub topics directly, through a small JSON protocol (docs/hub-protocol.md).
         case hub
+        /// Each connection's events become HTTP requests to an app (docs/http-backend.md).
+        case http
         /// Plain GET/HEAD of files under a folder (the demo page); `path` is a prefix.
         case `static`
     }
@@ -23,6 +25,7 @@ public struct RouteConfiguration: Sendable, Equatable {
         case worker(WorkerSettings)
         case proxy(ProxySettings)
         case hub(HubRouteSettings)
+        case http(HTTPBackendSettings)
         case `static`(StaticSettings)
 
         public var kind: Kind {
@@ -31,6 +34,7 @@ public struct RouteConfiguration: Sendable, Equatable {
             case .worker: .worker
             case .proxy: .proxy
             case .hub: .hub
+            case .http: .http
             case .static: .static
             }
         }
@@ -132,7 +136,8 @@ public struct HubRouteSettings: Sendable, Equatable {
     /// A topic or pattern: non-empty, at most 255 bytes, no spaces or control characters, and
     /// `*` only as a whole last segment.
     public static func isValidTopic(_ topic: String, allowPattern: Bool) -> Bool {
-        guard !topic.isEmpty, topic.utf8.count <= 255,
+        // `$…` topics are the gateway's own (users and tags).
+        guard !topic.isEmpty, topic.utf8.count <= 255, topic.utf8.first != UInt8(ascii: "$"),
             !topic.unicodeScalars.contains(where: { $0 == " " || $0.value < 0x20 })
         else { return false }
         if topic == "*" || topic.hasSuffix(".*") {

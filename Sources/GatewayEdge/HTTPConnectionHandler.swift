@@ -465,7 +465,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             application: application,
             connectionID: request.connectionID,
             target: head.uri,
-            peer: request.peer
+            peer: request.peer,
+            user: request.subject
         )
     }
 
@@ -546,7 +547,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         application: any WebSocketApplication,
         connectionID: UInt64,
         target: String,
-        peer: String
+        peer: String,
+        user: String?
     ) {
         let route = acceptance.route
         let channel = context.channel
@@ -577,7 +579,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             session: session,
             channel: channel,
             subprotocol: acceptance.subprotocol,
-            compression: acceptance.deflate != nil
+            compression: acceptance.deflate != nil,
+            user: user.flatMap { SessionDirectory.Identity.isValidName($0) ? $0 : nil }
         )
         do {
             let pipeline = context.pipeline.syncOperations

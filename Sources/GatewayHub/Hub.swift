@@ -17,12 +17,16 @@ public protocol HubSubscriber: AnyObject, Sendable {
     /// A publication on a topic with history, with its offset, in offset order: on
     /// `deliveryLoop`, or (without one) under the history's lock.
     func deliver(_ message: WebSocketMessage, topic: String, offset: UInt64)
+    /// Every subscriber of a reserved topic (`$user:…`, `$tag:…`) is to close: the admin API,
+    /// a worker or an HTTP backend closed a user's or a tag's connections. Others ignore it.
+    func closeRequested(code: UInt16, reason: String)
 }
 
 extension HubSubscriber {
     public var speaksHubProtocol: Bool { false }
     public var deliveryLoop: (any EventLoop)? { nil }
     public func deliver(_ message: WebSocketMessage, topic: String, offset: UInt64) { deliver(message) }
+    public func closeRequested(code: UInt16, reason: String) {}
 }
 
 /// The in-process topic router: named topics, many subscriptions per connection, and a publish
@@ -39,6 +43,8 @@ public final class Hub: Sendable {
         func hub(published message: WebSocketMessage, to topic: String)
         func hub(subscribed subscriberID: UInt64, to topic: String)
         func hub(unsubscribed subscriberID: UInt64, from topics: [String])
+        /// `closeSubscribers(of:code:reason:)` on a reserved topic: every node closes its own.
+        func hub(closedSubscribersOf topic: String, code: UInt16, reason: String)
     }
 
     private struct State {
@@ -47,6 +53,14 @@ public final class Hub: Sendable {
         var prefixes: [String: [UInt64: any HubSubscriber]] = [:]
         var subscriptions: [UInt64: Set<String>] = [:]
     }
+
+    /// Topics of the gateway's own (`$user:alice`, `$tag:room-1`): a connection's user and tags
+    /// subscribe it, so a send to a user or tag reaches every node of a cluster, and presence
+    /// per user is the topic's. Clients and workers cannot name them and patterns never match
+    /// them (as MQTT's `$` topics).
+    public static func isReserved(_ topic: String) -> Bool { topic.utf8.first == UInt8(ascii: "$") }
+    public static func userTopic(_ user: String) -> String { "$user:" + user }
+    public static func tagTopic(_ tag: String) -> String { "$tag:" + tag }
 
     /// Whether a subscription names a pattern (`news.*`, `*`) rather than one topic.
     public static func isPattern(_ topic: String) -> Bool { topic == "*" || topic.hasSuffix(".*") }
@@ -84,7 +98,8 @@ public final class Hub: Sendable {
 
     /// The history that covers `topic` (the first route's that does), if any.
     public func history(for topic: String) -> TopicHistory? {
-        historiesBox.withLockedValue { histories in
+        if Self.isReserved(topic) { return nil }  // a user's or tag's messages are not kept
+        return historiesBox.withLockedValue { histories in
             histories.isEmpty ? nil : histories.first { $0.settings.covers(topic) }
         }
     }
@@ -207,6 +222,7 @@ public final class Hub: Sendable {
     private func subscribers(of topic: String) -> [any HubSubscriber] {
         state.withLockedValue { state -> [any HubSubscriber] in
             var found = state.topics[topic] ?? [:]
+            if Self.isReserved(topic) { return Array(found.values) }
             for (prefix, subscribers) in state.prefixes where topic.hasPrefix(prefix) {
                 found.merge(subscribers) { first, _ in first }
             }
@@ -287,6 +303,24 @@ public final class Hub: Sendable {
         return subscribers.count
     }
 
+    /// Closes every subscriber of a reserved topic, here and (through the observer) on the
+    /// other nodes of a cluster; returns how many were here.
+    @discardableResult
+    public func closeSubscribers(of topic: String, code: UInt16, reason: String) -> Int {
+        let count = closeSubscribersLocally(of: topic, code: code, reason: reason)
+        observer?.hub(closedSubscribersOf: topic, code: code, reason: reason)
+        return count
+    }
+
+    /// `closeSubscribers`, on this gateway only (what another node asked for).
+    @discardableResult
+    public func closeSubscribersLocally(of topic: String, code: UInt16, reason: String) -> Int {
+        guard Self.isReserved(topic) else { return 0 }
+        let found = state.withLockedValue { Array(($0.topics[topic] ?? [:]).values) }
+        for subscriber in found { subscriber.closeRequested(code: code, reason: reason) }
+        return found.count
+    }
+
     /// Every subscription in use (topics and patterns) with its number of subscribers, sorted.
     public func subscriptionCounts() -> [(subscription: String, subscribers: Int)] {
         state.withLockedValue { state in
@@ -300,6 +334,7 @@ public final class Hub: Sendable {
     public func subscriberIDs(receiving topic: String) -> Set<UInt64> {
         state.withLockedValue { state in
             var found = Set(state.topics[topic]?.keys ?? [:].keys)
+            if Self.isReserved(topic) { return found }
             for (prefix, subscribers) in state.prefixes where topic.hasPrefix(prefix) {
                 found.formUnion(subscribers.keys)
             }

@@ -74,8 +74,54 @@ public final class SessionDirectory: Sendable {
         case proxied
     }
 
+    /// Who a connection belongs to: a user id (a token's `sub`, or set by the route's
+    /// backend) and tags. Kept beside the entries, only for connections that have one, so a
+    /// connection without costs nothing.
+    public struct Identity: Sendable, Equatable {
+        public var user: String?
+        public var tags: Set<String>
+        public init(user: String? = nil, tags: Set<String> = []) {
+            self.user = user
+            self.tags = tags
+        }
+        public var isEmpty: Bool { user == nil && tags.isEmpty }
+
+        /// Whether a user id or tag can be carried: 1–255 bytes, no control characters.
+        public static func isValidName(_ name: String) -> Bool {
+            !name.isEmpty && name.utf8.count <= 255
+                && !name.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+        }
+    }
+
+    /// Learns identity changes (the hub's `$user:` and `$tag:` topics follow them); called
+    /// outside the directory's lock, on the thread that made the change.
+    public typealias IdentityObserver = @Sendable (Entry, _ before: Identity, _ after: Identity) -> Void
+
+    private struct Table {
+        var entries: [UInt64: Entry] = [:]
+        var identities: [UInt64: Identity] = [:]
+        var byUser: [String: Set<UInt64>] = [:]
+        var byTag: [String: Set<UInt64>] = [:]
+
+        mutating func setIdentity(_ identity: Identity, of id: UInt64) -> Identity {
+            let before = identities[id] ?? Identity()
+            if let user = before.user { Self.remove(id, from: user, in: &byUser) }
+            for tag in before.tags { Self.remove(id, from: tag, in: &byTag) }
+            if identity.isEmpty { identities[id] = nil } else { identities[id] = identity }
+            if let user = identity.user { byUser[user, default: []].insert(id) }
+            for tag in identity.tags { byTag[tag, default: []].insert(id) }
+            return before
+        }
+
+        private static func remove(_ id: UInt64, from key: String, in index: inout [String: Set<UInt64>]) {
+            index[key]?.remove(id)
+            if index[key]?.isEmpty == true { index[key] = nil }
+        }
+    }
+
     public let ids: ConnectionIDs
-    private let entries = NIOLockedValueBox<[UInt64: Entry]>([:])
+    private let table = NIOLockedValueBox(Table())
+    private let identityObserver = NIOLockedValueBox<IdentityObserver?>(nil)
 
     /// `idBase`: the cluster node's number in the ids' top bits (0 outside a cluster).
     public init(idBase: UInt64 = 0) {
@@ -90,9 +136,10 @@ public final class SessionDirectory: Sendable {
         session: WebSocketSessionHandler,
         channel: any Channel,
         subprotocol: String?,
-        compression: Bool
+        compression: Bool,
+        user: String? = nil
     ) {
-        add(
+        let entry = add(
             Entry(
                 id: id,
                 route: route,
@@ -105,11 +152,12 @@ public final class SessionDirectory: Sendable {
                 session: NIOLoopBound(session, eventLoop: channel.eventLoop)
             )
         )
+        if let user { setIdentity(of: entry) { $0.user = user } }
     }
 
     /// Adds a proxied connection; it is removed when its channel closes.
     public func registerProxied(id: UInt64, route: String, peer: String, channel: any Channel) {
-        add(
+        _ = add(
             Entry(
                 id: id,
                 route: route,
@@ -124,11 +172,57 @@ public final class SessionDirectory: Sendable {
         )
     }
 
-    private func add(_ entry: Entry) {
-        entries.withLockedValue { $0[entry.id] = entry }
+    private func add(_ entry: Entry) -> Entry {
+        table.withLockedValue { $0.entries[entry.id] = entry }
         let id = entry.id
         entry.channel.closeFuture.whenComplete { [self] _ in
-            _ = entries.withLockedValue { $0.removeValue(forKey: id) }
+            let before = table.withLockedValue { table -> Identity? in
+                table.entries.removeValue(forKey: id)
+                guard table.identities[id] != nil else { return nil }
+                return table.setIdentity(Identity(), of: id)
+            }
+            if let before, let observer = identityObserver.withLockedValue({ $0 }) {
+                observer(entry, before, Identity())
+            }
+        }
+        return entry
+    }
+
+    /// Set once, before traffic.
+    public func setIdentityObserver(_ observer: IdentityObserver?) {
+        identityObserver.withLockedValue { $0 = observer }
+    }
+
+    /// Changes a connection's user or tags; false when it is not (or no longer) listed.
+    @discardableResult
+    public func setIdentity(of entry: Entry, _ change: (inout Identity) -> Void) -> Bool {
+        let changed = table.withLockedValue { table -> (Identity, Identity)? in
+            guard table.entries[entry.id] != nil else { return nil }
+            var identity = table.identities[entry.id] ?? Identity()
+            change(&identity)
+            let before = table.setIdentity(identity, of: entry.id)
+            return before == identity ? nil : (before, identity)
+        }
+        guard let (before, after) = changed else { return table.withLockedValue { $0.entries[entry.id] != nil } }
+        identityObserver.withLockedValue { $0 }?(entry, before, after)
+        return true
+    }
+
+    public func identity(of id: UInt64) -> Identity {
+        table.withLockedValue { $0.identities[id] ?? Identity() }
+    }
+
+    /// This node's connections of a user, in id order.
+    public func entries(ofUser user: String) -> [Entry] {
+        table.withLockedValue { table in
+            (table.byUser[user] ?? []).sorted().compactMap { table.entries[$0] }
+        }
+    }
+
+    /// This node's connections with a tag, in id order.
+    public func entries(withTag tag: String) -> [Entry] {
+        table.withLockedValue { table in
+            (table.byTag[tag] ?? []).sorted().compactMap { table.entries[$0] }
         }
     }
 
@@ -136,7 +230,9 @@ public final class SessionDirectory: Sendable {
     /// spread, reason `drain`; proxied ones too); returns how many were told.
     @discardableResult
     public func quiesce(routes: Set<String>) -> Int {
-        let channels = entries.withLockedValue { $0.values.filter { routes.contains($0.route) }.map(\.channel) }
+        let channels = table.withLockedValue {
+            $0.entries.values.filter { routes.contains($0.route) }.map(\.channel)
+        }
         for channel in channels {
             channel.eventLoop.execute { channel.pipeline.fireUserInboundEventTriggered(DrainEvent(reason: .drain)) }
         }
@@ -144,15 +240,15 @@ public final class SessionDirectory: Sendable {
     }
 
     public func entry(_ id: UInt64) -> Entry? {
-        entries.withLockedValue { $0[id] }
+        table.withLockedValue { $0.entries[id] }
     }
 
-    public var count: Int { entries.withLockedValue { $0.count } }
+    public var count: Int { table.withLockedValue { $0.entries.count } }
 
     /// Entries in id order (oldest first) with ids above `after`, at most `limit`, that pass
     /// `filter`; and whether more follow.
     public func page(after: UInt64, limit: Int, filter: (Entry) -> Bool) -> (entries: [Entry], more: Bool) {
-        let all = entries.withLockedValue { Array($0.values) }
+        let all = table.withLockedValue { Array($0.entries.values) }
         var matching = all.filter { $0.id > after && filter($0) }
         matching.sort { $0.id < $1.id }
         return (Array(matching.prefix(limit)), matching.count > limit)

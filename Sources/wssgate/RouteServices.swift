@@ -1,5 +1,6 @@
 import GatewayCluster
 import GatewayCore
+import GatewayHTTPBackend
 import GatewayHub
 import GatewayProxy
 import GatewayWebSocket
@@ -28,6 +29,7 @@ final class RouteServices: Service, RouteAdministration, Sendable {
         var pool: WorkerPool?
         var proxy: ProxyRouteService?
         var hub: HubRouteService?
+        var http: HTTPBackendRouteService?
     }
 
     /// What a reload would change; nothing runs or is in force until `commit`.
@@ -46,6 +48,7 @@ final class RouteServices: Service, RouteAdministration, Sendable {
     }
 
     private let hub: Hub
+    private let identities: ConnectionIdentities
     private let group: any EventLoopGroup
     private let logger: Logger
     private let cluster: ClusterNode?
@@ -55,18 +58,20 @@ final class RouteServices: Service, RouteAdministration, Sendable {
 
     init(
         routes: [RouteConfiguration],
-        hub: Hub,
+        identities: ConnectionIdentities,
         group: any EventLoopGroup,
         logger: Logger,
         cluster: ClusterNode?
     ) throws {
-        self.hub = hub
+        self.hub = identities.hub
+        self.identities = identities
         self.group = group
         self.logger = logger
         self.cluster = cluster
         var made: [String: Entry] = [:]
         for route in routes {
-            if let entry = try Self.make(route, hub: hub, group: group, logger: logger, cluster: cluster) {
+            if let entry = try Self.make(route, identities: identities, group: group, logger: logger, cluster: cluster)
+            {
                 made[route.name] = entry
             }
         }
@@ -82,7 +87,7 @@ final class RouteServices: Service, RouteAdministration, Sendable {
 
     private static func make(
         _ route: RouteConfiguration,
-        hub: Hub,
+        identities: ConnectionIdentities,
         group: any EventLoopGroup,
         logger: Logger,
         cluster: ClusterNode?
@@ -93,7 +98,7 @@ final class RouteServices: Service, RouteAdministration, Sendable {
         case .echo:
             return Entry(route: route, service: EchoRouteService())
         case .hub(let rules):
-            let service = HubRouteService(rules: rules, hub: hub)
+            let service = HubRouteService(rules: rules, hub: identities.hub)
             return Entry(route: route, service: service, hub: service)
         case .proxy(let settings):
             let proxy = ProxyRouteService(route: route, settings: settings, group: group, logger: logger)
@@ -102,12 +107,22 @@ final class RouteServices: Service, RouteAdministration, Sendable {
             let pool = try WorkerPool(
                 route: route,
                 settings: settings,
-                hub: hub,
+                hub: identities.hub,
                 group: group,
                 logger: logger,
                 remote: cluster
             )
             return Entry(route: route, service: pool, pool: pool)
+        case .http(let settings):
+            let service = HTTPBackendRouteService(
+                route: route,
+                settings: settings,
+                identities: identities,
+                group: group,
+                logger: logger,
+                remote: cluster
+            )
+            return Entry(route: route, service: service, http: service)
         }
     }
 
@@ -162,7 +177,15 @@ final class RouteServices: Service, RouteAdministration, Sendable {
                     plan.summary.append("routes.\(route.name) command changed: rolling deploy (on_change: move)")
                     continue
                 }
-                guard let entry = try Self.make(route, hub: hub, group: group, logger: logger, cluster: cluster) else {
+                guard
+                    let entry = try Self.make(
+                        route,
+                        identities: identities,
+                        group: group,
+                        logger: logger,
+                        cluster: cluster
+                    )
+                else {
                     plan.summary.append(
                         current[route.name] == nil ? "routes.\(route.name) added" : "routes.\(route.name) changed"
                     )
@@ -210,6 +233,7 @@ final class RouteServices: Service, RouteAdministration, Sendable {
         case (.worker(let before), .worker(let after)):
             return before == after && old.limits.maxMessageBytes == new.limits.maxMessageBytes
         case (.proxy(let before), .proxy(let after)): return before == after
+        case (.http(let before), .http(let after)): return before == after
         default: return false
         }
     }
@@ -262,6 +286,7 @@ final class RouteServices: Service, RouteAdministration, Sendable {
     private static func retire(_ entry: Entry) {
         entry.pool?.retire()
         entry.proxy?.retire()
+        entry.http?.retire()
     }
 }
 

@@ -134,6 +134,7 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let sessions = SessionDirectory(idBase: settings.cluster.map(ClusterNode.idBase(for:)) ?? 0)
+        let identities = ConnectionIdentities(hub: hub, directory: sessions)
         var cluster: ClusterNode?
         if let clusterSettings = settings.cluster {
             do {
@@ -152,7 +153,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             routeServices = try RouteServices(
                 routes: settings.routes,
-                hub: hub,
+                identities: identities,
                 group: group,
                 logger: logger,
                 cluster: cluster
