@@ -179,7 +179,65 @@ public final class AdminAPI: Sendable {
             topic = PercentDecoding.decode(segments[2]) ?? segments[2]
             shape[2] = "{topic}"
         }
+        // `/v1/users/{user}[/send|/close]` and `/v1/tags/{tag}[/…]` name a user or a tag.
+        var addressee = ""
+        if segments.count >= 3, segments.count <= 4, segments[0] == "v1",
+            segments[1] == "users" || segments[1] == "tags"
+        {
+            addressee = PercentDecoding.decode(segments[2]) ?? segments[2]
+            shape[2] = "{name}"
+            guard SessionDirectory.Identity.isValidName(addressee) else {
+                throw AdminError.invalidField(
+                    segments[1] == "users" ? "user" : "tag",
+                    "'\(addressee)' is not a \(segments[1] == "users" ? "user id" : "tag"): 1 to 255 bytes, no control characters"
+                )
+            }
+        }
         switch shape {
+        case ["v1", "users", "{name}"], ["v1", "tags", "{name}"]:
+            try only([.GET])
+            try Self.noQuery(query)
+            return addressed(
+                user: shape[1] == "users" ? addressee : nil,
+                tag: shape[1] == "tags" ? addressee : nil,
+                on: eventLoop
+            )
+        case ["v1", "users", "{name}", "send"], ["v1", "tags", "{name}", "send"]:
+            try only([.POST])
+            try Self.noQuery(query)
+            let message = try Self.message(from: try Self.object(request), allowed: [])
+            let isUser = shape[1] == "users"
+            let topic = isUser ? Hub.userTopic(addressee) : Hub.tagTopic(addressee)
+            let here = hub.publish(message, to: topic).subscribers
+            return eventLoop.makeSucceededFuture(
+                Self.json(
+                    .accepted,
+                    AdminPayloads.AddressedAction(
+                        user: isUser ? addressee : nil,
+                        tag: isUser ? nil : addressee,
+                        action: "send",
+                        here: here
+                    )
+                )
+            )
+        case ["v1", "users", "{name}", "close"], ["v1", "tags", "{name}", "close"]:
+            try only([.POST])
+            try Self.noQuery(query)
+            let (code, reason) = try Self.closeFields(request)
+            let isUser = shape[1] == "users"
+            let topic = isUser ? Hub.userTopic(addressee) : Hub.tagTopic(addressee)
+            let here = hub.closeSubscribers(of: topic, code: code.code, reason: reason)
+            return eventLoop.makeSucceededFuture(
+                Self.json(
+                    .accepted,
+                    AdminPayloads.AddressedAction(
+                        user: isUser ? addressee : nil,
+                        tag: isUser ? nil : addressee,
+                        action: "close",
+                        here: here
+                    )
+                )
+            )
         case ["metrics"]:
             try only([.GET])
             try Self.noQuery(query)
@@ -395,6 +453,8 @@ public final class AdminAPI: Sendable {
     ) throws(AdminError) -> EventLoopFuture<AdminResponse> {
         var route: String?
         var topic: String?
+        var user: String?
+        var tag: String?
         var limit = Self.defaultPageSize
         var after: UInt64 = 0
         var wholeCluster = false
@@ -406,6 +466,8 @@ public final class AdminAPI: Sendable {
                 }
                 wholeCluster = value == "cluster"
             case "route": route = value
+            case "user": user = value
+            case "tag": tag = value
             case "topic":
                 guard HubRouteSettings.isValidTopic(value, allowPattern: false) else {
                     throw AdminError.invalidField("topic", "'\(value)' is not a topic")
@@ -424,13 +486,16 @@ public final class AdminAPI: Sendable {
             default:
                 throw AdminError.invalidField(
                     name,
-                    "unknown query parameter '\(name)': use route, topic, limit, after or scope"
+                    "unknown query parameter '\(name)': use route, topic, user, tag, limit, after or scope"
                 )
             }
         }
         let receiving = topic.map { hub.subscriberIDs(receiving: $0) }
+        let ofUser = user.map { Set(sessions.entries(ofUser: $0).map(\.id)) }
+        let withTag = tag.map { Set(sessions.entries(withTag: $0).map(\.id)) }
         let (entries, more) = sessions.page(after: after, limit: limit) { entry in
             (route == nil || entry.route == route) && (receiving?.contains(entry.id) ?? true)
+                && (ofUser?.contains(entry.id) ?? true) && (withTag?.contains(entry.id) ?? true)
         }
         let local = AdminPayloads.ConnectionPage(
             connections: entries.map { describe($0) },
@@ -593,6 +658,32 @@ public final class AdminAPI: Sendable {
         }.recover { Self.failure(Self.adminError($0)) }
     }
 
+    /// Who has a user id or a tag, on every node: the presence of its reserved topic.
+    private func addressed(user: String?, tag: String?, on eventLoop: any EventLoop) -> EventLoopFuture<AdminResponse> {
+        let topic = user.map(Hub.userTopic) ?? Hub.tagTopic(tag ?? "")
+        @Sendable func answer(_ connections: [AdminPayloads.Presence.Subscriber]) -> AdminResponse {
+            Self.json(
+                .ok,
+                AdminPayloads.Addressee(user: user, tag: tag, online: !connections.isEmpty, connections: connections)
+            )
+        }
+        guard let cluster else {
+            let ids = hub.subscriberIDs(receiving: topic).sorted()
+            return eventLoop.makeSucceededFuture(answer(ids.map { .init(id: $0, node: nil) }))
+        }
+        return eventLoop.makeFutureWithTask {
+            do {
+                let entries = try await cluster.presence(of: topic)
+                let connections = entries.flatMap { entry in
+                    entry.ids.map { AdminPayloads.Presence.Subscriber(id: $0, node: entry.node) }
+                }
+                return answer(connections.sorted { $0.id < $1.id })
+            } catch {
+                return Self.failure(Self.adminError(error))
+            }
+        }
+    }
+
     private func presence(
         of topic: String,
         on eventLoop: any EventLoop
@@ -649,7 +740,7 @@ public final class AdminAPI: Sendable {
     }
 
     private func describe(_ entry: SessionDirectory.Entry) -> AdminPayloads.Connection {
-        AdminPayloads.Connection(
+        var connection = AdminPayloads.Connection(
             id: entry.id,
             route: entry.route,
             kind: entry.kind,
@@ -657,9 +748,13 @@ public final class AdminAPI: Sendable {
             openedAt: Self.timestamp(millis: entry.openedAtMillis),
             subprotocol: entry.subprotocol,
             compression: entry.compression,
-            topics: hub.topics(of: entry.id).sorted(),
+            topics: hub.topics(of: entry.id).filter { !Hub.isReserved($0) }.sorted(),
             node: cluster?.name
         )
+        let identity = sessions.identity(of: entry.id)
+        connection.user = identity.user
+        connection.tags = identity.tags.sorted()
+        return connection
     }
 
     private func detail(_ entry: SessionDirectory.Entry) -> EventLoopFuture<AdminResponse> {
@@ -733,6 +828,37 @@ public final class AdminAPI: Sendable {
     }
 
     // MARK: Request bodies
+
+    /// A close by user or tag: an optional body `{"code": 4000, "reason": "…"}` (1000 and no
+    /// reason by default).
+    static func closeFields(_ request: AdminRequest) throws(AdminError) -> (WebSocketErrorCode, String) {
+        guard request.body.readableBytes > 0 else { return (.normalClosure, "") }
+        let body = try object(request)
+        var code = WebSocketErrorCode.normalClosure
+        var reason = ""
+        for (key, value) in body.sorted(by: { $0.key < $1.key }) {
+            switch (key, value) {
+            case ("code", .number(let number)):
+                guard let parsed = UInt16(exactly: number), WebSocketErrorCode.isValidOnWire(parsed), parsed != 1010
+                else {
+                    throw AdminError.invalidField(
+                        "code",
+                        "not a close code a server may send (1000–1003, 1007–1009, 1011–1014, 3000–4999)"
+                    )
+                }
+                code = WebSocketErrorCode(code: parsed)
+            case ("reason", .string(let text)):
+                guard text.utf8.count <= 123 else {
+                    throw AdminError.invalidField("reason", "a close reason is at most 123 bytes of UTF-8")
+                }
+                reason = text
+            case ("code", _): throw AdminError.invalidField("code", "code must be a number")
+            case ("reason", _): throw AdminError.invalidField("reason", "reason must be a string")
+            default: throw AdminError.invalidField(key, "unknown field '\(key)'; close takes code and reason")
+            }
+        }
+        return (code, reason)
+    }
 
     /// The body as a JSON object; the content type, when given, must be JSON.
     static func object(_ request: AdminRequest) throws(AdminError) -> [String: JSONValue] {

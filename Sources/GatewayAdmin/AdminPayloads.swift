@@ -102,6 +102,9 @@ enum AdminPayloads {
         var subprotocol: String?
         var compression: Bool
         var topics: [String]
+        /// Its user id (a token's `sub`, or set by its backend); null when it has none.
+        var user: String? = nil
+        var tags: [String] = []
         /// The cluster node holding it; null outside a cluster.
         var node: String?
         var detail: (state: String, statistics: Statistics?)?
@@ -109,7 +112,7 @@ enum AdminPayloads {
         enum CodingKeys: String, CodingKey {
             case id, route, kind, peer
             case openedAt = "opened_at"
-            case subprotocol, compression, topics, node, state, statistics
+            case subprotocol, compression, topics, user, tags, node, state, statistics
         }
 
         init(
@@ -145,6 +148,8 @@ enum AdminPayloads {
             subprotocol = try container.decodeIfPresent(String.self, forKey: .subprotocol)
             compression = try container.decode(Bool.self, forKey: .compression)
             topics = try container.decode([String].self, forKey: .topics)
+            user = try container.decodeIfPresent(String.self, forKey: .user)
+            tags = try container.decodeIfPresent([String].self, forKey: .tags) ?? []
             node = try container.decodeIfPresent(String.self, forKey: .node)
         }
 
@@ -158,6 +163,8 @@ enum AdminPayloads {
             try container.encode(subprotocol, forKey: .subprotocol)
             try container.encode(compression, forKey: .compression)
             try container.encode(topics, forKey: .topics)
+            try container.encode(user, forKey: .user)
+            try container.encode(tags, forKey: .tags)
             try container.encode(node, forKey: .node)
             if let detail {
                 try container.encode(detail.state, forKey: .state)
@@ -215,6 +222,40 @@ enum AdminPayloads {
         }
         var topic: String
         var subscribers: [Subscriber]
+    }
+
+    /// A user's or a tag's connections, cluster-wide (`GET /v1/users/{user}`, `GET /v1/tags/{tag}`).
+    struct Addressee: Encodable {
+        var user: String?
+        var tag: String?
+        var online: Bool
+        var connections: [Presence.Subscriber]
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            if let user { try container.encode(user, forKey: .user) }
+            if let tag { try container.encode(tag, forKey: .tag) }
+            try container.encode(online, forKey: .online)
+            try container.encode(connections.count, forKey: .count)
+            try container.encode(connections, forKey: .connections)
+        }
+        enum CodingKeys: String, CodingKey { case user, tag, online, count, connections }
+    }
+
+    /// A send or close by user or tag (`POST /v1/users/{user}/send`, …): how many of the
+    /// connections were on this node; the others' nodes carry it out through the cluster.
+    struct AddressedAction: Encodable {
+        var user: String?
+        var tag: String?
+        var action: String
+        var here: Int
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            if let user { try container.encode(user, forKey: .user) }
+            if let tag { try container.encode(tag, forKey: .tag) }
+            try container.encode(action, forKey: .action)
+            try container.encode(here, forKey: .here)
+        }
+        enum CodingKeys: String, CodingKey { case user, tag, action, here }
     }
 
     struct Status: Encodable {
