@@ -76,6 +76,37 @@ public final class AdminAPI: Sendable {
     }
     let status: @Sendable () -> Status
 
+    /// The gateway's shape now: its bound listeners and its routes (`GET /v1/overview`).
+    public struct Overview: Sendable {
+        public struct Listener: Sendable {
+            public var name: String
+            public var address: String
+            public var tls: Bool
+            public init(name: String, address: String, tls: Bool) {
+                self.name = name
+                self.address = address
+                self.tls = tls
+            }
+        }
+        public struct Route: Sendable {
+            public var name: String
+            public var path: String
+            public var kind: String
+            public init(name: String, path: String, kind: String) {
+                self.name = name
+                self.path = path
+                self.kind = kind
+            }
+        }
+        public var listeners: [Listener]
+        public var routes: [Route]
+        public init(listeners: [Listener], routes: [Route]) {
+            self.listeners = listeners
+            self.routes = routes
+        }
+    }
+    let overview: @Sendable () -> Overview
+
     public init(
         hub: Hub,
         sessions: SessionDirectory,
@@ -84,9 +115,11 @@ public final class AdminAPI: Sendable {
         certificates: (any CertificateAdministration)? = nil,
         routes: (any RouteAdministration)? = nil,
         metrics: @escaping @Sendable () -> [UInt8] = { [] },
-        status: @escaping @Sendable () -> Status = { Status(readiness: "ready", degraded: nil) }
+        status: @escaping @Sendable () -> Status = { Status(readiness: "ready", degraded: nil) },
+        overview: @escaping @Sendable () -> Overview = { Overview(listeners: [], routes: []) }
     ) {
         self.status = status
+        self.overview = overview
         self.certificates = certificates
         self.routes = routes
         self.hub = hub
@@ -103,6 +136,11 @@ public final class AdminAPI: Sendable {
     }
 
     public func handle(_ request: AdminRequest, on eventLoop: any EventLoop) -> EventLoopFuture<AdminResponse> {
+        if Self.split(request.uri).path == "/console", request.method == .GET || request.method == .HEAD {
+            // The page holds no data: everything it shows it fetches with the admin API's
+            // token, which it takes from the URL's fragment (never sent to a server) or a form.
+            return eventLoop.makeSucceededFuture(ConsolePage.response)
+        }
         do {
             try authorize(request)
             return try route(request, on: eventLoop, forwarded: false).recover { Self.failure($0) }
@@ -245,6 +283,26 @@ public final class AdminAPI: Sendable {
             headers.add(name: "content-type", value: "text/plain; version=0.0.4; charset=utf-8")
             return eventLoop.makeSucceededFuture(
                 AdminResponse(status: .ok, headers: headers, body: ByteBuffer(bytes: metrics()))
+            )
+        case ["v1", "overview"]:
+            try only([.GET])
+            try Self.noQuery(query)
+            let now = overview()
+            let counts = sessions.countsByRoute()
+            let state = status()
+            return eventLoop.makeSucceededFuture(
+                Self.json(
+                    .ok,
+                    AdminPayloads.Overview(
+                        node: cluster?.name,
+                        readiness: state.readiness,
+                        connections: sessions.count,
+                        listeners: now.listeners.map { .init(name: $0.name, address: $0.address, tls: $0.tls) },
+                        routes: now.routes.map {
+                            .init(name: $0.name, path: $0.path, kind: $0.kind, connections: counts[$0.name] ?? 0)
+                        }
+                    )
+                )
             )
         case ["v1", "status"]:
             try only([.GET])

@@ -258,6 +258,34 @@ enum AdminPayloads {
         enum CodingKeys: String, CodingKey { case user, tag, action, here }
     }
 
+    struct Overview: Encodable {
+        struct Listener: Encodable {
+            var name: String
+            var address: String
+            var tls: Bool
+        }
+        struct Route: Encodable {
+            var name: String
+            var path: String
+            var kind: String
+            var connections: Int
+        }
+        var node: String?
+        var readiness: String
+        var connections: Int
+        var listeners: [Listener]
+        var routes: [Route]
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(node, forKey: .node)
+            try container.encode(readiness, forKey: .readiness)
+            try container.encode(connections, forKey: .connections)
+            try container.encode(listeners, forKey: .listeners)
+            try container.encode(routes, forKey: .routes)
+        }
+        enum CodingKeys: String, CodingKey { case node, readiness, connections, listeners, routes }
+    }
+
     struct Status: Encodable {
         var readiness: String
         /// Always present: null when nothing is missing.

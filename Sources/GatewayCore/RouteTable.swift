@@ -11,7 +11,11 @@ public struct RouteTable: Sendable {
     /// Where the browser client is served (docs/hub-protocol.md, wssgate.js).
     public static let clientScriptPath = "/wssgate.js"
 
+    /// Every route, in the configuration's order.
+    public let all: [RouteConfiguration]
+
     public init(_ routes: [RouteConfiguration]) {
+        all = routes
         var byPath: [String: RouteConfiguration] = [:]
         for route in routes where route.isWebSocket { byPath[route.path] = route }
         self.byPath = byPath

@@ -67,6 +67,19 @@ public final class GatewayServer: Service, Sendable {
     /// ACME challenges being answered (HTTP-01 on every listener, TLS-ALPN-01 on ACME ones).
     private let acmeChallenges: ACMEChallenges?
 
+    /// The listeners bound now, in configuration order, with the addresses they really got
+    /// (the admin API's overview and console).
+    public var boundListeners: [BoundListener] {
+        listeners.withLockedValue { $0 }.compactMap { name, listener in
+            guard let address = listener.channel.withLockedValue({ $0?.localAddress }) else { return nil }
+            return BoundListener(
+                name: name,
+                address: address,
+                tls: listener.settings.withLockedValue { $0.configuration.tls != nil }
+            )
+        }
+    }
+
     /// What the process around the server wants to hear (systemd's notify socket, tests).
     public struct Hooks: Sendable {
         /// Every listener is bound and every route can serve.

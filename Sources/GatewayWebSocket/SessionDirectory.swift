@@ -245,6 +245,15 @@ public final class SessionDirectory: Sendable {
 
     public var count: Int { table.withLockedValue { $0.entries.count } }
 
+    /// Open connections per route name.
+    public func countsByRoute() -> [String: Int] {
+        table.withLockedValue { table in
+            var counts: [String: Int] = [:]
+            for entry in table.entries.values { counts[entry.route, default: 0] += 1 }
+            return counts
+        }
+    }
+
     /// Entries in id order (oldest first) with ids above `after`, at most `limit`, that pass
     /// `filter`; and whether more follow.
     public func page(after: UInt64, limit: Int, filter: (Entry) -> Bool) -> (entries: [Entry], more: Bool) {

@@ -253,6 +253,16 @@ struct RunCommand: AsyncParsableCommand {
                     let readiness = state.readiness
                     let word = readiness == .ready && degradation != nil ? "degraded" : readiness.rawValue
                     return AdminAPI.Status(readiness: word, degraded: degradation?.reason)
+                },
+                overview: {
+                    AdminAPI.Overview(
+                        listeners: server.boundListeners.map {
+                            .init(name: $0.name, address: GatewayServer.describe($0.address), tls: $0.tls)
+                        },
+                        routes: server.live.current.routes.all.map {
+                            .init(name: $0.name, path: $0.path, kind: $0.kind.rawValue)
+                        }
+                    )
                 }
             ),
             group: group,

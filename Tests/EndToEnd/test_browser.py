@@ -24,7 +24,8 @@ class Browser:
         self.home = tempfile.mkdtemp(prefix="wgb")
         profile = os.path.join(self.home, "profile")
         args = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
-                "--user-data-dir=" + profile, "--ignore-certificate-errors", "--no-first-run", "about:blank"]
+                "--user-data-dir=" + profile, "--ignore-certificate-errors", "--no-first-run", "--window-size=1280,900",
+                "about:blank"]
         if host_rules:
             args.append("--host-resolver-rules=" + host_rules)
         self.proc = subprocess.Popen(args, env={**os.environ, "HOME": self.home}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -36,7 +37,8 @@ class Browser:
         self.port = int(open(port_file).read().split()[0])
 
     def open(self, url):
-        request = urllib.request.Request("http://127.0.0.1:%d/json/new?%s" % (self.port, url), method="PUT")
+        # A fragment would end the DevTools request's own URL: it travels encoded.
+        request = urllib.request.Request("http://127.0.0.1:%d/json/new?%s" % (self.port, url.replace("#", "%23")), method="PUT")
         return json.load(urllib.request.urlopen(request, timeout=10))["webSocketDebuggerUrl"]
 
     def close(self):
@@ -57,16 +59,20 @@ class Page:
     async def __aexit__(self, *exc):
         await self.ws.close()
 
-    async def evaluate(self, expression):
+    async def call(self, method, params=None):
+        """One DevTools command; its result."""
         self.next_id += 1
-        await self.ws.send(json.dumps({"id": self.next_id, "method": "Runtime.evaluate", "params": {
-            "expression": expression, "awaitPromise": True, "returnByValue": True}}))
+        await self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params or {}}))
         while True:
             reply = json.loads(await self.ws.recv())
             if reply.get("id") == self.next_id:
-                result = reply["result"]
-                assert "exceptionDetails" not in result, result
-                return result["result"].get("value")
+                assert "error" not in reply, reply
+                return reply["result"]
+
+    async def evaluate(self, expression):
+        result = await self.call("Runtime.evaluate", {"expression": expression, "awaitPromise": True, "returnByValue": True})
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
 
     async def wait_for(self, expression, timeout=20):
         deadline = time.time() + timeout
