@@ -558,7 +558,8 @@ let package = Package(
         .target(
             name: "FuzzTargets",
             dependencies: [
-                "GatewayACME", "GatewayAuth", "GatewayConfigLoader", "GatewayCore", "GatewayEdge", "GatewayHub",
+                "GatewayACME", "GatewayAuth", "GatewayConfigLoader", "GatewayCore", "GatewayEdge", "GatewayHTTPBackend",
+                "GatewayHub",
                 "GatewayTLS",
                 "GatewayWebSocket", "ProxyProtocol", "RedisClient", "WorkerProtocol",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -261,6 +261,14 @@ admin:
 """
 
 
+def start_http_app():
+    """The app behind the `http` route (scripts/bench/http_echo_app.py)."""
+    port = free_port()
+    proc = spawn([PY, os.path.join(ROOT, "scripts", "bench", "http_echo_app.py"), str(port)], stdout=subprocess.DEVNULL)
+    wait_port(port)
+    return proc, port
+
+
 def gateway_head(port, cert, key):
     """A benchmark gateway's log level and TLS listener."""
     return """
@@ -275,7 +283,7 @@ listeners:
 """ % (port, cert, key)
 
 
-def start_wssgate(directory, cert, key, backend_port):
+def start_wssgate(directory, cert, key, backend_port, app_port=None):
     port = free_port()
     conf = os.path.join(directory, "wssgate.yaml")
     with open(conf, "w") as f:
@@ -306,7 +314,14 @@ def start_wssgate(directory, cert, key, backend_port):
       command: "%(worker)s"
       args: [worker, echo]
       instances: 2
-""" % {"backend": backend_port, "worker": ECHO_WORKER} + HUB_AND_NO_ADMIN)
+  http:
+    path: /http
+    kind: http
+    compression: { enabled: false }
+    http:
+      url: "http://127.0.0.1:%(app)d/"
+      connections: 100
+""" % {"backend": backend_port, "worker": ECHO_WORKER, "app": app_port or 9} + HUB_AND_NO_ADMIN)
     proc = spawn([GATEWAY, "run", "--config", conf], stderr=open(os.path.join(directory, "wssgate.log"), "w"))
     wait_port(port)
     time.sleep(1.0)  # the worker linked
@@ -741,7 +756,8 @@ def main():
         nginx, nginx_port = start_nginx(directory, cert, key, backend_port)
         haproxy, haproxy_port = start_haproxy(directory, cert, key, backend_port)
         caddy, caddy_port = start_caddy(directory, cert, key, backend_port)
-        gateway, gateway_port = start_wssgate(directory, cert, key, backend_port)
+        app, app_port = start_http_app()
+        gateway, gateway_port = start_wssgate(directory, cert, key, backend_port, app_port)
         ceiling, ceiling_port = start_ceiling(directory, cert, key)
         setups = [
             Setup("nginx → backend", "wss://127.0.0.1:%d/" % nginx_port, [nginx, backend], nginx_port),
@@ -750,6 +766,7 @@ def main():
             Setup("wssgate proxy → backend", "wss://127.0.0.1:%d/proxy" % gateway_port, [gateway, backend], gateway_port),
             Setup("wssgate proxy (frames) → backend", "wss://127.0.0.1:%d/proxy-frames" % gateway_port, [gateway, backend], gateway_port),
             Setup("wssgate worker", "wss://127.0.0.1:%d/worker" % gateway_port, [gateway], gateway_port),
+            Setup("wssgate http → app", "wss://127.0.0.1:%d/http" % gateway_port, [gateway, app], gateway_port),
             Setup("wssgate echo", "wss://127.0.0.1:%d/echo" % gateway_port, [gateway], gateway_port),
             Setup(CEILING, "wss://127.0.0.1:%d/" % ceiling_port, [ceiling], ceiling_port),
         ]

@@ -28,6 +28,7 @@ public struct FuzzTarget: Sendable {
         JWTTarget.target,
         PercentDecodingTarget.target,
         ProxyProtocolTarget.target,
+        HTTPCommandsTarget.target,
     ]
 
     public static func named(_ name: String) -> FuzzTarget? {

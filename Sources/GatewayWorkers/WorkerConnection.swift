@@ -28,6 +28,9 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
         var positions: [String: UInt64] = [:]
         /// Live publications that arrived while a `resume` read the topic's history, in order.
         var recovering: [String: [(UInt64, WebSocketMessage)]] = [:]
+        /// Identity changes a worker sent before the upgrade completed (with its `accept`),
+        /// made once the connection is listed.
+        var pendingIdentity: [(user: String?, add: [String], remove: [String])] = []
     }
 
     let id: UInt64
@@ -70,7 +73,30 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
 
     func sessionDidOpen(_ session: WebSocketSessionHandler) {
         inner.value.session = session
+        let pending = inner.value.pendingIdentity
+        inner.value.pendingIdentity = []
+        for change in pending { applyIdentity(user: change.user, add: change.add, remove: change.remove) }
         perform(inner.value.state.sessionOpened())
+    }
+
+    /// The worker's `identify`.
+    func identify(user: String?, add: [String], remove: [String]) {
+        onLoop { connection in
+            if connection.inner.value.session == nil {
+                connection.inner.value.pendingIdentity.append((user, add, remove))
+            } else {
+                connection.applyIdentity(user: user, add: add, remove: remove)
+            }
+        }
+    }
+
+    private func applyIdentity(user: String?, add: [String], remove: [String]) {
+        guard let directory = pool.directory, let entry = directory.entry(id) else { return }
+        directory.setIdentity(of: entry) { identity in
+            if let user { identity.user = user.isEmpty ? nil : user }
+            identity.tags.formUnion(add)
+            identity.tags.subtract(remove)
+        }
     }
 
     func session(_ session: WebSocketSessionHandler, didReceive message: WebSocketMessage) {

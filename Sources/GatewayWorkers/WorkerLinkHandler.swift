@@ -234,8 +234,48 @@ final class WorkerLinkHandler: ChannelInboundHandler {
                 )
             }
             link.connection(id)?.setAttachment(Array(data.readableBytesView), from: link)
+        case .identify(let id, let user, let add, let remove):
+            guard link.version >= 2 else { throw WorkerProtocolError(.unexpectedFrame, "identify is version 2") }
+            if let user, !user.isEmpty, !SessionDirectory.Identity.isValidName(user) {
+                throw WorkerProtocolError(
+                    .invalidValue,
+                    "'\(user)' is not a user id (1–255 bytes, no control characters)"
+                )
+            }
+            for tag in add + remove where !SessionDirectory.Identity.isValidName(tag) {
+                throw WorkerProtocolError(.invalidValue, "'\(tag)' is not a tag (1–255 bytes, no control characters)")
+            }
+            (link.connection(id) ?? pool.connection(id))?.identify(user: user, add: add, remove: remove)
+        case .sendTo(let target, let kind, let payload):
+            guard link.version >= 2 else { throw WorkerProtocolError(.unexpectedFrame, "send-to is version 2") }
+            if kind == .text, !UTF8Validator.isValid(payload) {
+                throw WorkerProtocolError(.invalidValue, "send-to of a text message that is not UTF-8")
+            }
+            pool.hub.publish(WebSocketMessage(kind: .init(kind), data: payload), to: try Self.topic(of: target))
+        case .closeTo(let target, let code, let reason):
+            guard link.version >= 2 else { throw WorkerProtocolError(.unexpectedFrame, "close-to is version 2") }
+            guard WebSocketErrorCode.isValidOnWire(code) else {
+                throw WorkerProtocolError(.invalidValue, "close-to with code \(code), which may not be sent")
+            }
+            pool.hub.closeSubscribers(of: try Self.topic(of: target), code: code, reason: reason)
         case .hello, .helloAck, .open, .message, .closed, .subscribed, .recorded, .suspend:
             throw WorkerProtocolError(.unexpectedFrame, "a worker does not send \(frame.type) frames")
+        }
+    }
+
+    /// The reserved hub topic of a user or tag (their connections are subscribed to it).
+    private static func topic(of target: WorkerFrame.Addressee) throws(WorkerProtocolError) -> String {
+        switch target {
+        case .user(let user):
+            guard SessionDirectory.Identity.isValidName(user) else {
+                throw WorkerProtocolError(.invalidValue, "'\(user)' is not a user id")
+            }
+            return Hub.userTopic(user)
+        case .tag(let tag):
+            guard SessionDirectory.Identity.isValidName(tag) else {
+                throw WorkerProtocolError(.invalidValue, "'\(tag)' is not a tag")
+            }
+            return Hub.tagTopic(tag)
         }
     }
 

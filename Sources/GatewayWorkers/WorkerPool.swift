@@ -97,6 +97,8 @@ public final class WorkerPool: RouteService, Service, Sendable {
     private let maxFrameBytes: Int
     /// Connections on other gateways of a cluster, for a worker's send and close.
     let remote: (any RemoteConnections)?
+    /// The gateway's connections, for a worker's `identify` (a connection's user and tags).
+    let directory: SessionDirectory?
     /// The route's auto-responses, if it has any.
     let autoResponder: AutoResponder?
     /// Largest attachment a worker may set.
@@ -108,9 +110,11 @@ public final class WorkerPool: RouteService, Service, Sendable {
         hub: Hub,
         group: any EventLoopGroup,
         logger: Logger,
-        remote: (any RemoteConnections)? = nil
+        remote: (any RemoteConnections)? = nil,
+        directory: SessionDirectory? = nil
     ) throws {
         self.remote = remote
+        self.directory = directory
         self.autoResponder = AutoResponder(settings.autoResponses)
         self.route = route
         self.settings = settings

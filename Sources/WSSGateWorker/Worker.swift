@@ -169,6 +169,40 @@ public final class Worker: Sendable {
         link.write(.attach(connection: connection, data: ByteBuffer(bytes: data)))
     }
 
+    /// Sets the connection's user id (`user`; an empty one clears it, nil leaves it) and adds
+    /// and removes tags. The admin API, workers and `http` routes then address the connection
+    /// by user or tag, on every node of a cluster (`send(_:toUser:)`, `close(user:)`). Sent before
+    /// `accept`, it takes effect with the upgrade. Needs protocol version 2.
+    public func identify(_ connection: UInt64, user: String? = nil, addTags: [String] = [], removeTags: [String] = []) {
+        guard let link = link(of: connection), link.version.withLockedValue({ $0 }) >= 2 else { return }
+        link.write(.identify(connection: connection, user: user, add: addTags, remove: removeTags))
+    }
+
+    /// Sends a message to every connection of a user, wherever it is. Like `publish`, it goes to
+    /// every connected gateway. Needs protocol version 2.
+    public func send(_ message: Message, toUser user: String) {
+        addressAll(.sendTo(target: .user(user), kind: message.kind, payload: message.data))
+    }
+
+    /// Sends a message to every connection with a tag, wherever it is.
+    public func send(_ message: Message, toTag tag: String) {
+        addressAll(.sendTo(target: .tag(tag), kind: message.kind, payload: message.data))
+    }
+
+    /// Closes every connection of a user, wherever it is.
+    public func close(user: String, code: UInt16 = 1000, reason: String = "") {
+        addressAll(.closeTo(target: .user(user), code: code, reason: reason))
+    }
+
+    /// Closes every connection with a tag, wherever it is.
+    public func close(tag: String, code: UInt16 = 1000, reason: String = "") {
+        addressAll(.closeTo(target: .tag(tag), code: code, reason: reason))
+    }
+
+    private func addressAll(_ frame: WorkerFrame) {
+        for link in hubLinks().values where link.version.withLockedValue({ $0 }) >= 2 { link.write(frame) }
+    }
+
     /// Lets a connection that waits for a verdict (`Connection.verdictRequired`) upgrade.
     public func accept(_ connection: UInt64) {
         link(of: connection)?.write(.accept(connection: connection))

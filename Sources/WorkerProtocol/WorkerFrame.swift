@@ -33,6 +33,20 @@ public enum WorkerFrame: Sendable, Equatable {
     /// Version 2: the blob the gateway keeps for the connection and hands back in the `open`
     /// of the next instance that takes it (`:attachment`); empty clears it.
     case attach(connection: UInt64, data: ByteBuffer)
+    /// Version 2: the connection's user id and tags (docs/http-backend.md, users and tags): set
+    /// the user when `user` is non-nil (an empty one clears it), then add and remove tags. Sent
+    /// before `accept`, it takes effect with the upgrade.
+    case identify(connection: UInt64, user: String?, add: [String], remove: [String])
+    /// Version 2: a message to every connection of a user or with a tag, on every node.
+    case sendTo(target: Addressee, kind: MessageKind, payload: ByteBuffer)
+    /// Version 2: closes every connection of a user or with a tag, on every node.
+    case closeTo(target: Addressee, code: UInt16, reason: String)
+
+    /// Whom `sendTo` and `closeTo` address.
+    public enum Addressee: Sendable, Equatable {
+        case user(String)
+        case tag(String)
+    }
 
     /// The newest protocol version this package speaks.
     public static let currentVersion: UInt16 = 2
@@ -189,6 +203,9 @@ public enum WorkerFrame: Sendable, Equatable {
         case record = 0x29
         case release = 0x2A
         case attach = 0x2B
+        case identify = 0x2C
+        case sendTo = 0x2D
+        case closeTo = 0x2E
     }
 
     public var type: FrameType {
@@ -213,6 +230,9 @@ public enum WorkerFrame: Sendable, Equatable {
         case .suspend: .suspend
         case .release: .release
         case .attach: .attach
+        case .identify: .identify
+        case .sendTo: .sendTo
+        case .closeTo: .closeTo
         }
     }
 }

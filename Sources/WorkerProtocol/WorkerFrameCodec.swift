@@ -113,6 +113,22 @@ public enum WorkerFrameCodec {
             buffer.writeInteger(kind.rawValue)
             writeString16(topic, into: &buffer)
             writePayload(payload)
+        case .identify(let connection, let user, let add, let remove):
+            buffer.writeInteger(connection)
+            buffer.writeInteger(UInt8(user != nil ? 1 : 0))
+            writeString16(user ?? "", into: &buffer)
+            for tags in [add, remove] {
+                buffer.writeInteger(UInt16(tags.count))
+                for tag in tags { writeString16(tag, into: &buffer) }
+            }
+        case .sendTo(let target, let kind, let payload):
+            writeAddressee(target, into: &buffer)
+            buffer.writeInteger(kind.rawValue)
+            writePayload(payload)
+        case .closeTo(let target, let code, let reason):
+            writeAddressee(target, into: &buffer)
+            buffer.writeInteger(code)
+            buffer.writeString(reason)
         }
         let length = buffer.writerIndex - start - lengthFieldBytes + (separate?.readableBytes ?? 0)
         buffer.setInteger(UInt32(length), at: start)
@@ -277,6 +293,31 @@ public enum WorkerFrameCodec {
                 kind: kind,
                 payload: body.readSlice(length: body.readableBytes)!
             )
+        case .identify:
+            let connection: UInt64 = try integer(&body, "connection")
+            let flags: UInt8 = try integer(&body, "flags")
+            let user = try string16(&body, "user")
+            var lists: [[String]] = []
+            for field in ["tags added", "tags removed"] {
+                let count: UInt16 = try integer(&body, "\(field) count")
+                var tags: [String] = []
+                for _ in 0..<count { tags.append(try string16(&body, field)) }
+                lists.append(tags)
+            }
+            frame = .identify(
+                connection: connection,
+                user: flags & 1 != 0 ? user : nil,
+                add: lists[0],
+                remove: lists[1]
+            )
+        case .sendTo:
+            let target = try addressee(&body)
+            let kind = try messageKind(&body)
+            frame = .sendTo(target: target, kind: kind, payload: body.readSlice(length: body.readableBytes)!)
+        case .closeTo:
+            let target = try addressee(&body)
+            let code: UInt16 = try integer(&body, "code")
+            frame = .closeTo(target: target, code: code, reason: try rest(&body, "reason"))
         }
         guard body.readableBytes == 0 else {
             throw WorkerProtocolError(
@@ -331,6 +372,29 @@ public enum WorkerFrameCodec {
             throw WorkerProtocolError(.invalidValue, "\(field) is not UTF-8")
         }
         return text
+    }
+
+    /// `u8` 1 (a user) or 2 (a tag), then the name as `str16`.
+    private static func addressee(_ body: inout ByteBuffer) throws(WorkerProtocolError) -> WorkerFrame.Addressee {
+        let type: UInt8 = try integer(&body, "target")
+        let name = try string16(&body, "target name")
+        guard !name.isEmpty else { throw WorkerProtocolError(.invalidValue, "an empty user or tag") }
+        switch type {
+        case 1: return .user(name)
+        case 2: return .tag(name)
+        default: throw WorkerProtocolError(.invalidValue, "target \(type) is neither 1 (user) nor 2 (tag)")
+        }
+    }
+
+    private static func writeAddressee(_ target: WorkerFrame.Addressee, into buffer: inout ByteBuffer) {
+        switch target {
+        case .user(let name):
+            buffer.writeInteger(UInt8(1))
+            writeString16(name, into: &buffer)
+        case .tag(let name):
+            buffer.writeInteger(UInt8(2))
+            writeString16(name, into: &buffer)
+        }
     }
 
     private static func writeString16(_ text: String, into buffer: inout ByteBuffer) {

@@ -110,7 +110,8 @@ final class RouteServices: Service, RouteAdministration, Sendable {
                 hub: identities.hub,
                 group: group,
                 logger: logger,
-                remote: cluster
+                remote: cluster,
+                directory: identities.directory
             )
             return Entry(route: route, service: pool, pool: pool)
         case .http(let settings):

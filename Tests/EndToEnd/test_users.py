@@ -203,3 +203,48 @@ def test_a_tokens_sub_is_the_connections_user_on_any_route(gateway_factory):
         assert body["online"] is False
 
     run(scenario(), timeout=30)
+
+
+def test_a_worker_names_users_and_tags_and_addresses_them(gateway_factory):
+    """The worker's `identify` before its `accept`: the connection is the user's from its first
+    frame; `send-to` and `close-to` by user and tag reach connections of any route."""
+    import sys
+    socket_path = os.path.join(tempfile.mkdtemp(prefix="wgu"), "admin.sock")
+    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "users_worker.py")
+    gateway = gateway_factory(gateway_config(routes="""  app:
+    path: /app
+    kind: worker
+    worker:
+      command: "%s"
+      args: ["%s"]
+      instances: 1
+      authorize: true
+""" % (sys.executable, worker), extra='admin:\n  address: "unix:%s"\n' % socket_path))
+    gateway.wait_for_log(r'msg="worker linked"')
+    admin = Admin(unix=socket_path)
+
+    async def scenario():
+        ctx = insecure_context()
+        alice = await websockets.connect(gateway.url("/app?user=alice&tag=a"), ssl=ctx)
+        bob = await websockets.connect(gateway.url("/app?user=bob&tag=a"), ssl=ctx)
+        # Named before the 101: listed with user and tags at once.
+        status, page, _ = await asyncio.to_thread(admin.call, "GET", "/v1/connections?tag=a", "/v1/connections")
+        assert sorted((c["user"], tuple(c["tags"])) for c in page["connections"]) == [("alice", ("a",)), ("bob", ("a",))]
+        await bob.send("to-user:alice:hello alice")
+        assert await asyncio.wait_for(alice.recv(), 5) == "hello alice"
+        await alice.send("to-tag:a:hello a")
+        assert await asyncio.wait_for(alice.recv(), 5) == "hello a"
+        assert await asyncio.wait_for(bob.recv(), 5) == "hello a"
+        await alice.send("untag:a")
+        assert await asyncio.wait_for(alice.recv(), 5) == "untagged"
+        status, body, _ = await asyncio.to_thread(admin.call, "GET", "/v1/tags/a", "/v1/tags/{tag}")
+        assert body["count"] == 1
+        await alice.send("close-user:bob")
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(bob.recv(), 5)
+        assert (bob.close_code, bob.close_reason) == (4003, "by the worker")
+        await alice.send("to-user:alice:still open")
+        assert await asyncio.wait_for(alice.recv(), 5) == "still open"
+        await alice.close()
+
+    run(scenario(), timeout=30)

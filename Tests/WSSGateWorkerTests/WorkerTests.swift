@@ -78,6 +78,47 @@ final class WorkerTests: XCTestCase {
         XCTAssertEqual(seen.withLockedValue { $0 }, ["open false []", "message", "suspended 5", "open true [7, 8]"])
     }
 
+    /// Users and tags: `identify` goes over the connection's link; sends and closes by user or
+    /// tag go once to each gateway, over its oldest link; a version 1 gateway gets none of them.
+    func testIdentifyAndAddressingByUserAndTag() throws {
+        let worker = worker { event, worker in
+            if case .open(let connection) = event {
+                worker.identify(connection.id, user: "alice", addTags: ["a"])
+                worker.send(Worker.Message(text: "hi"), toUser: "bob")
+                worker.send(Worker.Message(text: "all"), toTag: "a")
+                worker.close(user: "carol", code: 4000, reason: "bye")
+                worker.close(tag: "b")
+            }
+        }
+        let first = try link(to: worker, gateway: "g")
+        let second = try link(to: worker, gateway: "g")
+        try second.writeInbound(WorkerFrameCodec.encode(.open(.init(connection: 9, fields: []))))
+        XCTAssertEqual(
+            try frames(from: second),
+            [.identify(connection: 9, user: "alice", add: ["a"], remove: [])],
+            "identify on the connection's own link"
+        )
+        XCTAssertEqual(
+            try frames(from: first),
+            [
+                .sendTo(target: .user("bob"), kind: .text, payload: ByteBuffer(string: "hi")),
+                .sendTo(target: .tag("a"), kind: .text, payload: ByteBuffer(string: "all")),
+                .closeTo(target: .user("carol"), code: 4000, reason: "bye"),
+                .closeTo(target: .tag("b"), code: 1000, reason: ""),
+            ],
+            "addressing once per gateway, over its oldest link"
+        )
+        let old = try link(
+            to: self.worker { event, worker in
+                if case .open(let connection) = event { worker.identify(connection.id, user: "x") }
+            },
+            gateway: "h",
+            maxVersion: 1
+        )
+        try old.writeInbound(WorkerFrameCodec.encode(.open(.init(connection: 3, fields: []))))
+        XCTAssertTrue(try frames(from: old).isEmpty)
+    }
+
     /// A gateway that speaks only version 1 gets version 1, and no version 2 frame.
     func testAVersion1GatewayGetsNoAttach() throws {
         let worker = worker { event, worker in

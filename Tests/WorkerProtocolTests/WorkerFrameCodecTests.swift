@@ -25,6 +25,13 @@ final class WorkerFrameCodecTests: XCTestCase {
         .release(connection: 42),
         .attach(connection: 42, data: ByteBuffer(bytes: [1, 2, 3])),
         .attach(connection: 42, data: ByteBuffer()),
+        .identify(connection: 42, user: "alice", add: ["a", "b"], remove: []),
+        .identify(connection: 42, user: nil, add: [], remove: ["a"]),
+        .identify(connection: 42, user: "", add: [], remove: []),
+        .sendTo(target: .user("alice"), kind: .text, payload: ByteBuffer(string: "hi")),
+        .sendTo(target: .tag("room"), kind: .binary, payload: ByteBuffer(bytes: [0, 1])),
+        .closeTo(target: .user("bob"), code: 4000, reason: "bye"),
+        .closeTo(target: .tag("room"), code: 1000, reason: ""),
         .message(connection: 42, kind: .text, payload: ByteBuffer(string: "héllo")),
         .message(connection: .max, kind: .binary, payload: ByteBuffer(bytes: [0, 255, 1])),
         .message(connection: 7, kind: .binary, payload: ByteBuffer()),
@@ -135,6 +142,14 @@ final class WorkerFrameCodecTests: XCTestCase {
             .invalidValue
         )
         XCTAssertEqual(decodeError(Array("GET / HTTP/1.1\r\n\r\n".utf8)).map(\.code), .frameTooLarge)  // garbage
+        // A send-to whose target is neither a user (1) nor a tag (2), or has no name.
+        XCTAssertEqual(decodeError([0, 0, 0, 6, 0x2D, 3, 0, 1, 0x61, 1]).map(\.code), .invalidValue)
+        XCTAssertEqual(decodeError([0, 0, 0, 5, 0x2D, 1, 0, 0, 1]).map(\.code), .invalidValue)
+        // An identify cut inside its tag list.
+        XCTAssertEqual(
+            decodeError([0, 0, 0, 14, 0x2C, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 2]).map(\.code),
+            .truncatedFrame
+        )
         // Found by the worker-frames fuzz target: an open with reserved flag bits set was read
         // as if they were clear (and re-encoded to other bytes).
         XCTAssertEqual(

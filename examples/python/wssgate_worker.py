@@ -29,6 +29,7 @@ HELLO, HELLO_ACK = 0x01, 0x02
 OPEN, MESSAGE, CLOSED, SUBSCRIBED, RECORDED, SUSPEND = 0x10, 0x11, 0x12, 0x13, 0x14, 0x15
 ACCEPT, REJECT, SEND, CLOSE, SUBSCRIBE, UNSUBSCRIBE, PUBLISH, CREDIT = 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27
 RESUME, RECORD, RELEASE, ATTACH = 0x28, 0x29, 0x2A, 0x2B
+IDENTIFY, SEND_TO, CLOSE_TO = 0x2C, 0x2D, 0x2E
 # `subscribed` statuses (docs/worker-protocol.md) and `recorded` ones.
 SUBSCRIBED_STATUS = {1: "recovered", 2: "not-recovered", 3: "no-history", 4: "unavailable"}
 RECORDED_STATUS = {1: "recorded", 2: "published", 3: "failed"}
@@ -292,6 +293,40 @@ class Worker:
         if link is not None and link.version >= 2:
             link.write(ATTACH, struct.pack("!Q", connection_id) + bytes(data))
             await self._drain(link)
+
+    async def identify(self, connection_id, user=None, add_tags=(), remove_tags=()):
+        """Sets the connection's user id (an empty one clears it; None leaves it) and adds and
+        removes tags: the admin API, workers and `http` routes then address it by user or tag,
+        on every node of a cluster. Sent before `accept`, it takes effect with the upgrade."""
+        link = self._link_of(connection_id)
+        if link is not None and link.version >= 2:
+            body = struct.pack("!QB", connection_id, 1 if user is not None else 0) + _str16(user or "")
+            for tags in (add_tags, remove_tags):
+                body += struct.pack("!H", len(tags)) + b"".join(_str16(tag) for tag in tags)
+            link.write(IDENTIFY, body)
+            await self._drain(link)
+
+    async def _address_all(self, frame_type, body):
+        for link in self._one_link_per_gateway():
+            if link.version >= 2:
+                link.write(frame_type, body)
+                await self._drain(link)
+
+    async def send_to_user(self, user, data):
+        """Sends to every connection of a user, wherever it is."""
+        kind, payload = (TEXT, data.encode()) if isinstance(data, str) else (BINARY, bytes(data))
+        await self._address_all(SEND_TO, struct.pack("!B", 1) + _str16(user) + struct.pack("!B", kind) + payload)
+
+    async def send_to_tag(self, tag, data):
+        kind, payload = (TEXT, data.encode()) if isinstance(data, str) else (BINARY, bytes(data))
+        await self._address_all(SEND_TO, struct.pack("!B", 2) + _str16(tag) + struct.pack("!B", kind) + payload)
+
+    async def close_user(self, user, code=1000, reason=""):
+        """Closes every connection of a user, wherever it is."""
+        await self._address_all(CLOSE_TO, struct.pack("!B", 1) + _str16(user) + struct.pack("!H", code) + reason.encode())
+
+    async def close_tag(self, tag, code=1000, reason=""):
+        await self._address_all(CLOSE_TO, struct.pack("!B", 2) + _str16(tag) + struct.pack("!H", code) + reason.encode())
 
     async def accept(self, connection_id):
         link = self._link_of(connection_id)
