@@ -318,7 +318,8 @@ public final class AdminAPI: Sendable {
         case ["v1", "topics"]:
             try only([.GET])
             try Self.noQuery(query)
-            let topics = hub.subscriptionCounts().map {
+            // Users' and tags' own topics are listed at /v1/users and /v1/tags, not here.
+            let topics = hub.subscriptionCounts().filter { !Hub.isReserved($0.subscription) }.map {
                 AdminPayloads.Topic(topic: $0.subscription, subscribers: $0.subscribers)
             }
             return eventLoop.makeSucceededFuture(Self.json(.ok, AdminPayloads.Topics(topics: topics)))

@@ -28,7 +28,7 @@ import Foundation
 ///   a node that dies without saying goodbye disappears within the TTL.
 /// - When Redis is unreachable, local delivery goes on, publishes for the other nodes are
 ///   counted as lost (never buffered), and the link reconnects with backoff and jitter.
-public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendable {
+public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, RemoteConnections, Sendable {
     /// Unanswered publish bytes beyond which further publishes are dropped (and counted): a
     /// slow Redis must not grow the gateway.
     public static let maxOutstandingBytes = 16 << 20
@@ -115,6 +115,7 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
 
     public func run() async throws {
         hub.setObserver(self)
+        hub.setPresenceSource(self)
         await withGracefulShutdownHandler {
             var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
             while !state.withLockedValue({ $0.shuttingDown }) {
@@ -167,6 +168,7 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
             self.state.withLockedValue { $0.shuttingDown = true }
         }
         hub.setObserver(nil)
+        hub.setPresenceSource(nil)
         try? await linkGroup.shutdownGracefully()
     }
 
@@ -382,6 +384,10 @@ public final class ClusterNode: Service, Hub.Observer, RemoteConnections, Sendab
     }
 
     /// Who is subscribed to `topic` (or to the pattern `topic`), on every live node.
+    public func subscriberCount(of topic: String) async throws -> Int {
+        try await presence(of: topic).reduce(0) { $0 + $1.ids.count }
+    }
+
     public func presence(of topic: String) async throws -> [(node: String, ids: [UInt64])] {
         guard let connection else { throw ClusterError(.linkDown, "the cluster link is down") }
         var result: [(node: String, ids: [UInt64])] = []

@@ -715,6 +715,13 @@ public enum ConfigKeys {
             .newConnections,
             "Serve the browser client of this protocol, `wssgate.js` (reconnects and resumes by itself; docs/hub-protocol.md), at `/wssgate.js`."
         ) { .bare($0.clientScript ? "true" : "false") },
+        .key(
+            "presence",
+            .boolean,
+            .value("false"),
+            .newConnections,
+            "Let clients ask whether a user is online and on how many connections, cluster-wide (`{\"op\": \"presence\", \"user\": …}`, docs/hub-protocol.md). Off by default: it tells one user about another."
+        ) { .bare($0.presence ? "true" : "false") },
         .section("history", history) { $0.history },
     ])
 

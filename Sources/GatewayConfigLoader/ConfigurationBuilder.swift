@@ -669,7 +669,8 @@ struct ConfigurationBuilder {
             .http: string(base + ["http", "url"]) != nil,
             .static: string(base + ["static", "root"]) != nil,
             .hub: list(base + ["hub", "subscribe"]) != nil || list(base + ["hub", "publish"]) != nil
-                || string(base + ["hub", "history", "size"]) != nil || string(base + ["hub", "client_script"]) != nil,
+                || string(base + ["hub", "history", "size"]) != nil || string(base + ["hub", "client_script"]) != nil
+                || string(base + ["hub", "presence"]) != nil,
         ]
         for (section, isPresent) in present.sorted(by: { $0.key.rawValue < $1.key.rawValue })
         where isPresent && section != kind {
@@ -711,7 +712,8 @@ struct ConfigurationBuilder {
             subscribe: list(base + ["subscribe"]) ?? listOrDefault(base + ["subscribe"]),
             publish: list(base + ["publish"]) ?? listOrDefault(base + ["publish"]),
             history: try history(base + ["history"]),
-            clientScript: try boolean(base + ["client_script"])
+            clientScript: try boolean(base + ["client_script"]),
+            presence: try boolean(base + ["presence"])
         )
         for (key, rules) in [
             ("subscribe", settings.subscribe), ("publish", settings.publish),

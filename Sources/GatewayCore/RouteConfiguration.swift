@@ -109,16 +109,21 @@ public struct HubRouteSettings: Sendable, Equatable {
     public var history: HistorySettings?
     /// Whether the gateway serves the browser client, `wssgate.js`, at `/wssgate.js`.
     public var clientScript: Bool
+    /// Whether clients may ask whether a user is online, and on how many connections (the
+    /// `presence` op): off by default, as it tells one user about another.
+    public var presence: Bool
     public init(
         subscribe: [String] = ["*"],
         publish: [String] = [],
         history: HistorySettings? = nil,
-        clientScript: Bool = false
+        clientScript: Bool = false,
+        presence: Bool = false
     ) {
         self.subscribe = subscribe
         self.publish = publish
         self.history = history
         self.clientScript = clientScript
+        self.presence = presence
     }
 
     /// Whether a rule allows a requested topic or pattern (`a.*` allows `a.b` and `a.b.*`).

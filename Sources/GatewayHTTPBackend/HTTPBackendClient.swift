@@ -150,14 +150,20 @@ public final class HTTPBackendClient: Sendable {
     private func acquire(on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
         let promise = eventLoop.makePromise(of: (any Channel).self)
         let next = state.withLockedValue { state -> Next in
-            while let channel = state.idle.popLast() {
-                if channel.isActive { return .use(channel) }
-                state.open -= 1
+            // Idle connections the app closed meanwhile are gone from the pool.
+            let idle = state.idle.count
+            state.idle.removeAll { !$0.isActive }
+            state.open -= idle - state.idle.count
+            // One on the asking connection's own loop first (no thread hop either way), then a
+            // new one there while the pool has room, then any idle one.
+            if let index = state.idle.lastIndex(where: { $0.eventLoop === eventLoop }) {
+                return .use(state.idle.remove(at: index))
             }
             if state.open < settings.connections {
                 state.open += 1
                 return .connect
             }
+            if let channel = state.idle.popLast() { return .use(channel) }
             state.waiters.append(promise)
             return .wait
         }
@@ -172,18 +178,18 @@ public final class HTTPBackendClient: Sendable {
     /// A connection is done with a request: to the next waiter, to the idle list, or closed
     /// (making room for a waiter's new one).
     private func release(_ channel: any Channel, reusable: Bool) {
-        let keep = reusable && channel.isActive
-        let next = state.withLockedValue { state -> (EventLoopPromise<any Channel>, Bool)? in
+        let usable = reusable && channel.isActive
+        let (next, keep) = state.withLockedValue { state -> ((EventLoopPromise<any Channel>, Bool)?, Bool) in
             if let waiter = state.waiters.popFirst() {
-                if keep { return (waiter, true) }
-                return (waiter, false)  // `open` stays: the new one takes this one's place
+                // Not reusable: `open` stays, the waiter's new connection takes this one's place.
+                return ((waiter, usable), usable)
             }
-            if keep, !state.closed {
+            if usable, !state.closed {
                 state.idle.append(channel)
-            } else {
-                state.open -= 1
+                return (nil, true)
             }
-            return nil
+            state.open -= 1
+            return (nil, false)
         }
         if !keep { channel.close(promise: nil) }
         guard let (waiter, reuse) = next else { return }

@@ -21,6 +21,8 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
         /// The connection's user and tags as last seen: the close event still names them after
         /// the directory has let the connection go.
         var identity = SessionDirectory.Identity()
+        /// Nothing more will be posted (told to the service once).
+        var ended = false
     }
 
     /// What every event request says about the connection.
@@ -29,6 +31,9 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
         var peer: String
         var forwarded: [(String, String)]
         var claims: String?
+        /// The verified token's `sub`: the connection's user from the start (the open event
+        /// comes before the directory lists the connection).
+        var subject: String?
         var offered: [String]
     }
 
@@ -52,7 +57,11 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
                 retries: settings.retries
             )
         )
-        inner = .makeBoxSendingValue(Inner(state: state), eventLoop: eventLoop)
+        var first = Inner(state: state)
+        if let subject = context.subject, SessionDirectory.Identity.isValidName(subject) {
+            first.identity.user = subject
+        }
+        inner = .makeBoxSendingValue(first, eventLoop: eventLoop)
     }
 
     var subscriberID: UInt64 { id }
@@ -90,7 +99,7 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
                 guard attempt < self.service.settings.retries else {
                     self.service.log("open event failed", connection: self.id, error: "\(error)")
                     let status = failure?.code == .timeout ? 504 : 503
-                    return completion(.refuse(status: status, message: "the app did not answer: \(error)"))
+                    return self.refuse(status, "the app did not answer: \(error)", completion)
                 }
                 self.service.metrics.retried()
                 let bound = NIOLoopBound(completion, eventLoop: self.eventLoop)
@@ -101,6 +110,12 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
         }
     }
 
+    /// The upgrade was refused: no session, no close event.
+    private func refuse(_ status: Int, _ message: String, _ completion: (UpgradeVerdict) -> Void) {
+        end()
+        completion(.refuse(status: status, message: message))
+    }
+
     private func opened(_ response: HTTPBackendClient.Response, completion: (UpgradeVerdict) -> Void) {
         guard (200..<300).contains(response.status) else {
             let status = (400..<600).contains(response.status) ? response.status : 502
@@ -108,7 +123,7 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
             if text.isEmpty || response.headers.first(name: "content-type")?.hasPrefix("text/") != true {
                 text = "refused by the app (\(response.status))"
             }
-            return completion(.refuse(status: status, message: text))
+            return refuse(status, text, completion)
         }
         do {
             inner.value.openCommands = try HTTPBackendCommands.decode(
@@ -118,15 +133,13 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
         } catch {
             service.metrics.failed()
             service.log("open answer refused", connection: id, error: "\(error)")
-            return completion(.refuse(status: 502, message: "the app's answer to open was not valid: \(error)"))
+            return refuse(502, "the app's answer to open was not valid: \(error)", completion)
         }
         guard let chosen = response.headers.first(name: "sec-websocket-protocol") else {
             return completion(.accept(self))
         }
         guard context.offered.contains(chosen) else {
-            return completion(
-                .refuse(status: 502, message: "the app chose subprotocol '\(chosen)', which the client did not offer")
-            )
+            return refuse(502, "the app chose subprotocol '\(chosen)', which the client did not offer", completion)
         }
         completion(.acceptAnswering(self, subprotocol: chosen))
     }
@@ -159,7 +172,8 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
 
     func deliver(_ message: WebSocketMessage) {
         if eventLoop.inEventLoop {
-            if inner.value.session?.sendUnlessFull(message) == false { service.metrics.failed() }
+            // A full send queue is the session's to handle (its overflow policy, counted there).
+            _ = inner.value.session?.sendUnlessFull(message)
         } else {
             eventLoop.execute { self.deliver(message) }
         }
@@ -171,8 +185,10 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
 
     private func perform(_ action: HTTPBackendConnectionState.Action) {
         switch action {
-        case .none, .finished:
+        case .none:
             break
+        case .finished:
+            end()
         case .post(let event, let attempt):
             post(event, attempt: attempt)
         case .retry(let delay):
@@ -185,6 +201,12 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
             inner.value.session?.close(code: service.settings.unavailableCloseCode, reason: "app unavailable")
             perform(inner.value.state.afterUnavailable())
         }
+    }
+
+    private func end() {
+        guard !inner.value.ended else { return }
+        inner.value.ended = true
+        service.connectionEnded()
     }
 
     private func post(_ event: HTTPBackendConnectionState.Event, attempt: Int) {
@@ -239,7 +261,12 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
             case .failure(let error):
                 self.service.metrics.failed()
                 let failure = error as? HTTPBackendClient.Failure
-                self.failed(neverSent: failure?.neverSent ?? false, reason: "\(error)", invalid: false)
+                // An answer over max_response_bytes is the app's error, like an invalid one.
+                self.failed(
+                    neverSent: failure?.neverSent ?? false,
+                    reason: "\(error)",
+                    invalid: failure?.code == .tooLarge
+                )
             }
         }
     }
@@ -294,7 +321,7 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
             case .send(let target, let kind, let data):
                 let message = WebSocketMessage(kind: kind, data: data)
                 if isThis(target) {
-                    if !afterClose, inner.value.session?.sendUnlessFull(message) == false { service.metrics.failed() }
+                    if !afterClose { _ = inner.value.session?.sendUnlessFull(message) }
                 } else {
                     service.send(message, to: target)
                 }

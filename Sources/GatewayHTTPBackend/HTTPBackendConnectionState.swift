@@ -39,7 +39,9 @@ struct HTTPBackendConnectionState {
     }
 
     let limits: Limits
-    private var queue: CircularBuffer<WebSocketMessage> = []
+    /// An array, not a ring: an idle connection's empty one costs no allocation, and batches
+    /// leave it whole.
+    private var queue: [WebSocketMessage] = []
     private var queuedBytes = 0
     private(set) var inFlight: Event?
     private var attempt = 0
@@ -126,11 +128,9 @@ struct HTTPBackendConnectionState {
 
     private mutating func next() -> Action {
         if !queue.isEmpty && !unavailable {
-            var batch: [WebSocketMessage] = []
-            while batch.count < limits.batchMessages, let message = queue.popFirst() {
-                queuedBytes -= message.data.readableBytes
-                batch.append(message)
-            }
+            let batch = Array(queue.prefix(limits.batchMessages))
+            queue.removeFirst(batch.count)
+            for message in batch { queuedBytes -= message.data.readableBytes }
             inFlight = .messages(batch)
             return .post(.messages(batch), attempt: 0)
         }

@@ -3,6 +3,7 @@ import GatewayHub
 import GatewayMetrics
 import GatewayWebSocket
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
 
@@ -17,6 +18,9 @@ public final class HTTPBackendRouteService: RouteService {
     let remote: (any RemoteConnections)?
     let metrics: HTTPBackendMetrics
     private let logger: Logger
+    /// Connections still owing the app events, and whether a reload retired the route: a
+    /// retired route keeps its pool (keep-alive) for those, and closes it after the last.
+    private let life = NIOLockedValueBox<(connections: Int, retired: Bool)>((0, false))
 
     public init(
         route: RouteConfiguration,
@@ -53,18 +57,36 @@ public final class HTTPBackendRouteService: RouteService {
                 peer: request.peer,
                 forwarded: request.headers.filter { wanted.contains($0.0) },
                 claims: request.claims,
+                subject: request.subject,
                 offered: offered.filter { !$0.isEmpty }
             ),
             service: self
         )
+        life.withLockedValue { $0.connections += 1 }
         connection.open(completion: completion)
+    }
+
+    /// A connection will post nothing more (refused, or its close event is done).
+    func connectionEnded() {
+        let last = life.withLockedValue { life -> Bool in
+            life.connections -= 1
+            return life.retired && life.connections == 0
+        }
+        if last { client.shutDown() }
     }
 
     /// The app is asked per connection; the route itself is always ready.
     public var isReady: Bool { true }
 
-    /// Closes the idle connections to the app (a reload replaced or removed the route).
-    public func retire() { client.shutDown() }
+    /// A reload replaced or removed the route: its connections to the app close once the
+    /// route's last client connection has told the app it closed.
+    public func retire() {
+        let idle = life.withLockedValue { life -> Bool in
+            life.retired = true
+            return life.connections == 0
+        }
+        if idle { client.shutDown() }
+    }
 
     // MARK: Commands for other connections
 

@@ -78,6 +78,26 @@ public final class Hub: Sendable {
         public var position: StreamPosition?
     }
 
+    /// Counts a topic's subscribers on every node (the cluster link); none: this gateway's.
+    public protocol PresenceSource: AnyObject, Sendable {
+        func subscriberCount(of topic: String) async throws -> Int
+    }
+
+    private let presenceSource = NIOLockedValueBox<(any PresenceSource)?>(nil)
+
+    /// Set once, before traffic (the cluster link); nil detaches.
+    public func setPresenceSource(_ source: (any PresenceSource)?) {
+        presenceSource.withLockedValue { $0 = source }
+    }
+
+    /// A topic's subscribers on every node of a cluster, or on this gateway; completes on `eventLoop`.
+    public func presenceCount(of topic: String, on eventLoop: any EventLoop) -> EventLoopFuture<Int> {
+        guard let source = presenceSource.withLockedValue({ $0 }) else {
+            return eventLoop.makeSucceededFuture(subscriberCount(of: topic))
+        }
+        return eventLoop.makeFutureWithTask { try await source.subscriberCount(of: topic) }
+    }
+
     private let state = NIOLockedValueBox(State())
     private let observerBox = NIOLockedValueBox<(any Observer)?>(nil)
     private let historiesBox = NIOLockedValueBox<[TopicHistory]>([])

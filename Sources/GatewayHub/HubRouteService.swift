@@ -114,6 +114,8 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
         var data: JSONValue?
         /// A subscribe's resume point: the last position the client saw.
         var since: StreamPosition?
+        /// `presence`: whose.
+        var user: String?
     }
 
     struct Reply: Encodable {
@@ -131,6 +133,10 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
         var recovered: Bool?
         /// A subscribe with `since` that recovered: how many publications follow the ack.
         var missed: Int?
+        /// `presence`: whose, whether online, on how many connections.
+        var user: String?
+        var online: Bool?
+        var count: Int?
     }
 
     let subscriberID: UInt64
@@ -253,12 +259,34 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
                     )
                 }
             }
+        case "presence":
+            guard settings.presence else {
+                return answer(
+                    Reply(op: "error", id: request.id, error: "presence is not allowed on this route (hub.presence)"),
+                    to: session
+                )
+            }
+            guard let user = request.user, SessionDirectory.Identity.isValidName(user) else {
+                return answer(Reply(op: "error", id: request.id, error: "user missing or invalid"), to: session)
+            }
+            service.hub.presenceCount(of: Hub.userTopic(user), on: eventLoop).whenComplete { result in
+                guard let session = self.session.value else { return }
+                switch result {
+                case .success(let count):
+                    self.answer(
+                        Reply(op: "presence", id: request.id, user: user, online: count > 0, count: count),
+                        to: session
+                    )
+                case .failure(let error):
+                    self.answer(Reply(op: "error", id: request.id, error: "presence unknown: \(error)"), to: session)
+                }
+            }
         default:
             answer(
                 Reply(
                     op: "error",
                     id: request.id,
-                    error: "unknown op '\(request.op)': use subscribe, unsubscribe or publish"
+                    error: "unknown op '\(request.op)': use subscribe, unsubscribe, publish or presence"
                 ),
                 to: session
             )

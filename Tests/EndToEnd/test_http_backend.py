@@ -119,8 +119,9 @@ def test_the_example_chats_and_survives_a_restart_of_the_app(gateway_factory, ex
 class Recorder:
     """A test app in this process: records every request, answers as `answer(request)` says."""
 
-    def __init__(self, answer):
+    def __init__(self, answer, unix_path=None):
         self.requests = []
+        self.clients = set()
         self.answer = answer
         recorder = self
 
@@ -132,10 +133,13 @@ class Recorder:
                 request = {"event": self.headers.get("WSSGate-Event"), "headers": self.headers, "body": body,
                            "path": self.path}
                 recorder.requests.append(request)
-                status, content_type, payload = recorder.answer(request)
+                recorder.clients.add(self.client_address)
+                status, content_type, payload, *extra = recorder.answer(request)
                 if status is None:
                     return  # never answers (the gateway's deadline ends it)
                 self.send_response(status)
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 if content_type:
                     self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
@@ -145,9 +149,17 @@ class Recorder:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
+        if unix_path:
+            import socketserver
+
+            class UnixServer(socketserver.ThreadingUnixStreamServer):
+                daemon_threads = True
+            self.server = UnixServer(unix_path, Handler)
+            self.port = None
+        else:
+            self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            self.server.daemon_threads = True
+            self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def events(self, kind=None):
@@ -216,9 +228,15 @@ def test_events_carry_the_connection_and_answers_carry_commands(gateway_factory)
 
 
 def test_the_apps_status_decides_the_upgrade(gateway_factory):
+    class Chosen:
+        protocol = None
+
     def answer(request):
         if "deny" in request["headers"]["WSSGate-Path"]:
             return 403, "text/plain", b"not you"
+        if request["event"] == "open" and Chosen.protocol:
+            Chosen.offered = request["headers"]["WSSGate-Subprotocols"]
+            return 200, None, b"", {"Sec-WebSocket-Protocol": Chosen.protocol}
         return 200, None, b""
 
     app = Recorder(answer)
@@ -233,6 +251,15 @@ def test_the_apps_status_decides_the_upgrade(gateway_factory):
             async with websockets.connect(gw.url("/chat"), ssl=insecure_context()) as ws:
                 await ws.send("x")
                 await asyncio.sleep(0.2)
+            # The app's answer chooses the subprotocol among those offered.
+            Chosen.protocol = "chat.v2"
+            async with websockets.connect(gw.url("/chat"), ssl=insecure_context(), subprotocols=["chat.v1", "chat.v2"]) as ws:
+                assert ws.subprotocol == "chat.v2"
+            assert Chosen.offered == "chat.v1, chat.v2"
+            Chosen.protocol = "chat.v9"
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await websockets.connect(gw.url("/chat"), ssl=insecure_context(), subprotocols=["chat.v1"])
+            assert refused.value.response.status_code == 502
 
         run(scenario(), timeout=20)
         assert app.events("message")
@@ -326,6 +353,7 @@ def test_an_app_that_never_answers_closes_every_client_after_the_bounded_queue(g
                 await witness.send("fine")
                 assert await witness.recv() == "fine"
             assert all(code == 1013 for code, _ in results), set(results)
+            assert len(app.clients) <= 4, "http.connections is 4; the app saw %d" % len(app.clients)
             assert all(reason == "app unavailable" for _, reason in results)
             grown = rss_kib() - before
             # What the gateway holds is 200 TLS sessions and at most 16 × 4 KiB queued per client
@@ -406,3 +434,146 @@ def test_two_chromium_tabs_chat_through_php_restarted_mid_chat(gateway_factory):
     finally:
         browser.close()
         app.stop()
+
+
+def test_a_deadline_and_a_response_limit_are_crossed(gateway_factory):
+    """`timeout: 1s`: a message the app holds longer closes its client with 1013 (it may have
+    been seen, so it is not sent again); an answer over `max_response_bytes` closes with 1011;
+    other clients carry on."""
+    def answer(request):
+        if request["event"] == "message" and request["body"] == b"hold":
+            time.sleep(3)
+        if request["event"] == "message" and request["body"] == b"big":
+            return 200, "text/plain", b"x" * 2048
+        if request["event"] == "message":
+            return 200, "text/plain", request["body"]
+        return 204, None, b""
+
+    app = Recorder(answer)
+    try:
+        gw = gateway_factory(gateway_config(routes=http_route(
+            "http://127.0.0.1:%d/" % app.port, "      timeout: 1s\n      max_response_bytes: 1KiB\n")))
+
+        async def scenario():
+            ctx = insecure_context()
+            async with websockets.connect(gw.url("/chat"), ssl=ctx) as held, \
+                    websockets.connect(gw.url("/chat"), ssl=ctx) as greedy, \
+                    websockets.connect(gw.url("/chat"), ssl=ctx) as fine:
+                started = time.monotonic()
+                await held.send("hold")
+                await greedy.send("big")
+                for ws, code in ((held, 1013), (greedy, 1011)):
+                    with pytest.raises(websockets.ConnectionClosed):
+                        await asyncio.wait_for(ws.recv(), 10)
+                    assert ws.close_code == code
+                assert time.monotonic() - started < 3, "the deadline, not the app, ended it"
+                await fine.send("still")
+                assert await asyncio.wait_for(fine.recv(), 5) == "still"
+
+        run(scenario(), timeout=30)
+        assert len([r for r in app.events("message") if r["body"] == b"hold"]) == 1, "sent once"
+    finally:
+        app.close()
+
+
+def test_an_app_that_stays_down_closes_its_clients_once_retries_are_spent(gateway_factory):
+    port = free_port()
+    app = App(EXAMPLES["wsgiref"]).start(port)
+    gw = gateway_factory(gateway_config(routes=http_route("http://127.0.0.1:%d/" % port, "      retries: 2\n")))
+
+    async def scenario():
+        ctx = insecure_context()
+        async with websockets.connect(gw.url("/chat"), ssl=ctx) as ws, websockets.connect(gw.url("/echo"), ssl=ctx) as witness:
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "join"
+            await asyncio.to_thread(app.stop)
+            await ws.send("nobody home")
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+            assert (ws.close_code, ws.close_reason) == (1013, "app unavailable")
+            await witness.send("here")
+            assert await witness.recv() == "here"
+
+    try:
+        run(scenario(), timeout=30)
+    finally:
+        app.stop()
+    gw.wait_for_log(r"the app is unavailable")
+
+
+def test_a_token_reaches_the_app_as_claims_and_its_sub_as_the_user(gateway_factory):
+    import jwt
+    from test_auth import HS_SECRET, claims
+    app = Recorder(lambda request: (204, None, b""))
+    try:
+        gw = gateway_factory(gateway_config(routes=http_route("http://127.0.0.1:%d/" % app.port) + """    auth:
+      hs256_secret: "%s"
+      issuer: "https://issuer.test"
+      audience: ["wssgate"]
+""" % HS_SECRET))
+        token = jwt.encode(claims(sub="dana"), HS_SECRET, algorithm="HS256")
+
+        async def scenario():
+            async with websockets.connect(gw.url("/chat"), ssl=insecure_context(),
+                                          additional_headers={"Authorization": "Bearer " + token}) as ws:
+                await ws.send("hello")
+                await asyncio.sleep(0.3)
+
+        run(scenario(), timeout=20)
+        opened = app.events("open")[0]["headers"]
+        assert json.loads(opened["WSSGate-Claims"])["sub"] == "dana"
+        assert opened["WSSGate-User"] == "dana"
+        assert opened.get("Authorization") == "Bearer " + token, "forwarded as configured (forward_headers)"
+        assert app.events("message")[0]["headers"]["WSSGate-User"] == "dana"
+    finally:
+        app.close()
+
+
+def test_an_app_on_a_unix_socket(gateway_factory):
+    import tempfile
+    path = os.path.join(tempfile.mkdtemp(prefix="wgh"), "app.sock")
+    app = Recorder(lambda request: (200, "text/plain", b"via unix: " + request["body"]) if request["event"] == "message"
+                   else (204, None, b""), unix_path=path)
+    try:
+        gw = gateway_factory(gateway_config(routes=http_route("unix:%s#/events?v=1" % path)))
+
+        async def scenario():
+            async with websockets.connect(gw.url("/chat"), ssl=insecure_context()) as ws:
+                await ws.send("hi")
+                assert await asyncio.wait_for(ws.recv(), 5) == "via unix: hi"
+
+        run(scenario(), timeout=20)
+        assert app.events("open")[0]["path"] == "/events?v=1"
+    finally:
+        app.close()
+
+
+def test_a_reload_that_changes_the_route_keeps_its_clients_and_their_keep_alive(gateway_factory):
+    """SIGHUP with new `http` settings: a new service for new clients; the old client goes on
+    through the old one, still over kept-alive connections (not one per message)."""
+    app = Recorder(lambda request: (200, "text/plain", request["body"]) if request["event"] == "message"
+                   else (204, None, b""))
+    try:
+        config = gateway_config(routes=http_route("http://127.0.0.1:%d/" % app.port))
+        gw = gateway_factory(config)
+
+        async def scenario():
+            ctx = insecure_context()
+            async with websockets.connect(gw.url("/chat"), ssl=ctx) as old:
+                await old.send("before")
+                assert await asyncio.wait_for(old.recv(), 5) == "before"
+                with open(gw.config_path, "w") as f:
+                    f.write(gateway_config(routes=http_route("http://127.0.0.1:%d/" % app.port, "      timeout: 7s\n")))
+                seen = set(app.clients)
+                gw.proc.send_signal(signal.SIGHUP)
+                await asyncio.to_thread(gw.wait_for_log, r"msg=reloaded", 10)
+                for i in range(20):
+                    await old.send("after %d" % i)
+                    assert await asyncio.wait_for(old.recv(), 5) == "after %d" % i
+                assert len(app.clients - seen) <= 1, "the old route's pool is kept: %d new connections" % len(app.clients - seen)
+                async with websockets.connect(gw.url("/chat"), ssl=ctx) as new:
+                    await new.send("new")
+                    assert await asyncio.wait_for(new.recv(), 5) == "new"
+
+        run(scenario(), timeout=30)
+    finally:
+        app.close()

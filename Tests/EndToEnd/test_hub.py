@@ -47,6 +47,10 @@ def test_subscribe_publish_ack_and_rules(gateway_factory):
             assert refused["op"] == "error" and "not allowed" in refused["error"]
             assert (await request(writer, op="publish", topic="news.*", id=4))["op"] == "error"
             assert "unknown op" in (await request(writer, op="shout", id=5))["error"]
+            # Presence of users is off unless the route allows it (hub.presence), and no client
+            # may name the gateway's own topics.
+            assert "not allowed" in (await request(writer, op="presence", user="alice", id=7))["error"]
+            assert (await request(writer, op="subscribe", topic="$user:alice", id=8))["op"] == "error"
             await writer.send("not json")
             assert json.loads(await writer.recv())["op"] == "error"
             await writer.send(b"\x00binary")

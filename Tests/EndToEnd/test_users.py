@@ -38,7 +38,8 @@ def start_cluster(gateway_factory, redis, app_port, names=("a", "b", "c")):
     for name in names:
         socket_path = os.path.join(tempfile.mkdtemp(prefix="wgu"), "admin.sock")
         config = gateway_config(
-            routes="  chat:\n    path: /chat\n    kind: http\n    http:\n      url: http://127.0.0.1:%d/\n" % app_port,
+            routes="  chat:\n    path: /chat\n    kind: http\n    http:\n      url: http://127.0.0.1:%d/\n" % app_port
+            + "  hub:\n    path: /hub\n    kind: hub\n    hub:\n      presence: true\n",
             extra='admin:\n  address: "unix:%s"\ncluster:\n  redis: "unix:%s"\n  node: %s\n' % (socket_path, redis.socket, name))
         nodes[name] = (gateway_factory(config), Admin(unix=socket_path))
     for gw, admin in nodes.values():
@@ -103,6 +104,12 @@ def test_send_close_and_presence_by_user_and_tag_across_three_nodes(gateway_fact
             assert await asyncio.wait_for(alice_a.recv(), 5) == "from bob"
             assert await asyncio.wait_for(alice_b.recv(), 5) == "from bob"
 
+            # A hub client on the third node asks the same, through the hub protocol.
+            hub_client = await websockets.connect(c.url("/hub"), ssl=ctx)
+            await hub_client.send(json.dumps({"op": "presence", "user": "alice", "id": 7}))
+            assert json.loads(await asyncio.wait_for(hub_client.recv(), 5)) == {
+                "op": "presence", "id": 7, "user": "alice", "online": True, "count": 2}
+
             # A tab closes: presence follows within a second.
             await alice_b.close()
             closed_at = time.monotonic()
@@ -113,6 +120,9 @@ def test_send_close_and_presence_by_user_and_tag_across_three_nodes(gateway_fact
                 assert time.monotonic() - closed_at < 1.0, "presence still counts the closed tab after 1 s"
                 await asyncio.sleep(0.02)
             assert [c["node"] for c in body["connections"]] == ["a"]
+            await hub_client.send(json.dumps({"op": "presence", "user": "alice", "id": 8}))
+            assert json.loads(await asyncio.wait_for(hub_client.recv(), 5))["count"] == 1
+            await hub_client.close()
 
             # Close by user from another node: alice's last tab gets the code; bob stays.
             status, body, _ = await asyncio.to_thread(

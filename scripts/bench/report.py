@@ -150,8 +150,13 @@ be compared with.
      connections pinned to the least busy instance, over its link on their own loop, so the
      worker's replies are handled on the client's thread); the worker takes its events on the
      link's event loop, `Worker.listen(_:handler:)`;
-  4. wssgate `echo` route: the gateway's own ceiling;
-  5. the generator ceiling: `scripts/bench/ceiling.c`, the cheapest TLS WebSocket echo we
+  4. wssgate `http` route → `scripts/bench/http_echo_app.py`, the smallest HTTP/1.1 keep-alive
+     app we could write on the same runtime as the backend of setup 1 (uvloop, one process):
+     every message is a `POST` (docs/http-backend.md) answered with the message itself as
+     `text/plain` or `application/octet-stream`, over up to 100 keep-alive connections — an
+     app's own web stack answering each WebSocket message, which nginx cannot do at all;
+  5. wssgate `echo` route: the gateway's own ceiling;
+  6. the generator ceiling: `scripts/bench/ceiling.c`, the cheapest TLS WebSocket echo we
      could write (C, a thread per CPU with its own epoll set, Debian's OpenSSL 3 with
      read-ahead, no checks, no limits): how many round trips the load generator can drive at
      all on this machine, and so the most any setup can show.
