@@ -206,21 +206,7 @@ public struct ProxySettings: Sendable, Equatable {
         let rest = text.dropFirst(5)
         let authority = rest.prefix { $0 != "/" }
         let path = rest.dropFirst(authority.count)
-        let host: String
-        let port: Int
-        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
-            host = String(authority[authority.index(after: authority.startIndex)..<close])
-            let after = authority[authority.index(after: close)...]
-            guard after.isEmpty || after.hasPrefix(":") else { return nil }
-            port = after.isEmpty ? 80 : (Int(after.dropFirst()) ?? -1)
-        } else if let colon = authority.lastIndex(of: ":") {
-            host = String(authority[..<colon])
-            port = Int(authority[authority.index(after: colon)...]) ?? -1
-        } else {
-            host = String(authority)
-            port = 80
-        }
-        guard !host.isEmpty, (1...65535).contains(port) else { return nil }
+        guard let (host, port) = HostPort.parse(authority, defaultPort: 80) else { return nil }
         return (.tcp(host: host, port: port), path.isEmpty ? "/" : String(path), String(authority))
     }
 }

@@ -183,7 +183,7 @@ def test_events_carry_the_connection_and_answers_carry_commands(gateway_factory)
         if request["event"] == "message" and request["body"] == b"\x00\x01":
             return 200, "application/octet-stream", b"\x02\x03"
         if request["event"] == "message" and request["body"] == b"binary-form":
-            # op 1 send, target 0 (this), type 1 text, length, bytes; op 5 publish to topic "t"
+            # op 1 (send), target 0 (this connection), type 1 (text), 32-bit length, the bytes
             payload = b"compact"
             return 200, "application/vnd.wssgate.commands", (
                 b"\x01\x00\x01" + len(payload).to_bytes(4, "big") + payload)
