@@ -36,7 +36,7 @@ public struct AdminRequest: Sendable {
     }
 }
 
-/// An admin answer: always JSON.
+/// An admin answer: JSON, but for the Prometheus text at `/metrics` and the console page.
 public struct AdminResponse: Sendable {
     public var status: HTTPResponseStatus
     public var headers: HTTPHeaders
