@@ -433,7 +433,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     responseHead: responseHead,
                     firstFrames: firstFrames,
                     connectionID: connectionID,
-                    route: acceptance.route
+                    route: acceptance.route,
+                    user: request.subject
                 )
             case .refuse(let status, let message):
                 releaseSlot()
@@ -479,7 +480,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         responseHead: ByteBuffer,
         firstFrames: ByteBuffer,
         connectionID: UInt64,
-        route: RouteConfiguration
+        route: RouteConfiguration,
+        user: String?
     ) {
         let (clientSide, upstreamSide) = GlueHandler.matchedPair(
             drain: .init(spread: dependencies.drainSpread, closeTimeout: route.limits.closeTimeout)
@@ -490,7 +492,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             id: connectionID,
             route: route.name,
             peer: PeerAddress.describe(peerAddress(context)),
-            channel: context.channel
+            channel: context.channel,
+            user: user.flatMap { SessionDirectory.Identity.isValidName($0) ? $0 : nil }
         )
         do {
             let pipeline = context.pipeline.syncOperations

@@ -155,9 +155,11 @@ public final class SessionDirectory: Sendable {
         if let user { setIdentity(of: entry) { $0.user = user } }
     }
 
-    /// Adds a proxied connection; it is removed when its channel closes.
-    public func registerProxied(id: UInt64, route: String, peer: String, channel: any Channel) {
-        _ = add(
+    /// Adds a proxied connection; it is removed when its channel closes. With a user (a token's
+    /// `sub`) it counts in the user's presence and closes with the user's connections; the
+    /// gateway does not speak on it, so sends to the user pass it by.
+    public func registerProxied(id: UInt64, route: String, peer: String, channel: any Channel, user: String? = nil) {
+        let entry = add(
             Entry(
                 id: id,
                 route: route,
@@ -170,6 +172,7 @@ public final class SessionDirectory: Sendable {
                 session: nil
             )
         )
+        if let user { setIdentity(of: entry) { $0.user = user } }
     }
 
     private func add(_ entry: Entry) -> Entry {

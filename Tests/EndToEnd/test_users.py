@@ -258,3 +258,45 @@ def test_a_worker_names_users_and_tags_and_addresses_them(gateway_factory):
         await alice.close()
 
     run(scenario(), timeout=30)
+
+
+def test_a_proxied_connection_counts_in_its_users_presence_and_closes_with_them(gateway_factory):
+    """A `bytes` proxy route with `auth`: the gateway does not speak on the connection, but its
+    token's `sub` lists it as the user's, and a close by user ends it."""
+    import jwt
+    from test_auth import HS_SECRET, claims
+    from test_proxy import Upstream
+    upstream = Upstream()
+    socket_path = os.path.join(tempfile.mkdtemp(prefix="wgu"), "admin.sock")
+    try:
+        gateway = gateway_factory(gateway_config(routes="""  passthrough:
+    path: /passthrough
+    kind: proxy
+    proxy:
+      upstream: "ws://127.0.0.1:%d/"
+    auth:
+      hs256_secret: "%s"
+      issuer: "https://issuer.test"
+      audience: ["wssgate"]
+""" % (upstream.port, HS_SECRET), extra='admin:\n  address: "unix:%s"\n' % socket_path))
+        admin = Admin(unix=socket_path)
+
+        async def scenario():
+            token = jwt.encode(claims(sub="erin"), HS_SECRET, algorithm="HS256")
+            async with websockets.connect(gateway.url("/passthrough"), ssl=insecure_context(),
+                                          additional_headers={"Authorization": "Bearer " + token}) as ws:
+                assert "Forwarded" in json.loads(await asyncio.wait_for(ws.recv(), 5))  # the upstream's hello
+                await ws.send("through")
+                assert await asyncio.wait_for(ws.recv(), 5) == "through"
+                status, body, _ = await asyncio.to_thread(admin.call, "GET", "/v1/users/erin", "/v1/users/{user}")
+                assert body["count"] == 1
+                await asyncio.to_thread(admin.call, "POST", "/v1/users/erin/close", "/v1/users/{user}/close")
+                with pytest.raises(websockets.ConnectionClosed):
+                    await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.sleep(0.2)
+            status, body, _ = await asyncio.to_thread(admin.call, "GET", "/v1/users/erin", "/v1/users/{user}")
+            assert body["count"] == 0
+
+        run(scenario(), timeout=30)
+    finally:
+        upstream.stop()
