@@ -287,8 +287,7 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
         headers.add(name: "WSSGate-Path", value: context.target)
         headers.add(name: "WSSGate-Peer", value: context.peer)
         if attempt > 0 { headers.add(name: "WSSGate-Attempt", value: String(attempt)) }
-        let directory = service.identities.directory
-        if directory.entry(id) != nil { inner.value.identity = directory.identity(of: id) }
+        if let listed = service.identities.directory.listedIdentity(of: id) { inner.value.identity = listed }
         let identity = inner.value.identity
         if let user = identity.user { headers.add(name: "WSSGate-User", value: user) }
         if !identity.tags.isEmpty {

@@ -215,6 +215,14 @@ public final class SessionDirectory: Sendable {
         table.withLockedValue { $0.identities[id] ?? Identity() }
     }
 
+    /// The connection's identity, or nil when it is not (or no longer) listed: one look, for
+    /// callers on a per-message path.
+    public func listedIdentity(of id: UInt64) -> Identity? {
+        table.withLockedValue { table in
+            table.entries[id] == nil ? nil : (table.identities[id] ?? Identity())
+        }
+    }
+
     /// This node's connections of a user, in id order.
     public func entries(ofUser user: String) -> [Entry] {
         table.withLockedValue { table in

@@ -169,6 +169,25 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(error.key, "routes.app.proxy.mode")
         error = try await loadError(proxy + "      lost_close_code: 1006\n")
         XCTAssertEqual(error.key, "routes.app.proxy.lost_close_code")
+        // An http route: each bad value is refused naming its key.
+        let http = Self.minimal + "\n  app:\n    path: /app\n    kind: http\n    http:\n"
+        for (line, key) in [
+            ("      connections: 0\n", "connections"), ("      retries: 101\n", "retries"),
+            ("      queue_messages: 0\n", "queue_messages"), ("      batch_messages: 1001\n", "batch_messages"),
+            ("      unavailable_close_code: 1006\n", "unavailable_close_code"),
+            ("      forward_headers: [\"bad header\"]\n", "forward_headers"), ("      timeout: 0s\n", "timeout"),
+        ] {
+            error = try await loadError(http + "      url: http://127.0.0.1:9000/\n" + line)
+            XCTAssertEqual(error.key, "routes.app.http.\(key)", line)
+        }
+        for url in ["https://app/", "http://app:0/", "unix:relative"] {
+            error = try await loadError(http + "      url: \"\(url)\"\n")
+            XCTAssertEqual(error.key, "routes.app.http.url", url)
+        }
+        error = try await loadError(http + "      timeout: 1s\n")
+        XCTAssertEqual(error.key, "routes.app.http.url", "url is required")
+        error = try await loadError(proxy + "    http:\n      url: http://127.0.0.1:9000/\n")
+        XCTAssertEqual(error.key, "routes.app.http", "only http routes have an http section")
     }
 
     /// HTTP/2 is a TLS listener's option: off by default, on where asked, an error without TLS.
