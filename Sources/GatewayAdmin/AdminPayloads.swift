@@ -286,6 +286,12 @@ enum AdminPayloads {
         enum CodingKeys: String, CodingKey { case node, readiness, connections, listeners, routes }
     }
 
+    /// `POST /v1/reload` applied: what changed.
+    struct Reloaded: Encodable {
+        var reloaded = true
+        var changes: [String]
+    }
+
     struct Status: Encodable {
         var readiness: String
         /// Always present: null when nothing is missing.

@@ -14,7 +14,7 @@ public struct ConfigurationLoader: Sendable {
     /// The prefix of environment variables that override keys: `WSSGATE_ROUTES_ECHO_PATH`.
     public static let environmentPrefix = "WSSGATE_"
     /// Environment variables with the prefix that are not configuration keys.
-    public static let reservedEnvironment: Set<String> = ["WSSGATE_CONFIG"]
+    public static let reservedEnvironment: Set<String> = ["WSSGATE_CONFIG", CredentialFiles.environmentVariable]
 
     public var filePath: String?
     public var environment: [String: String]
@@ -105,7 +105,11 @@ public struct ConfigurationLoader: Sendable {
         // The file was read and checked above: its values come from the same tree.
         providers.append(InMemoryProvider(name: source, values: Self.flatten(document)))
         let reader = ConfigReader(providers: providers)
-        return try ConfigurationBuilder(reader: reader, names: names).build()
+        return try ConfigurationBuilder(
+            reader: reader,
+            names: names,
+            credentials: CredentialFiles(environment: environment)
+        ).build()
     }
 
     /// The environment variable that overrides a key, as swift-configuration spells it

@@ -62,7 +62,7 @@ public struct LineLogHandler: LogHandler {
             message: redactor.redact("\(event.message)"),
             metadata: merged
         )
-        sink.write(line)
+        sink.write(line, level: event.level)
     }
 
     /// One rendered line, without the newline. Metadata keys are sorted so lines are stable.
@@ -155,7 +155,7 @@ public struct LineLogHandler: LogHandler {
     }
 
     /// RFC 3339 UTC with milliseconds, without Foundation's formatters.
-    static func timestamp() -> String {
+    public static func timestamp() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var seconds = now.tv_sec

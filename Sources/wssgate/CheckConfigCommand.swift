@@ -1,11 +1,15 @@
 import ArgumentParser
 import GatewayConfigLoader
+import GatewayCore
 
 struct CheckConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
         abstract: "Validate a configuration (with environment and --set overrides) and print the effective one.",
-        discussion: "Exits 0 when the configuration is valid, 2 with a message naming the key when not."
+        discussion: """
+            Exits 0 when the configuration is valid, 2 with a message naming the key when not. \
+            Secret files are read from their copies when \(CredentialFiles.environmentVariable) names a folder of them.
+            """
     )
 
     @Argument(help: "The YAML configuration file.")
@@ -17,8 +21,13 @@ struct CheckConfigCommand: AsyncParsableCommand {
     )
     var overrides: [String] = []
 
+    /// A unit's `ExecStartPre=` wants the verdict, not a hundred lines of configuration in the
+    /// journal at every start.
+    @Flag(name: .shortAndLong, help: "Print nothing when the configuration is valid.")
+    var quiet = false
+
     func run() async throws {
         let prepared = try await PreparedGateway.load(filePath: file, overrides: overrides)
-        print(EffectiveConfiguration.yaml(prepared.configuration), terminator: "")
+        if !quiet { print(EffectiveConfiguration.yaml(prepared.configuration), terminator: "") }
     }
 }

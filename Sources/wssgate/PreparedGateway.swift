@@ -135,7 +135,7 @@ struct PreparedGateway {
             let verifiers = try await LiveSettings.verifiers(for: configuration.routes)
             return PreparedGateway(configuration: configuration, tls: tls, verifiers: verifiers)
         } catch let error as ConfigurationError {
-            printError("wssgate: \(error)")
+            CommandLog.refused(error, filePath: filePath, overrides: overrides)
             throw ExitCode(2)
         }
     }

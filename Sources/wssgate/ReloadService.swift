@@ -44,12 +44,60 @@ struct ReloadService: Service, CustomStringConvertible {
     /// How long a new worker pool may take to link before the reload is refused.
     var poolReadyTimeout: TimeAmount = .seconds(10)
 
+    /// Reloads asked for by the admin API (`POST /v1/reload`), each waiting for its outcome;
+    /// SIGHUP asks through the same queue, so reloads never overlap.
+    let requests: AsyncStream<CheckedContinuation<ReloadOutcome, Never>?>
+    private let requester: AsyncStream<CheckedContinuation<ReloadOutcome, Never>?>.Continuation
+
+    init(
+        loader: ConfigurationLoader,
+        server: GatewayServer,
+        routeServices: RouteServices,
+        tls: NIOLockedValueBox<[String: ServerTLS]>,
+        current: NIOLockedValueBox<GatewayConfiguration>,
+        logSettings: LiveLogSettings,
+        sessions: SessionDirectory,
+        notifier: SystemdNotifier,
+        logger: Logger,
+        metrics: GatewayMetrics
+    ) {
+        self.loader = loader
+        self.server = server
+        self.routeServices = routeServices
+        self.tls = tls
+        self.current = current
+        self.logSettings = logSettings
+        self.sessions = sessions
+        self.notifier = notifier
+        self.logger = logger
+        self.metrics = metrics
+        (requests, requester) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+    }
+
+    /// Reloads and answers what happened; after shutdown began, refuses at once.
+    func request() async -> ReloadOutcome {
+        await withCheckedContinuation { continuation in
+            if case .terminated = requester.yield(continuation) {
+                continuation.resume(returning: .refused("the gateway is stopping"))
+            }
+        }
+    }
+
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
-        for await _ in signals.cancelOnGracefulShutdown() {
-            notifier.reloading()
-            metrics.reloaded(success: await reload())
-            notifier.notify("READY=1\nSTATUS=ready")
+        let requester = self.requester
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await _ in signals.cancelOnGracefulShutdown() { requester.yield(nil) }
+                requester.finish()
+            }
+            for await waiting in requests {
+                notifier.reloading()
+                let outcome = await reload()
+                metrics.reloaded(success: outcome.applied)
+                notifier.notify("READY=1\nSTATUS=ready")
+                waiting?.resume(returning: outcome)
+            }
         }
     }
 
@@ -61,35 +109,75 @@ struct ReloadService: Service, CustomStringConvertible {
         EffectiveConfiguration.restartOnlyChanges(from: old, to: new)
     }
 
-    /// Returns whether the new configuration is in force.
-    @discardableResult
-    func reload() async -> Bool {
+    /// Everything a reload loads before it changes anything.
+    private struct Prepared {
+        var configuration: GatewayConfiguration
+        var verifiers: [String: JWTVerifier]
+        /// Running TLS listeners and what they switch to.
+        var replacements: [(ServerTLS, CertificateMaterial, TLSSettings, String)] = []
+        var tls: [String: ServerTLS] = [:]
+    }
+
+    private struct Refusal: Error {
+        var outcome: ReloadOutcome
+    }
+
+    /// Loads, checks and puts in force the configuration, or changes nothing and says why.
+    func reload() async -> ReloadOutcome {
         logger.info("reloading")
         let old = current.withLockedValue { $0 }
+        let prepared: Prepared
+        do {
+            prepared = try await prepare(from: old)
+        } catch {
+            return error.outcome
+        }
+        let new = prepared.configuration
+        // New worker pools start and link; new addresses are bound.
+        let plan: RouteServices.Plan
+        do {
+            plan = try await routeServices.prepare(new.routes, readyWithin: poolReadyTimeout)
+        } catch {
+            return refuse("a route's new service does not start", error)
+        }
+        let listenerChange: GatewayServer.ListenerChange
+        do {
+            listenerChange = try await server.prepareListeners(new.listeners, tls: prepared.tls)
+        } catch {
+            routeServices.abandon(plan)
+            return refuse("a listener cannot be bound", error)
+        }
+        await apply(prepared, plan: plan, listeners: listenerChange, old: old)
+        let changes = Self.logChanges(from: old.log, to: new.log) + listenerChange.summary + plan.summary
+        logger.info("reloaded", metadata: changes.isEmpty ? [:] : ["changes": .string(changes.joined(separator: "; "))])
+        return .applied(changes)
+    }
+
+    /// The configuration, its token keys and its certificates, loaded and checked.
+    private func prepare(from old: GatewayConfiguration) async throws(Refusal) -> Prepared {
         let new: GatewayConfiguration
         do {
             new = try await loader.load()
         } catch {
-            return refuse("the configuration does not load", error)
+            throw Refusal(outcome: refuse("the configuration does not load", error))
         }
         let problems = Self.restartOnlyChanges(from: old, to: new)
         guard problems.isEmpty else {
+            let reason = "these changes need a restart: \(problems.joined(separator: ", "))"
             logger.error(
                 "reload refused: these changes need a restart; the running configuration stays",
                 metadata: ["changes": .string(problems.joined(separator: ", "))]
             )
-            return false
+            throw Refusal(outcome: .refused(reason))
         }
-        // Load every key and certificate before changing anything.
         let verifiers: [String: JWTVerifier]
         do {
             verifiers = try await LiveSettings.verifiers(for: new.routes)
         } catch {
-            return refuse("a token key does not load", error)
+            throw Refusal(outcome: refuse("a token key does not load", error))
         }
+        var prepared = Prepared(configuration: new, verifiers: verifiers)
         let running = tls.withLockedValue { $0 }
-        var replacements: [(ServerTLS, CertificateMaterial, TLSSettings, String)] = []
-        var newTLS: [String: ServerTLS] = [:]
         for listener in new.listeners {
             guard let settings = listener.tls else { continue }
             let oldSettings = old.listeners.first { $0.name == listener.name }?.tls
@@ -104,11 +192,11 @@ struct ReloadService: Service, CustomStringConvertible {
                         material = try ServerTLS.material(for: settings)
                     }
                     _ = try ServerTLS.makeContext(material: material, settings: settings)
-                    replacements.append((serverTLS, material, settings, listener.name))
-                    newTLS[listener.name] = serverTLS
+                    prepared.replacements.append((serverTLS, material, settings, listener.name))
+                    prepared.tls[listener.name] = serverTLS
                 } else {
                     // A listener that is new, or has just turned TLS on.
-                    newTLS[listener.name] = try ServerTLS(
+                    prepared.tls[listener.name] = try ServerTLS(
                         material: try ServerTLS.material(for: settings),
                         settings: settings
                     )
@@ -116,30 +204,23 @@ struct ReloadService: Service, CustomStringConvertible {
             } catch {
                 logger.error(
                     "reload refused: a certificate does not load; the running ones stay",
-                    metadata: [
-                        "listener": .string(listener.name), "error": .string("\(error)"),
-                    ]
+                    metadata: ["listener": .string(listener.name), "error": .string("\(error)")]
                 )
-                return false
+                throw Refusal(outcome: .refused("listeners.\(listener.name): a certificate does not load: \(error)"))
             }
         }
-        // New worker pools start and link; new addresses are bound.
-        let plan: RouteServices.Plan
-        do {
-            plan = try await routeServices.prepare(new.routes, readyWithin: poolReadyTimeout)
-        } catch {
-            return refuse("a route's new service does not start", error)
-        }
-        let listenerChange: GatewayServer.ListenerChange
-        do {
-            listenerChange = try await server.prepareListeners(new.listeners, tls: newTLS)
-        } catch {
-            routeServices.abandon(plan)
-            return refuse("a listener cannot be bound", error)
-        }
+        return prepared
+    }
 
-        // Everything loaded: put it in force.
-        for (serverTLS, material, settings, name) in replacements {
+    /// Puts a prepared reload in force.
+    private func apply(
+        _ prepared: Prepared,
+        plan: RouteServices.Plan,
+        listeners listenerChange: GatewayServer.ListenerChange,
+        old: GatewayConfiguration
+    ) async {
+        let new = prepared.configuration
+        for (serverTLS, material, settings, name) in prepared.replacements {
             do {
                 try serverTLS.replace(material: material, settings: settings)
             } catch {
@@ -157,13 +238,10 @@ struct ReloadService: Service, CustomStringConvertible {
                 ]
             )
         }
-        tls.withLockedValue { $0 = newTLS }
-        logSettings.update(
-            level: Logger.Level(rawValue: new.log.level.rawValue) ?? .info,
-            format: new.log.format == .json ? .json : .logfmt,
-            redactor: Redactor(parameters: new.log.redactParameters)
-        )
-        server.live.replace(routes: new.routes, http: new.http, verifiers: verifiers, services: plan.services)
+        tls.withLockedValue { $0 = prepared.tls }
+        let log = CommandLog.settings(new.log)
+        logSettings.update(level: log.level, format: log.format, redactor: log.redactor)
+        server.live.replace(routes: new.routes, http: new.http, verifiers: prepared.verifiers, services: plan.services)
         server.limiter.update(new.limits)
         routeServices.commit(plan)
         await server.commit(listenerChange, server: new.server)
@@ -172,17 +250,23 @@ struct ReloadService: Service, CustomStringConvertible {
         if let grace = new.server.removedRouteGrace, !removed.isEmpty {
             scheduleDrain(of: removed, after: grace)
         }
-        let changes = listenerChange.summary + plan.summary
-        logger.info("reloaded", metadata: changes.isEmpty ? [:] : ["changes": .string(changes.joined(separator: "; "))])
-        return true
     }
 
-    private func refuse(_ what: String, _ error: any Error) -> Bool {
+    /// The log section's changes, as the reload line lists them.
+    static func logChanges(from old: LogSettings, to new: LogSettings) -> [String] {
+        var changes: [String] = []
+        if old.level != new.level { changes.append("log.level \(old.level.rawValue) → \(new.level.rawValue)") }
+        if old.format != new.format { changes.append("log.format \(old.format.rawValue) → \(new.format.rawValue)") }
+        if old.redactParameters != new.redactParameters { changes.append("log.redact_parameters changed") }
+        return changes
+    }
+
+    private func refuse(_ what: String, _ error: any Error) -> ReloadOutcome {
         logger.error(
             "reload refused: \(what); the running configuration stays",
             metadata: ["error": .string("\(error)")]
         )
-        return false
+        return .refused("\(what): \(error)")
     }
 
     /// Connections of removed routes get 1001 once the grace is over — unless a later reload

@@ -49,19 +49,19 @@ struct RunCommand: AsyncParsableCommand {
         ListenFileDescriptors.consume()
         let notifier = SystemdNotifier(environment: environment)
         for variable in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] { unsetenv(variable) }
+        // One set of log settings for every logger, so a reload changes them all at once; set up
+        // before the configuration loads, in the format it asks for, so even a refusal is a line
+        // of that format in the journal.
+        let logSettings = CommandLog.settings(filePath: filePath, overrides: overrides)
+        CommandLog.bootstrap(logSettings)
         let prepared = try await PreparedGateway.load(
             filePath: filePath,
             overrides: overrides,
             activatedSockets: activated.descriptors.map(\.name)
         )
         let settings = prepared.configuration
-        // One set of log settings for every logger, so a reload changes them all at once.
-        let logSettings = LiveLogSettings(
-            level: Logger.Level(rawValue: settings.log.level.rawValue) ?? .info,
-            format: settings.log.format == .json ? .json : .logfmt,
-            redactor: Redactor(parameters: settings.log.redactParameters)
-        )
-        LoggingSystem.bootstrap { label in LineLogHandler(label: label, live: logSettings) }
+        let loaded = CommandLog.settings(settings.log)
+        logSettings.update(level: loaded.level, format: loaded.format, redactor: loaded.redactor)
         let logger = Logger(label: "wssgate")
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -263,7 +263,8 @@ struct RunCommand: AsyncParsableCommand {
                             .init(name: $0.name, path: $0.path, kind: $0.kind.rawValue)
                         }
                     )
-                }
+                },
+                reload: { await reload.request() }
             ),
             group: group,
             logger: logger

@@ -9,7 +9,8 @@ struct WSSGate: AsyncParsableCommand {
         abstract: "An all-in-one WSS gateway: TLS, WebSocket, routing.",
         version: version,
         subcommands: [
-            RunCommand.self, CheckConfigCommand.self, VersionCommand.self, ProbeCommand.self, WorkerCommand.self,
+            RunCommand.self, CheckConfigCommand.self, ReloadCommand.self, CopyCredentialsCommand.self,
+            VersionCommand.self, ProbeCommand.self, WorkerCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )
