@@ -185,6 +185,7 @@ let package = Package(
         .target(
             name: "GatewayProxy",
             dependencies: [
+                "ReadableErrors",
                 "GatewayCore",
                 "GatewayWebSocket",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -200,6 +201,7 @@ let package = Package(
         .target(
             name: "GatewayHTTPBackend",
             dependencies: [
+                "ReadableErrors",
                 "GatewayCore",
                 "GatewayHub",
                 "GatewayMetrics",
@@ -217,6 +219,7 @@ let package = Package(
         .target(
             name: "GatewayEdge",
             dependencies: [
+                "ReadableErrors",
                 "WorkerProtocol",
                 "GatewayAuth",
                 .product(name: "NIOTLS", package: "swift-nio"),
@@ -234,6 +237,16 @@ let package = Package(
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Errors of NIO and BoringSSL as sentences for an operator (no build paths, no type dumps).
+        .target(
+            name: "ReadableErrors",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -319,6 +332,7 @@ let package = Package(
         .executableTarget(
             name: "wssgate",
             dependencies: [
+                "ReadableErrors",
                 "CMalloc",
                 "GatewayAuth",
                 "GatewayMetrics",

@@ -1033,13 +1033,3 @@ public enum ConfigKeys {
         T.allCases.map(\.rawValue)
     }
 }
-
-extension ProxySettings {
-    /// The upstream as it is written in the file.
-    fileprivate var upstreamText: String {
-        switch upstream {
-        case .tcp: "ws://\(hostHeader)\(path)"
-        case .unix(let socket): "unix:\(socket)#\(path)"
-        }
-    }
-}

@@ -20,6 +20,16 @@ public struct WorkerProgram: Sendable, Equatable {
         self.arguments = arguments
         self.environment = environment
     }
+
+    /// What differs from another program, as a reload's log line names it: `command`, `args`,
+    /// `env` (the keys of a worker route's section).
+    public func differences(from other: WorkerProgram) -> [String] {
+        var keys: [String] = []
+        if command != other.command { keys.append("command") }
+        if arguments != other.arguments { keys.append("args") }
+        if environment != other.environment { keys.append("env") }
+        return keys
+    }
 }
 
 /// Why a route request was refused.

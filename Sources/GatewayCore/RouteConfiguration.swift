@@ -192,6 +192,14 @@ public struct ProxySettings: Sendable, Equatable {
         self.lostCloseCode = lostCloseCode
     }
 
+    /// The upstream as it is written in the file: `ws://host:port/path`, `unix:/path#/target`.
+    public var upstreamText: String {
+        switch upstream {
+        case .tcp: "ws://\(hostHeader)\(path)"
+        case .unix(let socket): "unix:\(socket)#\(path)"
+        }
+    }
+
     /// Parses `ws://host:port/path` or `unix:/socket/path` (then the request path is `/`, or
     /// what follows `#`: `unix:/run/app.sock#/ws`).
     public static func parseUpstream(_ text: String) -> (Upstream, path: String, host: String)? {

@@ -12,8 +12,8 @@ public final class GatewayState: Sendable {
         var refusedRequests: [Int: Int] = [:]
     }
     private let values = NIOLockedValueBox(Values())
-    private let readinessCheck = NIOLockedValueBox<@Sendable () -> Bool>({ true })
     private let degradationCheck = NIOLockedValueBox<@Sendable () -> Degradation?>({ nil })
+    private let routeDegradations = NIOLockedValueBox<@Sendable () -> [String]>({ [] })
 
     /// Serving, but with a part missing (the cluster link): `/readyz` names it, and answers 503
     /// only when the operator chose so (`cluster.degraded_readiness: unready`).
@@ -30,22 +30,27 @@ public final class GatewayState: Sendable {
         degradationCheck.withLockedValue { $0 = check }
     }
 
-    /// What is missing now, if anything.
+    /// The routes that serve with something missing (`RouteService.degradation`), each named.
+    /// They never block readiness: one dead upstream must not take every other route out of a
+    /// load balancer.
+    public func setRouteDegradations(_ check: @escaping @Sendable () -> [String]) {
+        routeDegradations.withLockedValue { $0 = check }
+    }
+
+    /// What is missing now, if anything: the process-wide check's reasons, then the routes'.
     public var degradation: Degradation? {
-        degradationCheck.withLockedValue { $0 }()
+        let general = degradationCheck.withLockedValue { $0 }()
+        let routes = routeDegradations.withLockedValue { $0 }()
+        guard !routes.isEmpty else { return general }
+        let reasons = (general.map { [$0.reason] } ?? []) + routes
+        return Degradation(
+            reason: reasons.joined(separator: "; "),
+            blocksReadiness: general?.blocksReadiness ?? false
+        )
     }
 
-    /// `/readyz` says ready only in the ready phase and when this check passes.
-    public func setReadinessCheck(_ check: @escaping @Sendable () -> Bool) {
-        readinessCheck.withLockedValue { $0 = check }
-    }
-
-    /// What `/readyz` reports: the phase, or `starting` while a route cannot serve yet.
-    public var readiness: Phase {
-        let phase = self.phase
-        guard phase == .ready else { return phase }
-        return readinessCheck.withLockedValue { $0 }() ? .ready : .starting
-    }
+    /// What `/readyz` reports: starting until the listeners accept, ready, then draining.
+    public var readiness: Phase { phase }
 
     public init() {}
 

@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ReadableErrors
 
 /// HTTP/1.1 to an `http` route's app: keep-alive connections, at most `connections` of them,
 /// one request at a time each; requests beyond them wait for one in order. Every request has
@@ -50,10 +51,43 @@ public final class HTTPBackendClient: Sendable {
     private let settings: HTTPBackendSettings
     private let group: any EventLoopGroup
     private let state = NIOLockedValueBox(State())
+    /// Whether the app accepted the last connection made to it (requests' and probes').
+    public let reachability = Reachability()
+    /// Told when the app becomes reachable (true) or not (false, with why), for the log.
+    private let reachabilityChanged: @Sendable (Bool, String?) -> Void
 
-    public init(settings: HTTPBackendSettings, group: any EventLoopGroup) {
+    public init(
+        settings: HTTPBackendSettings,
+        group: any EventLoopGroup,
+        reachabilityChanged: @escaping @Sendable (Bool, String?) -> Void = { _, _ in }
+    ) {
         self.settings = settings
         self.group = group
+        self.reachabilityChanged = reachabilityChanged
+    }
+
+    /// Connects to the app and closes again: whether it accepts connections now.
+    public func probe() -> EventLoopFuture<Void> {
+        let eventLoop = group.next()
+        let bootstrap = ClientBootstrap(group: eventLoop).connectTimeout(settings.timeout)
+        let connected: EventLoopFuture<any Channel>
+        switch settings.endpoint {
+        case .tcp(let host, let port): connected = bootstrap.connect(host: host, port: port)
+        case .unix(let path): connected = bootstrap.connect(unixDomainSocketPath: path)
+        }
+        return connected.flatMap { channel in
+            self.record(reachable: true, nil)
+            return channel.close()
+        }.flatMapErrorThrowing { error in
+            self.record(reachable: false, error)
+            throw error
+        }
+    }
+
+    private func record(reachable: Bool, _ error: (any Error)?) {
+        if let news = reachability.record(reachable: reachable) {
+            reachabilityChanged(news, error.map(ReadableError.describe))
+        }
     }
 
     /// Connections open now (idle or busy), for tests and the admin API.
@@ -217,7 +251,11 @@ public final class HTTPBackendClient: Sendable {
         case .tcp(let host, let port): connected = bootstrap.connect(host: host, port: port)
         case .unix(let path): connected = bootstrap.connect(unixDomainSocketPath: path)
         }
-        return connected.flatMapErrorThrowing { error in
+        return connected.map { channel in
+            self.record(reachable: true, nil)
+            return channel
+        }.flatMapErrorThrowing { error in
+            self.record(reachable: false, error)
             // The slot taken for it goes to the next waiter (which tries for itself), or is free.
             let waiter = self.state.withLockedValue { state -> EventLoopPromise<any Channel>? in
                 if let waiter = state.waiters.popFirst() { return waiter }
@@ -225,7 +263,7 @@ public final class HTTPBackendClient: Sendable {
                 return nil
             }
             if let waiter { self.connect(on: waiter.futureResult.eventLoop).cascade(to: waiter) }
-            throw Failure(.unreachable, "cannot connect to \(self.settings.urlText): \(error)")
+            throw Failure(.unreachable, "cannot connect to \(self.settings.urlText): \(ReadableError.describe(error))")
         }
     }
 

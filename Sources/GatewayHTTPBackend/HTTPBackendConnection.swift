@@ -98,8 +98,14 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
                 let failure = error as? HTTPBackendClient.Failure
                 guard attempt < self.service.settings.retries else {
                     self.service.log("open event failed", connection: self.id, error: "\(error)")
+                    // The client hears the status alone: the app's address and the network error
+                    // are the operator's, in the log line above.
                     let status = failure?.code == .timeout ? 504 : 503
-                    return self.refuse(status, "the app did not answer: \(error)", completion)
+                    return self.refuse(
+                        status,
+                        status == 504 ? "the application did not answer in time" : "the application is unavailable",
+                        completion
+                    )
                 }
                 self.service.metrics.retried()
                 let bound = NIOLoopBound(completion, eventLoop: self.eventLoop)
@@ -133,7 +139,7 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
         } catch {
             service.metrics.failed()
             service.log("open answer refused", connection: id, error: "\(error)")
-            return refuse(502, "the app's answer to open was not valid: \(error)", completion)
+            return refuse(502, "the application's answer was not valid", completion)
         }
         guard let chosen = response.headers.first(name: "sec-websocket-protocol") else {
             return completion(.accept(self))

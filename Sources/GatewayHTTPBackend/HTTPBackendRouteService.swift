@@ -32,7 +32,19 @@ public final class HTTPBackendRouteService: RouteService {
     ) {
         self.routeName = route.name
         self.settings = settings
-        self.client = HTTPBackendClient(settings: settings, group: group)
+        var logger = logger
+        logger[metadataKey: "route"] = .string(route.name)
+        let url = settings.urlText
+        self.client = HTTPBackendClient(settings: settings, group: group) { [logger] reachable, error in
+            if reachable {
+                logger.info("app reachable", metadata: ["url": .string(url)])
+            } else {
+                logger.warning(
+                    "app unreachable: the route's new clients get 503 until it is back",
+                    metadata: ["url": .string(url), "error": .string(error ?? "")]
+                )
+            }
+        }
         self.hub = identities.hub
         self.identities = identities
         self.remote = remote
@@ -77,6 +89,24 @@ public final class HTTPBackendRouteService: RouteService {
 
     /// The app is asked per connection; the route itself is always ready.
     public var isReady: Bool { true }
+
+    public var degradation: String? {
+        client.reachability.isDown ? "its app at \(settings.urlText) does not accept connections" : nil
+    }
+
+    /// Checks the app at start, so an app that is down is in the log and at `/v1/status` before
+    /// the first client meets it; then again every two seconds while it is down (while it is up,
+    /// the connections the route makes say so), until the route is retired.
+    public func watchApp() async {
+        while !Task.isCancelled && !isRetired {
+            if !client.reachability.isUp { _ = try? await client.probe().get() }
+            for _ in 0..<20 where !Task.isCancelled && !isRetired {
+                try? await Task.sleep(nanoseconds: 100_000_000)
+            }
+        }
+    }
+
+    private var isRetired: Bool { life.withLockedValue { $0.retired } }
 
     /// A reload replaced or removed the route: its connections to the app close once the
     /// route's last client connection has told the app it closed.

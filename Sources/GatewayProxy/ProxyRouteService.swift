@@ -12,14 +12,15 @@ import ServiceLifecycle
 /// with the upstream's own answer. An upstream refusal reaches the client with the same status;
 /// an unreachable upstream is 502, a silent one 504.
 ///
-/// As a `Service` it checks the upstream every two seconds: the route is ready (`/readyz`) while
-/// the upstream accepts connections.
+/// As a `Service` it checks the upstream every two seconds: while the upstream does not accept
+/// connections the route is degraded (named at `/v1/status`, said in the log), and the other
+/// routes go on serving.
 public final class ProxyRouteService: RouteService, Service, Sendable {
     public let route: RouteConfiguration
     private let settings: ProxySettings
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let reachable = NIOLockedValueBox(false)
+    private let reachability = Reachability()
     private let retired = NIOLockedValueBox(false)
 
     public init(route: RouteConfiguration, settings: ProxySettings, group: any EventLoopGroup, logger: Logger) {
@@ -31,7 +32,11 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
         self.logger = logger
     }
 
-    public var isReady: Bool { reachable.withLockedValue { $0 } }
+    public var isReady: Bool { true }
+
+    public var degradation: String? {
+        reachability.isDown ? "its upstream \(settings.upstreamText) does not accept connections" : nil
+    }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown { await self.probeForever() }
@@ -55,12 +60,15 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
             } catch {
                 up = false
             }
-            let changed = reachable.withLockedValue { state -> Bool in
-                defer { state = up }
-                return state != up
-            }
-            if changed {
-                if up { logger.info("upstream reachable") } else { logger.warning("upstream unreachable") }
+            if let news = reachability.record(reachable: up) {
+                if news {
+                    logger.info("upstream reachable", metadata: ["upstream": .string(settings.upstreamText)])
+                } else {
+                    logger.warning(
+                        "upstream unreachable: the route's clients get 502 until it is back",
+                        metadata: ["upstream": .string(settings.upstreamText)]
+                    )
+                }
             }
             // Two seconds between probes, in short steps so a retired service ends soon.
             for _ in 0..<20 where !Task.isCancelled && !isRetired {

@@ -64,8 +64,18 @@ public protocol RouteService: Sendable {
     /// application's `upgradeAbandoned()`.
     func prepare(_ request: UpgradeRequest, eventLoop: any EventLoop, completion: @escaping (UpgradeVerdict) -> Void)
 
-    /// Whether the route can serve connections now (`/readyz`).
+    /// Whether the route can serve connections now: the gateway starts accepting once every
+    /// route is (or after a bounded wait), and a reload puts a new service in force once it is.
     var isReady: Bool { get }
+
+    /// What the route is missing while it serves — its upstream or app does not accept
+    /// connections, no worker instance is linked — or nil. The gateway is then degraded:
+    /// `/readyz` says `degraded` (still 200) and the admin API's `/v1/status` names the route.
+    var degradation: String? { get }
+}
+
+extension RouteService {
+    public var degradation: String? { isReady ? nil : "no instance is linked to serve it" }
 }
 
 /// The echo route: every connection gets the same stateless application.

@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import ReadableErrors
 
 /// One HTTP/1.1 request and its whole answer, for the commands that talk to a gateway: `probe`
 /// (health checks in an image without curl) and `reload` (the admin API). TCP, TLS or a Unix
@@ -100,10 +101,7 @@ struct HTTPExchange {
         }
     }
 
-    static func seconds(_ amount: TimeAmount) -> String {
-        let millis = amount.nanoseconds / 1_000_000
-        return millis % 1000 == 0 ? "\(millis / 1000) s" : "\(Double(millis) / 1000) s"
-    }
+    static func seconds(_ amount: TimeAmount) -> String { ReadableError.seconds(amount) }
 }
 
 private final class HTTPExchangeHandler: ChannelInboundHandler {

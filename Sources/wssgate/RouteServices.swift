@@ -82,6 +82,19 @@ final class RouteServices: Service, RouteAdministration, Sendable {
     /// What serves each route now, by route name.
     var services: [String: any RouteService] { entries.withLockedValue { $0.mapValues(\.service) } }
 
+    /// Whether every worker pool the gateway runs itself has an instance linked: the gateway
+    /// accepts its first connection once it has (or after `GatewayServer.startTimeout`). A
+    /// worker someone else runs (`worker.socket`) may come later, and is not waited for.
+    var supervisedPoolsLinked: Bool {
+        entries.withLockedValue { entries in
+            entries.values.allSatisfy { entry in
+                guard entry.pool != nil, case .worker(let settings) = entry.route.backend, settings.command != nil
+                else { return true }
+                return entry.service.isReady
+            }
+        }
+    }
+
     /// The worker pools in force (retiring ones are not listed).
     var pools: [WorkerPool] { entries.withLockedValue { $0.values.compactMap(\.pool) } }
 
@@ -132,6 +145,9 @@ final class RouteServices: Service, RouteAdministration, Sendable {
             for await entry in starts.stream.cancelOnGracefulShutdown() {
                 if let pool = entry.pool { tasks.addTask { try? await pool.run() } }
                 if let proxy = entry.proxy { tasks.addTask { try? await proxy.run() } }
+                if let http = entry.http {
+                    tasks.addTask { await cancelWhenGracefulShutdown { await http.watchApp() } }
+                }
             }
         }
     }
@@ -175,7 +191,14 @@ final class RouteServices: Service, RouteAdministration, Sendable {
                     plan.entries[route.name] = kept
                     plan.deploys.append((pool, command))
                     keptNames.insert(route.name)
-                    plan.summary.append("routes.\(route.name) command changed: rolling deploy (on_change: move)")
+                    let old: WorkerProgram? = {
+                        if case .worker(let settings) = existing.route.backend { return settings.command }
+                        return nil
+                    }()
+                    let what = old.map { command.differences(from: $0) } ?? ["command"]
+                    plan.summary.append(
+                        "routes.\(route.name).worker \(what.joined(separator: ", ")) changed: rolling deploy (on_change: move)"
+                    )
                     continue
                 }
                 guard

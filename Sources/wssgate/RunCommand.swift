@@ -18,6 +18,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Prometheus
+import ReadableErrors
 import ServiceLifecycle
 import Systemd
 import UnixSignals
@@ -215,7 +216,8 @@ struct RunCommand: AsyncParsableCommand {
             acmeChallenges: acmeChallenges,
             hooks: .init(
                 ready: { _ in notifier.notify("READY=1\nSTATUS=ready") },
-                draining: { notifier.notify("STOPPING=1\nSTATUS=draining") }
+                draining: { notifier.notify("STOPPING=1\nSTATUS=draining") },
+                canStart: { routeServices.supervisedPoolsLinked }
             )
         )
         let reload = ReloadService(
@@ -298,7 +300,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try await serviceGroup.run()
         } catch {
-            logger.error("stopped with an error", metadata: ["error": .string("\(error)")])
+            logger.error("stopped with an error", metadata: ["error": .string(ReadableError.describe(error))])
             try? await group.shutdownGracefully()
             throw ExitCode(1)
         }

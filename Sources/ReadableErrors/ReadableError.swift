@@ -8,11 +8,11 @@ import Glibc
 import Musl
 #endif
 
-/// An error as a sentence for an operator: NIO's and BoringSSL's errors carry system-call
+/// An error as a sentence for an operator, for log lines and command output: NIO's and BoringSSL's errors carry system-call
 /// names, internal type dumps and the source paths of the machine that built the binary, none
 /// of which helps the reader of a log line or of `wssgate probe`'s output.
-enum ReadableError {
-    static func describe(_ error: any Error) -> String {
+public enum ReadableError {
+    public static func describe(_ error: any Error) -> String {
         switch error {
         case let error as IOError:
             return systemText(error.errnoCode)
@@ -24,7 +24,7 @@ enum ReadableError {
             return "cannot connect to \(error.host):\(error.port)"
         case let error as ChannelError:
             switch error {
-            case .connectTimeout(let amount): return "no connection within \(HTTPExchange.seconds(amount))"
+            case .connectTimeout(let amount): return "no connection within \(seconds(amount))"
             case .ioOnClosedChannel, .alreadyClosed, .eof: return "the connection closed"
             default: return withoutSourcePaths("\(error)")
             }
@@ -35,8 +35,14 @@ enum ReadableError {
         }
     }
 
+    /// `1 s`, `0.25 s`.
+    public static func seconds(_ amount: TimeAmount) -> String {
+        let millis = amount.nanoseconds / 1_000_000
+        return millis % 1000 == 0 ? "\(millis / 1000) s" : "\(Double(millis) / 1000) s"
+    }
+
     /// `strerror`'s text, lower-cased as in the middle of a sentence: "connection refused".
-    static func systemText(_ code: Int32) -> String {
+    public static func systemText(_ code: Int32) -> String {
         let text = String(cString: strerror(code))
         guard let first = text.first else { return "error \(code)" }
         return first.lowercased() + text.dropFirst()
