@@ -30,7 +30,12 @@ public struct Redactor: Sendable {
         }
         switch value {
         case .string(let text): return .string(redact(text))
-        case .stringConvertible(let convertible): return .string(redact(convertible.description))
+        case .stringConvertible(let convertible):
+            // A number or a flag holds no secret, and stays a number in JSON lines.
+            if convertible is any BinaryInteger || convertible is Bool || convertible is any BinaryFloatingPoint {
+                return value
+            }
+            return .string(redact(convertible.description))
         case .array(let values): return .array(values.map { redact($0, key: "") })
         case .dictionary(let values):
             return .dictionary(Dictionary(uniqueKeysWithValues: values.map { ($0.key, redact($0.value, key: $0.key)) }))

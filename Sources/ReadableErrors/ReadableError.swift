@@ -61,16 +61,16 @@ public enum ReadableError {
     }
 
     /// BoringSSL writes `error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED
-    /// at /build/path/handshake.cc:393`: the reason is the fifth field.
+    /// at /build/path/handshake.cc:393`: the reason is the fourth field after `error:`.
     static func boringSSLReasons(_ text: String) -> String {
         var reasons: [String] = []
         var rest = Substring(text)
         while let start = rest.firstRange(of: "error:") {
-            let fields = rest[start.upperBound...].split(separator: ":", maxSplits: 4, omittingEmptySubsequences: false)
-            guard fields.count == 5 else { break }
-            let reason = fields[4].prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+            let fields = rest[start.upperBound...].split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
+            guard fields.count == 4 else { break }
+            let reason = fields[3].prefix { $0.isLetter || $0.isNumber || $0 == "_" }
             if !reason.isEmpty { reasons.append(reason.lowercased().replacingOccurrences(of: "_", with: " ")) }
-            rest = fields[4].dropFirst(reason.count)
+            rest = fields[3].dropFirst(reason.count)
         }
         return reasons.isEmpty ? withoutSourcePaths(text) : reasons.joined(separator: "; ")
     }

@@ -1,8 +1,5 @@
 import ArgumentParser
 import NIOCore
-import NIOHTTP1
-import NIOPosix
-import NIOSSL
 
 /// A small HTTP(S) GET for health checks: a scratch image has no curl.
 struct ProbeCommand: AsyncParsableCommand {
@@ -18,6 +15,11 @@ struct ProbeCommand: AsyncParsableCommand {
     @Flag(help: "Do not verify the server's certificate (self-signed setups).")
     var insecure = false
 
+    @Option(
+        help: ArgumentHelp("Trust the CAs in this PEM file instead of the system's (a private CA).", valueName: "file")
+    )
+    var ca: String?
+
     @Option(help: "Seconds to wait for the whole exchange.")
     var timeout: Double = 5
 
@@ -26,20 +28,24 @@ struct ProbeCommand: AsyncParsableCommand {
             printError("wssgate probe: cannot parse URL \(url)")
             throw ExitCode(2)
         }
-        do {
-            let status = try await HTTPProbe.get(
-                target,
-                insecure: insecure,
-                timeout: .milliseconds(Int64(timeout * 1000))
+        var exchange = HTTPExchange(
+            endpoint: .tcp(
+                host: target.host,
+                port: target.port,
+                tls: target.tls ? HTTPExchange.TLSOptions(insecure: insecure, caFile: ca) : nil
             )
-            print("\(status)")
-            if !(200..<300).contains(status) { throw ExitCode(1) }
-        } catch let exit as ExitCode {
-            throw exit
+        )
+        exchange.path = target.path
+        exchange.timeout = .milliseconds(Int64(timeout * 1000))
+        let status: Int
+        do {
+            status = try await exchange.send().status
         } catch {
             printError("wssgate probe: \(error)")
             throw ExitCode(1)
         }
+        print("\(status)")
+        if !(200..<300).contains(status) { throw ExitCode(1) }
     }
 }
 
@@ -74,90 +80,5 @@ struct ProbeTarget {
             port = tls ? 443 : 80
         }
         if host.isEmpty || !(1...65535).contains(port) { return nil }
-    }
-}
-
-enum HTTPProbe {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    static func get(_ target: ProbeTarget, insecure: Bool, timeout: TimeAmount) async throws -> Int {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let promise = group.next().makePromise(of: Int.self)
-        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-        if insecure { tlsConfiguration.certificateVerification = .none }
-        let sslContext = target.tls ? try NIOSSLContext(configuration: tlsConfiguration) : nil
-        let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(timeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    if let sslContext {
-                        let serverName =
-                            target.host.contains(":") || target.host.allSatisfy({ $0.isNumber || $0 == "." })
-                            ? nil : target.host
-                        try pipeline.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
-                    }
-                    try pipeline.addHTTPClientHandlers()
-                    try pipeline.addHandler(ProbeHandler(target: target, promise: promise))
-                }
-            }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.connect(host: target.host, port: target.port).get()
-        } catch {
-            promise.fail(error)
-            throw error
-        }
-        let timer = channel.eventLoop.scheduleTask(in: timeout) {
-            promise.fail(Failure(description: "timed out"))
-        }
-        defer {
-            timer.cancel()
-            channel.close(promise: nil)
-        }
-        return try await promise.futureResult.get()
-    }
-}
-
-private final class ProbeHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
-    let target: ProbeTarget
-    let promise: EventLoopPromise<Int>
-
-    init(target: ProbeTarget, promise: EventLoopPromise<Int>) {
-        self.target = target
-        self.promise = promise
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        let host = target.host.contains(":") ? "[\(target.host)]:\(target.port)" : "\(target.host):\(target.port)"
-        let head = HTTPRequestHead(
-            version: .http1_1,
-            method: .GET,
-            uri: target.path,
-            headers: ["Host": host, "User-Agent": "wssgate-probe", "Connection": "close"]
-        )
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        context.fireChannelActive()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let head) = unwrapInboundIn(data) {
-            promise.succeed(Int(head.status.code))
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        promise.fail(HTTPProbe.Failure(description: "connection closed before a response"))
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        promise.fail(error)
-        context.close(promise: nil)
     }
 }

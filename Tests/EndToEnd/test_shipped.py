@@ -38,7 +38,7 @@ def shipped_config(folder, local_port, upstream_port, order, unix_path=None, pub
     """The shipped file with paths and ports substituted, a proxy route added, and its two
     listener blocks in the order asked for (plus a Unix-socket listener when `unix_path`)."""
     text = open(SHIPPED).read()
-    text = (text.replace("/etc/wssgate/tls/", folder + "/")
+    text = (text.replace("/etc/letsencrypt/live/example.com/", folder + "/")
                 .replace("/run/wssgate/workers", os.path.join(folder, "workers"))
                 .replace("unix:/run/wssgate/admin.sock", "unix:" + os.path.join(folder, "admin.sock"))
                 .replace("127.0.0.1:8080", "127.0.0.1:%d" % local_port)

@@ -103,8 +103,6 @@ def test_unit_files_verify():
         shutil.copy(os.path.join(ROOT, "rootfs", "usr", "lib", "systemd", "system", name), os.path.join(units, "system", name))
     os.makedirs(os.path.join(root, "usr", "bin"))
     shutil.copy(BINARY, os.path.join(root, "usr", "bin", "wssgate"))
-    os.makedirs(os.path.join(root, "bin"))
-    shutil.copy("/bin/kill", os.path.join(root, "bin", "kill"))
     result = subprocess.run(
         ["systemd-analyze", "verify", "--root=" + root,
          os.path.join(units, "system", "wssgate.socket"), os.path.join(units, "system", "wssgate.service")],
@@ -121,7 +119,7 @@ def test_production_configuration_checks(tmp_path):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", str(tmp_path / "privkey.pem"), "-out", str(tmp_path / "fullchain.pem"), "-days", "2",
                     "-subj", "/CN=localhost"], check=True, capture_output=True)
-    text = text.replace("/etc/wssgate/tls/", str(tmp_path) + "/").replace("/run/wssgate/workers", str(tmp_path / "workers"))
+    text = text.replace("/etc/letsencrypt/live/example.com/", str(tmp_path) + "/").replace("/run/wssgate/workers", str(tmp_path / "workers"))
     path = tmp_path / "wssgate.yaml"
     path.write_text(text)
     result = subprocess.run([BINARY, "check-config", str(path)], capture_output=True, text=True, timeout=30)

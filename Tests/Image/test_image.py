@@ -182,6 +182,6 @@ def test_docker_run_check_config(docker, tmp_path):
     for name in ("privkey.pem", "fullchain.pem"):
         os.chmod(tmp_path / name, 0o644)
     os.chmod(tmp_path, 0o755)
-    mounted = check_config("-v", "%s:/etc/wssgate/tls:ro" % tmp_path)
+    mounted = check_config("-v", "%s:/etc/letsencrypt/live/example.com:ro" % tmp_path)
     assert mounted.returncode == 0, mounted.stderr
     assert 'address: "fd:https"' in mounted.stdout and 'args: ["worker", "chat"]' in mounted.stdout
