@@ -5,6 +5,8 @@
 #   make build        release binaries at .build/release/ (wssgate and the example workers)
 #   make conformance  every Autobahn case over ws:// and wss:// (about 30 min), and cases 1–10
 #                     over wss:// through the proxy route (bytes and frames mode) to a Python websockets echo server
+#   make system-test  the static binary and rootfs/ installed as the README says on Debian 12 with systemd
+#                     as PID 1 (systemd-nspawn), certbot's files, socket activation, reload, renewal, stop
 #   make bench        wssgate against nginx, side by side (docs/benchmarks.md); not in make test
 #   make micro-bench  the data path's pieces: time and allocations per operation (Benchmarks/),
 #                     checked against the stored thresholds in Benchmarks/Thresholds
@@ -29,7 +31,7 @@ RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked
 # Autobahn cases run by `make test`: all of 1–10, and a sample of the permessage-deflate ones.
 AUTOBAHN_SAMPLE := 1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*,12.1.*,12.2.1,12.3.1,12.4.1,12.5.1,13.1.*,13.2.1,13.3.1,13.5.1,13.7.*
 
-.PHONY: all build run test lint format unit-test e2e-test autobahn-sample conformance deps clean static size image image-test bench micro-bench micro-bench-run heap-profile cpu-profile fuzz
+.PHONY: all build run test system-test lint format unit-test e2e-test autobahn-sample conformance deps clean static size image image-test bench micro-bench micro-bench-run heap-profile cpu-profile fuzz
 
 all: build
 
@@ -69,6 +71,11 @@ conformance: deps build
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --transports ws,wss --out build/autobahn --cases '*'
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --route /proxied --transports wss --out build/autobahn-proxy --cases '1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*'
 	$(PYTHON) scripts/autobahn.py --binary $(RELEASE_BIN) --route /framed --transports wss --out build/autobahn-framed --cases '1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*'
+
+# The shape an operator installs: the static binary and rootfs/ on Debian 12 under real systemd.
+system-test: deps static
+	@scripts/install-deps.sh system
+	GATEWAY_BINARY=build/static/wssgate $(PYTHON) -m pytest -q -p no:cacheprovider Tests/System
 
 # libFuzzer's driver exists only in this build (WSSGATE_FUZZ=1), in its own scratch folder: the
 # coverage and AddressSanitizer instrumentation reach every module, NIO's included. SwiftPM's

@@ -7,6 +7,7 @@
 #          tests), pebble and pebble-challtestsrv (the ACME tests), a Python venv with websockets
 #          and pytest, php-cli (the http route's PHP example), and Autobahn|Testsuite's wstest (Python 2.7, see scripts/setup-autobahn.sh)
 #   image: buildah, podman and runc (containers without a Docker engine)
+#   system: mmdebstrap and systemd-nspawn (make system-test boots a Debian root with systemd)
 #   bench: nginx, HAProxy and Caddy (the peers), gcc and libssl-dev (the generator ceiling), heaptrack, linux-perf (make cpu-profile), and a venv with picows, uvloop and matplotlib (make bench, make heap-profile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,7 @@ case "$mode" in
   # when no docker client is there already.
   image) apt_packages=(buildah podman runc file binutils ca-certificates openssl)
          command -v docker >/dev/null 2>&1 || apt_packages+=(docker.io) ;;
+  system) apt_packages=(mmdebstrap systemd-container openssl) ;;
   bench) apt_packages+=(openssl nginx haproxy caddy python3-venv redis-server heaptrack gcc libssl-dev linux-perf) ;;
 esac
 
@@ -50,6 +52,11 @@ if [ "$mode" = bench ]; then
       fi
     done
   fi
+  exit 0
+fi
+
+if [ "$mode" = system ]; then
+  scripts/system-root.sh
   exit 0
 fi
 
