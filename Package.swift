@@ -529,10 +529,11 @@ let package = Package(
         .testTarget(
             name: "GatewayAdminTests",
             dependencies: [
-                "GatewayAdmin", "GatewayHub", "GatewayWebSocket",
+                "GatewayAdmin", "GatewayHub", "GatewayWebSocket", "GatewayCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -590,6 +591,16 @@ let package = Package(
         .testTarget(
             name: "FuzzTargetsTests",
             dependencies: ["FuzzTargets", "SessionTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ReadableErrorsTests",
+            dependencies: [
+                "ReadableErrors",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

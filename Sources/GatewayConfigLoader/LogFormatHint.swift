@@ -22,10 +22,31 @@ public enum LogFormatHint {
         if let value = environment[variable], let format = LogSettings.Format(rawValue: value) {
             return format
         }
-        guard let filePath, let text = try? ConfigurationLoader.readFile(filePath),
-            let root = try? YAMLReader.read(text)
-        else { return LogSettings().format }
-        return format(in: root) ?? LogSettings().format
+        guard let filePath, let text = try? ConfigurationLoader.readFile(filePath) else { return LogSettings().format }
+        if let root = try? YAMLReader.read(text) {
+            return format(in: root) ?? LogSettings().format
+        }
+        return scannedFormat(in: text) ?? LogSettings().format
+    }
+
+    /// For a file libyaml refuses (a key written twice, a stray tab elsewhere): the `format:`
+    /// line inside a top-level `log:` block, read line by line.
+    static func scannedFormat(in text: String) -> LogSettings.Format? {
+        var inLog = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let content = line.prefix { $0 != "#" }
+            guard !content.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) else { continue }
+            if let first = content.first, first != " " {
+                inLog = content.trimmingCharacters() == "log:"
+                continue
+            }
+            guard inLog else { continue }
+            let trimmed = content.trimmingCharacters()
+            guard trimmed.hasPrefix("format:") else { continue }
+            let value = trimmed.dropFirst("format:".count).trimmingCharacters().filter { $0 != "\"" && $0 != "'" }
+            return LogSettings.Format(rawValue: value)
+        }
+        return nil
     }
 
     static func format(in root: YAMLNode) -> LogSettings.Format? {
@@ -35,4 +56,14 @@ public enum LogFormatHint {
         else { return nil }
         return LogSettings.Format(rawValue: value)
     }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters() -> String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed())
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters() -> String { Substring(self).trimmingCharacters() }
 }

@@ -44,17 +44,19 @@ public final class HubRouteService: RouteService {
 
     /// A publish that is not a hub event (a worker's, or the admin API's `text` or `binary`),
     /// as hub clients get it: `data` is the payload itself when it is JSON text, a string when
-    /// it is other text, and base64 with `"encoding":"base64"` when it is binary.
-    static func event(wrapping message: WebSocketMessage, topic: String) -> WebSocketMessage {
+    /// it is other text, and base64 with `"encoding":"base64"` when it is binary. Without a
+    /// topic it is a `direct` event: a message addressed to the connection itself.
+    static func event(wrapping message: WebSocketMessage, topic: String?) -> WebSocketMessage {
+        let op = topic == nil ? "direct" : "message"
         let reply: HubConnection.Reply
         switch message.kind {
         case .text:
             let bytes = Data(message.data.readableBytesView)
             let data = (try? JSONDecoder().decode(JSONValue.self, from: bytes)) ?? .string(String(buffer: message.data))
-            reply = HubConnection.Reply(op: "message", topic: topic, data: data)
+            reply = HubConnection.Reply(op: op, topic: topic, data: data)
         case .binary:
             reply = HubConnection.Reply(
-                op: "message",
+                op: op,
                 topic: topic,
                 data: .string(Data(message.data.readableBytesView).base64EncodedString()),
                 encoding: "base64"
@@ -356,6 +358,12 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
 
     private func answer(_ reply: Reply, to session: WebSocketSessionHandler) {
         session.send(WebSocketMessage(kind: .text, data: encode(reply)))
+    }
+
+    /// A message sent to this connection by its id, its user or a tag: a `direct` event, so
+    /// the client reads JSON only (a hub event already, such as a topic's, goes as it is).
+    func addressedMessage(_ message: WebSocketMessage) -> WebSocketMessage {
+        message.isHubEvent ? message : HubRouteService.event(wrapping: message, topic: nil)
     }
 
     /// A topic's message; the session bounds its queue, so a client that does not read never

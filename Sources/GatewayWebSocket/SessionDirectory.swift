@@ -274,13 +274,14 @@ public final class SessionDirectory: Sendable {
         return (Array(matching.prefix(limit)), matching.count > limit)
     }
 
-    /// Sends a pushed message on the connection's event loop, under its overflow policy.
+    /// Sends a pushed message on the connection's event loop, under its overflow policy, in the
+    /// form the connection's route gives messages addressed to it (`addressedMessage`).
     public func send(_ message: WebSocketMessage, to entry: Entry) -> EventLoopFuture<SendOutcome> {
         guard let session = entry.session else { return entry.channel.eventLoop.makeSucceededFuture(.proxied) }
         return entry.channel.eventLoop.submit {
             let session = session.value
             guard session.isOpen else { return .closed }
-            return session.sendUnlessFull(message) ? .queued : .overflowed
+            return session.sendUnlessFull(session.addressed(message)) ? .queued : .overflowed
         }
     }
 

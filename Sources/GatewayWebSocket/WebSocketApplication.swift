@@ -13,11 +13,16 @@ public protocol WebSocketApplication: AnyObject {
     /// The client started or stopped taking what is written to it (`session.isWritable`): a
     /// relay that feeds it from another connection reads that one only while it does.
     func sessionWritabilityChanged(_ session: WebSocketSessionHandler)
+    /// A message addressed to this connection from elsewhere — by its id, its user or a tag
+    /// (the admin API, a worker, an `http` route's app) — in the form its client reads. Most
+    /// routes pass it on as it is; a hub route's clients read nothing but JSON events.
+    func addressedMessage(_ message: WebSocketMessage) -> WebSocketMessage
 }
 
 extension WebSocketApplication {
     public func upgradeAbandoned() {}
     public func sessionWritabilityChanged(_ session: WebSocketSessionHandler) {}
+    public func addressedMessage(_ message: WebSocketMessage) -> WebSocketMessage { message }
 }
 
 /// Sends every message back with its type.

@@ -479,6 +479,9 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         }
     }
 
+    /// A message addressed to this connection from elsewhere, as its application words it.
+    public func addressed(_ message: WebSocketMessage) -> WebSocketMessage { application.addressedMessage(message) }
+
     /// Sends a message that did not come from this client's own reads (a worker's send, a hub
     /// publish, an admin send), which cannot be slowed for this one client. A client that is not
     /// reading has a bounded queue (`send_queue_bytes`); past it the route's overflow policy

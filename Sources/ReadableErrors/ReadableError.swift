@@ -49,7 +49,7 @@ public enum ReadableError {
     }
 
     /// A TLS failure by its reason: "TLS handshake failed: certificate verify failed".
-    static func tlsText(_ error: NIOSSLError) -> String {
+    public static func tlsText(_ error: NIOSSLError) -> String {
         switch error {
         case .handshakeFailed(let inner):
             return "TLS handshake failed: \(boringSSLReasons("\(inner)"))"
@@ -62,7 +62,7 @@ public enum ReadableError {
 
     /// BoringSSL writes `error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED
     /// at /build/path/handshake.cc:393`: the reason is the fourth field after `error:`.
-    static func boringSSLReasons(_ text: String) -> String {
+    public static func boringSSLReasons(_ text: String) -> String {
         var reasons: [String] = []
         var rest = Substring(text)
         while let start = rest.firstRange(of: "error:") {
@@ -76,7 +76,7 @@ public enum ReadableError {
     }
 
     /// Drops ` at /path/file.ext:123` and `file: "/path…", line: 123` from a description.
-    static func withoutSourcePaths(_ text: String) -> String {
+    public static func withoutSourcePaths(_ text: String) -> String {
         var out = ""
         var rest = Substring(text)
         while !rest.isEmpty {

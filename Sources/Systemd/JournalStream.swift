@@ -15,6 +15,11 @@ public struct JournalStream: Sendable, Equatable {
     public var device: UInt64
     public var inode: UInt64
 
+    public init(device: UInt64, inode: UInt64) {
+        self.device = device
+        self.inode = inode
+    }
+
     /// Parses `JOURNAL_STREAM`; nil when it is missing or malformed.
     public init?(environment: [String: String]) {
         guard let value = environment["JOURNAL_STREAM"] else { return nil }

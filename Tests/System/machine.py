@@ -37,12 +37,10 @@ class Machine:
             return f.read()
 
     def boot(self, timeout=60):
-        # A real host's PID 1 may raise a service's resource limits (LimitNICE=); a container's
-        # may only with CAP_SYS_RESOURCE, which nspawn drops unless asked.
         self.log = open(os.path.join(self.dir, "console.log"), "w")
         self.nspawn = subprocess.Popen(
             ["systemd-nspawn", "-b", "-D", self.root, "--register=no", "--keep-unit",
-             "--capability=CAP_SYS_RESOURCE", "--console=passive"],
+             "--console=passive"],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         deadline = time.time() + timeout
@@ -52,7 +50,12 @@ class Machine:
             self.pid = self._container_init()
             if self.pid is None:
                 time.sleep(0.1)
-        state = self.run("systemctl", "is-system-running", "--wait", timeout=timeout, check=False).stdout.strip()
+        # The system bus comes a moment after PID 1: until then systemctl cannot ask.
+        state = self.wait_for(
+            lambda: self.run("systemctl", "is-system-running", "--wait", timeout=timeout, check=False).stdout.strip(),
+            "systemctl to answer",
+            timeout=timeout,
+        )
         assert state in ("running", "degraded"), state
 
     def _container_init(self):

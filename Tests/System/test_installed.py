@@ -66,7 +66,7 @@ def test_the_first_connection_starts_the_gateway_and_is_told_ready(installed):
     result = machine.run("curl", "-sS", "--cacert", "/root/ca.pem", "-w", " %{http_code}", "https://%s/readyz" % DOMAIN)
     assert result.stdout.split() == ["ready", "200"], result.stdout
     assert machine.show("wssgate.service", "ActiveState") == "active"
-    assert machine.show("wssgate.service", "User") == ""  # DynamicUser: no name in the unit
+    assert machine.show("wssgate.service", "DynamicUser") == "yes"
     main = machine.show("wssgate.service", "MainPID")
     uid = machine.run("stat", "-c", "%u", "/proc/%s" % main).stdout.strip()
     assert uid != "0", "the gateway runs as root"
@@ -97,7 +97,8 @@ def test_reload_applies_an_added_route_without_dropping_and_fails_for_a_broken_f
     holder.assert_alive()
 
     # Valid, but the gateway refuses it: a change only a restart can make.
-    machine.write("/etc/wssgate/wssgate.yaml", added + "server:\n  threads: 3\n")
+    assert "\nserver:\n" in added
+    machine.write("/etc/wssgate/wssgate.yaml", added.replace("\nserver:\n", "\nserver:\n  threads: 3\n"))
     refused = machine.run("systemctl", "reload", "wssgate.service", check=False)
     assert refused.returncode != 0, "systemctl reload succeeded though the gateway refused the reload"
     holder.assert_alive()

@@ -8,6 +8,9 @@
 //   });
 //   await hub.publish("chat.lobby", { text: "hi" });
 //
+// Messages sent to this connection itself — by its id, its user or a tag (the admin API, a
+// worker, an http route's app) — go to `options.onMessage(data, event)`.
+//
 // It reconnects by itself, with jittered exponential backoff (longer after 1013, Try Again
 // Later; soon but spread after 1001 Going Away and 1012 Service Restart), and resubscribes every
 // topic with the position it last saw, so nothing published while it was away is lost on topics
@@ -33,7 +36,10 @@
   class Client {
     constructor(url, options = {}) {
       this.url = url;
-      this.options = Object.assign({ minDelay: 250, maxDelay: 30000, busyDelay: 5000, onStatus: () => {} }, options);
+      this.options = Object.assign(
+        { minDelay: 250, maxDelay: 30000, busyDelay: 5000, onStatus: () => {}, onMessage: () => {} },
+        options,
+      );
       this.topics = new Map(); // topic → { handler, callbacks, position: {offset, epoch} | null }
       this.pending = new Map(); // request id → { resolve, reject }
       this.queue = []; // requests made while disconnected
@@ -94,10 +100,26 @@
       socket.onopen = () => {
         this.attempt = 0;
         this._status("open");
-        for (const [topic, entry] of this.topics) this._subscribe(topic, entry);
+        // Subscriptions asked for while disconnected wait in the queue with their promises'
+        // ids; every other topic is subscribed again, from the last position seen.
         const queued = this.queue;
         this.queue = [];
-        for (const request of queued) socket.send(JSON.stringify(request));
+        const waiting = new Set(queued.filter((request) => request.op === "subscribe").map((request) => request.topic));
+        for (const [topic, entry] of this.topics) if (!waiting.has(topic)) this._subscribe(topic, entry);
+        for (const request of queued) {
+          if (request.op === "subscribe") {
+            const entry = this.topics.get(request.topic);
+            if (!entry) {
+              this._settle(request.id, { op: "ack", id: request.id, topic: request.topic });
+              continue; // unsubscribed meanwhile
+            }
+            if (entry.position) request.since = entry.position;
+            else delete request.since;
+            const waiter = this.pending.get(request.id);
+            if (waiter) waiter.request = Object.assign({}, request); // what the ack answers
+          }
+          socket.send(JSON.stringify(request));
+        }
       };
       socket.onmessage = (message) => this._receive(JSON.parse(message.data));
       socket.onclose = (event) => {
@@ -128,16 +150,26 @@
             this.pending.delete(id);
             reject(new Error("connection lost before the publish was acknowledged"));
           } else {
-            this.pending.delete(id); // subscriptions are made again on reconnect
+            this.queue.push(message); // sent again once the connection is back, same promise
           }
         };
         this.pending.set(id, { resolve, reject, request, retry });
         if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
-        else if (request.op !== "subscribe") this.queue.push(message);
+        else this.queue.push(message);
       });
     }
 
+    _settle(id, event) {
+      const waiter = this.pending.get(id);
+      this.pending.delete(id);
+      if (waiter) waiter.resolve(event);
+    }
+
     _receive(event) {
+      if (event.op === "direct") {
+        this.options.onMessage(event.data, event);
+        return;
+      }
       if (event.op === "message") {
         const entry = this._entryFor(event.topic);
         if (!entry) return;

@@ -1,0 +1,121 @@
+"""What a newcomer meets first, each found once by trying the gateway as the docs describe it:
+a send to a hub client is a hub event, wssgate.js settles a subscribe made before its socket
+opens, a restart keeps the embedded default's history, a dead upstream or app degrades the
+gateway and says so, an `http` route's refusal keeps the app's address to itself, a SIGTERM
+posts every `close` event, errors and values read as they are, and the reload log and console
+say what happened."""
+import asyncio
+import base64
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import jwt
+import pytest
+import websockets
+
+from conftest import ROOT, gateway_config, insecure_context, run
+from test_admin import Admin
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SECRET = "a-newcomer-secret-of-at-least-32-bytes!"
+
+
+def hub_config(socket_path, extra_route=""):
+    return gateway_config(routes="""  hub:
+    path: /hub
+    kind: hub
+    hub:
+      subscribe: ["*"]
+      publish: ["news.*"]
+  members:
+    path: /members
+    kind: hub
+    auth:
+      hs256_secret: "%s"
+      token_from: [query]
+%s""" % (SECRET, extra_route), extra='admin:\n  address: "unix:%s"\n' % socket_path)
+
+
+# Item: a send by connection, user or tag reaches a hub client as a hub event.
+
+def test_a_send_to_a_hub_client_is_a_direct_event_by_connection_and_by_user(gateway_factory, tmp_path):
+    socket_path = str(tmp_path / "admin.sock")
+    gw = gateway_factory(hub_config(socket_path))
+    admin = Admin(unix=socket_path)
+    token = jwt.encode({"sub": "alice", "exp": int(time.time()) + 300}, SECRET, algorithm="HS256")
+
+    async def scenario():
+        ctx = insecure_context()
+        async with websockets.connect(gw.url("/hub"), ssl=ctx) as plain, \
+                websockets.connect(gw.url("/members?access_token=" + token), ssl=ctx) as member:
+            status, page, _ = await asyncio.to_thread(admin.call, "GET", "/v1/connections?route=hub", "/v1/connections")
+            (connection,) = page["connections"]
+            target = "/v1/connections/%d/send" % connection["id"]
+            for body, data, encoding in (({"text": "hi there"}, "hi there", None),
+                                         ({"text": '{"n": 1}'}, {"n": 1}, None),
+                                         ({"binary": base64.b64encode(b"\x00\x01").decode()}, "AAE=", "base64")):
+                status, _, _ = await asyncio.to_thread(admin.call, "POST", target, "/v1/connections/{id}/send", body)
+                assert status == 202
+                event = json.loads(await asyncio.wait_for(plain.recv(), 5))
+                expected = {"op": "direct", "data": data}
+                if encoding:
+                    expected["encoding"] = encoding
+                assert event == expected
+            status, _, _ = await asyncio.to_thread(admin.call, "POST", "/v1/users/alice/send", "/v1/users/{user}/send",
+                                                   {"text": "to alice"})
+            assert status == 202
+            assert json.loads(await asyncio.wait_for(member.recv(), 5)) == {"op": "direct", "data": "to alice"}
+
+    run(scenario())
+
+
+def node(*args):
+    env = dict(os.environ, NODE_TLS_REJECT_UNAUTHORIZED="0", NODE_NO_WARNINGS="1")
+    return subprocess.Popen(["node", "--experimental-websocket", os.path.join(HERE, "wssgate_js.mjs"), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def next_line(process, timeout=10):
+    """The next JSON line a Node scenario printed."""
+    import select
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    assert ready, "the Node client said nothing; stderr: %s" % (process.stderr.read() if process.poll() is not None else "")
+    line = process.stdout.readline()
+    assert line, "the Node client ended: %s" % process.stderr.read()
+    return json.loads(line)
+
+
+def test_wssgate_js_hands_direct_messages_to_on_message(gateway_factory, tmp_path):
+    socket_path = str(tmp_path / "admin.sock")
+    gw = gateway_factory(hub_config(socket_path))
+    admin = Admin(unix=socket_path)
+    client = node("direct", gw.url("/hub"))
+    try:
+        assert next_line(client) == {"open": True}
+        status, page, _ = admin.call("GET", "/v1/connections?route=hub", "/v1/connections")
+        (connection,) = page["connections"]
+        admin.call("POST", "/v1/connections/%d/send" % connection["id"], "/v1/connections/{id}/send", {"text": '["a", 2]'})
+        assert next_line(client) == {"direct": ["a", 2], "encoding": None}
+        admin.call("POST", "/v1/connections/%d/send" % connection["id"], "/v1/connections/{id}/send", {"text": "plain"})
+        assert next_line(client) == {"direct": "plain", "encoding": None}
+    finally:
+        client.kill()
+        client.wait()
+
+
+# Item: wssgate.js settles a subscribe (and what follows it) made before the socket opens.
+
+def test_wssgate_js_subscribe_before_the_socket_opens_settles(gateway_factory, tmp_path):
+    gw = gateway_factory(hub_config(str(tmp_path / "admin.sock")))
+    client = node("subscribe-before-open", gw.url("/hub"))
+    try:
+        assert next_line(client) == {"subscribed": "ack"}
+        lines = [next_line(client), next_line(client)]
+        assert {"published": "ack"} in lines and {"message": {"n": 1}} in lines, lines
+    finally:
+        client.kill()
+        client.wait()
