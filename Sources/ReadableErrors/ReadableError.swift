@@ -84,10 +84,13 @@ public enum ReadableError {
                 rest = rest.dropFirst(4).drop { $0 != " " && $0 != ")" && $0 != "]" && $0 != "," }
                 continue
             }
-            if rest.hasPrefix("file: \"") {
-                rest = rest.dropFirst(7).drop { $0 != "\"" }.dropFirst()
+            for prefix in [", file: \"", "file: \""] where rest.hasPrefix(prefix) {
+                rest = rest.dropFirst(prefix.count).drop { $0 != "\"" }.dropFirst()
                 if rest.hasPrefix(", line: ") { rest = rest.dropFirst(8).drop { $0.isNumber } }
-                if rest.hasPrefix(", ") { rest = rest.dropFirst(2) }
+                if prefix.hasPrefix("file"), rest.hasPrefix(", ") { rest = rest.dropFirst(2) }
+            }
+            guard let next = rest.first else { break }
+            if next == " " && rest.hasPrefix(" at /") || rest.hasPrefix(", file: \"") || rest.hasPrefix("file: \"") {
                 continue
             }
             out.append(rest.removeFirst())

@@ -19,23 +19,29 @@ final class AdminReloadTests: XCTestCase {
     }
 
     func testAnAppliedReloadSaysWhatChanged() async throws {
-        let api = AdminAPI(hub: Hub(), sessions: SessionDirectory(), token: nil) {
-            .applied(["routes.chat added", "log.level info → debug"])
-        }
+        let api = AdminAPI(
+            hub: Hub(),
+            sessions: SessionDirectory(),
+            token: nil,
+            reload: { .applied(["routes.chat added", "log.level info → debug"]) }
+        )
         let (status, body) = try await call(api, .POST, "/v1/reload")
         XCTAssertEqual(status, 200)
         XCTAssertEqual(body, #"{"changes":["routes.chat added","log.level info → debug"],"reloaded":true}"#)
     }
 
     func testARefusedReloadIsAConflictWithItsReason() async throws {
-        let api = AdminAPI(hub: Hub(), sessions: SessionDirectory(), token: nil) {
-            .refused("these changes need a restart: server.threads")
-        }
+        let api = AdminAPI(
+            hub: Hub(),
+            sessions: SessionDirectory(),
+            token: nil,
+            reload: { .refused("these changes need a restart: server.threads") }
+        )
         let (status, body) = try await call(api, .POST, "/v1/reload")
         XCTAssertEqual(status, 409)
         XCTAssertEqual(
             body,
-            #"{"error":{"code":"reload_refused","message":"these changes need a restart: server.threads"}}"#
+            #"{"error":{"code":"reload_refused","field":null,"message":"these changes need a restart: server.threads"}}"#
         )
         let (method, _) = try await call(api, .GET, "/v1/reload")
         XCTAssertEqual(method, 405)
