@@ -21,10 +21,11 @@ class Upstream:
 
     FLOOD = 2000
 
-    def __init__(self):
+    def __init__(self, port=0):
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
-        self.port = None
+        self.port = port or None
+        self.wanted_port = port
         self.flooded = 0
         threading.Thread(target=self._run, daemon=True).start()
         assert self.ready.wait(10)
@@ -50,7 +51,7 @@ class Upstream:
                 return connection.respond(403, "no\n")
 
         async def main():
-            self.server = await websockets.serve(handler, "127.0.0.1", 0, process_request=process_request)
+            self.server = await websockets.serve(handler, "127.0.0.1", self.wanted_port, process_request=process_request)
             self.port = self.server.sockets[0].getsockname()[1]
             self.ready.set()
             await self.server.wait_closed()
@@ -178,23 +179,43 @@ def test_upstream_statuses_reach_the_client(gateway_factory):
     assert run(with_witness(gw, lambda: status_of_upgrade(gw.url("/app")))) == 502
 
 
-def test_readiness_follows_the_upstream(gateway_factory):
+def test_an_unreachable_upstream_degrades_the_gateway_and_says_where(gateway_factory, tmp_path):
+    """One proxy route whose upstream is down must not take the whole gateway out of a load
+    balancer: /readyz stays 200 and says `degraded`, /v1/status names the route and the
+    upstream, the log says it when it happens and when it is back; the other routes serve."""
+    from test_admin import Admin
     upstream = Upstream()
     port, _silent = silent_port()
-    gw = gateway_factory(config(upstream.port, port))
+    socket_path = str(tmp_path / "admin.sock")
+    gw = gateway_factory(config(upstream.port, port) + 'admin:\n  address: "unix:%s"\n' % socket_path)
+    admin = Admin(unix=socket_path)
 
     def readyz():
         try:
-            return urllib.request.urlopen(gw.url("/readyz", scheme="https"), context=insecure_context(), timeout=5).status
+            response = urllib.request.urlopen(gw.url("/readyz", scheme="https"), context=insecure_context(), timeout=5)
+            return response.status, response.read().decode().strip()
         except urllib.error.HTTPError as error:
-            return error.code
+            return error.code, error.read().decode().strip()
 
+    def status():
+        return admin.call("GET", "/v1/status", "/v1/status")[1]
+
+    # The silent route's upstream accepts connections (it only never answers): all is ready.
     deadline = time.time() + 10
-    while readyz() != 200:
-        assert time.time() < deadline
-        time.sleep(0.2)
+    while readyz() != (200, "ready"):
+        assert time.time() < deadline, readyz()
+        time.sleep(0.1)
     upstream.stop()
+    gw.wait_for_log(r'level=warning.*msg="upstream unreachable.*route=app.*upstream=ws://127.0.0.1:%d/ws' % upstream.port)
+    assert readyz() == (200, "degraded")
+    now = status()
+    assert now["readiness"] == "degraded"
+    assert "routes.app: its upstream ws://127.0.0.1:%d/ws does not accept connections" % upstream.port in now["degraded"]
+    assert run(with_witness(gw, lambda: status_of_upgrade(gw.url("/app")))) == 502
+    Upstream(port=upstream.port)
+    gw.wait_for_log(r'msg="upstream reachable".*route=app', timeout=15)
     deadline = time.time() + 10
-    while readyz() != 503:
-        assert time.time() < deadline, "readyz stayed 200 with the upstream gone"
-        time.sleep(0.2)
+    while readyz() != (200, "ready"):
+        assert time.time() < deadline, readyz()
+        time.sleep(0.1)
+    assert status() == {"readiness": "ready", "degraded": None}
