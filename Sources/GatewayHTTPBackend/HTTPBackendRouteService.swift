@@ -20,7 +20,13 @@ public final class HTTPBackendRouteService: RouteService {
     private let logger: Logger
     /// Connections still owing the app events, and whether a reload retired the route: a
     /// retired route keeps its pool (keep-alive) for those, and closes it after the last.
-    private let life = NIOLockedValueBox<(connections: Int, retired: Bool)>((0, false))
+    private struct Life {
+        var connections = 0
+        var retired = false
+        /// Waiting for the last connection's last event (`eventsPosted`).
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let life = NIOLockedValueBox(Life())
 
     public init(
         route: RouteConfiguration,
@@ -80,11 +86,28 @@ public final class HTTPBackendRouteService: RouteService {
 
     /// A connection will post nothing more (refused, or its close event is done).
     func connectionEnded() {
-        let last = life.withLockedValue { life -> Bool in
+        let (last, waiters) = life.withLockedValue { life -> (Bool, [CheckedContinuation<Void, Never>]) in
             life.connections -= 1
-            return life.retired && life.connections == 0
+            guard life.connections == 0 else { return (false, []) }
+            defer { life.waiters = [] }
+            return (life.retired, life.waiters)
         }
         if last { client.shutDown() }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once no connection owes the app an event. A stopping gateway waits for it after
+    /// its drain has closed every client, so each connection's `close` is posted — on a new
+    /// connection to the app if need be — before the process exits.
+    public func eventsPosted() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let idle = life.withLockedValue { life -> Bool in
+                guard life.connections > 0 else { return true }
+                life.waiters.append(waiter)
+                return false
+            }
+            if idle { waiter.resume() }
+        }
     }
 
     /// The app is asked per connection; the route itself is always ready.

@@ -141,15 +141,21 @@ final class RouteServices: Service, RouteAdministration, Sendable {
     }
 
     func run() async throws {
+        let started = NIOLockedValueBox<[HTTPBackendRouteService]>([])
         await withDiscardingTaskGroup { tasks in
             for await entry in starts.stream.cancelOnGracefulShutdown() {
                 if let pool = entry.pool { tasks.addTask { try? await pool.run() } }
                 if let proxy = entry.proxy { tasks.addTask { try? await proxy.run() } }
                 if let http = entry.http {
+                    started.withLockedValue { $0.append(http) }
                     tasks.addTask { await cancelWhenGracefulShutdown { await http.watchApp() } }
                 }
             }
         }
+        // The server's drain has closed every client, and `http` routes now post their close
+        // events (retired routes' too): the process must not end under them. Each event is
+        // bounded by its route's timeout and retries; this waits for all of them.
+        for http in started.withLockedValue({ $0 }) { await http.eventsPosted() }
     }
 
     /// Works out what a new route list changes and starts the new services (worker pools,

@@ -119,3 +119,67 @@ def test_wssgate_js_subscribe_before_the_socket_opens_settles(gateway_factory, t
     finally:
         client.kill()
         client.wait()
+
+
+# Item: an http route whose app is down says so at start and in /v1/status, and its refusal
+# keeps the app's address and the network error to the operator.
+
+def test_an_http_route_to_a_dead_app_degrades_and_refuses_without_internals(gateway_factory, tmp_path):
+    import socket
+    from conftest import raw_http
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    dead_port = probe.getsockname()[1]
+    probe.close()
+    socket_path = str(tmp_path / "admin.sock")
+    gw = gateway_factory(gateway_config(
+        routes="  app:\n    path: /app\n    kind: http\n    http:\n      url: http://127.0.0.1:%d/events\n      retries: 1\n"
+        % dead_port,
+        extra='admin:\n  address: "unix:%s"\n' % socket_path))
+    admin = Admin(unix=socket_path)
+    gw.wait_for_log(r'level=warning.*msg="app unreachable.*error="connection refused".*route=app.*url=http://127.0.0.1:%d/events'
+                    % dead_port)
+    status = admin.call("GET", "/v1/status", "/v1/status")[1]
+    assert status == {"readiness": "degraded",
+                      "degraded": "routes.app: its app at http://127.0.0.1:%d/events does not accept connections" % dead_port}
+    host, port = gw.address()
+    answer = raw_http(host, port, b"GET /app HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", read_timeout=15)
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 503"), head
+    assert b"127.0.0.1" not in answer and str(dead_port).encode() not in answer and b"refused" not in answer, answer
+    assert b"the application is unavailable" in body
+
+
+# Item: on SIGTERM every http-route connection's close event reaches the app, also when it
+# needs a new connection to the app to get there.
+
+def test_sigterm_posts_every_close_event_even_on_a_new_connection(gateway_factory):
+    from test_http_backend import Recorder
+
+    def answer(request):
+        # Every answer ends its connection: each event needs a new one.
+        return 204, None, b"", {"Connection": "close"}
+
+    app = Recorder(answer)
+    try:
+        gw = gateway_factory(gateway_config(
+            routes="  app:\n    path: /app\n    kind: http\n    http:\n      url: http://127.0.0.1:%d/\n      connections: 2\n"
+            % app.port,
+            extra="server:\n  drain_spread: 0s\n"))
+        count = 20
+
+        async def scenario():
+            clients = [await websockets.connect(gw.url("/app"), ssl=insecure_context()) for _ in range(count)]
+            assert len(app.events("open")) == count
+            gw.proc.send_signal(__import__("signal").SIGTERM)
+            for client in clients:
+                with pytest.raises(websockets.exceptions.ConnectionClosed):
+                    await asyncio.wait_for(client.recv(), 30)
+
+        run(scenario(), timeout=60)
+        assert gw.proc.wait(timeout=40) == 0
+        closes = app.events("close")
+        assert len(closes) == count, "%d close events of %d" % (len(closes), count)
+    finally:
+        app.close()
