@@ -46,7 +46,11 @@ public struct ConfigurationLoader: Sendable {
             text = try Self.readFile(filePath)
             source = filePath
         } else {
-            text = EmbeddedDefault.yaml(activatedSockets: activatedSockets, demoRoot: demoRoot)
+            text = EmbeddedDefault.yaml(
+                activatedSockets: activatedSockets,
+                demoRoot: demoRoot,
+                historyDirectory: EmbeddedDefault.stateDirectory(environment: environment)
+            )
             source = "embedded default"
         }
         return try load(text: text, source: source)

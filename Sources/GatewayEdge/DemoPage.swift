@@ -96,9 +96,41 @@ enum DemoPage {
           return socket;
         }
 
+        // A connection that comes back by itself after a close (a restart, a drain, a dropped
+        // network), with the same jittered backoff as wssgate.js; what is sent while it is away waits.
+        function keep(url, logId, onMessage, onOpen) {
+          const kept = { socket: null, waiting: [], attempt: 0, stopped: false };
+          const connect = () => {
+            const socket = open(url, onMessage, () => {
+              kept.attempt = 0;
+              for (const text of kept.waiting.splice(0)) socket.send(text);
+              if (onOpen) onOpen(socket);
+            });
+            if (!socket) return;
+            kept.socket = socket;
+            socket.onclose = (event) => {
+              if (kept.stopped || kept.socket !== socket) return;
+              const delay = WssGate.reconnectDelay(kept.attempt++, event.code, { minDelay: 250, maxDelay: 30000, busyDelay: 5000 });
+              log(logId, `* connection closed (${event.code}), reconnecting in ${Math.round(delay)} ms`);
+              kept.timer = setTimeout(connect, delay);
+            };
+          };
+          kept.send = (text) => {
+            if (kept.socket && kept.socket.readyState === WebSocket.OPEN) return kept.socket.send(text);
+            kept.waiting.push(text);
+            log(logId, "* not connected: sent once the connection is back");
+          };
+          kept.close = () => { kept.stopped = true; clearTimeout(kept.timer); if (kept.socket) kept.socket.close(); };
+          connect();
+          return kept;
+        }
+
         document.getElementById("where").textContent = getWebSocketUrl("/");
 
-        const echo = open(getWebSocketUrl("/echo"), (data) => log("echo-log", "← " + data));
+        const echo = keep(getWebSocketUrl("/echo"), "echo-log", (data) => {
+          log("echo-log", "← " + data);
+          window.echoAnswers = (window.echoAnswers || []).concat([data]);
+        }, () => { document.body.dataset.echo = "open"; });
         document.getElementById("echo-send").onclick = () => {
           const text = document.getElementById("echo-text").value;
           echo.send(text);
@@ -111,7 +143,7 @@ enum DemoPage {
           if (chat) chat.close();
           const room = encodeURIComponent(document.getElementById("chat-room").value);
           const name = encodeURIComponent(document.getElementById("chat-name").value);
-          chat = open(getWebSocketUrl(`/chat?room=${room}&name=${name}`), (data) => {
+          chat = keep(getWebSocketUrl(`/chat?room=${room}&name=${name}`), "chat-log", (data) => {
             const event = JSON.parse(data);
             if (event.type === "message") log("chat-log", `${event.name}: ${event.text}`);
             else log("chat-log", `* ${event.name} ${event.type === "join" ? "joined" : "left"}`);
@@ -144,7 +176,9 @@ enum DemoPage {
               window.hubRecovered += count;
               log("hub-log", `* recovered ${count} message${count === 1 ? "" : "s"}`);
             },
-            lost: () => log("hub-log", "* some messages could not be recovered (the history does not reach back that far)"),
+            lost: (position, since) => log("hub-log", since && since.epoch !== position.epoch
+              ? "* the gateway lost its history (it restarted without keeping it): messages published before may be missing"
+              : "* some messages could not be recovered (the history does not reach back that far)"),
           }).then(() => log("hub-log", `* subscribed to ${topic}`), (error) => log("hub-log", "* " + error.message));
         };
         document.getElementById("hub-publish").onclick = () => {
@@ -221,8 +255,9 @@ enum DemoPage {
             }
 
             /** Subscribes `handler(data, event)` to `topic` (or a `prefix.*` pattern). `callbacks`:
-             *  `recovered(count)` after a resume that got every missed message, `lost(position)` when
-             *  the history could not serve one (messages were missed), `ack(event)` on every ack. */
+             *  `recovered(count)` after a resume that got every missed message, `lost(position, since)`
+             *  when the history could not serve one (messages were missed; `since.epoch` differs from
+             *  `position.epoch` when the gateway lost its history), `ack(event)` on every ack. */
             subscribe(topic, handler, callbacks = {}) {
               const entry = { handler, callbacks, position: null };
               this.topics.set(topic, entry);
@@ -359,7 +394,9 @@ enum DemoPage {
                   if (resumed && event.recovered) {
                     if (entry.callbacks.recovered) entry.callbacks.recovered(event.missed, event.position);
                   } else {
-                    if (resumed && entry.callbacks.lost) entry.callbacks.lost(event.position);
+                    // `since` tells why: another epoch means the gateway lost the history (a restart
+                    // with memory storage), the same one that it no longer reaches back that far.
+                    if (resumed && entry.callbacks.lost) entry.callbacks.lost(event.position, waiter.request.since);
                     entry.position = event.position;
                   }
                 }

@@ -41,6 +41,8 @@ final class HistoryLog: @unchecked Sendable {
     struct OpenError: Error, CustomStringConvertible {
         var path: String
         var reason: String
+        /// Another process holds the file.
+        var inUse = false
         var description: String { "history file \(path): \(reason)" }
     }
 
@@ -56,6 +58,8 @@ final class HistoryLog: @unchecked Sendable {
 
     let path: String
     private var descriptor: Int32
+    /// Held (flock) for the life of the log.
+    private let lock: Int32
     private var size: Int
     private var compactedSize: Int
 
@@ -64,24 +68,45 @@ final class HistoryLog: @unchecked Sendable {
     static func load(path: String) throws(OpenError) -> (HistoryLog, Contents) {
         let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         if !directory.isEmpty { _ = mkdir(directory, 0o750) }
-        let bytes = try readFile(path)
+        // One gateway per file: a second one appending and compacting beside the first would
+        // tear it. The lock is on a file of its own, since compaction replaces the log's.
+        let lock = systemOpen(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard lock >= 0 else { throw OpenError(path: path, reason: systemError()) }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            let inUse = errno == EWOULDBLOCK
+            let reason = inUse ? "in use by another gateway (\(path).lock is held)" : systemError()
+            close(lock)
+            throw OpenError(path: path, reason: reason, inUse: inUse)
+        }
+        let bytes: ByteBuffer
+        do {
+            bytes = try readFile(path)
+        } catch {
+            close(lock)
+            throw error
+        }
         let contents = parse(bytes)
         let descriptor = systemOpen(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         guard descriptor >= 0 else {
+            close(lock)
             throw OpenError(path: path, reason: systemError())
         }
-        let log = HistoryLog(path: path, descriptor: descriptor, size: bytes.readableBytes)
+        let log = HistoryLog(path: path, descriptor: descriptor, lock: lock, size: bytes.readableBytes)
         return (log, contents)
     }
 
-    private init(path: String, descriptor: Int32, size: Int) {
+    private init(path: String, descriptor: Int32, lock: Int32, size: Int) {
         self.path = path
         self.descriptor = descriptor
+        self.lock = lock
         self.size = size
         self.compactedSize = size
     }
 
-    deinit { close(descriptor) }
+    deinit {
+        close(descriptor)
+        close(lock)
+    }
 
     // MARK: Writing
 

@@ -125,6 +125,7 @@ struct RunCommand: AsyncParsableCommand {
             histories = try Self.histories(
                 for: settings.routes,
                 clustered: settings.cluster != nil,
+                embedded: filePath == nil,
                 environment: environment,
                 logger: logger
             )
@@ -309,17 +310,29 @@ struct RunCommand: AsyncParsableCommand {
 
     /// The hub routes' histories, in the configuration's order (the first that covers a topic
     /// keeps it); file storage is read back here. In a cluster they live in Redis instead, and
-    /// nothing is kept (or opened) here.
+    /// nothing is kept (or opened) here. The embedded default's playground falls back to memory
+    /// when its file cannot be used (another gateway started without a file holds it).
     static func histories(
         for routes: [RouteConfiguration],
         clustered: Bool,
+        embedded: Bool,
         environment: [String: String],
         logger: Logger
     ) throws -> [TopicHistory] {
         try routes.compactMap { route -> TopicHistory? in
             guard case .hub(let rules) = route.backend, var settings = rules.history else { return nil }
             if clustered { settings.storage = .memory }
-            let history = try TopicHistory(route: route.name, settings: settings, environment: environment)
+            let history: TopicHistory
+            do {
+                history = try TopicHistory(route: route.name, settings: settings, environment: environment)
+            } catch  where embedded && settings.storage == .file {
+                logger.warning(
+                    "the playground's history stays in memory",
+                    metadata: ["route": .string(route.name), "error": .string("\(error)")]
+                )
+                settings.storage = .memory
+                history = try TopicHistory(route: route.name, settings: settings, environment: environment)
+            }
             logger.info(
                 "topic history",
                 metadata: [
@@ -332,7 +345,3 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -90,6 +90,9 @@ class Gateway:
         # admin API of their own keep it off rather than share that one path.
         if "admin:" not in (config_text or "") and not any(a.startswith("admin.") for a in args):
             full_env["WSSGATE_ADMIN_ADDRESS"] = "off"
+        # The embedded default keeps its playground history where the gateway keeps state:
+        # each test gateway its own folder (a test that restarts one passes the same folder).
+        full_env["STATE_DIRECTORY"] = os.path.join(self.tmpdir, "state")
         full_env.update(env or {})
         # A None value unsets a variable (the admin test that wants the real default).
         full_env = {k: v for k, v in full_env.items() if v is not None}

@@ -182,3 +182,56 @@ def test_the_hub_playground_resumes_through_a_restart(tmp_path):
         for gw in gateways:
             gw.stop()
     assert gateways[0].proc.returncode == 0
+
+
+def test_the_demo_page_comes_back_after_a_restart_of_the_embedded_default(tmp_path):
+    """`make run`, the demo page open, Ctrl-C, `make run` again: the embedded default keeps the
+    playground's history in its state folder, so the hub section recovers what was published
+    meanwhile; the echo and chat sections reconnect by themselves and Send works again."""
+    from conftest import Gateway, free_port, insecure_context
+    port = free_port()
+    env = {"STATE_DIRECTORY": str(tmp_path)}
+    args = ["--set", "listeners.main.address=127.0.0.1:%d" % port]
+    gateways = [Gateway(args, env=env).wait_ready()]
+    gateways[0].wait_for_log(r'msg="topic history".*storage=file')
+    browser = Browser()
+
+    async def publish(*items):
+        async with websockets.connect("wss://127.0.0.1:%d/hub" % port, ssl=insecure_context()) as ws:
+            for item in items:
+                await ws.send(json.dumps({"op": "publish", "topic": "playground.demo", "data": item, "id": item}))
+                assert json.loads(await asyncio.wait_for(ws.recv(), 10))["op"] == "ack"
+
+    try:
+        async def scenario():
+            async with Page(browser.open("https://127.0.0.1:%d/" % port)) as page:
+                await page.wait_for("typeof WssGate === 'object' && document.readyState === 'complete'")
+                await page.wait_for("document.body.dataset.hubStatus === 'open' && document.body.dataset.echo === 'open'")
+                await page.evaluate("document.getElementById('chat-join').click()")
+                await page.wait_for("document.body.dataset.chat === 'joined'")
+                await page.evaluate("document.getElementById('hub-subscribe').click()")
+                await page.wait_for("document.body.dataset.hubSubscribed === 'playground.demo'")
+                await publish("before")
+                await page.wait_for("window.hubMessages.length === 1")
+                await page.evaluate("hub.options.minDelay = 600000; hub.options.maxDelay = 600000")
+                await page.evaluate("delete document.body.dataset.echo; delete document.body.dataset.chat")
+                await asyncio.to_thread(gateways[0].stop)
+                await page.wait_for("document.body.dataset.hubStatus === 'reconnecting'")
+                gateways.append(await asyncio.to_thread(lambda: Gateway(args, env=env).wait_ready()))
+                await publish("away")
+                await page.evaluate("clearTimeout(hub.timer); hub._open()")
+                await page.wait_for("window.hubMessages.length === 2", timeout=30)
+                assert await page.evaluate("window.hubRecovered") == 1
+                assert "lost its history" not in await page.evaluate("document.getElementById('hub-log').textContent")
+                # Echo and chat came back by themselves; Send works on the new connections.
+                await page.wait_for("document.body.dataset.echo === 'open' && document.body.dataset.chat === 'joined'", timeout=40)
+                await page.evaluate("document.getElementById('echo-text').value = 'again'; document.getElementById('echo-send').click()")
+                await page.wait_for("(window.echoAnswers || []).includes('again')")
+                await page.evaluate("document.getElementById('chat-text').value = 'back'; document.getElementById('chat-send').click()")
+                await page.wait_for("(window.chatEvents || []).some(e => e.text === 'back')")
+
+        run(scenario(), timeout=150)
+    finally:
+        browser.close()
+        for gw in gateways:
+            gw.stop()

@@ -51,8 +51,9 @@
     }
 
     /** Subscribes `handler(data, event)` to `topic` (or a `prefix.*` pattern). `callbacks`:
-     *  `recovered(count)` after a resume that got every missed message, `lost(position)` when
-     *  the history could not serve one (messages were missed), `ack(event)` on every ack. */
+     *  `recovered(count)` after a resume that got every missed message, `lost(position, since)`
+     *  when the history could not serve one (messages were missed; `since.epoch` differs from
+     *  `position.epoch` when the gateway lost its history), `ack(event)` on every ack. */
     subscribe(topic, handler, callbacks = {}) {
       const entry = { handler, callbacks, position: null };
       this.topics.set(topic, entry);
@@ -189,7 +190,9 @@
           if (resumed && event.recovered) {
             if (entry.callbacks.recovered) entry.callbacks.recovered(event.missed, event.position);
           } else {
-            if (resumed && entry.callbacks.lost) entry.callbacks.lost(event.position);
+            // `since` tells why: another epoch means the gateway lost the history (a restart
+            // with memory storage), the same one that it no longer reaches back that far.
+            if (resumed && entry.callbacks.lost) entry.callbacks.lost(event.position, waiter.request.since);
             entry.position = event.position;
           }
         }
