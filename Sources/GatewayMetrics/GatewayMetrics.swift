@@ -17,6 +17,42 @@ public final class GatewayMetrics: Sendable {
         Gauge(label: "wssgate_build_info", dimensions: [("version", version)]).record(1)
     }
 
+    /// What is configured, for the series that exist from the start.
+    public struct Shape: Sendable {
+        public var routes: [String]
+        public var tlsListeners: [String]
+        public var http2Listeners: [String]
+        public var acme: Bool
+        public init(routes: [String], tlsListeners: [String], http2Listeners: [String], acme: Bool) {
+            self.routes = routes
+            self.tlsListeners = tlsListeners
+            self.http2Listeners = http2Listeners
+            self.acme = acme
+        }
+    }
+
+    /// Makes, at zero, the series that would otherwise appear only when first counted, so a
+    /// dashboard or an alert sees every metric of what is configured from the first scrape:
+    /// closes (code 1000) per route, refusals (`http_400`, and `tls` with TLS listeners),
+    /// upgrades by protocol, TLS handshake times per TLS listener, reloads, ACME orders.
+    public func prepare(_ shape: Shape) {
+        for route in shape.routes {
+            _ = counter("wssgate_connections_closed_total", [("route", route), ("code", "1000")])
+        }
+        _ = counter("wssgate_handshake_failures_total", [("reason", "http_400")])
+        if !shape.tlsListeners.isEmpty { _ = counter("wssgate_handshake_failures_total", [("reason", "tls")]) }
+        _ = counter("wssgate_upgrades_total", [("protocol", "http/1.1")])
+        if !shape.http2Listeners.isEmpty { _ = counter("wssgate_upgrades_total", [("protocol", "h2")]) }
+        for listener in shape.http2Listeners {
+            _ = counter("wssgate_http2_connections_total", [("listener", listener)])
+        }
+        for listener in shape.tlsListeners { _ = timer(listener) }
+        for result in ["success", "failure"] {
+            _ = counter("wssgate_config_reloads_total", [("result", result)])
+            if shape.acme { _ = counter("wssgate_acme_orders_total", [("result", result)]) }
+        }
+    }
+
     public func route(_ name: String) -> RouteMetrics? {
         routes.withLockedValue { table in
             if let existing = table[name] { return existing }
@@ -44,13 +80,16 @@ public final class GatewayMetrics: Sendable {
     }
 
     public func tlsHandshakeCompleted(listener: String, nanoseconds: Int64) {
-        let timer = timers.withLockedValue { timers in
+        timer(listener).recordNanoseconds(nanoseconds)
+    }
+
+    private func timer(_ listener: String) -> Timer {
+        timers.withLockedValue { timers in
             if let existing = timers[listener] { return existing }
             let made = Timer(label: "wssgate_tls_handshake_duration_seconds", dimensions: [("listener", listener)])
             timers[listener] = made
             return made
         }
-        timer.recordNanoseconds(nanoseconds)
     }
 
     /// A TLS connection on which ALPN chose HTTP/2 (listeners with `tls.http2`).

@@ -65,8 +65,8 @@ struct RunCommand: AsyncParsableCommand {
         logSettings.update(level: loaded.level, format: loaded.format, redactor: loaded.redactor)
         let logger = Logger(label: "wssgate")
         let registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.durationHistogramBuckets["wssgate_tls_handshake_duration_seconds"] = [
+        var factory = DocumentedMetricsFactory(registry: registry)
+        factory.durationBuckets["wssgate_tls_handshake_duration_seconds"] = [
             .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
             .milliseconds(25),
             .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
@@ -75,6 +75,14 @@ struct RunCommand: AsyncParsableCommand {
         let metrics = GatewayMetrics(
             routes: settings.routes.filter { $0.kind != .static }.map(\.name),
             version: WSSGate.version
+        )
+        metrics.prepare(
+            .init(
+                routes: settings.routes.filter { $0.kind != .static }.map(\.name),
+                tlsListeners: settings.listeners.filter { $0.tls != nil }.map(\.name),
+                http2Listeners: settings.listeners.filter { $0.tls?.http2 == true }.map(\.name),
+                acme: settings.listeners.contains { $0.tls?.acme != nil }
+            )
         )
         logger.info(
             "starting",

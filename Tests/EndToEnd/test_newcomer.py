@@ -17,8 +17,9 @@ import jwt
 import pytest
 import websockets
 
-from conftest import ROOT, gateway_config, insecure_context, run
+from conftest import BINARY, ROOT, gateway_config, insecure_context, run
 from test_admin import Admin
+from test_cluster import redis  # noqa: F401 (the fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SECRET = "a-newcomer-secret-of-at-least-32-bytes!"
@@ -181,5 +182,51 @@ def test_sigterm_posts_every_close_event_even_on_a_new_connection(gateway_factor
         assert gw.proc.wait(timeout=40) == 0
         closes = app.events("close")
         assert len(closes) == count, "%d close events of %d" % (len(closes), count)
+    finally:
+        app.close()
+
+
+# Item: every metric of what is configured is in the first scrape, each with its # HELP line.
+
+def test_every_configured_metric_is_there_from_the_first_scrape_with_help(gateway_factory, tmp_path, redis):
+    from test_http_backend import Recorder
+    from prometheus_client.parser import text_string_to_metric_families
+    catalog = {}
+    for line in open(os.path.join(ROOT, "docs", "metrics.md")):
+        if line.startswith("| `wssgate_"):
+            catalog[line.split("`")[1]] = line
+    app = Recorder(lambda request: (204, None, b""))
+    socket_path = str(tmp_path / "admin.sock")
+    try:
+        gw = gateway_factory(gateway_config(
+            routes="""  chat:
+    path: /chat
+    kind: worker
+    worker:
+      command: "%s"
+      args: [worker, echo]
+  app:
+    path: /app
+    kind: http
+    http:
+      url: http://127.0.0.1:%d/
+  hub:
+    path: /hub
+    kind: hub
+""" % (BINARY, app.port),
+            extra='admin:\n  address: "unix:%s"\ncluster:\n  redis: "unix:%s"\n' % (socket_path, redis.socket)
+        ).replace("      self_signed: true\n", "      self_signed: true\n      http2: true\n", 1))
+        gw.wait_for_log(r'msg="cluster link up"', timeout=20)
+        conn = __import__("test_admin").UnixHTTPConnection(socket_path)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        families = {family.name: family for family in text_string_to_metric_families(text)}
+        helped = {line.split()[2] for line in text.splitlines() if line.startswith("# HELP ")}
+        # ACME's appear with a tls.acme listener (test_acme.py): none here.
+        expected = {name for name in catalog if "acme" not in name and "certificate_expiry" not in name}
+        exported = {name for name in expected
+                    if name in families or name.removesuffix("_total") in families}
+        assert exported == expected, "missing: %s" % sorted(expected - exported)
+        assert expected <= helped, "without # HELP: %s" % sorted(expected - helped)
     finally:
         app.close()
