@@ -109,7 +109,10 @@ enum ConsolePage {
 
         async function api(path) {
           const response = await fetch(path, { headers: token ? { Authorization: "Bearer " + token } : {} });
-          if (response.status === 401) { showLogin(); throw new Error("the token was refused"); }
+          if (response.status === 401) {
+            showLogin();
+            throw new Error(token ? "the token was refused" : "the admin API needs its token");
+          }
           if (!response.ok) throw new Error(path + ": " + response.status);
           return path === "/metrics" ? response.text() : response.json();
         }
@@ -159,6 +162,16 @@ enum ConsolePage {
           g.stroke();
           g.fillStyle = "#6a7385"; g.font = (11 * devicePixelRatio) + "px system-ui";
           g.fillText(String(Math.round(top / 1.15)), 4, 12 * devicePixelRatio);
+          // The time axis: a point a second, now at the right edge.
+          g.textAlign = "right"; g.fillText("now", width - 2, height - 4 * devicePixelRatio);
+          g.textAlign = "center";
+          for (let ago = 30; ago < span; ago += 30) {
+            const x = width - ago * (width / span);
+            g.fillRect(x, height - 3 * devicePixelRatio, 1, 3 * devicePixelRatio);
+            g.fillText(ago % 60 ? `-${ago} s` : `-${ago / 60} min`, x, height - 5 * devicePixelRatio);
+          }
+          g.textAlign = "left";
+          canvas.dataset.axis = "now" + [...Array(Math.max(0, Math.ceil(span / 30) - 1)).keys()].map(k => ` -${(k + 1) * 30}s`).join("");
         }
         function push(series, value) { series.push(value); if (series.length > points) series.shift(); }
         function rate(value) { return value >= 1e6 ? (value / 1e6).toFixed(1) + "M" : value >= 1e3 ? (value / 1e3).toFixed(1) + "k" : String(Math.round(value)); }

@@ -36,8 +36,39 @@ enum YAMLReader {
         // libyaml keeps the pointer: the bytes must outlive parsing, which they do in here.
         return try bytes.withUnsafeMutableBufferPointer { buffer throws(Failure) -> YAMLNode? in
             yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
-            return try parse(&parser)
+            do throws(Failure) {
+                return try parse(&parser)
+            } catch {
+                throw explained(error, parser: parser, bytes: UnsafeBufferPointer(buffer))
+            }
         }
+    }
+
+    /// libyaml's two most puzzling messages in plain words: a tab where YAML wants spaces, and
+    /// a quote that never closes (libyaml says so at the end of the file; the quote is where
+    /// it opened).
+    private static func explained(
+        _ failure: Failure,
+        parser: yaml_parser_t,
+        bytes: UnsafeBufferPointer<UInt8>
+    )
+        -> Failure
+    {
+        guard failure.code == .syntax else { return failure }
+        let index = Int(parser.problem_mark.index)
+        if index < bytes.count, bytes[index] == UInt8(ascii: "\t") {
+            var explained = failure
+            explained.problem = "a tab character: YAML indents with spaces only"
+            return explained
+        }
+        let context = parser.context.map { String(cString: $0) } ?? ""
+        if context.contains("quoted scalar") {
+            var explained = failure
+            explained.problem = "a quoted value is never closed: its quote opens here"
+            explained.mark = .init(line: Int(parser.context_mark.line) + 1, column: Int(parser.context_mark.column) + 1)
+            return explained
+        }
+        return failure
     }
 
     private static func parse(_ parser: inout yaml_parser_t) throws(Failure) -> YAMLNode? {

@@ -307,10 +307,11 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
         let history = Hub.isPattern(topic) ? nil : service.hub.history(for: topic)
         guard let history else {
             if since != nil {
-                return answer(
-                    Reply(op: "error", id: id, topic: topic, error: "this topic keeps no history to resume from"),
-                    to: session
-                )
+                let why =
+                    Hub.isPattern(topic)
+                    ? "since needs an exact topic: a pattern has no position to resume from"
+                    : "this topic keeps no history to resume from"
+                return answer(Reply(op: "error", id: id, topic: topic, error: why), to: session)
             }
             service.hub.subscribe(self, to: topic)
             return answer(Reply(op: "ack", id: id, topic: topic), to: session)

@@ -12,8 +12,8 @@ struct CheckConfigCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The YAML configuration file.")
-    var file: String
+    @Argument(help: "The YAML configuration file; without one, the embedded default that `run` serves without one.")
+    var file: String?
 
     @Option(
         name: .customLong("set"),

@@ -1,16 +1,23 @@
 import ArgumentParser
 import NIOCore
 
-/// A small HTTP(S) GET for health checks: a scratch image has no curl.
+/// A small HTTP(S) GET, or one WebSocket round trip, for health checks and first tries: a
+/// scratch image has no curl and no WebSocket client.
 struct ProbeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "probe",
-        abstract: "GET a URL; exit 0 on a 2xx status, 1 otherwise.",
-        discussion: "For container health checks: wssgate probe https://127.0.0.1:8443/readyz --insecure"
+        abstract: "GET an http(s) URL (exit 0 on a 2xx status), or send a ws(s) URL one message and print the answer.",
+        discussion: """
+            For container health checks: wssgate probe https://127.0.0.1:8443/readyz --insecure
+            A route end to end: wssgate probe wss://localhost:8443/echo --insecure --send hello
+            """
     )
 
-    @Argument(help: "http:// or https:// URL.")
+    @Argument(help: "http://, https://, ws:// or wss:// URL.")
     var url: String
+
+    @Option(help: ArgumentHelp("The text a ws(s):// probe sends.", valueName: "text"))
+    var send = "ping"
 
     @Flag(help: "Do not verify the server's certificate (self-signed setups).")
     var insecure = false
@@ -27,6 +34,22 @@ struct ProbeCommand: AsyncParsableCommand {
         guard let target = ProbeTarget(url) else {
             printError("wssgate probe: cannot parse URL \(url)")
             throw ExitCode(2)
+        }
+        if target.webSocket {
+            let probe = WebSocketProbe(
+                host: target.host,
+                port: target.port,
+                path: target.path,
+                tls: target.tls ? HTTPExchange.TLSOptions(insecure: insecure, caFile: ca) : nil,
+                timeout: .milliseconds(Int64(timeout * 1000))
+            )
+            do {
+                print(String(buffer: try await probe.exchange(send)))
+            } catch {
+                printError("wssgate probe: \(error)")
+                throw ExitCode(1)
+            }
+            return
         }
         var exchange = HTTPExchange(
             endpoint: .tcp(
@@ -51,21 +74,17 @@ struct ProbeCommand: AsyncParsableCommand {
 
 struct ProbeTarget {
     var tls: Bool
+    var webSocket = false
     var host: String
     var port: Int
     var path: String
 
     init?(_ url: String) {
         let rest: Substring
-        if url.hasPrefix("https://") {
-            tls = true
-            rest = url.dropFirst(8)
-        } else if url.hasPrefix("http://") {
-            tls = false
-            rest = url.dropFirst(7)
-        } else {
-            return nil
-        }
+        guard let scheme = ["https://", "http://", "wss://", "ws://"].first(where: url.hasPrefix) else { return nil }
+        tls = scheme == "https://" || scheme == "wss://"
+        webSocket = scheme.hasPrefix("ws")
+        rest = url.dropFirst(scheme.count)
         let authority = rest.prefix { $0 != "/" }
         path = rest.dropFirst(authority.count).isEmpty ? "/" : String(rest.dropFirst(authority.count))
         if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {

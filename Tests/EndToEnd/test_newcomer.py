@@ -230,3 +230,152 @@ def test_every_configured_metric_is_there_from_the_first_scrape_with_help(gatewa
         assert expected <= helped, "without # HELP: %s" % sorted(expected - helped)
     finally:
         app.close()
+
+
+# Item: probe and log lines say what went wrong in words; probe trusts a private CA; JSON log
+# lines keep numbers numbers.
+
+def test_probe_trusts_a_private_ca_and_says_errors_in_words(gateway_factory, tmp_path):
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+            "-out", "ca.pem", "-days", "2", "-subj", "/CN=private CA")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key",
+            "-out", "leaf.csr", "-subj", "/CN=localhost")
+    (tmp_path / "ext.cnf").write_text("subjectAltName=DNS:localhost\n")
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "leaf.pem", "-days", "2", "-extfile", "ext.cnf")
+    gw = gateway_factory(gateway_config().replace(
+        "      self_signed: true\n",
+        "      certificate: %s\n      key: %s\n" % (tmp_path / "leaf.pem", tmp_path / "leaf.key")))
+    _, port = gw.address()
+    url = "https://localhost:%d/readyz" % port
+    trusted = subprocess.run([BINARY, "probe", url, "--ca", str(tmp_path / "ca.pem")], capture_output=True, text=True)
+    assert trusted.returncode == 0 and trusted.stdout.strip() == "200", trusted
+    untrusted = subprocess.run([BINARY, "probe", url], capture_output=True, text=True)
+    assert untrusted.returncode == 1
+    assert untrusted.stderr.strip() == "wssgate probe: localhost:%d: TLS handshake failed: certificate verify failed" % port
+    refused = subprocess.run([BINARY, "probe", "https://127.0.0.1:1/readyz"], capture_output=True, text=True)
+    assert refused.stderr.strip() == "wssgate probe: cannot connect to 127.0.0.1:1: connection refused", refused.stderr
+
+
+def test_json_log_lines_keep_numbers_and_flags(gateway_factory):
+    gw = gateway_factory(gateway_config(
+        routes="  chat:\n    path: /chat\n    kind: worker\n    worker:\n      command: \"%s\"\n      args: [worker, echo]\n" % BINARY,
+        log="  format: json\n"))
+    line = json.loads(gw.wait_for_log(r'"msg":"worker started"'))
+    assert isinstance(line["pid"], int), line
+    listening = json.loads(gw.wait_for_log(r'"msg":"listening"'))
+    assert listening["tls"] is True, listening
+
+
+# Item: the README's first commands work on a machine with nothing but the gateway.
+
+def test_the_readmes_tour_runs_as_written(gateway_factory):
+    import re
+    text = open(os.path.join(ROOT, "README.md")).read()
+    block = re.search(r"<!-- tour -->\s*```sh\n(.*?)```", text, re.S).group(1)
+    steps = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:].split("  #")[0].strip(), []))
+        elif steps:
+            steps[-1][1].append(line)
+    assert steps, "the README's tour has no commands"
+    gw = gateway_factory(env={"WSSGATE_LISTENERS_MAIN_ADDRESS": "127.0.0.1:0"})
+    gw.wait_for_log(r'msg="worker linked"')
+    _, port = gw.address()
+    for command, expected in steps:
+        assert command.startswith(".build/release/wssgate "), "the tour runs only the gateway's own binary: " + command
+        shell = command.replace(".build/release/wssgate", BINARY).replace(":8443", ":%d" % port)
+        result = subprocess.run(["sh", "-c", shell], capture_output=True, text=True, timeout=30,
+                                env=dict(os.environ, WSSGATE_ADMIN_ADDRESS="off"))
+        assert result.returncode == 0, (command, result.stderr)
+        assert result.stdout.splitlines() == expected, (command, result.stdout)
+
+
+# Item: the reload log says what changed, log settings and a worker's environment included.
+
+def test_the_reload_line_names_log_changes_and_what_of_a_worker_changed(gateway_factory):
+    import signal
+    route = """  chat:
+    path: /chat
+    kind: worker
+    worker:
+      command: "%s"
+      args: [worker, echo]
+      env: ["MOOD=%s"]
+      on_change: move
+"""
+    gw = gateway_factory(gateway_config(routes=route % (BINARY, "calm"), level="info"))
+    gw.wait_for_log(r'msg="worker linked"')
+    with open(gw.config_path, "w") as f:
+        f.write(gateway_config(routes=route % (BINARY, "bright"), level="debug"))
+    gw.proc.send_signal(signal.SIGHUP)
+    line = gw.wait_for_log(r'msg=reloaded changes=', timeout=20)
+    assert "log.level info → debug" in line, line
+    assert "routes.chat.worker env changed: rolling deploy" in line, line
+    assert "command changed" not in line, line
+
+
+# Item: `since` on a pattern says why it is refused.
+
+def test_since_on_a_pattern_says_a_pattern_has_no_position(gateway_factory, tmp_path):
+    gw = gateway_factory(hub_config(str(tmp_path / "admin.sock")))
+
+    async def scenario():
+        async with websockets.connect(gw.url("/hub"), ssl=insecure_context()) as ws:
+            await ws.send(json.dumps({"op": "subscribe", "topic": "news.*", "id": 1, "since": {"offset": 1, "epoch": "x"}}))
+            answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert answer["op"] == "error"
+            assert answer["error"] == "since needs an exact topic: a pattern has no position to resume from"
+
+    run(scenario())
+
+
+# Item: YAML errors name a tab, and an open quote where it opens.
+
+def test_yaml_errors_name_tabs_and_where_a_quote_opens(tmp_path):
+    tab = tmp_path / "tab.yaml"
+    tab.write_text("routes:\n\techo:\n    path: /x\n")
+    quote = tmp_path / "quote.yaml"
+    quote.write_text('routes:\n  echo:\n    path: "/x\n    kind: echo\n\nlog:\n  level: info\n')
+    result = subprocess.run([BINARY, "check-config", str(tab)], capture_output=True, text=True)
+    assert result.returncode == 2 and "a tab character: YAML indents with spaces only at line 2, column 1" in result.stderr
+    result = subprocess.run([BINARY, "check-config", str(quote)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "a quoted value is never closed: its quote opens here at line 3, column 11" in result.stderr, result.stderr
+
+
+# Item: the console asks for a token it was not given (rather than calling it refused), its
+# charts have a time axis, and the API's document says /console needs no token.
+
+def test_the_console_asks_for_a_missing_token_and_its_charts_have_a_time_axis(gateway_factory):
+    import re
+    import yaml
+    from test_browser import CHROMIUM, Browser, Page
+    document = yaml.safe_load(open(os.path.join(ROOT, "docs", "admin-api.yaml")))
+    assert document["paths"]["/console"]["get"]["security"] == []
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (make test installs it)")
+    token = "console-token-" + "x" * 20
+    gw = gateway_factory(env={"WSSGATE_LISTENERS_MAIN_ADDRESS": "127.0.0.1:0", "WSSGATE_ADMIN_ADDRESS": "127.0.0.1:0",
+                              "WSSGATE_ADMIN_TOKEN": token})
+    host, port = re.search(r"address=([\d.]+):(\d+)", gw.wait_for_log(r"admin API listening")).groups()
+    browser = Browser()
+    try:
+        async def scenario():
+            async with Page(browser.open("http://%s:%s/console" % (host, port))) as page:
+                await page.wait_for("document.body?.dataset.state === 'login'")
+                await page.wait_for("document.getElementById('error').textContent !== ''")
+                assert await page.evaluate("document.getElementById('error').textContent") == "the admin API needs its token"
+                await page.evaluate("document.getElementById('token').value = '%s'; "
+                                    "document.getElementById('login').requestSubmit()" % token)
+                await page.wait_for("document.body.dataset.state === 'live'")
+                await page.wait_for("document.getElementById('chart-connections').dataset.axis?.startsWith('now')")
+                await page.evaluate("sessionStorage.setItem('wssgate-token', 'wrong'); token = 'wrong'")
+                await page.wait_for("document.getElementById('error').textContent === 'the token was refused'")
+
+        run(scenario(), timeout=60)
+    finally:
+        browser.close()
