@@ -55,10 +55,47 @@ public enum ConfigDocs {
     }
 
     private static func table(_ prefix: String, claimedElsewhere others: [String]) -> [String] {
-        ["| key | default | reload | meaning |", "| --- | --- | --- | --- |"]
+        ["| key | values | default | reload | meaning |", "| --- | --- | --- | --- | --- |"]
             + keys(prefix, claimedElsewhere: others).map { key in
-                "| `\(key.pattern)` | \(describe(key.spec.defaultValue)) | \(key.spec.reload.rawValue) | \(key.spec.meaning) |"
+                "| `\(key.pattern)` | \(values(key.spec.kind)) | \(describe(key.spec.defaultValue)) | \(key.spec.reload.rawValue) | \(key.spec.meaning) |"
             }
+    }
+
+    /// What a key accepts, ranges included, as the loader checks it.
+    static func values(_ kind: ValueKind) -> String {
+        switch kind {
+        case .text: "text"
+        case .secret: "text (secret)"
+        case .word(let words): words.map { "`\($0)`" }.joined(separator: ", ")
+        case .boolean: "`true`, `false`"
+        case .integer(let range): "\(number(range.lowerBound)) to \(number(range.upperBound))"
+        case .bytes(let range): "\(byteCount(range.lowerBound)) to \(byteCount(range.upperBound))"
+        case .duration(let positive): positive ? "duration above 0" : "duration, 0 or more"
+        case .durationOrNever: "duration, or `never`"
+        case .rate: "per second, 0 or more (0: no limit)"
+        case .list: "list"
+        case .valueOrList: "value or list"
+        }
+    }
+
+    /// `1,000,000`.
+    private static func number(_ value: Int) -> String {
+        let digits = String(value.magnitude)
+        var out = ""
+        for (index, digit) in digits.enumerated() {
+            if index > 0 && (digits.count - index) % 3 == 0 { out.append(",") }
+            out.append(digit)
+        }
+        return (value < 0 ? "-" : "") + out
+    }
+
+    /// `1 KiB`, `16 MiB`, `100 bytes`: the largest unit that divides it.
+    static func byteCount(_ value: Int) -> String {
+        for (unit, size) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        where value >= size && value % size == 0 {
+            return "\(number(value / size)) \(unit)"
+        }
+        return "\(number(value)) bytes"
     }
 
     private static func describe(_ value: KeyDefault) -> String {

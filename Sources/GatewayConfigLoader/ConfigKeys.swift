@@ -746,14 +746,14 @@ public enum ConfigKeys {
             .duration(positive: true),
             .value("5m"),
             .restart,
-            "How long a publication is kept."
+            "How long a publication is kept; older ones are dropped when the topic is next published to or read."
         ) { duration($0.ttl) },
         .key(
             "max_bytes",
             .bytes(1024...(1 << 30)),
             .value("1MiB"),
             .restart,
-            "Payload bytes kept per topic (the newest publication always stays)."
+            "Bytes kept per topic: the kept publications' payloads as subscribers get them (a hub client's publish counts its whole JSON event). A publication that would pass it drops the oldest ones; the newest always stays, even alone above it."
         ) { .bare("\($0.maxBytes)") },
         .key(
             "storage",
@@ -880,7 +880,7 @@ public enum ConfigKeys {
             .bytes(1...268_435_456),
             .value("1MiB"),
             .newConnections,
-            "The largest answer read from the app; a larger one counts as an error answer."
+            "The largest answer read from the app. A larger one is refused like an invalid answer, and not asked for again: to `open`, the client gets 502; to a message, the client is closed with 1011."
         ) { .bare("\($0.maxResponseBytes)") },
     ])
 

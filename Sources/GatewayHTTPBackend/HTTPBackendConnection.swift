@@ -96,6 +96,11 @@ final class HTTPBackendConnection: WebSocketApplication, HubSubscriber, Sendable
             case .failure(let error):
                 self.service.metrics.failed()
                 let failure = error as? HTTPBackendClient.Failure
+                if failure?.code == .tooLarge {
+                    // The app's mistake, as an invalid answer is: asking again would not help.
+                    self.service.log("open answer refused", connection: self.id, error: "\(error)")
+                    return self.refuse(502, "the application's answer was not valid", completion)
+                }
                 guard attempt < self.service.settings.retries else {
                     self.service.log("open event failed", connection: self.id, error: "\(error)")
                     // The client hears the status alone: the app's address and the network error

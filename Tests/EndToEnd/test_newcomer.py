@@ -379,3 +379,71 @@ def test_the_console_asks_for_a_missing_token_and_its_charts_have_a_time_axis(ga
         run(scenario(), timeout=60)
     finally:
         browser.close()
+
+
+# Item: the admin API's document refuses the bodies the gateway refuses.
+
+def test_the_admin_schema_refuses_the_bodies_the_gateway_refuses(gateway_factory, tmp_path):
+    import jsonschema
+    import yaml
+    document = yaml.safe_load(open(os.path.join(ROOT, "docs", "admin-api.yaml")))
+
+    def resolved(node):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolved(document["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]])
+            return {key: resolved(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolved(item) for item in node]
+        return node
+
+    def schema(path):
+        return resolved(document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"])
+
+    socket_path = str(tmp_path / "admin.sock")
+    gw = gateway_factory(hub_config(socket_path))
+    admin = Admin(unix=socket_path)
+
+    async def scenario():
+        async with websockets.connect(gw.url("/hub"), ssl=insecure_context()):
+            _, page, _ = await asyncio.to_thread(admin.call, "GET", "/v1/connections?route=hub", "/v1/connections")
+            target = "/v1/connections/%d/send" % page["connections"][0]["id"]
+            cases = [
+                ("/v1/connections/{id}/send", target, {}, False),
+                ("/v1/connections/{id}/send", target, {"text": "a", "binary": "AA=="}, False),
+                ("/v1/connections/{id}/send", target, {"text": "a"}, True),
+                ("/v1/users/{user}/send", "/v1/users/alice/send", {}, False),
+                ("/v1/users/{user}/send", "/v1/users/alice/send", {"binary": "AA=="}, True),
+                ("/v1/tags/{tag}/send", "/v1/tags/room/send", {"text": "a", "binary": "AA=="}, False),
+                ("/v1/publish", "/v1/publish", {"topic": "news.a"}, False),
+                ("/v1/publish", "/v1/publish", {"topic": "news.a", "data": 1, "text": "a"}, False),
+                ("/v1/publish", "/v1/publish", {"topic": "news.a", "data": {"n": 1}}, True),
+            ]
+            for template, path, body, valid in cases:
+                try:
+                    jsonschema.validate(body, schema(template))
+                    schema_says = True
+                except jsonschema.ValidationError:
+                    schema_says = False
+                status, _, _ = await asyncio.to_thread(admin.call, "POST", path, template, body)
+                assert schema_says == valid, (template, body, "the document")
+                assert (status < 400) == valid, (template, body, status)
+
+    run(scenario())
+
+
+def test_an_open_answer_over_max_response_bytes_is_refused_at_once_with_502(gateway_factory):
+    from conftest import raw_http
+    from test_http_backend import Recorder
+    app = Recorder(lambda request: (200, "application/json", b"[" + b" " * 2000 + b"]"))
+    try:
+        gw = gateway_factory(gateway_config(
+            routes="  app:\n    path: /app\n    kind: http\n    http:\n      url: http://127.0.0.1:%d/\n"
+                   "      max_response_bytes: 1KiB\n" % app.port))
+        host, port = gw.address()
+        answer = raw_http(host, port, b"GET /app HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 502"), answer
+        assert len(app.events("open")) == 1, "asked again"
+    finally:
+        app.close()
