@@ -203,6 +203,8 @@ public final class GatewayServer: Service, Sendable {
                 service.degradation.map { "routes.\(name): \($0)" }
             }
         }
+        state.setStartGate(hooks.canStart)
+        state.listenersBound()
         let waited = await waitForStart()
         if !waited {
             logger.warning(
@@ -210,8 +212,9 @@ public final class GatewayServer: Service, Sendable {
                 metadata: ["degraded": .string(state.degradation?.reason ?? "")]
             )
         }
-        startAccepting(listeners.withLockedValue { $0.map(\.listener) })
+        // Ready before the first accept: a /readyz queued meanwhile is answered ready.
         state.setPhase(.ready)
+        startAccepting(listeners.withLockedValue { $0.map(\.listener) })
         hooks.ready(bound)
 
         // Serve until a graceful shutdown (or cancellation) is asked for.

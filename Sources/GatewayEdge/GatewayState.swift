@@ -6,6 +6,7 @@ public final class GatewayState: Sendable {
 
     private struct Values {
         var phase = Phase.starting
+        var bound = false
         var httpConnections = 0
         var webSocketSessions = 0
         var tlsHandshakeFailures = 0
@@ -14,6 +15,7 @@ public final class GatewayState: Sendable {
     private let values = NIOLockedValueBox(Values())
     private let degradationCheck = NIOLockedValueBox<@Sendable () -> Degradation?>({ nil })
     private let routeDegradations = NIOLockedValueBox<@Sendable () -> [String]>({ [] })
+    private let startGate = NIOLockedValueBox<@Sendable () -> Bool>({ false })
 
     /// Serving, but with a part missing (the cluster link): `/readyz` names it, and answers 503
     /// only when the operator chose so (`cluster.degraded_readiness: unready`).
@@ -49,8 +51,22 @@ public final class GatewayState: Sendable {
         )
     }
 
-    /// What `/readyz` reports: starting until the listeners accept, ready, then draining.
-    public var readiness: Phase { phase }
+    /// What `/readyz` reports: starting until the gateway can serve, ready, then draining. It
+    /// can serve once its listeners are bound and the start gate is open (its own worker pools
+    /// linked): the listeners then accept within a moment, and what queued meanwhile is served.
+    public var readiness: Phase {
+        let phase = self.phase
+        guard phase == .starting, values.withLockedValue({ $0.bound }) else { return phase }
+        return startGate.withLockedValue { $0 }() ? .ready : .starting
+    }
+
+    /// What must hold before the gateway serves (`GatewayServer.Hooks.canStart`).
+    public func setStartGate(_ gate: @escaping @Sendable () -> Bool) {
+        startGate.withLockedValue { $0 = gate }
+    }
+
+    /// Every listener is bound (and waits for the start gate to accept).
+    func listenersBound() { values.withLockedValue { $0.bound = true } }
 
     public init() {}
 
