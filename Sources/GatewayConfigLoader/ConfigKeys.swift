@@ -232,7 +232,7 @@ public enum ConfigKeys {
             .text,
             .required("(required)"),
             .applies,
-            "`host:port` (IPv4), `[v6]:port`, `:port` (all IPv4 interfaces) or `unix:/path`. Port `0` picks a free port (the bound address is logged: `msg=listening address=…`)."
+            "`host:port` (IPv4), `[v6]:port`, `:port` (all IPv4 interfaces), `unix:/path`, or `fd:NAME`: a listening socket systemd passed (socket activation), by its `FileDescriptorName=` (`fd:https` for the shipped `wssgate.socket`) or its number (`fd:3`); a name no passed socket has stops start-up. Port `0` picks a free port (the bound address is logged: `msg=listening address=…`). A port below 1024 needs root or `CAP_NET_BIND_SERVICE`: under systemd, let the socket unit bind it. An address that cannot be bound stops start-up naming the listener, the address and why."
         ) { .quoted($0.address.description) },
         .key(
             "redirect_https",
