@@ -447,3 +447,23 @@ def test_an_open_answer_over_max_response_bytes_is_refused_at_once_with_502(gate
         assert len(app.events("open")) == 1, "asked again"
     finally:
         app.close()
+
+
+# A listener that cannot bind says which, where and why.
+
+def test_a_listener_that_cannot_bind_names_itself_the_address_and_the_way_out(gateway_factory):
+    import socket
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        result = subprocess.run(
+            [BINARY, "run", "--set", "listeners.main.address=127.0.0.1:%d" % port, "--set", "admin.address=off"],
+            capture_output=True, text=True, timeout=30)
+        assert result.returncode != 0
+        assert ("listener main: cannot bind 127.0.0.1:%d: address already in use (another process listens there"
+                % port) in result.stderr, result.stderr
+        assert "errno" not in result.stderr and "bind(descriptor" not in result.stderr
+    finally:
+        holder.close()
