@@ -281,7 +281,7 @@ public final class SessionDirectory: Sendable {
         return entry.channel.eventLoop.submit {
             let session = session.value
             guard session.isOpen else { return .closed }
-            return session.sendUnlessFull(session.addressed(message)) ? .queued : .overflowed
+            return session.sendUnlessFull(session.application.addressedMessage(message)) ? .queued : .overflowed
         }
     }
 

@@ -56,7 +56,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     public var statistics: SessionStatistics { state.statistics }
     public let peer: String
     public let openedAt: NIODeadline
-    private let application: any WebSocketApplication
+    let application: any WebSocketApplication
     private let logger: Logger
     /// The connection's number and request target, put on each line the session logs when the
     /// line is made: a Logger copy carrying them would keep a metadata dictionary (~150 bytes)
@@ -478,9 +478,6 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             flushOutput(context: context)
         }
     }
-
-    /// A message addressed to this connection from elsewhere, as its application words it.
-    public func addressed(_ message: WebSocketMessage) -> WebSocketMessage { application.addressedMessage(message) }
 
     /// Sends a message that did not come from this client's own reads (a worker's send, a hub
     /// publish, an admin send), which cannot be slowed for this one client. A client that is not
