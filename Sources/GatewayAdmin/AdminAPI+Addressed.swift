@@ -4,21 +4,6 @@ import GatewayHub
 import GatewayWebSocket
 import NIOCore
 import NIOHTTP1
-import NIOWebSocket
-import WorkerProtocol
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-import WorkerProtocol
-#endif
 
 /// Users and tags: who is online, and sends and closes that reach them on every node.
 extension AdminAPI {

@@ -1,4 +1,3 @@
-import GatewayCluster
 import GatewayCore
 import GatewayHub
 import GatewayWebSocket
@@ -17,7 +16,6 @@ import Foundation
 import Glibc
 #elseif canImport(Musl)
 import Musl
-import WorkerProtocol
 #endif
 
 /// Request bodies as the endpoints read them, and answers as they leave.

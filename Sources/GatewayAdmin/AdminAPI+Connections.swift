@@ -13,13 +13,6 @@ import FoundationEssentials
 import Foundation
 #endif
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-import WorkerProtocol
-#endif
-
 /// Connections: listed (node-wide or cluster-wide), inspected, messaged and closed.
 extension AdminAPI {
     /// `/v1/connections[/{id}[/send]]`: list, inspect, close and message connections; in a

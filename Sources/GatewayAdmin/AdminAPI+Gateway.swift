@@ -1,24 +1,8 @@
 import GatewayCluster
 import GatewayCore
-import GatewayHub
 import GatewayWebSocket
 import NIOCore
 import NIOHTTP1
-import NIOWebSocket
-import WorkerProtocol
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-import WorkerProtocol
-#endif
 
 /// The gateway itself: metrics, overview, status, reload, the cluster and ACME certificates.
 extension AdminAPI {

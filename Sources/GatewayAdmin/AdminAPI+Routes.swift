@@ -1,24 +1,7 @@
-import GatewayCluster
 import GatewayCore
 import GatewayHub
-import GatewayWebSocket
 import NIOCore
 import NIOHTTP1
-import NIOWebSocket
-import WorkerProtocol
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-import WorkerProtocol
-#endif
 
 /// Worker routes: their instances, and rolling deploys.
 extension AdminAPI {

@@ -4,20 +4,11 @@ import GatewayHub
 import GatewayWebSocket
 import NIOCore
 import NIOHTTP1
-import NIOWebSocket
-import WorkerProtocol
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
-#endif
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-import WorkerProtocol
 #endif
 
 /// Topics: publish, list, who is subscribed, and what a topic's history keeps.

@@ -83,6 +83,15 @@ class Page:
         raise AssertionError("never true in the page: " + expression)
 
 
+async def publish_to_playground(port, *items):
+    """Publishes to the demo page's playground topic, as another tab would."""
+    from conftest import insecure_context
+    async with websockets.connect("wss://127.0.0.1:%d/hub" % port, ssl=insecure_context()) as ws:
+        for item in items:
+            await ws.send(json.dumps({"op": "publish", "topic": "playground.demo", "data": item, "id": item}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["op"] == "ack"
+
+
 def test_two_tabs_chat_over_wss(gateway_factory):
     gw = gateway_factory(env={"WSSGATE_LISTENERS_MAIN_ADDRESS": "127.0.0.1:0"})
     gw.wait_for_log(r'msg="worker linked"')
@@ -137,7 +146,7 @@ def test_ws_from_an_https_page_is_blocked_and_explained(gateway_factory):
 def test_the_hub_playground_resumes_through_a_restart(tmp_path):
     """wssgate.js in the demo page subscribes; the gateway restarts (its hub history in a file);
     what is published before the page is back arrives when it is, as recovered messages."""
-    from conftest import Gateway, free_port, insecure_context
+    from conftest import Gateway, free_port
     port = free_port()
     args = ["--set", "listeners.main.address=127.0.0.1:%d" % port,
             "--set", "routes.hub.hub.history.storage=file",
@@ -146,12 +155,6 @@ def test_the_hub_playground_resumes_through_a_restart(tmp_path):
     browser = Browser()
     url = "https://127.0.0.1:%d/" % port
 
-    async def publish(*items):
-        async with websockets.connect("wss://127.0.0.1:%d/hub" % port, ssl=insecure_context()) as ws:
-            for item in items:
-                await ws.send(json.dumps({"op": "publish", "topic": "playground.demo", "data": item, "id": item}))
-                assert json.loads(await asyncio.wait_for(ws.recv(), 10))["op"] == "ack"
-
     try:
         async def scenario():
             async with Page(browser.open(url)) as page:
@@ -159,21 +162,21 @@ def test_the_hub_playground_resumes_through_a_restart(tmp_path):
                 await page.wait_for("document.body.dataset.hubStatus === 'open'")
                 await page.evaluate("document.getElementById('hub-subscribe').click()")
                 await page.wait_for("document.body.dataset.hubSubscribed === 'playground.demo'")
-                await publish("before")
+                await publish_to_playground(port, "before")
                 await page.wait_for("window.hubMessages.length === 1")
                 # Hold the page off until the test lets it reconnect: "while it was away" for sure.
                 await page.evaluate("hub.options.minDelay = 600000; hub.options.maxDelay = 600000")
                 await asyncio.to_thread(gateways[0].stop)
                 await page.wait_for("document.body.dataset.hubStatus === 'reconnecting'")
                 gateways.append(await asyncio.to_thread(lambda: Gateway(args).wait_ready()))
-                await publish("away 1", "away 2")
+                await publish_to_playground(port, "away 1", "away 2")
                 await page.evaluate("clearTimeout(hub.timer); hub._open()")
                 await page.wait_for("window.hubMessages.length === 3")
                 assert await page.evaluate("window.hubMessages") == ["before", "away 1", "away 2"]
                 assert await page.evaluate("window.hubRecovered") == 2
                 assert "recovered 2 messages" in await page.evaluate("document.getElementById('hub-log').textContent")
                 # Live again.
-                await publish("after")
+                await publish_to_playground(port, "after")
                 await page.wait_for("window.hubMessages.length === 4")
 
         run(scenario(), timeout=120)
@@ -188,19 +191,13 @@ def test_the_demo_page_comes_back_after_a_restart_of_the_embedded_default(tmp_pa
     """`make run`, the demo page open, Ctrl-C, `make run` again: the embedded default keeps the
     playground's history in its state folder, so the hub section recovers what was published
     meanwhile; the echo and chat sections reconnect by themselves and Send works again."""
-    from conftest import Gateway, free_port, insecure_context
+    from conftest import Gateway, free_port
     port = free_port()
     env = {"STATE_DIRECTORY": str(tmp_path)}
     args = ["--set", "listeners.main.address=127.0.0.1:%d" % port]
     gateways = [Gateway(args, env=env).wait_ready()]
     gateways[0].wait_for_log(r'msg="topic history".*storage=file')
     browser = Browser()
-
-    async def publish(*items):
-        async with websockets.connect("wss://127.0.0.1:%d/hub" % port, ssl=insecure_context()) as ws:
-            for item in items:
-                await ws.send(json.dumps({"op": "publish", "topic": "playground.demo", "data": item, "id": item}))
-                assert json.loads(await asyncio.wait_for(ws.recv(), 10))["op"] == "ack"
 
     try:
         async def scenario():
@@ -211,14 +208,14 @@ def test_the_demo_page_comes_back_after_a_restart_of_the_embedded_default(tmp_pa
                 await page.wait_for("document.body.dataset.chat === 'joined'")
                 await page.evaluate("document.getElementById('hub-subscribe').click()")
                 await page.wait_for("document.body.dataset.hubSubscribed === 'playground.demo'")
-                await publish("before")
+                await publish_to_playground(port, "before")
                 await page.wait_for("window.hubMessages.length === 1")
                 await page.evaluate("hub.options.minDelay = 600000; hub.options.maxDelay = 600000")
                 await page.evaluate("delete document.body.dataset.echo; delete document.body.dataset.chat")
                 await asyncio.to_thread(gateways[0].stop)
                 await page.wait_for("document.body.dataset.hubStatus === 'reconnecting'")
                 gateways.append(await asyncio.to_thread(lambda: Gateway(args, env=env).wait_ready()))
-                await publish("away")
+                await publish_to_playground(port, "away")
                 await page.evaluate("clearTimeout(hub.timer); hub._open()")
                 await page.wait_for("window.hubMessages.length === 2", timeout=30)
                 assert await page.evaluate("window.hubRecovered") == 1
