@@ -4,7 +4,7 @@
 /// certbot leaves `privkey.pem` readable by root alone, and a systemd unit with `DynamicUser=`
 /// runs the gateway as a user that cannot read it. The shipped unit therefore runs
 /// `wssgate copy-credentials` as root first (`ExecStartPre=+`, and again on every reload),
-/// which copies each such file to `<directory>/<its path>` readable by the gateway's user only,
+/// which copies each such file to `<directory>/<its path>`, readable (not writable) by the gateway,
 /// and points the gateway at the copies with `WSSGATE_CREDENTIALS_DIRECTORY`. The configuration
 /// keeps naming certbot's own paths; a file that has no copy is read where it is.
 public struct CredentialFiles: Sendable, Equatable {

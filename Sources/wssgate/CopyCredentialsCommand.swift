@@ -13,9 +13,9 @@ struct CopyCredentialsCommand: AsyncParsableCommand {
         abstract:
             "Copy the certificates, keys and token files a configuration names to where the gateway's user may read them.",
         discussion: """
-            Run as root. Each file is copied to <to>/<its path>, mode 0400, owned by the owner of \
-            the folder that holds <to>; copies of files no longer named are removed. The gateway \
-            reads the copies when WSSGATE_CREDENTIALS_DIRECTORY names <to>.
+            Run as root. Each file is copied to <to>/<its path>, mode 0440, readable by the group of \
+            the folder that holds <to> (folders 0750); copies of files no longer named are removed. \
+            The gateway reads the copies when WSSGATE_CREDENTIALS_DIRECTORY names <to>.
             """
     )
 
@@ -70,7 +70,7 @@ struct CopyCredentialsCommand: AsyncParsableCommand {
                 "credentials copied",
                 metadata: [
                     "files": .stringConvertible(files.count), "folder": .string(folder),
-                    "owner": .string("\(copier.owner.uid):\(copier.owner.gid)"),
+                    "group": .stringConvertible(copier.group),
                 ]
             )
         } catch {

@@ -30,18 +30,35 @@ final class CredentialCopierTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: copies[1], encoding: .utf8), "KEY")
         var info = stat()
         XCTAssertEqual(stat(copies[1], &info), 0)
-        XCTAssertEqual(info.st_mode & 0o777, 0o400)
-        XCTAssertEqual(stat(folder, &info), 0)
-        XCTAssertEqual(info.st_mode & 0o777, 0o700)
+        XCTAssertEqual(info.st_mode & 0o777, 0o440)
         var parent = stat()
         XCTAssertEqual(stat(base + "/run", &parent), 0)
-        XCTAssertEqual(info.st_uid, parent.st_uid)
+        XCTAssertEqual(info.st_gid, parent.st_gid)
+        XCTAssertEqual(info.st_uid, geteuid())
+        XCTAssertEqual(stat(folder, &info), 0)
+        XCTAssertEqual(info.st_mode & 0o777, 0o750)
 
         // A renewal: the same names, new contents; a file no longer named is removed.
         try "KEY2".write(toFile: base + "/live/privkey.pem", atomically: true, encoding: .utf8)
         try copier.copy([base + "/live/privkey.pem"])
         XCTAssertEqual(try String(contentsOfFile: copies[1], encoding: .utf8), "KEY2")
         XCTAssertFalse(FileManager.default.fileExists(atPath: copies[0]))
+    }
+
+    /// The gateway owns the folder that holds the copies: whatever it put where the copies go —
+    /// a link to a folder of the system's — is moved aside, never written through.
+    func testALinkInThePlaceOfTheFolderIsNotFollowed() throws {
+        let elsewhere = base + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        try "MINE".write(toFile: elsewhere + "/keep", atomically: true, encoding: .utf8)
+        symlink(elsewhere, base + "/run/credentials")
+        let copier = try CredentialCopier(directory: base + "/run/credentials")
+        try copier.copy([base + "/live/privkey.pem"])
+        XCTAssertEqual(try String(contentsOfFile: elsewhere + "/keep", encoding: .utf8), "MINE")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: elsewhere + base + "/live/privkey.pem"))
+        var info = stat()
+        XCTAssertEqual(lstat(base + "/run/credentials", &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFDIR)
     }
 
     func testAnUnreadableFileNamesItself() throws {
