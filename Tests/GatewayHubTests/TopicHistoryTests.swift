@@ -133,13 +133,18 @@ final class HistoryLogTests: XCTestCase {
         HistorySettings(size: size, storage: .file, directory: directory)
     }
 
+    /// A process that ends lets go of its file; the next one reads it back.
+    private func ran<Result>(_ body: () throws -> Result) rethrows -> Result { try body() }
+
     func testARestartKeepsEpochsOffsetsAndPublications() throws {
-        let before = try TopicHistory(route: "r", settings: settings(), environment: [:])
-        let hub = Hub()
-        hub.setHistories([before])
-        hub.publish(.text("one"), to: "t")
-        hub.publish(.binary([1, 2, 3]), to: "t")
-        let position = before.position(of: "t")
+        let position = try ran {
+            let before = try TopicHistory(route: "r", settings: settings(), environment: [:])
+            let hub = Hub()
+            hub.setHistories([before])
+            hub.publish(.text("one"), to: "t")
+            hub.publish(.binary([1, 2, 3]), to: "t")
+            return before.position(of: "t")
+        }
         let after = try TopicHistory(route: "r", settings: settings(), environment: [:])
         XCTAssertEqual(after.position(of: "t"), position)
         let replay = replayed(after.replay("t", since: StreamPosition(offset: 0, epoch: position.epoch), on: loop))
@@ -148,25 +153,39 @@ final class HistoryLogTests: XCTestCase {
         XCTAssertTrue(String(buffer: replay.events[1]).contains(#""encoding":"base64""#))
     }
 
+    /// Two gateways appending and compacting one file would tear it: the second is refused
+    /// while the first holds it.
+    func testASecondGatewayCannotOpenAFileInUse() throws {
+        let first = try TopicHistory(route: "r", settings: settings(), environment: [:])
+        XCTAssertThrowsError(try TopicHistory(route: "r", settings: settings(), environment: [:])) { error in
+            XCTAssertTrue("\(error)".contains("in use by another gateway"), "\(error)")
+        }
+        withExtendedLifetime(first) {}
+    }
+
     func testATornTailIsCutAndEveryEpochRenewed() throws {
-        let before = try TopicHistory(route: "r", settings: settings(), environment: [:])
-        let hub = Hub()
-        hub.setHistories([before])
-        hub.publish(.text("one"), to: "t")
-        hub.publish(.text("two"), to: "u")
-        let t = before.position(of: "t")
+        let (t, path) = try ran {
+            let before = try TopicHistory(route: "r", settings: settings(), environment: [:])
+            let hub = Hub()
+            hub.setHistories([before])
+            hub.publish(.text("one"), to: "t")
+            hub.publish(.text("two"), to: "u")
+            return (before.position(of: "t"), before.path!)
+        }
         // Half a record at the end, as a crash mid-write leaves it.
-        let path = before.path!
         let descriptor = open(path, O_WRONLY | O_APPEND)
         XCTAssertGreaterThanOrEqual(descriptor, 0)
         let torn: [UInt8] = [0, 0, 0, 40, 1, 2, 3, 4, 2, 0]
         XCTAssertEqual(torn.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }, torn.count)
         close(descriptor)
-        let after = try TopicHistory(route: "r", settings: settings(), environment: [:])
-        let renewed = after.position(of: "t")
-        XCTAssertEqual(renewed.offset, t.offset, "offsets go on")
-        XCTAssertNotEqual(renewed.epoch, t.epoch, "a publication a client saw may be missing")
-        XCTAssertEqual(replayed(after.replay("t", since: t, on: loop)).recovered, false)
+        let renewed = try ran {
+            let after = try TopicHistory(route: "r", settings: settings(), environment: [:])
+            let renewed = after.position(of: "t")
+            XCTAssertEqual(renewed.offset, t.offset, "offsets go on")
+            XCTAssertNotEqual(renewed.epoch, t.epoch, "a publication a client saw may be missing")
+            XCTAssertEqual(replayed(after.replay("t", since: t, on: loop)).recovered, false)
+            return renewed
+        }
         // The rewritten file is whole again: a third start keeps the new epoch.
         let third = try TopicHistory(route: "r", settings: settings(), environment: [:])
         XCTAssertEqual(third.position(of: "t"), renewed)
