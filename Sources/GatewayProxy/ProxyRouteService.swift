@@ -253,13 +253,25 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
             text += "\(name): \(value)\r\n"
         }
         let bareFor = peerHost.trimmingBrackets
-        text += "Forwarded: for=\(forwardedFor);proto=\(proto);host=\"\(clientHost)\"\r\n"
+        // A quoted-string (RFC 7239 §4, RFC 9110 §5.6.4): a client's `"` or `\\` must not end it
+        // early and add elements of its own (a `for=` naming any address).
+        text += "Forwarded: for=\(forwardedFor);proto=\(proto);host=\(clientHost.quotedString)\r\n"
         text += "X-Forwarded-For: \(bareFor)\r\nX-Forwarded-Proto: \(proto)\r\nX-Forwarded-Host: \(clientHost)\r\n\r\n"
         return text
     }
 }
 
 extension String {
+    /// The text as an HTTP quoted-string: `"` and `\\` escaped.
+    var quotedString: String {
+        var out = "\""
+        for character in self {
+            if character == "\"" || character == "\\" { out.append("\\") }
+            out.append(character)
+        }
+        return out + "\""
+    }
+
     fileprivate var trimmingBrackets: String {
         hasPrefix("[") && hasSuffix("]") ? String(dropFirst().dropLast()) : self
     }

@@ -107,4 +107,27 @@ final class UpstreamHandshakeTests: XCTestCase {
         XCTAssertTrue(text.contains("X-Forwarded-For: ::1\r\n"))
         XCTAssertTrue(text.hasSuffix("\r\n\r\n"))
     }
+
+    /// A Host that closes the quoted `host=` early would hand the upstream a `for=` of the
+    /// client's choosing: it is escaped as RFC 7239 asks.
+    func testAHostCannotAddForwardedElements() {
+        let route = RouteConfiguration(name: "p", path: "/p", backend: .echo)
+        let request = UpgradeRequest(
+            connectionID: 1,
+            route: route,
+            target: "/p",
+            headers: [("host", #"a", for=6.6.6.6;host="b\"#)],
+            peer: "10.0.0.1:4000",
+            subprotocol: nil,
+            tlsVersion: nil
+        )
+        let text = ProxyRouteService.upstreamRequest(
+            request,
+            settings: ProxySettings(upstream: .tcp(host: "127.0.0.1", port: 9), path: "/ws", hostHeader: "backend")
+        )
+        XCTAssertTrue(
+            text.contains(#"Forwarded: for=10.0.0.1;proto=http;host="a\", for=6.6.6.6;host=\"b\\""# + "\r\n"),
+            text
+        )
+    }
 }
