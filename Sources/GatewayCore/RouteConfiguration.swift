@@ -143,7 +143,7 @@ public struct HubRouteSettings: Sendable, Equatable {
     public static func isValidTopic(_ topic: String, allowPattern: Bool) -> Bool {
         // `$…` topics are the gateway's own (users and tags).
         guard !topic.isEmpty, topic.utf8.count <= 255, topic.utf8.first != UInt8(ascii: "$"),
-            !topic.unicodeScalars.contains(where: { $0 == " " || $0.value < 0x20 })
+            !topic.unicodeScalars.contains(where: { $0 == " " || NameCharacters.isForbidden($0) })
         else { return false }
         if topic == "*" || topic.hasSuffix(".*") {
             return allowPattern && !topic.dropLast().contains("*")

@@ -1,3 +1,4 @@
+import GatewayCore
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
@@ -88,8 +89,7 @@ public final class SessionDirectory: Sendable {
 
         /// Whether a user id or tag can be carried: 1–255 bytes, no control characters.
         public static func isValidName(_ name: String) -> Bool {
-            !name.isEmpty && name.utf8.count <= 255
-                && !name.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+            !name.isEmpty && name.utf8.count <= 255 && NameCharacters.areAllowed(in: name)
         }
     }
 
