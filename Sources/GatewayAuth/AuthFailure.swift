@@ -10,6 +10,9 @@ public struct AuthFailure: Error, Sendable, Equatable, CustomStringConvertible {
         case notYetValid = "not_yet_valid"
         case audience = "wrong_audience"
         case issuer = "wrong_issuer"
+        /// The header's `crit` names extensions that must be understood: this gateway
+        /// implements none (RFC 7515 §4.1.11).
+        case critical = "unsupported_critical_extension"
     }
 
     public var code: Code

@@ -123,6 +123,11 @@ public final class JWTVerifier: Sendable {
         else {
             throw AuthFailure(.malformed, "the token is not a JWT")
         }
+        // A token whose header says some extension must be understood cannot be accepted by
+        // one that understands none (RFC 7515 §4.1.11): its meaning may hang on it.
+        guard header["crit"] == nil else {
+            throw AuthFailure(.critical, "the token needs extensions this gateway does not implement (crit)")
+        }
         guard case .string(let alg)? = header["alg"], let algorithm = JWTSettings.Algorithm(rawValue: alg),
             settings.algorithms.contains(algorithm), let keys = groups[algorithm]
         else {

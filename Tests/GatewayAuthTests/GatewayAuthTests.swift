@@ -73,5 +73,12 @@ final class GatewayAuthTests: XCTestCase {
         XCTAssertEqual(signatureCode, .signature)
         let malformedCode = await failure("abc")
         XCTAssertEqual(malformedCode, .malformed)
+        var critical = JWTHeader()
+        critical.crit = ["exp"]
+        let keys = await JWTKeyCollection().add(hmac: HMACKey(from: Self.secret), digestAlgorithm: .sha256)
+        let criticalCode = await failure(
+            try await keys.sign(Payload(sub: "u1", exp: now + 60, aud: "gw"), header: critical)
+        )
+        XCTAssertEqual(criticalCode, .critical, "a signed token with crit is refused")
     }
 }
