@@ -66,6 +66,19 @@ struct RequestRouter {
             )
         }
 
+        // One Host, no more and no fewer (RFC 9112 §3.2): which site is meant must not be a guess,
+        // nor a choice between two answers that a cache and the gateway would make differently.
+        if request.version.major == 1, request.version.minor >= 1, request.headers["host"].count != 1 {
+            return .respond(
+                Response(
+                    status: .badRequest,
+                    headers: [:],
+                    body: "a request names its host in exactly one Host header\n",
+                    keepAlive: false,
+                    headOnly: false
+                )
+            )
+        }
         // HTTP-01 (RFC 8555 §8.3): answered before any redirect, since the CA asks on port 80.
         if let acmeChallenge, !isUpgrade, path.hasPrefix(ACMEChallenges.httpPathPrefix) {
             if let refusal = onlyGet() { return refusal }

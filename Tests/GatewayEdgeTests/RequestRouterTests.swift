@@ -25,8 +25,24 @@ final class RequestRouterTests: XCTestCase {
         )
     }
 
+    /// A request as a client sends it: with its Host, unless `headers` names one.
     private func head(_ uri: String, _ method: HTTPMethod = .GET, _ headers: HTTPHeaders = [:]) -> HTTPRequestHead {
-        HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: headers)
+        var headers = headers
+        if !headers.contains(name: "host") { headers.add(name: "Host", value: "gw.test") }
+        return HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: headers)
+    }
+
+    /// RFC 9112 §3.2: an HTTP/1.1 request names its host exactly once; none or two is 400.
+    func testARequestWithoutAHostOrWithTwoIs400() {
+        for headers: HTTPHeaders in [["Host": "a"], [:]] {
+            var request = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/livez", headers: headers)
+            if headers.contains(name: "host") { request.headers.add(name: "Host", value: "b") }
+            let answer = response(router().decide(request))
+            XCTAssertEqual(answer?.status, .badRequest)
+            XCTAssertEqual(answer?.keepAlive, false)
+        }
+        let old = HTTPRequestHead(version: .http1_0, method: .GET, uri: "/livez", headers: [:])
+        XCTAssertEqual(response(router().decide(old))?.status, .ok, "HTTP/1.0 needs no Host")
     }
 
     private func response(_ decision: RequestRouter.Decision) -> RequestRouter.Response? {
