@@ -259,6 +259,8 @@ extension GatewayServer {
         )
         // Streams live on their connection's event loop.
         let originBound = NIOLoopBound(origin, eventLoop: pipeline.eventLoop)
+        // Before NIO's HTTP/2 handler, so it sees the frames that handler writes.
+        try pipeline.addHandler(HTTP2ErrorCloser())
         _ = try pipeline.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: connection,

@@ -1,0 +1,81 @@
+"""Hostile clients, one kind at a time: each is stopped without taking memory or event-loop time
+from the others (a well-behaved client on the same gateway carries on)."""
+import os
+import socket
+import ssl
+import struct
+import time
+
+from conftest import gateway_config, run, with_witness
+
+
+def h2_connection(gw):
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["h2"])
+    host, port = gw.address()
+    sock = context.wrap_socket(socket.create_connection((host, port), timeout=5), server_hostname="localhost")
+    assert sock.selected_alpn_protocol() == "h2"
+    sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0, b""))
+    return sock
+
+
+def h2_frame(kind, flags, stream, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+
+
+def h2_frames(sock, until):
+    """Reads frames until `until(kind, payload)` is true or the connection ends; returns whether
+    the connection ended."""
+    buffer = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+        if not chunk:
+            return True
+        buffer += chunk
+        while len(buffer) >= 9:
+            length = int.from_bytes(buffer[:3], "big")
+            if len(buffer) < 9 + length:
+                break
+            kind, payload = buffer[3], buffer[9:9 + length]
+            buffer = buffer[9 + length:]
+            if until(kind, payload):
+                return False
+
+
+def test_http2_a_connection_error_closes_the_connection_after_its_goaway(gateway_factory):
+    """RFC 9113 §5.4.1: after a GOAWAY for a connection error the endpoint MUST close the TCP
+    connection; what the client sends afterwards must not be read and kept."""
+    gw = gateway_factory(gateway_config().replace("      self_signed: true\n", "      self_signed: true\n      http2: true\n", 1))
+
+    def attack():
+        sock = h2_connection(gw)
+        # WINDOW_UPDATE with a zero increment on the connection: a PROTOCOL_ERROR (§6.9).
+        sock.sendall(h2_frame(8, 0, 0, b"\x00\x00\x00\x00"))
+        codes = []
+        assert not h2_frames(sock, lambda kind, payload: kind == 7 and not codes.append(payload[4:8]))
+        assert codes == [b"\x00\x00\x00\x01"], codes  # PROTOCOL_ERROR
+        started = time.time()
+        closed = False
+        junk = h2_frame(0, 0, 1, b"x" * 16000)
+        while time.time() - started < 5:
+            try:
+                sock.sendall(junk)
+                sock.settimeout(0.05)
+                if sock.recv(65536) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                continue
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+                closed = True
+                break
+        sock.close()
+        assert closed, "the connection stayed open after its GOAWAY"
+        assert time.time() - started < 3
+
+    run(with_witness(gw, attack))
