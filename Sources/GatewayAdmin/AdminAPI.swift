@@ -205,9 +205,25 @@ public final class AdminAPI: Sendable {
         }
     }
 
+    /// Whether a request head may go on to its body: the console's page needs no token; every
+    /// other request needs it before a byte of its body is read. Nil when it may.
+    func refusal(of head: HTTPRequestHead) -> AdminResponse? {
+        if Self.split(head.uri).path == "/console", head.method == .GET || head.method == .HEAD { return nil }
+        do {
+            try authorize(headers: head.headers)
+            return nil
+        } catch {
+            return Self.failure(error)
+        }
+    }
+
     private func authorize(_ request: AdminRequest) throws(AdminError) {
+        try authorize(headers: request.headers)
+    }
+
+    private func authorize(headers: HTTPHeaders) throws(AdminError) {
         guard let token else { return }
-        let presented = request.headers.first(name: "authorization") ?? ""
+        let presented = headers.first(name: "authorization") ?? ""
         let expected = "Bearer " + token
         guard Self.constantTimeEqual(Array(presented.utf8), Array(expected.utf8)) else {
             throw AdminError(

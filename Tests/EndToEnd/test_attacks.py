@@ -79,3 +79,55 @@ def test_http2_a_connection_error_closes_the_connection_after_its_goaway(gateway
         assert time.time() - started < 3
 
     run(with_witness(gw, attack))
+
+
+def rss_kib(gw):
+    for line in open("/proc/%d/status" % gw.proc.pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+
+
+def test_the_admin_listener_reads_no_body_before_the_token_and_no_request_forever(gateway_factory):
+    """Unauthenticated connections announcing 4 MiB bodies are answered 401 from their head and
+    closed, their bodies unread; a request whose body never comes is answered 408; an idle
+    connection is closed. The gateway's memory stays where it was."""
+    import re
+    token = "admin-token-" + "x" * 24
+    gw = gateway_factory(gateway_config(extra='admin:\n  address: "127.0.0.1:0"\n  token: "%s"\n' % token))
+    host, port = re.search(r"address=([\d.]+):(\d+)", gw.wait_for_log(r"admin API listening")).groups()
+    port = int(port)
+    before = rss_kib(gw)
+
+    def unauthenticated():
+        socks = []
+        for _ in range(130):
+            sock = socket.create_connection((host, port), timeout=5)
+            sock.sendall(b"POST /v1/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 4194000\r\n\r\n" + b"x" * 65536)
+            socks.append(sock)
+        for sock in socks:
+            answer = sock.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 401"), answer[:80]
+            try:
+                for _ in range(64):
+                    sock.sendall(b"x" * 65536)
+            except OSError:
+                pass  # closed under us: what it sends is not read
+            sock.close()
+
+    run(with_witness(gw, unauthenticated))
+    assert rss_kib(gw) - before < 64 * 1024, (before, rss_kib(gw))
+
+    # Authorized, a head whose body never comes: 408 after the request timeout.
+    sock = socket.create_connection((host, port), timeout=15)
+    sock.sendall(("POST /v1/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 100\r\n\r\n{" % token).encode())
+    started = time.time()
+    answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    assert 9 < time.time() - started < 14
+    sock.close()
+    # Idle: closed without an answer.
+    sock = socket.create_connection((host, port), timeout=15)
+    assert sock.recv(4096) == b""
+    sock.close()
