@@ -93,7 +93,7 @@ public enum ConfigKeys {
             .duration(positive: true),
             .value("10s"),
             .newConnections,
-            "From the connection's start (TLS handshake included) or a request's first byte to the end of its header block; past it **408** (or a silent close if nothing arrived). The slowloris guard."
+            "From the connection's start (TLS handshake included) or a request's first byte to the end of its header block, and again from there to the end of its body (the gateway reads no body: it is dropped); past either **408** (or a silent close if nothing arrived). The slowloris guard."
         ) { duration($0.headerTimeout) },
         .key(
             "idle_timeout",

@@ -93,9 +93,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             context.triggerUserOutboundEvent(HTTPRequestGuard.Event.headReceived, promise: nil)
             pending = (decide(head, context: context), head)
         case .body:
-            // Nothing here takes a body; it is read and dropped.
-            break
+            break  // Nothing here takes a body: it is dropped (within the guard's body timeout).
         case .end:
+            context.triggerUserOutboundEvent(HTTPRequestGuard.Event.requestEnded, promise: nil)
             let request = pending
             pending = nil
             var isUpgrade = false

@@ -2,8 +2,10 @@ import NIOCore
 
 /// Sits in front of the HTTP decoder and bounds what a client may do before its request head is
 /// complete: the bytes it may send (the decoder bounds header fields, but not the request line)
-/// and the time it may take (the slowloris guard). Between keep-alive requests it closes a
-/// connection that stays silent for the idle timeout.
+/// and the time it may take (the slowloris guard) — for the head, and then for the body, each
+/// within the header timeout (nothing here reads a body: a client that never finishes one would
+/// otherwise hold its connection for good). Between keep-alive requests it closes a connection
+/// that stays silent for the idle timeout.
 final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -12,8 +14,10 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Sent outbound by the HTTP handler to move the guard along.
     enum Event {
-        /// A request head was decoded: no more limits until its response is done.
+        /// A request head was decoded: its body (if any) must follow within the header timeout.
         case headReceived
+        /// The request is whole: no more limits until its response is done.
+        case requestEnded
         /// The response is written; the connection now waits for the next request.
         case responseComplete
     }
@@ -23,7 +27,9 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case idle
         /// Bytes of a head are arriving (the header timer runs).
         case readingHead(bytes: Int)
-        /// A head is in: the handler owns the connection until its response is written.
+        /// A head is in and its body is arriving (the header timer runs again).
+        case readingBody
+        /// The request is in: the handler owns the connection until its response is written.
         case inRequest
     }
 
@@ -86,7 +92,7 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             arm(context: context, after: headerTimeout)
         case .readingHead(let count):
             state = .readingHead(bytes: count + bytes)
-        case .inRequest:
+        case .readingBody, .inRequest:
             break
         }
         context.fireChannelRead(data)
@@ -103,6 +109,9 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
         switch event {
         case .headReceived:
+            state = .readingBody
+            arm(context: context, after: headerTimeout)
+        case .requestEnded:
             state = .inRequest
             timer?.cancel()
             timer = nil
@@ -124,7 +133,7 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 // Nothing arrived at all (an idle keep-alive connection, or a client that never
                 // even finished its TLS handshake): there is nobody to answer, just close.
                 context.close(promise: nil)
-            case .readingHead:
+            case .readingHead, .readingBody:
                 self.reject(context: context, status: 408)
             }
         }
@@ -136,7 +145,12 @@ final class HTTPRequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         timer?.cancel()
         onReject(status)
         let reason = status == 431 ? "Request Header Fields Too Large" : "Request Timeout"
-        let body = status == 431 ? "request head too large\n" : "request head not received in time\n"
+        let body =
+            switch (status, state) {
+            case (431, _): "request head too large\n"
+            case (_, .readingBody): "request body not received in time\n"
+            default: "request head not received in time\n"
+            }
         var response = context.channel.allocator.buffer(capacity: 160)
         response.writeString(
             "HTTP/1.1 \(status) \(reason)\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"

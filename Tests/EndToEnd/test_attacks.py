@@ -131,3 +131,27 @@ def test_the_admin_listener_reads_no_body_before_the_token_and_no_request_foreve
     sock = socket.create_connection((host, port), timeout=15)
     assert sock.recv(4096) == b""
     sock.close()
+
+
+def test_a_request_body_that_never_comes_is_timed_out(gateway_factory):
+    """After its head, a request's body must arrive within http.header_timeout: a client that
+    announces a body and sends it slowly is answered 408 and closed, as a slow head is."""
+    from conftest import insecure_context
+    gw = gateway_factory(gateway_config(extra="http:\n  header_timeout: 2s\n"))
+
+    def slow_body():
+        host, port = gw.address()
+        sock = insecure_context().wrap_socket(socket.create_connection((host, port), timeout=10), server_hostname="x")
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 100)
+        started = time.time()
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(4096)
+            assert chunk, "closed without an answer"
+            answer += chunk
+            sock.sendall(b"x")  # a trickle keeps nothing alive
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:60]
+        assert 1.5 < time.time() - started < 4
+        sock.close()
+
+    run(with_witness(gw, slow_body))

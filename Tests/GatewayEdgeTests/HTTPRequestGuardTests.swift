@@ -58,4 +58,32 @@ final class HTTPRequestGuardTests: XCTestCase {
         XCTAssertFalse(channel.isActive)
         XCTAssertNil(try response(channel))
     }
+
+    /// A body that never ends holds its connection no longer than a slow head would.
+    func testABodyThatNeverEndsIs408() throws {
+        let channel = try makeChannel()
+        try channel.writeInbound(ByteBuffer(string: "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"))
+        _ = try channel.readInbound(as: ByteBuffer.self)
+        channel.pipeline.triggerUserOutboundEvent(HTTPRequestGuard.Event.headReceived, promise: nil)
+        try channel.writeInbound(ByteBuffer(repeating: 0, count: 1000))
+        _ = try channel.readInbound(as: ByteBuffer.self)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        XCTAssertNil(try response(channel))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        let answer = try response(channel)
+        XCTAssertTrue(answer?.hasPrefix("HTTP/1.1 408") ?? false)
+        XCTAssertTrue(answer?.hasSuffix("request body not received in time\n") ?? false, answer ?? "")
+        _ = try? channel.finish()
+    }
+
+    /// Once the request is whole, answering it takes as long as it takes (a worker deciding).
+    func testAWholeRequestIsNotTimed() throws {
+        let channel = try makeChannel()
+        channel.pipeline.triggerUserOutboundEvent(HTTPRequestGuard.Event.headReceived, promise: nil)
+        channel.pipeline.triggerUserOutboundEvent(HTTPRequestGuard.Event.requestEnded, promise: nil)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(30))
+        XCTAssertTrue(channel.isActive)
+        XCTAssertNil(try response(channel))
+        _ = try? channel.finish()
+    }
 }
