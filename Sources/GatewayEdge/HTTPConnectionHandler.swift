@@ -55,7 +55,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    private let dependencies: Dependencies
+    let dependencies: Dependencies
     private let transport: Transport
     /// The request's phase, and whether the gateway drains.
     private var state = HTTPConnectionState()
@@ -159,66 +159,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         return router.decide(head)
     }
 
-    /// Sends a file of a `static` route (read off the event loop), with an ETag for revalidation.
-    private func serve(
-        _ found: StaticFiles.Found,
-        ifNoneMatch: String?,
-        context: ChannelHandlerContext,
-        keepAlive: Bool,
-        headOnly: Bool
-    ) {
-        let etag = "\"\(String(found.modified, radix: 16))-\(String(found.size, radix: 16))\""
-        var headers: HTTPHeaders = [
-            "ETag": etag,
-            "Cache-Control": "no-cache",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Type": StaticFiles.contentType(of: found.path),
-        ]
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        if let hsts = dependencies.hsts { headers.add(name: "Strict-Transport-Security", value: hsts) }
-        func finish(_ status: HTTPResponseStatus, body: ByteBuffer?) {
-            headers.replaceOrAdd(name: "Content-Length", value: String(status == .notModified ? 0 : found.size))
-            context.write(
-                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
-                promise: nil
-            )
-            if let body, !headOnly { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-            let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-            if keepAlive {
-                context.triggerUserOutboundEvent(HTTPRequestGuard.Event.responseComplete, promise: nil)
-            } else {
-                done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-            }
-        }
-        if ifNoneMatch == etag || headOnly {
-            return finish(ifNoneMatch == etag ? .notModified : .ok, body: nil)
-        }
-        if let body = found.body {
-            return finish(.ok, body: context.channel.allocator.buffer(bytes: body))
-        }
-        let fileIO = NonBlockingFileIO(threadPool: .singleton)
-        let eventLoop = context.eventLoop
-        fileIO.openFile(_deprecatedPath: found.path, eventLoop: eventLoop).flatMap { handle, region in
-            fileIO.read(
-                fileHandle: handle,
-                byteCount: region.readableBytes,
-                allocator: ByteBufferAllocator(),
-                eventLoop: eventLoop
-            )
-            .always { _ in try? handle.close() }
-        }.assumeIsolated().whenComplete { result in
-            switch result {
-            case .success(let body):
-                finish(.ok, body: body)
-            case .failure:
-                self.respond(
-                    context: context,
-                    .init(status: .notFound, headers: [:], body: "not found\n", keepAlive: keepAlive, headOnly: false)
-                )
-            }
-        }
-    }
-
     /// 503 to an upgrade that arrives (or completes) while the gateway drains.
     private func respondDraining(context: ChannelHandlerContext) {
         respond(
@@ -227,7 +167,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         )
     }
 
-    private func respond(context: ChannelHandlerContext, _ response: RequestRouter.Response) {
+    func respond(context: ChannelHandlerContext, _ response: RequestRouter.Response) {
         let (status, extra, body, keepAlive, headOnly) = (
             response.status, response.headers, response.body, response.keepAlive, response.headOnly
         )
@@ -506,7 +446,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 try upstream.pipeline.syncOperations.addHandler(upstreamSide)
                 pipeline.removeHandler(requestGuard, promise: nil)
                 pipeline.removeHandler(context: context, promise: nil)
-                pipeline.removeHandler(decoder, promise: nil)
+                let (channel, handedOver) = (context.channel, context.eventLoop.makePromise(of: Void.self))
+                pipeline.removeHandler(decoder, promise: handedOver)  // then bytes it held go on at once
+                handedOver.futureResult.whenSuccess { channel.pipeline.fireChannelReadComplete() }
             case .http2(let codec):
                 // The upstream's 101 becomes the stream's 200, with what it negotiated.
                 var headers: HTTPHeaders = [:]
@@ -602,11 +544,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     promise: nil
                 )
                 context.flush()
-                // The session reads and writes the frames itself (WebSocketFrameParser and
-                // WebSocketFrameWriter): no codec handlers between it and TLS. The encoder goes
-                // first (its removal is immediate), so that an application may write from
-                // `sessionDidOpen` (a worker's messages from before its accept, for one); the
-                // decoder goes last, to hand the session the bytes it holds.
+                // The session reads and writes frames itself: no codec between it and TLS. The
+                // encoder goes first, so an application may write from `sessionDidOpen`; the
+                // decoder last, handing the session the bytes it holds — then a read completes,
+                // for the session flushes its answers to them when one does.
                 pipeline.removeHandler(encoder, promise: nil)
                 try channel.syncOptions?.setOption(
                     ChannelOptions.writeBufferWaterMark,
@@ -615,7 +556,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 try pipeline.addHandler(session, position: .after(self))
                 pipeline.removeHandler(requestGuard, promise: nil)
                 pipeline.removeHandler(context: context, promise: nil)
-                pipeline.removeHandler(decoder, promise: nil)
+                let handedOver = channel.eventLoop.makePromise(of: Void.self)
+                pipeline.removeHandler(decoder, promise: handedOver)
+                handedOver.futureResult.whenSuccess { channel.pipeline.fireChannelReadComplete() }
             case .http2(let codec):
                 // RFC 8441 §5: a 2xx answers the extended CONNECT; the stream is then the
                 // WebSocket's, and the codec gives way to a tunnel framer below the session.

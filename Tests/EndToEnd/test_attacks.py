@@ -155,3 +155,28 @@ def test_a_request_body_that_never_comes_is_timed_out(gateway_factory):
         sock.close()
 
     run(with_witness(gw, slow_body))
+
+
+def test_a_frame_in_the_same_read_as_the_upgrade_is_answered_at_once(gateway_factory):
+    """A client may send its first frame right behind its upgrade request, in one segment: the
+    echo must come back without the client sending anything else."""
+    from conftest import encode_frame
+    gw = gateway_factory(gateway_config().replace('    tls:\n      self_signed: true\n', ''))
+    host, port = gw.address()
+    sock = socket.create_connection((host, port), timeout=5)
+    request = (b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    sock.sendall(request + encode_frame(0x1, b"first"))
+    received = b""
+    sock.settimeout(2)
+    while b"first" not in received:
+        try:
+            chunk = sock.recv(4096)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        received += chunk
+    sock.close()
+    assert received.startswith(b"HTTP/1.1 101"), received[:40]
+    assert received.endswith(b"\x81\x05first"), received[-20:]
