@@ -62,6 +62,21 @@ public final class Hub: Sendable {
     public static func userTopic(_ user: String) -> String { "$user:" + user }
     public static func tagTopic(_ tag: String) -> String { "$tag:" + tag }
 
+    /// The pattern prefixes that can cover `topic`: `""` (`*`) and each of its prefixes that ends
+    /// at a `.` (`a.`, `a.b.` for `a.b.c`), since a pattern's `*` is always a whole last
+    /// segment. A publish looks these up — as many as the topic has segments — instead of
+    /// testing every pattern subscribed: a client that subscribes to a hundred thousand
+    /// patterns costs a publish nothing more.
+    package static func patternPrefixes(of topic: String) -> [String] {
+        var prefixes = [""]
+        var index = topic.utf8.startIndex
+        while let dot = topic.utf8[index...].firstIndex(of: UInt8(ascii: ".")) {
+            index = topic.utf8.index(after: dot)
+            prefixes.append(String(topic[..<index]))
+        }
+        return prefixes
+    }
+
     /// Whether a subscription names a pattern (`news.*`, `*`) rather than one topic.
     public static func isPattern(_ topic: String) -> Bool { topic == "*" || topic.hasSuffix(".*") }
 
@@ -243,8 +258,8 @@ public final class Hub: Sendable {
         state.withLockedValue { state -> [any HubSubscriber] in
             var found = state.topics[topic] ?? [:]
             if Self.isReserved(topic) { return Array(found.values) }
-            for (prefix, subscribers) in state.prefixes where topic.hasPrefix(prefix) {
-                found.merge(subscribers) { first, _ in first }
+            for prefix in Self.patternPrefixes(of: topic) {
+                if let subscribers = state.prefixes[prefix] { found.merge(subscribers) { first, _ in first } }
             }
             return Array(found.values)
         }
@@ -355,8 +370,8 @@ public final class Hub: Sendable {
         state.withLockedValue { state in
             var found = Set(state.topics[topic]?.keys ?? [:].keys)
             if Self.isReserved(topic) { return found }
-            for (prefix, subscribers) in state.prefixes where topic.hasPrefix(prefix) {
-                found.formUnion(subscribers.keys)
+            for prefix in Self.patternPrefixes(of: topic) {
+                if let subscribers = state.prefixes[prefix] { found.formUnion(subscribers.keys) }
             }
             return found
         }

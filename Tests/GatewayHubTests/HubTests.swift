@@ -13,6 +13,28 @@ final class Recorder: HubSubscriber {
 }
 
 final class HubTests: XCTestCase {
+    /// A publish looks up the patterns that can cover its topic, one per segment, and reaches
+    /// exactly those; the many that cannot are never looked at.
+    func testPatternsAreFoundByTheTopicsPrefixesNotByAScan() {
+        XCTAssertEqual(Hub.patternPrefixes(of: "a.b.c"), ["", "a.", "a.b."])
+        XCTAssertEqual(Hub.patternPrefixes(of: "plain"), [""])
+        let hub = Hub()
+        let (all, a, ab, other, near) = (Recorder(1), Recorder(2), Recorder(3), Recorder(4), Recorder(5))
+        hub.subscribe(all, to: "*")
+        hub.subscribe(a, to: "a.*")
+        hub.subscribe(ab, to: "a.b.*")
+        hub.subscribe(other, to: "a.c.*")
+        hub.subscribe(near, to: "a.bc.*")
+        for index in 0..<100_000 { hub.subscribe(Recorder(UInt64(10 + index)), to: "x\(index).*") }
+        XCTAssertEqual(hub.publish(.text("m"), to: "a.b.c").subscribers, 3)
+        XCTAssertEqual(all.received, ["m"])
+        XCTAssertEqual(a.received, ["m"])
+        XCTAssertEqual(ab.received, ["m"])
+        XCTAssertEqual(other.received, [])
+        XCTAssertEqual(near.received, [])
+        XCTAssertEqual(hub.subscriberIDs(receiving: "a.b.c"), [1, 2, 3])
+    }
+
     func testPublishReachesEverySubscriberOnceInOrder() {
         let hub = Hub()
         let a = Recorder(1)
