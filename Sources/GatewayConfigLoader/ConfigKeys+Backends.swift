@@ -34,6 +34,13 @@ extension ConfigKeys {
             .newConnections,
             "Let clients ask whether a user is online and on how many connections, cluster-wide (`{\"op\": \"presence\", \"user\": …}`, docs/hub-protocol.md). Off by default: it tells one user about another."
         ) { .bare($0.presence ? "true" : "false") },
+        .key(
+            "max_subscriptions",
+            .integer(1...100_000),
+            .value("1000"),
+            .newSubscriptions,
+            "Subscriptions (topics and patterns) one connection may hold at once; one more is answered with an `error` and not made. Bounds what a client can make the hub keep for it."
+        ) { .bare("\($0.maxSubscriptions)") },
         .section("history", history) { $0.history },
     ])
 
@@ -67,6 +74,13 @@ extension ConfigKeys {
             .restart,
             "Bytes kept per topic: the kept publications' payloads as subscribers get them (a hub client's publish counts its whole JSON event). A publication that would pass it drops the oldest ones; the newest always stays, even alone above it."
         ) { .bare("\($0.maxBytes)") },
+        .key(
+            "max_topics",
+            .integer(1...10_000_000),
+            .value("10000"),
+            .restart,
+            "Topics the route keeps history for at once — a subscribe begins a topic's stream as a publish does. Past it, the topics begun or published to least recently are forgotten (a client resuming on one gets `recovered: false`). With `max_bytes`, it bounds the history's memory: at most `max_topics` × `max_bytes` of payloads."
+        ) { .bare("\($0.maxTopics)") },
         .key(
             "storage",
             .word(words(HistorySettings.Storage.self)),

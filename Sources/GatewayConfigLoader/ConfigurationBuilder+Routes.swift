@@ -153,7 +153,8 @@ extension ConfigurationBuilder {
             publish: list(base + ["publish"]) ?? listOrDefault(base + ["publish"]),
             history: try history(base + ["history"]),
             clientScript: try boolean(base + ["client_script"]),
-            presence: try boolean(base + ["presence"])
+            presence: try boolean(base + ["presence"]),
+            maxSubscriptions: try integer(base + ["max_subscriptions"])
         )
         for (key, rules) in [
             ("subscribe", settings.subscribe), ("publish", settings.publish),
@@ -192,6 +193,7 @@ extension ConfigurationBuilder {
             size: size,
             ttl: try duration(base + ["ttl"]),
             maxBytes: try bytes(base + ["max_bytes"]),
+            maxTopics: try integer(base + ["max_topics"]),
             storage: storage,
             directory: string(base + ["directory"]) ?? ""
         )

@@ -23,6 +23,8 @@ public struct HistorySettings: Sendable, Equatable {
     public var ttl: TimeAmount
     /// Payload bytes kept per topic, at most (the newest publication always stays).
     public var maxBytes: Int
+    /// Topics whose stream is kept at once; one more forgets the least recently used.
+    public var maxTopics: Int
     public var storage: Storage
     /// With `file` storage: the directory of the route's file. Empty: `$STATE_DIRECTORY`
     /// (systemd's `StateDirectory=`), else `/var/lib/wssgate`.
@@ -33,9 +35,11 @@ public struct HistorySettings: Sendable, Equatable {
         size: Int = 100,
         ttl: TimeAmount = .minutes(5),
         maxBytes: Int = 1 << 20,
+        maxTopics: Int = 10_000,
         storage: Storage = .memory,
         directory: String = ""
     ) {
+        self.maxTopics = maxTopics
         self.topics = topics
         self.size = size
         self.ttl = ttl

@@ -112,18 +112,22 @@ public struct HubRouteSettings: Sendable, Equatable {
     /// Whether clients may ask whether a user is online, and on how many connections (the
     /// `presence` op): off by default, as it tells one user about another.
     public var presence: Bool
+    /// Subscriptions one connection may hold at once (topics and patterns).
+    public var maxSubscriptions: Int
     public init(
         subscribe: [String] = ["*"],
         publish: [String] = [],
         history: HistorySettings? = nil,
         clientScript: Bool = false,
-        presence: Bool = false
+        presence: Bool = false,
+        maxSubscriptions: Int = 1000
     ) {
         self.subscribe = subscribe
         self.publish = publish
         self.history = history
         self.clientScript = clientScript
         self.presence = presence
+        self.maxSubscriptions = maxSubscriptions
     }
 
     /// Whether a rule allows a requested topic or pattern (`a.*` allows `a.b` and `a.b.*`).

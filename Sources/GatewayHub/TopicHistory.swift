@@ -50,8 +50,9 @@ public final class TopicHistory: Sendable {
                 if contents.tornTail { streams[topic]!.renew(epoch: StreamPosition.newEpoch()) }
                 streams[topic]!.trim(now: now, settings: settings)
             }
-            try log.rewrite(streams)
             state.streams = streams
+            Self.evictOverLimit(&state, maxTopics: settings.maxTopics)
+            try log.rewrite(state.streams)
             state.log = log
         }
         self.state = NIOLockedValueBox(state)
@@ -72,7 +73,7 @@ public final class TopicHistory: Sendable {
     ) -> (StreamPosition, Result) {
         state.withLockedValue { state in
             let now = Self.now()
-            var stream = Self.stream(topic, in: &state)
+            var stream = stream(topic, in: &state)
             let offset = stream.append(message, time: now, settings: settings)
             state.log?.writePublication(topic: topic, entry: stream.entries.last!)
             let position = stream.position
@@ -87,7 +88,7 @@ public final class TopicHistory: Sendable {
     /// Where `topic` stands now.
     public func position(of topic: String) -> StreamPosition {
         state.withLockedValue { state in
-            let stream = Self.stream(topic, in: &state)
+            let stream = stream(topic, in: &state)
             return stream.position
         }
     }
@@ -96,7 +97,7 @@ public final class TopicHistory: Sendable {
     /// not hold all of them (or `since` is of another epoch).
     func recover(_ topic: String, since: StreamPosition) -> TopicStream.Recovery {
         state.withLockedValue { state in
-            var stream = Self.stream(topic, in: &state)
+            var stream = stream(topic, in: &state)
             let recovery = stream.recover(since: since, now: Self.now(), settings: settings)
             state.streams[topic] = stream
             return recovery
@@ -158,7 +159,7 @@ public final class TopicHistory: Sendable {
     /// Everything kept here for `topic`.
     private func local(_ topic: String) -> HistoryRecovery {
         state.withLockedValue { state in
-            var stream = Self.stream(topic, in: &state)
+            var stream = stream(topic, in: &state)
             stream.trim(now: Self.now(), settings: settings)
             state.streams[topic] = stream
             return HistoryRecovery(
@@ -169,13 +170,30 @@ public final class TopicHistory: Sendable {
         }
     }
 
-    /// The stream of `topic`, begun (on a new epoch, written down) if it has none.
-    private static func stream(_ topic: String, in state: inout State) -> TopicStream {
+    /// The stream of `topic`, begun (on a new epoch, written down) if it has none. Beginning one
+    /// counts like a publication towards the next sweep, and past `max_topics` the least
+    /// recently used are forgotten: a client subscribing to ever new topics cannot make the
+    /// history keep them all.
+    private func stream(_ topic: String, in state: inout State) -> TopicStream {
         if let stream = state.streams[topic] { return stream }
         let stream = TopicStream(epoch: StreamPosition.newEpoch())
         state.streams[topic] = stream
         state.log?.writeEpoch(topic: topic, position: stream.position)
+        state.recordsSinceSweep += 1
+        if state.recordsSinceSweep >= 4096 || state.streams.count > settings.maxTopics {
+            sweep(&state, now: Self.now())
+        }
         return stream
+    }
+
+    /// Past `max_topics`, forgets the least recently used streams down to nine tenths of it
+    /// (in one sort, so a flood of new topics costs a sort per tenth of the limit, not a
+    /// scan per topic). The stream just begun is the newest and stays.
+    private static func evictOverLimit(_ state: inout State, maxTopics: Int) {
+        guard state.streams.count > maxTopics else { return }
+        let keep = max(1, maxTopics * 9 / 10)
+        let byAge = state.streams.sorted { $0.value.touched < $1.value.touched }
+        for (topic, _) in byAge.prefix(state.streams.count - keep) { state.streams[topic] = nil }
     }
 
     /// Trims every stream; forgets those that have held nothing for a whole `ttl` (a client
@@ -190,6 +208,7 @@ public final class TopicHistory: Sendable {
                 state.streams[topic] = nil
             }
         }
+        Self.evictOverLimit(&state, maxTopics: settings.maxTopics)
         if let log = state.log, log.wantsCompaction {
             // A failed rewrite leaves the old file, which still holds everything: go on appending.
             try? log.rewrite(state.streams)
