@@ -79,7 +79,7 @@ extension ConfigKeys {
             .integer(1...10_000_000),
             .value("10000"),
             .restart,
-            "Topics the route keeps history for at once — a subscribe begins a topic's stream as a publish does. Past it, the topics begun or published to least recently are forgotten (a client resuming on one gets `recovered: false`). With `max_bytes`, it bounds the history's memory: at most `max_topics` × `max_bytes` of payloads."
+            "Topics the route keeps history for at once — a subscribe begins a topic's stream as a publish does. Past it, topics are forgotten — those holding no publication first, then those begun or published to least recently — and a client resuming on one gets `recovered: false`. With `max_bytes`, it bounds the history's memory: at most `max_topics` × `max_bytes` of payloads."
         ) { .bare("\($0.maxTopics)") },
         .key(
             "storage",

@@ -120,6 +120,21 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
                         to: session
                     )
                 }
+                // Bounded per connection: a client subscribing to ever new topics makes the hub
+                // keep no more for it than this. Reserved topics (its user's, its tags') are the
+                // gateway's, not the client's, and do not count.
+                let held = service.hub.topics(of: subscriberID)
+                if !held.contains(topic), held.lazy.filter({ !Hub.isReserved($0) }).count >= settings.maxSubscriptions {
+                    return answer(
+                        Reply(
+                            op: "error",
+                            id: request.id,
+                            topic: topic,
+                            error: "this connection holds \(settings.maxSubscriptions) subscriptions, the most it may"
+                        ),
+                        to: session
+                    )
+                }
                 return subscribe(to: topic, since: request.since, id: request.id, session: session)
             }
             service.hub.unsubscribe(subscriberID, from: topic)

@@ -58,6 +58,9 @@ public final class TopicHistory: Sendable {
         self.state = NIOLockedValueBox(state)
     }
 
+    /// Topics whose stream is kept now (at most `max_topics`).
+    public var topicCount: Int { state.withLockedValue { $0.streams.count } }
+
     /// Where the history file is, with `storage: file`.
     public var path: String? { state.withLockedValue { $0.log?.path } }
 
@@ -186,13 +189,16 @@ public final class TopicHistory: Sendable {
         return stream
     }
 
-    /// Past `max_topics`, forgets the least recently used streams down to nine tenths of it
-    /// (in one sort, so a flood of new topics costs a sort per tenth of the limit, not a
-    /// scan per topic). The stream just begun is the newest and stays.
+    /// Past `max_topics`, forgets streams down to nine tenths of it — those holding nothing
+    /// first, then the least recently used — in one sort, so a flood of new topics costs a sort
+    /// per tenth of the limit, not a scan per topic.
     private static func evictOverLimit(_ state: inout State, maxTopics: Int) {
         guard state.streams.count > maxTopics else { return }
         let keep = max(1, maxTopics * 9 / 10)
-        let byAge = state.streams.sorted { $0.value.touched < $1.value.touched }
+        // Streams that hold nothing go first (a subscribe's, a drained topic's), then the oldest.
+        let byAge = state.streams.sorted {
+            ($0.value.entries.isEmpty ? 0 : 1, $0.value.touched) < ($1.value.entries.isEmpty ? 0 : 1, $1.value.touched)
+        }
         for (topic, _) in byAge.prefix(state.streams.count - keep) { state.streams[topic] = nil }
     }
 

@@ -180,3 +180,37 @@ def test_a_frame_in_the_same_read_as_the_upgrade_is_answered_at_once(gateway_fac
     sock.close()
     assert received.startswith(b"HTTP/1.1 101"), received[:40]
     assert received.endswith(b"\x81\x05first"), received[-20:]
+
+
+def test_a_subscription_flood_is_bounded_and_given_back(gateway_factory):
+    """One unauthenticated client of the embedded default's /hub (history on every topic)
+    subscribes to distinct topics as fast as it can: past hub.max_subscriptions it gets errors,
+    the gateway's memory stays within 64 MiB of where it was, and what it held is given back when
+    it leaves; an echo client on the same gateway carries on."""
+    import asyncio
+    import json
+    import websockets
+    from conftest import insecure_context
+    gw = gateway_factory(env={"WSSGATE_LISTENERS_MAIN_ADDRESS": "127.0.0.1:0"})
+    gw.wait_for_log(r'msg="worker linked"')
+    before = rss_kib(gw)
+
+    async def flood():
+        async with websockets.connect(gw.url("/hub"), ssl=insecure_context(), max_queue=None) as ws:
+            batch = 500
+            errors = acks = 0
+            for start in range(0, 20000, batch):
+                for index in range(start, start + batch):
+                    await ws.send(json.dumps({"op": "subscribe", "topic": "flood.%d.%s" % (index, "x" * 200)}))
+                for _ in range(batch):
+                    answer = json.loads(await ws.recv())
+                    if answer["op"] == "ack":
+                        acks += 1
+                    else:
+                        errors += 1
+                        assert "the most it may" in answer["error"], answer
+            return acks, errors
+
+    acks, errors = run(with_witness(gw, lambda: asyncio.run(flood())), timeout=120)
+    assert acks == 1000 and errors == 19000, (acks, errors)
+    assert rss_kib(gw) - before < 64 * 1024, (before, rss_kib(gw))

@@ -82,6 +82,17 @@ final class TopicStreamTests: XCTestCase {
 }
 
 final class HubHistoryTests: XCTestCase {
+    /// Subscribing to ever new topics begins a stream each: past `max_topics` the least
+    /// recently used are forgotten, and a topic published to a moment ago stays.
+    func testTopicsWithHistoryAreBounded() {
+        let history = try! TopicHistory(route: "r", settings: HistorySettings(maxTopics: 100), environment: [:])
+        _ = history.record(.text("kept"), on: "busy") { _ in () }
+        for index in 0..<10_000 { _ = history.position(of: "t\(index)") }
+        XCTAssertLessThanOrEqual(history.topicCount, 100)
+        _ = history.record(.text("again"), on: "busy") { _ in () }
+        XCTAssertEqual(history.position(of: "busy").offset, 2, "a topic in use was kept")
+    }
+
     func testPublicationsGetPositionsAndEventsCarryTheirOffset() {
         let hub = Hub()
         let history = try! TopicHistory(route: "r", settings: HistorySettings(topics: ["kept.*"]), environment: [:])
