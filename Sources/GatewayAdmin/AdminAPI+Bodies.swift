@@ -67,6 +67,13 @@ extension AdminAPI {
         guard request.body.readableBytes > 0 else {
             throw AdminError(.badRequest, code: "invalid_json", "a JSON object body is required")
         }
+        guard JSONBudget.fits(request.body.readableBytesView) else {
+            throw AdminError(
+                .badRequest,
+                code: "too_many_values",
+                "the body holds more than \(JSONBudget.maxValues) JSON values"
+            )
+        }
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(request.body.readableBytesView)) else {
             throw AdminError(.badRequest, code: "invalid_json", "the body is not valid JSON")
         }

@@ -96,6 +96,12 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
         guard message.kind == .text else {
             return answer(Reply(op: "error", error: "the hub protocol is JSON in text messages"), to: session)
         }
+        guard JSONBudget.fits(message.data.readableBytesView) else {
+            return answer(
+                Reply(op: "error", error: "a request holds at most \(JSONBudget.maxValues) JSON values"),
+                to: session
+            )
+        }
         guard let request = try? coders.value.0.decode(Request.self, from: Data(message.data.readableBytesView)) else {
             return answer(
                 Reply(op: "error", error: "not a hub request: expected {\"op\": …, \"topic\": …}"),

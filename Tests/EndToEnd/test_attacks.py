@@ -214,3 +214,43 @@ def test_a_subscription_flood_is_bounded_and_given_back(gateway_factory):
     acks, errors = run(with_witness(gw, lambda: asyncio.run(flood())), timeout=120)
     assert acks == 1000 and errors == 19000, (acks, errors)
     assert rss_kib(gw) - before < 64 * 1024, (before, rss_kib(gw))
+
+
+def test_a_wide_json_publish_is_refused_before_it_is_decoded(gateway_factory):
+    """A 1 MB publish whose data is a flat array of 500,000 numbers would hold an event loop for
+    most of a second to decode: it is counted first and refused, and an echo client on the same
+    gateway keeps answering within 100 ms."""
+    import asyncio
+    import json
+    import websockets
+    from conftest import insecure_context
+    gw = gateway_factory(gateway_config(
+        routes="  hub:\n    path: /hub\n    kind: hub\n    max_message_bytes: 2MiB\n    hub:\n      publish: [\"*\"]\n",
+        extra="server:\n  threads: 1\n"))
+    wide = '{"op":"publish","topic":"t","id":1,"data":[' + ",".join(["1"] * 500_000) + "]}"
+
+    async def scenario():
+        ctx = insecure_context()
+        async with websockets.connect(gw.url("/hub"), ssl=ctx, max_size=None) as hostile, \
+                websockets.connect(gw.url("/echo"), ssl=ctx) as echo:
+            latencies = []
+
+            async def measure():
+                for _ in range(100):
+                    started = time.time()
+                    await echo.send("ping")
+                    assert await echo.recv() == "ping"
+                    latencies.append(time.time() - started)
+                    await asyncio.sleep(0.005)
+
+            async def attack():
+                for _ in range(5):
+                    await hostile.send(wide)
+                    answer = json.loads(await asyncio.wait_for(hostile.recv(), 10))
+                    assert answer["op"] == "error" and "JSON values" in answer["error"], answer
+
+            await asyncio.gather(measure(), attack())
+            p99 = sorted(latencies)[98]
+            assert p99 < 0.1, p99
+
+    run(scenario(), timeout=60)

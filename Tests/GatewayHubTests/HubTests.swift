@@ -87,3 +87,15 @@ final class HubPatternTests: XCTestCase {
         XCTAssertFalse(Hub.matches("news.*", "newsroom"))
     }
 }
+
+/// JSON is counted before it is decoded: what a message may cost an event loop is bounded.
+final class JSONBudgetTests: XCTestCase {
+    func testValuesAreCountedOutsideStrings() {
+        XCTAssertTrue(JSONBudget.fits(Array(#"{"op":"publish","data":[1,2,3]}"#.utf8), maxValues: 5))
+        XCTAssertFalse(JSONBudget.fits(Array(#"{"op":"publish","data":[1,2,3,4,5]}"#.utf8), maxValues: 5))
+        // Commas and brackets in strings (escaped quotes too) are text, not values.
+        XCTAssertTrue(JSONBudget.fits(Array(#"{"data":"a,b,[c],{d},\",e"}"#.utf8), maxValues: 2))
+        let wide = "[" + Array(repeating: "1", count: 500_000).joined(separator: ",") + "]"
+        XCTAssertFalse(JSONBudget.fits(Array(wide.utf8)))
+    }
+}
