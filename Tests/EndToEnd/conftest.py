@@ -190,6 +190,11 @@ def gateway_factory():
         started.append(gw)
         if listeners:
             gw.wait_ready(listeners)
+            # The admin API binds beside the listeners, not before them: a test that talks to it
+            # waits until it listens (a file that names one, not switched off).
+            admin = re.search(r"^admin:\n  address: \"?([^\"\n]+)", config_text or "", re.M)
+            if admin and admin.group(1) != "off":
+                gw.wait_for_log(r"admin API listening")
         return gw
 
     yield make
