@@ -109,8 +109,22 @@ extension ConfigKeys {
             .integer(1...1_000_000),
             .value("50"),
             .newConnections,
-            "How many messages a connection may send at once before the rate applies."
+            "How many messages (and pings) a connection may send at once before their rates apply."
         ) { .bare("\($0.limits.messageBurst)") },
+        .key(
+            "max_pings_per_second",
+            .rate,
+            .value("10", note: "0: off"),
+            .newConnections,
+            "Pings per second a client may send on one connection, after `message_burst` at once: each ping costs a pong, so past it the session is closed with **1008** (\"ping rate limit\"). Libraries ping every few seconds at most."
+        ) { .bare("\($0.limits.maxPingsPerSecond)") },
+        .key(
+            "max_inflated_bytes_per_second",
+            .bytes(0...(1 << 40)),
+            .value("16MiB", note: "0: off"),
+            .newConnections,
+            "Bytes per second a client's compressed messages may inflate to, after one megabyte at once. Past it the gateway stops reading from that client until the rate allows more (TCP back-pressure; nothing is closed or lost): a 1 KB frame can inflate to a megabyte, and every byte of it is work for the event loop the connection shares with others."
+        ) { .bare("\($0.limits.maxInflatedBytesPerSecond)") },
         .section("compression", compression) { $0.compression },
         .section("auth", auth) { $0.auth },
         .section("static", files) { if case .static(let settings) = $0.backend { settings } else { nil } },

@@ -71,7 +71,9 @@ extension ConfigurationBuilder {
             overflow: try choice(base + ["send_queue_overflow"]),
             overflowCloseCode: try closeCode(base + ["overflow_close_code"]),
             maxMessagesPerSecond: try rate(base + ["max_messages_per_second"]),
-            messageBurst: try integer(base + ["message_burst"])
+            messageBurst: try integer(base + ["message_burst"]),
+            maxPingsPerSecond: try rate(base + ["max_pings_per_second"]),
+            maxInflatedBytesPerSecond: try bytes(base + ["max_inflated_bytes_per_second"])
         )
         let c = base + ["compression"]
         let compression = CompressionSettings(

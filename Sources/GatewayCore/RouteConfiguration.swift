@@ -180,6 +180,13 @@ public struct WebSocketLimits: Sendable, Equatable {
     /// `messageBurst`); past it the session is closed with 1008. Zero: no limit.
     public var maxMessagesPerSecond: Double
     public var messageBurst: Int
+    /// Pings per second a client may send (a token bucket of `messageBurst`): each one costs a
+    /// pong, so past it the session is closed with 1008. Zero: no limit.
+    public var maxPingsPerSecond: Double
+    /// Bytes per second the client's compressed messages may inflate to. Past it the session
+    /// stops reading until the rate allows more (a 1 KB frame can inflate to a megabyte, and
+    /// every byte of it is work for the event loop). Zero: no limit.
+    public var maxInflatedBytesPerSecond: Int
 
     public init(
         maxMessageBytes: Int = 1 << 20,
@@ -191,8 +198,12 @@ public struct WebSocketLimits: Sendable, Equatable {
         overflow: OverflowPolicy = .close,
         overflowCloseCode: WebSocketErrorCode = .tryAgainLater,
         maxMessagesPerSecond: Double = 0,
-        messageBurst: Int = 50
+        messageBurst: Int = 50,
+        maxPingsPerSecond: Double = 10,
+        maxInflatedBytesPerSecond: Int = 16 << 20
     ) {
+        self.maxPingsPerSecond = maxPingsPerSecond
+        self.maxInflatedBytesPerSecond = maxInflatedBytesPerSecond
         self.maxMessagesPerSecond = maxMessagesPerSecond
         self.messageBurst = messageBurst
         self.maxMessageBytes = maxMessageBytes

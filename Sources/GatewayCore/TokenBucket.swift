@@ -27,6 +27,14 @@ public struct TokenBucket: Sendable, Equatable {
         return true
     }
 
+    /// Takes `amount` tokens whether or not they are there: the bucket may go into debt, which
+    /// `wait(now:)` then counts (bytes inflated, where a frame's cost is known only once done).
+    public mutating func spend(_ amount: Double, now: NIODeadline) {
+        guard rate > 0 else { return }
+        refill(now: now)
+        tokens -= amount
+    }
+
     /// How long until the next token is there (zero when there is one now).
     public func wait(now: NIODeadline) -> TimeAmount {
         guard rate > 0 else { return .zero }

@@ -57,19 +57,19 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     public let peer: String
     public let openedAt: NIODeadline
     let application: any WebSocketApplication
-    private let logger: Logger
+    let logger: Logger
     /// The connection's number and request target, put on each line the session logs when the
     /// line is made: a Logger copy carrying them would keep a metadata dictionary (~150 bytes)
     /// on every idle connection.
     private let connectionID: UInt64?
     private let target: String?
-    private var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext?
     /// The session's rules: frame order, closing handshake, keepalive, idle, rate.
-    private var state: WebSocketSessionState
+    var state: WebSocketSessionState
     /// The bytes of the message being reassembled (`state.assembling` says what it is).
-    private var partial: ByteBuffer?
+    var partial: ByteBuffer?
     private var utf8 = UTF8Validator()
-    private let deflate: PerMessageDeflate?
+    let deflate: PerMessageDeflate?
     private let parser: WebSocketFrameParser
     /// The start of a frame whose end has not been read yet, copied out of NIO's read buffer.
     private var pendingInput: ByteBuffer?
@@ -81,29 +81,32 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     /// its first bad byte, not when its last one arrives (Autobahn 6.4.3 and 6.4.4). Nil when no
     /// text frame is half-read.
     private var arrivingText: (checked: Int, validator: UTF8Validator)?
-    private var output = WebSocketFrameWriter()
+    var output = WebSocketFrameWriter()
     /// The last message's buffer, for the next one (`messageBuffer(capacity:)`).
-    private var spare: ByteBuffer?
+    var spare: ByteBuffer?
     /// What waits for the frames in `output` to be written (writes from the pipeline that
     /// came with a promise, the close handshake's).
-    private var outputPromise: EventLoopPromise<Void>?
-    private var needsFlush = false
+    var outputPromise: EventLoopPromise<Void>?
+    var needsFlush = false
     /// True between the first `channelRead` of a batch and its `channelReadComplete`: writes made
     /// meanwhile are flushed once, at the end of the batch.
-    private var inReadBatch = false
+    var inReadBatch = false
     private var readPending = false
     private var readingPaused = false
-    private var keepaliveTimer: NIOScheduledCallback?
-    private var idleTimer: NIOScheduledCallback?
+    /// Pending while the client is over its inflate rate: the input after the frame that put it
+    /// there waits in `pendingInput`, and nothing more is read until the timer resumes it.
+    var inflateTimer: NIOScheduledCallback?
+    var keepaliveTimer: NIOScheduledCallback?
+    var idleTimer: NIOScheduledCallback?
     private var closeTimer: NIOScheduledCallback?
     /// Set once a drain began (shutdown or reload), with the reason its 1001 will carry.
-    private var drainReason: DrainEvent.Reason?
+    var drainReason: DrainEvent.Reason?
     /// Pushed messages waiting for the client to take what is already queued (`drop-oldest`
     /// policy only), and their bytes: bounded by `send_queue_bytes`. It starts with one slot and
     /// goes back to one when drained: most sessions never backlog, and the default 16 slots cost
     /// ~770 bytes on every idle connection.
-    private var backlog = CircularBuffer<WebSocketMessage>(initialCapacity: 1)
-    private var backlogBytes = 0
+    var backlog = CircularBuffer<WebSocketMessage>(initialCapacity: 1)
+    var backlogBytes = 0
 
     /// The reason that goes with the close code the application is told: the client's, when it
     /// started the closing handshake; otherwise the one sent to it ("" when there was none).
@@ -191,6 +194,8 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         keepaliveTimer?.cancel()
         idleTimer?.cancel()
         closeTimer?.cancel()
+        inflateTimer?.cancel()
+        inflateTimer = nil
         keepaliveTimer = nil
         idleTimer = nil
         closeTimer = nil
@@ -220,7 +225,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     }
 
     /// A line's metadata with the session's own (peer, connection, target) added.
-    private func lineMetadata(_ metadata: Logger.Metadata) -> Logger.Metadata {
+    func lineMetadata(_ metadata: Logger.Metadata) -> Logger.Metadata {
         var metadata = metadata
         metadata["peer"] = .string(peer)
         if let connectionID { metadata["conn"] = .stringConvertible(connectionID) }
@@ -231,9 +236,15 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     // MARK: Inbound
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !inputBroken else { return }
-        var input = unwrapInboundIn(data)
         inReadBatch = true
+        consume(unwrapInboundIn(data), context: context)
+    }
+
+    /// Reads the frames in `input` (after what `pendingInput` kept), keeping what is left: the
+    /// start of a frame, or everything after the frame that put the client over its inflate rate.
+    private func consume(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        guard !inputBroken else { return }
+        var input = bytes
         // True when `input` is our own buffer (the start of a frame kept from earlier reads,
         // with these bytes appended), false when it is NIO's.
         var owned = false
@@ -244,7 +255,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             owned = true
         }
         do {
-            while self.context != nil, let frame = try parser.parse(&input) {
+            while self.context != nil, inflateTimer == nil, let frame = try parser.parse(&input) {
                 arrivingText = nil
                 frameArrived(frame, context: context)
             }
@@ -404,6 +415,9 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             case .zlib: return fail(.unexpectedServerError, "compression failure")
             }
         }
+        if let wait = state.inflated(bytes: data.writerIndex - before, now: .now()) {
+            inflateTimer = schedule(.inflate, in: wait)
+        }
         if kind == .text {
             let added = data.getSlice(at: before, length: data.writerIndex - before)!
             if !utf8.validate(added) { return fail(.dataInconsistentWithMessage, "invalid UTF-8") }
@@ -465,155 +479,6 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         context.close(promise: nil)
     }
 
-    // MARK: Outbound
-
-    /// Sends a message from the event loop (a route's reply). Flushed at the end of the current
-    /// read batch, or at once when called outside one.
-    public func send(_ message: WebSocketMessage) {
-        guard let context, state.isOpen else { return }
-        writeMessage(message, context: context, promise: nil)
-        if inReadBatch {
-            needsFlush = true
-        } else {
-            flushOutput(context: context)
-        }
-    }
-
-    /// Sends a message that did not come from this client's own reads (a worker's send, a hub
-    /// publish, an admin send), which cannot be slowed for this one client. A client that is not
-    /// reading has a bounded queue (`send_queue_bytes`); past it the route's overflow policy
-    /// applies: close with `overflow_close_code`, or drop the oldest pushed messages not yet
-    /// written. Returns false when the session was closed for it.
-    @discardableResult
-    public func sendUnlessFull(_ message: WebSocketMessage) -> Bool {
-        guard isOpen else { return true }
-        if backlog.isEmpty && isWritable {
-            send(message)
-            return true
-        }
-        let limits = configuration.limits
-        switch limits.overflow {
-        case .close:
-            state.dropped(1)
-            configuration.metrics?.dropped(1)
-            configuration.metrics?.overflowed()
-            close(code: limits.overflowCloseCode, reason: "send queue full")
-            return false
-        case .dropOldest:
-            backlog.append(message)
-            backlogBytes += message.data.readableBytes
-            // The newest message always stays, even alone over the budget.
-            while backlogBytes > limits.sendQueueBytes, backlog.count > 1 {
-                backlogBytes -= backlog.removeFirst().data.readableBytes
-                state.dropped(1)
-                configuration.metrics?.dropped(1)
-            }
-            return true
-        }
-    }
-
-    /// Moves backlogged messages to the channel while it takes them, oldest first.
-    private func drainBacklog(context: ChannelHandlerContext) {
-        guard !backlog.isEmpty else { return }
-        while state.isOpen, context.channel.isWritable, let message = backlog.popFirst() {
-            backlogBytes -= message.data.readableBytes
-            writeMessage(message, context: context, promise: nil)
-        }
-        if backlog.isEmpty && backlog.capacity > 1 { backlog = CircularBuffer(initialCapacity: 1) }
-        flushOutput(context: context)
-    }
-
-    /// A closing session delivers no more pushed messages: they count as dropped.
-    private func discardBacklog() {
-        state.dropped(backlog.count)
-        if !backlog.isEmpty { configuration.metrics?.dropped(backlog.count) }
-        backlog = CircularBuffer(initialCapacity: 1)
-        backlogBytes = 0
-    }
-
-    /// Messages waiting in the `drop-oldest` backlog, and their bytes (for the admin API).
-    public var backlogSize: (messages: Int, bytes: Int) { (backlog.count, backlogBytes) }
-
-    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let message = unwrapOutboundIn(data)
-        guard state.isOpen else {
-            promise?.fail(ChannelError.outputClosed)
-            return
-        }
-        writeMessage(message, context: context, promise: promise)
-    }
-
-    private func writeMessage(
-        _ message: WebSocketMessage,
-        context: ChannelHandlerContext,
-        promise: EventLoopPromise<Void>?
-    ) {
-        let opcode: WebSocketOpcode = message.kind == .text ? .text : .binary
-        state.messageSent(bytes: message.data.readableBytes)
-        configuration.metrics?.sent(bytes: message.data.readableBytes)
-        if let deflate, deflate.shouldCompress(message.data.readableBytes) {
-            do {
-                let compressed = try deflate.compress(message, allocator: context.channel.allocator)
-                writeFrame(opcode, rsv1: true, payload: compressed, context: context, promise: promise)
-                return
-            } catch {
-                promise?.fail(error)
-                fail(.unexpectedServerError, "compression failure")
-                return
-            }
-        }
-        writeFrame(opcode, payload: message.data, context: context, promise: promise)
-    }
-
-    /// Adds a frame to `output`; a payload too large to copy goes to the channel after what
-    /// `output` holds, in order.
-    private func writeFrame(
-        _ opcode: WebSocketOpcode,
-        rsv1: Bool = false,
-        payload: ByteBuffer,
-        context: ChannelHandlerContext,
-        promise: EventLoopPromise<Void>? = nil
-    ) {
-        let large = output.append(opcode: opcode, rsv1: rsv1, payload: payload, allocator: context.channel.allocator)
-        if let large {
-            writeOutput(context: context)
-            context.write(wrapOutboundOut(large), promise: promise)
-        } else if let promise {
-            addOutputPromise(promise)
-        }
-    }
-
-    private func addOutputPromise(_ promise: EventLoopPromise<Void>) {
-        if let outputPromise {
-            outputPromise.futureResult.cascade(to: promise)
-        } else {
-            outputPromise = promise
-        }
-    }
-
-    private func failOutputPromise() {
-        outputPromise?.fail(ChannelError.ioOnClosedChannel)
-        outputPromise = nil
-    }
-
-    /// Hands what `output` holds to the channel, without flushing.
-    private func writeOutput(context: ChannelHandlerContext) {
-        guard let bytes = output.take() else { return }
-        let promise = outputPromise
-        outputPromise = nil
-        context.write(wrapOutboundOut(bytes), promise: promise)
-    }
-
-    private func flushOutput(context: ChannelHandlerContext) {
-        writeOutput(context: context)
-        context.flush()
-    }
-
-    /// A flush from the pipeline (a write from another event loop, `writeAndFlush`).
-    public func flush(context: ChannelHandlerContext) {
-        flushOutput(context: context)
-    }
-
     /// Starts the closing handshake with `code`: sends Close, discards further data, and drops TCP
     /// when the client answers or `closeTimeout` passes.
     public func close(code: WebSocketErrorCode, reason: String = "") {
@@ -631,7 +496,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         closeTimer = schedule(.close, in: configuration.limits.closeTimeout)
     }
 
-    private func closeTimerFired() {
+    func closeTimerFired() {
         guard let context, state.closeTimerFired() else { return }
         context.close(promise: nil)
     }
@@ -641,7 +506,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         fail(.policyViolation, "message rate limit")
     }
 
-    private func fail(_ code: WebSocketErrorCode, _ reason: String) {
+    func fail(_ code: WebSocketErrorCode, _ reason: String) {
         logger.debug(
             "websocket failed",
             metadata: lineMetadata(["code": .stringConvertible(code.code), "reason": .string(reason)])
@@ -654,7 +519,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     /// Reads pause while the client is not taking what is written to it: a slow reader slows
     /// down its own input instead of growing our buffers.
     public func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable && !readingPaused {
+        if context.channel.isWritable && mayRead {
             context.read()
         } else {
             readPending = true
@@ -670,7 +535,27 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     public func resumeReading() {
         guard readingPaused else { return }
         readingPaused = false
-        if readPending, let context, context.channel.isWritable {
+        if readPending, mayRead, let context, context.channel.isWritable {
+            readPending = false
+            context.read()
+        }
+    }
+
+    /// Neither the route nor the inflate rate holds the client's input.
+    private var mayRead: Bool { !readingPaused && inflateTimer == nil }
+
+    /// The inflate rate allows more: the input kept meanwhile is read, then the channel again.
+    func inflateTimerFired() {
+        inflateTimer = nil
+        guard let context else { return }
+        inReadBatch = true
+        consume(context.channel.allocator.buffer(capacity: 0), context: context)
+        inReadBatch = false
+        if needsFlush {
+            needsFlush = false
+            flushOutput(context: context)
+        }
+        if readPending, mayRead, context.channel.isWritable {
             readPending = false
             context.read()
         }
@@ -686,113 +571,12 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { drainBacklog(context: context) }
-        if context.channel.isWritable && readPending && !readingPaused {
+        if context.channel.isWritable && readPending && mayRead {
             readPending = false
             context.read()
         }
         application.sessionWritabilityChanged(self)
         context.fireChannelWritabilityChanged()
-    }
-
-    // MARK: Timers
-
-    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        let reason: DrainEvent.Reason?
-        if let drain = event as? DrainEvent {
-            reason = drain.reason
-        } else {
-            reason = event is ChannelShouldQuiesceEvent ? .restart : nil
-        }
-        if let reason {
-            // One drain per session: a second event (a reload's, then the shutdown's) changes
-            // nothing.
-            guard drainReason == nil else { return }
-            drainReason = reason
-            let spread = configuration.drainSpread.nanoseconds
-            if spread > 0 {
-                schedule(.drain, in: .nanoseconds(Int64.random(in: 0..<spread)))
-            } else {
-                close(code: WebSocketErrorCode.goingAway, reason: reason.text)
-            }
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    /// What the session's timers run. A callback handler holding the session, rather than NIO's
-    /// `scheduleTask`, which makes a promise and a closure context for every timer: an idle
-    /// connection always has two timers pending (keepalive and idle check).
-    private struct Timer: NIOScheduledCallbackHandler {
-        enum Kind { case keepalive, idle, close, drain }
-        let session: WebSocketSessionHandler
-        let kind: Kind
-
-        func handleScheduledCallback(eventLoop: some EventLoop) {
-            switch kind {
-            case .keepalive: session.keepaliveTick()
-            case .idle: session.idleCheck()
-            case .close: session.closeTimerFired()
-            case .drain:
-                session.close(code: WebSocketErrorCode.goingAway, reason: (session.drainReason ?? .restart).text)
-            }
-        }
-    }
-
-    /// Runs `kind` after `delay` on the session's event loop (nil once the channel is gone or the
-    /// loop is shutting down: nothing is left to time).
-    @discardableResult
-    private func schedule(_ kind: Timer.Kind, in delay: TimeAmount) -> NIOScheduledCallback? {
-        guard let context else { return nil }
-        return try? context.eventLoop.assumeIsolated().scheduleCallback(
-            in: delay,
-            handler: Timer(session: self, kind: kind)
-        )
-    }
-
-    private func scheduleKeepalive(in delay: TimeAmount) {
-        keepaliveTimer = schedule(.keepalive, in: delay)
-    }
-
-    private func keepaliveTick() {
-        guard let context else { return }
-        let action = state.keepaliveFired()
-        if action != .none { deflate?.releaseIdleContexts(midMessage: partial != nil) }
-        // After the switch: the ping written now must not leave a buffer behind on an idle session.
-        defer {
-            if action != .none {
-                output.releaseIdle()
-                spare = nil
-            }
-        }
-        switch action {
-        case .wait(let delay):
-            scheduleKeepalive(in: delay)
-        case .ping(let delay):
-            writeFrame(.ping, payload: ByteBuffer(), context: context)
-            flushOutput(context: context)
-            scheduleKeepalive(in: delay)
-        case .abort:
-            logger.debug("websocket keepalive timeout", metadata: lineMetadata([:]))
-            var payload = context.channel.allocator.buffer(capacity: 2)
-            payload.write(webSocketErrorCode: .unexpectedServerError)
-            writeFrame(.connectionClose, payload: payload, context: context)
-            flushOutput(context: context)
-            context.close(promise: nil)
-        case .none:
-            break
-        }
-    }
-
-    private func scheduleIdleCheck(in delay: TimeAmount) {
-        idleTimer = schedule(.idle, in: delay)
-    }
-
-    private func idleCheck() {
-        switch state.idleTimerFired() {
-        case .wait(let delay): scheduleIdleCheck(in: delay)
-        case .close(let code, let reason): close(code: code, reason: reason)
-        case .none: break
-        }
     }
 
     /// The longest prefix of `text` that fits in `maxBytes` without splitting a character.

@@ -68,6 +68,10 @@ struct WebSocketSessionState {
     private var awaitingPong = false
     private var dataSinceIdleCheck = false
     private var messageRate: TokenBucket
+    private var pingRate: TokenBucket
+    /// Bytes the client's compressed frames inflated to, against `maxInflatedBytesPerSecond`: a
+    /// burst of one megabyte (less when the rate is lower), then the rate.
+    private var inflateRate: TokenBucket
     /// The reason of a Close the client started with, and of the one this side sent.
     private var closeReasonReceived: String?
     private var closeReasonSent: String?
@@ -81,6 +85,9 @@ struct WebSocketSessionState {
             burst: Double(limits.messageBurst),
             now: now
         )
+        self.pingRate = TokenBucket(rate: limits.maxPingsPerSecond, burst: Double(limits.messageBurst), now: now)
+        let inflated = Double(limits.maxInflatedBytesPerSecond)
+        self.inflateRate = TokenBucket(rate: inflated, burst: min(inflated, 1_048_576), now: now)
     }
 
     var isOpen: Bool { phase == .open }
@@ -126,6 +133,7 @@ struct WebSocketSessionState {
         case .ping:
             guard !rsv1 else { return .fail(.protocolError, "RSV1 set on a control frame") }
             guard takeMessageToken(now: now) else { return .rateLimited }
+            guard pingRate.take(now: now) else { return .fail(.policyViolation, "ping rate limit") }
             return .sendPong
         case .pong:
             guard !rsv1 else { return .fail(.protocolError, "RSV1 set on a control frame") }
@@ -160,6 +168,15 @@ struct WebSocketSessionState {
     /// Pushed messages that will not reach the client.
     mutating func dropped(_ count: Int) {
         statistics.messagesDropped += count
+    }
+
+    /// The client's compressed frame inflated to `bytes`: how long the session waits before it
+    /// reads on, when that put it over its inflate rate (nil: it goes on at once).
+    mutating func inflated(bytes: Int, now: NIODeadline) -> TimeAmount? {
+        guard inflateRate.rate > 0 else { return nil }
+        inflateRate.spend(Double(bytes), now: now)
+        let wait = inflateRate.wait(now: now)
+        return wait > .zero ? wait : nil
     }
 
     private mutating func takeMessageToken(now: NIODeadline) -> Bool {

@@ -254,3 +254,109 @@ def test_a_wide_json_publish_is_refused_before_it_is_decoded(gateway_factory):
             assert p99 < 0.1, p99
 
     run(scenario(), timeout=60)
+
+
+def test_deflate_bombs_are_read_at_the_inflate_rate(gateway_factory):
+    """Frames of about 1 KB that inflate to a megabyte each (within max_message_bytes), sent as
+    fast as two connections can: past max_inflated_bytes_per_second the gateway reads them more
+    slowly instead of inflating a read's worth at once, so an echo client on the same (only) event
+    loop keeps a p99 under 100 ms; the bombers are slowed, not closed, and memory stays put."""
+    import asyncio
+    import threading
+    import websockets
+    import zlib
+    from conftest import RawWebSocket, encode_frame
+    limit = os.environ.get("ATTACK_INFLATE_RATE")  # "0" shows the attack without the limit
+    routes = "  bombed:\n    path: /bombed\n    kind: echo\n%s" % (
+        "    max_inflated_bytes_per_second: %s\n" % limit if limit else "")
+    gw = gateway_factory(gateway_config(routes=routes, extra="server:\n  threads: 1\n")
+                         .replace('    tls:\n      self_signed: true\n', ''))
+    host, port = gw.address()
+    before = rss_kib(gw)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = deflater.compress(b"a" * (1 << 20)) + deflater.flush(zlib.Z_SYNC_FLUSH)
+    assert bomb.endswith(b"\x00\x00\xff\xff") and len(bomb) < 2048
+    frame = encode_frame(0x2, bomb[:-4], rsv1=True)
+    stop = threading.Event()
+    echoed = [0, 0]
+    closed = []
+
+    def bomber(index):
+        import select
+        ws = RawWebSocket(host, port, path="/bombed", tls=False,
+                          extensions="permessage-deflate; client_no_context_takeover")
+        assert "permessage-deflate" in ws.response_head
+
+        def drain():
+            try:
+                while not stop.is_set():
+                    if ws.buffer or select.select([ws.sock], [], [], 0.1)[0]:
+                        opcode, _, _, payload = ws.recv_frame()
+                        if opcode != 0x2:
+                            closed.append((opcode, payload))
+                            return
+                        echoed[index] += 1
+            except OSError as error:
+                closed.append(error)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        try:
+            while not stop.is_set():
+                if select.select([], [ws.sock], [], 0.1)[1]:
+                    ws.sock.sendall(frame)
+        finally:
+            reader.join(5)
+            ws.close()
+
+    bombers = [threading.Thread(target=bomber, args=(i,)) for i in range(2)]
+    for thread in bombers:
+        thread.start()
+
+    async def measure():
+        async with websockets.connect(gw.url("/echo", scheme="ws")) as echo:
+            while sum(echoed) < 4:  # the bombs are going off
+                await asyncio.sleep(0.01)
+            latencies = []
+            for _ in range(200):
+                started = time.time()
+                await echo.send("ping")
+                assert await echo.recv() == "ping"
+                latencies.append(time.time() - started)
+                await asyncio.sleep(0.01)
+            return sorted(latencies)
+
+    try:
+        latencies = run(measure(), timeout=60)
+    finally:
+        stop.set()
+        for thread in bombers:
+            thread.join(15)
+    p99 = latencies[197]
+    assert p99 < 0.1, ("p99 %.3f s" % p99, latencies[-5:], echoed)
+    assert not closed, closed  # slowed, never closed
+    assert rss_kib(gw) - before < 64 * 1024, (before, rss_kib(gw))
+
+
+def test_a_ping_flood_is_closed_at_the_ping_rate(gateway_factory):
+    """Each ping costs a pong: a client sending 200 at once gets the burst's pongs (message_burst,
+    50), then 1008 "ping rate limit"; an echo client on the same gateway carries on."""
+    from conftest import RawWebSocket, encode_frame
+    gw = gateway_factory(gateway_config())
+    host, port = gw.address()
+
+    def flood():
+        ws = RawWebSocket(host, port)
+        ws.sock.sendall(b"".join(encode_frame(0x9, b"%d" % index) for index in range(200)))
+        pongs = 0
+        while True:
+            opcode, _, _, payload = ws.recv_frame()
+            if opcode == 0xA:
+                assert payload == b"%d" % pongs
+                pongs += 1
+                continue
+            assert opcode == 0x8 and payload == b"\x03\xf0ping rate limit", payload
+            ws.close()
+            return pongs
+
+    assert 50 <= run(with_witness(gw, flood)) <= 51

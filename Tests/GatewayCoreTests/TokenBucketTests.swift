@@ -35,4 +35,13 @@ final class TokenBucketTests: XCTestCase {
         XCTAssertTrue((0..<1000).allSatisfy { _ in bucket.take(now: start) })
         XCTAssertEqual(bucket.wait(now: start), .zero)
     }
+
+    func testSpendingGoesIntoDebtThatTimeRepays() {
+        var bucket = TokenBucket(rate: 1000, burst: 1000, now: start)
+        bucket.spend(3000, now: start)
+        XCTAssertEqual(bucket.tokens, -2000)
+        XCTAssertEqual(bucket.wait(now: start), .milliseconds(2001), "until one token is back")
+        XCTAssertFalse(bucket.take(now: start + .seconds(2)))
+        XCTAssertTrue(bucket.take(now: start + .milliseconds(2001)))
+    }
 }

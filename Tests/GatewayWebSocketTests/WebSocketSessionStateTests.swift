@@ -150,4 +150,24 @@ final class WebSocketSessionStateTests: XCTestCase {
         XCTAssertTrue(session.messageCompleted(bytes: 1, now: start + .seconds(1)), "refilled")
         XCTAssertEqual(session.statistics.messagesIn, 3)
     }
+
+    func testPingsHaveTheirOwnRate() {
+        var session = state(WebSocketLimits(messageBurst: 2, maxPingsPerSecond: 1))
+        XCTAssertEqual(frame(&session, .ping), .sendPong)
+        XCTAssertEqual(frame(&session, .ping), .sendPong)
+        XCTAssertEqual(frame(&session, .ping), .fail(.policyViolation, "ping rate limit"))
+        XCTAssertEqual(frame(&session, .ping, at: start + .seconds(1)), .sendPong, "refilled")
+        var unlimited = state(WebSocketLimits(maxPingsPerSecond: 0))
+        XCTAssertTrue((0..<1000).allSatisfy { _ in frame(&unlimited, .ping) == .sendPong })
+    }
+
+    func testInflatingPastTheRateAsksForAWait() {
+        var session = state(WebSocketLimits(maxInflatedBytesPerSecond: 1 << 20), compression: true)
+        XCTAssertNil(session.inflated(bytes: 512 << 10, now: start), "within the burst")
+        XCTAssertNil(session.inflated(bytes: (512 << 10) - 1, now: start))
+        XCTAssertEqual(session.inflated(bytes: 1 << 20, now: start), .seconds(1), "a second of debt")
+        XCTAssertNil(session.inflated(bytes: 0, now: start + .seconds(2)), "repaid")
+        var unlimited = state(WebSocketLimits(maxInflatedBytesPerSecond: 0), compression: true)
+        XCTAssertNil(unlimited.inflated(bytes: 1 << 30, now: start))
+    }
 }
