@@ -18,8 +18,15 @@ extension ConfigKeys {
             .integer(1...65535),
             .unset("—"),
             .newConnections,
-            "On a plain listener: the https port to send browsers to. Every request but `/livez` and `/readyz` — WebSocket upgrades too — gets **308** with `Location: https://<host>[:port]<target>` (443 leaves the port out)."
+            "On a plain listener: the https port to send browsers to. Every request but `/livez` and `/readyz` — WebSocket upgrades too — gets **308** with `Location: https://<host>[:port]<target>` (443 leaves the port out), when `<host>` is one the gateway's certificates are for (any TLS listener's, SNI ones included, as they are now) or one of `redirect_hosts`. Any other `Host` gets **421** (the gateway is not an open redirect), a target that is not a path **400**."
         ) { $0.redirectHTTPSPort.map { .bare("\($0)") } },
+        .key(
+            "redirect_hosts",
+            .list,
+            .value("[]"),
+            .newConnections,
+            "DNS names and addresses the redirect may send browsers to besides the names of the gateway's own certificates: for https served by something else (a load balancer holding the certificate). A `*.` entry stands for one label."
+        ) { $0.redirectHTTPSPort == nil ? nil : .list($0.redirectHosts) },
         .section("tls", tls) { $0.tls },
         .section("proxy_protocol", proxyProtocol) { $0.proxyProtocol },
     ])

@@ -122,6 +122,13 @@ extension ConfigurationBuilder {
                 )
             }
         }
+        if redirect == nil, list(base + ["redirect_hosts"]) != nil {
+            throw ConfigurationError(
+                .invalidValue,
+                key: dotted(base + ["redirect_hosts"]),
+                "only a listener with redirect_https redirects"
+            )
+        }
         var proxyProtocol: ProxyProtocolSettings?
         let trustedKey = base + ["proxy_protocol", "trusted"]
         if let entries = list(trustedKey) {
@@ -139,6 +146,7 @@ extension ConfigurationBuilder {
             address: address,
             tls: tls,
             redirectHTTPSPort: redirect,
+            redirectHosts: list(base + ["redirect_hosts"]) ?? [],
             proxyProtocol: proxyProtocol
         )
     }

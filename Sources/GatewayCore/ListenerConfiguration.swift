@@ -7,6 +7,9 @@ public struct ListenerConfiguration: Sendable, Equatable {
     /// On a plain listener: answer every request but `/livez` and `/readyz` with 308 to
     /// `https://` on this port (443 leaves the port out of the URL).
     public var redirectHTTPSPort: Int?
+    /// Hosts the redirect may name besides those of the gateway's own certificates (https served
+    /// by something else); any other `Host` gets 421.
+    public var redirectHosts: [String]
     /// Connections from a load balancer start with a PROXY protocol header naming the client.
     public var proxyProtocol: ProxyProtocolSettings?
     public init(
@@ -14,8 +17,10 @@ public struct ListenerConfiguration: Sendable, Equatable {
         address: ListenAddress,
         tls: TLSSettings? = nil,
         redirectHTTPSPort: Int? = nil,
+        redirectHosts: [String] = [],
         proxyProtocol: ProxyProtocolSettings? = nil
     ) {
+        self.redirectHosts = redirectHosts
         self.name = name
         self.address = address
         self.tls = tls

@@ -14,6 +14,23 @@ import ServiceLifecycle
 
 /// Listening sockets: bound, adopted from systemd, and what each accepted connection gets.
 extension GatewayServer {
+    /// A plain listener's redirect: to the hosts of every TLS listener's certificates as they
+    /// are when a request comes, and the listener's own `redirect_hosts`.
+    static func redirect(
+        port: Int,
+        extraHosts: [String],
+        listeners: NIOLockedValueBox<[(name: String, listener: Listener)]>
+    ) -> HTTPSRedirect {
+        let extra = CertificateHosts(names: extraHosts)
+        return HTTPSRedirect(port: port) {
+            var hosts = extra
+            for entry in listeners.withLockedValue({ $0 }) {
+                if let tls = entry.listener.settings.withLockedValue({ $0.tls }) { hosts.formUnion(tls.hosts) }
+            }
+            return hosts
+        }
+    }
+
     func bind(_ configuration: ListenerConfiguration, tls: ServerTLS?) async throws -> (Listener, SocketAddress) {
         let serial = nextSerial.withLockedValue {
             $0 += 1
@@ -29,6 +46,7 @@ extension GatewayServer {
         let limiter = self.limiter
         let connections = self.connections
         let acmeChallenges = self.acmeChallenges
+        let listeners = self.listeners
         let name = configuration.name
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -57,7 +75,9 @@ extension GatewayServer {
                         metrics: metrics,
                         limiter: limiter,
                         hsts: settings.configuration.tls?.hsts,
-                        redirectHTTPSPort: settings.configuration.redirectHTTPSPort,
+                        redirect: settings.configuration.redirectHTTPSPort.map {
+                            Self.redirect(port: $0, extraHosts: settings.configuration.redirectHosts, listeners: listeners)
+                        },
                         acmeChallenges: acmeChallenges,
                         proxyProtocol: settings.configuration.proxyProtocol
                     )

@@ -30,8 +30,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var limiter: ClientLimiter
         /// `Strict-Transport-Security` for this listener's answers (TLS listeners).
         var hsts: String? = nil
-        /// A plain listener that sends browsers to https on this port.
-        var redirectHTTPSPort: Int? = nil
+        /// A plain listener that sends browsers to https.
+        var redirect: HTTPSRedirect? = nil
         /// Pending ACME challenges: HTTP-01 tokens are answered here.
         var acmeChallenges: ACMEChallenges? = nil
         /// The listener's load balancers, when its connections start with a PROXY header.
@@ -150,7 +150,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let gatewayState = dependencies.state
         let router = RequestRouter(
             routes: snapshot.routes,
-            redirectHTTPSPort: dependencies.redirectHTTPSPort,
+            redirect: dependencies.redirect,
             acmeChallenge: dependencies.acmeChallenges.map { challenges in
                 { challenges.keyAuthorization(forToken: $0) }
             },

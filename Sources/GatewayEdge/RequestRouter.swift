@@ -34,8 +34,8 @@ struct RequestRouter {
     }
 
     var routes: RouteTable
-    /// A plain listener that sends everything but health checks to https on this port.
-    var redirectHTTPSPort: Int?
+    /// A plain listener that sends everything but health checks to https.
+    var redirect: HTTPSRedirect?
     /// The key authorization of a pending HTTP-01 challenge, by token (listeners that answer
     /// ACME's challenges).
     var acmeChallenge: ((String) -> String?)?
@@ -90,18 +90,39 @@ struct RequestRouter {
         }
         // A plain listener in front of https: everything but health checks moves there (308
         // keeps the method and body), WebSocket upgrades included.
-        if let port = redirectHTTPSPort, path != HealthPaths.live, path != HealthPaths.ready {
-            let host = request.headers.first(name: "host").map(Self.hostWithoutPort) ?? "localhost"
-            let location = "https://" + host + (port == 443 ? "" : ":\(port)") + request.uri
-            return .respond(
-                Response(
-                    status: .permanentRedirect,
-                    headers: ["Location": location],
-                    body: "moved to \(location)\n",
-                    keepAlive: keepAlive && !isUpgrade,
-                    headOnly: request.isHead
+        if let redirect, path != HealthPaths.live, path != HealthPaths.ready {
+            switch redirect.outcome(host: request.headers.first(name: "host") ?? "", target: request.uri) {
+            case .moved(let location):
+                return .respond(
+                    Response(
+                        status: .permanentRedirect,
+                        headers: ["Location": location],
+                        body: "moved to \(location)\n",
+                        keepAlive: keepAlive && !isUpgrade,
+                        headOnly: request.isHead
+                    )
                 )
-            )
+            case .misdirected:
+                return .respond(
+                    Response(
+                        status: .misdirectedRequest,
+                        headers: [:],
+                        body: "this gateway serves no such host\n",
+                        keepAlive: false,
+                        headOnly: request.isHead
+                    )
+                )
+            case .badTarget:
+                return .respond(
+                    Response(
+                        status: .badRequest,
+                        headers: [:],
+                        body: "the request target is not a path\n",
+                        keepAlive: false,
+                        headOnly: request.isHead
+                    )
+                )
+            }
         }
         if isUpgrade {
             let refusal: UpgradeNegotiator.Refusal

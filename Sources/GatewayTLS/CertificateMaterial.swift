@@ -28,6 +28,11 @@ public struct CertificateMaterial: Sendable {
     public var subject: String
     /// The DNS names the certificate is for (its subjectAltName DNS entries): what SNI picks by.
     public var dnsNames: [String] = []
+    /// The IP addresses it is for (subjectAltName IP entries), as 4 or 16 bytes.
+    public var ipAddresses: [[UInt8]] = []
+
+    /// Every host the certificate is for.
+    public var hosts: CertificateHosts { CertificateHosts(dnsNames: dnsNames, ipAddresses: ipAddresses) }
 
     /// Loads PEM files as Let's Encrypt writes them: `fullchain.pem` (leaf first) and `privkey.pem`
     /// (PKCS#8, SEC1 or PKCS#1; RSA or ECDSA). The key must belong to the leaf.
@@ -99,9 +104,14 @@ public struct CertificateMaterial: Sendable {
             )
         }
         var dnsNames: [String] = []
+        var ipAddresses: [[UInt8]] = []
         if let names = try? leaf.extensions.subjectAlternativeNames {
             for name in names {
-                if case .dnsName(let dns) = name { dnsNames.append(dns.lowercased()) }
+                switch name {
+                case .dnsName(let dns): dnsNames.append(dns.lowercased())
+                case .ipAddress(let address): ipAddresses.append(Array(address.bytes))
+                default: break
+                }
             }
         }
         return CertificateMaterial(
@@ -110,7 +120,8 @@ public struct CertificateMaterial: Sendable {
             fingerprint: fingerprint(der: leafDER),
             notValidAfter: leaf.notValidAfter,
             subject: leaf.subject.description,
-            dnsNames: dnsNames
+            dnsNames: dnsNames,
+            ipAddresses: ipAddresses
         )
     }
 
@@ -162,7 +173,9 @@ public struct CertificateMaterial: Sendable {
                 privateKey: try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem),
                 fingerprint: fingerprint(der: der),
                 notValidAfter: certificate.notValidAfter,
-                subject: certificate.subject.description
+                subject: certificate.subject.description,
+                dnsNames: CertificateHosts(names: names).dnsNames,
+                ipAddresses: CertificateHosts(names: names).ipAddresses
             )
         } catch let error as TLSMaterialError {
             throw error

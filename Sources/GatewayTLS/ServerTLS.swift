@@ -14,10 +14,15 @@ public final class ServerTLS: Sendable {
         "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
     ].joined(separator: ":")
 
-    private let state: NIOLockedValueBox<(context: NIOSSLContext, material: CertificateMaterial)>
+    private let state: NIOLockedValueBox<(context: NIOSSLContext, material: CertificateMaterial, hosts: CertificateHosts)>
 
     public init(material: CertificateMaterial, settings: TLSSettings) throws {
-        state = NIOLockedValueBox((try Self.makeContext(material: material, settings: settings), material))
+        state = NIOLockedValueBox(
+            (
+                try Self.makeContext(material: material, settings: settings), material,
+                try Self.hosts(material: material, settings: settings)
+            )
+        )
         answersTLSALPN01 = settings.acme?.challenges.contains(.tlsALPN01) ?? false
     }
 
@@ -141,8 +146,15 @@ public final class ServerTLS: Sendable {
         return relabelled
     }
 
+    /// The hosts of a listener's certificates: its own and the SNI ones.
+    static func hosts(material: CertificateMaterial, settings: TLSSettings) throws -> CertificateHosts {
+        var hosts = material.hosts
+        for extra in try additionalMaterial(for: settings) { hosts.formUnion(extra.hosts) }
+        return hosts
+    }
+
     /// Whether a certificate's names cover `host`: exactly, or by a `*.` wildcard for one label.
-    static func covers(_ names: [String], _ host: String) -> Bool {
+    public static func covers(_ names: [String], _ host: String) -> Bool {
         names.contains { name in
             if name == host { return true }
             guard name.hasPrefix("*.") else { return false }
@@ -158,10 +170,13 @@ public final class ServerTLS: Sendable {
 
     public var context: NIOSSLContext { state.withLockedValue { $0.context } }
     public var material: CertificateMaterial { state.withLockedValue { $0.material } }
+    /// The hosts the listener's certificates are for, as they are now.
+    public var hosts: CertificateHosts { state.withLockedValue { $0.hosts } }
 
     /// Swaps in new material; handshakes from now on present it.
     public func replace(material: CertificateMaterial, settings: TLSSettings) throws {
         let context = try Self.makeContext(material: material, settings: settings)
-        state.withLockedValue { $0 = (context, material) }
+        let hosts = try Self.hosts(material: material, settings: settings)
+        state.withLockedValue { $0 = (context, material, hosts) }
     }
 }

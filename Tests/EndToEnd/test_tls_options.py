@@ -142,11 +142,12 @@ listeners:
   main:
     address: "127.0.0.1:0"
     tls:
-      self_signed: true
+      self_signed: [gw.example, localhost]
       hsts: "max-age=63072000; includeSubDomains"
   plain:
     address: "127.0.0.1:0"
     redirect_https: 8443
+    redirect_hosts: ["*.cdn.example"]
 routes:
   echo:
     path: /echo
@@ -158,6 +159,14 @@ routes:
     upgrade = raw_http(host, port, b"GET /echo HTTP/1.1\r\nHost: gw.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", tls=False, read_timeout=1).decode()
     assert status_of(upgrade.encode()) == 308 and "Location: https://gw.example:8443/echo" in upgrade
+    extra = raw_http(host, port, b"GET / HTTP/1.1\r\nHost: eu.cdn.example\r\n\r\n", tls=False, read_timeout=1).decode()
+    assert status_of(extra.encode()) == 308 and "Location: https://eu.cdn.example:8443/\r\n" in extra
+    # Not an open redirect: a host the gateway has no certificate for, or a target that is not a
+    # path, sends nobody anywhere.
+    for request in [b"GET /echo HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+                    b"GET @evil.example/ HTTP/1.1\r\nHost: gw.example\r\n\r\n"]:
+        refused = raw_http(host, port, request, tls=False, read_timeout=1)
+        assert status_of(refused) in (421, 400) and b"Location" not in refused, refused
     live = raw_http(host, port, b"GET /livez HTTP/1.1\r\nHost: gw.example\r\nConnection: close\r\n\r\n", tls=False, read_timeout=1)
     assert status_of(live) == 200
     assert b"Strict-Transport-Security" not in live

@@ -1,4 +1,5 @@
 import GatewayCore
+import GatewayTLS
 import NIOHTTP1
 import XCTest
 
@@ -19,7 +20,9 @@ final class RequestRouterTests: XCTestCase {
     ) -> RequestRouter {
         RequestRouter(
             routes: routes,
-            redirectHTTPSPort: redirect,
+            redirect: redirect.map { port in
+                HTTPSRedirect(port: port) { CertificateHosts(names: ["example.org", "*.gw.test", "::1"]) }
+            },
             acmeChallenge: challenges.map { table in { table[$0] } },
             health: { .init(phase: phase, degradation: degradation) }
         )
@@ -111,17 +114,33 @@ final class RequestRouterTests: XCTestCase {
 
     func testAPlainListenerRedirectsAllButHealthChecks() {
         let redirect = router(redirect: 8443)
-        let moved = response(redirect.decide(head("/echo?a=1", .GET, ["Host": "example.org:8080"])))
+        let moved = response(redirect.decide(head("/echo?a=1", .GET, ["Host": "Example.org:8080"])))
         XCTAssertEqual(moved?.status, .permanentRedirect)
         XCTAssertEqual(moved?.headers["Location"], ["https://example.org:8443/echo?a=1"])
-        let standard = response(router(redirect: 443).decide(head("/", .GET, ["Host": "[::1]:80"])))
-        XCTAssertEqual(standard?.headers["Location"], ["https://[::1]/"])
-        XCTAssertEqual(response(redirect.decide(head("/livez")))?.status, .ok)
+        let standard = response(router(redirect: 443).decide(head("/", .GET, ["Host": "[0:0::1]:80"])))
+        XCTAssertEqual(standard?.headers["Location"], ["https://[0:0::1]/"])
+        XCTAssertEqual(response(redirect.decide(head("/livez", .GET, ["Host": "elsewhere.test"])))?.status, .ok)
         let upgrade = response(
-            redirect.decide(head("/echo", .GET, ["Host": "h", "Upgrade": "websocket", "Connection": "Upgrade"]))
+            redirect.decide(head("/echo", .GET, ["Host": "eu.gw.test", "Upgrade": "websocket", "Connection": "Upgrade"]))
         )
         XCTAssertEqual(upgrade?.status, .permanentRedirect)
+        XCTAssertEqual(upgrade?.headers["Location"], ["https://eu.gw.test:8443/echo"])
         XCTAssertEqual(upgrade?.keepAlive, false, "the client wanted this connection to be a WebSocket")
+    }
+
+    /// The redirect names only hosts the gateway has certificates for: any other Host is 421, a
+    /// target that would turn the host into userinfo (or name another host) is 400.
+    func testTheRedirectIsNotOpen() {
+        let redirect = router(redirect: 443)
+        for host in ["evil.test", "gw.test", "a.b.gw.test", "127.0.0.1", "example.org.evil.test", "example.org/x", ""] {
+            let answer = response(redirect.decide(head("/", .GET, ["Host": host])))
+            XCTAssertEqual(answer?.status, .misdirectedRequest, host)
+            XCTAssertNil(answer?.headers.first(name: "Location"), host)
+        }
+        for target in ["@evil.test/", "//evil.test/", "https://evil.test/", "*"] {
+            let answer = response(redirect.decide(head(target, .GET, ["Host": "example.org"])))
+            XCTAssertEqual(answer?.status, .badRequest, target)
+        }
     }
 
     func testACMEChallengesAreAnsweredBeforeTheRedirect() {

@@ -38,6 +38,35 @@ final class CertificateMaterialTests: XCTestCase {
         return try certificate.serializeAsPEM().pemString
     }
 
+    /// The hosts a read certificate is for: its DNS and IP subjectAltNames.
+    func testReadCertificatesNameTheirHosts() throws {
+        let key = P256.Signing.PrivateKey()
+        let name = try DistinguishedName { CommonName("test") }
+        let certificate = try Certificate(
+            version: .v3,
+            serialNumber: .init(),
+            publicKey: .init(key.publicKey),
+            notValidBefore: Date(),
+            notValidAfter: Date().addingTimeInterval(3600),
+            issuer: name,
+            subject: name,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try .init {
+                SubjectAlternativeNames([
+                    .dnsName("GW.test"), .ipAddress(ASN1OctetString(contentBytes: [192, 0, 2, 1])),
+                ])
+            },
+            issuerPrivateKey: .init(key)
+        )
+        let material = try CertificateMaterial.parse(
+            certificatePEM: Array(try certificate.serializeAsPEM().pemString.utf8),
+            keyPEM: Array(key.pemRepresentation.utf8)
+        )
+        XCTAssertEqual(material.dnsNames, ["gw.test"])
+        XCTAssertTrue(material.hosts.covers("192.0.2.1"))
+        XCTAssertFalse(material.hosts.covers("192.0.2.2"))
+    }
+
     func testMatchingPairLoads() throws {
         let key = P256.Signing.PrivateKey()
         let material = try CertificateMaterial.parse(
