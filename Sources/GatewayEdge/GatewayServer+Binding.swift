@@ -76,7 +76,11 @@ extension GatewayServer {
                         limiter: limiter,
                         hsts: settings.configuration.tls?.hsts,
                         redirect: settings.configuration.redirectHTTPSPort.map {
-                            Self.redirect(port: $0, extraHosts: settings.configuration.redirectHosts, listeners: listeners)
+                            Self.redirect(
+                                port: $0,
+                                extraHosts: settings.configuration.redirectHosts,
+                                listeners: listeners
+                            )
                         },
                         acmeChallenges: acmeChallenges,
                         proxyProtocol: settings.configuration.proxyProtocol

@@ -14,7 +14,8 @@ public final class ServerTLS: Sendable {
         "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
     ].joined(separator: ":")
 
-    private let state: NIOLockedValueBox<(context: NIOSSLContext, material: CertificateMaterial, hosts: CertificateHosts)>
+    private let state:
+        NIOLockedValueBox<(context: NIOSSLContext, material: CertificateMaterial, hosts: CertificateHosts)>
 
     public init(material: CertificateMaterial, settings: TLSSettings) throws {
         state = NIOLockedValueBox(

@@ -121,7 +121,9 @@ final class RequestRouterTests: XCTestCase {
         XCTAssertEqual(standard?.headers["Location"], ["https://[0:0::1]/"])
         XCTAssertEqual(response(redirect.decide(head("/livez", .GET, ["Host": "elsewhere.test"])))?.status, .ok)
         let upgrade = response(
-            redirect.decide(head("/echo", .GET, ["Host": "eu.gw.test", "Upgrade": "websocket", "Connection": "Upgrade"]))
+            redirect.decide(
+                head("/echo", .GET, ["Host": "eu.gw.test", "Upgrade": "websocket", "Connection": "Upgrade"])
+            )
         )
         XCTAssertEqual(upgrade?.status, .permanentRedirect)
         XCTAssertEqual(upgrade?.headers["Location"], ["https://eu.gw.test:8443/echo"])
