@@ -267,7 +267,10 @@ extension GatewayServer {
         dependencies.metrics.http2ConnectionOpened(listener: listener)
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
-            HTTP2Setting(parameter: .maxConcurrentStreams, value: HTTP2ConnectionKeeper.maxConcurrentStreams),
+            HTTP2Setting(
+                parameter: .maxConcurrentStreams,
+                value: HTTP2StreamAdmission.enforcedLimit(advertised: HTTP2ConnectionKeeper.maxConcurrentStreams)
+            ),
             HTTP2Setting(parameter: .maxHeaderListSize, value: http.maxHeaderBytes),
             HTTP2Setting(parameter: .enableConnectProtocol, value: 1),
         ]
@@ -285,6 +288,11 @@ extension GatewayServer {
         let originBound = NIOLoopBound(origin, eventLoop: pipeline.eventLoop)
         // Before NIO's HTTP/2 handler, so it sees the frames that handler writes.
         try pipeline.addHandler(HTTP2ErrorCloser())
+        try pipeline.addHandler(AdvertisedStreamLimit(advertised: HTTP2ConnectionKeeper.maxConcurrentStreams))
+        let admission = NIOLoopBound(
+            HTTP2StreamAdmission(limit: HTTP2ConnectionKeeper.maxConcurrentStreams),
+            eventLoop: pipeline.eventLoop
+        )
         _ = try pipeline.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: connection,
@@ -292,6 +300,9 @@ extension GatewayServer {
             streamDelegate: keeper.streamDelegate(manager: manager, eventLoop: pipeline.eventLoop)
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
+                guard admission.value.admit(streamChannel) else {
+                    return try streamChannel.pipeline.syncOperations.addHandler(HTTP2StreamAdmission.Refusal())
+                }
                 let origin = originBound.value
                 let codec = HTTP2StreamCodec(requestTimeout: http.headerTimeout)
                 try streamChannel.pipeline.syncOperations.addHandler(codec)

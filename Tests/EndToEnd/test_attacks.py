@@ -360,3 +360,60 @@ def test_a_ping_flood_is_closed_at_the_ping_rate(gateway_factory):
             return pongs
 
     assert 50 <= run(with_witness(gw, flood)) <= 51
+
+
+def test_http2_a_stream_past_the_advertised_limit_is_refused_alone(gateway_factory):
+    """RFC 9113 §5.1.2: a stream past SETTINGS_MAX_CONCURRENT_STREAMS is a stream error. The
+    gateway advertises 100; the 101st concurrent stream gets RST_STREAM REFUSED_STREAM (which a
+    client may retry) and the connection, with its 100 sessions, carries on."""
+    import hpack
+    gw = gateway_factory(gateway_config().replace("      self_signed: true\n", "      self_signed: true\n      http2: true\n", 1))
+    sock = h2_connection(gw)
+    settings = {}
+
+    def server_settings(kind, payload):
+        if kind == 4 and payload:
+            for offset in range(0, len(payload), 6):
+                key, value = struct.unpack(">HI", payload[offset:offset + 6])
+                settings[key] = value
+            return True
+        return False
+
+    assert not h2_frames(sock, server_settings)
+    assert settings.get(3) == 100, settings
+    sock.sendall(h2_frame(4, 1, 0, b""))
+    encoder = hpack.Encoder()
+    host, port = gw.address()
+    for index in range(101):
+        block = encoder.encode([(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"),
+                                (":path", "/echo"), (":authority", "localhost:%d" % port),
+                                ("sec-websocket-version", "13")])
+        sock.sendall(h2_frame(1, 4, 1 + 2 * index, block))  # END_HEADERS, the stream stays open
+    answered, refused, goaway = set(), {}, []
+
+    buffer = b""
+    deadline = time.time() + 10
+    sock.settimeout(1)
+    while (len(answered) < 100 or not refused) and time.time() < deadline and not goaway:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        assert chunk, "the connection was closed"
+        buffer += chunk
+        while len(buffer) >= 9 and len(buffer) >= 9 + int.from_bytes(buffer[:3], "big"):
+            length = int.from_bytes(buffer[:3], "big")
+            kind, stream = buffer[3], int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
+            payload, buffer = buffer[9:9 + length], buffer[9 + length:]
+            if kind == 1:
+                answered.add(stream)
+            elif kind == 3:
+                refused[stream] = int.from_bytes(payload[:4], "big")
+            elif kind == 7:
+                goaway.append(payload)
+    assert not goaway, goaway
+    assert len(answered) == 100 and refused == {201: 7}, (len(answered), refused)
+    # The connection is still there: a PING is answered.
+    sock.sendall(h2_frame(6, 0, 0, b"12345678"))
+    assert not h2_frames(sock, lambda kind, payload: kind == 6 and payload == b"12345678")
+    sock.close()
