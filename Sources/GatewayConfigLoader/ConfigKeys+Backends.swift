@@ -273,7 +273,7 @@ extension ConfigKeys {
             .duration(positive: false),
             .value("10s"),
             .newConnections,
-            "A connection whose instance died waits this long for a live instance (its sibling, or the restarted one) before it is closed with **1013**."
+            "A connection whose instance died waits this long for a live instance (its sibling, or the restarted one) before it is closed with **1013**. The count starts at the loss of the last instance that kept the connection at least this long: instances that take it and die at once (a worker that breaks every link after its hello) do not start it again."
         ) { duration($0.resumeTimeout) },
         .key(
             "forward_headers",

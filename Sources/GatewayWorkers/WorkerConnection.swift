@@ -134,17 +134,17 @@ final class WorkerConnection: WebSocketApplication, HubSubscriber, Sendable {
 
     /// The pool pinned this connection to `link`.
     func attach(to link: WorkerLink) {
-        onLoop { $0.perform($0.inner.value.state.attached(to: link)) }
+        onLoop { $0.perform($0.inner.value.state.attached(to: link, now: .now())) }
     }
 
     /// No instance is live: one must come within `timeout`.
     func waitForInstance(timeout: TimeAmount) {
-        onLoop { $0.perform($0.inner.value.state.noInstance(timeout: timeout)) }
+        onLoop { $0.perform($0.inner.value.state.noInstance(timeout: timeout, now: .now())) }
     }
 
     /// Its link is gone; the pool looks for another instance.
     func orphan(from link: WorkerLink) {
-        onLoop { $0.perform($0.inner.value.state.orphaned(from: link)) }
+        onLoop { $0.perform($0.inner.value.state.orphaned(from: link, now: .now())) }
     }
 
     /// The route hibernates and nothing needs a worker: the connection stays without one.

@@ -16,69 +16,8 @@ import WorkerProtocol
 /// while it is not attached wait in `pending`, up to `wakeQueueBytes` before reads pause; the
 /// first one asks the pool for an instance (`ReceiveAction.wake`). Credit is the window the attached instance granted, less what was sent and not yet
 /// returned; a message goes to the worker only when all of it fits, so the worker never holds
-/// more than one window (finding 2 of the issue that introduced this type).
+/// more than one window.
 struct WorkerConnectionState {
-    /// The two timers a connection may run.
-    enum Timer: Equatable {
-        /// The worker must accept or reject the upgrade in time (`worker.authorize_timeout`).
-        case verdict
-        /// An instance must take the connection in time (`resume_timeout`, or the authorize
-        /// timeout before the upgrade).
-        case instance
-    }
-
-    enum Action {
-        case sendOpen(WorkerLink, WorkerFrame.Open)
-        case forward(WebSocketMessage, WorkerLink)
-        case sendClosed(WorkerLink, code: UInt16, reason: String)
-        case pauseReading
-        case resumeReading
-        /// Starts the client's closing handshake (the session ignores it when not open).
-        case closeClient(code: WebSocketErrorCode, reason: String)
-        case acceptUpgrade
-        case refuseUpgrade(status: Int, message: String)
-        case startTimer(Timer, TimeAmount)
-        case cancelTimer(Timer)
-        /// Messages the dead instance had not returned credit for: counted as lost.
-        case countLost(Int)
-        /// Asks the pool for an instance; `wake`: something needs a worker now (a message, a
-        /// verdict), so a hibernated route starts one, rather than leaving the connection
-        /// unattached.
-        case requestInstance(wake: Bool)
-        /// Tells the worker (version 2) that the connection leaves its instance.
-        case sendSuspend(WorkerLink)
-        /// The instance let the connection go: the link forgets it without a `closed`, and the
-        /// pool unpins it.
-        case released(WorkerLink)
-        /// The connection is finished: the pool forgets it.
-        case detach
-        /// Messages for the client that came before its session opened, now handed to it.
-        case deliverEarly([WebSocketMessage])
-    }
-
-    /// What to do with a message for the client (the per-message path: no array).
-    enum DeliverAction: Equatable {
-        /// The session is open: it takes the message (and bounds its own queue).
-        case send
-        /// Kept until the session opens.
-        case hold
-        /// The connection is closed, or the messages kept before the upgrade fill
-        /// `send_queue_bytes`: this one is dropped (and counted as an overflow).
-        case drop(overflow: Bool)
-    }
-
-    /// What to do with a message read from the client (the per-message path: no array).
-    enum ReceiveAction {
-        case forward(WorkerLink, pauseAfter: Bool)
-        /// Keep it; with `pause`, reads pause until credit or an instance comes.
-        case hold(pause: Bool)
-        /// Keep it, and ask the pool for an instance: nothing holds the connection.
-        case wake(pause: Bool)
-        /// The attached worker cannot take a message this big: the client is closed with 1009.
-        case refuse(reason: String)
-        case ignore
-    }
-
     private static let resume: [Action] = [.resumeReading]
 
     private(set) var link: WorkerLink?
@@ -95,6 +34,8 @@ struct WorkerConnectionState {
     private(set) var seeking = false
     /// The instance timer runs.
     private(set) var awaitingInstance = false
+    /// What is left of `resume_timeout` after instances that took the connection and died.
+    private var resumeWindow = ResumeWindow()
     /// A `suspend` went to the link's worker; nothing more is forwarded to it.
     private(set) var suspending = false
     /// Set by the worker (`attach`), handed back in the next `open`.
@@ -125,7 +66,7 @@ struct WorkerConnectionState {
     }
 
     /// Why `link`'s worker cannot take `message`, if it cannot: larger than its window or its
-    /// frame limit (finding 3: the worker's `max_frame_bytes` is a promise).
+    /// frame limit (the worker's `max_frame_bytes` is a promise).
     static func refusal(of message: WebSocketMessage, by link: WorkerLink) -> String? {
         let limit = min(link.initialCredit, link.maxMessageBytes)
         guard Self.cost(of: message) > limit else { return nil }
@@ -192,7 +133,7 @@ struct WorkerConnectionState {
     }
 
     /// The pool pinned the connection to `link`.
-    mutating func attached(to link: WorkerLink) -> [Action] {
+    mutating func attached(to link: WorkerLink, now: NIODeadline) -> [Action] {
         guard !isClosed else { return [.detach] }
         let open = WorkerFrame.Open(
             connection: connection,
@@ -210,6 +151,7 @@ struct WorkerConnectionState {
             )
         }
         self.link = link
+        resumeWindow.attached(now: now)
         credit = link.initialCredit
         unacknowledged = 0
         everOpened = true
@@ -222,11 +164,14 @@ struct WorkerConnectionState {
     }
 
     /// No instance is live: one must come within `timeout` (a timer already running is kept:
-    /// asking again does not buy more time).
-    mutating func noInstance(timeout: TimeAmount) -> [Action] {
+    /// asking again does not buy more time). After a loss, within what is left of it: an
+    /// instance that died right after taking the connection did not reset the count.
+    mutating func noInstance(timeout: TimeAmount, now: NIODeadline) -> [Action] {
         guard !isClosed, link == nil, !awaitingInstance else { return [] }
+        let remaining = verdictPending ? timeout : resumeWindow.remaining(of: timeout, now: now)
+        guard remaining > .zero else { return noInstanceInTime() }
         awaitingInstance = true
-        return [.startTimer(.instance, timeout)]
+        return [.startTimer(.instance, remaining)]
     }
 
     /// The route hibernates and nothing needs a worker: the connection stays without one, its
@@ -245,8 +190,9 @@ struct WorkerConnectionState {
 
     /// Its link is gone (the instance died, or broke the protocol). The client stays; what the
     /// worker had not returned credit for is counted as lost (at most once).
-    mutating func orphaned(from link: WorkerLink) -> [Action] {
+    mutating func orphaned(from link: WorkerLink, now: NIODeadline) -> [Action] {
         guard !isClosed, self.link === link else { return [] }
+        resumeWindow.lost(now: now)
         let lost = unacknowledged
         unacknowledged = 0
         self.link = nil
@@ -331,8 +277,12 @@ struct WorkerConnectionState {
         case .instance:
             guard link == nil, awaitingInstance else { return [] }
             awaitingInstance = false
-            return fail(status: 503, code: WebSocketErrorCode.tryAgainLater, reason: "no worker instance is available")
+            return noInstanceInTime()
         }
+    }
+
+    private mutating func noInstanceInTime() -> [Action] {
+        fail(status: 503, code: WebSocketErrorCode.tryAgainLater, reason: "no worker instance is available")
     }
 
     /// The worker's `close`: an invalid code becomes 1000 (docs/worker-protocol.md).

@@ -153,7 +153,7 @@ final class WorkerLinkHandler: ChannelInboundHandler {
     private func carryOut(_ frame: WorkerFrame, on link: WorkerLink) throws(WorkerProtocolError) {
         switch frame {
         case .send(let id, let kind, let payload):
-            // Finding 4: a text message must be UTF-8, or the client would fail the
+            // A text message must be UTF-8, or the client would fail the
             // connection (1007) for the worker's mistake.
             if kind == .text, !UTF8Validator.isValid(payload) {
                 throw WorkerProtocolError(.invalidValue, "send of a text message that is not UTF-8 (connection \(id))")

@@ -11,7 +11,7 @@ MAGIC = 0x57534757
 
 class FakeWorker:
     def __init__(self, behaviour, credit=65536):
-        self.behaviour = behaviour  # "stall", "silent", "accept-and-send", "send-then-accept", or a list of byte strings to send, one per link
+        self.behaviour = behaviour  # "stall", "silent", "flap", "accept-and-send", "send-then-accept", or a list of byte strings to send, one per link
         self.credit = credit
         self.path = os.path.join(tempfile.mkdtemp(prefix="wgf"), "fake.sock")
         self.links = 0
@@ -82,6 +82,17 @@ class FakeWorker:
                     await asyncio.sleep(0.5)
                     writer.write(frame(0x20, connection) + frame(0x22, connection + b"\x01" + b"after"))
                     await writer.drain()
+        if self.behaviour == "flap":
+            # Takes the link's first open, then breaks the link: every link dies right after
+            # its hello.
+            while True:
+                header = await reader.readexactly(4)
+                (length,) = struct.unpack("!I", header)
+                body = await reader.readexactly(length)
+                if body[0] == 0x10:
+                    self.opens += 1
+                    writer.close()
+                    return
         if self.behaviour == "stall":
             await asyncio.sleep(3600)  # reads nothing, ever
         elif self.behaviour == "silent":

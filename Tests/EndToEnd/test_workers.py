@@ -440,3 +440,31 @@ def test_workers_exit_when_the_gateway_is_killed(gateway_factory, language):
         time.sleep(0.1)
         alive = [pid for pid in alive if os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split(")")[1].split()[0] != "Z"]
     assert not alive, "workers still running after the gateway died: %s" % alive
+
+
+def test_a_worker_that_breaks_every_link_after_its_hello_does_not_hold_clients(gateway_factory):
+    """An instance that takes a connection and dies at once does not buy it another
+    resume_timeout: a worker that breaks every link right after its hello gets its clients
+    closed with 1013 once resume_timeout has passed since their first loss."""
+    import websockets
+    flapping = FakeWorker("flap")
+    gw = gateway_factory(BASE + """  flap:
+    path: /flap
+    kind: worker
+    worker:
+      socket: %s
+      resume_timeout: 3s
+""" % flapping.path)
+    gw.wait_for_log(r'msg="worker linked"')
+
+    async def held():
+        async with websockets.connect(gw.url("/flap"), ssl=insecure_context()) as ws:
+            started = time.time()
+            await asyncio.wait_for(ws.wait_closed(), 30)
+            return ws.close_code, time.time() - started
+
+    code, seconds = run(held(), timeout=60)
+    assert code == 1013, code
+    assert flapping.opens >= 2, flapping.opens  # it was taken again, more than once
+    assert seconds < 3 + 2, seconds
+

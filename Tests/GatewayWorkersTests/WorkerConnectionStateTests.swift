@@ -53,7 +53,7 @@ final class WorkerConnectionStateTests: XCTestCase {
         actions.compactMap { if case .forward(let message, _) = $0 { message.data.readableBytes } else { nil } }
     }
 
-    /// Finding 2: 9 × 1000 B into an 8192 B window sent 9000 B; 8 fit, the 9th waits.
+    /// 9 × 1000 B into an 8192 B window sent 9000 B; 8 fit, the 9th waits.
     func testNeverMoreThanOneWindowInFlight() {
         let link = link(credit: 8192)
         var state = attachedState(to: link)
@@ -68,7 +68,7 @@ final class WorkerConnectionStateTests: XCTestCase {
         XCTAssertEqual(state.credit, 8192 - 1000)
     }
 
-    /// Finding 2: a 20,000 B message into an 8192 B window is refused, not sent whole.
+    /// A 20,000 B message into an 8192 B window is refused, not sent whole.
     func testAMessageLargerThanTheWindowIsRefused() {
         var state = attachedState(to: link(credit: 8192))
         guard case .refuse(let reason) = state.received(message(20000)) else {
@@ -78,7 +78,7 @@ final class WorkerConnectionStateTests: XCTestCase {
         XCTAssertEqual(state.credit, 8192)
     }
 
-    /// Finding 3: the worker's `max_frame_bytes` bounds a message frame (payload + 10 bytes).
+    /// The worker's `max_frame_bytes` bounds a message frame (payload + 10 bytes).
     func testTheWorkersFrameLimitIsKept() {
         var state = attachedState(to: link(credit: 1 << 20, maxFrameBytes: 1024))
         guard case .forward = state.received(message(1014)) else { return XCTFail("1014 B fit in 1024 B frames") }
@@ -124,7 +124,7 @@ final class WorkerConnectionStateTests: XCTestCase {
         XCTAssertEqual(state.credit, 0)
     }
 
-    /// Finding 1: `closed` carries the reason, not "".
+    /// `closed` carries the reason, not "".
     func testClosedCarriesTheCodeAndReason() {
         let link = link()
         var state = attachedState(to: link)
@@ -336,5 +336,22 @@ final class WorkerConnectionStateTests: XCTestCase {
         let actions = state.orphaned(from: old)
         XCTAssertTrue(actions.contains { if case .countLost(1) = $0 { true } else { false } })
         XCTAssertFalse(state.suspending)
+    }
+}
+
+/// The events at one moment, for tests where the time between them does not matter.
+extension WorkerConnectionState {
+    fileprivate static let moment = NIODeadline.uptimeNanoseconds(1_000_000_000)
+
+    fileprivate mutating func attached(to link: WorkerLink) -> [Action] {
+        attached(to: link, now: Self.moment)
+    }
+
+    fileprivate mutating func orphaned(from link: WorkerLink) -> [Action] {
+        orphaned(from: link, now: Self.moment)
+    }
+
+    fileprivate mutating func noInstance(timeout: TimeAmount) -> [Action] {
+        noInstance(timeout: timeout, now: Self.moment)
     }
 }

@@ -187,7 +187,7 @@ final class WorkerLinkTests: XCTestCase {
         XCTAssertEqual(try client.readOutbound(as: WebSocketFrame.self)?.data, ByteBuffer(string: "still one"))
     }
 
-    /// Finding 1: the client's close reason reaches the worker.
+    /// The client's close reason reaches the worker.
     func testTheClientsCloseReasonReachesTheWorker() throws {
         try link()
         let (client, _) = try client()
@@ -201,7 +201,7 @@ final class WorkerLinkTests: XCTestCase {
         _ = try client.readOutbound(as: WebSocketFrame.self)  // the echoed Close
     }
 
-    /// Finding 1: the worker's own close reason comes back in its `closed`.
+    /// The worker's own close reason comes back in its `closed`.
     func testTheWorkersCloseReasonComesBackInClosed() throws {
         try link { event, worker in
             if case .open(let connection) = event { worker.close(connection.id, code: 4002, reason: "go away") }
@@ -237,7 +237,7 @@ final class WorkerLinkTests: XCTestCase {
         XCTAssertEqual(pool.statistics.connections, 1, "the rejected one is forgotten")
     }
 
-    /// Finding 4: a worker's text that is not UTF-8 ends its link; the client is not failed.
+    /// A worker's text that is not UTF-8 ends its link; the client is not failed.
     /// An attachment of exactly `worker.attachment_bytes` (2 KiB by default) is kept.
     func testAnAttachmentAtTheLimitIsKept() throws {
         try link { event, worker in
@@ -281,7 +281,7 @@ final class WorkerLinkTests: XCTestCase {
         XCTAssertEqual(pool.statistics.waitingConnections, 1, "it waits for another link")
     }
 
-    /// Finding 5's cause: how a link ended is what the backoff goes by.
+    /// How a link ended is what the backoff goes by.
     func testALinkThatEndsCleanlyIsNotBroken() throws {
         try link()
         try gatewayEnd.close().wait()
