@@ -21,7 +21,11 @@ final class ResumeWindowTests: XCTestCase {
         var window = ResumeWindow()
         window.attached(now: start)
         window.lost(now: start + .seconds(60))
-        XCTAssertEqual(window.remaining(of: timeout, now: start + .seconds(60)), timeout, "kept for a minute: a new count")
+        XCTAssertEqual(
+            window.remaining(of: timeout, now: start + .seconds(60)),
+            timeout,
+            "kept for a minute: a new count"
+        )
         for second in [63, 66, 69] {
             window.attached(now: start + .seconds(Int64(second)))
             window.lost(now: start + .seconds(Int64(second)) + .milliseconds(5))
