@@ -8,6 +8,7 @@
 #          and pytest, php-cli (the http route's PHP example), and Autobahn|Testsuite's wstest (Python 2.7, see scripts/setup-autobahn.sh)
 #   image: buildah, podman and runc (containers without a Docker engine)
 #   system: mmdebstrap and systemd-nspawn (make system-test boots a Debian root with systemd)
+#   soak:  what `test` needs, and matplotlib in its venv (make soak draws its run)
 #   bench: nginx, HAProxy and Caddy (the peers), gcc and libssl-dev (the generator ceiling), heaptrack, linux-perf (make cpu-profile), and a venv with picows, uvloop and matplotlib (make bench, make heap-profile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ mode=${1:-test}
 apt_packages=(zlib1g-dev libyaml-dev pkg-config)
 case "$mode" in
   test) apt_packages+=(openssl ca-certificates systemd chromium redis-server pebble php-cli) ;;
+  soak) apt_packages+=(openssl ca-certificates redis-server) ;;
   # The image test drives the real docker CLI against podman's API: Debian's docker.io only
   # when no docker client is there already.
   image) apt_packages=(buildah podman runc file binutils ca-certificates openssl)
@@ -60,7 +62,7 @@ if [ "$mode" = system ]; then
   exit 0
 fi
 
-[ "$mode" = test ] || exit 0
+[ "$mode" = test ] || [ "$mode" = soak ] || exit 0
 
 venv=build/py
 python_packages=(websockets==17.4 pytest jsonschema==4.26.0 pyyaml==6.0.4 openapi-spec-validator==0.7.2 prometheus_client==0.23.1 sslyze==6.3.1 pyjwt==2.10.1 h2==4.4.1)
@@ -75,6 +77,14 @@ if ! "$venv/bin/python" -c "import websockets, pytest, jsonschema, yaml, openapi
     python3 -m venv "$venv"
   fi
   "$venv/bin/pip" install -q --disable-pip-version-check "${python_packages[@]}"
+fi
+
+if [ "$mode" = soak ]; then
+  if ! "$venv/bin/python" -c "import matplotlib" >/dev/null 2>&1; then
+    echo "install-deps: adding matplotlib to $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check matplotlib==3.11.2
+  fi
+  exit 0
 fi
 
 scripts/setup-autobahn.sh
