@@ -60,7 +60,7 @@ extension ClusterNode: RemoteHistory {
         return {epoch, tostring(last), entries}
         """
 
-    private func historyKeys(_ topic: String) -> [String] {
+    func historyKeys(_ topic: String) -> [String] {
         let base = "\(settings.prefix):history:\(topic)"
         return [base, base + ":epoch", base + ":offset"]
     }
@@ -121,6 +121,7 @@ extension ClusterNode: RemoteHistory {
                 let lastText = parts[1].string, let last = UInt64(lastText), case .array(let items) = parts[2]
             else { throw ClusterError(.linkDown, "an unexpected answer from Redis to a history read") }
             let position = StreamPosition(offset: last, epoch: epoch)
+            if mode != "kept" { self.following(topic, from: position) }
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             let entries = Self.entries(items, now: now, settings: history)
             switch mode {
@@ -153,8 +154,12 @@ extension ClusterNode: RemoteHistory {
 
     /// The stream's entries as publications, those older than the history's `ttl` left out.
     private static func entries(_ items: [RESPValue], now: Int64, settings: HistorySettings) -> [HistoryEntry] {
-        let oldest = now - settings.ttl.nanoseconds / 1_000_000
-        return items.compactMap { item -> HistoryEntry? in
+        entries(items, recordedSince: now - settings.ttl.nanoseconds / 1_000_000)
+    }
+
+    /// The stream's entries (an `XRANGE` reply) recorded at `oldest` (ms) or later.
+    static func entries(_ items: [RESPValue], recordedSince oldest: Int64) -> [HistoryEntry] {
+        items.compactMap { item -> HistoryEntry? in
             guard case .array(let pair) = item, pair.count == 2, let id = pair[0].string,
                 let offset = UInt64(id.split(separator: "-").first ?? ""), case .array(let fields) = pair[1]
             else { return nil }
@@ -211,7 +216,7 @@ extension ClusterNode: RemoteHistory {
 
     /// A publication the shared history recorded, from the topic's channel: `H`, kind, offset,
     /// `:`, epoch, `:`, payload.
-    static func decodeRecorded(_ buffer: ByteBuffer) -> (offset: UInt64, message: WebSocketMessage)? {
+    static func decodeRecorded(_ buffer: ByteBuffer) -> (offset: UInt64, epoch: String, message: WebSocketMessage)? {
         var buffer = buffer
         guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "H"), let kind = buffer.readInteger(as: UInt8.self),
             (UInt8(ascii: "1")...UInt8(ascii: "3")).contains(kind),
@@ -219,10 +224,12 @@ extension ClusterNode: RemoteHistory {
             let offsetText = buffer.readString(length: colon - buffer.readerIndex), let offset = UInt64(offsetText)
         else { return nil }
         buffer.moveReaderIndex(forwardBy: 1)
-        guard let next = buffer.readableBytesView.firstIndex(of: UInt8(ascii: ":")) else { return nil }
-        buffer.moveReaderIndex(to: next + 1)
+        guard let next = buffer.readableBytesView.firstIndex(of: UInt8(ascii: ":")),
+            let epoch = buffer.readString(length: next - buffer.readerIndex)
+        else { return nil }
+        buffer.moveReaderIndex(forwardBy: 1)
         var message = WebSocketMessage(kind: kind == UInt8(ascii: "2") ? .binary : .text, data: buffer)
         message.isHubEvent = kind == UInt8(ascii: "3")
-        return (offset, message)
+        return (offset, epoch, message)
     }
 }

@@ -37,10 +37,10 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
     public let endpoint: RedisEndpoint
     let hub: Hub
     private let sessions: SessionDirectory
-    private let logger: Logger
-    private let metrics = ClusterMetrics()
+    let logger: Logger
+    let metrics = ClusterMetrics()
 
-    private struct State {
+    struct State {
         var connection: RedisConnection?
         var shuttingDown = false
         var outstandingBytes = 0
@@ -48,7 +48,9 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
         var pending: [UInt64: (promise: EventLoopPromise<ForwardedResponse>, timer: Scheduled<Void>)] = [:]
         var lastError: String?
     }
-    private let state = NIOLockedValueBox(State())
+    let state = NIOLockedValueBox(State())
+    /// Recorded publications delivered here in offset order, gaps read back from the history.
+    let recorded = NIOLockedValueBox(RecordedDelivery())
     private let requestHandler = NIOLockedValueBox<
         (@Sendable (ForwardedRequest, any EventLoop) -> EventLoopFuture<ForwardedResponse>)?
     >(nil)
@@ -102,14 +104,14 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
 
     private var topicPattern: String { "\(settings.prefix):topic:*" }
     private func topicChannel(_ topic: String) -> String { "\(settings.prefix):topic:\(topic)" }
-    private func nodeChannel(_ number: Int) -> String { "\(settings.prefix):node:\(number)" }
-    private var nodesKey: String { "\(settings.prefix):nodes" }
+    func nodeChannel(_ number: Int) -> String { "\(settings.prefix):node:\(number)" }
+    var nodesKey: String { "\(settings.prefix):nodes" }
     private var numberKey: String { "\(settings.prefix):nodenum:\(settings.nodeNumber)" }
     private var member: String { "\(settings.nodeNumber)/\(settings.node)" }
-    private func presenceKey(_ topic: String, node: String) -> String { "\(settings.prefix):presence:\(topic):\(node)" }
+    func presenceKey(_ topic: String, node: String) -> String { "\(settings.prefix):presence:\(topic):\(node)" }
     private var ttlMillis: String { String(settings.presenceTTL.nanoseconds / 1_000_000) }
 
-    private static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     // MARK: Service
 
@@ -135,6 +137,7 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
                         $0.lastError = nil
                     }
                     metrics.linked(true)
+                    catchUpAfterRelink()
                     logger.info(
                         "cluster link up",
                         metadata: [
@@ -292,113 +295,6 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
         }
     }
 
-    // MARK: RemoteConnections (workers)
-
-    public func isRemote(_ id: UInt64) -> Bool {
-        let owner = ClusterSettings.nodeNumber(ofConnection: id)
-        return owner != 0 && owner != settings.nodeNumber
-    }
-
-    public func send(_ message: WebSocketMessage, to id: UInt64) {
-        var command = ClusterWire.Command(op: .send)
-        command.connection = id
-        command.kind = message.kind == .text ? "text" : "binary"
-        command.body = ClusterWire.base64(message.data)
-        deliver(command, to: ClusterSettings.nodeNumber(ofConnection: id))
-    }
-
-    public func close(_ id: UInt64, code: WebSocketErrorCode, reason: String) {
-        var command = ClusterWire.Command(op: .close)
-        command.connection = id
-        command.code = code.code
-        command.reason = reason
-        deliver(command, to: ClusterSettings.nodeNumber(ofConnection: id))
-    }
-
-    private func deliver(_ command: ClusterWire.Command, to node: Int) {
-        guard let connection else {
-            metrics.lost(backlog: false)
-            return
-        }
-        connection.sendWithoutWaiting([
-            ByteBuffer(string: "PUBLISH"), ByteBuffer(string: nodeChannel(node)), command.encoded(),
-        ])
-    }
-
-    // MARK: Requests to other nodes (admin API)
-
-    /// Sends an admin request to the node with `number` and waits for its answer.
-    public func forward(_ request: ForwardedRequest, toNode number: Int) -> EventLoopFuture<ForwardedResponse> {
-        guard let connection else {
-            return loop.makeFailedFuture(
-                ClusterError(.linkDown, "the cluster link is down: node \(number) cannot be reached")
-            )
-        }
-        let promise = loop.makePromise(of: ForwardedResponse.self)
-        let timeout = settings.requestTimeout
-        let id = state.withLockedValue { state -> UInt64 in
-            state.nextRequest += 1
-            let id = state.nextRequest
-            let timer = loop.scheduleTask(in: timeout) { [weak self] in
-                guard let self, let entry = self.state.withLockedValue({ $0.pending.removeValue(forKey: id) }) else {
-                    return
-                }
-                entry.promise.fail(
-                    ClusterError(.timeout, "node \(number) did not answer within \(timeout.nanoseconds / 1_000_000) ms")
-                )
-            }
-            state.pending[id] = (promise, timer)
-            return id
-        }
-        var command = ClusterWire.Command(op: .request)
-        command.request = id
-        command.from = settings.nodeNumber
-        command.method = request.method
-        command.uri = request.uri
-        command.body = ClusterWire.base64(request.body)
-        connection.sendWithoutWaiting([
-            ByteBuffer(string: "PUBLISH"), ByteBuffer(string: nodeChannel(number)), command.encoded(),
-        ]) { [weak self] result in
-            // PUBLISH answers how many subscribers got it: 0 means no such node is listening.
-            guard let self else { return }
-            let receivers = (try? result.get())?.integer ?? 0
-            guard receivers == 0 else { return }
-            if let entry = self.state.withLockedValue({ $0.pending.removeValue(forKey: id) }) {
-                entry.timer.cancel()
-                entry.promise.fail(ClusterError(.noSuchNode, "no live node has number \(number)"))
-            }
-        }
-        return promise.futureResult
-    }
-
-    /// The live nodes (number and name), this one included.
-    public func liveNodes() async throws -> [(number: Int, name: String)] {
-        guard let connection else { throw ClusterError(.linkDown, "the cluster link is down") }
-        let reply = try await connection.send(["ZRANGEBYSCORE", nodesKey, String(Self.nowMillis()), "+inf"])
-        return (reply.elements ?? []).compactMap { value in
-            guard let text = value.string, let slash = text.firstIndex(of: "/"), let number = Int(text[..<slash]) else {
-                return nil
-            }
-            return (number, String(text[text.index(after: slash)...]))
-        }.sorted { $0.number < $1.number }
-    }
-
-    /// Who is subscribed to `topic` (or to the pattern `topic`), on every live node.
-    public func subscriberCount(of topic: String) async throws -> Int {
-        try await presence(of: topic).reduce(0) { $0 + $1.ids.count }
-    }
-
-    public func presence(of topic: String) async throws -> [(node: String, ids: [UInt64])] {
-        guard let connection else { throw ClusterError(.linkDown, "the cluster link is down") }
-        var result: [(node: String, ids: [UInt64])] = []
-        for node in try await liveNodes() {
-            let members = try await connection.send(["SMEMBERS", presenceKey(topic, node: node.name)])
-            let ids = (members.elements ?? []).compactMap { $0.string.flatMap(UInt64.init) }.sorted()
-            result.append((node.name, ids))
-        }
-        return result
-    }
-
     // MARK: From Redis
 
     private func received(_ push: [RESPValue]) {
@@ -407,11 +303,11 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
             let prefix = "\(settings.prefix):topic:"
             if channel.hasPrefix(prefix), payload.readableBytesView.first == UInt8(ascii: "H") {
                 // Recorded in the shared history: delivered here too when this node published it.
-                guard let (offset, message) = Self.decodeRecorded(payload) else {
+                guard let (offset, epoch, message) = Self.decodeRecorded(payload) else {
                     logger.warning("cluster: an unreadable recorded publish", metadata: ["channel": .string(channel)])
                     return
                 }
-                hub.deliverRecorded(message, to: String(channel.dropFirst(prefix.count)), offset: offset)
+                recordedArrived(message, offset: offset, epoch: epoch, on: String(channel.dropFirst(prefix.count)))
                 metrics.arrived()
                 return
             }

@@ -347,10 +347,11 @@ public final class Hub: Sendable {
         return count
     }
 
-    /// `closeSubscribers`, on this gateway only (what another node asked for).
+    /// `closeSubscribers`, on this gateway only (what another node asked for); `anyTopic` for a
+    /// topic whose subscribers must resume (a cluster node that cannot fill a gap in its history).
     @discardableResult
-    public func closeSubscribersLocally(of topic: String, code: UInt16, reason: String) -> Int {
-        guard Self.isReserved(topic) else { return 0 }
+    public func closeSubscribersLocally(of topic: String, code: UInt16, reason: String, anyTopic: Bool = false) -> Int {
+        guard anyTopic || Self.isReserved(topic) else { return 0 }
         let found = state.withLockedValue { Array(($0.topics[topic] ?? [:]).values) }
         for subscriber in found { subscriber.closeRequested(code: code, reason: reason) }
         return found.count

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import socket
 import tempfile
@@ -556,3 +557,48 @@ def test_the_browser_client_is_served_where_a_hub_route_asks_for_it(gateway_fact
     plain = gateway_factory(history_config())
     host, port = plain.address()
     assert raw_http(host, port, b"GET /wssgate.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 404")
+
+
+def test_a_node_whose_redis_link_breaks_reads_back_what_it_missed(gateway_factory):
+    """Redis pub/sub keeps nothing: publications recorded while a node's link is being replaced
+    never reach it on the channel. The node reads them back from the history, so its subscribers
+    — who stay connected, and do not resume — still get every publication once and in order."""
+    import subprocess
+    from test_cluster import Redis
+    redis = Redis()
+    try:
+        nodes = [gateway_factory(history_config(extra="""cluster:
+  redis: "unix:%s"
+  node: %s
+""" % (redis.socket, name))) for name in ("a", "b")]
+        for gw in nodes:
+            gw.wait_for_log(r'msg="cluster link up"', timeout=20)
+
+        def cut_node_a():
+            listing = subprocess.run(["redis-cli", "-s", redis.socket, "CLIENT", "LIST"], capture_output=True,
+                                     text=True, check=True).stdout
+            for line in listing.splitlines():
+                if "name=wssgate-a " in line:
+                    client = re.search(r"\bid=(\d+)", line).group(1)
+                    subprocess.run(["redis-cli", "-s", redis.socket, "CLIENT", "KILL", "ID", client],
+                                   capture_output=True, check=True)
+
+        async def scenario():
+            stop = asyncio.Event()
+            subscribers, tasks = await start_subscribers(lambda n: (lambda: nodes[0].url("/feed")), "feed.cut", stop,
+                                                         count=20)
+            publisher = Publisher(lambda: nodes[1].url("/feed"), "feed.cut", rate=100)
+            publishing = asyncio.create_task(publisher.run(stop, until=300))
+            for _ in range(6):
+                await wait_until(lambda: publisher.published >= 20, 30)
+                await asyncio.to_thread(cut_node_a)
+                await asyncio.sleep(0.3)
+            await publishing
+            await finish(subscribers, tasks, stop, 300)
+            assert all(s.connections == 1 for s in subscribers), [s.connections for s in subscribers]
+            assert_exactly_once(subscribers, 300)
+
+        run(scenario(), timeout=120)
+        assert len([line for line in nodes[0].lines if 'msg="cluster link up"' in line]) >= 3
+    finally:
+        redis.kill()

@@ -52,8 +52,9 @@ final class ClusterWireTests: XCTestCase {
     func testARecordedPublishCarriesItsOffset() throws {
         var buffer = ByteBuffer(string: "H2" + "42:0123456789abcdef:")
         buffer.writeBytes([0x3A, 0, 0xFF])
-        let (offset, message) = try XCTUnwrap(ClusterNode.decodeRecorded(buffer))
+        let (offset, epoch, message) = try XCTUnwrap(ClusterNode.decodeRecorded(buffer))
         XCTAssertEqual(offset, 42)
+        XCTAssertEqual(epoch, "0123456789abcdef")
         XCTAssertEqual(message, .binary([0x3A, 0, 0xFF]))
         let event = try XCTUnwrap(ClusterNode.decodeRecorded(ByteBuffer(string: "H37:e:{\"op\":\"message\"}")))
         XCTAssertTrue(event.message.isHubEvent)
