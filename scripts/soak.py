@@ -150,9 +150,16 @@ class Soak:
             try:
                 entry["rss_%s" % name] = report.rss_mib(node.proc.pid)
                 entry["fds_%s" % name] = report.fds(node.proc.pid)
-                entry["connections_%s" % name] = node.metrics().get("wssgate_connections_active", 0)
+                active = node.metrics_by_route("wssgate_connections_active")
+                entry["connections_%s" % name] = sum(active.values())
+                # What the node holds besides its clients' sockets and the proxied ones' upstream
+                # sockets: listeners, links, pools, Redis. Clients move between the nodes with
+                # the faults; this does not, unless something leaks.
+                entry["held_fds_%s" % name] = entry["fds_%s" % name] - entry["connections_%s" % name] - sum(
+                    active.get(route, 0) for route in ("bytes", "frames"))
             except (OSError, ValueError):
-                entry["rss_%s" % name] = entry["fds_%s" % name] = entry["connections_%s" % name] = None
+                for key in ("rss", "fds", "connections", "held_fds"):
+                    entry["%s_%s" % (key, name)] = None
         with self.record.lock:
             window = [seconds for at, seconds in self.record.latencies if at > now - 10]
             entry["errors"] = len(self.record.errors)

@@ -22,6 +22,41 @@ ERRORS = (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketExceptio
 DOCUMENTED_CLOSES = {1001, 1012, 1013}
 
 
+HOMES = iter(range(1 << 30))
+
+
+def next_home():
+    """Clients spread over the gateways in turn, each with a home it goes back to."""
+    return next(HOMES)
+
+
+def connect(urls, home, **options):
+    """Connects to the client's home gateway, or, while that one is away, to the next one that
+    answers: after a drain the clients come home again when they next reconnect."""
+    return _Connect(urls, home, options)
+
+
+class _Connect:
+    def __init__(self, urls, home, options):
+        self.urls, self.home, self.options = urls, home, options
+        self.ws = None
+
+    async def __aenter__(self):
+        last = None
+        for step in range(len(self.urls)):
+            try:
+                self.ws = await websockets.connect(self.urls[(self.home + step) % len(self.urls)], ssl=CONTEXT,
+                                                   open_timeout=10, **self.options)
+                return self.ws
+            except ERRORS as error:
+                last = error
+        raise last
+
+    async def __aexit__(self, *exc):
+        await self.ws.close()
+        return False
+
+
 class Record:
     """What every client saw, with times: the soak's checks and plots read it."""
 
@@ -66,6 +101,7 @@ class Publisher:
 
     def __init__(self, urls, topic, record, rate):
         self.urls, self.topic, self.record = urls, topic, record
+        self.home = next_home()
         self.interval = 1.0 / rate
         self.next = 1
         self.acked = None
@@ -73,8 +109,7 @@ class Publisher:
     async def run(self, stop):
         while not stop.is_set():
             try:
-                async with websockets.connect(random.choice(self.urls()), ssl=CONTEXT, open_timeout=10,
-                                              close_timeout=1) as ws:
+                async with connect(self.urls(), self.home, close_timeout=1) as ws:
                     if self.acked:
                         answer = await request(ws, op="subscribe", topic=self.topic, since=self.acked, id="check")
                         if answer.get("op") != "ack" or not answer.get("recovered"):
@@ -87,10 +122,10 @@ class Publisher:
                     while not stop.is_set():
                         answer = await request(ws, op="publish", topic=self.topic, data=self.next, id=self.next)
                         if answer.get("op") != "ack":
-                            # No Redis (a cut or a restart): refused, not recorded; try again.
+                            # No Redis (a cut or a restart): refused, or after a timeout perhaps
+                            # recorded: read the history before publishing again.
                             self.record.event("publish refused")
-                            await asyncio.sleep(0.5)
-                            continue
+                            raise OSError(answer.get("error"))
                         self.acked = answer["position"]
                         self.next += 1
                         await asyncio.sleep(self.interval)
@@ -109,6 +144,7 @@ class Subscriber:
 
     def __init__(self, urls, topic, record, slow=False):
         self.urls, self.topic, self.record = urls, topic, record
+        self.home = next_home()
         self.position = None
         self.last = 0
         self.received = 0
@@ -118,15 +154,18 @@ class Subscriber:
         await asyncio.sleep(random.uniform(0, 2))
         while not stop.is_set():
             try:
-                async with websockets.connect(random.choice(self.urls()), ssl=CONTEXT, open_timeout=10,
-                                              close_timeout=1, max_queue=None) as ws:
+                async with connect(self.urls(), self.home, close_timeout=1, max_queue=None) as ws:
                     self.ws = ws
                     subscribe = {"op": "subscribe", "topic": self.topic, "id": 1}
                     if self.position:
                         subscribe["since"] = self.position
                     await ws.send(json.dumps(subscribe))
+                    # Clients come and go: each connection lives a while, then resumes anew.
+                    leave = time.time() + random.uniform(20, 60)
                     async for raw in ws:
                         self.take(json.loads(raw))
+                        if time.time() > leave and not stop.is_set():
+                            break
             except ERRORS:
                 pass
             finally:
@@ -162,6 +201,7 @@ class Requester:
 
     def __init__(self, urls, route, record, interval=0.2, timeout=15):
         self.urls, self.route, self.record = urls, route, record
+        self.home = next_home()
         self.interval, self.timeout = interval, timeout
         self.sequence = 0
 
@@ -170,9 +210,9 @@ class Requester:
         while not stop.is_set():
             ws = None
             try:
-                async with websockets.connect(random.choice(self.urls()), ssl=CONTEXT, open_timeout=10,
-                                              close_timeout=1) as ws:
-                    while not stop.is_set():
+                async with connect(self.urls(), self.home, close_timeout=1) as ws:
+                    leave = time.time() + random.uniform(20, 60)
+                    while not stop.is_set() and time.time() < leave:
                         self.sequence += 1
                         text = "%s-%d" % (self.route, self.sequence)
                         await ws.send(text)
@@ -209,12 +249,12 @@ class Churner:
 
     def __init__(self, urls, record, per_second):
         self.urls, self.record, self.interval = urls, record, 1.0 / per_second
+        self.home = next_home()
 
     async def run(self, stop):
         while not stop.is_set():
             try:
-                async with websockets.connect(random.choice(self.urls()), ssl=CONTEXT, open_timeout=10,
-                                              close_timeout=1) as ws:
+                async with connect(self.urls(), self.home, close_timeout=1) as ws:
                     await ws.send("churn")
                     await asyncio.wait_for(ws.recv(), 10)
             except ERRORS:
@@ -228,12 +268,12 @@ class SlowConsumer:
 
     def __init__(self, urls, topic, record):
         self.urls, self.topic, self.record = urls, topic, record
+        self.home = next_home()
 
     async def run(self, stop):
         while not stop.is_set():
             try:
-                async with websockets.connect(random.choice(self.urls()), ssl=CONTEXT, open_timeout=10,
-                                              close_timeout=1, max_queue=1) as ws:
+                async with connect(self.urls(), self.home, close_timeout=1, max_queue=1) as ws:
                     await ws.send(json.dumps({"op": "subscribe", "topic": self.topic, "id": 1}))
                     while not stop.is_set():
                         await ws.recv()
@@ -251,13 +291,13 @@ class Firehose:
 
     def __init__(self, urls, topic, record, rate):
         self.urls, self.topic, self.record, self.interval = urls, topic, record, 1.0 / rate
+        self.home = next_home()
 
     async def run(self, stop):
         payload = "x" * 2048
         while not stop.is_set():
             try:
-                async with websockets.connect(random.choice(self.urls()), ssl=CONTEXT, open_timeout=10,
-                                              close_timeout=1) as ws:
+                async with connect(self.urls(), self.home, close_timeout=1) as ws:
                     while not stop.is_set():
                         await request(ws, op="publish", topic=self.topic, data=payload, id=1)
                         await asyncio.sleep(self.interval)

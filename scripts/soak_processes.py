@@ -197,6 +197,17 @@ class Gateway:
                 pass
         return totals
 
+    def metrics_by_route(self, name):
+        """One metric of the node's /metrics, by its `route` label."""
+        status, text = self.admin("GET", "/metrics")
+        values = {}
+        for line in text.splitlines() if status == 200 else []:
+            if line.startswith(name + "{"):
+                labels, _, value = line.rpartition(" ")
+                route = labels.split('route="', 1)[1].split('"', 1)[0] if 'route="' in labels else ""
+                values[route] = values.get(route, 0.0) + float(value)
+        return values
+
     def drain(self):
         """SIGTERM: clients get 1001 and move; the node exits 0 (anything else is a crash)."""
         self.proc.send_signal(signal.SIGTERM)

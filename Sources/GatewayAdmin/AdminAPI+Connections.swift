@@ -198,6 +198,10 @@ extension AdminAPI {
 
     /// A cluster failure as the admin API reports it.
     static func adminError(_ error: any Error) -> AdminError {
+        // Sent to Redis, no answer: the publication may be recorded (504, not "unavailable").
+        if let undecided = error as? UndecidedAppend {
+            return AdminError(.gatewayTimeout, code: ClusterError.Code.timeout.rawValue, undecided.description)
+        }
         guard let error = error as? ClusterError else {
             return AdminError(.serviceUnavailable, code: "cluster_link_down", "\(error)")
         }

@@ -84,11 +84,16 @@ extension ClusterNode: RemoteHistory {
                 StreamPosition.newEpoch(), String(history.size),
                 String(history.ttl.nanoseconds / 1_000_000), String(Int64(Date().timeIntervalSince1970 * 1000)), kind,
             ].map { ByteBuffer(string: $0) } + [message.data, ByteBuffer(string: String(Self.epochLifetime(history)))]
-        return run(arguments) { reply throws(ClusterError) in
+        let appended = run(arguments) { reply throws(ClusterError) in
             guard case .array(let parts) = reply, parts.count == 2, let epoch = parts[0].string,
                 let offset = parts[1].integer, offset > 0
             else { throw ClusterError(.linkDown, "an unexpected answer from Redis to a history append") }
             return StreamPosition(offset: UInt64(offset), epoch: epoch)
+        }
+        // Sent, but no answer (a timeout, the link gone meanwhile): Redis may have run it.
+        guard connection != nil else { return appended }
+        return appended.flatMapErrorThrowing { error in
+            throw UndecidedAppend("Redis did not answer (\(error)): the publication may have been recorded")
         }
     }
 

@@ -180,10 +180,13 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
                         to: session
                     )
                 case .failure(let error):
-                    self.answer(
-                        Reply(op: "error", id: request.id, topic: topic, error: "not published: \(error)"),
-                        to: session
-                    )
+                    // After a timeout the history may hold it: saying "not published" would make
+                    // a careful publisher publish it twice.
+                    let text =
+                        error is UndecidedAppend
+                        ? "publish outcome unknown: \(error); read the history from your last position before publishing again"
+                        : "not published: \(error)"
+                    self.answer(Reply(op: "error", id: request.id, topic: topic, error: text), to: session)
                 }
             }
         case "presence":

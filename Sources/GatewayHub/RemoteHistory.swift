@@ -28,6 +28,17 @@ public struct HistoryRecovery: Sendable {
     }
 }
 
+/// An append whose answer did not come: the history may have recorded the publication or not
+/// (the request went out; its answer, or the link, did not come back). A publisher that wants each
+/// publication once reads the history from its last position before it publishes again.
+public struct UndecidedAppend: Error, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}
+
 /// A topic history kept elsewhere, shared by several gateways: in a cluster, Redis
 /// (GatewayCluster). It hands out positions and delivers every publication back to every node,
 /// its own included, in offset order (`Hub.deliverRecorded`), so that a client that moves to

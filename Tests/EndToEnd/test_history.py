@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import tempfile
+import time
 import threading
 
 import pytest
@@ -600,5 +601,52 @@ def test_a_node_whose_redis_link_breaks_reads_back_what_it_missed(gateway_factor
 
         run(scenario(), timeout=120)
         assert len([line for line in nodes[0].lines if 'msg="cluster link up"' in line]) >= 3
+    finally:
+        redis.kill()
+
+
+def test_a_publish_redis_does_not_answer_in_time_is_undecided_not_refused(gateway_factory):
+    """A publish sent to Redis that gets no answer within request_timeout may still be recorded
+    (Redis runs it when it comes back): the publisher hears the outcome is unknown — 504 from
+    the admin API — never "not published", which would make it publish twice."""
+    import signal
+    from test_cluster import Admin, Redis
+    redis = Redis()
+    try:
+        socket_path = os.path.join(tempfile.mkdtemp(prefix="wgh"), "admin.sock")
+        gw = gateway_factory(history_config(extra="""cluster:
+  redis: "unix:%s"
+  node: a
+  request_timeout: 1s
+admin:
+  address: "unix:%s"
+""" % (redis.socket, socket_path)))
+        gw.wait_for_log(r'msg="cluster link up"', timeout=20)
+        admin = Admin(unix=socket_path)
+        redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            async def scenario():
+                async with websockets.connect(gw.url("/feed"), ssl=CONTEXT) as ws:
+                    # Both go out before the link's timeout: the admin's and the hub client's.
+                    admin_call = asyncio.create_task(asyncio.to_thread(
+                        admin.call, "POST", "/v1/publish", "/v1/publish", {"topic": "feed.u", "text": "maybe too"}))
+                    answer = await request(ws, op="publish", topic="feed.u", data="maybe", id=1)
+                    assert answer["op"] == "error" and "outcome unknown" in answer["error"], answer
+                    return await admin_call
+
+            status, body, _ = run(scenario())
+            assert status == 504 and "may have been recorded" in body["error"]["message"], (status, body)
+        finally:
+            redis.proc.send_signal(signal.SIGCONT)
+        gw.wait_for_log(r'msg="cluster link up"', timeout=20)
+
+        def kept():
+            status, body, _ = admin.call("GET", "/v1/topics/feed.u/history", "/v1/topics/{topic}/history")
+            return status == 200 and [e["data"] for e in body["publications"]]
+
+        deadline = time.time() + 10
+        while sorted(kept() or []) != ["maybe", "maybe too"] and time.time() < deadline:
+            time.sleep(0.1)
+        assert sorted(kept() or []) == ["maybe", "maybe too"], kept()  # both were recorded after all
     finally:
         redis.kill()
