@@ -31,7 +31,7 @@ RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked
 # Autobahn cases run by `make test`: all of 1–10, and a sample of the permessage-deflate ones.
 AUTOBAHN_SAMPLE := 1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*,12.1.*,12.2.1,12.3.1,12.4.1,12.5.1,13.1.*,13.2.1,13.3.1,13.5.1,13.7.*
 
-.PHONY: soak all build run test system-test lint format unit-test e2e-test autobahn-sample conformance deps clean static size image image-test bench micro-bench micro-bench-run heap-profile cpu-profile fuzz
+.PHONY: soak tsan all build run test system-test lint format unit-test e2e-test autobahn-sample conformance deps clean static size image image-test bench micro-bench micro-bench-run heap-profile cpu-profile fuzz
 
 all: build
 
@@ -76,6 +76,14 @@ conformance: deps build
 system-test: deps static
 	@scripts/install-deps.sh system
 	GATEWAY_BINARY=build/static/wssgate $(PYTHON) -m pytest -q -p no:cacheprovider Tests/System
+
+# ThreadSanitizer over the unit tests and the end-to-end suite (scripts/tsan.sh says what fails
+# the run): the gateway and its tests built with -sanitize=thread in a scratch folder of their
+# own. TSAN_E2E=EXPR runs a part of the end-to-end suite (pytest -k).
+TSAN_SCRATCH := .build-tsan
+tsan: deps
+	$(SWIFT) build --scratch-path $(TSAN_SCRATCH) --sanitize=thread --build-tests
+	scripts/tsan.sh
 
 # Two gateways in a cluster under a mixed workload on every route kind, with faults on a schedule
 # (docs/reliability.md): SOAK_MINUTES long (30; CI runs 2). SOAK_FLAGS=--publish writes the
