@@ -9,6 +9,12 @@ import threading
 MAGIC = 0x57534757
 
 
+async def read_frame(reader):
+    """The body of the next frame the gateway sends (its kind byte first)."""
+    (length,) = struct.unpack("!I", await reader.readexactly(4))
+    return await reader.readexactly(length)
+
+
 class FakeWorker:
     def __init__(self, behaviour, credit=65536):
         self.behaviour = behaviour  # "stall", "silent", "flap", "accept-and-send", "send-then-accept", or a list of byte strings to send, one per link
@@ -48,9 +54,7 @@ class FakeWorker:
             # Each open that waits for a verdict gets accept and two sends in one write: the
             # gateway reads them together and must upgrade before it delivers the sends.
             while True:
-                header = await reader.readexactly(4)
-                (length,) = struct.unpack("!I", header)
-                body = await reader.readexactly(length)
+                body = await read_frame(reader)
                 if body[0] == 0x10:
                     self.opens += 1
                     connection = body[1:9]
@@ -64,9 +68,7 @@ class FakeWorker:
             # send to it, all before the accept, which follows half a second later; then one
             # more send. What came before the upgrade must reach the client, in order.
             while True:
-                header = await reader.readexactly(4)
-                (length,) = struct.unpack("!I", header)
-                body = await reader.readexactly(length)
+                body = await read_frame(reader)
                 if body[0] == 0x10:
                     self.opens += 1
                     connection = body[1:9]
@@ -86,9 +88,7 @@ class FakeWorker:
             # Takes the link's first open, then breaks the link: every link dies right after
             # its hello.
             while True:
-                header = await reader.readexactly(4)
-                (length,) = struct.unpack("!I", header)
-                body = await reader.readexactly(length)
+                body = await read_frame(reader)
                 if body[0] == 0x10:
                     self.opens += 1
                     writer.close()
@@ -97,9 +97,7 @@ class FakeWorker:
             await asyncio.sleep(3600)  # reads nothing, ever
         elif self.behaviour == "silent":
             while True:  # reads, never answers an open
-                header = await reader.readexactly(4)
-                (length,) = struct.unpack("!I", header)
-                body = await reader.readexactly(length)
+                body = await read_frame(reader)
                 if body[0] == 0x10:
                     self.opens += 1
         else:

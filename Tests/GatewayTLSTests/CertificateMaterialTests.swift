@@ -21,7 +21,7 @@ final class CertificateMaterialTests: XCTestCase {
     }
 
     /// PEM text of a certificate for `key`, signed by itself.
-    func pem(for key: P256.Signing.PrivateKey) throws -> String {
+    func pem(for key: P256.Signing.PrivateKey, extensions: Certificate.Extensions = .init()) throws -> String {
         let name = try DistinguishedName { CommonName("test") }
         let certificate = try Certificate(
             version: .v3,
@@ -32,7 +32,7 @@ final class CertificateMaterialTests: XCTestCase {
             issuer: name,
             subject: name,
             signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: .init(),
+            extensions: extensions,
             issuerPrivateKey: .init(key)
         )
         return try certificate.serializeAsPEM().pemString
@@ -41,25 +41,11 @@ final class CertificateMaterialTests: XCTestCase {
     /// The hosts a read certificate is for: its DNS and IP subjectAltNames.
     func testReadCertificatesNameTheirHosts() throws {
         let key = P256.Signing.PrivateKey()
-        let name = try DistinguishedName { CommonName("test") }
-        let certificate = try Certificate(
-            version: .v3,
-            serialNumber: .init(),
-            publicKey: .init(key.publicKey),
-            notValidBefore: Date(),
-            notValidAfter: Date().addingTimeInterval(3600),
-            issuer: name,
-            subject: name,
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try .init {
-                SubjectAlternativeNames([
-                    .dnsName("GW.test"), .ipAddress(ASN1OctetString(contentBytes: [192, 0, 2, 1])),
-                ])
-            },
-            issuerPrivateKey: .init(key)
-        )
+        let names = try Certificate.Extensions {
+            SubjectAlternativeNames([.dnsName("GW.test"), .ipAddress(ASN1OctetString(contentBytes: [192, 0, 2, 1]))])
+        }
         let material = try CertificateMaterial.parse(
-            certificatePEM: Array(try certificate.serializeAsPEM().pemString.utf8),
+            certificatePEM: Array(try pem(for: key, extensions: names).utf8),
             keyPEM: Array(key.pemRepresentation.utf8)
         )
         XCTAssertEqual(material.dnsNames, ["gw.test"])
