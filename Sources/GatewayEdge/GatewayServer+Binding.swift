@@ -46,6 +46,7 @@ extension GatewayServer {
         let limiter = self.limiter
         let connections = self.connections
         let acmeChallenges = self.acmeChallenges
+        let yield = self.yield
         let listeners = self.listeners
         let name = configuration.name
         let bootstrap = ServerBootstrap(group: group)
@@ -83,7 +84,8 @@ extension GatewayServer {
                             )
                         },
                         acmeChallenges: acmeChallenges,
-                        proxyProtocol: settings.configuration.proxyProtocol
+                        proxyProtocol: settings.configuration.proxyProtocol,
+                        yield: yield
                     )
                     try Self.configureConnection(
                         channel: channel,

@@ -59,6 +59,8 @@ public final class GatewayServer: Service, Sendable {
     let logger: Logger
     let group: any EventLoopGroup
     let connections = ConnectionRegistry()
+    /// Where a session that has had its share of an event loop waits for the loop's next poll.
+    let yield = EventLoopYield()
     /// The listeners now bound, by name, in configuration order.
     let listeners = NIOLockedValueBox<[(name: String, listener: Listener)]>([])
     let nextSerial = NIOLockedValueBox<UInt64>(0)
@@ -251,6 +253,7 @@ public final class GatewayServer: Service, Sendable {
             try? await connections.empty(on: loop).get()
         }
         timeout.cancel()
+        yield.close()
         logger.info("stopped")
     }
 

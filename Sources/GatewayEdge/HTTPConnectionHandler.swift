@@ -36,6 +36,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var acmeChallenges: ACMEChallenges? = nil
         /// The listener's load balancers, when its connections start with a PROXY header.
         var proxyProtocol: ProxyProtocolSettings? = nil
+        /// Where a busy session lets its event loop's other channels go first.
+        var yield: EventLoopYield? = nil
     }
 
     /// What carries the requests: a connection of its own (HTTP/1.1, with the handlers an
@@ -505,7 +507,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 subprotocol: acceptance.subprotocol,
                 drainSpread: dependencies.drainSpread,
                 metrics: dependencies.metrics.route(route.name),
-                overHTTP2: acceptance.overHTTP2
+                overHTTP2: acceptance.overHTTP2,
+                yield: dependencies.yield
             ),
             application: application,
             peer: peer,

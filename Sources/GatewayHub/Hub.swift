@@ -47,45 +47,17 @@ public final class Hub: Sendable {
         func hub(closedSubscribersOf topic: String, code: UInt16, reason: String)
     }
 
-    private struct State {
+    struct State {
         var topics: [String: [UInt64: any HubSubscriber]] = [:]
         /// Prefix subscriptions (`news.*` is stored as `news.`; `*` as the empty prefix).
         var prefixes: [String: [UInt64: any HubSubscriber]] = [:]
         var subscriptions: [UInt64: Set<String>] = [:]
+        /// How many of each connection's subscriptions are its own: the reserved topics its
+        /// user and tags subscribe it to are the gateway's. Kept as subscriptions change, so
+        /// the per-connection limit costs a subscribe nothing however many it holds.
+        var ownSubscriptions: [UInt64: Int] = [:]
     }
 
-    /// Topics of the gateway's own (`$user:alice`, `$tag:room-1`): a connection's user and tags
-    /// subscribe it, so a send to a user or tag reaches every node of a cluster, and presence
-    /// per user is the topic's. Clients and workers cannot name them and patterns never match
-    /// them (as MQTT's `$` topics).
-    public static func isReserved(_ topic: String) -> Bool { topic.utf8.first == UInt8(ascii: "$") }
-    public static func userTopic(_ user: String) -> String { "$user:" + user }
-    public static func tagTopic(_ tag: String) -> String { "$tag:" + tag }
-
-    /// The pattern prefixes that can cover `topic`: `""` (`*`) and each of its prefixes that ends
-    /// at a `.` (`a.`, `a.b.` for `a.b.c`), since a pattern's `*` is always a whole last
-    /// segment. A publish looks these up — as many as the topic has segments — instead of
-    /// testing every pattern subscribed: a client that subscribes to a hundred thousand
-    /// patterns costs a publish nothing more.
-    package static func patternPrefixes(of topic: String) -> [String] {
-        var prefixes = [""]
-        var index = topic.utf8.startIndex
-        while let dot = topic.utf8[index...].firstIndex(of: UInt8(ascii: ".")) {
-            index = topic.utf8.index(after: dot)
-            prefixes.append(String(topic[..<index]))
-        }
-        return prefixes
-    }
-
-    /// Whether a subscription names a pattern (`news.*`, `*`) rather than one topic.
-    public static func isPattern(_ topic: String) -> Bool { topic == "*" || topic.hasSuffix(".*") }
-
-    /// Whether `topic` falls under `pattern` (an exact topic, `prefix.*`, or `*`).
-    public static func matches(_ pattern: String, _ topic: String) -> Bool {
-        if pattern == "*" { return true }
-        if pattern.hasSuffix(".*") { return topic.hasPrefix(pattern.dropLast()) }
-        return pattern == topic
-    }
     /// What a publish did: the local subscribers it reached, and its position when the topic
     /// keeps history.
     public struct Publication: Sendable, Equatable {
@@ -113,7 +85,7 @@ public final class Hub: Sendable {
         return eventLoop.makeFutureWithTask { try await source.subscriberCount(of: topic) }
     }
 
-    private let state = NIOLockedValueBox(State())
+    let state = NIOLockedValueBox(State())
     private let observerBox = NIOLockedValueBox<(any Observer)?>(nil)
     private let historiesBox = NIOLockedValueBox<[TopicHistory]>([])
 
@@ -147,7 +119,8 @@ public final class Hub: Sendable {
             } else {
                 state.topics[topic, default: [:]][subscriber.subscriberID] = subscriber
             }
-            state.subscriptions[subscriber.subscriberID, default: []].insert(topic)
+            let inserted = state.subscriptions[subscriber.subscriberID, default: []].insert(topic).inserted
+            if inserted, !Self.isReserved(topic) { state.ownSubscriptions[subscriber.subscriberID, default: 0] += 1 }
         }
         observer?.hub(subscribed: subscriber.subscriberID, to: topic)
     }
@@ -168,6 +141,10 @@ public final class Hub: Sendable {
             Self.remove(subscriberID, from: topic, in: &state)
             let removed = state.subscriptions[subscriberID]?.remove(topic) != nil
             if state.subscriptions[subscriberID]?.isEmpty == true { state.subscriptions[subscriberID] = nil }
+            if removed, !Self.isReserved(topic) {
+                state.ownSubscriptions[subscriberID, default: 0] -= 1
+                if state.ownSubscriptions[subscriberID] == 0 { state.ownSubscriptions[subscriberID] = nil }
+            }
             return removed
         }
         if removed { observer?.hub(unsubscribed: subscriberID, from: [topic]) }
@@ -177,24 +154,13 @@ public final class Hub: Sendable {
     public func unsubscribeAll(_ subscriberID: UInt64) {
         let topics = state.withLockedValue { state -> Set<String> in
             let topics = state.subscriptions.removeValue(forKey: subscriberID) ?? []
+            state.ownSubscriptions[subscriberID] = nil
             for topic in topics {
                 Self.remove(subscriberID, from: topic, in: &state)
             }
             return topics
         }
         if !topics.isEmpty { observer?.hub(unsubscribed: subscriberID, from: Array(topics)) }
-    }
-
-    /// Every subscription (topic or pattern) with its subscribers' ids: what presence restores
-    /// after the cluster's store lost it.
-    public func subscriptionsByTopic() -> [String: [UInt64]] {
-        state.withLockedValue { state in
-            var result: [String: [UInt64]] = [:]
-            for (id, topics) in state.subscriptions {
-                for topic in topics { result[topic, default: []].append(id) }
-            }
-            return result
-        }
     }
 
     /// Delivers `message` once to every subscriber of `topic` on this gateway and tells the
@@ -355,34 +321,5 @@ public final class Hub: Sendable {
         let found = state.withLockedValue { Array(($0.topics[topic] ?? [:]).values) }
         for subscriber in found { subscriber.closeRequested(code: code, reason: reason) }
         return found.count
-    }
-
-    /// Every subscription in use (topics and patterns) with its number of subscribers, sorted.
-    public func subscriptionCounts() -> [(subscription: String, subscribers: Int)] {
-        state.withLockedValue { state in
-            let exact = state.topics.map { ($0.key, $0.value.count) }
-            let patterns = state.prefixes.map { ($0.key + "*", $0.value.count) }
-            return (exact + patterns).sorted { $0.0 < $1.0 }
-        }
-    }
-
-    /// The connections a publish to `topic` would reach (directly or by a pattern).
-    public func subscriberIDs(receiving topic: String) -> Set<UInt64> {
-        state.withLockedValue { state in
-            var found = Set(state.topics[topic]?.keys ?? [:].keys)
-            if Self.isReserved(topic) { return found }
-            for prefix in Self.patternPrefixes(of: topic) {
-                if let subscribers = state.prefixes[prefix] { found.formUnion(subscribers.keys) }
-            }
-            return found
-        }
-    }
-
-    public func subscriberCount(of topic: String) -> Int {
-        state.withLockedValue { $0.topics[topic]?.count ?? 0 }
-    }
-
-    public func topics(of subscriberID: UInt64) -> Set<String> {
-        state.withLockedValue { $0.subscriptions[subscriberID] ?? [] }
     }
 }

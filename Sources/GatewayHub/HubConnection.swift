@@ -129,8 +129,8 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
                 // Bounded per connection: a client subscribing to ever new topics makes the hub
                 // keep no more for it than this. Reserved topics (its user's, its tags') are the
                 // gateway's, not the client's, and do not count.
-                let held = service.hub.topics(of: subscriberID)
-                if !held.contains(topic), held.lazy.filter({ !Hub.isReserved($0) }).count >= settings.maxSubscriptions {
+                let held = service.hub.ownSubscriptions(of: subscriberID, holding: topic)
+                if !held.holds, held.count >= settings.maxSubscriptions {
                     return answer(
                         Reply(
                             op: "error",

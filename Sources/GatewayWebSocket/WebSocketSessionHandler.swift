@@ -19,7 +19,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     public typealias InboundIn = ByteBuffer
     public typealias OutboundIn = WebSocketMessage
     public typealias OutboundOut = ByteBuffer
-    private typealias Frame = WebSocketFrameParser.Frame
+    typealias Frame = WebSocketFrameParser.Frame
 
     public struct Configuration: Sendable {
         public var routeName: String
@@ -33,6 +33,9 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         /// The session runs on an HTTP/2 stream (RFC 8441), not a connection of its own: the
         /// access line says `http=h2`.
         public var overHTTP2: Bool
+        /// Where a session that has had its share of the event loop waits for the loop's next
+        /// poll (`framesPerTurn`); without one (unit tests) it waits for the next task.
+        public var yield: EventLoopYield?
         public init(
             routeName: String,
             limits: WebSocketLimits,
@@ -40,8 +43,10 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             subprotocol: String?,
             drainSpread: TimeAmount = .zero,
             metrics: RouteMetrics? = nil,
-            overHTTP2: Bool = false
+            overHTTP2: Bool = false,
+            yield: EventLoopYield? = nil
         ) {
+            self.yield = yield
             self.metrics = metrics
             self.overHTTP2 = overHTTP2
             self.routeName = routeName
@@ -68,19 +73,19 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     var state: WebSocketSessionState
     /// The bytes of the message being reassembled (`state.assembling` says what it is).
     var partial: ByteBuffer?
-    private var utf8 = UTF8Validator()
+    var utf8 = UTF8Validator()
     let deflate: PerMessageDeflate?
-    private let parser: WebSocketFrameParser
+    let parser: WebSocketFrameParser
     /// The start of a frame whose end has not been read yet, copied out of NIO's read buffer.
-    private var pendingInput: ByteBuffer?
+    var pendingInput: ByteBuffer?
     /// Set when the bytes broke the framing rules: nothing more is read as frames.
-    private var inputBroken = false
+    var inputBroken = false
     /// The UTF-8 check of the text frame in `pendingInput` while it arrives: how many of its
     /// payload bytes were checked, and the validator after them. RFC 6455 §8.1 fails a
     /// connection as soon as a text message is known not to be UTF-8, so a large frame fails at
     /// its first bad byte, not when its last one arrives (Autobahn 6.4.3 and 6.4.4). Nil when no
     /// text frame is half-read.
-    private var arrivingText: (checked: Int, validator: UTF8Validator)?
+    var arrivingText: (checked: Int, validator: UTF8Validator)?
     var output = WebSocketFrameWriter()
     /// The last message's buffer, for the next one (`messageBuffer(capacity:)`).
     var spare: ByteBuffer?
@@ -91,11 +96,19 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
     /// True between the first `channelRead` of a batch and its `channelReadComplete`: writes made
     /// meanwhile are flushed once, at the end of the batch.
     var inReadBatch = false
-    private var readPending = false
-    private var readingPaused = false
+    var readPending = false
+    var readingPaused = false
     /// Pending while the client is over its inflate rate: the input after the frame that put it
     /// there waits in `pendingInput`, and nothing more is read until the timer resumes it.
     var inflateTimer: NIOScheduledCallback?
+    /// Set once the session has had its share of the event loop (`framesPerTurn`), until its
+    /// next turn: the input waits in `pendingInput`, nothing more is read.
+    var turnEnded = false
+    /// The next turn is scheduled (the batch that ended the last one is over).
+    var turnScheduled = false
+    /// Frames handled since the event loop last came to the session: reset when a read batch
+    /// completes and when a new turn starts.
+    var framesThisTurn = 0
     var keepaliveTimer: NIOScheduledCallback?
     var idleTimer: NIOScheduledCallback?
     private var closeTimer: NIOScheduledCallback?
@@ -233,247 +246,6 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         return metadata
     }
 
-    // MARK: Inbound
-
-    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        inReadBatch = true
-        consume(unwrapInboundIn(data), context: context)
-    }
-
-    /// Reads the frames in `input` (after what `pendingInput` kept), keeping what is left: the
-    /// start of a frame, or everything after the frame that put the client over its inflate rate.
-    private func consume(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
-        guard !inputBroken else { return }
-        var input = bytes
-        // True when `input` is our own buffer (the start of a frame kept from earlier reads,
-        // with these bytes appended), false when it is NIO's.
-        var owned = false
-        if var pending = pendingInput {
-            pendingInput = nil
-            pending.writeBuffer(&input)
-            input = pending
-            owned = true
-        }
-        do {
-            while self.context != nil, inflateTimer == nil, let frame = try parser.parse(&input) {
-                arrivingText = nil
-                frameArrived(frame, context: context)
-            }
-            guard input.readableBytes > 0, self.context != nil else { return }
-            guard try arrivingTextIsValid(input) else {
-                inputBroken = true
-                pendingInput = nil
-                return fail(.dataInconsistentWithMessage, "invalid UTF-8")
-            }
-            if owned {
-                input.discardReadBytes()
-                pendingInput = input
-                return
-            }
-            // Keep the partial frame in a buffer of our own: holding a slice of NIO's read
-            // buffer would keep all of it. Sized for what came, not for the length the header
-            // claims (14 bytes must not make us reserve a megabyte); it grows as bytes arrive.
-            let frameBytes = try parser.frameBytes(input) ?? input.readableBytes
-            var kept = context.channel.allocator.buffer(
-                capacity: min(frameBytes, max(2 * input.readableBytes, 4096))
-            )
-            kept.writeBuffer(&input)
-            pendingInput = kept
-        } catch {
-            inputBroken = true
-            fail(error.closeCode, error.description)
-        }
-    }
-
-    /// Checks the part of a text frame that has arrived, when the frame at the front of `input`
-    /// is one whose end is still to come: false once it cannot be UTF-8 whatever follows. Only
-    /// frames the session would take as text are looked into (an uncompressed text frame that
-    /// starts a message, or a continuation of one); any other frame is judged when whole.
-    private func arrivingTextIsValid(_ input: ByteBuffer) throws(WebSocketFrameParser.Failure) -> Bool {
-        guard let frame = try parser.arrivingFrame(input), let mask = frame.mask,
-            !frame.rsv1, !frame.rsv2, !frame.rsv3
-        else { return true }
-        let checked: Int
-        var validator: UTF8Validator
-        if let arrivingText {
-            (checked, validator) = arrivingText
-        } else if frame.opcode == .text, state.assembling == nil {
-            (checked, validator) = (0, UTF8Validator())
-        } else if frame.opcode == .continuation, let message = state.assembling,
-            message.kind == .text, !message.compressed
-        {
-            // The message's own validator: a code point may have started in its last frame.
-            (checked, validator) = (0, utf8)
-        } else {
-            return true
-        }
-        let valid = FrameUnmasking.validateUnmasked(frame.payload, from: checked, mask: mask, with: &validator)
-        arrivingText = (frame.payload.readableBytes, validator)
-        return valid
-    }
-
-    private func frameArrived(_ frame: Frame, context: ChannelHandlerContext) {
-        let action = state.frameArrived(
-            opcode: frame.opcode,
-            masked: frame.isMasked,
-            rsv1: frame.rsv1,
-            rsv2: frame.rsv2,
-            rsv3: frame.rsv3,
-            now: .now()
-        )
-        switch action {
-        case .startMessage(let kind, let compressed):
-            startMessage(kind: kind, compressed: compressed, frame: frame)
-        case .continueMessage(let compressed):
-            continueMessage(compressed: compressed, frame: frame)
-        case .sendPong:
-            writeFrame(.pong, payload: unmasked(frame), context: context)
-            needsFlush = true
-        case .readClose:
-            receivedClose(frame, context: context)
-        case .closeTCP:
-            state.closeAnswered(code: closeCode(of: frame))
-            context.close(promise: nil)
-        case .ignore:
-            break
-        case .fail(let code, let reason):
-            fail(code, reason)
-        case .rateLimited:
-            rateLimited()
-        }
-    }
-
-    private func unmasked(_ frame: Frame) -> ByteBuffer {
-        frame.unmaskedPayload(allocator: context?.channel.allocator ?? ByteBufferAllocator())
-    }
-
-    public func channelReadComplete(context: ChannelHandlerContext) {
-        inReadBatch = false
-        if needsFlush {
-            needsFlush = false
-            flushOutput(context: context)
-        }
-        context.fireChannelReadComplete()
-    }
-
-    private func startMessage(kind: WebSocketMessage.Kind, compressed: Bool, frame: Frame) {
-        utf8.reset()
-        if compressed {
-            partial = context!.channel.allocator.buffer(capacity: 0)
-            appendCompressed(frame, kind: kind)
-        } else {
-            let length = frame.payload.readableBytes
-            guard length <= configuration.limits.maxMessageBytes else {
-                return fail(.messageTooLarge, "message larger than \(configuration.limits.maxMessageBytes) bytes")
-            }
-            var data = messageBuffer(capacity: length)
-            frame.appendUnmaskedPayload(to: &data)
-            if kind == .text && !utf8.validate(data) { return fail(.dataInconsistentWithMessage, "invalid UTF-8") }
-            partial = data
-        }
-        if frame.fin { finishMessage(kind: kind) }
-    }
-
-    private func continueMessage(compressed: Bool, frame: Frame) {
-        guard var data = partial, let kind = state.assembling?.kind else { return }
-        if compressed {
-            appendCompressed(frame, kind: kind)
-        } else {
-            guard data.readableBytes + frame.payload.readableBytes <= configuration.limits.maxMessageBytes else {
-                return fail(.messageTooLarge, "message larger than \(configuration.limits.maxMessageBytes) bytes")
-            }
-            partial = nil  // keep the buffer uniquely referenced while appending
-            let start = data.writerIndex - data.readerIndex
-            frame.appendUnmaskedPayload(to: &data)
-            if kind == .text {
-                let valid = data.withUnsafeReadableBytes { bytes in
-                    utf8.validate(UnsafeRawBufferPointer(rebasing: bytes[start...]))
-                }
-                if !valid { return fail(.dataInconsistentWithMessage, "invalid UTF-8") }
-            }
-            partial = data
-        }
-        if frame.fin, partial != nil { finishMessage(kind: kind) }
-    }
-
-    private func appendCompressed(_ frame: Frame, kind: WebSocketMessage.Kind) {
-        guard var data = partial, let deflate else { return }
-        partial = nil
-        let before = data.writerIndex
-        do {
-            try deflate.decompress(
-                unmasked(frame),
-                final: frame.fin,
-                into: &data,
-                limit: configuration.limits.maxMessageBytes
-            )
-        } catch {
-            switch error.reason {
-            case .tooLarge:
-                return fail(.messageTooLarge, "message larger than \(configuration.limits.maxMessageBytes) bytes")
-            case .corrupt: return fail(.dataInconsistentWithMessage, "invalid compressed data")
-            case .zlib: return fail(.unexpectedServerError, "compression failure")
-            }
-        }
-        if let wait = state.inflated(bytes: data.writerIndex - before, now: .now()) {
-            inflateTimer = schedule(.inflate, in: wait)
-        }
-        if kind == .text {
-            let added = data.getSlice(at: before, length: data.writerIndex - before)!
-            if !utf8.validate(added) { return fail(.dataInconsistentWithMessage, "invalid UTF-8") }
-        }
-        partial = data
-    }
-
-    private func finishMessage(kind: WebSocketMessage.Kind) {
-        guard let data = partial else { return }
-        partial = nil
-        if kind == .text && !utf8.isAtBoundary { return fail(.dataInconsistentWithMessage, "invalid UTF-8") }
-        guard state.messageCompleted(bytes: data.readableBytes, now: .now()) else { return rateLimited() }
-        configuration.metrics?.received(bytes: data.readableBytes)
-        application.session(self, didReceive: WebSocketMessage(kind: kind, data: data))
-        // Kept for the next message: used again if the application let go of it (an echo,
-        // a worker link, which copy it out), dropped at the next keepalive tick.
-        if data.capacity <= WebSocketFrameWriter.retainedCapacity { spare = data }
-    }
-
-    /// A buffer for a message's bytes: the last message's when nobody else holds it any more.
-    private func messageBuffer(capacity: Int) -> ByteBuffer {
-        if var buffer = spare {
-            spare = nil
-            if buffer.capacity >= capacity, buffer.modifyIfUniquelyOwned({ $0.clear() }) != nil { return buffer }
-        }
-        return context!.channel.allocator.buffer(capacity: capacity)
-    }
-
-    private func receivedClose(_ frame: Frame, context: ChannelHandlerContext) {
-        var payload = unmasked(frame)
-        var code: WebSocketErrorCode?
-        var reason: String?
-        if payload.readableBytes == 1 { return fail(.protocolError, "close payload of one byte") }
-        if let value = payload.readInteger(as: UInt16.self) {
-            guard WebSocketErrorCode.isValidOnWire(value) else {
-                return fail(.protocolError, "invalid close code \(value)")
-            }
-            guard UTF8Validator.isValid(payload) else {
-                return fail(.dataInconsistentWithMessage, "close reason is not UTF-8")
-            }
-            code = WebSocketErrorCode(code: value)
-            reason = String(buffer: payload)
-        }
-        state.closeFrameArrived(code: code, reason: reason)
-        partial = nil
-        discardBacklog()
-        // Echo the code (RFC 6455 §5.5.1), then the server closes TCP first (§7.1.1).
-        var reply = context.channel.allocator.buffer(capacity: 2)
-        if let code { reply.write(webSocketErrorCode: code) }
-        writeFrame(.connectionClose, payload: reply, context: context)
-        let written = context.eventLoop.makePromise(of: Void.self)
-        addOutputPromise(written)
-        flushOutput(context: context)
-        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-    }
-
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("websocket connection error", metadata: lineMetadata(["error": .string("\(error)")]))
         context.close(promise: nil)
@@ -501,7 +273,7 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         context.close(promise: nil)
     }
 
-    private func rateLimited() {
+    func rateLimited() {
         configuration.metrics?.rateLimited()
         fail(.policyViolation, "message rate limit")
     }
@@ -514,71 +286,6 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
         close(code: code, reason: code == WebSocketErrorCode.unexpectedServerError ? "" : reason)
     }
 
-    // MARK: Flow control
-
-    /// Reads pause while the client is not taking what is written to it: a slow reader slows
-    /// down its own input instead of growing our buffers.
-    public func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable && mayRead {
-            context.read()
-        } else {
-            readPending = true
-        }
-    }
-
-    /// Stops reading from the client (a route's own flow control, such as a worker that has not
-    /// returned credit). Frames already read may still arrive.
-    public func pauseReading() {
-        readingPaused = true
-    }
-
-    public func resumeReading() {
-        guard readingPaused else { return }
-        readingPaused = false
-        if readPending, mayRead, let context, context.channel.isWritable {
-            readPending = false
-            context.read()
-        }
-    }
-
-    /// Neither the route nor the inflate rate holds the client's input.
-    private var mayRead: Bool { !readingPaused && inflateTimer == nil }
-
-    /// The inflate rate allows more: the input kept meanwhile is read, then the channel again.
-    func inflateTimerFired() {
-        inflateTimer = nil
-        guard let context else { return }
-        inReadBatch = true
-        consume(context.channel.allocator.buffer(capacity: 0), context: context)
-        inReadBatch = false
-        if needsFlush {
-            needsFlush = false
-            flushOutput(context: context)
-        }
-        if readPending, mayRead, context.channel.isWritable {
-            readPending = false
-            context.read()
-        }
-    }
-
-    /// Whether the client is taking what is sent to it (its queue is under `send_queue_bytes`).
-    public var isWritable: Bool { context?.channel.isWritable ?? false }
-
-    /// Whether the session can still send (no close started).
-    public var isOpen: Bool { state.isOpen && context != nil }
-
-    public var eventLoop: (any EventLoop)? { context?.eventLoop }
-
-    public func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { drainBacklog(context: context) }
-        if context.channel.isWritable && readPending && mayRead {
-            readPending = false
-            context.read()
-        }
-        application.sessionWritabilityChanged(self)
-        context.fireChannelWritabilityChanged()
-    }
-
     /// The longest prefix of `text` that fits in `maxBytes` without splitting a character.
     public static func utf8Prefix(of text: String, maxBytes: Int) -> String {
         guard text.utf8.count > maxBytes else { return text }
@@ -587,10 +294,5 @@ public final class WebSocketSessionHandler: ChannelDuplexHandler, RemovableChann
             end = text.utf8.index(before: end)
         }
         return String(text[..<end])
-    }
-
-    private func closeCode(of frame: Frame) -> WebSocketErrorCode? {
-        var payload = unmasked(frame)
-        return payload.readInteger(as: UInt16.self).map(WebSocketErrorCode.init(code:))
     }
 }

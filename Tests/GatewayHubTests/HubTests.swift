@@ -64,6 +64,29 @@ final class HubTests: XCTestCase {
         XCTAssertEqual(hub.subscriberCount(of: "t2"), 0)
         XCTAssertEqual(hub.publish(.text("gone"), to: "t2").subscribers, 0)
     }
+
+    /// The per-connection limit reads a count kept as subscriptions change (counting a client's
+    /// hundred thousand subscriptions on each subscribe held the event loop): a topic held twice
+    /// counts once, the reserved topics of its user and tags not at all.
+    func testOwnSubscriptionsAreCountedAsTheyChange() {
+        let hub = Hub()
+        let a = Recorder(1)
+        hub.subscribe(a, to: "t1")
+        hub.subscribe(a, to: "t1")
+        hub.subscribe(a, to: "news.*")
+        hub.subscribe(a, to: Hub.userTopic("alice"))
+        hub.subscribe(a, to: Hub.tagTopic("room"))
+        XCTAssertEqual(hub.ownSubscriptions(of: 1, holding: "t1").count, 2)
+        XCTAssertTrue(hub.ownSubscriptions(of: 1, holding: "t1").holds)
+        XCTAssertFalse(hub.ownSubscriptions(of: 1, holding: "t2").holds)
+        hub.unsubscribe(1, from: "t1")
+        hub.unsubscribe(1, from: "t1")
+        hub.unsubscribe(1, from: Hub.userTopic("alice"))
+        XCTAssertEqual(hub.ownSubscriptions(of: 1, holding: "t1").count, 1)
+        hub.unsubscribeAll(1)
+        XCTAssertEqual(hub.ownSubscriptions(of: 1, holding: "news.*").count, 0)
+        XCTAssertFalse(hub.ownSubscriptions(of: 1, holding: "news.*").holds)
+    }
 }
 
 final class HubPatternTests: XCTestCase {
