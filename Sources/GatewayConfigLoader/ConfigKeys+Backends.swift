@@ -41,6 +41,13 @@ extension ConfigKeys {
             .newSubscriptions,
             "Subscriptions (topics and patterns) one connection may hold at once; one more is answered with an `error` and not made. Bounds what a client can make the hub keep for it."
         ) { .bare("\($0.maxSubscriptions)") },
+        .key(
+            "max_patterns",
+            .integer(1...10_000_000),
+            .value("100000"),
+            .newSubscriptions,
+            "Pattern subscriptions (`prefix.*`, `*`) the route's connections may hold at once, all together; one more is answered with an `error` and not made. Each costs the hub about 400 bytes: with `max_subscriptions` it bounds what many clients together can make it keep."
+        ) { .bare("\($0.maxPatterns)") },
         .section("history", history) { $0.history },
     ])
 

@@ -156,7 +156,8 @@ extension ConfigurationBuilder {
             history: try history(base + ["history"]),
             clientScript: try boolean(base + ["client_script"]),
             presence: try boolean(base + ["presence"]),
-            maxSubscriptions: try integer(base + ["max_subscriptions"])
+            maxSubscriptions: try integer(base + ["max_subscriptions"]),
+            maxPatterns: try integer(base + ["max_patterns"])
         )
         for (key, rules) in [
             ("subscribe", settings.subscribe), ("publish", settings.publish),

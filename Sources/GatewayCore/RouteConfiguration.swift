@@ -114,13 +114,16 @@ public struct HubRouteSettings: Sendable, Equatable {
     public var presence: Bool
     /// Subscriptions one connection may hold at once (topics and patterns).
     public var maxSubscriptions: Int
+    /// Pattern subscriptions the route's connections may hold at once, all together.
+    public var maxPatterns: Int
     public init(
         subscribe: [String] = ["*"],
         publish: [String] = [],
         history: HistorySettings? = nil,
         clientScript: Bool = false,
         presence: Bool = false,
-        maxSubscriptions: Int = 1000
+        maxSubscriptions: Int = 1000,
+        maxPatterns: Int = 100_000
     ) {
         self.subscribe = subscribe
         self.publish = publish
@@ -128,6 +131,7 @@ public struct HubRouteSettings: Sendable, Equatable {
         self.clientScript = clientScript
         self.presence = presence
         self.maxSubscriptions = maxSubscriptions
+        self.maxPatterns = maxPatterns
     }
 
     /// Whether a rule allows a requested topic or pattern (`a.*` allows `a.b` and `a.b.*`).

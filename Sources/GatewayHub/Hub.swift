@@ -136,7 +136,9 @@ public final class Hub: Sendable {
         }
     }
 
-    public func unsubscribe(_ subscriberID: UInt64, from topic: String) {
+    /// Whether the subscriber held `topic`.
+    @discardableResult
+    public func unsubscribe(_ subscriberID: UInt64, from topic: String) -> Bool {
         let removed = state.withLockedValue { state -> Bool in
             Self.remove(subscriberID, from: topic, in: &state)
             let removed = state.subscriptions[subscriberID]?.remove(topic) != nil
@@ -148,10 +150,12 @@ public final class Hub: Sendable {
             return removed
         }
         if removed { observer?.hub(unsubscribed: subscriberID, from: [topic]) }
+        return removed
     }
 
-    /// Removes every subscription of a connection (it closed).
-    public func unsubscribeAll(_ subscriberID: UInt64) {
+    /// Removes every subscription of a connection (it closed); returns what it held.
+    @discardableResult
+    public func unsubscribeAll(_ subscriberID: UInt64) -> Set<String> {
         let topics = state.withLockedValue { state -> Set<String> in
             let topics = state.subscriptions.removeValue(forKey: subscriberID) ?? []
             state.ownSubscriptions[subscriberID] = nil
@@ -161,6 +165,7 @@ public final class Hub: Sendable {
             return topics
         }
         if !topics.isEmpty { observer?.hub(unsubscribed: subscriberID, from: Array(topics)) }
+        return topics
     }
 
     /// Delivers `message` once to every subscriber of `topic` on this gateway and tells the

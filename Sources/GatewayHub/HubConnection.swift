@@ -88,7 +88,8 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
     }
 
     func sessionDidClose(_ session: WebSocketSessionHandler, code: WebSocketErrorCode?) {
-        service.hub.unsubscribeAll(subscriberID)
+        let held = service.hub.unsubscribeAll(subscriberID)
+        service.releasePatterns(held.lazy.filter(Hub.isPattern).count)
         self.session.value = nil
     }
 
@@ -141,9 +142,21 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
                         to: session
                     )
                 }
+                // Bounded per route too: many connections together keep no more patterns than this.
+                if !held.holds, Hub.isPattern(topic), !service.reservePattern() {
+                    return answer(
+                        Reply(
+                            op: "error",
+                            id: request.id,
+                            topic: topic,
+                            error: "this route's connections hold \(settings.maxPatterns) patterns, the most they may"
+                        ),
+                        to: session
+                    )
+                }
                 return subscribe(to: topic, since: request.since, id: request.id, session: session)
             }
-            service.hub.unsubscribe(subscriberID, from: topic)
+            if service.hub.unsubscribe(subscriberID, from: topic), Hub.isPattern(topic) { service.releasePatterns(1) }
             positions.value[topic] = nil
             answer(Reply(op: "ack", id: request.id, topic: topic), to: session)
         case "publish":

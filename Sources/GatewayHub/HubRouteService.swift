@@ -18,6 +18,8 @@ import Foundation
 public final class HubRouteService: RouteService {
     private let rules: NIOLockedValueBox<HubRouteSettings>
     let hub: Hub
+    /// The pattern subscriptions the route's connections hold (`max_patterns`).
+    private let patterns = NIOLockedValueBox(0)
 
     public init(rules: HubRouteSettings, hub: Hub) {
         self.rules = NIOLockedValueBox(rules)
@@ -32,6 +34,26 @@ public final class HubRouteService: RouteService {
     }
 
     public var isReady: Bool { true }
+
+    /// Counts one more pattern subscription; false, counting nothing, when the route's
+    /// connections hold `max_patterns` already.
+    func reservePattern() -> Bool {
+        let limit = settings.maxPatterns
+        return patterns.withLockedValue { held in
+            guard held < limit else { return false }
+            held += 1
+            return true
+        }
+    }
+
+    /// Pattern subscriptions given up (unsubscribed, or their connection closed).
+    func releasePatterns(_ count: Int) {
+        guard count > 0 else { return }
+        patterns.withLockedValue { $0 -= count }
+    }
+
+    /// The pattern subscriptions the route's connections hold now.
+    public var patternSubscriptions: Int { patterns.withLockedValue { $0 } }
 
     /// The bytes of a `message` event, as hub-route clients receive a publish to `topic`; the
     /// admin API publishes `data` in the same form.

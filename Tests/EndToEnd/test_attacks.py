@@ -464,7 +464,7 @@ def test_patterns_that_match_nothing_cost_a_publish_nothing(gateway_factory):
     from conftest import insecure_context
     gw = gateway_factory(gateway_config(
         routes="  hub:\n    path: /hub\n    kind: hub\n    hub:\n      max_subscriptions: 100000\n"
-               "      subscribe: [\"*\"]\n      publish: [\"*\"]\n",
+               "      max_patterns: 200000\n      subscribe: [\"*\"]\n      publish: [\"*\"]\n",
         extra=ONE_LOOP))
 
     async def subscribe_patterns(ws, client):
@@ -491,3 +491,53 @@ def test_patterns_that_match_nothing_cost_a_publish_nothing(gateway_factory):
     # under 1 KiB each (about 400 bytes measured).
     per_publish = contained(gw, lambda: asyncio.run(setup_and_publish()), timeout=300, rss_growth_kib=200_000)
     assert per_publish < 0.005, "%.1f ms per publish" % (per_publish * 1000)
+
+
+def test_many_connections_together_hold_no_more_patterns_than_the_route_allows(gateway_factory):
+    """Clients that each stay within max_subscriptions cannot together make the hub keep more
+    than the route's max_patterns (default 100,000) pattern subscriptions: past it a subscribe
+    is answered with an error and not made; what a client held is counted back when it leaves.
+    The gateway's memory stays within 64 MiB and an echo client on the same loop keeps its p99."""
+    import asyncio
+    import json
+    import websockets
+    from conftest import insecure_context
+    gw = gateway_factory(gateway_config(
+        routes="  hub:\n    path: /hub\n    kind: hub\n    hub:\n      max_subscriptions: 100000\n"
+               "      subscribe: [\"*\"]\n      publish: [\"*\"]\n",
+        extra=ONE_LOOP))
+
+    async def subscribe_patterns(ws, client, count):
+        answers = {"ack": 0, "error": 0}
+        batch = 2000
+        for start in range(0, count, batch):
+            for index in range(start, start + batch):
+                await ws.send(json.dumps({"op": "subscribe", "topic": "p.%d.%d.*" % (client, index)}))
+            for _ in range(batch):
+                answer = json.loads(await ws.recv())
+                answers[answer["op"]] += 1
+                if answer["op"] == "error":
+                    assert "hold 100000 patterns, the most they may" in answer["error"], answer
+        return answers
+
+    async def attack():
+        ctx = insecure_context()
+        async with websockets.connect(gw.url("/hub"), ssl=ctx, max_queue=None) as one, \
+                websockets.connect(gw.url("/hub"), ssl=ctx, max_queue=None) as two, \
+                websockets.connect(gw.url("/hub"), ssl=ctx, max_queue=None) as three:
+            results = await asyncio.gather(*(subscribe_patterns(ws, n, 50_000) for n, ws in enumerate((one, two, three))))
+            await one.close()
+            # The first client's 50,000 are counted back once it has gone.
+            async with websockets.connect(gw.url("/hub"), ssl=ctx) as late:
+                for attempt in range(100):
+                    await late.send(json.dumps({"op": "subscribe", "topic": "late.%d.*" % attempt}))
+                    answer = json.loads(await late.recv())
+                    if answer["op"] == "ack":
+                        break
+                    await asyncio.sleep(0.05)
+                assert answer["op"] == "ack", answer
+            return results
+
+    results = contained(gw, lambda: asyncio.run(attack()), timeout=300)
+    assert sum(r["ack"] for r in results) == 100_000, results
+    assert sum(r["error"] for r in results) == 50_000, results
