@@ -328,8 +328,14 @@ def test_two_gateways_sharing_storage_order_once(gateway_factory, pebble):
     storage = os.path.join(tempfile.mkdtemp(prefix="wgs"), "acme")
     first, _, _ = new_gateway(gateway_factory, pebble, storage=storage)
     first.wait_for_log(r'msg="ACME order"', timeout=30)
-    # The second starts while the first holds the lock, on another port (the CA checks the first).
-    second, admin2, _ = new_gateway(gateway_factory, pebble, storage=storage, tls_port=free_port())
+    # The second starts while the first holds the lock, on another port (the CA checks the
+    # first). The first is stopped meanwhile, so it cannot have stored the certificate before
+    # the second has read the storage (the second would then just load it, and never wait).
+    os.kill(first.proc.pid, signal.SIGSTOP)
+    try:
+        second, admin2, _ = new_gateway(gateway_factory, pebble, storage=storage, tls_port=free_port())
+    finally:
+        os.kill(first.proc.pid, signal.SIGCONT)
     first.wait_for_log(r'msg="ACME certificate issued"', timeout=60)
     second.wait_for_log(r"another process stored a new certificate; using it", timeout=30)
     assert not any('msg="ACME order"' in line for line in second.lines)

@@ -149,7 +149,9 @@ def test_every_message_reaches_every_node_once_in_order_per_publisher(gateway_fa
 
 
 def test_admin_on_one_node_sends_to_and_closes_a_connection_on_another(gateway_factory, redis):
-    nodes = start_nodes(gateway_factory, redis, ["a", "b", "c"])
+    # A request timeout no answer here may come near: a 404 for a node nobody holds must be
+    # answered at once, and is told from a timed-out one by being far quicker than it.
+    nodes = start_nodes(gateway_factory, redis, ["a", "b", "c"], extra="  request_timeout: 60s\n")
     gw_a, admin_a = nodes["a"]
     gw_c, admin_c = nodes["c"]
 
@@ -182,7 +184,7 @@ def test_admin_on_one_node_sends_to_and_closes_a_connection_on_another(gateway_f
         nobody = (1023 if all(n != 1023 for n in [c["number"] for c in admin_a.call("GET", "/v1/cluster", "/v1/cluster")[1]["nodes"]]) else 1022)
         started = time.time()
         status, body, _ = await asyncio.to_thread(admin_a.call, "GET", "/v1/connections/%d" % ((nobody << 42) | 1), "/v1/connections/{id}")
-        assert status == 404 and time.time() - started < 1.5
+        assert status == 404 and time.time() - started < 30, (status, body)
 
     run(scenario())
 
