@@ -154,7 +154,7 @@ let package = Package(
         .target(
             name: "GatewayAuth",
             dependencies: [
-                "WorkerProtocol",
+                "PercentEncoding",
                 "GatewayCore",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -164,7 +164,7 @@ let package = Package(
         .target(
             name: "GatewayAdmin",
             dependencies: [
-                "WorkerProtocol",
+                "PercentEncoding",
                 "GatewayCluster",
                 "GatewayCore",
                 "GatewayHub",
@@ -221,7 +221,7 @@ let package = Package(
             name: "GatewayEdge",
             dependencies: [
                 "ReadableErrors",
-                "WorkerProtocol",
+                "PercentEncoding",
                 "GatewayAuth",
                 .product(name: "NIOTLS", package: "swift-nio"),
                 "GatewayMetrics",
@@ -301,6 +301,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `%XX` escapes in request targets and queries, decoded one way everywhere (a leaf).
+        .target(
+            name: "PercentEncoding",
+            swiftSettings: swiftSettings
+        ),
         // The frame codec of the worker protocol, shared by the gateway and worker libraries.
         .target(
             name: "WorkerProtocol",
@@ -312,6 +317,7 @@ let package = Package(
             name: "WSSGateWorker",
             dependencies: [
                 "WorkerProtocol",
+                "PercentEncoding",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -511,6 +517,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PercentEncodingTests",
+            dependencies: ["PercentEncoding"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "WorkerProtocolTests",
             dependencies: [
                 "WorkerProtocol",
@@ -578,7 +589,7 @@ let package = Package(
                 "GatewayACME", "GatewayAuth", "GatewayConfigLoader", "GatewayCore", "GatewayEdge", "GatewayHTTPBackend",
                 "GatewayHub",
                 "GatewayTLS",
-                "GatewayWebSocket", "ProxyProtocol", "RedisClient", "WorkerProtocol",
+                "GatewayWebSocket", "PercentEncoding", "ProxyProtocol", "RedisClient", "WorkerProtocol",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,7 +2,7 @@ import Crypto
 import GatewayAuth
 import GatewayCore
 import NIOCore
-import WorkerProtocol
+import PercentEncoding
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

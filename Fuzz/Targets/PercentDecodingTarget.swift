@@ -1,4 +1,4 @@
-import WorkerProtocol
+import PercentEncoding
 
 /// Percent decoding of request targets (static paths, queries for the admin API, token lookup
 /// and the workers' `:query`).

@@ -5,7 +5,7 @@ import GatewayWebSocket
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
-import WorkerProtocol
+import PercentEncoding
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

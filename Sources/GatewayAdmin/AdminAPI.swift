@@ -5,7 +5,7 @@ import GatewayWebSocket
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
-import WorkerProtocol
+import PercentEncoding
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -17,7 +17,6 @@ import Foundation
 import Glibc
 #elseif canImport(Musl)
 import Musl
-import WorkerProtocol
 #endif
 
 /// One admin request, as the HTTP side read it.

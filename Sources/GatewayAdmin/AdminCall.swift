@@ -1,6 +1,6 @@
 import NIOCore
 import NIOHTTP1
-import WorkerProtocol
+import PercentEncoding
 
 /// One admin request on its way to its endpoint: the path split into segments, the query, and
 /// the checks every endpoint makes (method, no unexpected query).

@@ -1,5 +1,5 @@
 import GatewayCore
-import WorkerProtocol
+import PercentEncoding
 
 /// Finds the token of an upgrade request in the places a route allows, in its order: the
 /// `Authorization: Bearer` header, a `Sec-WebSocket-Protocol` entry (what browsers can set), a

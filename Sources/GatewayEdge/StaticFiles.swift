@@ -1,5 +1,5 @@
 import GatewayCore
-import WorkerProtocol
+import PercentEncoding
 
 #if canImport(Glibc)
 import Glibc

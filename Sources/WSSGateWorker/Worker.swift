@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import PercentEncoding
 import WorkerProtocol
 
 #if canImport(Glibc)

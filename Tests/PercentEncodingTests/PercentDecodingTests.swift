@@ -1,4 +1,4 @@
-import WorkerProtocol
+import PercentEncoding
 import XCTest
 
 final class PercentDecodingTests: XCTestCase {
