@@ -73,7 +73,6 @@ let package = Package(
             name: "GatewayConfigLoader",
             dependencies: [
                 "GatewayCore",
-                "RedisClient",
                 "CYAML",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),

@@ -59,9 +59,14 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
     private let linkGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let loop: any EventLoop
 
-    public init(settings: ClusterSettings, hub: Hub, sessions: SessionDirectory, logger: Logger) throws(RedisError) {
+    public init(
+        settings: ClusterSettings,
+        hub: Hub,
+        sessions: SessionDirectory,
+        logger: Logger
+    ) throws(ConfigurationError) {
         self.settings = settings
-        self.endpoint = try RedisEndpoint(parsing: settings.redis)
+        self.endpoint = RedisEndpoint(try RedisAddress(parsing: settings.redis))
         self.hub = hub
         self.sessions = sessions
         self.loop = linkGroup.next()

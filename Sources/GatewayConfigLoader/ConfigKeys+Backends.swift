@@ -1,6 +1,5 @@
 import GatewayCore
 import NIOCore
-import RedisClient
 
 /// The keys of the routes' backends: hub, history, proxy, http, worker.
 extension ConfigKeys {

@@ -1,6 +1,5 @@
 import GatewayCore
 import NIOCore
-import RedisClient
 
 /// The keys of `listeners.<name>`: addresses, PROXY protocol, TLS and ACME.
 extension ConfigKeys {

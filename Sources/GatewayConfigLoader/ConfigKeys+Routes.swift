@@ -1,6 +1,5 @@
 import GatewayCore
 import NIOCore
-import RedisClient
 
 /// The keys of `routes.<name>`: limits, compression, auth and static files.
 extension ConfigKeys {

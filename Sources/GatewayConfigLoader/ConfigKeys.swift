@@ -1,6 +1,5 @@
 import GatewayCore
 import NIOCore
-import RedisClient
 
 /// Every configuration key, declared once: name, kind of value, default, reload behaviour and
 /// documentation line, with the getter `check-config` prints it from. The schema check
@@ -180,7 +179,7 @@ public enum ConfigKeys {
             .required("(none: a single gateway)"),
             .restart,
             "`redis://[user:password@]host[:port][/db]` or `unix:/path/to/redis.sock[?db=N&user=U&password=P]`. Redis 6 or later (RESP3)."
-        ) { .quoted(RedisEndpoint.redacted($0.redis)) },
+        ) { .quoted(RedisAddress.redacted($0.redis)) },
         .key(
             "node",
             .text,

@@ -2,7 +2,6 @@ import Configuration
 import GatewayCore
 import NIOCore
 import NIOWebSocket
-import RedisClient
 
 #if canImport(Glibc)
 import Glibc

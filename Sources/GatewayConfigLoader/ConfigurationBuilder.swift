@@ -2,7 +2,6 @@ import Configuration
 import GatewayCore
 import NIOCore
 import NIOWebSocket
-import RedisClient
 
 #if canImport(Glibc)
 import Glibc
@@ -122,11 +121,7 @@ struct ConfigurationBuilder {
             }
             return nil
         }
-        do {
-            _ = try RedisEndpoint(parsing: redis)
-        } catch {
-            throw ConfigurationError(.invalidValue, key: "cluster.redis", error.message)
-        }
+        _ = try RedisAddress(parsing: redis)
         let node = string(["cluster", "node"]) ?? Self.hostName()
         guard ClusterSettings.isValidNodeName(node) else {
             throw ConfigurationError(

@@ -1,5 +1,5 @@
-/// Where Redis is: `redis://[user:password@]host[:port][/db]` or `unix:/path/to/redis.sock`
-/// (`unix:/path?db=N&user=U&password=P` for the rest).
+/// Where Redis is and who to be there: the parts of a `redis://` or `unix:` address (the
+/// gateway's configuration parses those, as `RedisAddress`).
 public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     public enum Address: Sendable, Equatable {
         case tcp(host: String, port: Int)
@@ -16,96 +16,6 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
         self.database = database
         self.user = user
         self.password = password
-    }
-
-    public init(parsing text: String) throws(RedisError) {
-        func bad(_ why: String) -> RedisError { RedisError(.badAddress, "'\(Self.redacted(text))': \(why)") }
-        if text.hasPrefix("unix:") {
-            var rest = Substring(text.dropFirst(5))
-            var database = 0
-            var user: String?
-            var password: String?
-            if let question = rest.firstIndex(of: "?") {
-                for pair in rest[rest.index(after: question)...].split(separator: "&") {
-                    let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-                    guard parts.count == 2 else { throw bad("query parameter '\(parts[0])' has no value") }
-                    switch parts[0] {
-                    case "db":
-                        guard let value = Int(parts[1]), value >= 0 else { throw bad("db is a number") }
-                        database = value
-                    case "user": user = parts[1]
-                    case "password": password = parts[1]
-                    default: throw bad("unknown parameter '\(parts[0])' (db, user, password)")
-                    }
-                }
-                rest = rest[..<question]
-            }
-            guard rest.hasPrefix("/") else { throw bad("a unix socket path is absolute") }
-            self.init(address: .unix(path: String(rest)), database: database, user: user, password: password)
-            return
-        }
-        guard text.hasPrefix("redis://") else { throw bad("use redis://host:port/db or unix:/path") }
-        var rest = Substring(text.dropFirst(8))
-        var user: String?
-        var password: String?
-        if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                let name = String(credentials[..<colon])
-                user = name.isEmpty ? nil : name
-                password = String(credentials[credentials.index(after: colon)...])
-            } else {
-                password = String(credentials)
-            }
-        }
-        var database = 0
-        if let slash = rest.firstIndex(of: "/") {
-            let path = rest[rest.index(after: slash)...]
-            if !path.isEmpty {
-                guard let value = Int(path), value >= 0 else { throw bad("the database after / is a number") }
-                database = value
-            }
-            rest = rest[..<slash]
-        }
-        var host = String(rest)
-        var port = 6379
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { throw bad("unclosed [ in the host") }
-            let after = host[host.index(after: close)...]
-            if after.hasPrefix(":") {
-                guard let value = Int(after.dropFirst()), (1...65535).contains(value) else {
-                    throw bad("port is 1 to 65535")
-                }
-                port = value
-            }
-            host = String(host[host.index(after: host.startIndex)..<close])
-        } else if let colon = host.lastIndex(of: ":") {
-            guard let value = Int(host[host.index(after: colon)...]), (1...65535).contains(value) else {
-                throw bad("port is 1 to 65535")
-            }
-            port = value
-            host = String(host[..<colon])
-        }
-        guard !host.isEmpty else { throw bad("no host") }
-        self.init(address: .tcp(host: host, port: port), database: database, user: user, password: password)
-    }
-
-    /// The address with any password replaced, for logs and errors.
-    public static func redacted(_ text: String) -> String {
-        guard text.hasPrefix("redis://"), let at = text.lastIndex(of: "@") else {
-            // unix:/path?…&password=secret&…
-            var parts = text.split(separator: "&", omittingEmptySubsequences: false).map(String.init)
-            for index in parts.indices {
-                if let marker = parts[index].firstIndex(of: "="), parts[index][..<marker].hasSuffix("password") {
-                    parts[index] = parts[index][...marker] + "***"
-                }
-            }
-            return parts.joined(separator: "&")
-        }
-        let credentials = text[text.index(text.startIndex, offsetBy: 8)..<at]
-        guard let colon = credentials.firstIndex(of: ":") else { return "redis://***" + text[at...] }
-        return "redis://" + credentials[..<colon] + ":***" + text[at...]
     }
 
     /// Without credentials: safe for logs.

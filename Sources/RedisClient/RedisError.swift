@@ -10,8 +10,6 @@ public struct RedisError: Error, Sendable, Equatable, CustomStringConvertible {
         case timeout
         /// The connection is closed or could not be made.
         case connection
-        /// A `redis://` or `unix:` address that cannot be used.
-        case badAddress
     }
 
     public var code: Code

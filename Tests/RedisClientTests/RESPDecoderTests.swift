@@ -89,34 +89,4 @@ final class RESPDecoderTests: XCTestCase {
         )
         XCTAssertEqual(String(buffer: out), "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\n\u{0}\r\n\r\n")
     }
-
-    func testEndpoints() throws {
-        XCTAssertEqual(
-            try RedisEndpoint(parsing: "redis://127.0.0.1:6380/3"),
-            RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6380), database: 3)
-        )
-        XCTAssertEqual(
-            try RedisEndpoint(parsing: "redis://user:secret@redis.internal"),
-            RedisEndpoint(address: .tcp(host: "redis.internal", port: 6379), user: "user", password: "secret")
-        )
-        XCTAssertEqual(
-            try RedisEndpoint(parsing: "redis://[::1]:7000/1"),
-            RedisEndpoint(address: .tcp(host: "::1", port: 7000), database: 1)
-        )
-        XCTAssertEqual(
-            try RedisEndpoint(parsing: "unix:/run/redis.sock?db=2&password=x"),
-            RedisEndpoint(address: .unix(path: "/run/redis.sock"), database: 2, password: "x")
-        )
-        for bad in [
-            "http://x", "redis://", "redis://h:0", "redis://h:70000", "redis://h/x", "unix:relative", "unix:/p?db=-1",
-            "unix:/p?color=red",
-        ] {
-            XCTAssertThrowsError(try RedisEndpoint(parsing: bad), bad) {
-                XCTAssertEqual(($0 as? RedisError)?.code, .badAddress)
-            }
-        }
-        XCTAssertEqual(RedisEndpoint.redacted("redis://user:secret@h:1/0"), "redis://user:***@h:1/0")
-        XCTAssertEqual(RedisEndpoint.redacted("unix:/p?db=1&password=secret"), "unix:/p?db=1&password=***")
-        XCTAssertFalse("\(try RedisEndpoint(parsing: "redis://:secret@h"))".contains("secret"))
-    }
 }

@@ -10,7 +10,9 @@ final class RedisConnectionTests: XCTestCase {
     func testCommandsAndRESP3TypesOverAUnixSocket() async throws {
         let server = try RedisServer()
         defer { server.stop() }
-        let redis = try await RedisConnection.connect(to: RedisEndpoint(parsing: "unix:\(server.socketPath)?db=2"))
+        let redis = try await RedisConnection.connect(
+            to: RedisEndpoint(address: .unix(path: server.socketPath), database: 2)
+        )
         let reply1 = try await redis.send(["SET", "greeting", "hello"])
         XCTAssertEqual(reply1, .simpleString("OK"))
         let reply2 = try await redis.send(["GET", "greeting"]).string
@@ -52,7 +54,7 @@ final class RedisConnectionTests: XCTestCase {
     func testErrorRepliesThrowAndTheConnectionCarriesOn() async throws {
         let server = try RedisServer()
         defer { server.stop() }
-        let redis = try await RedisConnection.connect(to: RedisEndpoint(parsing: "unix:\(server.socketPath)"))
+        let redis = try await RedisConnection.connect(to: RedisEndpoint(address: .unix(path: server.socketPath)))
         try await redis.send(["SET", "text", "abc"])
         do {
             try await redis.send(["INCR", "text"])
@@ -70,7 +72,7 @@ final class RedisConnectionTests: XCTestCase {
         defer { server.stop() }
         let received = NIOLockedValueBox<[[String]]>([])
         let subscriber = try await RedisConnection.connect(
-            to: RedisEndpoint(parsing: "redis://127.0.0.1:\(server.port!)/0")
+            to: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: server.port!))
         ) { push in
             received.withLockedValue { $0.append(push.map { $0.string ?? "?" }) }
         }
@@ -79,7 +81,7 @@ final class RedisConnectionTests: XCTestCase {
         // Commands still work while subscribed (RESP3).
         let reply11 = try await subscriber.send(["PING"])
         XCTAssertEqual(reply11, .simpleString("PONG"))
-        let publisher = try await RedisConnection.connect(to: RedisEndpoint(parsing: "unix:\(server.socketPath)"))
+        let publisher = try await RedisConnection.connect(to: RedisEndpoint(address: .unix(path: server.socketPath)))
         let reply12 = try await publisher.send(["PUBLISH", "news", "one"]).integer
         XCTAssertEqual(reply12, 1)
         let reply13 = try await publisher.send(["PUBLISH", "t:prices", "two"]).integer
@@ -97,13 +99,13 @@ final class RedisConnectionTests: XCTestCase {
         let server = try RedisServer(password: "pa55-word")
         defer { server.stop() }
         let good = try await RedisConnection.connect(
-            to: RedisEndpoint(parsing: "unix:\(server.socketPath)?password=pa55-word")
+            to: RedisEndpoint(address: .unix(path: server.socketPath), password: "pa55-word")
         )
         let reply15 = try await good.send(["PING"])
         XCTAssertEqual(reply15, .simpleString("PONG"))
         do {
             _ = try await RedisConnection.connect(
-                to: RedisEndpoint(parsing: "unix:\(server.socketPath)?password=wrong")
+                to: RedisEndpoint(address: .unix(path: server.socketPath), password: "wrong")
             )
             XCTFail("a wrong password must be refused")
         } catch {
@@ -116,7 +118,7 @@ final class RedisConnectionTests: XCTestCase {
         let server = try RedisServer()
         defer { server.stop() }
         let redis = try await RedisConnection.connect(
-            to: RedisEndpoint(parsing: "unix:\(server.socketPath)"),
+            to: RedisEndpoint(address: .unix(path: server.socketPath)),
             configuration: .init(commandTimeout: .milliseconds(300))
         )
         let started = ContinuousClock.now
@@ -139,7 +141,7 @@ final class RedisConnectionTests: XCTestCase {
 
     func testTheServerGoingAwayFailsWhatWaitsAndRefusesNewConnections() async throws {
         let server = try RedisServer()
-        let redis = try await RedisConnection.connect(to: RedisEndpoint(parsing: "unix:\(server.socketPath)"))
+        let redis = try await RedisConnection.connect(to: RedisEndpoint(address: .unix(path: server.socketPath)))
         let path = server.socketPath
         server.stop()
         try await waitUntil { !redis.isActive }
@@ -150,7 +152,7 @@ final class RedisConnectionTests: XCTestCase {
             XCTAssertEqual(error.code, .connection)
         }
         do {
-            _ = try await RedisConnection.connect(to: RedisEndpoint(parsing: "unix:\(path)"))
+            _ = try await RedisConnection.connect(to: RedisEndpoint(address: .unix(path: path)))
             XCTFail("nothing listens any more")
         } catch {
             XCTAssertEqual(error.code, .connection)
