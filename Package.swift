@@ -164,7 +164,6 @@ let package = Package(
             name: "GatewayAdmin",
             dependencies: [
                 "PercentEncoding",
-                "GatewayCluster",
                 "GatewayCore",
                 "GatewayHub",
                 "GatewayWebSocket",

@@ -1,4 +1,3 @@
-import GatewayCluster
 import GatewayCore
 import GatewayHub
 import GatewayWebSocket

@@ -1,4 +1,3 @@
-import GatewayCluster
 import GatewayCore
 import GatewayHub
 import GatewayWebSocket
@@ -56,7 +55,7 @@ public final class AdminAPI: Sendable {
     let token: String?
     /// In a cluster: requests for connections on other nodes go there, and `scope=cluster`
     /// listings and presence cover every node.
-    let cluster: ClusterNode?
+    let cluster: (any ClusterAdministration)?
     /// The Prometheus text exposition of every metric (`GET /metrics`).
     let metrics: @Sendable () -> [UInt8]
     /// The certificates the gateway obtains itself (ACME), when any listener has `tls.acme`.
@@ -112,7 +111,7 @@ public final class AdminAPI: Sendable {
         hub: Hub,
         sessions: SessionDirectory,
         token: String?,
-        cluster: ClusterNode? = nil,
+        cluster: (any ClusterAdministration)? = nil,
         certificates: (any CertificateAdministration)? = nil,
         routes: (any RouteAdministration)? = nil,
         metrics: @escaping @Sendable () -> [UInt8] = { [] },

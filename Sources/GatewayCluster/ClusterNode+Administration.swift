@@ -1,0 +1,4 @@
+import GatewayCore
+
+/// The admin API sees the node through `ClusterAdministration`.
+extension ClusterNode: ClusterAdministration {}
