@@ -56,7 +56,7 @@ extension AdminAPI {
                 "'\(topic)' is not a topic: 1 to 255 bytes, no spaces, control characters or '*'"
             )
         }
-        let message: WebSocketMessage
+        let message: HubMessage
         if let data = body["data"] {
             for key in body.keys.sorted() where key != "topic" && key != "data" {
                 throw AdminError.invalidField(
@@ -64,11 +64,9 @@ extension AdminAPI {
                     key == "text" || key == "binary" ? "give one of text, binary or data" : "unknown field '\(key)'"
                 )
             }
-            var event = WebSocketMessage(kind: .text, data: HubRouteService.messageEvent(topic: topic, data: data))
-            event.isHubEvent = true
-            message = event
+            message = .event(HubRouteService.messageEvent(topic: topic, data: data))
         } else {
-            message = try Self.message(from: body, allowed: ["topic"])
+            message = HubMessage(try Self.message(from: body, allowed: ["topic"]))
         }
         return hub.publish(message, to: topic, on: eventLoop).map { published in
             Self.json(

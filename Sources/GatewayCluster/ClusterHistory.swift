@@ -72,12 +72,12 @@ extension ClusterNode: RemoteHistory {
     }
 
     public func append(
-        _ message: WebSocketMessage,
+        _ message: HubMessage,
         to topic: String,
         settings history: HistorySettings
     ) -> EventLoopFuture<StreamPosition> {
         let keys = historyKeys(topic)
-        let kind = message.isHubEvent ? "3" : message.kind == .text ? "1" : "2"
+        let kind = message.isEvent ? "3" : message.kind == .text ? "1" : "2"
         let arguments: [ByteBuffer] =
             [
                 "EVAL", Self.appendScript, "4", keys[0], keys[1], keys[2], "\(settings.prefix):topic:\(topic)",
@@ -177,8 +177,10 @@ extension ClusterNode: RemoteHistory {
             guard let time = values["t"]?.integer, time >= oldest, let kind = values["k"]?.string,
                 let payload = values["p"]?.bytes
             else { return nil }
-            var message = WebSocketMessage(kind: kind == "2" ? .binary : .text, data: payload)
-            message.isHubEvent = kind == "3"
+            let message = HubMessage(
+                WebSocketMessage(kind: kind == "2" ? .binary : .text, data: payload),
+                form: kind == "3" ? .event : .raw
+            )
             return HistoryEntry(offset: offset, message: message)
         }
     }
@@ -221,7 +223,7 @@ extension ClusterNode: RemoteHistory {
 
     /// A publication the shared history recorded, from the topic's channel: `H`, kind, offset,
     /// `:`, epoch, `:`, payload.
-    static func decodeRecorded(_ buffer: ByteBuffer) -> (offset: UInt64, epoch: String, message: WebSocketMessage)? {
+    static func decodeRecorded(_ buffer: ByteBuffer) -> (offset: UInt64, epoch: String, message: HubMessage)? {
         var buffer = buffer
         guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "H"), let kind = buffer.readInteger(as: UInt8.self),
             (UInt8(ascii: "1")...UInt8(ascii: "3")).contains(kind),
@@ -233,8 +235,10 @@ extension ClusterNode: RemoteHistory {
             let epoch = buffer.readString(length: next - buffer.readerIndex)
         else { return nil }
         buffer.moveReaderIndex(forwardBy: 1)
-        var message = WebSocketMessage(kind: kind == UInt8(ascii: "2") ? .binary : .text, data: buffer)
-        message.isHubEvent = kind == UInt8(ascii: "3")
+        let message = HubMessage(
+            WebSocketMessage(kind: kind == UInt8(ascii: "2") ? .binary : .text, data: buffer),
+            form: kind == UInt8(ascii: "3") ? .event : .raw
+        )
         return (offset, epoch, message)
     }
 }

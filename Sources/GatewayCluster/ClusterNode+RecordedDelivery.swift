@@ -9,7 +9,7 @@ import RedisClient
 /// and what it asks to read comes from the topic's stream on the same link.
 extension ClusterNode {
     /// An entry the shared history recorded, from its topic's channel.
-    func recordedArrived(_ message: WebSocketMessage, offset: UInt64, epoch: String, on topic: String) {
+    func recordedArrived(_ message: HubMessage, offset: UInt64, epoch: String, on topic: String) {
         let entry = HistoryEntry(offset: offset, message: message)
         guard let action = recorded.withLockedValue({ $0.arrived(entry, epoch: epoch, on: topic) }) else { return }
         perform([action])

@@ -247,7 +247,7 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
 
     // MARK: Hub.Observer
 
-    public func hub(published message: WebSocketMessage, to topic: String) {
+    public func hub(published message: HubMessage, to topic: String) {
         guard let connection else {
             metrics.lost(backlog: false)
             return

@@ -1,3 +1,4 @@
+import GatewayHub
 import GatewayWebSocket
 import NIOCore
 import NIOWebSocket
@@ -13,26 +14,25 @@ enum ClusterWire {
     /// A topic publish: `W`, version 1, kind (1 text, 2 binary, 3 text that is already a hub
     /// `message` event), the origin's node number (u16, big-endian), then the payload as the
     /// publisher gave it.
-    static func encodePublish(_ message: WebSocketMessage, origin: Int) -> ByteBuffer {
+    static func encodePublish(_ message: HubMessage, origin: Int) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(5 + message.data.readableBytes)
         buffer.writeInteger(UInt8(ascii: "W"))
         buffer.writeInteger(UInt8(1))
-        buffer.writeInteger(UInt8(message.isHubEvent ? 3 : message.kind == .text ? 1 : 2))
+        buffer.writeInteger(UInt8(message.isEvent ? 3 : message.kind == .text ? 1 : 2))
         buffer.writeInteger(UInt16(origin))
         buffer.writeImmutableBuffer(message.data)
         return buffer
     }
 
-    static func decodePublish(_ buffer: ByteBuffer) -> (origin: Int, message: WebSocketMessage)? {
+    static func decodePublish(_ buffer: ByteBuffer) -> (origin: Int, message: HubMessage)? {
         var buffer = buffer
         guard buffer.readInteger(as: UInt8.self) == UInt8(ascii: "W"), buffer.readInteger(as: UInt8.self) == 1,
             let kind = buffer.readInteger(as: UInt8.self), (1...3).contains(kind),
             let origin = buffer.readInteger(as: UInt16.self)
         else { return nil }
-        var message = WebSocketMessage(kind: kind == 2 ? .binary : .text, data: buffer)
-        message.isHubEvent = kind == 3
-        return (Int(origin), message)
+        let message = WebSocketMessage(kind: kind == 2 ? .binary : .text, data: buffer)
+        return (Int(origin), HubMessage(message, form: kind == 3 ? .event : .raw))
     }
 
     /// A close of every subscriber of a reserved topic (a user's or a tag's connections), on

@@ -88,35 +88,31 @@ public final class GatewayServer: Service, Sendable {
         public var ready: @Sendable ([BoundListener]) -> Void
         /// Draining has started.
         public var draining: @Sendable () -> Void
-        /// Whether what must be up before the first connection is accepted is up (the
-        /// supervised worker pools' first links); asked until it is, for `startTimeout` at most.
-        public var canStart: @Sendable () -> Bool
+        /// Succeeds on the loop given once what must be up before the first connection is
+        /// accepted is up (the supervised worker pools' first links); waited for
+        /// `startTimeout` at most.
+        public var started: @Sendable (any EventLoop) -> EventLoopFuture<Void>
         public init(
             ready: @escaping @Sendable ([BoundListener]) -> Void = { _ in },
             draining: @escaping @Sendable () -> Void = {},
-            canStart: @escaping @Sendable () -> Bool = { true }
+            started: @escaping @Sendable (any EventLoop) -> EventLoopFuture<Void> = { $0.makeSucceededVoidFuture() }
         ) {
             self.ready = ready
             self.draining = draining
-            self.canStart = canStart
+            self.started = started
         }
     }
 
-    /// The longest the listeners wait for `Hooks.canStart` before accepting anyway (the routes
+    /// The longest the listeners wait for `Hooks.started` before accepting anyway (the routes
     /// that are not up yet are then reported as degraded).
     public static let startTimeout: TimeAmount = .seconds(10)
 
-    /// Waits for `Hooks.canStart`; false when `startTimeout` passed first. A shutdown asked for
+    /// Waits for `Hooks.started`; false when `startTimeout` passed first. A shutdown asked for
     /// meanwhile ends the wait.
     private func waitForStart() async -> Bool {
-        let deadline = NIODeadline.now() + Self.startTimeout
-        while !hooks.canStart() {
-            guard NIODeadline.now() < deadline, !Task.isShuttingDownGracefully, !Task.isCancelled else {
-                return hooks.canStart()
-            }
-            try? await Task.sleep(nanoseconds: 20_000_000)
-        }
-        return true
+        let started = hooks.started(group.next())
+        started.whenSuccess { [state] in state.startGateOpened() }
+        return await cancelWhenGracefulShutdown { await started.succeeds(within: Self.startTimeout) }
     }
 
     /// Listeners are bound with reading off, so nothing is accepted before the gateway serves;
@@ -205,7 +201,6 @@ public final class GatewayServer: Service, Sendable {
                 service.degradation.map { "routes.\(name): \($0)" }
             }
         }
-        state.setStartGate(hooks.canStart)
         state.listenersBound()
         let waited = await waitForStart()
         if !waited {

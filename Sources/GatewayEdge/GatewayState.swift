@@ -7,6 +7,8 @@ public final class GatewayState: Sendable {
     private struct Values {
         var phase = Phase.starting
         var bound = false
+        /// What must be up before the gateway serves is up (`GatewayServer.Hooks.started`).
+        var started = false
         var httpConnections = 0
         var webSocketSessions = 0
         var tlsHandshakeFailures = 0
@@ -15,7 +17,6 @@ public final class GatewayState: Sendable {
     private let values = NIOLockedValueBox(Values())
     private let degradationCheck = NIOLockedValueBox<@Sendable () -> Degradation?>({ nil })
     private let routeDegradations = NIOLockedValueBox<@Sendable () -> [String]>({ [] })
-    private let startGate = NIOLockedValueBox<@Sendable () -> Bool>({ false })
 
     /// Serving, but with a part missing (the cluster link): `/readyz` names it, and answers 503
     /// only when the operator chose so (`cluster.degraded_readiness: unready`).
@@ -56,14 +57,13 @@ public final class GatewayState: Sendable {
     /// linked): the listeners then accept within a moment, and what queued meanwhile is served.
     public var readiness: Phase {
         let phase = self.phase
-        guard phase == .starting, values.withLockedValue({ $0.bound }) else { return phase }
-        return startGate.withLockedValue { $0 }() ? .ready : .starting
+        let (bound, started) = values.withLockedValue { ($0.bound, $0.started) }
+        guard phase == .starting, bound else { return phase }
+        return started ? .ready : .starting
     }
 
-    /// What must hold before the gateway serves (`GatewayServer.Hooks.canStart`).
-    public func setStartGate(_ gate: @escaping @Sendable () -> Bool) {
-        startGate.withLockedValue { $0 = gate }
-    }
+    /// What must be up before the gateway serves is up (`GatewayServer.Hooks.started`).
+    func startGateOpened() { values.withLockedValue { $0.started = true } }
 
     /// Every listener is bound (and waits for the start gate to accept).
     func listenersBound() { values.withLockedValue { $0.bound = true } }

@@ -201,8 +201,8 @@ final class HistoryLog: @unchecked Sendable {
         }
     }
 
-    private static func flags(of message: WebSocketMessage) -> UInt8 {
-        (message.kind == .binary ? 1 : 0) | (message.isHubEvent ? 2 : 0)
+    private static func flags(of message: HubMessage) -> UInt8 {
+        (message.kind == .binary ? 1 : 0) | (message.isEvent ? 2 : 0)
     }
 
     private static func writeString16(_ text: String, to buffer: inout ByteBuffer) {
@@ -273,8 +273,10 @@ final class HistoryLog: @unchecked Sendable {
                 let flags = body.readInteger(as: UInt8.self), var stream = streams[topic],
                 offset == stream.last + 1
             else { return false }
-            var message = WebSocketMessage(kind: flags & 1 == 0 ? .text : .binary, data: body)
-            message.isHubEvent = flags & 2 != 0
+            let message = HubMessage(
+                WebSocketMessage(kind: flags & 1 == 0 ? .text : .binary, data: body),
+                form: flags & 2 != 0 ? .event : .raw
+            )
             stream.restore(TopicStream.Entry(offset: offset, time: time, message: message))
             streams[topic] = stream
             return true

@@ -40,7 +40,7 @@ public final class Hub: Sendable {
     /// forwards publishes to the other nodes and keeps presence. Called outside the hub's lock,
     /// on the thread that made the change.
     public protocol Observer: AnyObject, Sendable {
-        func hub(published message: WebSocketMessage, to topic: String)
+        func hub(published message: HubMessage, to topic: String)
         func hub(subscribed subscriberID: UInt64, to topic: String)
         func hub(unsubscribed subscriberID: UInt64, from topics: [String])
         /// `closeSubscribers(of:code:reason:)` on a reserved topic: every node closes its own.
@@ -175,8 +175,14 @@ public final class Hub: Sendable {
     /// On a topic whose history is shared by a cluster (`TopicHistory.remote`), the history
     /// records it and delivers it to every node, this one included (`deliverRecorded`): the
     /// returned publication has no position yet (`publish(_:to:on:)` waits for it).
+    /// `publish(_:to:)` for a message as a worker, an HTTP backend or the admin API gave it.
     @discardableResult
     public func publish(_ message: WebSocketMessage, to topic: String) -> Publication {
+        publish(HubMessage(message), to: topic)
+    }
+
+    @discardableResult
+    public func publish(_ message: HubMessage, to topic: String) -> Publication {
         if let history = history(for: topic), let remote = history.remote {
             remote.append(message, to: topic, settings: history.settings).whenFailure { _ in }
             return Publication(subscribers: subscribers(of: topic).count, position: nil)
@@ -189,7 +195,7 @@ public final class Hub: Sendable {
     /// `publish`, with the publication's position once it is recorded (at once unless the
     /// topic's history is shared by a cluster); completes on `eventLoop`.
     public func publish(
-        _ message: WebSocketMessage,
+        _ message: HubMessage,
         to topic: String,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<Publication> {
@@ -205,7 +211,7 @@ public final class Hub: Sendable {
     /// A publication the cluster's shared history recorded, as it reaches this node (in
     /// offset order): delivered to the local subscribers with its offset.
     @discardableResult
-    public func deliverRecorded(_ message: WebSocketMessage, to topic: String, offset: UInt64) -> Int {
+    public func deliverRecorded(_ message: HubMessage, to topic: String, offset: UInt64) -> Int {
         deliver(message, to: subscribers(of: topic), topic: topic, offset: offset)
     }
 
@@ -213,7 +219,7 @@ public final class Hub: Sendable {
     /// this gateway only — for messages that came from another node; on a topic with history
     /// it is recorded first and every subscriber gets it with its offset.
     @discardableResult
-    public func publishLocally(_ message: WebSocketMessage, to topic: String) -> Publication {
+    public func publishLocally(_ message: HubMessage, to topic: String) -> Publication {
         // A shared history records and delivers through the cluster; what reaches this point
         // on such a topic came from a node that keeps none for it, and is delivered as it is.
         guard let history = history(for: topic), history.remote == nil else {
@@ -240,25 +246,22 @@ public final class Hub: Sendable {
     /// route's connection) gets it: as published, a hub client's publish being an event with
     /// its offset.
     public static func rawForm(of entry: HistoryEntry) -> WebSocketMessage {
-        guard entry.message.isHubEvent else { return entry.message }
-        var event = WebSocketMessage(kind: .text, data: HubRouteService.event(entry.message.data, offset: entry.offset))
-        event.isHubEvent = true
-        return event
+        guard entry.message.isEvent else { return entry.message.message }
+        return WebSocketMessage(kind: .text, data: HubRouteService.event(entry.message.data, offset: entry.offset))
     }
 
     /// A recorded publication, as every subscriber gets it: hub clients as a `message` event
     /// with its offset; the others as it was published (a hub client's publish being an event,
     /// they get that with its offset too).
     private func deliver(
-        _ message: WebSocketMessage,
+        _ message: HubMessage,
         to subscribers: [any HubSubscriber],
         topic: String,
         offset: UInt64
     ) -> Int {
-        var raw = message
-        if message.isHubEvent {
+        var raw = message.message
+        if message.isEvent {
             raw = WebSocketMessage(kind: .text, data: HubRouteService.event(message.data, offset: offset))
-            raw.isHubEvent = true
         }
         if subscribers.count > 1 { raw.sharedCompression = SharedCompression() }
         var event: WebSocketMessage?
@@ -267,7 +270,7 @@ public final class Hub: Sendable {
         var byLoop: [ObjectIdentifier: (loop: any EventLoop, batch: [(any HubSubscriber, WebSocketMessage)])] = [:]
         for subscriber in subscribers {
             let form: WebSocketMessage
-            if subscriber.speaksHubProtocol && !raw.isHubEvent {
+            if subscriber.speaksHubProtocol && !message.isEvent {
                 if event == nil { event = HubRouteService.event(for: message, topic: topic, offset: offset) }
                 form = event!
             } else {
@@ -287,8 +290,8 @@ public final class Hub: Sendable {
         return subscribers.count
     }
 
-    private func deliver(_ message: WebSocketMessage, to subscribers: [any HubSubscriber], topic: String) -> Int {
-        var message = message
+    private func deliver(_ published: HubMessage, to subscribers: [any HubSubscriber], topic: String) -> Int {
+        var message = published.message
         if subscribers.count > 1 && message.sharedCompression == nil {
             // Many sessions get the same bytes: let them share the compressed form too.
             message.sharedCompression = SharedCompression()
@@ -296,7 +299,7 @@ public final class Hub: Sendable {
         // Made once per publish, when a hub client is among the subscribers of a raw one.
         var event: WebSocketMessage?
         for subscriber in subscribers {
-            if subscriber.speaksHubProtocol && !message.isHubEvent {
+            if subscriber.speaksHubProtocol && !published.isEvent {
                 if event == nil {
                     event = HubRouteService.event(wrapping: message, topic: topic)
                     event?.sharedCompression = SharedCompression()

@@ -173,11 +173,7 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
                 )
             }
             // Encoded once; every subscriber gets the same bytes.
-            var event = WebSocketMessage(
-                kind: .text,
-                data: encode(Reply(op: "message", topic: topic, data: request.data ?? .null))
-            )
-            event.isHubEvent = true
+            let event = HubMessage.event(encode(Reply(op: "message", topic: topic, data: request.data ?? .null)))
             service.hub.publish(event, to: topic, on: eventLoop).whenComplete { result in
                 guard let session = self.session.value else { return }
                 switch result {
@@ -303,9 +299,10 @@ final class HubConnection: WebSocketApplication, HubSubscriber, Sendable {
     }
 
     /// A message sent to this connection by its id, its user or a tag: a `direct` event, so
-    /// the client reads JSON only (a hub event already, such as a topic's, goes as it is).
+    /// the client reads JSON only. What is addressed is always raw: only the gateway names
+    /// user and tag topics, and a publish to them comes from a send, never from a hub client.
     func addressedMessage(_ message: WebSocketMessage) -> WebSocketMessage {
-        message.isHubEvent ? message : HubRouteService.event(wrapping: message, topic: nil)
+        HubRouteService.event(wrapping: message, topic: nil)
     }
 
     /// A topic's message; the session bounds its queue, so a client that does not read never

@@ -84,9 +84,7 @@ public final class HubRouteService: RouteService {
                 encoding: "base64"
             )
         }
-        var event = WebSocketMessage(kind: .text, data: HubConnection.encode(reply, with: HubConnection.makeEncoder()))
-        event.isHubEvent = true
-        return event
+        return WebSocketMessage(kind: .text, data: HubConnection.encode(reply, with: HubConnection.makeEncoder()))
     }
 
     /// A hub event's bytes with `"offset":N` added: keys are sorted, so it goes right before
@@ -111,10 +109,9 @@ public final class HubRouteService: RouteService {
     }
 
     /// A recorded publication as hub clients get it: a `message` event with its offset.
-    static func event(for message: WebSocketMessage, topic: String, offset: UInt64) -> WebSocketMessage {
-        let base = message.isHubEvent ? message : event(wrapping: message, topic: topic)
+    static func event(for message: HubMessage, topic: String, offset: UInt64) -> WebSocketMessage {
+        let base = message.isEvent ? message.message : event(wrapping: message.message, topic: topic)
         var event = WebSocketMessage(kind: .text, data: Self.event(base.data, offset: offset))
-        event.isHubEvent = true
         event.sharedCompression = SharedCompression()
         return event
     }

@@ -5,9 +5,9 @@ import NIOCore
 /// One recorded publication: its offset in its topic's stream and the message as published.
 public struct HistoryEntry: Sendable {
     public var offset: UInt64
-    public var message: WebSocketMessage
+    public var message: HubMessage
 
-    public init(offset: UInt64, message: WebSocketMessage) {
+    public init(offset: UInt64, message: HubMessage) {
         self.offset = offset
         self.message = message
     }
@@ -46,7 +46,7 @@ public struct UndecidedAppend: Error, CustomStringConvertible {
 public protocol RemoteHistory: AnyObject, Sendable {
     /// Records `message` on `topic`; the future holds its position once recorded.
     func append(
-        _ message: WebSocketMessage,
+        _ message: HubMessage,
         to topic: String,
         settings: HistorySettings
     ) -> EventLoopFuture<StreamPosition>

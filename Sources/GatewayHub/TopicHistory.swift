@@ -70,7 +70,7 @@ public final class TopicHistory: Sendable {
     /// Records `message` on `topic` and, still under the lock, lets `deliver` hand it out with
     /// its offset; returns the publication's position and what `deliver` returned.
     func record<Result>(
-        _ message: WebSocketMessage,
+        _ message: HubMessage,
         on topic: String,
         deliver: (UInt64) -> Result
     ) -> (StreamPosition, Result) {

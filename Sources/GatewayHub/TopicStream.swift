@@ -10,7 +10,7 @@ struct TopicStream {
         var offset: UInt64
         /// Milliseconds since 1970 (it outlives a restart with file storage).
         var time: Int64
-        var message: WebSocketMessage
+        var message: HubMessage
     }
 
     /// What a resume gets: the publications after the client's position, in order, or
@@ -38,7 +38,7 @@ struct TopicStream {
     var position: StreamPosition { StreamPosition(offset: last, epoch: epoch) }
 
     /// Records a publication; returns its offset.
-    mutating func append(_ message: WebSocketMessage, time: Int64, settings: HistorySettings) -> UInt64 {
+    mutating func append(_ message: HubMessage, time: Int64, settings: HistorySettings) -> UInt64 {
         last += 1
         touched = time
         entries.append(Entry(offset: last, time: time, message: message))

@@ -68,6 +68,10 @@ public protocol RouteService: Sendable {
     /// route is (or after a bounded wait), and a reload puts a new service in force once it is.
     var isReady: Bool { get }
 
+    /// Succeeds on `eventLoop` once the route can serve — an event to wait for, so nobody polls
+    /// `isReady`. A service that is always ready takes the default.
+    func whenReady(on eventLoop: any EventLoop) -> EventLoopFuture<Void>
+
     /// What the route is missing while it serves — its upstream or app does not accept
     /// connections, no worker instance is linked — or nil. The gateway is then degraded:
     /// `/readyz` says `degraded` (still 200) and the admin API's `/v1/status` names the route.
@@ -76,6 +80,7 @@ public protocol RouteService: Sendable {
 
 extension RouteService {
     public var degradation: String? { isReady ? nil : "no instance is linked to serve it" }
+    public func whenReady(on eventLoop: any EventLoop) -> EventLoopFuture<Void> { eventLoop.makeSucceededVoidFuture() }
 }
 
 /// The echo route: every connection gets the same stateless application.

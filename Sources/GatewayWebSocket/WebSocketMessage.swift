@@ -7,10 +7,6 @@ public struct WebSocketMessage: Sendable, Equatable {
     public var data: ByteBuffer
     /// Set on a message bound for many sessions (a hub publish): they share its compressed form.
     public var sharedCompression: SharedCompression?
-    /// The bytes are already a hub `message` event (a hub client's publish, or the admin API's
-    /// with `data`): hub-route clients get them as they are, and every other publish wrapped in
-    /// one (docs/hub-protocol.md).
-    public var isHubEvent = false
 
     public init(kind: Kind, data: ByteBuffer, sharedCompression: SharedCompression? = nil) {
         self.kind = kind

@@ -205,7 +205,7 @@ final class WorkerLinkHandler: ChannelInboundHandler {
             if kind == .text, !UTF8Validator.isValid(payload) {
                 throw WorkerProtocolError(.invalidValue, "record of a text message that is not UTF-8 (topic \(topic))")
             }
-            let message = WebSocketMessage(kind: .init(kind), data: payload)
+            let message = HubMessage(WebSocketMessage(kind: .init(kind), data: payload))
             pool.hub.publish(message, to: topic, on: link.eventLoop).whenComplete { result in
                 switch result {
                 case .success(let publication):

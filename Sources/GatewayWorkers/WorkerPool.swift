@@ -94,6 +94,8 @@ public final class WorkerPool: RouteService, Service, Sendable {
         case deploy(from: Range<Int>, to: Range<Int>, command: WorkerProgram)
     }
     private let nextLinkID = LinkIDs()
+    /// Opens at the pool's first link: what the gateway's start and a reload wait for.
+    private let linked: Latch
     private let maxFrameBytes: Int
     /// Connections on other gateways of a cluster, for a worker's send and close.
     let remote: (any RemoteConnections)?
@@ -125,6 +127,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
         self.logger = logger
         self.maxFrameBytes = max(route.limits.maxMessageBytes + 64, 1 << 16)
         self.metrics = WorkerMetrics(route: route.name)
+        self.linked = Latch(open: settings.alwaysRunning == 0)
         let instances: [WorkerInstance]
         switch settings.source {
         case .external(let socket):
@@ -222,6 +225,8 @@ public final class WorkerPool: RouteService, Service, Sendable {
     /// (`min_instances: 0`): it takes connections asleep.
     public var isReady: Bool { settings.alwaysRunning == 0 || state.withLockedValue { !$0.links.isEmpty } }
 
+    public func whenReady(on eventLoop: any EventLoop) -> EventLoopFuture<Void> { linked.whenOpen(on: eventLoop) }
+
     /// The processes of supervised instances running now, by instance name (admin API, tests).
     public var runningProcesses: [(instance: String, pid: Int32)] {
         state.withLockedValue { $0.instances }.compactMap { instance in
@@ -286,6 +291,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
             return (Array(state.links.values), state.instances)
         }
         jobs.continuation.finish()
+        linked.end()
         // Tell the workers: their links close (each worker sees every connection end).
         for link in links { try? await link.channel.close() }
         logger.debug("worker links closed", metadata: ["links": .stringConvertible(links.count)])
@@ -823,6 +829,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
             link.channel.close(promise: nil)
             return
         }
+        linked.open()
         if firstOfInstance {
             metrics.linked()
             logger.info(
@@ -896,49 +903,5 @@ public final class WorkerPool: RouteService, Service, Sendable {
     func countDroppedBeforeOpen() {
         countOverflow()
         metrics.droppedBeforeOpen()
-    }
-}
-
-/// Link ids, unique within a pool.
-final class LinkIDs: Sendable {
-    private let value = NIOLockedValueBox<UInt64>(0)
-    func next() -> UInt64 {
-        value.withLockedValue {
-            $0 += 1
-            return $0
-        }
-    }
-}
-
-/// One instance of a pool: its socket, and its process when the gateway supervises it.
-struct WorkerInstance: Sendable {
-    var name: String
-    var socketPath: String
-    var process: WorkerProcess?
-
-    /// The directory for supervised workers' sockets: the configured one, or a fresh private
-    /// (0700) directory under the temporary directory.
-    static func socketDirectory(_ configured: String) throws -> (path: String, made: Bool) {
-        if !configured.isEmpty {
-            mkdir(configured, 0o700)
-            return (configured, false)
-        }
-        let base = ProcessEnvironment.value("TMPDIR") ?? "/tmp"
-        var template = Array("\(base)/wssgate-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else {
-            throw WorkerSetupError(message: "cannot make a socket directory under \(base)")
-        }
-        return (String(cString: made), true)
-    }
-}
-
-struct WorkerSetupError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
-}
-
-enum ProcessEnvironment {
-    static func value(_ name: String) -> String? {
-        getenv(name).map { String(cString: $0) }
     }
 }

@@ -82,17 +82,18 @@ final class RouteServices: Service, RouteAdministration, Sendable {
     /// What serves each route now, by route name.
     var services: [String: any RouteService] { entries.withLockedValue { $0.mapValues(\.service) } }
 
-    /// Whether every worker pool the gateway runs itself has an instance linked: the gateway
-    /// accepts its first connection once it has (or after `GatewayServer.startTimeout`). A
+    /// Succeeds once every worker pool the gateway runs itself has had an instance linked: the
+    /// gateway accepts its first connection then (or after `GatewayServer.startTimeout`). A
     /// worker someone else runs (`worker.socket`) may come later, and is not waited for.
-    var supervisedPoolsLinked: Bool {
-        entries.withLockedValue { entries in
-            entries.values.allSatisfy { entry in
+    func supervisedPoolsLinked(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let waits = entries.withLockedValue { entries in
+            entries.values.compactMap { entry -> EventLoopFuture<Void>? in
                 guard entry.pool != nil, case .worker(let settings) = entry.route.backend, settings.command != nil
-                else { return true }
-                return entry.service.isReady
+                else { return nil }
+                return entry.service.whenReady(on: eventLoop)
             }
         }
+        return .andAllSucceed(waits, on: eventLoop)
     }
 
     /// The worker pools in force (retiring ones are not listed).
@@ -239,17 +240,15 @@ final class RouteServices: Service, RouteAdministration, Sendable {
             if !routes.contains(where: { $0.name == name }) { plan.summary.append("routes.\(name) removed") }
         }
         // A new worker pool must be linked before it takes connections.
+        let eventLoop = group.next()
         let deadline = NIODeadline.now() + readyWithin
         for entry in plan.fresh where entry.pool != nil {
-            while !entry.service.isReady {
-                guard NIODeadline.now() < deadline else {
-                    abandon(plan)
-                    throw ReloadError(
-                        code: .notReady,
-                        "routes.\(entry.route.name): the new worker pool did not link within \(ValueParsing.format(readyWithin))"
-                    )
-                }
-                try? await Task.sleep(nanoseconds: 20_000_000)
+            guard await entry.service.whenReady(on: eventLoop).succeeds(within: deadline - NIODeadline.now()) else {
+                abandon(plan)
+                throw ReloadError(
+                    code: .notReady,
+                    "routes.\(entry.route.name): the new worker pool did not link within \(ValueParsing.format(readyWithin))"
+                )
             }
         }
         return plan

@@ -226,7 +226,7 @@ struct RunCommand: AsyncParsableCommand {
             hooks: .init(
                 ready: { _ in notifier.notify("READY=1\nSTATUS=ready") },
                 draining: { notifier.notify("STOPPING=1\nSTATUS=draining") },
-                canStart: { routeServices.supervisedPoolsLinked }
+                started: { routeServices.supervisedPoolsLinked(on: $0) }
             )
         )
         let reload = ReloadService(

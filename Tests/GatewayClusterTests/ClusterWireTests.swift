@@ -1,3 +1,4 @@
+import GatewayHub
 import GatewayWebSocket
 import NIOCore
 import XCTest
@@ -9,21 +10,20 @@ final class ClusterWireTests: XCTestCase {
     func testAPublishRoundTripsWithItsKindAndOrigin() throws {
         for kind in [WebSocketMessage.Kind.text, .binary] {
             let message = WebSocketMessage(kind: kind, data: ByteBuffer(bytes: [0, 1, 2, 0xFF]))
-            let encoded = ClusterWire.encodePublish(message, origin: 513)
+            let encoded = ClusterWire.encodePublish(HubMessage(message), origin: 513)
             XCTAssertEqual(Array(encoded.readableBytesView.prefix(5)), [0x57, 1, kind == .text ? 1 : 2, 2, 1])
             let decoded = try XCTUnwrap(ClusterWire.decodePublish(encoded))
             XCTAssertEqual(decoded.origin, 513)
-            XCTAssertEqual(decoded.message, message)
+            XCTAssertEqual(decoded.message, HubMessage(message))
         }
     }
 
     func testAHubEventStaysOneAcrossNodes() throws {
-        var event = WebSocketMessage(kind: .text, data: ByteBuffer(string: "{\"op\":\"message\"}"))
-        event.isHubEvent = true
+        let event = HubMessage.event(ByteBuffer(string: "{\"op\":\"message\"}"))
         let encoded = ClusterWire.encodePublish(event, origin: 1)
         XCTAssertEqual(encoded.getInteger(at: 2, as: UInt8.self), 3)
         let decoded = try XCTUnwrap(ClusterWire.decodePublish(encoded)).message
-        XCTAssertTrue(decoded.isHubEvent)
+        XCTAssertEqual(decoded.form, .event)
         XCTAssertEqual(decoded.kind, .text)
     }
 
@@ -55,9 +55,9 @@ final class ClusterWireTests: XCTestCase {
         let (offset, epoch, message) = try XCTUnwrap(ClusterNode.decodeRecorded(buffer))
         XCTAssertEqual(offset, 42)
         XCTAssertEqual(epoch, "0123456789abcdef")
-        XCTAssertEqual(message, .binary([0x3A, 0, 0xFF]))
+        XCTAssertEqual(message, HubMessage(.binary([0x3A, 0, 0xFF])))
         let event = try XCTUnwrap(ClusterNode.decodeRecorded(ByteBuffer(string: "H37:e:{\"op\":\"message\"}")))
-        XCTAssertTrue(event.message.isHubEvent)
+        XCTAssertEqual(event.message.form, .event)
         XCTAssertNil(ClusterNode.decodeRecorded(ByteBuffer(string: "H4x:e:p")))
         XCTAssertNil(ClusterNode.decodeRecorded(ByteBuffer(string: "H1x:e:p")))
         XCTAssertNil(ClusterNode.decodeRecorded(ByteBuffer(string: "H17")))

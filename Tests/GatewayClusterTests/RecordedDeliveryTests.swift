@@ -9,7 +9,10 @@ import XCTest
 /// from the stream what its link missed.
 final class RecordedDeliveryTests: XCTestCase {
     private func entry(_ offset: UInt64) -> HistoryEntry {
-        HistoryEntry(offset: offset, message: WebSocketMessage(kind: .text, data: ByteBuffer(string: "\(offset)")))
+        HistoryEntry(
+            offset: offset,
+            message: HubMessage(WebSocketMessage(kind: .text, data: ByteBuffer(string: "\(offset)")))
+        )
     }
 
     private func delivered(_ actions: [RecordedDelivery.Action]) -> [UInt64] {

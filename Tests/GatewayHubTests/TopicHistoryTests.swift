@@ -31,7 +31,7 @@ final class TopicStreamTests: XCTestCase {
 
     private func stream(with payloads: [String], at time: Int64 = 1_000_000) -> TopicStream {
         var stream = TopicStream(epoch: "e")
-        for payload in payloads { _ = stream.append(.text(payload), time: time, settings: settings) }
+        for payload in payloads { _ = stream.append(HubMessage(.text(payload)), time: time, settings: settings) }
         return stream
     }
 
@@ -86,10 +86,10 @@ final class HubHistoryTests: XCTestCase {
     /// recently used are forgotten, and a topic published to a moment ago stays.
     func testTopicsWithHistoryAreBounded() {
         let history = try! TopicHistory(route: "r", settings: HistorySettings(maxTopics: 100), environment: [:])
-        _ = history.record(.text("kept"), on: "busy") { _ in () }
+        _ = history.record(HubMessage(.text("kept")), on: "busy") { _ in () }
         for index in 0..<10_000 { _ = history.position(of: "t\(index)") }
         XCTAssertLessThanOrEqual(history.topicCount, 100)
-        _ = history.record(.text("again"), on: "busy") { _ in () }
+        _ = history.record(HubMessage(.text("again")), on: "busy") { _ in () }
         XCTAssertEqual(history.position(of: "busy").offset, 2, "a topic in use was kept")
     }
 
@@ -99,11 +99,9 @@ final class HubHistoryTests: XCTestCase {
         hub.setHistories([history])
         let subscriber = OffsetRecorder(1)
         hub.subscribe(subscriber, to: "kept.a")
-        var event = WebSocketMessage(
-            kind: .text,
-            data: HubRouteService.messageEvent(topic: "kept.a", data: .object(["op": .string("message")]))
+        let event = HubMessage.event(
+            HubRouteService.messageEvent(topic: "kept.a", data: .object(["op": .string("message")]))
         )
-        event.isHubEvent = true
         let first = hub.publish(event, to: "kept.a")
         let second = hub.publish(.text("raw"), to: "kept.a")
         XCTAssertEqual(first.position?.offset, 1)
