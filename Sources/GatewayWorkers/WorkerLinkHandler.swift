@@ -41,7 +41,7 @@ final class WorkerLinkHandler: ChannelInboundHandler {
     private let linkID: UInt64
     private let maxFrameBytes: Int
     private let helloTimeout: TimeAmount
-    private let pool: WorkerPool
+    let pool: WorkerPool
     private let logger: Logger
     private let outcome: EventLoopPromise<Outcome>
     private var state = State.awaitingHello
@@ -179,48 +179,6 @@ final class WorkerLinkHandler: ChannelInboundHandler {
             guard let connection = link.connection(id) else { return }
             link.forget(id)
             connection.verdictArrived(accepted: false, status: status, reason: reason)
-        case .subscribe(let id, let topic):
-            // Hub commands may come over any link of this gateway (a worker sends them over one,
-            // with its publishes, so that a subscribe takes effect before the publish it sent
-            // after it): a connection open on another link of the pool is found by the pool.
-            // Not the reply path: `send` and `credit` only ever use the link's own table.
-            try Self.check(topic, allowPattern: true)
-            if let connection = link.connection(id) ?? pool.connection(id) { pool.hub.subscribe(connection, to: topic) }
-        case .unsubscribe(let id, let topic):
-            try Self.check(topic, allowPattern: true)
-            if link.connection(id) != nil || pool.connection(id) != nil { pool.hub.unsubscribe(id, from: topic) }
-        case .publish(let topic, let kind, let payload):
-            try Self.check(topic, allowPattern: false)
-            if kind == .text, !UTF8Validator.isValid(payload) {
-                throw WorkerProtocolError(.invalidValue, "publish of a text message that is not UTF-8 (topic \(topic))")
-            }
-            pool.hub.publish(WebSocketMessage(kind: .init(kind), data: payload), to: topic)
-        case .resume(let id, let since, let topic):
-            try Self.check(topic, allowPattern: false)
-            if let connection = link.connection(id) ?? pool.connection(id) {
-                connection.resume(topic, since: since, answeringOn: link)
-            }
-        case .record(let request, let topic, let kind, let payload):
-            try Self.check(topic, allowPattern: false)
-            if kind == .text, !UTF8Validator.isValid(payload) {
-                throw WorkerProtocolError(.invalidValue, "record of a text message that is not UTF-8 (topic \(topic))")
-            }
-            let message = HubMessage(WebSocketMessage(kind: .init(kind), data: payload))
-            pool.hub.publish(message, to: topic, on: link.eventLoop).whenComplete { result in
-                switch result {
-                case .success(let publication):
-                    if let position = publication.position {
-                        let recorded = WorkerFrame.Position(offset: position.offset, epoch: position.epoch)
-                        link.write(.recorded(request: request, status: .recorded, position: recorded))
-                    } else {
-                        link.write(
-                            .recorded(request: request, status: .published, position: .init(offset: 0, epoch: ""))
-                        )
-                    }
-                case .failure:
-                    link.write(.recorded(request: request, status: .failed, position: .init(offset: 0, epoch: "")))
-                }
-            }
         case .release(let id):
             guard link.version >= 2 else { throw WorkerProtocolError(.unexpectedFrame, "release is version 2") }
             link.connection(id)?.releaseArrived(from: link)
@@ -246,47 +204,10 @@ final class WorkerLinkHandler: ChannelInboundHandler {
                 throw WorkerProtocolError(.invalidValue, "'\(tag)' is not a tag (1–255 bytes, no control characters)")
             }
             (link.connection(id) ?? pool.connection(id))?.identify(user: user, add: add, remove: remove)
-        case .sendTo(let target, let kind, let payload):
-            guard link.version >= 2 else { throw WorkerProtocolError(.unexpectedFrame, "send-to is version 2") }
-            if kind == .text, !UTF8Validator.isValid(payload) {
-                throw WorkerProtocolError(.invalidValue, "send-to of a text message that is not UTF-8")
-            }
-            pool.hub.publish(WebSocketMessage(kind: .init(kind), data: payload), to: try Self.topic(of: target))
-        case .closeTo(let target, let code, let reason):
-            guard link.version >= 2 else { throw WorkerProtocolError(.unexpectedFrame, "close-to is version 2") }
-            guard WebSocketErrorCode.isValidOnWire(code) else {
-                throw WorkerProtocolError(.invalidValue, "close-to with code \(code), which may not be sent")
-            }
-            pool.hub.closeSubscribers(of: try Self.topic(of: target), code: code, reason: reason)
+        case .subscribe, .unsubscribe, .publish, .resume, .record, .sendTo, .closeTo:
+            try carryOutHubCommand(frame, on: link)
         case .hello, .helloAck, .open, .message, .closed, .subscribed, .recorded, .suspend:
             throw WorkerProtocolError(.unexpectedFrame, "a worker does not send \(frame.type) frames")
-        }
-    }
-
-    /// The reserved hub topic of a user or tag (their connections are subscribed to it).
-    private static func topic(of target: WorkerFrame.Addressee) throws(WorkerProtocolError) -> String {
-        switch target {
-        case .user(let user):
-            guard SessionDirectory.Identity.isValidName(user) else {
-                throw WorkerProtocolError(.invalidValue, "'\(user)' is not a user id")
-            }
-            return Hub.userTopic(user)
-        case .tag(let tag):
-            guard SessionDirectory.Identity.isValidName(tag) else {
-                throw WorkerProtocolError(.invalidValue, "'\(tag)' is not a tag")
-            }
-            return Hub.tagTopic(tag)
-        }
-    }
-
-    /// Workers and hub clients follow one rule for topics (docs/hub-protocol.md).
-    private static func check(_ topic: String, allowPattern: Bool) throws(WorkerProtocolError) {
-        guard HubRouteSettings.isValidTopic(topic, allowPattern: allowPattern) else {
-            throw WorkerProtocolError(
-                .invalidValue,
-                "invalid topic '\(topic.prefix(64))': 1–255 bytes, no spaces or control characters"
-                    + (allowPattern ? ", '*' only as a whole last segment" : ", no patterns")
-            )
         }
     }
 

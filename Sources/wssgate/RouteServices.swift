@@ -169,43 +169,15 @@ final class RouteServices: Service, RouteAdministration, Sendable {
         do {
             for route in routes {
                 if let existing = current[route.name], Self.canKeep(existing.route, for: route) {
-                    var kept = existing
-                    kept.route = route
-                    if let hubService = existing.hub, case .hub(let rules) = route.backend,
-                        existing.route.backend != route.backend
-                    {
-                        plan.hubRules.append((hubService, rules))
-                        plan.summary.append("routes.\(route.name).hub rules changed")
-                    }
-                    if existing.route != route && existing.hub == nil {
-                        plan.summary.append("routes.\(route.name) changed")
-                    }
-                    plan.entries[route.name] = kept
+                    Self.keep(existing, as: route, in: &plan)
                     keptNames.insert(route.name)
                     continue
                 }
                 if let existing = current[route.name], let pool = existing.pool,
                     let command = Self.deployableCommand(existing.route, for: route)
                 {
-                    if let deployment = pool.status.deployment, deployment.inProgress {
-                        throw ReloadError(
-                            code: .deploying,
-                            "routes.\(route.name): deploy \(deployment.number) is still \(deployment.phase.rawValue)"
-                        )
-                    }
-                    var kept = existing
-                    kept.route = route
-                    plan.entries[route.name] = kept
-                    plan.deploys.append((pool, command))
+                    try Self.deploy(command, on: pool, keeping: existing, as: route, in: &plan)
                     keptNames.insert(route.name)
-                    let old: WorkerProgram? = {
-                        if case .worker(let settings) = existing.route.backend { return settings.command }
-                        return nil
-                    }()
-                    let what = old.map { command.differences(from: $0) } ?? ["command"]
-                    plan.summary.append(
-                        "routes.\(route.name).worker \(what.joined(separator: ", ")) changed: rolling deploy (on_change: move)"
-                    )
                     continue
                 }
                 guard
@@ -252,6 +224,50 @@ final class RouteServices: Service, RouteAdministration, Sendable {
             }
         }
         return plan
+    }
+
+    /// A route that keeps its service: its new settings, and a hub route's new rules.
+    private static func keep(_ existing: Entry, as route: RouteConfiguration, in plan: inout Plan) {
+        var kept = existing
+        kept.route = route
+        if let hubService = existing.hub, case .hub(let rules) = route.backend, existing.route.backend != route.backend
+        {
+            plan.hubRules.append((hubService, rules))
+            plan.summary.append("routes.\(route.name).hub rules changed")
+        }
+        if existing.route != route && existing.hub == nil {
+            plan.summary.append("routes.\(route.name) changed")
+        }
+        plan.entries[route.name] = kept
+    }
+
+    /// A worker route whose program changed keeps its pool, which deploys the new program
+    /// (one deploy at a time: a reload during one is refused).
+    private static func deploy(
+        _ command: WorkerProgram,
+        on pool: WorkerPool,
+        keeping existing: Entry,
+        as route: RouteConfiguration,
+        in plan: inout Plan
+    ) throws {
+        if let deployment = pool.status.deployment, deployment.inProgress {
+            throw ReloadError(
+                code: .deploying,
+                "routes.\(route.name): deploy \(deployment.number) is still \(deployment.phase.rawValue)"
+            )
+        }
+        var kept = existing
+        kept.route = route
+        plan.entries[route.name] = kept
+        plan.deploys.append((pool, command))
+        let old: WorkerProgram? = {
+            if case .worker(let settings) = existing.route.backend { return settings.command }
+            return nil
+        }()
+        let what = old.map { command.differences(from: $0) } ?? ["command"]
+        plan.summary.append(
+            "routes.\(route.name).worker \(what.joined(separator: ", ")) changed: rolling deploy (on_change: move)"
+        )
     }
 
     /// A route keeps its service when what the service was built from is the same. Limits,

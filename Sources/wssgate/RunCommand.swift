@@ -64,6 +64,114 @@ struct RunCommand: AsyncParsableCommand {
         let loaded = CommandLog.settings(settings.log)
         logSettings.update(level: loaded.level, format: loaded.format, redactor: loaded.redactor)
         let logger = Logger(label: "wssgate")
+        let registry = Self.bootstrapMetrics()
+        Self.logStart(prepared, filePath: filePath, logger: logger)
+        try await serve(
+            prepared,
+            Startup(
+                environment: environment,
+                filePath: filePath,
+                activated: activated,
+                notifier: notifier,
+                logSettings: logSettings,
+                registry: registry
+            ),
+            logger: logger
+        )
+    }
+
+    /// What `run` learned before the configuration was in force, for `serve`.
+    struct Startup {
+        var environment: [String: String]
+        var filePath: String?
+        var activated: ListenFileDescriptors
+        var notifier: SystemdNotifier
+        var logSettings: LiveLogSettings
+        var registry: PrometheusCollectorRegistry
+    }
+
+    /// Makes the gateway's parts and services from the loaded configuration and runs them until
+    /// a graceful shutdown (or an error, exit 1).
+    private func serve(_ prepared: PreparedGateway, _ startup: Startup, logger: Logger) async throws {
+        let settings = prepared.configuration
+        let (environment, filePath, activated, notifier) = (
+            startup.environment, startup.filePath, startup.activated, startup.notifier
+        )
+        let metrics = Self.gatewayMetrics(for: settings)
+        let activatedSockets = Self.claim(activated, for: settings, logger: logger)
+        let threads = settings.server.threads == 0 ? System.coreCount : settings.server.threads
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let parts: GatewayParts
+        do {
+            parts = try GatewayParts(
+                prepared,
+                embedded: filePath == nil,
+                environment: environment,
+                group: group,
+                logger: logger
+            )
+        } catch {
+            logger.error("\(error.message)", metadata: ["error": .string("\(error.underlying)")])
+            try? await group.shutdownGracefully()
+            throw ExitCode(1)
+        }
+        let routeServices = parts.routeServices
+        let server = parts.server(
+            prepared,
+            activatedSockets: activatedSockets,
+            metrics: metrics,
+            notifier: notifier,
+            logger: logger
+        )
+        let reload = parts.reload(
+            prepared,
+            loader: PreparedGateway.loader(
+                filePath: filePath,
+                overrides: overrides,
+                activatedSockets: activated.descriptors.map(\.name)
+            ),
+            server: server,
+            startup: startup,
+            metrics: metrics,
+            logger: logger
+        )
+        let admin = parts.admin(
+            settings.admin,
+            server: server,
+            registry: startup.registry,
+            reload: reload,
+            logger: logger
+        )
+        let systemd = SystemdService(
+            notifier: notifier,
+            watchdog: WatchdogSettings(environment: environment, pid: getpid()),
+            state: parts.state,
+            pools: { routeServices.pools },
+            group: group,
+            logger: logger
+        )
+        let services = parts.services(
+            server: server,
+            reload: reload,
+            admin: admin,
+            systemd: systemd,
+            logger: logger
+        )
+        let serviceGroup = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        do {
+            try await serviceGroup.run()
+        } catch {
+            logger.error("stopped with an error", metadata: ["error": .string(ReadableError.describe(error))])
+            try? await group.shutdownGracefully()
+            throw ExitCode(1)
+        }
+        try? await group.shutdownGracefully()
+    }
+
+    /// Metrics through swift-metrics, exported by swift-prometheus from the registry returned.
+    static func bootstrapMetrics() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
         var factory = DocumentedMetricsFactory(registry: registry)
         factory.durationBuckets["wssgate_tls_handshake_duration_seconds"] = [
@@ -72,6 +180,12 @@ struct RunCommand: AsyncParsableCommand {
             .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
         ]
         MetricsSystem.bootstrap(factory)
+        return registry
+    }
+
+    /// The gateway's metrics, every series the configuration can have exported from the first
+    /// scrape.
+    static func gatewayMetrics(for settings: GatewayConfiguration) -> GatewayMetrics {
         let metrics = GatewayMetrics(
             routes: settings.routes.filter { $0.kind != .static }.map(\.name),
             version: WSSGate.version
@@ -84,6 +198,11 @@ struct RunCommand: AsyncParsableCommand {
                 acme: settings.listeners.contains { $0.tls?.acme != nil }
             )
         )
+        return metrics
+    }
+
+    /// The start's log lines: version, configuration, descriptors, and each listener's certificate.
+    static func logStart(_ prepared: PreparedGateway, filePath: String?, logger: Logger) {
         logger.info(
             "starting",
             metadata: [
@@ -104,8 +223,14 @@ struct RunCommand: AsyncParsableCommand {
                 ]
             )
         }
+    }
 
-        // Passed sockets by name and number; those no listener claims are closed, and said so.
+    /// Passed sockets by name and number; those no listener claims are closed, and said so.
+    static func claim(
+        _ activated: ListenFileDescriptors,
+        for settings: GatewayConfiguration,
+        logger: Logger
+    ) -> [String: Int32] {
         var activatedSockets: [String: Int32] = [:]
         for descriptor in activated.descriptors {
             activatedSockets[descriptor.name] = descriptor.fd
@@ -124,232 +249,6 @@ struct RunCommand: AsyncParsableCommand {
             )
             close(descriptor.fd)
         }
-
-        let threads = settings.server.threads == 0 ? System.coreCount : settings.server.threads
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let hub = Hub()
-        let histories: [TopicHistory]
-        do {
-            histories = try Self.histories(
-                for: settings.routes,
-                clustered: settings.cluster != nil,
-                embedded: filePath == nil,
-                environment: environment,
-                logger: logger
-            )
-            hub.setHistories(histories)
-        } catch {
-            logger.error("cannot open a topic history", metadata: ["error": .string("\(error)")])
-            try? await group.shutdownGracefully()
-            throw ExitCode(1)
-        }
-        let sessions = SessionDirectory(idBase: settings.cluster.map(ClusterNode.idBase(for:)) ?? 0)
-        let identities = ConnectionIdentities(hub: hub, directory: sessions)
-        var cluster: ClusterNode?
-        if let clusterSettings = settings.cluster {
-            do {
-                cluster = try ClusterNode(settings: clusterSettings, hub: hub, sessions: sessions, logger: logger)
-            } catch {
-                logger.error("cannot set up the cluster link", metadata: ["error": .string("\(error)")])
-                try? await group.shutdownGracefully()
-                throw ExitCode(1)
-            }
-        }
-        // In a cluster the topics' histories are shared, in Redis.
-        if let cluster {
-            for history in histories { history.keep(in: cluster) }
-        }
-        let routeServices: RouteServices
-        do {
-            routeServices = try RouteServices(
-                routes: settings.routes,
-                identities: identities,
-                group: group,
-                logger: logger,
-                cluster: cluster
-            )
-        } catch {
-            logger.error("cannot set up a worker route", metadata: ["error": .string("\(error)")])
-            try? await group.shutdownGracefully()
-            throw ExitCode(1)
-        }
-        let state = GatewayState()
-        // Listeners with tls.acme: one manager orders and renews their certificates; HTTP-01 is
-        // answered on the plain listeners, TLS-ALPN-01 on the ACME listeners themselves.
-        let acmeListeners = settings.listeners.compactMap {
-            listener -> (name: String, tls: ServerTLS, settings: TLSSettings)? in
-            guard let tlsSettings = listener.tls, tlsSettings.acme != nil, let serverTLS = prepared.tls[listener.name]
-            else { return nil }
-            return (listener.name, serverTLS, tlsSettings)
-        }
-        var acmeChallenges: ACMEChallenges?
-        var certificates: CertificateManager?
-        if !acmeListeners.isEmpty {
-            let challenges = ACMEChallenges()
-            acmeChallenges = challenges
-            certificates = CertificateManager(
-                listeners: acmeListeners,
-                challenges: challenges,
-                answersHTTP01: settings.listeners.contains { $0.tls == nil },
-                group: group,
-                logger: logger,
-                userAgent: "wssgate/\(WSSGate.version)",
-                listening: { state.phase != .starting }
-            )
-        }
-        if cluster != nil || certificates != nil {
-            let blocks = cluster?.settings.degradedReadiness == .unready
-            state.setDegradationCheck { [cluster, certificates] in
-                var reasons: [String] = []
-                var blocking = false
-                if let reason = cluster?.degradedReason {
-                    reasons.append(reason)
-                    blocking = blocks
-                }
-                if let reason = certificates?.degradedReason { reasons.append(reason) }
-                return reasons.isEmpty
-                    ? nil : GatewayState.Degradation(reason: reasons.joined(separator: "; "), blocksReadiness: blocking)
-            }
-        }
-        let server = GatewayServer(
-            configuration: settings,
-            tls: prepared.tls,
-            services: routeServices.services,
-            activatedSockets: activatedSockets,
-            group: group,
-            logger: logger,
-            state: state,
-            sessions: sessions,
-            metrics: metrics,
-            verifiers: prepared.verifiers,
-            acmeChallenges: acmeChallenges,
-            hooks: .init(
-                ready: { _ in notifier.notify("READY=1\nSTATUS=ready") },
-                draining: { notifier.notify("STOPPING=1\nSTATUS=draining") },
-                started: { routeServices.supervisedPoolsLinked(on: $0) }
-            )
-        )
-        let reload = ReloadService(
-            loader: PreparedGateway.loader(
-                filePath: filePath,
-                overrides: overrides,
-                activatedSockets: activated.descriptors.map(\.name)
-            ),
-            server: server,
-            routeServices: routeServices,
-            tls: NIOLockedValueBox(prepared.tls),
-            current: NIOLockedValueBox(settings),
-            logSettings: logSettings,
-            sessions: sessions,
-            notifier: notifier,
-            logger: logger,
-            metrics: metrics
-        )
-        let admin = AdminServer(
-            settings: settings.admin,
-            api: AdminAPI(
-                hub: hub,
-                sessions: sessions,
-                token: settings.admin.token,
-                cluster: cluster,
-                certificates: certificates,
-                routes: routeServices,
-                metrics: {
-                    var text: [UInt8] = []
-                    registry.emit(into: &text)
-                    return text
-                },
-                status: {
-                    let degradation = state.degradation
-                    let readiness = state.readiness
-                    let word = readiness == .ready && degradation != nil ? "degraded" : readiness.rawValue
-                    return AdminAPI.Status(readiness: word, degraded: degradation?.reason)
-                },
-                overview: {
-                    AdminAPI.Overview(
-                        listeners: server.boundListeners.map {
-                            .init(name: $0.name, address: GatewayServer.describe($0.address), tls: $0.tls)
-                        },
-                        routes: server.live.current.routes.all.map {
-                            .init(name: $0.name, path: $0.path, kind: $0.kind.rawValue)
-                        }
-                    )
-                },
-                reload: { await reload.request() }
-            ),
-            group: group,
-            logger: logger
-        )
-        let systemd = SystemdService(
-            notifier: notifier,
-            watchdog: WatchdogSettings(environment: environment, pid: getpid()),
-            state: state,
-            pools: { routeServices.pools },
-            group: group,
-            logger: logger
-        )
-        // Services shut down in reverse order: the server drains first (clients get 1001, the
-        // workers hear every connection close), then the route services stop (worker pools
-        // stop their processes); the admin API and the cluster link stay up through the drain.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: systemd), .init(service: admin), .init(service: reload),
-            .init(service: HeapTrimmer(state: state, logger: logger)),
-        ]
-        if let certificates { services.append(.init(service: certificates)) }
-        if let cluster { services.append(.init(service: cluster)) }
-        services.append(.init(service: routeServices))
-        services.append(.init(service: server))
-        let serviceGroup = ServiceGroup(
-            configuration: .init(
-                services: services,
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
-        )
-        do {
-            try await serviceGroup.run()
-        } catch {
-            logger.error("stopped with an error", metadata: ["error": .string(ReadableError.describe(error))])
-            try? await group.shutdownGracefully()
-            throw ExitCode(1)
-        }
-        try? await group.shutdownGracefully()
-    }
-
-    /// The hub routes' histories, in the configuration's order (the first that covers a topic
-    /// keeps it); file storage is read back here. In a cluster they live in Redis instead, and
-    /// nothing is kept (or opened) here. The embedded default's playground falls back to memory
-    /// when its file cannot be used (another gateway started without a file holds it).
-    static func histories(
-        for routes: [RouteConfiguration],
-        clustered: Bool,
-        embedded: Bool,
-        environment: [String: String],
-        logger: Logger
-    ) throws -> [TopicHistory] {
-        try routes.compactMap { route -> TopicHistory? in
-            guard case .hub(let rules) = route.backend, var settings = rules.history else { return nil }
-            if clustered { settings.storage = .memory }
-            let history: TopicHistory
-            do {
-                history = try TopicHistory(route: route.name, settings: settings, environment: environment)
-            } catch  where embedded && settings.storage == .file {
-                logger.warning(
-                    "the playground's history stays in memory",
-                    metadata: ["route": .string(route.name), "error": .string("\(error)")]
-                )
-                settings.storage = .memory
-                history = try TopicHistory(route: route.name, settings: settings, environment: environment)
-            }
-            logger.info(
-                "topic history",
-                metadata: [
-                    "route": .string(route.name),
-                    "storage": .string(clustered ? "redis" : settings.storage.rawValue),
-                    "file": .string(history.path ?? "-"),
-                ]
-            )
-            return history
-        }
+        return activatedSockets
     }
 }
