@@ -18,54 +18,12 @@ extension HTTPConnectionHandler {
         guard let service = snapshot.services[acceptance.route.name] else {
             return refuseUpgrade(context: context, .serviceUnavailable, "route not available")
         }
-        // On an HTTP/2 stream, TLS is the connection's (the stream channel's parent); an
-        // accepted connection's parent is the listening socket.
-        var connection = context.channel
-        if case .http2 = transport, let parent = context.channel.parent { connection = parent }
-        let tlsHandler = try? connection.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
-        let tlsVersion = tlsHandler?.tlsVersion
-        let clientSubject = tlsHandler?.peerCertificate.flatMap(CertificateMaterial.subject(of:))
-        let limiter = dependencies.limiter
-        let client = answeringClient
-        switch limiter.admit(client.bytes) {
-        case .admitted:
-            break
-        case .full(let overall):
-            dependencies.metrics.limitHit(overall ? "connections" : "connections_per_ip")
-            let why = overall ? "the gateway is at its connection limit" : "too many connections from your address"
-            return refuseUpgrade(context: context, .serviceUnavailable, why, headers: ["Retry-After": "5"])
-        case .tooFast(let seconds):
-            dependencies.metrics.limitHit("connections_per_second_per_ip")
-            return refuseUpgrade(
-                context: context,
-                .tooManyRequests,
-                "too many new connections from your address",
-                headers: ["Retry-After": String(seconds)]
-            )
-        }
+        guard admitClient(context: context) else { return }
         // The slot is held for the connection's life, or given back if it does not upgrade.
-        let clientBytes = client.bytes
+        let limiter = dependencies.limiter
+        let clientBytes = answeringClient.bytes
         let releaseSlot: @Sendable () -> Void = { limiter.release(clientBytes) }
-        let fromProxy = client.text != peerAddress(context)?.ipAddress
-        let connectionID = dependencies.sessions.ids.next()
-        var headers = head.headers.compactMap { field -> (String, String)? in
-            field.name.hasPrefix(":") ? nil : (field.name.lowercased(), field.value)
-        }
-        if acceptance.overHTTP2 {
-            // An HTTP/2 client sends no key; an HTTP/1.1 upstream behind a `bytes` proxy needs
-            // one, and its accept value is checked against it there.
-            headers.append(("sec-websocket-key", WebSocketHandshake.randomKey()))
-        }
-        var request = UpgradeRequest(
-            connectionID: connectionID,
-            route: acceptance.route,
-            target: head.uri,
-            headers: headers,
-            peer: fromProxy ? client.text : PeerAddress.describe(peerAddress(context)),
-            subprotocol: acceptance.subprotocol,
-            tlsVersion: tlsVersion.map { "\($0)" }
-        )
-        request.clientSubject = clientSubject
+        let request = upgradeRequest(context: context, acceptance: acceptance, head: head)
         guard let verifier = snapshot.verifiers[acceptance.route.name], let auth = acceptance.route.auth else {
             return ask(service, request, acceptance: acceptance, head: head, context: context, releaseSlot: releaseSlot)
         }
@@ -77,12 +35,11 @@ extension HTTPConnectionHandler {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let checked = context.eventLoop.makePromise(of: JWTVerifier.Verified.self)
         checked.completeWithTask { try await verifier.verify(token) }
-        let unverified = request
         checked.futureResult.whenComplete { result in
             let (handler, context) = loopBound.value
             switch result {
             case .success(let verified):
-                var request = unverified
+                var request = request
                 request.claims = verified.claimsJSON
                 request.subject = verified.subject
                 handler.ask(
@@ -99,10 +56,67 @@ extension HTTPConnectionHandler {
                 handler.refuseToken(
                     error as? AuthFailure ?? AuthFailure(.malformed, "the token is not a JWT"),
                     context: context,
-                    peer: unverified.peer
+                    peer: request.peer
                 )
             }
         }
+    }
+
+    /// Takes a connection slot for the client, or answers 503 (the gateway's or its address's
+    /// connection limit) or 429 (its new-connection rate) and returns false.
+    private func admitClient(context: ChannelHandlerContext) -> Bool {
+        switch dependencies.limiter.admit(answeringClient.bytes) {
+        case .admitted:
+            return true
+        case .full(let overall):
+            dependencies.metrics.limitHit(overall ? "connections" : "connections_per_ip")
+            let why = overall ? "the gateway is at its connection limit" : "too many connections from your address"
+            refuseUpgrade(context: context, .serviceUnavailable, why, headers: ["Retry-After": "5"])
+        case .tooFast(let seconds):
+            dependencies.metrics.limitHit("connections_per_second_per_ip")
+            refuseUpgrade(
+                context: context,
+                .tooManyRequests,
+                "too many new connections from your address",
+                headers: ["Retry-After": String(seconds)]
+            )
+        }
+        return false
+    }
+
+    /// What the route's service hears of the upgrade: the connection's id, the request's
+    /// fields, the client's address (the proxy's word for it, behind one) and its TLS.
+    private func upgradeRequest(
+        context: ChannelHandlerContext,
+        acceptance: UpgradeNegotiator.Acceptance,
+        head: HTTPRequestHead
+    ) -> UpgradeRequest {
+        // On an HTTP/2 stream, TLS is the connection's (the stream channel's parent); an
+        // accepted connection's parent is the listening socket.
+        var connection = context.channel
+        if case .http2 = transport, let parent = context.channel.parent { connection = parent }
+        let tlsHandler = try? connection.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+        let client = answeringClient
+        let fromProxy = client.text != peerAddress(context)?.ipAddress
+        var headers = head.headers.compactMap { field -> (String, String)? in
+            field.name.hasPrefix(":") ? nil : (field.name.lowercased(), field.value)
+        }
+        if acceptance.overHTTP2 {
+            // An HTTP/2 client sends no key; an HTTP/1.1 upstream behind a `bytes` proxy needs
+            // one, and its accept value is checked against it there.
+            headers.append(("sec-websocket-key", WebSocketHandshake.randomKey()))
+        }
+        var request = UpgradeRequest(
+            connectionID: dependencies.sessions.ids.next(),
+            route: acceptance.route,
+            target: head.uri,
+            headers: headers,
+            peer: fromProxy ? client.text : PeerAddress.describe(peerAddress(context)),
+            subprotocol: acceptance.subprotocol,
+            tlsVersion: tlsHandler?.tlsVersion.map { "\($0)" }
+        )
+        request.clientSubject = tlsHandler?.peerCertificate.flatMap(CertificateMaterial.subject(of:))
+        return request
     }
 
     /// 401 for a missing or refused token: the reason, never the token, in the answer and the log.

@@ -100,16 +100,7 @@ extension HTTPConnectionHandler {
         let route = acceptance.route
         let channel = context.channel
         let session = WebSocketSessionHandler(
-            configuration: .init(
-                routeName: route.name,
-                limits: route.limits,
-                deflate: acceptance.deflate,
-                subprotocol: acceptance.subprotocol,
-                drainSpread: dependencies.drainSpread,
-                metrics: dependencies.metrics.route(route.name),
-                overHTTP2: acceptance.overHTTP2,
-                yield: dependencies.yield
-            ),
+            configuration: sessionConfiguration(acceptance),
             application: application,
             peer: peer,
             // Every line about the session names it as the admin API and the workers do, and
@@ -131,52 +122,7 @@ extension HTTPConnectionHandler {
             user: user.flatMap { SessionDirectory.Identity.isValidName($0) ? $0 : nil }
         )
         do {
-            let pipeline = context.pipeline.syncOperations
-            switch transport {
-            case .http1(let decoder, let encoder, let requestGuard):
-                context.write(
-                    wrapOutboundOut(
-                        .head(
-                            HTTPResponseHead(
-                                version: .http1_1,
-                                status: .switchingProtocols,
-                                headers: acceptance.responseHeaders
-                            )
-                        )
-                    ),
-                    promise: nil
-                )
-                context.flush()
-                // The session reads and writes frames itself: no codec between it and TLS. The
-                // encoder goes first, so an application may write from `sessionDidOpen`; the
-                // decoder last, handing the session the bytes it holds — then a read completes,
-                // for the session flushes its answers to them when one does.
-                pipeline.removeHandler(encoder, promise: nil)
-                try channel.syncOptions?.setOption(
-                    ChannelOptions.writeBufferWaterMark,
-                    value: .init(low: route.limits.sendQueueBytes / 2, high: route.limits.sendQueueBytes)
-                )
-                try pipeline.addHandler(session, position: .after(self))
-                pipeline.removeHandler(requestGuard, promise: nil)
-                pipeline.removeHandler(context: context, promise: nil)
-                let handedOver = channel.eventLoop.makePromise(of: Void.self)
-                pipeline.removeHandler(decoder, promise: handedOver)
-                handedOver.futureResult.whenSuccess { channel.pipeline.fireChannelReadComplete() }
-            case .http2(let codec):
-                // RFC 8441 §5: a 2xx answers the extended CONNECT; the stream is then the
-                // WebSocket's, and the codec gives way to a tunnel framer below the session.
-                context.writeAndFlush(
-                    wrapOutboundOut(
-                        .head(HTTPResponseHead(version: .http2, status: .ok, headers: acceptance.responseHeaders))
-                    ),
-                    promise: nil
-                )
-                // The tunnel first: the session may write as soon as it is added.
-                let tunnel = try codec.beginTunnel(context: pipeline.context(handler: codec))
-                try pipeline.addHandler(session, position: .after(self))
-                pipeline.removeHandler(context: context, promise: nil)
-                tunnel.open(context: try pipeline.context(handler: tunnel))
-            }
+            try install(session, context: context, acceptance: acceptance)
             dependencies.metrics.upgraded(over: transport.name)
             state.sessionOpened()
             dependencies.metrics.route(route.name)?.didOpen()
@@ -190,6 +136,81 @@ extension HTTPConnectionHandler {
             // application lets go of what it holds for it (a worker's slot, a proxy's upstream).
             application.upgradeAbandoned()
             context.close(promise: nil)
+        }
+    }
+
+    /// The session's settings: the route's limits, what was negotiated, the gateway's drain.
+    private func sessionConfiguration(
+        _ acceptance: UpgradeNegotiator.Acceptance
+    ) -> WebSocketSessionHandler.Configuration {
+        .init(
+            routeName: acceptance.route.name,
+            limits: acceptance.route.limits,
+            deflate: acceptance.deflate,
+            subprotocol: acceptance.subprotocol,
+            drainSpread: dependencies.drainSpread,
+            metrics: dependencies.metrics.route(acceptance.route.name),
+            overHTTP2: acceptance.overHTTP2,
+            yield: dependencies.yield
+        )
+    }
+
+    /// Answers the upgrade and puts the session where this handler was, for HTTP/1.1 (101,
+    /// then the session straight on the TLS or TCP bytes) and HTTP/2 (200, then a tunnel
+    /// framer on the stream below the session) alike. Only the write-buffer option and the
+    /// session's own addition throw.
+    private func install(
+        _ session: WebSocketSessionHandler,
+        context: ChannelHandlerContext,
+        acceptance: UpgradeNegotiator.Acceptance
+    ) throws {
+        let channel = context.channel
+        let route = acceptance.route
+        let pipeline = context.pipeline.syncOperations
+        switch transport {
+        case .http1(let decoder, let encoder, let requestGuard):
+            context.write(
+                wrapOutboundOut(
+                    .head(
+                        HTTPResponseHead(
+                            version: .http1_1,
+                            status: .switchingProtocols,
+                            headers: acceptance.responseHeaders
+                        )
+                    )
+                ),
+                promise: nil
+            )
+            context.flush()
+            // The session reads and writes frames itself: no codec between it and TLS. The
+            // encoder goes first, so an application may write from `sessionDidOpen`; the
+            // decoder last, handing the session the bytes it holds — then a read completes,
+            // for the session flushes its answers to them when one does.
+            pipeline.removeHandler(encoder, promise: nil)
+            try channel.syncOptions?.setOption(
+                ChannelOptions.writeBufferWaterMark,
+                value: .init(low: route.limits.sendQueueBytes / 2, high: route.limits.sendQueueBytes)
+            )
+            try pipeline.addHandler(session, position: .after(self))
+            pipeline.removeHandler(requestGuard, promise: nil)
+            pipeline.removeHandler(context: context, promise: nil)
+            let handedOver = channel.eventLoop.makePromise(of: Void.self)
+            pipeline.removeHandler(decoder, promise: handedOver)
+            handedOver.futureResult.whenSuccess { channel.pipeline.fireChannelReadComplete() }
+        case .http2(let codec):
+            // RFC 8441 §5: a 2xx answers the extended CONNECT; the stream is then the
+            // WebSocket's, and the codec gives way to a tunnel framer below the session.
+            context.writeAndFlush(
+                wrapOutboundOut(
+                    .head(HTTPResponseHead(version: .http2, status: .ok, headers: acceptance.responseHeaders))
+                ),
+                promise: nil
+            )
+            // The tunnel first: the session may write as soon as it is added.
+            let tunnel = try codec.beginTunnel(context: pipeline.context(handler: codec))
+            try pipeline.addHandler(session, position: .after(self))
+            pipeline.removeHandler(context: context, promise: nil)
+            tunnel.open(context: try pipeline.context(handler: tunnel))
         }
     }
 }

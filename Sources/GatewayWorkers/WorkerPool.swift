@@ -38,7 +38,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
         public var awakeInstances = 0
     }
 
-    private struct State {
+    struct State {
         /// Every instance the pool has had, by index: deploys append a generation, and an
         /// index is never reused (links and loads name instances by it).
         var instances: [WorkerInstance]
@@ -74,29 +74,29 @@ public final class WorkerPool: RouteService, Service, Sendable {
     }
 
     public let route: RouteConfiguration
-    private let settings: WorkerSettings
+    let settings: WorkerSettings
     let hub: Hub
-    private let metrics: WorkerMetrics
-    private let group: any EventLoopGroup
-    private let logger: Logger
+    let metrics: WorkerMetrics
+    let group: any EventLoopGroup
+    let logger: Logger
     /// Where supervised instances' sockets are (nil for an external worker).
-    private let socketDirectory: String?
+    let socketDirectory: String?
     /// The socket directory made for supervised instances (removed when the pool stops).
-    private let madeDirectory: String?
-    private let state: NIOLockedValueBox<State>
+    let madeDirectory: String?
+    let state: NIOLockedValueBox<State>
     /// Tells `run` to stop (a retired pool whose last connection closed).
-    private let stopSignal = AsyncStream<Void>.makeStream()
+    let stopSignal = AsyncStream<Void>.makeStream()
     /// What `run` starts: instances (at start and by deploys) and deploys.
-    private let jobs = AsyncStream<Job>.makeStream()
+    let jobs = AsyncStream<Job>.makeStream()
 
-    private enum Job {
+    enum Job {
         case instance(Int)
         case deploy(from: Range<Int>, to: Range<Int>, command: WorkerProgram)
     }
-    private let nextLinkID = LinkIDs()
+    let nextLinkID = LinkIDs()
     /// Opens at the pool's first link: what the gateway's start and a reload wait for.
-    private let linked: Latch
-    private let maxFrameBytes: Int
+    let linked: Latch
+    let maxFrameBytes: Int
     /// Connections on other gateways of a cluster, for a worker's send and close.
     let remote: (any RemoteConnections)?
     /// The gateway's connections, for a worker's `identify` (a connection's user and tags).
@@ -168,7 +168,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
     }
 
     /// Adds `count` supervised instances running `command`, the first `awake` of them wanted.
-    private func makeGeneration(_ command: WorkerProgram, count: Int, awake: Int) -> Range<Int> {
+    func makeGeneration(_ command: WorkerProgram, count: Int, awake: Int) -> Range<Int> {
         state.withLockedValue { state in
             let first = state.instances.count
             for index in first..<first + count {
@@ -202,7 +202,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
     }
 
     /// The instance at `index` (of any generation).
-    private func instance(_ index: Int) -> WorkerInstance {
+    func instance(_ index: Int) -> WorkerInstance {
         state.withLockedValue { $0.instances[index] }
     }
 
@@ -284,7 +284,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
         if idle { stopSignal.continuation.yield() }
     }
 
-    private func shutDown() async {
+    func shutDown() async {
         logger.debug("worker pool stopping")
         let (links, instances) = state.withLockedValue { state in
             state.shuttingDown = true
@@ -303,17 +303,17 @@ public final class WorkerPool: RouteService, Service, Sendable {
         logger.debug("worker pool stopped")
     }
 
-    private var shuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }
+    var shuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }
 
     /// Whether `keepLinked` of this instance should stop: the pool stops, or a deploy retired it.
-    private func linkNotWanted(_ index: Int) -> Bool {
+    func linkNotWanted(_ index: Int) -> Bool {
         state.withLockedValue { $0.shuttingDown || $0.retired.contains(index) }
     }
 
     /// Connects to an instance from `loop`, again and again while the pool runs. The backoff
     /// restarts only after a link that worked: one that a worker keeps breaking (or that never
     /// says hello) is retried less and less often, up to the backoff's ceiling.
-    private func keepLinked(_ index: Int, on loop: any EventLoop) async {
+    func keepLinked(_ index: Int, on loop: any EventLoop) async {
         let instance = instance(index)
         var backoff = Backoff()
         while !linkNotWanted(index) {
@@ -338,7 +338,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
     }
 
     /// Opens a link; its future says how the link ended.
-    private func connect(
+    func connect(
         _ index: Int,
         on loop: any EventLoop
     ) async throws -> EventLoopFuture<WorkerLinkHandler.Outcome> {
@@ -408,7 +408,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
     // MARK: Routing
 
     /// Where `attach` put a connection.
-    private enum Placement {
+    enum Placement {
         case link(WorkerLink)
         /// No instance takes it now and nothing needs one: it stays unattached (hibernated).
         case asleep
@@ -470,7 +470,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
     /// The instance to wake for a connection that needs one, marked awake; nil when one is
     /// awake already (starting, restarting or linked: the connection waits for its link) or
     /// every instance is awake (one being put to sleep wakes again once it is down).
-    private static func instanceToWake(_ state: inout State) -> Int? {
+    static func instanceToWake(_ state: inout State) -> Int? {
         if state.current.contains(where: { state.awake[$0] && !state.sleeping.contains($0) }) { return nil }
         guard let index = state.current.first(where: { !state.awake[$0] }) else { return nil }
         state.awake[index] = true
@@ -479,7 +479,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
     }
 
     /// Starts an instance marked awake.
-    private func started(_ index: Int) {
+    func started(_ index: Int) {
         metrics.woke()
         let instance = instance(index)
         logger.info("worker instance woken", metadata: ["instance": .string(instance.name)])
@@ -493,314 +493,6 @@ public final class WorkerPool: RouteService, Service, Sendable {
             state.assignment[connection.id] = nil
             state.load[link.instance] -= 1
         }
-    }
-
-    // MARK: Hibernation
-
-    /// Puts instances beyond `min_instances` to sleep once nothing has passed over their links
-    /// for `idle_stop`.
-    private func watchIdleInstances() async {
-        let quarter = settings.idleStop.nanoseconds / 4
-        let interval = TimeAmount.nanoseconds(min(max(quarter, 100_000_000), 1_000_000_000))
-        while !shuttingDown {
-            try? await Task.sleep(nanoseconds: UInt64(interval.nanoseconds))
-            if shuttingDown { return }
-            for index in await idleInstances() {
-                await putToSleep(index)
-            }
-        }
-    }
-
-    /// Awake instances idle for `idle_stop`, as many as may stop (the minimum keeps running).
-    private func idleInstances() async -> [Int] {
-        let (candidates, spare, links) = state.withLockedValue { state in
-            let awake = state.current.filter { state.awake[$0] && !state.sleeping.contains($0) }
-            return (awake, awake.count - settings.alwaysRunning, Array(state.links.values))
-        }
-        guard spare > 0 else { return [] }
-        let now = NIODeadline.now()
-        var idle: [Int] = []
-        for index in candidates where idle.count < spare {
-            var latest = state.withLockedValue { $0.awakeSince[index] }
-            for link in links where link.instance == index {
-                if let last = try? await link.eventLoop.submit({ link.lastActivity }).get() {
-                    latest = max(latest, last)
-                }
-            }
-            if now - latest >= settings.idleStop { idle.append(index) }
-        }
-        return idle
-    }
-
-    /// Stops an idle instance while its clients stay: every connection on it is suspended
-    /// (the worker releases it, with its attachment set), then its links close and the process
-    /// gets SIGTERM. Connections still not released after `stop_timeout` are treated as an
-    /// instance death (at most once). Connections that came to need a worker meanwhile wake an
-    /// instance again.
-    private func putToSleep(_ index: Int) async {
-        let (instance, links, connections) = state.withLockedValue { state in
-            state.sleeping.insert(index)
-            return (state.instances[index], state.links.values.filter { $0.instance == index }, state.load[index])
-        }
-        logger.info(
-            "worker instance idle; putting it to sleep",
-            metadata: ["instance": .string(instance.name), "connections": .stringConvertible(connections)]
-        )
-        await release(from: [index], links: links) { _ in }
-        for link in links { try? await link.channel.close() }
-        await instance.process?.sleep()
-        let woken: Int? = state.withLockedValue { state in
-            state.awake[index] = false
-            state.sleeping.remove(index)
-            return state.waiting.isEmpty ? nil : Self.instanceToWake(&state)
-        }
-        metrics.idleStopped()
-        logger.info("worker instance asleep", metadata: ["instance": .string(instance.name)])
-        if let woken { started(woken) }
-    }
-
-    /// Suspends every connection on `links` (of `instances`) until none is left on them or
-    /// `stop_timeout` passes. Asked again every 250 ms: a connection whose `open` was on its way
-    /// when the first request went out is asked too. `progress` hears the connections left.
-    private func release(
-        from instances: [Int],
-        links: [WorkerLink],
-        progress: (Int) -> Void
-    ) async {
-        let deadline = NIODeadline.now() + settings.stopTimeout
-        var asked = NIODeadline.distantPast
-        while !shuttingDown {
-            let left = state.withLockedValue { state in instances.reduce(0) { $0 + state.load[$1] } }
-            progress(left)
-            guard left > 0, NIODeadline.now() < deadline else { return }
-            if NIODeadline.now() - asked >= .milliseconds(250) {
-                asked = .now()
-                for link in links { link.eventLoop.execute { link.suspendAll() } }
-            }
-            try? await Task.sleep(nanoseconds: 10_000_000)
-        }
-    }
-
-    // MARK: Rolling deploys
-
-    /// What the admin API shows of the route.
-    public var status: WorkerRouteStatus {
-        state.withLockedValue { state in
-            var linked = Set<Int>()
-            for link in state.links.values { linked.insert(link.instance) }
-            var shown = Array(state.current)
-            if let deployment = state.deployment, deployment.inProgress {
-                // The generation being replaced (or the one starting) is shown beside it.
-                let names = Set(deployment.from + deployment.to)
-                shown = state.instances.indices.filter {
-                    state.current.contains($0)
-                        || (names.contains(state.instances[$0].name) && !state.retired.contains($0))
-                }
-            }
-            let instances = shown.map { index -> WorkerRouteStatus.Instance in
-                let instance = state.instances[index]
-                let condition: WorkerRouteStatus.Instance.State
-                if !state.current.contains(index) {
-                    condition = linked.contains(index) || state.load[index] > 0 ? .leaving : .starting
-                } else if !state.awake[index] {
-                    condition = .asleep
-                } else {
-                    condition = linked.contains(index) ? .running : .starting
-                }
-                return .init(
-                    name: instance.name,
-                    pid: instance.process?.pid,
-                    state: condition,
-                    connections: state.load[index]
-                )
-            }
-            var deployment = state.deployment
-            if let from = deployment?.from, deployment?.phase == .moving {
-                let names = Set(from)
-                deployment?.remaining = state.instances.indices.filter { names.contains(state.instances[$0].name) }
-                    .reduce(0) { $0 + state.load[$1] }
-            }
-            var command: String?
-            var arguments: [String] = []
-            if case .supervised(let running, let args, _, _) = state.source {
-                command = running
-                arguments = args
-            }
-            return WorkerRouteStatus(
-                route: route.name,
-                command: command,
-                arguments: arguments,
-                instances: instances,
-                connections: state.connections.count,
-                deployment: deployment
-            )
-        }
-    }
-
-    /// Starts a rolling deploy: a new generation of instances running `command` (nil: the
-    /// running one again) starts beside the old; once the new ones are linked, every connection
-    /// leaves its old instance (`suspend`, then the worker's `release`) and opens on a new one
-    /// with its attachment (a `resumed` open), and the old instances stop. Messages the old
-    /// instance was sent are held until it acknowledges them (it releases a connection only
-    /// after): none is re-sent, none lost. Answers the route's state.
-    public func deploy(_ command: WorkerProgram?) throws(RouteAdministrationError) -> WorkerRouteStatus {
-        typealias Plan = (from: Range<Int>, count: Int, awake: Int, command: WorkerProgram)
-        let plan = try state.withLockedValue { state -> Result<Plan, RouteAdministrationError> in
-            guard !state.shuttingDown, !state.retiring else {
-                return .failure(RouteAdministrationError(.conflict, "the route's pool is being replaced or stopped"))
-            }
-            if let deployment = state.deployment, deployment.inProgress {
-                return .failure(
-                    RouteAdministrationError(
-                        .conflict,
-                        "deploy \(deployment.number) of route \(route.name) is still \(deployment.phase.rawValue)"
-                    )
-                )
-            }
-            guard case .supervised(let running, let arguments, let environment, let count) = state.source else {
-                return .failure(
-                    RouteAdministrationError(
-                        .conflict,
-                        "route \(route.name) uses an external worker (worker.socket): deploy it where it runs"
-                    )
-                )
-            }
-            let awake = state.current.filter { state.awake[$0] }.count
-            let command = command ?? WorkerProgram(command: running, arguments: arguments, environment: environment)
-            // In force at once: a second deploy is refused from here on.
-            state.deployment = WorkerRouteStatus.Deployment(
-                number: (state.deployment?.number ?? 0) + 1,
-                phase: .starting,
-                command: command.command,
-                arguments: command.arguments,
-                from: state.current.map { state.instances[$0].name },
-                to: [],
-                startedAt: Self.wallClockMillis()
-            )
-            return .success((state.current, count, max(awake, settings.alwaysRunning), command))
-        }.get()
-        let fresh = makeGeneration(plan.command, count: plan.count, awake: plan.awake)
-        state.withLockedValue { state in state.deployment?.to = fresh.map { state.instances[$0].name } }
-        logger.info(
-            "deploy started",
-            metadata: [
-                "command": .string(plan.command.command),
-                "from": .string(plan.from.map { instance($0).name }.joined(separator: ",")),
-                "to": .string(fresh.map { instance($0).name }.joined(separator: ",")),
-            ]
-        )
-        for index in fresh { jobs.continuation.yield(.instance(index)) }
-        jobs.continuation.yield(.deploy(from: plan.from, to: fresh, command: plan.command))
-        return status
-    }
-
-    /// The deploy's steps, after `deploy` made the new generation.
-    private func carryOut(from old: Range<Int>, to new: Range<Int>, command: WorkerProgram) async {
-        // 1. The new instances that should run link (within resume_timeout: what a connection
-        // whose instance died waits for one).
-        let wanted = state.withLockedValue { state in new.filter { state.awake[$0] } }
-        let deadline = NIODeadline.now() + settings.resumeTimeout
-        while !wanted.allSatisfy({ index in state.withLockedValue { $0.linkCount(of: index) > 0 } }) {
-            if shuttingDown { return }
-            guard NIODeadline.now() < deadline else {
-                await abandon(
-                    new,
-                    reason: "the new instances did not link within \(ValueParsing.format(settings.resumeTimeout))"
-                )
-                return
-            }
-            try? await Task.sleep(nanoseconds: 20_000_000)
-        }
-        // 2. The new generation takes new connections; the old one's leave it.
-        let (links, waiting, moving) = state.withLockedValue { state in
-            state.current = new
-            state.source = .supervised(
-                command: command.command,
-                arguments: command.arguments,
-                environment: command.environment,
-                instances: new.count
-            )
-            let moving = old.reduce(0) { $0 + state.load[$1] }
-            state.deployment?.phase = .moving
-            state.deployment?.moving = moving
-            state.deployment?.remaining = moving
-            return (state.links.values.filter { old.contains($0.instance) }, Array(state.waiting.values), moving)
-        }
-        logger.info("deploy moving connections", metadata: ["connections": .stringConvertible(moving)])
-        for connection in waiting { attach(connection, wake: true) }
-        var lastReport = NIODeadline.now()
-        await release(from: Array(old), links: links) { left in
-            state.withLockedValue { $0.deployment?.remaining = left }
-            if NIODeadline.now() - lastReport >= .seconds(1) {
-                lastReport = .now()
-                logger.info("deploy moving connections", metadata: ["remaining": .stringConvertible(left)])
-            }
-        }
-        // 3. The old instances stop; a connection one did not release resumes like after a death.
-        let forced = state.withLockedValue { state in
-            let forced = old.reduce(0) { $0 + state.load[$1] }
-            state.retired.formUnion(old)
-            state.deployment?.phase = .stopping
-            state.deployment?.remaining = forced
-            state.deployment?.forced = forced
-            return forced
-        }
-        if forced > 0 {
-            logger.warning(
-                "deploy: connections not released within stop_timeout resume on the new instances",
-                metadata: ["connections": .stringConvertible(forced)]
-            )
-        }
-        logger.info("deploy stopping old instances")
-        let oldLinks = state.withLockedValue { state in state.links.values.filter { old.contains($0.instance) } }
-        for link in oldLinks { try? await link.channel.close() }
-        await withDiscardingTaskGroup { group in
-            for index in old {
-                let instance = instance(index)
-                group.addTask {
-                    await instance.process?.stop()
-                    unlink(instance.socketPath)
-                }
-            }
-        }
-        let finished = state.withLockedValue { state in
-            state.deployment?.phase = .done
-            state.deployment?.remaining = 0
-            state.deployment?.finishedAt = Self.wallClockMillis()
-            return state.deployment
-        }
-        logger.info(
-            "deploy done",
-            metadata: [
-                "deploy": .stringConvertible(finished?.number ?? 0),
-                "moved": .stringConvertible(moving - forced), "forced": .stringConvertible(forced),
-                "milliseconds": .stringConvertible((finished?.finishedAt ?? 0) - (finished?.startedAt ?? 0)),
-            ]
-        )
-    }
-
-    /// The new generation did not come up: it stops, the old one serves on.
-    private func abandon(_ new: Range<Int>, reason: String) async {
-        state.withLockedValue { state in
-            state.retired.formUnion(new)
-            state.deployment?.phase = .failed
-            state.deployment?.error = reason
-            state.deployment?.finishedAt = Self.wallClockMillis()
-        }
-        logger.error("deploy failed; the running instances serve on", metadata: ["error": .string(reason)])
-        let links = state.withLockedValue { state in state.links.values.filter { new.contains($0.instance) } }
-        for link in links { try? await link.channel.close() }
-        for index in new {
-            let instance = instance(index)
-            await instance.process?.stop()
-            unlink(instance.socketPath)
-        }
-    }
-
-    static func wallClockMillis() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     func detach(_ connection: WorkerConnection) {
