@@ -60,7 +60,25 @@ extension ConfigurationBuilder {
                 "needs at least one entry in subprotocols"
             )
         }
-        let limits = WebSocketLimits(
+        let limits = try webSocketLimits(base)
+        let compression = try compression(base + ["compression"])
+        let backend = try self.backend(base, kind: kind)
+        return RouteConfiguration(
+            name: name,
+            path: path,
+            backend: backend,
+            subprotocols: subprotocols,
+            requireSubprotocol: requireSubprotocol,
+            limits: limits,
+            compression: compression,
+            origins: OriginPolicy(allowed: origins),
+            auth: try auth(base + ["auth"])
+        )
+    }
+
+    /// A route's WebSocket limits: sizes, timeouts, rates and the send queue's overflow policy.
+    private func webSocketLimits(_ base: [String]) throws(ConfigurationError) -> WebSocketLimits {
+        WebSocketLimits(
             maxMessageBytes: try bytes(base + ["max_message_bytes"]),
             pingInterval: try duration(base + ["ping_interval"]),
             pongTimeout: try duration(base + ["pong_timeout"]),
@@ -74,8 +92,11 @@ extension ConfigurationBuilder {
             maxPingsPerSecond: try rate(base + ["max_pings_per_second"]),
             maxInflatedBytesPerSecond: try bytes(base + ["max_inflated_bytes_per_second"])
         )
-        let c = base + ["compression"]
-        let compression = CompressionSettings(
+    }
+
+    /// A route's permessage-deflate settings.
+    private func compression(_ c: [String]) throws(ConfigurationError) -> CompressionSettings {
+        CompressionSettings(
             enabled: try boolean(c + ["enabled"]),
             serverNoContextTakeover: try boolean(c + ["server_no_context_takeover"]),
             clientNoContextTakeover: try boolean(c + ["client_no_context_takeover"]),
@@ -84,18 +105,6 @@ extension ConfigurationBuilder {
             level: try integer(c + ["level"]),
             memoryLevel: try integer(c + ["memory_level"]),
             minMessageBytes: try bytes(c + ["min_message_bytes"])
-        )
-        let backend = try self.backend(base, kind: kind)
-        return RouteConfiguration(
-            name: name,
-            path: path,
-            backend: backend,
-            subprotocols: subprotocols,
-            requireSubprotocol: requireSubprotocol,
-            limits: limits,
-            compression: compression,
-            origins: OriginPolicy(allowed: origins),
-            auth: try auth(base + ["auth"])
         )
     }
 

@@ -44,43 +44,9 @@ struct ConfigurationBuilder {
             idleTimeout: try duration(["http", "idle_timeout"])
         )
 
-        var listeners: [ListenerConfiguration] = []
-        var addresses: [ListenAddress: String] = [:]
-        for name in names["listeners"] ?? [] {
-            let listener = try self.listener(name)
-            // Port 0 asks the system for a free port: two of those never collide.
-            if case .tcp(_, 0) = listener.address {
-                listeners.append(listener)
-                continue
-            }
-            if let other = addresses[listener.address] {
-                throw ConfigurationError(
-                    .duplicate,
-                    key: "listeners.\(name).address",
-                    "\(listener.address) is also the address of listeners.\(other)"
-                )
-            }
-            addresses[listener.address] = name
-            listeners.append(listener)
-        }
-        guard !listeners.isEmpty else {
-            throw ConfigurationError(.missingValue, key: "listeners", "at least one listener is needed")
-        }
+        let (listeners, addresses) = try listenersSection()
 
-        var routes: [RouteConfiguration] = []
-        var paths: [String: String] = [:]
-        for name in names["routes"] ?? [] {
-            let route = try self.route(name)
-            if let other = paths[route.path] {
-                throw ConfigurationError(
-                    .duplicate,
-                    key: "routes.\(name).path",
-                    "path \(route.path) is also the path of routes.\(other)"
-                )
-            }
-            paths[route.path] = name
-            routes.append(route)
-        }
+        let routes = try routesSection()
         let trusted = try networks(list(["limits", "trusted_proxies"]) ?? [], key: ["limits", "trusted_proxies"])
         let limits = LimitSettings(
             maxConnections: try integer(["limits", "max_connections"]),
@@ -107,6 +73,52 @@ struct ConfigurationBuilder {
             limits: limits,
             cluster: try cluster()
         )
+    }
+
+    /// Every listener, each at an address of its own (but port 0), and who has which address.
+    private func listenersSection() throws(ConfigurationError) -> ([ListenerConfiguration], [ListenAddress: String]) {
+        var listeners: [ListenerConfiguration] = []
+        var addresses: [ListenAddress: String] = [:]
+        for name in names["listeners"] ?? [] {
+            let listener = try self.listener(name)
+            // Port 0 asks the system for a free port: two of those never collide.
+            if case .tcp(_, 0) = listener.address {
+                listeners.append(listener)
+                continue
+            }
+            if let other = addresses[listener.address] {
+                throw ConfigurationError(
+                    .duplicate,
+                    key: "listeners.\(name).address",
+                    "\(listener.address) is also the address of listeners.\(other)"
+                )
+            }
+            addresses[listener.address] = name
+            listeners.append(listener)
+        }
+        guard !listeners.isEmpty else {
+            throw ConfigurationError(.missingValue, key: "listeners", "at least one listener is needed")
+        }
+        return (listeners, addresses)
+    }
+
+    /// Every route, each at a path of its own.
+    private func routesSection() throws(ConfigurationError) -> [RouteConfiguration] {
+        var routes: [RouteConfiguration] = []
+        var paths: [String: String] = [:]
+        for name in names["routes"] ?? [] {
+            let route = try self.route(name)
+            if let other = paths[route.path] {
+                throw ConfigurationError(
+                    .duplicate,
+                    key: "routes.\(name).path",
+                    "path \(route.path) is also the path of routes.\(other)"
+                )
+            }
+            paths[route.path] = name
+            routes.append(route)
+        }
+        return routes
     }
 
     /// `cluster:` (docs/cluster.md): nil unless `cluster.redis` is set.
@@ -166,101 +178,6 @@ struct ConfigurationBuilder {
         // 48 hex digits from the system's secure generator: long enough for every secret's rule.
         let digits = Array("0123456789abcdef")
         return String((0..<48).map { _ in digits.randomElement()! })
-    }
-
-    /// A route's `auth` section, key files read; nil when the route has none.
-    func auth(_ base: [String]) throws(ConfigurationError) -> JWTSettings? {
-        let fields = ConfigKeys.auth.nodes.map(\.name)
-        guard fields.contains(where: { string(base + [$0]) != nil || list(base + [$0]) != nil }) else { return nil }
-        func read(_ path: String, key: String) throws(ConfigurationError) -> String {
-            do {
-                return try ConfigurationLoader.readFile(path)
-            } catch {
-                throw error.at(dotted(base + [key]))
-            }
-        }
-        var settings = JWTSettings()
-        switch (string(base + ["hs256_secret"]), string(base + ["hs256_secret_file"])) {
-        case (.some, .some):
-            throw ConfigurationError(
-                .invalidValue,
-                key: dotted(base + ["hs256_secret_file"]),
-                "use either hs256_secret or hs256_secret_file, not both"
-            )
-        case (let secret?, nil):
-            settings.secrets = [Self.unredacted(secret)]
-        case (nil, let path?):
-            settings.secrets = [try read(path, key: "hs256_secret_file").trimmingCharacters(in: "\n")]
-            settings.secretFile = path
-        case (nil, nil):
-            break
-        }
-        if settings.secrets.contains(where: { $0.utf8.count < 32 }) {
-            throw ConfigurationError(
-                .invalidValue,
-                key: dotted(base + [string(base + ["hs256_secret"]) != nil ? "hs256_secret" : "hs256_secret_file"]),
-                "an HS256 secret must be at least 32 bytes"
-            )
-        }
-        for path in list(base + ["public_keys"]) ?? [] {
-            settings.publicKeys.append((path, try read(path, key: "public_keys")))
-        }
-        if let path = string(base + ["jwks_file"]) {
-            settings.jwks = (path, try read(path, key: "jwks_file"))
-        }
-        guard !settings.secrets.isEmpty || !settings.publicKeys.isEmpty || settings.jwks != nil else {
-            throw ConfigurationError(
-                .missingValue,
-                key: dotted(base),
-                "needs a key: hs256_secret(_file), public_keys or jwks_file"
-            )
-        }
-        var algorithms: [JWTSettings.Algorithm] = []
-        for name in listOrDefault(base + ["algorithms"]) {
-            guard let algorithm = JWTSettings.Algorithm(rawValue: name) else {
-                throw ConfigurationError(
-                    .invalidValue,
-                    key: dotted(base + ["algorithms"]),
-                    "'\(name)' is not one of: HS256, RS256, ES256"
-                )
-            }
-            algorithms.append(algorithm)
-        }
-        settings.algorithms = algorithms
-        settings.issuer = string(base + ["issuer"])
-        settings.audiences = list(base + ["audience"]) ?? []
-        settings.leeway = try duration(base + ["leeway"])
-        var sources: [JWTSettings.Source] = []
-        for name in listOrDefault(base + ["token_from"]) {
-            guard let source = JWTSettings.Source(rawValue: name) else {
-                throw ConfigurationError(
-                    .invalidValue,
-                    key: dotted(base + ["token_from"]),
-                    "'\(name)' is not one of: header, protocol, cookie, query"
-                )
-            }
-            sources.append(source)
-        }
-        guard !sources.isEmpty else {
-            throw ConfigurationError(
-                .invalidValue,
-                key: dotted(base + ["token_from"]),
-                "name at least one place to look for the token"
-            )
-        }
-        settings.sources = sources
-        settings.cookieName = stringOrDefault(base + ["cookie"])
-        settings.queryParameter = stringOrDefault(base + ["query_parameter"])
-        let prefix = stringOrDefault(base + ["protocol_prefix"])
-        guard !prefix.isEmpty, HTTPToken.isToken(prefix) else {
-            throw ConfigurationError(
-                .invalidValue,
-                key: dotted(base + ["protocol_prefix"]),
-                "'\(prefix)' is not a token prefix such as 'bearer.'"
-            )
-        }
-        settings.protocolPrefix = prefix
-        return settings
     }
 
     func admin() throws(ConfigurationError) -> AdminSettings {
