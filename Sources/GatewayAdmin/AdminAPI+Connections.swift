@@ -52,49 +52,12 @@ extension AdminAPI {
         on eventLoop: any EventLoop,
         forwarded: Bool
     ) throws(AdminError) -> EventLoopFuture<AdminResponse> {
-        var route: String?
-        var topic: String?
-        var user: String?
-        var tag: String?
-        var limit = Self.defaultPageSize
-        var after: UInt64 = 0
-        var wholeCluster = false
-        for (name, value) in query {
-            switch name {
-            case "scope":
-                guard value == "node" || value == "cluster" else {
-                    throw AdminError.invalidField("scope", "scope is node (this gateway) or cluster (every node)")
-                }
-                wholeCluster = value == "cluster"
-            case "route": route = value
-            case "user": user = value
-            case "tag": tag = value
-            case "topic":
-                guard HubRouteSettings.isValidTopic(value, allowPattern: false) else {
-                    throw AdminError.invalidField("topic", "'\(value)' is not a topic")
-                }
-                topic = value
-            case "limit":
-                guard let parsed = Int(value), (1...Self.maxPageSize).contains(parsed) else {
-                    throw AdminError.invalidField("limit", "limit is an integer from 1 to \(Self.maxPageSize)")
-                }
-                limit = parsed
-            case "after":
-                guard let parsed = UInt64(value) else {
-                    throw AdminError.invalidField("after", "after is a connection id (the previous page's next)")
-                }
-                after = parsed
-            default:
-                throw AdminError.invalidField(
-                    name,
-                    "unknown query parameter '\(name)': use route, topic, user, tag, limit, after or scope"
-                )
-            }
-        }
-        let receiving = topic.map { hub.subscriberIDs(receiving: $0) }
-        let ofUser = user.map { Set(sessions.entries(ofUser: $0).map(\.id)) }
-        let withTag = tag.map { Set(sessions.entries(withTag: $0).map(\.id)) }
-        let (entries, more) = sessions.page(after: after, limit: limit) { entry in
+        let filter = try ConnectionQuery(query)
+        let route = filter.route
+        let receiving = filter.topic.map { hub.subscriberIDs(receiving: $0) }
+        let ofUser = filter.user.map { Set(sessions.entries(ofUser: $0).map(\.id)) }
+        let withTag = filter.tag.map { Set(sessions.entries(withTag: $0).map(\.id)) }
+        let (entries, more) = sessions.page(after: filter.after, limit: filter.limit) { entry in
             (route == nil || entry.route == route) && (receiving?.contains(entry.id) ?? true)
                 && (ofUser?.contains(entry.id) ?? true) && (withTag?.contains(entry.id) ?? true)
         }
@@ -102,9 +65,20 @@ extension AdminAPI {
             connections: entries.map { describe($0) },
             next: more ? entries.last?.id : nil
         )
-        guard wholeCluster, !forwarded, let cluster else {
+        guard filter.wholeCluster, !forwarded, let cluster else {
             return eventLoop.makeSucceededFuture(Self.json(.ok, local))
         }
+        return clusterPage(local, query: query, limit: filter.limit, cluster: cluster, on: eventLoop)
+    }
+
+    /// The local page merged with every other live node's answer to the same question.
+    private func clusterPage(
+        _ local: AdminPayloads.ConnectionPage,
+        query: [(String, String)],
+        limit: Int,
+        cluster: any ClusterAdministration,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<AdminResponse> {
         // Every other live node answers the same question for its own connections; ids order
         // the merged page (a node's number is in its ids' top bits).
         let nodeQuery = query.filter { $0.0 != "scope" }.map {

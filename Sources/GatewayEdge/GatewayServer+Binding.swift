@@ -40,14 +40,7 @@ extension GatewayServer {
         let state = self.state
         let logger = self.logger
         let live = self.live
-        let drainSettings = self.drainSettings
-        let sessions = self.sessions
-        let metrics = self.metrics
-        let limiter = self.limiter
         let connections = self.connections
-        let acmeChallenges = self.acmeChallenges
-        let yield = self.yield
-        let listeners = self.listeners
         let name = configuration.name
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -67,26 +60,7 @@ extension GatewayServer {
                     connections.add(channel, listener: serial)
                     let settings = listener.settings.withLockedValue { $0 }
                     let http = live.current.http
-                    let dependencies = HTTPConnectionHandler.Dependencies(
-                        live: live,
-                        state: state,
-                        logger: logger,
-                        drainSpread: drainSettings.withLockedValue { $0.drainSpread },
-                        sessions: sessions,
-                        metrics: metrics,
-                        limiter: limiter,
-                        hsts: settings.configuration.tls?.hsts,
-                        redirect: settings.configuration.redirectHTTPSPort.map {
-                            Self.redirect(
-                                port: $0,
-                                extraHosts: settings.configuration.redirectHosts,
-                                listeners: listeners
-                            )
-                        },
-                        acmeChallenges: acmeChallenges,
-                        proxyProtocol: settings.configuration.proxyProtocol,
-                        yield: yield
-                    )
+                    let dependencies = self.connectionDependencies(settings.configuration)
                     try Self.configureConnection(
                         channel: channel,
                         listener: name,
@@ -117,6 +91,27 @@ extension GatewayServer {
             ]
         )
         return (listener, address)
+    }
+
+    /// What every connection of a listener shares: the gateway's parts and the listener's own
+    /// HSTS, redirect and PROXY protocol settings as they are when it connects.
+    private func connectionDependencies(_ configuration: ListenerConfiguration) -> HTTPConnectionHandler.Dependencies {
+        HTTPConnectionHandler.Dependencies(
+            live: live,
+            state: state,
+            logger: logger,
+            drainSpread: drainSettings.withLockedValue { $0.drainSpread },
+            sessions: sessions,
+            metrics: metrics,
+            limiter: limiter,
+            hsts: configuration.tls?.hsts,
+            redirect: configuration.redirectHTTPSPort.map {
+                Self.redirect(port: $0, extraHosts: configuration.redirectHosts, listeners: listeners)
+            },
+            acmeChallenges: acmeChallenges,
+            proxyProtocol: configuration.proxyProtocol,
+            yield: yield
+        )
     }
 
     /// TLS (when configured) → request guard → HTTP/1.1 codec → the gateway's HTTP handler; on a
