@@ -17,20 +17,22 @@ import Musl
 extension WorkerPool {
     /// What the admin API shows of the route.
     public var status: WorkerRouteStatus {
-        state.withLockedValue { state in
+        state.withLockedValue { locked in
+            let state = locked.placement.pool
+            let instances = locked.instances
             var linked = Set<Int>()
             for link in state.links.values { linked.insert(link.instance) }
             var shown = Array(state.current)
             if let deployment = state.deployment, deployment.inProgress {
                 // The generation being replaced (or the one starting) is shown beside it.
                 let names = Set(deployment.from + deployment.to)
-                shown = state.instances.indices.filter {
+                shown = instances.indices.filter {
                     state.current.contains($0)
-                        || (names.contains(state.instances[$0].name) && !state.retired.contains($0))
+                        || (names.contains(instances[$0].name) && !state.retired.contains($0))
                 }
             }
-            let instances = shown.map { index -> WorkerRouteStatus.Instance in
-                let instance = state.instances[index]
+            let shownInstances = shown.map { index -> WorkerRouteStatus.Instance in
+                let instance = instances[index]
                 let condition: WorkerRouteStatus.Instance.State
                 if !state.current.contains(index) {
                     condition = linked.contains(index) || state.load[index] > 0 ? .leaving : .starting
@@ -49,7 +51,7 @@ extension WorkerPool {
             var deployment = state.deployment
             if let from = deployment?.from, deployment?.phase == .moving {
                 let names = Set(from)
-                deployment?.remaining = state.instances.indices.filter { names.contains(state.instances[$0].name) }
+                deployment?.remaining = instances.indices.filter { names.contains(instances[$0].name) }
                     .reduce(0) { $0 + state.load[$1] }
             }
             var command: String?
@@ -62,7 +64,7 @@ extension WorkerPool {
                 route: route.name,
                 command: command,
                 arguments: arguments,
-                instances: instances,
+                instances: shownInstances,
                 connections: state.connections.count,
                 deployment: deployment
             )
@@ -76,43 +78,17 @@ extension WorkerPool {
     /// instance was sent are held until it acknowledges them (it releases a connection only
     /// after): none is re-sent, none lost. Answers the route's state.
     public func deploy(_ command: WorkerProgram?) throws(RouteAdministrationError) -> WorkerRouteStatus {
-        typealias Plan = (from: Range<Int>, count: Int, awake: Int, command: WorkerProgram)
-        let plan = try state.withLockedValue { state -> Result<Plan, RouteAdministrationError> in
-            guard !state.shuttingDown, !state.retiring else {
-                return .failure(RouteAdministrationError(.conflict, "the route's pool is being replaced or stopped"))
-            }
-            if let deployment = state.deployment, deployment.inProgress {
-                return .failure(
-                    RouteAdministrationError(
-                        .conflict,
-                        "deploy \(deployment.number) of route \(route.name) is still \(deployment.phase.rawValue)"
-                    )
-                )
-            }
-            guard case .supervised(let running, let arguments, let environment, let count) = state.source else {
-                return .failure(
-                    RouteAdministrationError(
-                        .conflict,
-                        "route \(route.name) uses an external worker (worker.socket): deploy it where it runs"
-                    )
-                )
-            }
-            let awake = state.current.filter { state.awake[$0] }.count
-            let command = command ?? WorkerProgram(command: running, arguments: arguments, environment: environment)
-            // In force at once: a second deploy is refused from here on.
-            state.deployment = WorkerRouteStatus.Deployment(
-                number: (state.deployment?.number ?? 0) + 1,
-                phase: .starting,
-                command: command.command,
-                arguments: command.arguments,
-                from: state.current.map { state.instances[$0].name },
-                to: [],
-                startedAt: Self.wallClockMillis()
+        let plan = try state.withLockedValue { state in
+            let instances = state.instances
+            return state.placement.beginDeploy(
+                command,
+                route: route.name,
+                names: { instances[$0].name },
+                wallClockMillis: Self.wallClockMillis()
             )
-            return .success((state.current, count, max(awake, settings.alwaysRunning), command))
         }.get()
         let fresh = makeGeneration(plan.command, count: plan.count, awake: plan.awake)
-        state.withLockedValue { state in state.deployment?.to = fresh.map { state.instances[$0].name } }
+        state.withLockedValue { state in state.placement.deployStarting(fresh.map { state.instances[$0].name }) }
         logger.info(
             "deploy started",
             metadata: [
@@ -135,12 +111,7 @@ extension WorkerPool {
         let moving = await move(from: old, to: new, command: command)
         // 3. The old instances stop; a connection one did not release resumes like after a death.
         let forced = await stop(old)
-        let finished = state.withLockedValue { state in
-            state.deployment?.phase = .done
-            state.deployment?.remaining = 0
-            state.deployment?.finishedAt = Self.wallClockMillis()
-            return state.deployment
-        }
+        let finished = state.withLockedValue { $0.placement.deployDone(wallClockMillis: Self.wallClockMillis()) }
         logger.info(
             "deploy done",
             metadata: [
@@ -154,9 +125,8 @@ extension WorkerPool {
     /// Whether the new instances that should run linked within `resume_timeout`; if not, the
     /// deploy is abandoned (false), as it is when the pool stops meanwhile.
     func newGenerationLinked(_ new: Range<Int>) async -> Bool {
-        let wanted = state.withLockedValue { state in new.filter { state.awake[$0] } }
         let deadline = NIODeadline.now() + settings.resumeTimeout
-        while !wanted.allSatisfy({ index in state.withLockedValue { $0.linkCount(of: index) > 0 } }) {
+        while !state.withLockedValue({ $0.placement.isLinked(new) }) {
             if shuttingDown { return false }
             guard NIODeadline.now() < deadline else {
                 await abandon(
@@ -174,24 +144,14 @@ extension WorkerPool {
     /// released by its worker, within stop_timeout); returns how many there were.
     func move(from old: Range<Int>, to new: Range<Int>, command: WorkerProgram) async -> Int {
         let (links, waiting, moving) = state.withLockedValue { state in
-            state.current = new
-            state.source = .supervised(
-                command: command.command,
-                arguments: command.arguments,
-                environment: command.environment,
-                instances: new.count
-            )
-            let moving = old.reduce(0) { $0 + state.load[$1] }
-            state.deployment?.phase = .moving
-            state.deployment?.moving = moving
-            state.deployment?.remaining = moving
-            return (state.links.values.filter { old.contains($0.instance) }, Array(state.waiting.values), moving)
+            let (links, waiting, moving) = state.placement.moveInForce(from: old, to: new, command: command)
+            return (state.links(links), state.connections(waiting), moving)
         }
         logger.info("deploy moving connections", metadata: ["connections": .stringConvertible(moving)])
         for connection in waiting { attach(connection, wake: true) }
         var lastReport = NIODeadline.now()
         await release(from: Array(old), links: links) { left in
-            state.withLockedValue { $0.deployment?.remaining = left }
+            state.withLockedValue { $0.placement.remaining(left) }
             if NIODeadline.now() - lastReport >= .seconds(1) {
                 lastReport = .now()
                 logger.info("deploy moving connections", metadata: ["remaining": .stringConvertible(left)])
@@ -203,14 +163,7 @@ extension WorkerPool {
     /// Retires and stops the old generation; returns how many connections it still held
     /// (they resume on the new one).
     func stop(_ old: Range<Int>) async -> Int {
-        let forced = state.withLockedValue { state in
-            let forced = old.reduce(0) { $0 + state.load[$1] }
-            state.retired.formUnion(old)
-            state.deployment?.phase = .stopping
-            state.deployment?.remaining = forced
-            state.deployment?.forced = forced
-            return forced
-        }
+        let forced = state.withLockedValue { $0.placement.retireGeneration(old) }
         if forced > 0 {
             logger.warning(
                 "deploy: connections not released within stop_timeout resume on the new instances",
@@ -218,7 +171,7 @@ extension WorkerPool {
             )
         }
         logger.info("deploy stopping old instances")
-        let oldLinks = state.withLockedValue { state in state.links.values.filter { old.contains($0.instance) } }
+        let oldLinks = state.withLockedValue { $0.links($0.placement.pool.linkIDs(of: old)) }
         for link in oldLinks { try? await link.channel.close() }
         await withDiscardingTaskGroup { group in
             for index in old {
@@ -234,14 +187,10 @@ extension WorkerPool {
 
     /// The new generation did not come up: it stops, the old one serves on.
     func abandon(_ new: Range<Int>, reason: String) async {
-        state.withLockedValue { state in
-            state.retired.formUnion(new)
-            state.deployment?.phase = .failed
-            state.deployment?.error = reason
-            state.deployment?.finishedAt = Self.wallClockMillis()
+        let links = state.withLockedValue { state in
+            state.links(state.placement.abandonDeploy(new, reason: reason, wallClockMillis: Self.wallClockMillis()))
         }
         logger.error("deploy failed; the running instances serve on", metadata: ["error": .string(reason)])
-        let links = state.withLockedValue { state in state.links.values.filter { new.contains($0.instance) } }
         for link in links { try? await link.channel.close() }
         for index in new {
             let instance = instance(index)

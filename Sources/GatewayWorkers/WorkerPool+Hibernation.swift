@@ -31,14 +31,14 @@ extension WorkerPool {
     /// Awake instances idle for `idle_stop`, as many as may stop (the minimum keeps running).
     func idleInstances() async -> [Int] {
         let (candidates, spare, links) = state.withLockedValue { state in
-            let awake = state.current.filter { state.awake[$0] && !state.sleeping.contains($0) }
-            return (awake, awake.count - settings.alwaysRunning, Array(state.links.values))
+            let (awake, spare) = state.placement.sleepCandidates
+            return (awake, spare, Array(state.links.values))
         }
         guard spare > 0 else { return [] }
         let now = NIODeadline.now()
         var idle: [Int] = []
         for index in candidates where idle.count < spare {
-            var latest = state.withLockedValue { $0.awakeSince[index] }
+            var latest = state.withLockedValue { $0.placement.pool.awakeSince[index] }
             for link in links where link.instance == index {
                 if let last = try? await link.eventLoop.submit({ link.lastActivity }).get() {
                     latest = max(latest, last)
@@ -56,8 +56,8 @@ extension WorkerPool {
     /// instance again.
     func putToSleep(_ index: Int) async {
         let (instance, links, connections) = state.withLockedValue { state in
-            state.sleeping.insert(index)
-            return (state.instances[index], state.links.values.filter { $0.instance == index }, state.load[index])
+            let (links, connections) = state.placement.sleepBegins(index)
+            return (state.instances[index], state.links(links), connections)
         }
         logger.info(
             "worker instance idle; putting it to sleep",
@@ -66,11 +66,7 @@ extension WorkerPool {
         await release(from: [index], links: links) { _ in }
         for link in links { try? await link.channel.close() }
         await instance.process?.sleep()
-        let woken: Int? = state.withLockedValue { state in
-            state.awake[index] = false
-            state.sleeping.remove(index)
-            return state.waiting.isEmpty ? nil : Self.instanceToWake(&state)
-        }
+        let woken = state.withLockedValue { $0.placement.asleep(index, now: .now()) }
         metrics.idleStopped()
         logger.info("worker instance asleep", metadata: ["instance": .string(instance.name)])
         if let woken { started(woken) }
@@ -87,7 +83,7 @@ extension WorkerPool {
         let deadline = NIODeadline.now() + settings.stopTimeout
         var asked = NIODeadline.distantPast
         while !shuttingDown {
-            let left = state.withLockedValue { state in instances.reduce(0) { $0 + state.load[$1] } }
+            let left = state.withLockedValue { $0.placement.pool.load(of: instances) }
             progress(left)
             guard left > 0, NIODeadline.now() < deadline else { return }
             if NIODeadline.now() - asked >= .milliseconds(250) {

@@ -38,39 +38,16 @@ public final class WorkerPool: RouteService, Service, Sendable {
         public var awakeInstances = 0
     }
 
-    struct State {
-        /// Every instance the pool has had, by index: deploys append a generation, and an
-        /// index is never reused (links and loads name instances by it).
+    /// What the pool's lock guards: the placement, and the objects its ids stand for.
+    struct Locked {
+        var placement: WorkerPlacement
+        /// Every instance the pool has had, by index.
         var instances: [WorkerInstance]
-        /// The generation in force: only these take connections.
-        var current: Range<Int>
-        /// What the generation in force runs.
-        var source: WorkerSettings.Source
-        /// Instances of earlier generations, stopped or being stopped for good.
-        var retired: Set<Int> = []
-        /// The last deploy, and how many there were.
-        var deployment: WorkerRouteStatus.Deployment?
-        /// Live links, by id.
         var links: [UInt64: WorkerLink] = [:]
-        /// Per instance: the connections pinned to it.
-        var load: [Int]
         var connections: [UInt64: WorkerConnection] = [:]
-        /// Connection → the link it is open on.
-        var assignment: [UInt64: WorkerLink] = [:]
-        var waiting: [UInt64: WorkerConnection] = [:]
-        var statistics = Statistics()
-        /// Per instance: wanted now (a hibernating route runs only some), and since when.
-        var awake: [Bool]
-        var awakeSince: [NIODeadline]
-        /// Instances being put to sleep: their connections are leaving, none is given to them.
-        var sleeping: Set<Int> = []
-        var shuttingDown = false
-        /// Replaced by a reload: stops once its last connection is gone.
-        var retiring = false
 
-        func linkCount(of instance: Int) -> Int {
-            links.values.reduce(0) { $0 + ($1.instance == instance ? 1 : 0) }
-        }
+        func links(_ ids: [UInt64]) -> [WorkerLink] { ids.compactMap { links[$0] } }
+        func connections(_ ids: [UInt64]) -> [WorkerConnection] { ids.compactMap { connections[$0] } }
     }
 
     public let route: RouteConfiguration
@@ -83,7 +60,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
     let socketDirectory: String?
     /// The socket directory made for supervised instances (removed when the pool stops).
     let madeDirectory: String?
-    let state: NIOLockedValueBox<State>
+    let state: NIOLockedValueBox<Locked>
     /// Tells `run` to stop (a retired pool whose last connection closed).
     let stopSignal = AsyncStream<Void>.makeStream()
     /// What `run` starts: instances (at start and by deploys) and deploys.
@@ -128,53 +105,40 @@ public final class WorkerPool: RouteService, Service, Sendable {
         self.maxFrameBytes = max(route.limits.maxMessageBytes + 64, 1 << 16)
         self.metrics = WorkerMetrics(route: route.name)
         self.linked = Latch(open: settings.alwaysRunning == 0)
-        let instances: [WorkerInstance]
+        let rules = WorkerPlacement.Rules(hibernates: settings.hibernates, alwaysRunning: settings.alwaysRunning)
+        var placement = WorkerPlacement(source: settings.source, rules: rules)
+        var instances: [WorkerInstance] = []
         switch settings.source {
         case .external(let socket):
             instances = [WorkerInstance(name: "\(route.name)", socketPath: socket, process: nil)]
+            placement.putInForce(placement.addGeneration(count: 1, awake: 1, now: .now()), source: settings.source)
             socketDirectory = nil
             madeDirectory = nil
         case .supervised:
             let (directory, made) = try WorkerInstance.socketDirectory(settings.socketDirectory)
             socketDirectory = directory
             madeDirectory = made ? directory : nil
-            instances = []
         }
-        state = NIOLockedValueBox(
-            State(
-                instances: instances,
-                current: 0..<instances.count,
-                source: settings.source,
-                load: [],
-                awake: [],
-                awakeSince: []
-            )
-        )
+        state = NIOLockedValueBox(Locked(placement: placement, instances: instances))
         if case .supervised(let command, let arguments, let environment, let count) = settings.source {
             let made = makeGeneration(
                 WorkerProgram(command: command, arguments: arguments, environment: environment),
                 count: count,
                 awake: settings.alwaysRunning
             )
-            state.withLockedValue { $0.current = made }
-        } else {
-            state.withLockedValue { state in
-                state.load = [0]
-                state.awake = [true]
-                state.awakeSince = [.now()]
-            }
+            state.withLockedValue { $0.placement.putInForce(made, source: settings.source) }
         }
-        for index in state.withLockedValue({ $0.current }) { jobs.continuation.yield(.instance(index)) }
+        for index in state.withLockedValue({ $0.placement.pool.current }) { jobs.continuation.yield(.instance(index)) }
     }
 
     /// Adds `count` supervised instances running `command`, the first `awake` of them wanted.
     func makeGeneration(_ command: WorkerProgram, count: Int, awake: Int) -> Range<Int> {
         state.withLockedValue { state in
-            let first = state.instances.count
-            for index in first..<first + count {
+            let made = state.placement.addGeneration(count: count, awake: awake, now: .now())
+            for index in made {
                 let name = "\(route.name)-\(index)"
                 let path = "\(socketDirectory ?? "")/\(name).sock"
-                let wanted = index - first < awake
+                let wanted = index - made.lowerBound < awake
                 state.instances.append(
                     WorkerInstance(
                         name: name,
@@ -193,11 +157,8 @@ public final class WorkerPool: RouteService, Service, Sendable {
                         )
                     )
                 )
-                state.load.append(0)
-                state.awake.append(wanted)
-                state.awakeSince.append(.now())
             }
-            return first..<first + count
+            return made
         }
     }
 
@@ -208,22 +169,28 @@ public final class WorkerPool: RouteService, Service, Sendable {
 
     public var statistics: Statistics {
         state.withLockedValue { state in
-            var statistics = state.statistics
-            statistics.liveLinks = Set(state.links.values.map(\.instance)).count
-            statistics.connections = state.connections.count
-            statistics.waitingConnections = state.waiting.count
+            let pool = state.placement.pool
+            var statistics = Statistics()
+            statistics.lostMessages = pool.counters.lostMessages
+            statistics.linkErrors = pool.counters.linkErrors
+            statistics.sendQueueOverflows = pool.counters.sendQueueOverflows
+            statistics.liveLinks = Set(pool.links.values.map(\.instance)).count
+            statistics.connections = pool.connections.count
+            statistics.waitingConnections = pool.waiting.count
             statistics.restarts = state.instances.reduce(0) { $0 + ($1.process?.restarts ?? 0) }
-            statistics.awakeInstances = state.current.filter { state.awake[$0] }.count
+            statistics.awakeInstances = pool.current.filter { pool.awake[$0] }.count
             return statistics
         }
     }
 
     /// How many instances the pool has in force (supervised, or the one external socket).
-    public var instanceCount: Int { state.withLockedValue { $0.current.count } }
+    public var instanceCount: Int { state.withLockedValue { $0.placement.pool.current.count } }
 
     /// Ready with a live link, or at once when the route may run no instance at all
     /// (`min_instances: 0`): it takes connections asleep.
-    public var isReady: Bool { settings.alwaysRunning == 0 || state.withLockedValue { !$0.links.isEmpty } }
+    public var isReady: Bool {
+        settings.alwaysRunning == 0 || state.withLockedValue { !$0.placement.pool.links.isEmpty }
+    }
 
     public func whenReady(on eventLoop: any EventLoop) -> EventLoopFuture<Void> { linked.whenOpen(on: eventLoop) }
 
@@ -276,10 +243,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
     /// connections no longer come here; the pool keeps serving the ones it has and stops its
     /// instances once the last of them has closed (at once when it has none).
     public func retire() {
-        let idle = state.withLockedValue { state in
-            state.retiring = true
-            return state.connections.isEmpty
-        }
+        let idle = state.withLockedValue { $0.placement.retire() }
         logger.info("worker pool retired", metadata: ["connections": .stringConvertible(statistics.connections)])
         if idle { stopSignal.continuation.yield() }
     }
@@ -287,8 +251,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
     func shutDown() async {
         logger.debug("worker pool stopping")
         let (links, instances) = state.withLockedValue { state in
-            state.shuttingDown = true
-            return (Array(state.links.values), state.instances)
+            (state.links(state.placement.stop()), state.instances)
         }
         jobs.continuation.finish()
         linked.end()
@@ -303,11 +266,11 @@ public final class WorkerPool: RouteService, Service, Sendable {
         logger.debug("worker pool stopped")
     }
 
-    var shuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }
+    var shuttingDown: Bool { state.withLockedValue { $0.placement.isStopped } }
 
     /// Whether `keepLinked` of this instance should stop: the pool stops, or a deploy retired it.
     func linkNotWanted(_ index: Int) -> Bool {
-        state.withLockedValue { $0.shuttingDown || $0.retired.contains(index) }
+        state.withLockedValue { $0.placement.isStopped || $0.placement.pool.retired.contains(index) }
     }
 
     /// Connects to an instance from `loop`, again and again while the pool runs. The backoff
@@ -396,7 +359,10 @@ public final class WorkerPool: RouteService, Service, Sendable {
             wakeQueueBytes: settings.wakeQueueBytes,
             pool: self
         )
-        state.withLockedValue { $0.connections[connection.id] = connection }
+        state.withLockedValue { state in
+            state.connections[connection.id] = connection
+            state.placement.opened(connection.id)
+        }
         if settings.authorize {
             connection.awaitVerdict(timeout: settings.authorizeTimeout, completion: completion)
             attach(connection, wake: true)
@@ -407,56 +373,22 @@ public final class WorkerPool: RouteService, Service, Sendable {
 
     // MARK: Routing
 
-    /// Where `attach` put a connection.
-    enum Placement {
-        case link(WorkerLink)
-        /// No instance takes it now and nothing needs one: it stays unattached (hibernated).
-        case asleep
-        /// It waits for an instance; `wake`: one was woken for it.
-        case waiting(wake: Int?)
-        /// It is pinned to a link already (two links of a new instance became ready at once,
-        /// and each offered it the waiting connections): nothing to do.
-        case pinned
-        case gone
-    }
-
-    /// Pins a connection to the live instance with the fewest connections, on that instance's
-    /// link on the connection's own loop (any of its links when it has none there yet), or
-    /// lets the connection wait for one. On a hibernating route, a connection that needs no
-    /// worker now (`wake` false) stays without one, and one that does wakes an instance when
-    /// none is awake.
+    /// Pins a connection to an instance's link, lets it wait for one or leaves it asleep
+    /// (`WorkerPlacement.attach`), and tells the connection.
     func attach(_ connection: WorkerConnection, wake: Bool) {
-        let hibernates = settings.hibernates
-        let placement: Placement = state.withLockedValue { state in
-            guard state.connections[connection.id] != nil else { return .gone }
-            if state.assignment[connection.id] != nil {
-                state.waiting[connection.id] = nil
-                return .pinned
-            }
-            var best: (rank: (Int, Int), link: WorkerLink)?
-            for link in state.links.values
-            where state.current.contains(link.instance) && !state.sleeping.contains(link.instance) {
-                let rank = (state.load[link.instance], link.eventLoop === connection.eventLoop ? 0 : 1)
-                if best == nil || rank < best!.rank || (rank == best!.rank && link.id < best!.link.id) {
-                    best = (rank, link)
-                }
-            }
-            guard let best else {
-                if hibernates && !wake {
-                    state.waiting[connection.id] = nil
-                    return .asleep
-                }
-                state.waiting[connection.id] = connection
-                return .waiting(wake: hibernates ? Self.instanceToWake(&state) : nil)
-            }
-            state.waiting[connection.id] = nil
-            state.assignment[connection.id] = best.link
-            state.load[best.link.instance] += 1
-            return .link(best.link)
+        let (action, link) = state.withLockedValue { state in
+            let action = state.placement.attach(
+                connection.id,
+                loop: ObjectIdentifier(connection.eventLoop),
+                wake: wake,
+                now: .now()
+            )
+            if case .link(let id) = action { return (action, state.links[id]) }
+            return (action, nil)
         }
-        switch placement {
-        case .link(let link):
-            connection.attach(to: link)
+        switch action {
+        case .link:
+            if let link { connection.attach(to: link) }
         case .asleep:
             connection.hibernate()
         case .waiting(let woken):
@@ -465,17 +397,6 @@ public final class WorkerPool: RouteService, Service, Sendable {
         case .pinned, .gone:
             break
         }
-    }
-
-    /// The instance to wake for a connection that needs one, marked awake; nil when one is
-    /// awake already (starting, restarting or linked: the connection waits for its link) or
-    /// every instance is awake (one being put to sleep wakes again once it is down).
-    static func instanceToWake(_ state: inout State) -> Int? {
-        if state.current.contains(where: { state.awake[$0] && !state.sleeping.contains($0) }) { return nil }
-        guard let index = state.current.first(where: { !state.awake[$0] }) else { return nil }
-        state.awake[index] = true
-        state.awakeSince[index] = .now()
-        return index
     }
 
     /// Starts an instance marked awake.
@@ -488,21 +409,13 @@ public final class WorkerPool: RouteService, Service, Sendable {
 
     /// A connection's instance let it go (it is being put to sleep, or replaced).
     func released(_ connection: WorkerConnection, from link: WorkerLink) {
-        state.withLockedValue { state in
-            guard state.assignment[connection.id] === link else { return }
-            state.assignment[connection.id] = nil
-            state.load[link.instance] -= 1
-        }
+        state.withLockedValue { $0.placement.unpinned(connection.id, from: link.id) }
     }
 
     func detach(_ connection: WorkerConnection) {
         let lastOfRetired = state.withLockedValue { state -> Bool in
-            guard state.connections.removeValue(forKey: connection.id) != nil else { return false }
-            state.waiting[connection.id] = nil
-            if let link = state.assignment.removeValue(forKey: connection.id) {
-                state.load[link.instance] -= 1
-            }
-            return state.retiring && state.connections.isEmpty
+            state.connections[connection.id] = nil
+            return state.placement.detach(connection.id)
         }
         hub.unsubscribeAll(connection.id)
         if lastOfRetired { stopSignal.continuation.yield() }
@@ -510,13 +423,15 @@ public final class WorkerPool: RouteService, Service, Sendable {
 
     /// A link finished its hello (on its loop).
     func linkReady(_ link: WorkerLink) {
-        let (retired, firstOfInstance, waiting): (Bool, Bool, [WorkerConnection]) = state.withLockedValue { state in
-            if state.retired.contains(link.instance) { return (true, false, []) }
-            let first = state.linkCount(of: link.instance) == 0
+        let (action, waiting) = state.withLockedValue { state in
+            let action = state.placement.linkReady(
+                .init(id: link.id, instance: link.instance, loop: ObjectIdentifier(link.eventLoop))
+            )
+            guard case .linked(_, let waiting) = action else { return (action, [WorkerConnection]()) }
             state.links[link.id] = link
-            return (false, first, Array(state.waiting.values))
+            return (action, state.connections(waiting))
         }
-        if retired {
+        guard case .linked(let firstOfInstance, _) = action else {
             // Replaced by a deploy while it was linking.
             link.channel.close(promise: nil)
             return
@@ -538,21 +453,19 @@ public final class WorkerPool: RouteService, Service, Sendable {
     /// A link is gone (on its loop): its connections wait for another one.
     func linkLost(_ link: WorkerLink) {
         let orphans = link.removeAll()
-        let lastOfInstance: Bool = state.withLockedValue { state in
-            guard state.links.removeValue(forKey: link.id) != nil else { return false }
-            for connection in orphans where state.assignment[connection.id] === link {
-                state.assignment[connection.id] = nil
-                state.load[link.instance] -= 1
-            }
-            return state.linkCount(of: link.instance) == 0
+        let (lost, stopped) = state.withLockedValue { state in
+            state.links[link.id] = nil
+            let placed = WorkerPlacement.Link(
+                id: link.id,
+                instance: link.instance,
+                loop: ObjectIdentifier(link.eventLoop)
+            )
+            return (state.placement.linkLost(placed, orphans: orphans.map(\.id)), state.placement.isStopped)
         }
-        if lastOfInstance { metrics.unlinked() }
-        if shuttingDown { return }
-        let expected = state.withLockedValue {
-            $0.retired.contains(link.instance) || $0.sleeping.contains(link.instance)
-        }
+        if lost.lastOfInstance { metrics.unlinked() }
+        if stopped { return }
         logger.log(
-            level: expected && orphans.isEmpty ? .debug : .warning,
+            level: lost.expected && orphans.isEmpty ? .debug : .warning,
             "worker link lost",
             metadata: ["instance": .string(link.instanceName), "connections": .stringConvertible(orphans.count)]
         )
@@ -561,12 +474,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
 
     /// `link` was gone before the connection's `open` reached it: like an orphan of it.
     func reattach(_ connection: WorkerConnection, after link: WorkerLink) {
-        state.withLockedValue { state in
-            if state.assignment[connection.id] === link {
-                state.assignment[connection.id] = nil
-                state.load[link.instance] -= 1
-            }
-        }
+        state.withLockedValue { $0.placement.unpinned(connection.id, from: link.id) }
         connection.orphan(from: link)
     }
 
@@ -578,7 +486,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
     /// Messages sent to an instance that died before acknowledging them (at-most-once).
     func countLost(_ messages: Int, connection: UInt64) {
         guard messages > 0 else { return }
-        state.withLockedValue { $0.statistics.lostMessages += messages }
+        state.withLockedValue { $0.placement.count { $0.lostMessages += messages } }
         metrics.lost(messages)
         logger.warning(
             "messages lost with a dead worker instance",
@@ -587,10 +495,10 @@ public final class WorkerPool: RouteService, Service, Sendable {
     }
 
     func countLinkError() {
-        state.withLockedValue { $0.statistics.linkErrors += 1 }
+        state.withLockedValue { $0.placement.count { $0.linkErrors += 1 } }
         metrics.linkFailed()
     }
-    func countOverflow() { state.withLockedValue { $0.statistics.sendQueueOverflows += 1 } }
+    func countOverflow() { state.withLockedValue { $0.placement.count { $0.sendQueueOverflows += 1 } } }
     func countAutoResponse() { metrics.autoResponded() }
     func countDroppedBeforeOpen() {
         countOverflow()
