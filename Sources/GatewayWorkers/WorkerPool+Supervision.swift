@@ -7,7 +7,9 @@ import NIOPosix
 import ServiceLifecycle
 
 #if canImport(Glibc)
+import Glibc
 #elseif canImport(Musl)
+import Musl
 #endif
 
 /// Supervision, as the pool's `Service`: every instance in force runs (supervised ones as
