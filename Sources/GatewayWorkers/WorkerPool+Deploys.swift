@@ -126,18 +126,21 @@ extension WorkerPool {
     /// deploy is abandoned (false), as it is when the pool stops meanwhile.
     func newGenerationLinked(_ new: Range<Int>) async -> Bool {
         let deadline = NIODeadline.now() + settings.resumeTimeout
-        while !state.withLockedValue({ $0.placement.isLinked(new) }) {
+        let loop = group.next()
+        while true {
+            let change = changed.next(on: loop)
+            if state.withLockedValue({ $0.placement.isLinked(new) }) { return true }
             if shuttingDown { return false }
-            guard NIODeadline.now() < deadline else {
+            let now = NIODeadline.now()
+            guard now < deadline else {
                 await abandon(
                     new,
                     reason: "the new instances did not link within \(ValueParsing.format(settings.resumeTimeout))"
                 )
                 return false
             }
-            try? await Task.sleep(nanoseconds: 20_000_000)
+            _ = await change.succeeds(within: deadline - now)
         }
-        return true
     }
 
     /// Puts the new generation in force and moves the old one's connections to it (each

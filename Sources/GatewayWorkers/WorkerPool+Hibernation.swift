@@ -73,24 +73,28 @@ extension WorkerPool {
     }
 
     /// Suspends every connection on `links` (of `instances`) until none is left on them or
-    /// `stop_timeout` passes. Asked again every 250 ms: a connection whose `open` was on its way
-    /// when the first request went out is asked too. `progress` hears the connections left.
+    /// `stop_timeout` passes, looking again at each release. Asked again every 250 ms: a
+    /// connection whose `open` was on its way when the first request went out is asked too.
+    /// `progress` hears the connections left.
     func release(
         from instances: [Int],
         links: [WorkerLink],
         progress: (Int) -> Void
     ) async {
         let deadline = NIODeadline.now() + settings.stopTimeout
+        let loop = group.next()
         var asked = NIODeadline.distantPast
         while !shuttingDown {
+            let change = changed.next(on: loop)
             let left = state.withLockedValue { $0.placement.pool.load(of: instances) }
             progress(left)
-            guard left > 0, NIODeadline.now() < deadline else { return }
-            if NIODeadline.now() - asked >= .milliseconds(250) {
-                asked = .now()
+            let now = NIODeadline.now()
+            guard left > 0, now < deadline else { return }
+            if now - asked >= .milliseconds(250) {
+                asked = now
                 for link in links { link.eventLoop.execute { link.suspendAll() } }
             }
-            try? await Task.sleep(nanoseconds: 10_000_000)
+            _ = await change.succeeds(within: min(deadline, asked + .milliseconds(250)) - now)
         }
     }
 }

@@ -111,6 +111,7 @@ extension WorkerPool {
         }
         jobs.continuation.finish()
         linked.end()
+        changed.end()
         // Tell the workers: their links close (each worker sees every connection end).
         for link in links { try? await link.channel.close() }
         logger.debug("worker links closed", metadata: ["links": .stringConvertible(links.count)])

@@ -58,6 +58,8 @@ public final class WorkerPool: RouteService, Service, Sendable {
     let nextLinkID = LinkIDs()
     /// Opens at the pool's first link: what the gateway's start and a reload wait for.
     let linked: Latch
+    /// Beats when links come or go and connections leave: what deploys and sleeping wait on.
+    let changed = Pulse()
     let maxFrameBytes: Int
     /// Connections on other gateways of a cluster, for a worker's send and close.
     let remote: (any RemoteConnections)?
@@ -193,6 +195,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
     /// A connection's instance let it go (it is being put to sleep, or replaced).
     func released(_ connection: WorkerConnection, from link: WorkerLink) {
         state.withLockedValue { $0.placement.unpinned(connection.id, from: link.id) }
+        changed.beat()
     }
 
     func detach(_ connection: WorkerConnection) {
@@ -201,6 +204,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
             return state.placement.detach(connection.id)
         }
         hub.unsubscribeAll(connection.id)
+        changed.beat()
         if lastOfRetired { stopSignal.continuation.yield() }
     }
 
@@ -220,6 +224,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
             return
         }
         linked.open()
+        changed.beat()
         if firstOfInstance {
             metrics.linked()
             logger.info(
@@ -246,6 +251,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
             return (state.placement.linkLost(placed, orphans: orphans.map(\.id)), state.placement.isStopped)
         }
         if lost.lastOfInstance { metrics.unlinked() }
+        changed.beat()
         if stopped { return }
         logger.log(
             level: lost.expected && orphans.isEmpty ? .debug : .warning,
@@ -258,6 +264,7 @@ public final class WorkerPool: RouteService, Service, Sendable {
     /// `link` was gone before the connection's `open` reached it: like an orphan of it.
     func reattach(_ connection: WorkerConnection, after link: WorkerLink) {
         state.withLockedValue { $0.placement.unpinned(connection.id, from: link.id) }
+        changed.beat()
         connection.orphan(from: link)
     }
 
