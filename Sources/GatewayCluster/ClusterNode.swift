@@ -180,12 +180,9 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
         try? await linkGroup.shutdownGracefully()
     }
 
-    /// Waits before the next attempt, but no longer than it takes to notice a shutdown.
+    /// Waits before the next attempt; a shutdown ends the wait.
     private func pause(_ amount: TimeAmount) async {
-        let until = NIODeadline.now() + amount
-        while NIODeadline.now() < until, !state.withLockedValue({ $0.shuttingDown }) {
-            try? await Task.sleep(nanoseconds: 50_000_000)
-        }
+        try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: UInt64(max(amount.nanoseconds, 0))) }
     }
 
     /// Claims the node number, subscribes, and writes this node's presence again (Redis may
@@ -214,14 +211,24 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
 
     /// Refreshes the node's registration and presence every third of the TTL while linked.
     private func keepAlive(_ connection: RedisConnection) async throws {
-        let interval = max(settings.presenceTTL.nanoseconds / 3, 50_000_000)
-        var next = NIODeadline.now() + .nanoseconds(interval)
-        while connection.isActive, !state.withLockedValue({ $0.shuttingDown }) {
-            try await Task.sleep(nanoseconds: 50_000_000)
-            if NIODeadline.now() >= next {
-                try await heartbeat(on: connection)
-                next = .now() + .nanoseconds(interval)
+        let interval = UInt64(max(settings.presenceTTL.nanoseconds / 3, 50_000_000))
+        // Until the connection closes (at once, not at the next heartbeat) or the gateway stops.
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { try? await connection.closeFuture.get() }
+                    tasks.addTask {
+                        while true {
+                            try await Task.sleep(nanoseconds: interval)
+                            try await self.heartbeat(on: connection)
+                        }
+                    }
+                    try await tasks.next()
+                    tasks.cancelAll()
+                }
             }
+        } catch is CancellationError {
+            return
         }
     }
 

@@ -5,16 +5,17 @@ extension EventLoopFuture where Value == Void {
     /// succeeds, false when it fails, when `timeout` passes first or when the waiting task is
     /// cancelled. What the gateway waits for at start and on reload (a worker pool's first link)
     /// is an event, so nothing polls.
-    public func succeeds(within timeout: TimeAmount) async -> Bool {
+    /// Without `timeout`, it waits for the event or the cancellation only.
+    public func succeeds(within timeout: TimeAmount?) async -> Bool {
         let promise = eventLoop.makePromise(of: Bool.self)
         // A promise completed twice keeps its first value: whichever comes first decides.
-        let timer = eventLoop.scheduleTask(in: timeout) { promise.succeed(false) }
+        let timer = timeout.map { eventLoop.scheduleTask(in: $0) { promise.succeed(false) } }
         whenComplete { result in
             if case .success = result { promise.succeed(true) } else { promise.succeed(false) }
         }
         return await withTaskCancellationHandler {
             let succeeded = (try? await promise.futureResult.get()) ?? false
-            timer.cancel()
+            timer?.cancel()
             return succeeded
         } onCancel: {
             promise.succeed(false)

@@ -1,4 +1,6 @@
+import GatewayCore
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// What `/readyz` reports, and the live figures of the process.
 public final class GatewayState: Sendable {
@@ -15,6 +17,7 @@ public final class GatewayState: Sendable {
         var refusedRequests: [Int: Int] = [:]
     }
     private let values = NIOLockedValueBox(Values())
+    private let serving = Latch()
     private let degradationCheck = NIOLockedValueBox<@Sendable () -> Degradation?>({ nil })
     private let routeDegradations = NIOLockedValueBox<@Sendable () -> [String]>({ [] })
 
@@ -76,6 +79,12 @@ public final class GatewayState: Sendable {
 
     public func setPhase(_ phase: Phase) {
         values.withLockedValue { $0.phase = phase }
+        if phase != .starting { serving.open() }
+    }
+
+    /// Succeeds once the gateway serves (its listeners accept), or at once when it has.
+    public func whenServing(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        serving.whenOpen(on: eventLoop)
     }
 
     public var webSocketSessions: Int { values.withLockedValue { $0.webSocketSessions } }

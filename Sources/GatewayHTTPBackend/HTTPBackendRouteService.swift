@@ -27,6 +27,9 @@ public final class HTTPBackendRouteService: RouteService {
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
     private let life = NIOLockedValueBox(Life())
+    /// Opens when a reload retires the route: its probes of the app end.
+    private let retiredSignal = Latch()
+    private let group: any EventLoopGroup
 
     public init(
         route: RouteConfiguration,
@@ -38,6 +41,7 @@ public final class HTTPBackendRouteService: RouteService {
     ) {
         self.routeName = route.name
         self.settings = settings
+        self.group = group
         var logger = logger
         logger[metadataKey: "route"] = .string(route.name)
         let url = settings.urlText
@@ -123,9 +127,8 @@ public final class HTTPBackendRouteService: RouteService {
     public func watchApp() async {
         while !Task.isCancelled && !isRetired {
             if !client.reachability.isUp { _ = try? await client.probe().get() }
-            for _ in 0..<20 where !Task.isCancelled && !isRetired {
-                try? await Task.sleep(nanoseconds: 100_000_000)
-            }
+            // Two seconds between probes; a retired route ends at once.
+            _ = await retiredSignal.whenOpen(on: group.next()).succeeds(within: .seconds(2))
         }
     }
 
@@ -138,6 +141,7 @@ public final class HTTPBackendRouteService: RouteService {
             life.retired = true
             return life.connections == 0
         }
+        retiredSignal.open()
         if idle { client.shutDown() }
     }
 

@@ -21,7 +21,8 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let reachability = Reachability()
-    private let retired = NIOLockedValueBox(false)
+    /// Opens when a reload retires the route: its probes end.
+    private let retired = Latch()
 
     public init(route: RouteConfiguration, settings: ProxySettings, group: any EventLoopGroup, logger: Logger) {
         self.route = route
@@ -45,10 +46,10 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
     /// Takes the route's service out of use (a reload replaced or removed the route): the probe
     /// stops. Connections already joined to the upstream do not depend on it and go on.
     public func retire() {
-        retired.withLockedValue { $0 = true }
+        retired.open()
     }
 
-    private var isRetired: Bool { retired.withLockedValue { $0 } }
+    private var isRetired: Bool { retired.isOpen }
 
     private func probeForever() async {
         while !Task.isCancelled && !isRetired {
@@ -70,10 +71,8 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
                     )
                 }
             }
-            // Two seconds between probes, in short steps so a retired service ends soon.
-            for _ in 0..<20 where !Task.isCancelled && !isRetired {
-                try? await Task.sleep(nanoseconds: 100_000_000)
-            }
+            // Two seconds between probes; a retired service ends at once.
+            _ = await retired.whenOpen(on: group.next()).succeeds(within: .seconds(2))
         }
     }
 

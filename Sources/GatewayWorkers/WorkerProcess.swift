@@ -31,6 +31,8 @@ public final class WorkerProcess: Sendable {
     private struct State {
         var child: ChildProcess?
         var running = false
+        /// Opens when the running child has exited (and was reaped).
+        var exited = Latch(open: true)
         var stopping = false
         var restarts = 0
         var wanted: Bool
@@ -159,6 +161,7 @@ public final class WorkerProcess: Sendable {
         let unwanted = state.withLockedValue { state -> Bool in
             state.child = child
             state.running = true
+            state.exited = Latch()
             return !state.wanted || state.stopping
         }
         logger.info("worker started", metadata: ["pid": .stringConvertible(child.pid), "socket": .string(socketPath)])
@@ -168,7 +171,11 @@ public final class WorkerProcess: Sendable {
         forwardLines(from: child.stdout, stream: "stdout")
         forwardLines(from: child.stderr, stream: "stderr")
         let status = await ChildReaper.shared.waitForExit(child.pid)
-        state.withLockedValue { $0.running = false }
+        let exited = state.withLockedValue { state in
+            state.running = false
+            return state.exited
+        }
+        exited.open()
         return status
     }
 
@@ -185,12 +192,9 @@ public final class WorkerProcess: Sendable {
 
     /// SIGTERM, then SIGKILL if the process is still there after the stop timeout.
     private func terminate(_ child: ChildProcess) async {
+        let exited = state.withLockedValue { $0.exited }
         child.signal(SIGTERM)
-        let deadline = NIODeadline.now() + stopTimeout
-        while state.withLockedValue({ $0.running }) && NIODeadline.now() < deadline {
-            try? await Task.sleep(nanoseconds: 20_000_000)
-        }
-        if state.withLockedValue({ $0.running }) {
+        if await !exited.whenOpen(on: group.next()).succeeds(within: stopTimeout) {
             logger.warning("worker ignored SIGTERM; killing it")
             child.signal(SIGKILL)
         }

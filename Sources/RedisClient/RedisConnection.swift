@@ -159,6 +159,9 @@ public final class RedisConnection: Sendable {
 
     public var isActive: Bool { channel.isActive }
 
+    /// Completes when the connection is closed, by either side.
+    public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+
     public func close() async {
         try? await channel.close()
     }

@@ -112,7 +112,7 @@ struct GatewayParts {
             group: group,
             logger: logger,
             userAgent: "wssgate/\(WSSGate.version)",
-            listening: { state.phase != .starting }
+            listening: { state.whenServing(on: $0) }
         )
         return (challenges, manager)
     }

@@ -1,11 +1,10 @@
+import GatewayCore
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import XCTest
 
-@testable import GatewayWorkers
-
-/// A pool's "first link" as an event: waiters before and after the opening both hear it, and
+/// An event to wait for (a pool's first link): waiters before and after the opening both hear it, and
 /// a pool that stops first fails them rather than leaving them waiting.
 final class LatchTests: XCTestCase {
     func testWaitersBeforeAndAfterTheOpeningSucceed() throws {
