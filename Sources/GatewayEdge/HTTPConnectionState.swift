@@ -37,58 +37,84 @@ struct HTTPConnectionState {
         case abandon(answerDraining: Bool)
     }
 
-    private(set) var phase = Phase.idle
-    private(set) var quiescing = false
-    /// A malformed request was answered (400/431): nothing more is read.
-    private(set) var failed = false
+    /// Where the connection is, and whether the gateway drains (`Connection: close`, 503 for
+    /// an upgrade) or the connection failed (nothing more is read).
+    enum State: Equatable {
+        case idle(draining: Bool)
+        case reading(draining: Bool)
+        case awaitingVerdict(draining: Bool)
+        /// A malformed request was answered (400/431) when `failed`.
+        case done(failed: Bool)
+    }
+
+    private(set) var state = State.idle(draining: false)
+
+    var phase: Phase {
+        switch state {
+        case .idle: .idle
+        case .reading: .reading
+        case .awaitingVerdict: .awaitingVerdict
+        case .done: .done
+        }
+    }
 
     /// A request head arrived: false when nothing more is read on this connection.
     mutating func headArrived() -> Bool {
-        guard !failed, phase == .idle else { return false }
-        phase = .reading
+        guard case .idle(let draining) = state else { return false }
+        state = .reading(draining: draining)
         return true
     }
 
     /// The request's end arrived; `isUpgrade` says what the head was decided to be.
     mutating func endArrived<Decided>(_ decided: Decided?, isUpgrade: Bool) -> EndAction<Decided> {
-        guard phase == .reading, let decided else { return .none }
+        guard case .reading(let draining) = state, let decided else { return .none }
         if isUpgrade {
-            guard !quiescing else {
-                phase = .done
+            guard !draining else {
+                state = .done(failed: false)
                 return .refuseDraining
             }
-            phase = .awaitingVerdict
+            state = .awaitingVerdict(draining: false)
             return .askRoute(decided)
         }
-        phase = .idle
-        return .answer(decided, keepAlive: !quiescing)
+        state = .idle(draining: draining)
+        return .answer(decided, keepAlive: !draining)
     }
 
     /// The route refused the upgrade, or it was refused before the route was asked: the answer
     /// closes the connection.
     mutating func upgradeRefused() {
-        phase = .done
+        if case .done = state { return }
+        state = .done(failed: false)
     }
 
     /// The route accepted the upgrade.
     mutating func upgradeAccepted(clientActive: Bool) -> VerdictAction {
-        guard phase == .awaitingVerdict else { return .abandon(answerDraining: false) }
-        phase = .done
-        guard clientActive, !quiescing else { return .abandon(answerDraining: clientActive) }
+        guard case .awaitingVerdict(let draining) = state else { return .abandon(answerDraining: false) }
+        state = .done(failed: false)
+        guard clientActive, !draining else { return .abandon(answerDraining: clientActive) }
         return .proceed
     }
 
     /// A request the parser could not read: true the first time (answer it, then close).
     mutating func malformed() -> Bool {
-        guard !failed else { return false }
-        failed = true
-        phase = .done
+        if case .done(failed: true) = state { return false }
+        state = .done(failed: true)
         return true
     }
 
     /// The gateway drains: true when the connection is to close now (between requests).
     mutating func quiesce() -> Bool {
-        quiescing = true
-        return phase == .idle
+        switch state {
+        case .idle:
+            state = .idle(draining: true)
+            return true
+        case .reading:
+            state = .reading(draining: true)
+        case .awaitingVerdict:
+            state = .awaitingVerdict(draining: true)
+        case .done:
+            break
+        }
+        return false
     }
 }
