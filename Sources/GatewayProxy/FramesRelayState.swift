@@ -33,14 +33,34 @@ struct FramesRelayState {
         case none
     }
 
-    private(set) var phase = Phase.open
-    private var lastHeard: NIODeadline
-    private var pingSentAt: NIODeadline?
+    /// The keepalive towards the upstream, kept while both legs are open.
+    struct Keepalive: Equatable {
+        var lastHeard: NIODeadline
+        var pingSentAt: NIODeadline?
+    }
+
+    enum State: Equatable {
+        case open(Keepalive)
+        case clientClosing
+        case upstreamClosing
+        case closed
+    }
+
+    private(set) var state: State
     /// A close for the client that came before its session opened.
     private var deferredClientClose: (WebSocketErrorCode, String)?
 
     init(now: NIODeadline) {
-        lastHeard = now
+        state = .open(Keepalive(lastHeard: now))
+    }
+
+    var phase: Phase {
+        switch state {
+        case .open: .open
+        case .clientClosing: .clientClosing
+        case .upstreamClosing: .upstreamClosing
+        case .closed: .closed
+        }
     }
 
     /// Frames from the upstream are looked at (open, or awaiting the answer to our Close).
@@ -50,17 +70,17 @@ struct FramesRelayState {
 
     /// Anything from the upstream counts as an answer to a ping.
     mutating func heard(now: NIODeadline) {
-        lastHeard = now
-        pingSentAt = nil
+        guard case .open = state else { return }
+        state = .open(Keepalive(lastHeard: now))
     }
 
     mutating func upstreamSentClose() -> CloseAction {
-        switch phase {
+        switch state {
         case .open:
-            phase = .upstreamClosing
+            state = .upstreamClosing
             return .answerAndRelay
         case .clientClosing:
-            phase = .closed
+            state = .closed
             return .closeTCP
         case .upstreamClosing, .closed:
             return .ignore
@@ -69,22 +89,22 @@ struct FramesRelayState {
 
     /// The upstream broke the protocol or a limit: true when this is news (fail it once).
     mutating func upstreamFailed() -> Bool {
-        guard phase == .open || phase == .clientClosing else { return false }
-        phase = .closed
+        guard readsUpstreamFrames else { return false }
+        state = .closed
         return true
     }
 
     /// The upstream's TCP ended: true when that was not part of a closing handshake, so the
     /// client must be told the upstream was lost.
     mutating func upstreamClosed() -> Bool {
-        defer { phase = .closed }
+        defer { state = .closed }
         return phase == .open
     }
 
     /// The client's session ended: true when the upstream must be sent a Close.
     mutating func clientClosed() -> Bool {
-        guard phase == .open else { return false }
-        phase = .clientClosing
+        guard case .open = state else { return false }
+        state = .clientClosing
         return true
     }
 
@@ -98,18 +118,19 @@ struct FramesRelayState {
     }
 
     mutating func keepaliveFired(now: NIODeadline, interval: TimeAmount, timeout: TimeAmount) -> KeepaliveAction {
-        guard phase == .open else { return .none }
-        if let sent = pingSentAt {
+        guard case .open(var keepalive) = state else { return .none }
+        if let sent = keepalive.pingSentAt {
             let waited = now - sent
             guard waited < timeout else {
-                phase = .closed
+                state = .closed
                 return .lost
             }
             return .wait(timeout - waited)
         }
-        let quiet = now - lastHeard
+        let quiet = now - keepalive.lastHeard
         guard quiet >= interval else { return .wait(interval - quiet) }
-        pingSentAt = now
+        keepalive.pingSentAt = now
+        state = .open(keepalive)
         return .ping(timeout)
     }
 }
