@@ -38,42 +38,81 @@ struct HTTPBackendConnectionState {
         var retries: Int
     }
 
+    /// What is owed to the app: the client's messages waiting, the request in flight and its
+    /// attempts. An array, not a ring: an idle connection's empty one costs no allocation, and
+    /// batches leave it whole.
+    struct Outbox {
+        var queue: [WebSocketMessage] = []
+        var queuedBytes = 0
+        var inFlight: Event?
+        var attempt = 0
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
+    }
+
+    /// The client's side: open, or its session ended with this code (nil: TCP just ended).
+    enum Client: Equatable {
+        case open
+        case closed(code: UInt16?)
+    }
+
+    enum State {
+        /// Messages go to the app.
+        case serving(Outbox, client: Client)
+        /// Messages can no longer reach the app: the client is being closed, and what waited
+        /// was dropped; the close event still goes.
+        case unavailable(Outbox, client: Client)
+        /// The close event went (or is out): nothing more is queued.
+        case closeSent(Outbox)
+        /// Only while an event changes the state, so that the queue is not copied.
+        case modifying
+    }
+
     let limits: Limits
-    /// An array, not a ring: an idle connection's empty one costs no allocation, and batches
-    /// leave it whole.
-    private var queue: [WebSocketMessage] = []
-    private var queuedBytes = 0
-    private(set) var inFlight: Event?
-    private var attempt = 0
-    /// The client's close code once its session ended (nil inside: TCP just ended).
-    private var clientClosed: UInt16??
-    private var closeSent = false
-    /// Messages can no longer reach the app: the client is being closed.
-    private(set) var unavailable = false
-    private var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
+    private var state = State.serving(Outbox(), client: .open)
 
     init(limits: Limits) {
         self.limits = limits
     }
 
-    var queuedMessages: Int { queue.count }
+    private var outbox: Outbox {
+        switch state {
+        case .serving(let outbox, _), .unavailable(let outbox, _), .closeSent(let outbox): return outbox
+        case .modifying: preconditionFailure("read while it changes")
+        }
+    }
+
+    var inFlight: Event? { outbox.inFlight }
+    var queuedMessages: Int { outbox.queue.count }
+    var unavailable: Bool {
+        if case .unavailable = state { true } else { false }
+    }
 
     /// A message from the client.
     mutating func received(_ message: WebSocketMessage) -> Action {
-        guard !unavailable, clientClosed == nil else { return .none }
+        guard case .serving(var outbox, .open) = state else { return .none }
         let size = message.data.readableBytes
-        if !queue.isEmpty, queue.count >= limits.queueMessages || queuedBytes + size > limits.queueBytes {
-            return giveUp("the app is not keeping up: \(queue.count) messages wait")
+        if !outbox.queue.isEmpty,
+            outbox.queue.count >= limits.queueMessages || outbox.queuedBytes + size > limits.queueBytes
+        {
+            return giveUp("the app is not keeping up: \(outbox.queue.count) messages wait")
         }
-        queue.append(message)
-        queuedBytes += size
-        return inFlight == nil ? next() : .none
+        state = .modifying
+        outbox.queue.append(message)
+        outbox.queuedBytes += size
+        state = .serving(outbox, client: .open)
+        return outbox.inFlight == nil ? next() : .none
     }
 
     /// The client's session ended.
     mutating func sessionClosed(code: UInt16?) -> Action {
-        guard clientClosed == nil else { return .none }
-        clientClosed = .some(code)
+        switch state {
+        case .serving(let outbox, .open):
+            state = .serving(outbox, client: .closed(code: code))
+        case .unavailable(let outbox, .open):
+            state = .unavailable(outbox, client: .closed(code: code))
+        default:
+            return .none
+        }
         return inFlight == nil ? next() : .none
     }
 
@@ -81,9 +120,11 @@ struct HTTPBackendConnectionState {
     /// carried out by the driver first).
     mutating func answered() -> Action {
         guard inFlight != nil else { return .none }
-        inFlight = nil
-        attempt = 0
-        backoff.reset()
+        change { outbox in
+            outbox.inFlight = nil
+            outbox.attempt = 0
+            outbox.backoff.reset()
+        }
         return next()
     }
 
@@ -92,17 +133,21 @@ struct HTTPBackendConnectionState {
     mutating func failed(neverSent: Bool, reason: String) -> Action {
         guard let event = inFlight else { return .none }
         let isClose = if case .close = event { true } else { false }
-        if (isClose || neverSent) && attempt < limits.retries {
-            attempt += 1
-            return .retry(after: backoff.next())
+        if (isClose || neverSent) && outbox.attempt < limits.retries {
+            let delay = change { outbox in
+                outbox.attempt += 1
+                return outbox.backoff.next()
+            }
+            return .retry(after: delay)
         }
-        inFlight = nil
-        attempt = 0
-        backoff.reset()
+        change { outbox in
+            outbox.inFlight = nil
+            outbox.attempt = 0
+            outbox.backoff.reset()
+        }
         if isClose { return .finished }
         if case .messages(let lost) = event, !unavailable {
-            let action = giveUp(reason, alsoLost: lost.count)
-            return action
+            return giveUp(reason, alsoLost: lost.count)
         }
         return next()
     }
@@ -110,14 +155,15 @@ struct HTTPBackendConnectionState {
     /// The retry's delay passed.
     mutating func retryDue() -> Action {
         guard let event = inFlight else { return .none }
-        return .post(event, attempt: attempt)
+        return .post(event, attempt: outbox.attempt)
     }
 
     private mutating func giveUp(_ reason: String, alsoLost: Int = 0) -> Action {
-        unavailable = true
-        let lost = queue.count + alsoLost
-        queue.removeAll()
-        queuedBytes = 0
+        guard case .serving(var outbox, let client) = state else { return .none }
+        let lost = outbox.queue.count + alsoLost
+        outbox.queue.removeAll()
+        outbox.queuedBytes = 0
+        state = .unavailable(outbox, client: client)
         return .closeUnavailable(reason: reason, lost: lost)
     }
 
@@ -126,19 +172,43 @@ struct HTTPBackendConnectionState {
         inFlight == nil ? next() : .none
     }
 
+    private mutating func change<Result>(_ body: (inout Outbox) -> Result) -> Result {
+        switch state {
+        case .serving(var outbox, let client):
+            state = .modifying
+            defer { state = .serving(outbox, client: client) }
+            return body(&outbox)
+        case .unavailable(var outbox, let client):
+            state = .modifying
+            defer { state = .unavailable(outbox, client: client) }
+            return body(&outbox)
+        case .closeSent(var outbox):
+            state = .modifying
+            defer { state = .closeSent(outbox) }
+            return body(&outbox)
+        case .modifying:
+            preconditionFailure("changed while it changes")
+        }
+    }
+
     private mutating func next() -> Action {
-        if !queue.isEmpty && !unavailable {
-            let batch = Array(queue.prefix(limits.batchMessages))
-            queue.removeFirst(batch.count)
-            for message in batch { queuedBytes -= message.data.readableBytes }
-            inFlight = .messages(batch)
+        switch state {
+        case .serving(var outbox, let client) where !outbox.queue.isEmpty:
+            state = .modifying
+            let batch = Array(outbox.queue.prefix(limits.batchMessages))
+            outbox.queue.removeFirst(batch.count)
+            for message in batch { outbox.queuedBytes -= message.data.readableBytes }
+            outbox.inFlight = .messages(batch)
+            state = .serving(outbox, client: client)
             return .post(.messages(batch), attempt: 0)
-        }
-        if let code = clientClosed, !closeSent {
-            closeSent = true
-            inFlight = .close(code: code)
+        case .serving(var outbox, .closed(let code)), .unavailable(var outbox, .closed(let code)):
+            outbox.inFlight = .close(code: code)
+            state = .closeSent(outbox)
             return .post(.close(code: code), attempt: 0)
+        case .closeSent(let outbox):
+            return outbox.inFlight == nil ? .finished : .none
+        case .serving, .unavailable, .modifying:
+            return .none
         }
-        return clientClosed != nil && inFlight == nil ? .finished : .none
     }
 }
