@@ -44,13 +44,13 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
     let group: any EventLoopGroup
     let logger: Logger
     let userAgent: String
-    let listening: @Sendable (any EventLoop) -> EventLoopFuture<Void>
+    let listening: @Sendable () async -> Bool
 
     /// - Parameters:
     ///   - listeners: every listener whose `tls.source` is `.acme`.
     ///   - answersHTTP01: whether a plain listener exists to answer HTTP-01.
-    ///   - listening: succeeds once the listeners accept: no order starts before, since the
-    ///     CA may check a challenge at once.
+    ///   - listening: returns once the listeners accept (false: the wait was cancelled): no
+    ///     order starts before, since the CA may check a challenge at once.
     public init(
         listeners: [(name: String, tls: ServerTLS, settings: TLSSettings)],
         challenges: ACMEChallenges,
@@ -58,7 +58,7 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
         group: any EventLoopGroup,
         logger: Logger,
         userAgent: String,
-        listening: @escaping @Sendable (any EventLoop) -> EventLoopFuture<Void> = { $0.makeSucceededVoidFuture() }
+        listening: @escaping @Sendable () async -> Bool = { true }
     ) {
         self.listening = listening
         var managed: [Managed] = []
@@ -93,7 +93,7 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
     public func run() async throws {
         // A graceful stop cancels the loops (an order in flight is abandoned; the CA keeps it).
         await cancelWhenGracefulShutdown {
-            guard await self.listening(self.group.next()).succeeds(within: nil) else { return }
+            guard await self.listening() else { return }
             await withTaskGroup(of: Void.self) { tasks in
                 for index in self.managed.indices {
                     tasks.addTask { await self.maintain(index) }

@@ -88,14 +88,13 @@ public final class GatewayServer: Service, Sendable {
         public var ready: @Sendable ([BoundListener]) -> Void
         /// Draining has started.
         public var draining: @Sendable () -> Void
-        /// Succeeds on the loop given once what must be up before the first connection is
-        /// accepted is up (the supervised worker pools' first links); waited for
-        /// `startTimeout` at most.
-        public var started: @Sendable (any EventLoop) -> EventLoopFuture<Void>
+        /// Whether what must be up before the first connection is accepted (the supervised
+        /// worker pools' first links) is up within the time given (`startTimeout`).
+        public var started: @Sendable (TimeAmount) async -> Bool
         public init(
             ready: @escaping @Sendable ([BoundListener]) -> Void = { _ in },
             draining: @escaping @Sendable () -> Void = {},
-            started: @escaping @Sendable (any EventLoop) -> EventLoopFuture<Void> = { $0.makeSucceededVoidFuture() }
+            started: @escaping @Sendable (TimeAmount) async -> Bool = { _ in true }
         ) {
             self.ready = ready
             self.draining = draining
@@ -110,9 +109,10 @@ public final class GatewayServer: Service, Sendable {
     /// Waits for `Hooks.started`; false when `startTimeout` passed first. A shutdown asked for
     /// meanwhile ends the wait.
     private func waitForStart() async -> Bool {
-        let started = hooks.started(group.next())
-        started.whenSuccess { [state] in state.startGateOpened() }
-        return await cancelWhenGracefulShutdown { await started.succeeds(within: Self.startTimeout) }
+        let started = hooks.started
+        let up = await cancelWhenGracefulShutdown { await started(Self.startTimeout) }
+        if up { state.startGateOpened() }
+        return up
     }
 
     /// Listeners are bound with reading off, so nothing is accepted before the gateway serves;

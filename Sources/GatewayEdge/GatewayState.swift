@@ -82,9 +82,10 @@ public final class GatewayState: Sendable {
         if phase != .starting { serving.open() }
     }
 
-    /// Succeeds once the gateway serves (its listeners accept), or at once when it has.
-    public func whenServing(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        serving.whenOpen(on: eventLoop)
+    /// Returns once the gateway serves (its listeners accept): true, or false when the
+    /// waiting task was cancelled first.
+    public func serves(on eventLoop: any EventLoop) async -> Bool {
+        await serving.opens(within: nil, on: eventLoop)
     }
 
     public var webSocketSessions: Int { values.withLockedValue { $0.webSocketSessions } }

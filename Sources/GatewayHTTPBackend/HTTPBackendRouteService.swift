@@ -128,7 +128,7 @@ public final class HTTPBackendRouteService: RouteService {
         while !Task.isCancelled && !isRetired {
             if !client.reachability.isUp { _ = try? await client.probe().get() }
             // Two seconds between probes; a retired route ends at once.
-            _ = await retiredSignal.whenOpen(on: group.next()).succeeds(within: .seconds(2))
+            _ = await retiredSignal.opens(within: .seconds(2), on: group.next())
         }
     }
 

@@ -72,7 +72,7 @@ public final class ProxyRouteService: RouteService, Service, Sendable {
                 }
             }
             // Two seconds between probes; a retired service ends at once.
-            _ = await retired.whenOpen(on: group.next()).succeeds(within: .seconds(2))
+            _ = await retired.opens(within: .seconds(2), on: group.next())
         }
     }
 

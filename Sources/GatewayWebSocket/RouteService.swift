@@ -68,9 +68,10 @@ public protocol RouteService: Sendable {
     /// route is (or after a bounded wait), and a reload puts a new service in force once it is.
     var isReady: Bool { get }
 
-    /// Succeeds on `eventLoop` once the route can serve — an event to wait for, so nobody polls
-    /// `isReady`. A service that is always ready takes the default.
-    func whenReady(on eventLoop: any EventLoop) -> EventLoopFuture<Void>
+    /// Whether the route can serve within `timeout` — an event to wait for, so nobody polls
+    /// `isReady`; false when the time passes or the task is cancelled first. A service that is
+    /// always ready takes the default.
+    func ready(within timeout: TimeAmount, on eventLoop: any EventLoop) async -> Bool
 
     /// What the route is missing while it serves — its upstream or app does not accept
     /// connections, no worker instance is linked — or nil. The gateway is then degraded:
@@ -80,7 +81,7 @@ public protocol RouteService: Sendable {
 
 extension RouteService {
     public var degradation: String? { isReady ? nil : "no instance is linked to serve it" }
-    public func whenReady(on eventLoop: any EventLoop) -> EventLoopFuture<Void> { eventLoop.makeSucceededVoidFuture() }
+    public func ready(within timeout: TimeAmount, on eventLoop: any EventLoop) async -> Bool { true }
 }
 
 /// The echo route: every connection gets the same stateless application.

@@ -128,18 +128,19 @@ extension WorkerPool {
         let deadline = NIODeadline.now() + settings.resumeTimeout
         let loop = group.next()
         while true {
-            let change = changed.next(on: loop)
-            if state.withLockedValue({ $0.placement.isLinked(new) }) { return true }
-            if shuttingDown { return false }
+            let beat = changed.next(on: loop)
+            let (linked, stopped) = state.withLockedValue { ($0.placement.isLinked(new), $0.placement.isStopped) }
             let now = NIODeadline.now()
-            guard now < deadline else {
-                await abandon(
-                    new,
-                    reason: "the new instances did not link within \(ValueParsing.format(settings.resumeTimeout))"
-                )
+            guard !linked, !stopped, now < deadline else {
+                changed.forget(beat)
+                if linked { return true }
+                if !stopped {
+                    let timeout = ValueParsing.format(settings.resumeTimeout)
+                    await abandon(new, reason: "the new instances did not link within \(timeout)")
+                }
                 return false
             }
-            _ = await change.succeeds(within: deadline - now)
+            _ = await changed.wait(for: beat, within: deadline - now)
         }
     }
 

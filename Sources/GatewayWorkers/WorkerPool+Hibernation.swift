@@ -84,17 +84,20 @@ extension WorkerPool {
         let deadline = NIODeadline.now() + settings.stopTimeout
         let loop = group.next()
         var asked = NIODeadline.distantPast
-        while !shuttingDown {
-            let change = changed.next(on: loop)
+        while true {
+            let beat = changed.next(on: loop)
             let left = state.withLockedValue { $0.placement.pool.load(of: instances) }
             progress(left)
             let now = NIODeadline.now()
-            guard left > 0, now < deadline else { return }
+            guard left > 0, now < deadline, !shuttingDown else {
+                changed.forget(beat)
+                return
+            }
             if now - asked >= .milliseconds(250) {
                 asked = now
                 for link in links { link.eventLoop.execute { link.suspendAll() } }
             }
-            _ = await change.succeeds(within: min(deadline, asked + .milliseconds(250)) - now)
+            _ = await changed.wait(for: beat, within: min(deadline, asked + .milliseconds(250)) - now)
         }
     }
 }

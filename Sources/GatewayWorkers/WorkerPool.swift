@@ -127,7 +127,9 @@ public final class WorkerPool: RouteService, Service, Sendable {
         settings.alwaysRunning == 0 || state.withLockedValue { !$0.placement.pool.links.isEmpty }
     }
 
-    public func whenReady(on eventLoop: any EventLoop) -> EventLoopFuture<Void> { linked.whenOpen(on: eventLoop) }
+    public func ready(within timeout: TimeAmount, on eventLoop: any EventLoop) async -> Bool {
+        await linked.opens(within: timeout, on: eventLoop)
+    }
 
     // MARK: RouteService
 

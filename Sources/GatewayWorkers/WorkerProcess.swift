@@ -194,7 +194,7 @@ public final class WorkerProcess: Sendable {
     private func terminate(_ child: ChildProcess) async {
         let exited = state.withLockedValue { $0.exited }
         child.signal(SIGTERM)
-        if await !exited.whenOpen(on: group.next()).succeeds(within: stopTimeout) {
+        if await !exited.opens(within: stopTimeout, on: group.next()) {
             logger.warning("worker ignored SIGTERM; killing it")
             child.signal(SIGKILL)
         }

@@ -112,7 +112,7 @@ struct GatewayParts {
             group: group,
             logger: logger,
             userAgent: "wssgate/\(WSSGate.version)",
-            listening: { state.whenServing(on: $0) }
+            listening: { await state.serves(on: group.next()) }
         )
         return (challenges, manager)
     }
@@ -164,7 +164,7 @@ struct GatewayParts {
             hooks: .init(
                 ready: { _ in notifier.notify("READY=1\nSTATUS=ready") },
                 draining: { notifier.notify("STOPPING=1\nSTATUS=draining") },
-                started: { routeServices.supervisedPoolsLinked(on: $0) }
+                started: { await routeServices.supervisedPoolsLinked(within: $0) }
             )
         )
     }

@@ -82,18 +82,23 @@ final class RouteServices: Service, RouteAdministration, Sendable {
     /// What serves each route now, by route name.
     var services: [String: any RouteService] { entries.withLockedValue { $0.mapValues(\.service) } }
 
-    /// Succeeds once every worker pool the gateway runs itself has had an instance linked: the
-    /// gateway accepts its first connection then (or after `GatewayServer.startTimeout`). A
-    /// worker someone else runs (`worker.socket`) may come later, and is not waited for.
-    func supervisedPoolsLinked(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        let waits = entries.withLockedValue { entries in
-            entries.values.compactMap { entry -> EventLoopFuture<Void>? in
+    /// Whether every worker pool the gateway runs itself has had an instance linked within
+    /// `timeout`: the gateway accepts its first connection then (or after
+    /// `GatewayServer.startTimeout`). A worker someone else runs (`worker.socket`) may come
+    /// later, and is not waited for.
+    func supervisedPoolsLinked(within timeout: TimeAmount) async -> Bool {
+        let services = entries.withLockedValue { entries in
+            entries.values.compactMap { entry -> (any RouteService)? in
                 guard entry.pool != nil, case .worker(let settings) = entry.route.backend, settings.command != nil
                 else { return nil }
-                return entry.service.whenReady(on: eventLoop)
+                return entry.service
             }
         }
-        return .andAllSucceed(waits, on: eventLoop)
+        let deadline = NIODeadline.now() + timeout
+        for service in services {
+            guard await service.ready(within: deadline - NIODeadline.now(), on: group.next()) else { return false }
+        }
+        return true
     }
 
     /// The worker pools in force (retiring ones are not listed).
@@ -215,7 +220,7 @@ final class RouteServices: Service, RouteAdministration, Sendable {
         let eventLoop = group.next()
         let deadline = NIODeadline.now() + readyWithin
         for entry in plan.fresh where entry.pool != nil {
-            guard await entry.service.whenReady(on: eventLoop).succeeds(within: deadline - NIODeadline.now()) else {
+            guard await entry.service.ready(within: deadline - NIODeadline.now(), on: eventLoop) else {
                 abandon(plan)
                 throw ReloadError(
                     code: .notReady,

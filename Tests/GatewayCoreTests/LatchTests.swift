@@ -1,46 +1,60 @@
 import GatewayCore
-import NIOConcurrencyHelpers
 import NIOCore
-import NIOEmbedded
+import NIOPosix
 import XCTest
 
-/// An event to wait for (a pool's first link): waiters before and after the opening both hear it, and
-/// a pool that stops first fails them rather than leaving them waiting.
+/// An event to wait for (a pool's first link, a process's exit, a route's retirement): waits
+/// before and after the opening end with it; one that ended fails every wait; a wait that gives
+/// up (time, cancellation) ends false and leaves nothing behind.
 final class LatchTests: XCTestCase {
-    func testWaitersBeforeAndAfterTheOpeningSucceed() throws {
-        let loop = EmbeddedEventLoop()
+    private var group: MultiThreadedEventLoopGroup!
+
+    override func setUp() { group = MultiThreadedEventLoopGroup(numberOfThreads: 1) }
+    override func tearDown() { try? group.syncShutdownGracefully() }
+
+    func testWaitsBeforeAndAfterTheOpeningSucceed() async {
         let latch = Latch()
-        let heard = NIOLockedValueBox(false)
-        latch.whenOpen(on: loop).whenSuccess { heard.withLockedValue { $0 = true } }
+        let loop = group.next()
+        let waiter = Task { await latch.opens(within: .seconds(60), on: loop) }
         XCTAssertFalse(latch.isOpen)
-        loop.run()
-        XCTAssertFalse(heard.withLockedValue { $0 })
         latch.open()
-        loop.run()
-        XCTAssertTrue(heard.withLockedValue { $0 })
-        XCTAssertTrue(latch.isOpen)
-        XCTAssertNoThrow(try latch.whenOpen(on: loop).wait(), "open for good")
+        let opened = await waiter.value
+        XCTAssertTrue(opened)
+        let late = await latch.opens(within: nil, on: loop)
+        XCTAssertTrue(late, "open for good")
         latch.end()
-        XCTAssertNoThrow(try latch.whenOpen(on: loop).wait(), "an end after the opening changes nothing")
-        try loop.syncShutdownGracefully()
+        XCTAssertTrue(latch.isOpen, "an end after the opening changes nothing")
     }
 
-    func testAnEndBeforeTheOpeningFailsEveryWaiter() throws {
-        let loop = EmbeddedEventLoop()
+    func testAnEndBeforeTheOpeningFailsEveryWait() async {
         let latch = Latch()
-        let early = latch.whenOpen(on: loop)
+        let loop = group.next()
+        let early = Task { await latch.opens(within: .seconds(60), on: loop) }
         latch.end()
-        loop.run()
-        XCTAssertThrowsError(try early.wait())
-        XCTAssertThrowsError(try latch.whenOpen(on: loop).wait())
+        let ended = await early.value
+        XCTAssertFalse(ended, "an ended latch does not open")
+        let after = await latch.opens(within: .seconds(60), on: loop)
+        XCTAssertFalse(after)
         latch.open()
         XCTAssertFalse(latch.isOpen, "what it stood for can no longer happen")
-        try loop.syncShutdownGracefully()
     }
 
-    func testALatchMadeOpenNeedsNoEvent() throws {
-        let loop = EmbeddedEventLoop()
-        XCTAssertNoThrow(try Latch(open: true).whenOpen(on: loop).wait())
-        try loop.syncShutdownGracefully()
+    func testTheTimeOrACancellationEndsAWait() async {
+        let latch = Latch()
+        let loop = group.next()
+        let timedOut = await latch.opens(within: .milliseconds(20), on: loop)
+        XCTAssertFalse(timedOut)
+        let waiter = Task { await latch.opens(within: nil, on: loop) }
+        waiter.cancel()
+        let cancelled = await waiter.value
+        XCTAssertFalse(cancelled)
+        latch.open()  // no wait left to complete
+        let opened = await latch.opens(within: .milliseconds(20), on: loop)
+        XCTAssertTrue(opened)
+    }
+
+    func testALatchMadeOpenNeedsNoEvent() async {
+        let opened = await Latch(open: true).opens(within: .milliseconds(1), on: group.next())
+        XCTAssertTrue(opened)
     }
 }
