@@ -53,16 +53,7 @@ public final class Latch: Sendable {
             promise.succeed(now)
             return now
         }
-        let timer = timeout.map { timeout in
-            eventLoop.scheduleTask(in: timeout) { self.giveUp(promise) }
-        }
-        return await withTaskCancellationHandler {
-            let opened = (try? await promise.futureResult.get()) ?? false
-            timer?.cancel()
-            return opened
-        } onCancel: {
-            self.giveUp(promise)
-        }
+        return await Waiters.wait(for: promise, within: timeout) { self.giveUp(promise) }
     }
 
     /// Adds a waiter; its answer when the latch is not closed.
@@ -105,5 +96,22 @@ struct Waiters {
 
     func complete(_ answer: Bool) {
         for promise in promises { promise.succeed(answer) }
+    }
+
+    /// Awaits a waiter's answer for at most `timeout` (nil: no bound); `giveUp` takes it off
+    /// its list and answers false when the time passes or the waiting task is cancelled.
+    static func wait(
+        for promise: EventLoopPromise<Bool>,
+        within timeout: TimeAmount?,
+        giveUp: @escaping @Sendable () -> Void
+    ) async -> Bool {
+        let timer = timeout.map { promise.futureResult.eventLoop.scheduleTask(in: $0, giveUp) }
+        return await withTaskCancellationHandler {
+            let answer = (try? await promise.futureResult.get()) ?? false
+            timer?.cancel()
+            return answer
+        } onCancel: {
+            giveUp()
+        }
     }
 }

@@ -39,14 +39,7 @@ public final class Pulse: Sendable {
     /// task was cancelled).
     public func wait(for beat: Beat, within timeout: TimeAmount) async -> Bool {
         let promise = beat.promise
-        let timer = promise.futureResult.eventLoop.scheduleTask(in: timeout) { self.giveUp(promise) }
-        return await withTaskCancellationHandler {
-            let beaten = (try? await promise.futureResult.get()) ?? false
-            timer.cancel()
-            return beaten
-        } onCancel: {
-            self.giveUp(promise)
-        }
+        return await Waiters.wait(for: promise, within: timeout) { self.giveUp(promise) }
     }
 
     public func beat() {
