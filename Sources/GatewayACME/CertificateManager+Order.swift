@@ -68,6 +68,8 @@ extension CertificateManager {
             status.failures = 0
             status.lastError = nil
         }
+        // In service first: whoever reads the log line finds the certificate served.
+        serve(material, index: index)
         logger.info(
             "ACME certificate issued",
             metadata: logMetadata.merging([
@@ -75,7 +77,6 @@ extension CertificateManager {
                 "bad_nonce_retries": .stringConvertible(retries),
             ]) { $1 }
         )
-        serve(material, index: index)
     }
 
     /// The ACME account (made once, its URL stored), with the CA's external account binding

@@ -176,14 +176,7 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
                     let next = Date().addingTimeInterval(delay)
                     retryAt = next
                     Counter(label: "wssgate_acme_orders_total", dimensions: [("result", "failure")]).increment()
-                    logger.warning(
-                        "ACME order failed",
-                        metadata: [
-                            "listener": .string(entry.names.joined(separator: ",")),
-                            "domains": .string(acme.domains.joined(separator: ",")),
-                            "error": .string(description), "retry_in": .string("\((delay * 10).rounded() / 10)s"),
-                        ]
-                    )
+                    // The status first: whoever reads the log line finds the status it tells of.
                     update(index) { status in
                         status.failures += 1
                         status.lastError = description
@@ -192,6 +185,14 @@ public final class CertificateManager: Service, CertificateAdministration, Senda
                             ServerTLS.storedACMEMaterial(acme).map { $0.notValidAfter > Date() } == true
                             ? .valid : .pending
                     }
+                    logger.warning(
+                        "ACME order failed",
+                        metadata: [
+                            "listener": .string(entry.names.joined(separator: ",")),
+                            "domains": .string(acme.domains.joined(separator: ",")),
+                            "error": .string(description), "retry_in": .string("\((delay * 10).rounded() / 10)s"),
+                        ]
+                    )
                     wake = next
                 }
             } else {
