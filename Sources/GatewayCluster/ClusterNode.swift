@@ -216,7 +216,17 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
         do {
             try await cancelWhenGracefulShutdown {
                 try await withThrowingTaskGroup(of: Void.self) { tasks in
-                    tasks.addTask { try? await connection.closeFuture.get() }
+                    // A future's `get` does not hear a cancellation: this promise ends with the
+                    // connection's close or with the task's cancellation, whichever is first.
+                    let closed = self.loop.makePromise(of: Void.self)
+                    connection.closeFuture.cascade(to: closed)
+                    tasks.addTask {
+                        await withTaskCancellationHandler {
+                            try? await closed.futureResult.get()
+                        } onCancel: {
+                            closed.succeed()
+                        }
+                    }
                     tasks.addTask {
                         while true {
                             try await Task.sleep(nanoseconds: interval)

@@ -423,3 +423,17 @@ def test_publishes_redis_does_not_take_are_dropped_past_16_mib(gateway_factory, 
     assert values.get(("wssgate_cluster_messages_lost_total", (("reason", "link_down"),)), 0) == 0
     # Redis answers again: the node is ready again.
     wait_until(lambda: readyz(gw) == (200, "ready\n"), "ready again", 20)
+
+
+def test_a_node_stops_on_sigterm_with_its_link_up_and_leaves_the_cluster(gateway_factory, redis):
+    """SIGTERM with the Redis link up: the node drains, says goodbye (the others stop listing
+    it at once, not after the presence TTL) and exits 0 well within its drain timeout — the
+    wait between heartbeats must hear the shutdown."""
+    nodes = start_nodes(gateway_factory, redis, ["a", "b"], ttl="60s")
+    gw_b, _ = nodes["b"]
+    _, admin_a = nodes["a"]
+    started = time.time()
+    assert gw_b.stop(signal.SIGTERM, timeout=20) == 0, "exited 0 (not killed after hanging)"
+    assert time.time() - started < 15
+    wait_until(lambda: [n["name"] for n in admin_a.call("GET", "/v1/cluster", "/v1/cluster")[1]["nodes"]] == ["a"],
+               "b gone from a's view", 5)
