@@ -36,7 +36,7 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
     public let settings: ClusterSettings
     public let endpoint: RedisEndpoint
     let hub: Hub
-    private let sessions: SessionDirectory
+    let sessions: SessionDirectory
     let logger: Logger
     let metrics = ClusterMetrics()
 
@@ -51,12 +51,12 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
     let state = NIOLockedValueBox(State())
     /// Recorded publications delivered here in offset order, gaps read back from the history.
     let recorded = NIOLockedValueBox(RecordedDelivery())
-    private let requestHandler = NIOLockedValueBox<
+    let requestHandler = NIOLockedValueBox<
         (@Sendable (ForwardedRequest, any EventLoop) -> EventLoopFuture<ForwardedResponse>)?
     >(nil)
     /// The Redis link has a thread of its own: a fan-out burst keeps the client loops busy for
     /// seconds, and the link's replies (and its command timeout) must not wait behind it.
-    private let linkGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let linkGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let loop: any EventLoop
 
     public init(
@@ -107,14 +107,14 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
 
     // MARK: Keys and channels
 
-    private var topicPattern: String { "\(settings.prefix):topic:*" }
-    private func topicChannel(_ topic: String) -> String { "\(settings.prefix):topic:\(topic)" }
+    var topicPattern: String { "\(settings.prefix):topic:*" }
+    func topicChannel(_ topic: String) -> String { "\(settings.prefix):topic:\(topic)" }
     func nodeChannel(_ number: Int) -> String { "\(settings.prefix):node:\(number)" }
     var nodesKey: String { "\(settings.prefix):nodes" }
-    private var numberKey: String { "\(settings.prefix):nodenum:\(settings.nodeNumber)" }
-    private var member: String { "\(settings.nodeNumber)/\(settings.node)" }
+    var numberKey: String { "\(settings.prefix):nodenum:\(settings.nodeNumber)" }
+    var member: String { "\(settings.nodeNumber)/\(settings.node)" }
     func presenceKey(_ topic: String, node: String) -> String { "\(settings.prefix):presence:\(topic):\(node)" }
-    private var ttlMillis: String { String(settings.presenceTTL.nanoseconds / 1_000_000) }
+    var ttlMillis: String { String(settings.presenceTTL.nanoseconds / 1_000_000) }
 
     static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
@@ -181,13 +181,13 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
     }
 
     /// Waits before the next attempt; a shutdown ends the wait.
-    private func pause(_ amount: TimeAmount) async {
+    func pause(_ amount: TimeAmount) async {
         try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: UInt64(max(amount.nanoseconds, 0))) }
     }
 
     /// Claims the node number, subscribes, and writes this node's presence again (Redis may
     /// have restarted empty).
-    private func register(on connection: RedisConnection) async throws {
+    func register(on connection: RedisConnection) async throws {
         let claimed = try await connection.send(["SET", numberKey, settings.node, "NX", "PX", ttlMillis])
         if claimed == .null {
             let owner = try await connection.send(["GET", numberKey]).string
@@ -210,7 +210,7 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
     }
 
     /// Refreshes the node's registration and presence every third of the TTL while linked.
-    private func keepAlive(_ connection: RedisConnection) async throws {
+    func keepAlive(_ connection: RedisConnection) async throws {
         let interval = UInt64(max(settings.presenceTTL.nanoseconds / 3, 50_000_000))
         // Until the connection closes (at once, not at the next heartbeat) or the gateway stops.
         do {
@@ -242,7 +242,7 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
         }
     }
 
-    private func heartbeat(on connection: RedisConnection) async throws {
+    func heartbeat(on connection: RedisConnection) async throws {
         let now = Self.nowMillis()
         let ttl = settings.presenceTTL.nanoseconds / 1_000_000
         try await connection.send(["ZADD", nodesKey, String(now + ttl), member])
@@ -254,7 +254,7 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
     }
 
     /// On a graceful stop: the node, its number and its presence go at once, not at expiry.
-    private func goodbye(on connection: RedisConnection) async {
+    func goodbye(on connection: RedisConnection) async {
         _ = try? await connection.send(["ZREM", nodesKey, member])
         _ = try? await connection.send(["DEL", numberKey])
         for topic in hub.subscriptionsByTopic().keys {
@@ -262,64 +262,9 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
         }
     }
 
-    // MARK: Hub.Observer
-
-    public func hub(published message: HubMessage, to topic: String) {
-        guard let connection else {
-            metrics.lost(backlog: false)
-            return
-        }
-        let envelope = ClusterWire.encodePublish(message, origin: settings.nodeNumber)
-        let size = envelope.readableBytes
-        let admitted = state.withLockedValue { state -> Bool in
-            guard state.outstandingBytes + size <= Self.maxOutstandingBytes else { return false }
-            state.outstandingBytes += size
-            return true
-        }
-        guard admitted else {
-            metrics.lost(backlog: true)
-            return
-        }
-        metrics.forwarded()
-        connection.sendWithoutWaiting([
-            ByteBuffer(string: "PUBLISH"), ByteBuffer(string: topicChannel(topic)), envelope,
-        ]) { [weak self] result in
-            guard let self else { return }
-            self.state.withLockedValue { $0.outstandingBytes -= size }
-            if case .failure = result { self.metrics.lost(backlog: false) }
-        }
-    }
-
-    public func hub(closedSubscribersOf topic: String, code: UInt16, reason: String) {
-        guard let connection else {
-            metrics.lost(backlog: false)
-            return
-        }
-        connection.sendWithoutWaiting([
-            ByteBuffer(string: "PUBLISH"), ByteBuffer(string: topicChannel(topic)),
-            ClusterWire.encodeClose(code: code, reason: reason, origin: settings.nodeNumber),
-        ])
-    }
-
-    public func hub(subscribed subscriberID: UInt64, to topic: String) {
-        guard let connection else { return }  // restored by `register` on reconnect
-        let key = presenceKey(topic, node: settings.node)
-        connection.sendWithoutWaiting(["SADD", key, String(subscriberID)].map { ByteBuffer(string: $0) })
-        connection.sendWithoutWaiting(["PEXPIRE", key, ttlMillis].map { ByteBuffer(string: $0) })
-    }
-
-    public func hub(unsubscribed subscriberID: UInt64, from topics: [String]) {
-        guard let connection else { return }
-        for topic in topics {
-            connection.sendWithoutWaiting(
-                ["SREM", presenceKey(topic, node: settings.node), String(subscriberID)].map { ByteBuffer(string: $0) }
-            )
-        }
-    }
-
     // MARK: From Redis
 
-    private func received(_ push: [RESPValue]) {
+    func received(_ push: [RESPValue]) {
         let kind = push.first?.string ?? ""
         if kind == "pmessage", push.count == 4, let channel = push[2].string, let payload = push[3].bytes {
             let prefix = "\(settings.prefix):topic:"
@@ -354,7 +299,7 @@ public final class ClusterNode: Service, Hub.Observer, Hub.PresenceSource, Remot
         }
     }
 
-    private func handle(_ command: ClusterWire.Command) {
+    func handle(_ command: ClusterWire.Command) {
         switch command.op {
         case .request:
             guard let id = command.request, let from = command.from, let method = command.method, let uri = command.uri,
